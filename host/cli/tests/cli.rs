@@ -1,0 +1,262 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `meseta module ...` as an operator runs it: the real binary on real files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn meseta(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meseta"))
+        .args(args)
+        .env(
+            "MESETA_MODULE_CACHE",
+            std::env::temp_dir().join("meseta-cli-test-cache"),
+        )
+        .output()
+        .expect("run meseta")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const KINDS: &[&str] = &[
+    "allocator",
+    "isolator",
+    "resource-estimator",
+    "qos-controller",
+    "master-hooks",
+    "agent-hooks",
+];
+
+#[test]
+fn check_accepts_each_shipped_module_for_its_kind_and_rejects_it_for_others() {
+    assert_eq!(meseta_artifacts::SHIPPED.len(), 6);
+    for a in meseta_artifacts::SHIPPED {
+        let o = meseta(&["module", "check", a.path, "--kind", a.kind]);
+        let out = text(&o);
+        assert!(o.status.success(), "{} as {}: {out}", a.name, a.kind);
+        assert!(
+            out.contains(&format!("implements meseta:modules/{}@0.1.0", a.kind)),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("meseta:modules/{}-api@0.1.0", a.kind)),
+            "{out}"
+        );
+        for other in KINDS.iter().filter(|k| **k != a.kind) {
+            let o = meseta(&["module", "check", a.path, "--kind", other]);
+            let out = text(&o);
+            assert!(!o.status.success(), "{} accepted as {other}", a.name);
+            assert!(
+                out.contains(&format!(
+                    "missing export 'meseta:modules/{other}-api@0.1.0'"
+                )),
+                "{} as {other}: {out}",
+                a.name
+            );
+            assert!(
+                out.contains(&format!("it is a '{}' module", a.kind)),
+                "{out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_rejects_a_core_module_and_a_non_wasm_file_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let o = meseta(&[
+        "module",
+        "check",
+        core.to_str().unwrap(),
+        "--kind",
+        "master-hooks",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("is a core WebAssembly module, not a component"),
+        "{}",
+        text(&o)
+    );
+
+    let junk = dir.path().join("notes.wasm");
+    std::fs::write(&junk, "these are not the bytes you are looking for").unwrap();
+    let o = meseta(&[
+        "module",
+        "check",
+        junk.to_str().unwrap(),
+        "--kind",
+        "master-hooks",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("is not a WebAssembly file"),
+        "{}",
+        text(&o)
+    );
+
+    let o = meseta(&[
+        "module",
+        "check",
+        "/nonexistent/x.wasm",
+        "--kind",
+        "master-hooks",
+    ]);
+    assert!(text(&o).contains("does not exist"), "{}", text(&o));
+
+    let a = &meseta_artifacts::SHIPPED[0];
+    let o = meseta(&["module", "check", a.path, "--kind", "authorizer"]);
+    assert!(
+        text(&o).contains("unknown kind 'authorizer' (known kinds: allocator, isolator"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn inspect_names_the_kind() {
+    let a = meseta_artifacts::shipped("hook-labels").unwrap();
+    let o = meseta(&["module", "inspect", a.path]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("kind:     master-hooks (meseta:modules/master-hooks@0.1.0)"),
+        "{out}"
+    );
+}
+
+/// Mesos' docs example 1, with `file` pointing at a shipped module.
+fn mesos_docs_manifest(file: &str) -> String {
+    format!(
+        r#"{{
+          "libraries": [
+            {{
+              "file": "{file}",
+              "modules": [
+                {{
+                  "name": "org_apache_mesos_bar",
+                }},
+                {{
+                  "name": "org_apache_mesos_baz"
+                }}
+              ]
+            }}
+          ]
+        }}"#
+    )
+}
+
+#[test]
+fn validate_accepts_the_mesos_docs_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("modules.json");
+    std::fs::write(
+        &manifest,
+        mesos_docs_manifest(meseta_artifacts::shipped("hook-labels").unwrap().path),
+    )
+    .unwrap();
+    let o = meseta(&[
+        "module",
+        "validate",
+        "--modules",
+        manifest.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("2 modules: 2 ok, 0 failed"), "{out}");
+    let o = meseta(&[
+        "module",
+        "validate",
+        "--modules_dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn validate_says_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.json");
+
+    std::fs::write(&m, mesos_docs_manifest("/opt/modules/missing.wasm")).unwrap();
+    let o = meseta(&["module", "validate", "--modules", m.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("file /opt/modules/missing.wasm does not exist"),
+        "{}",
+        text(&o)
+    );
+
+    std::fs::write(
+        &m,
+        r#"{"libraries":[{"name":"hook-lables","modules":[{"name":"labels"}]}]}"#,
+    )
+    .unwrap();
+    let o = meseta(&["module", "validate", "--modules", m.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("did you mean 'hook-labels'?"),
+        "{}",
+        text(&o)
+    );
+
+    std::fs::write(
+        &m,
+        r#"{"libraries":[{"name":"hook-labels","modules":[{"name":"labels","paramters":[]}]}]}"#,
+    )
+    .unwrap();
+    let o = meseta(&["module", "validate", "--modules", m.to_str().unwrap()]);
+    assert!(
+        text(&o).contains("unknown field \"paramters\""),
+        "{}",
+        text(&o)
+    );
+
+    let o = meseta(&[
+        "module",
+        "validate",
+        "--modules",
+        m.to_str().unwrap(),
+        "--modules_dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("only one of --modules and --modules_dir"),
+        "{}",
+        text(&o)
+    );
+
+    std::fs::write(
+        &m,
+        r#"{"libraries":[{"name":"estimator-fixed","modules":[{"name":"fixed"}]}]}"#,
+    )
+    .unwrap();
+    let o = meseta(&["module", "validate", "--modules", m.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("module 'fixed' rejected its parameters"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn the_shipped_example_manifest_validates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let o = meseta(&[
+        "module",
+        "validate",
+        "--modules",
+        root.join("examples/modules.json").to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("0 failed"), "{out}");
+}

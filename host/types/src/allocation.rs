@@ -1,0 +1,135 @@
+//! The allocator's view of the cluster: handles, numeric vectors, and the policy trait that
+//! mirrors Mesos' `Allocator` interface.
+
+use crate::Quantities;
+
+pub type AgentId = u32;
+pub type FrameworkId = u32;
+pub type RoleId = u32;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceKind {
+    pub name: String,
+    pub revocable: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Sorter {
+    #[default]
+    Drf,
+    Random,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    pub resource_kinds: Vec<ResourceKind>,
+    pub allocation_interval_ms: u64,
+    pub min_allocatable: Vec<Quantities>,
+    pub fairness_excluded: Vec<u32>,
+    pub sorter: Sorter,
+}
+
+/// Framework capabilities the allocator cares about, as bit flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities(pub u8);
+
+impl Capabilities {
+    pub const REVOCABLE_RESOURCES: u8 = 1 << 0;
+    pub const MULTI_ROLE: u8 = 1 << 1;
+    pub const PARTITION_AWARE: u8 = 1 << 2;
+    pub const GPU_RESOURCES: u8 = 1 << 3;
+    pub const RESERVATION_REFINEMENT: u8 = 1 << 4;
+    pub const REGION_AWARE: u8 = 1 << 5;
+
+    pub fn has(self, flag: u8) -> bool {
+        self.0 & flag != 0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameworkInfo {
+    pub name: String,
+    pub roles: Vec<RoleId>,
+    pub capabilities: Capabilities,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct AgentInfo {
+    pub hostname: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameworkUsage {
+    pub agent: AgentId,
+    pub role: RoleId,
+    pub resources: Quantities,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentUsage {
+    pub framework: FrameworkId,
+    pub role: RoleId,
+    pub resources: Quantities,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Offer {
+    pub framework: FrameworkId,
+    pub role: RoleId,
+    pub agent: AgentId,
+    pub resources: Quantities,
+}
+
+/// An allocation policy. The master calls these in the order events happen; `allocate` returns
+/// the offers of one round. Implementations keep their own state and are never sent the whole
+/// cluster again.
+pub trait AllocatorPolicy {
+    fn initialize(&mut self, options: Options);
+    fn add_role(&mut self, role: RoleId, name: &str);
+    fn update_weights(&mut self, weights: &[(RoleId, f64)]);
+    fn update_quota(&mut self, role: RoleId, guarantees: Quantities, limits: Quantities);
+    fn add_framework(
+        &mut self,
+        framework: FrameworkId,
+        info: FrameworkInfo,
+        used: &[FrameworkUsage],
+        active: bool,
+        suppressed_roles: &[RoleId],
+    );
+    fn remove_framework(&mut self, framework: FrameworkId);
+    fn activate_framework(&mut self, framework: FrameworkId);
+    fn deactivate_framework(&mut self, framework: FrameworkId);
+    fn update_framework(
+        &mut self,
+        framework: FrameworkId,
+        info: FrameworkInfo,
+        suppressed_roles: &[RoleId],
+    );
+    fn add_agent(
+        &mut self,
+        agent: AgentId,
+        info: AgentInfo,
+        total: Quantities,
+        used: &[AgentUsage],
+    );
+    fn remove_agent(&mut self, agent: AgentId);
+    fn activate_agent(&mut self, agent: AgentId);
+    fn deactivate_agent(&mut self, agent: AgentId);
+    fn update_agent(&mut self, agent: AgentId, total: Quantities);
+    #[allow(clippy::too_many_arguments)]
+    fn recover_resources(
+        &mut self,
+        framework: FrameworkId,
+        agent: AgentId,
+        role: RoleId,
+        resources: Quantities,
+        refuse_seconds: Option<f64>,
+        now_ms: u64,
+    );
+    fn suppress(&mut self, framework: FrameworkId, roles: &[RoleId]);
+    fn revive(&mut self, framework: FrameworkId, roles: &[RoleId]);
+    fn pause(&mut self);
+    fn resume(&mut self);
+    fn allocate(&mut self, now_ms: u64) -> Vec<Offer>;
+}

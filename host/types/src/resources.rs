@@ -1,0 +1,160 @@
+//! Named resources, attributes, labels and environment variables (Mesos' shapes).
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValueRange {
+    pub begin: u64,
+    pub end: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResourceValue {
+    Scalar(f64),
+    Ranges(Vec<ValueRange>),
+    Set(Vec<String>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    pub name: String,
+    pub value: ResourceValue,
+    /// `None` means the default role `*`.
+    pub role: Option<String>,
+    pub revocable: bool,
+}
+
+impl Resource {
+    pub fn scalar(name: &str, value: f64) -> Self {
+        Resource {
+            name: name.to_string(),
+            value: ResourceValue::Scalar(value),
+            role: None,
+            revocable: false,
+        }
+    }
+
+    pub fn as_scalar(&self) -> Option<f64> {
+        match self.value {
+            ResourceValue::Scalar(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Sum of the scalar resources named `name`.
+pub fn scalar_total(resources: &[Resource], name: &str) -> f64 {
+    resources
+        .iter()
+        .filter(|r| r.name == name)
+        .filter_map(Resource::as_scalar)
+        .sum()
+}
+
+/// Parses Mesos' resource text, `cpus:14;mem:1024;ports:[31000-32000]`, into resources.
+pub fn parse_resources(text: &str) -> Result<Vec<Resource>, String> {
+    let mut out = Vec::new();
+    for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once(':')
+            .ok_or_else(|| format!("resource '{part}' is not of the form name:value"))?;
+        let (name, role) = match name.split_once('(') {
+            Some((n, r)) => (n.trim(), Some(r.trim_end_matches(')').to_string())),
+            None => (name.trim(), None),
+        };
+        let value = value.trim();
+        let value = if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            let mut ranges = Vec::new();
+            for range in inner.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                let (b, e) = range.split_once('-').unwrap_or((range, range));
+                let begin = b.trim().parse::<u64>();
+                let end = e.trim().parse::<u64>();
+                match (begin, end) {
+                    (Ok(begin), Ok(end)) if begin <= end => ranges.push(ValueRange { begin, end }),
+                    _ => return Err(format!("resource '{name}' has a bad range '{range}'")),
+                }
+            }
+            ResourceValue::Ranges(ranges)
+        } else if let Some(inner) = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
+            ResourceValue::Set(inner.split(',').map(|s| s.trim().to_string()).collect())
+        } else {
+            let v = value
+                .parse::<f64>()
+                .map_err(|_| format!("resource '{name}' has a non-numeric value '{value}'"))?;
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!(
+                    "resource '{name}' must be a non-negative number, got '{value}'"
+                ));
+            }
+            ResourceValue::Scalar(v)
+        };
+        out.push(Resource {
+            name: name.to_string(),
+            value,
+            role,
+            revocable: false,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttributeValue {
+    Scalar(f64),
+    Ranges(Vec<ValueRange>),
+    Set(Vec<String>),
+    Text(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attribute {
+    pub name: String,
+    pub value: AttributeValue,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mesos_resource_text() {
+        let r =
+            parse_resources("cpus:14;mem(prod):1024; ports:[31000-32000, 40000-40010]").unwrap();
+        assert_eq!(r[0], Resource::scalar("cpus", 14.0));
+        assert_eq!(r[1].role.as_deref(), Some("prod"));
+        assert_eq!(
+            r[2].value,
+            ResourceValue::Ranges(vec![
+                ValueRange {
+                    begin: 31000,
+                    end: 32000
+                },
+                ValueRange {
+                    begin: 40000,
+                    end: 40010
+                }
+            ])
+        );
+        assert_eq!(scalar_total(&r, "cpus"), 14.0);
+        assert!(
+            parse_resources("cpus=4")
+                .unwrap_err()
+                .contains("name:value")
+        );
+        assert!(
+            parse_resources("cpus:-1")
+                .unwrap_err()
+                .contains("non-negative")
+        );
+    }
+}
