@@ -156,11 +156,17 @@ impl<T: Send> host::Host for StoreState<T> {
     fn log(&mut self, level: Level, message: String) {
         let module = self.module();
         match level {
-            Level::Trace => tracing::trace!(target: "meseta::module", module, "{message}"),
-            Level::Debug => tracing::debug!(target: "meseta::module", module, "{message}"),
-            Level::Info => tracing::info!(target: "meseta::module", module, "{message}"),
-            Level::Warn => tracing::warn!(target: "meseta::module", module, "{message}"),
-            Level::Error => tracing::error!(target: "meseta::module", module, "{message}"),
+            Level::Trace => {
+                tracing::trace!(target: "meseta::module", module = %module, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "meseta::module", module = %module, "{message}")
+            }
+            Level::Info => tracing::info!(target: "meseta::module", module = %module, "{message}"),
+            Level::Warn => tracing::warn!(target: "meseta::module", module = %module, "{message}"),
+            Level::Error => {
+                tracing::error!(target: "meseta::module", module = %module, "{message}")
+            }
         }
     }
 

@@ -112,6 +112,16 @@ impl ComponentCache {
 }
 
 fn store(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> {
+    // Only this user may add artifacts: the cache deserializes what it finds here.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    #[cfg(not(unix))]
     std::fs::create_dir_all(dir)?;
     let bytes = component
         .serialize()

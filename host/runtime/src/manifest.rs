@@ -429,6 +429,16 @@ fn strip_trailing_commas(text: &str) -> String {
     out
 }
 
+/// Splits `"64MB"` into `(64.0, "MB")`.
+fn number_and_unit(text: &str) -> Option<(f64, &str)> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    Some((num.parse().ok()?, unit.trim()))
+}
+
 /// Parses Mesos' byte sizes: `64MB`, `1GB`, `512KB`, `1024B`, or a plain number of bytes.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();

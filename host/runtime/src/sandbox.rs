@@ -204,6 +204,13 @@ impl<W: World<T>, T: Send + 'static> Sandbox<W, T> {
             }
         }
         let deadline = self.module.deadline;
+        let _span = tracing::debug_span!(
+            "module_call",
+            module = %self.module.spec.name,
+            kind = self.module.world.kind,
+            op
+        )
+        .entered();
         let Some((store, bindings)) = self.live.as_mut() else {
             return Err(self.fault(op, FaultCause::Instantiate("no live instance".into())));
         };

@@ -234,6 +234,7 @@ pub mod __private {
         C::with(|slot| match created {
             Ok(policy) => {
                 *slot = Some(policy);
+                crate::log::debug(&format!("initialized with {} parameters", parameters.len()));
                 Ok(())
             }
             Err(e) => {
