@@ -117,3 +117,23 @@ fn a_fresh_instance_gets_the_cluster_back_by_replay() {
     let offers = honest.allocate(0).unwrap();
     assert_eq!(offers[0].resources, Quantities(vec![4.0, 1024.0]));
 }
+
+#[test]
+fn after_a_fault_the_native_twin_answers_the_round_from_the_same_state() {
+    let mut a = liar("oversized");
+    let fault = a.allocate(0).unwrap_err();
+    assert!(matches!(fault.cause, FaultCause::InvalidOutput(_)));
+    let mut twin = <allocator_drf::DrfAllocator as meseta_types::Create>::create(&[]).unwrap();
+    let offers = a.allocate_natively(&mut twin, 0);
+    assert_eq!(offers.len(), 1);
+    assert_eq!((offers[0].framework, offers[0].agent), (7, 3));
+    assert_eq!(offers[0].resources, Quantities(vec![4.0, 1024.0]));
+    let counters = a.module().counters.snapshot();
+    assert_eq!((counters.faults.invalid_output, counters.fallbacks), (1, 1));
+    // The fallback's offer is recorded: the module, back on a fresh instance, may not re-offer it.
+    let err = a.allocate(1).unwrap_err();
+    assert!(
+        err.to_string().contains("exceed its free resources"),
+        "{err}"
+    );
+}

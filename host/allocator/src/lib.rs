@@ -16,8 +16,8 @@ use meseta_bindings::allocator::exports::meseta::modules::allocator_api as api;
 use meseta_runtime::{LoadError, LoadedModule, ModuleError, Sandbox, StoreState};
 use meseta_types::Quantities;
 use meseta_types::allocation::{
-    AgentId, AgentInfo, AgentUsage, FrameworkId, FrameworkInfo, FrameworkUsage, Offer, Options,
-    RoleId, Sorter,
+    AgentId, AgentInfo, AgentUsage, AllocatorPolicy, FrameworkId, FrameworkInfo, FrameworkUsage,
+    Offer, Options, RoleId, Sorter,
 };
 use wasmtime::Store;
 
@@ -179,6 +179,47 @@ fn replay(shadow: &Shadow, w: &World, s: &mut S) -> wasmtime::Result<Result<(), 
         a.call_pause(&mut *s)?;
     }
     Ok(Ok(()))
+}
+
+/// Tells a native policy everything the shadow knows (the same order as `replay`).
+fn replay_native(shadow: &Shadow, p: &mut dyn AllocatorPolicy) {
+    if let Some(o) = &shadow.options {
+        p.initialize(o.clone());
+    }
+    for (role, name) in &shadow.roles {
+        p.add_role(*role, name);
+    }
+    if !shadow.weights.is_empty() {
+        let weights: Vec<(u32, f64)> = shadow.weights.iter().map(|(r, w)| (*r, *w)).collect();
+        p.update_weights(&weights);
+    }
+    for (role, (g, l)) in &shadow.quotas {
+        p.update_quota(*role, g.clone(), l.clone());
+    }
+    for (id, f) in &shadow.frameworks {
+        if let Some(info) = &f.info {
+            let suppressed: Vec<u32> = f.suppressed.iter().copied().collect();
+            p.add_framework(*id, info.clone(), &[], f.active, &suppressed);
+        }
+    }
+    for (id, agent) in &shadow.agents {
+        let used: Vec<AgentUsage> = agent
+            .allocated
+            .iter()
+            .map(|((framework, role), r)| AgentUsage {
+                framework: *framework,
+                role: *role,
+                resources: r.clone(),
+            })
+            .collect();
+        p.add_agent(*id, agent.info.clone(), agent.total.clone(), &used);
+        if !agent.active {
+            p.deactivate_agent(*id);
+        }
+    }
+    if shadow.paused {
+        p.pause();
+    }
 }
 
 macro_rules! forward {
@@ -462,24 +503,44 @@ impl WasmAllocator {
         if let Err(message) = self.check(&offers) {
             return Err(self.sandbox.reject("allocate", message));
         }
-        let mut out = Vec::with_capacity(offers.len());
+        let offers: Vec<Offer> = offers
+            .into_iter()
+            .map(|o| Offer {
+                framework: o.framework,
+                role: o.role,
+                agent: o.agent,
+                resources: Quantities(o.resources),
+            })
+            .collect();
+        self.record(&offers);
+        Ok(offers)
+    }
+
+    /// One allocation round by the native twin `policy`, built afresh from the shadow state:
+    /// what the `fallback` failure policy answers when the module faulted. Decline filters are
+    /// not part of the shadow, so a fallback round may re-offer declined resources.
+    pub fn allocate_natively(
+        &mut self,
+        policy: &mut dyn AllocatorPolicy,
+        now_ms: u64,
+    ) -> Vec<Offer> {
+        replay_native(&self.shadow, policy);
+        let offers = policy.allocate(now_ms);
+        self.record(&offers);
+        self.sandbox.record_fallback();
+        offers
+    }
+
+    fn record(&mut self, offers: &[Offer]) {
         for o in offers {
-            let resources = Quantities(o.resources);
             if let Some(agent) = self.shadow.agents.get_mut(&o.agent) {
                 agent
                     .allocated
                     .entry((o.framework, o.role))
                     .or_insert_with(|| Quantities::zeros(0))
-                    .add(&resources);
+                    .add(&o.resources);
             }
-            out.push(Offer {
-                framework: o.framework,
-                role: o.role,
-                agent: o.agent,
-                resources,
-            });
         }
-        Ok(out)
     }
 
     fn check(&self, offers: &[api::Offer]) -> Result<(), String> {

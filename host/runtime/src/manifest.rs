@@ -441,15 +441,9 @@ fn number_and_unit(text: &str) -> Option<(f64, &str)> {
 
 /// Parses Mesos' byte sizes: `64MB`, `1GB`, `512KB`, `1024B`, or a plain number of bytes.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a size such as \"64MB\" or \"1GB\""))?;
-    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+    let (value, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("\"{text}\" is not a size such as \"64MB\" or \"1GB\""))?;
+    let scale: u64 = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "KB" | "KIB" => 1 << 10,
         "MB" | "MIB" => 1 << 20,
@@ -466,15 +460,9 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 
 /// Parses Mesos' durations: `100ms`, `5secs`, `2mins`, `1hrs`, `250us`, `10ns`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a duration such as \"100ms\" or \"5secs\""))?;
-    let secs = match unit.trim() {
+    let (value, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("\"{text}\" is not a duration such as \"100ms\" or \"5secs\""))?;
+    let secs = match unit {
         "ns" | "nsecs" => value / 1e9,
         "us" | "usecs" => value / 1e6,
         "ms" | "msecs" => value / 1e3,
