@@ -177,11 +177,7 @@ impl Manifest {
                 (Some(f), _) => {
                     let f = f.strip_prefix("file://").unwrap_or(&f);
                     let p = Path::new(f);
-                    Source::File(if p.is_absolute() {
-                        p.to_path_buf()
-                    } else {
-                        base.join(p)
-                    })
+                    Source::File(normalize(&base.join(p)))
                 }
                 (None, Some(n)) => Source::Builtin(n),
                 (None, None) => {
@@ -308,11 +304,7 @@ fn parse_module(
             .map_err(|e| format!("grants[{gi}].host_path: {e}"))?
             .ok_or_else(|| format!("grants[{gi}] has no \"host_path\""))?;
         let host = Path::new(&host);
-        let host_path = if host.is_absolute() {
-            host.to_path_buf()
-        } else {
-            base.join(host)
-        };
+        let host_path = normalize(&base.join(host));
         let guest_path = string(g.get("guest_path"))
             .map_err(|e| format!("grants[{gi}].guest_path: {e}"))?
             .unwrap_or_else(|| "/data".to_string());
@@ -344,6 +336,30 @@ fn parse_module(
         },
         origin: format!("{origin} ({at})"),
     })
+}
+
+/// Removes `.` and resolves `..` lexically (`examples/../target/x.wasm` is `target/x.wasm`), so
+/// messages show the path an operator would write. Symlinks are not followed.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !matches!(
+                    out.components().next_back(),
+                    None | Some(Component::ParentDir) | Some(Component::RootDir)
+                ) {
+                    out.pop();
+                } else if !out.has_root() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// A repeated field: absent or `null` is empty, a single object is a one-element list.
@@ -479,4 +495,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("\"{text}\" must be a positive duration"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn paths_are_normalized_lexically() {
+        assert_eq!(
+            normalize(Path::new("examples/../target/m.wasm")),
+            PathBuf::from("target/m.wasm")
+        );
+        assert_eq!(
+            normalize(Path::new("/etc/meseta/./a/../b.wasm")),
+            PathBuf::from("/etc/meseta/b.wasm")
+        );
+        assert_eq!(
+            normalize(Path::new("../x/../../y")),
+            PathBuf::from("../../y")
+        );
+        assert_eq!(normalize(Path::new("/../y")), PathBuf::from("/y"));
+    }
 }
