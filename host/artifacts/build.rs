@@ -20,6 +20,7 @@ const TARGET: &str = "wasm32-wasip2";
 /// The modules we ship: crate name and the world it implements.
 const SHIPPED: &[(&str, &str)] = &[
     ("allocator-drf", "allocator"),
+    ("allocator-binpack", "allocator"),
     ("isolator-cgroups", "isolator"),
     ("estimator-fixed", "resource-estimator"),
     ("qos-load", "qos-controller"),

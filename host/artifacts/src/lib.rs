@@ -4,7 +4,8 @@
 //! cargo (target directory `target/wasm-modules`), copies each component to the stable path
 //! `target/modules/<crate>.wasm` (for manifests and users) and embeds it here.
 //!
-//! * [`SHIPPED`]: the modules Meseta ships (`allocator-drf`, `isolator-cgroups`,
+//! * [`SHIPPED`]: the modules Meseta ships (`allocator-drf`, `allocator-binpack`,
+//!   `isolator-cgroups`,
 //!   `estimator-fixed`, `qos-load`, `hook-labels`, `hook-env`).
 //! * [`TEST_GUESTS`]: misbehaving guests for the host's tests (`test-hooks-adversary`,
 //!   `test-allocator-liar`).
@@ -52,7 +53,7 @@ mod tests {
             assert!(std::path::Path::new(a.path).is_file(), "{}", a.path);
             assert!(a.path.ends_with(&format!("target/modules/{}.wasm", a.name)));
         }
-        assert_eq!(SHIPPED.len(), 6);
+        assert_eq!(SHIPPED.len(), 7);
         assert_eq!(shipped("hook-labels").unwrap().kind, "master-hooks");
         assert_eq!(test_guest("test-allocator-liar").unwrap().kind, "allocator");
         assert!(shipped("test-allocator-liar").is_none());

@@ -1,5 +1,7 @@
 use super::*;
-use meseta_types::allocation::ResourceKind;
+use meseta_types::allocation::{
+    AgentInfo, AgentUsage, Capabilities, FrameworkInfo, FrameworkUsage, Options, ResourceKind,
+};
 
 const CPUS: usize = 0;
 const MEM: usize = 1;
@@ -31,6 +33,11 @@ fn options(min_allocatable: Vec<Quantities>) -> Options {
         fairness_excluded: vec![],
         sorter: Default::default(),
     }
+}
+
+/// Mesos' default `--min_allocatable_resources`: `cpus:0.01|mem:32`.
+fn mesos_min() -> Vec<Quantities> {
+    vec![q(0.01, 0.0), q(0.0, 32.0)]
 }
 
 fn q(cpus: f64, mem: f64) -> Quantities {
@@ -70,12 +77,19 @@ fn count_for(offers: &[Offer], framework: FrameworkId) -> usize {
     offers.iter().filter(|o| o.framework == framework).count()
 }
 
+/// The agents offered to the framework, sorted (agents are visited in a shuffled order).
 fn agents_of(offers: &[Offer], framework: FrameworkId) -> Vec<AgentId> {
-    offers
+    let mut agents: Vec<AgentId> = offers
         .iter()
         .filter(|o| o.framework == framework)
         .map(|o| o.agent)
-        .collect()
+        .collect();
+    agents.sort_unstable();
+    agents
+}
+
+fn sum(offers: &[Offer], slot: usize) -> f64 {
+    offers.iter().map(|o| o.resources.get(slot)).sum()
 }
 
 #[test]
@@ -88,7 +102,7 @@ fn rejects_parameters() {
 }
 
 #[test]
-fn shares_fairly_between_two_frameworks() {
+fn two_frameworks_in_one_role_get_equal_shares() {
     let mut a = allocator();
     add_framework(&mut a, 1);
     add_framework(&mut a, 2);
@@ -97,12 +111,72 @@ fn shares_fairly_between_two_frameworks() {
     assert_eq!(offers.len(), 4);
     assert_eq!(count_for(&offers, 1), 2);
     assert_eq!(count_for(&offers, 2), 2);
-    // ties go to the lower id: framework 1 gets the first agent
-    assert_eq!(offers[0].framework, 1);
     assert_eq!(offers[0].resources, q(4.0, 1024.0));
     assert!((a.share(1, ROLE) - 0.5).abs() < 1e-9);
+    assert!((a.share(2, ROLE) - 0.5).abs() < 1e-9);
     // everything is offered: nothing more until resources come back
     assert!(a.allocate(1).is_empty());
+}
+
+#[test]
+fn weighted_roles_converge_to_their_weights() {
+    let mut a = DrfAllocator::create(&[]).unwrap();
+    a.initialize(options(mesos_min()));
+    a.add_role(1, "light");
+    a.add_role(2, "heavy");
+    a.update_weights(&[(1, 1.0), (2, 3.0)]);
+    a.add_framework(1, framework(&[1], 0), &[], true, &[]);
+    a.add_framework(2, framework(&[2], 0), &[], true, &[]);
+    add_agents(&mut a, 1..=400, q(1.0, 256.0));
+    // the frameworks accept everything and never give anything back
+    let mut total = 0;
+    for round in 0..3 {
+        total += a.allocate(round).len();
+    }
+    assert_eq!(total, 400);
+    let (light, heavy) = (a.share(1, 1), a.share(2, 2));
+    assert!((light + heavy - 1.0).abs() < 1e-9);
+    assert!(
+        (heavy / light - 3.0).abs() < 0.05,
+        "shares {light} and {heavy} should be 1:3"
+    );
+    // weighted role shares are equal
+    assert!((a.role_share(1) - a.role_share(2)).abs() < 0.01);
+}
+
+#[test]
+fn weights_can_change_between_rounds() {
+    let mut a = allocator();
+    a.add_role(2, "other");
+    a.add_framework(1, framework(&[ROLE], 0), &[], true, &[]);
+    a.add_framework(2, framework(&[2], 0), &[], true, &[]);
+    add_agents(&mut a, 1..=8, q(1.0, 100.0));
+    let offers = a.allocate(0);
+    assert_eq!((count_for(&offers, 1), count_for(&offers, 2)), (4, 4));
+    for o in &offers {
+        a.recover_resources(o.framework, o.agent, o.role, o.resources.clone(), None, 0);
+    }
+    a.update_weights(&[(2, 3.0)]);
+    let offers = a.allocate(1);
+    assert_eq!((count_for(&offers, 1), count_for(&offers, 2)), (2, 6));
+}
+
+#[test]
+fn the_role_sorter_comes_before_the_framework_sorter() {
+    // role 1 has two frameworks, role 2 one: the roles split the cluster in halves, and role
+    // 1's half is split between its frameworks (a flat sorter over clients would give thirds)
+    let mut a = allocator();
+    a.add_role(2, "other");
+    add_framework(&mut a, 1);
+    add_framework(&mut a, 2);
+    a.add_framework(3, framework(&[2], 0), &[], true, &[]);
+    add_agents(&mut a, 1..=12, q(1.0, 100.0));
+    let offers = a.allocate(0);
+    assert_eq!(count_for(&offers, 1), 3);
+    assert_eq!(count_for(&offers, 2), 3);
+    assert_eq!(count_for(&offers, 3), 6);
+    assert!((a.role_share(ROLE) - 0.5).abs() < 1e-9);
+    assert!((a.share(3, 2) - 0.5).abs() < 1e-9);
 }
 
 #[test]
@@ -130,22 +204,27 @@ fn lowest_dominant_share_goes_first() {
     );
     add_framework(&mut a, 2);
     let offers = a.allocate(0);
-    // agents 1 and 2 have only memory left; 3 and 4 go to framework 2 (share 0) first...
+    // framework 2 (share 0) is offered agents until its share passes framework 1's (0.5)
     assert_eq!(agents_of(&offers, 2).len(), 3);
-    assert_eq!(agents_of(&offers, 1), vec![4]);
+    assert_eq!(agents_of(&offers, 1).len(), 1);
+    assert!(a.share(2, ROLE) >= 0.5);
 }
 
 #[test]
-fn weights_scale_shares() {
+fn agents_are_visited_in_a_shuffled_order() {
     let mut a = allocator();
-    a.add_role(2, "heavy");
-    a.update_weights(&[(2, 3.0)]);
-    a.add_framework(1, framework(&[ROLE], 0), &[], true, &[]);
-    a.add_framework(2, framework(&[2], 0), &[], true, &[]);
-    add_agents(&mut a, 1..=8, q(1.0, 100.0));
-    let offers = a.allocate(0);
-    assert_eq!(count_for(&offers, 2), 6);
-    assert_eq!(count_for(&offers, 1), 2);
+    add_framework(&mut a, 1);
+    add_agents(&mut a, 1..=10, q(1.0, 100.0));
+    let mut first = std::collections::BTreeSet::new();
+    for round in 0..20 {
+        let offers = a.allocate(round * 1000);
+        assert_eq!(offers.len(), 10);
+        first.insert(offers[0].agent);
+        for o in &offers {
+            a.recover_resources(o.framework, o.agent, o.role, o.resources.clone(), None, 0);
+        }
+    }
+    assert!(first.len() > 1, "some agent should not always come first");
 }
 
 #[test]
@@ -175,18 +254,34 @@ fn decline_filter_blocks_until_expiry() {
     add_framework(&mut a, 2);
     add_agents(&mut a, 1..=1, q(4.0, 1024.0));
     let offers = a.allocate(0);
-    assert_eq!(offers[0].framework, 1);
+    assert_eq!(offers[0].framework, 1, "ties go to the lower id");
     // framework 1 declines for 10 s: the agent goes to framework 2 instead
     a.recover_resources(1, 1, ROLE, q(4.0, 1024.0), Some(10.0), 0);
     let offers = a.allocate(1_000);
     assert_eq!(agents_of(&offers, 2), vec![1]);
-    // framework 2 declines without a filter; framework 1 is still filtered, framework 2 gets it again
+    // framework 2 declines without a filter; framework 1 is still filtered, 2 gets it again
     a.recover_resources(2, 1, ROLE, q(4.0, 1024.0), None, 1_000);
     assert_eq!(agents_of(&a.allocate(2_000), 2), vec![1]);
     a.remove_framework(2);
     assert!(a.allocate(9_999).is_empty(), "filter still active");
     let offers = a.allocate(10_000);
     assert_eq!(agents_of(&offers, 1), vec![1], "filter expired");
+}
+
+#[test]
+fn decline_filter_lasts_at_least_one_interval() {
+    let mut a = allocator();
+    add_framework(&mut a, 1);
+    add_agents(&mut a, 1..=1, q(4.0, 1024.0));
+    a.allocate(0);
+    a.recover_resources(1, 1, ROLE, q(4.0, 1024.0), Some(0.1), 0);
+    assert!(a.allocate(999).is_empty());
+    assert_eq!(a.allocate(1_000).len(), 1);
+    // zero or negative refuse_seconds: no filter
+    a.recover_resources(1, 1, ROLE, q(4.0, 1024.0), Some(0.0), 2_000);
+    assert_eq!(a.allocate(2_000).len(), 1);
+    a.recover_resources(1, 1, ROLE, q(4.0, 1024.0), Some(-1.0), 3_000);
+    assert_eq!(a.allocate(3_000).len(), 1);
 }
 
 #[test]
@@ -201,6 +296,21 @@ fn decline_filter_only_covers_the_refused_resources() {
     // the kept half is freed too: the candidate (everything) is no longer inside the refusal
     a.recover_resources(1, 1, ROLE, q(2.0, 512.0), None, 1_000);
     assert_eq!(a.allocate(2_000)[0].resources, q(4.0, 1024.0));
+}
+
+#[test]
+fn decline_filters_are_per_role() {
+    let mut a = allocator();
+    a.add_role(2, "other");
+    a.add_framework(1, framework(&[ROLE, 2], 0), &[], true, &[]);
+    add_agents(&mut a, 1..=1, q(4.0, 1024.0));
+    let offers = a.allocate(0);
+    assert_eq!(offers.len(), 1);
+    let declined = offers[0].role;
+    a.recover_resources(1, 1, declined, q(4.0, 1024.0), Some(60.0), 0);
+    let offers = a.allocate(1_000);
+    assert_eq!(offers.len(), 1);
+    assert_ne!(offers[0].role, declined);
 }
 
 #[test]
@@ -224,19 +334,48 @@ fn filter_timeouts_follow_mesos() {
 }
 
 #[test]
+fn revive_clears_decline_filters() {
+    let mut a = allocator();
+    a.add_role(2, "other");
+    a.add_framework(1, framework(&[ROLE, 2], 0), &[], true, &[]);
+    add_agents(&mut a, 1..=2, q(4.0, 1024.0));
+    // decline both agents in both roles for an hour
+    for o in a.allocate(0) {
+        for role in [ROLE, 2] {
+            a.recover_resources(1, o.agent, role, o.resources.clone(), Some(3600.0), 0);
+        }
+    }
+    assert!(a.allocate(1).is_empty());
+    // reviving one role clears only that role's filters
+    a.revive(1, &[2]);
+    let offers = a.allocate(2);
+    assert_eq!(offers.len(), 2);
+    assert!(offers.iter().all(|o| o.role == 2));
+    for o in offers {
+        a.recover_resources(1, o.agent, 2, o.resources, Some(3600.0), 3);
+    }
+    assert!(a.allocate(4).is_empty());
+    // reviving with no roles clears them all
+    a.revive(1, &[]);
+    assert_eq!(agents_of(&a.allocate(5), 1), vec![1, 2]);
+}
+
+#[test]
 fn suppress_and_revive() {
     let mut a = allocator();
     add_framework(&mut a, 1);
+    add_framework(&mut a, 2);
     add_agents(&mut a, 1..=2, q(4.0, 1024.0));
     a.suppress(1, &[]);
-    assert!(a.allocate(0).is_empty());
+    let offers = a.allocate(0);
+    assert_eq!(agents_of(&offers, 2), vec![1, 2], "suppressed: all to 2");
+    for o in offers {
+        a.recover_resources(2, o.agent, ROLE, o.resources, None, 0);
+    }
+    a.suppress(2, &[ROLE]);
+    assert!(a.allocate(1).is_empty());
     a.revive(1, &[ROLE]);
-    assert_eq!(a.allocate(1).len(), 2);
-    // revive also clears decline filters
-    a.recover_resources(1, 1, ROLE, q(4.0, 1024.0), Some(3600.0), 2);
-    assert!(a.allocate(3).is_empty());
-    a.revive(1, &[]);
-    assert_eq!(agents_of(&a.allocate(4), 1), vec![1]);
+    assert_eq!(agents_of(&a.allocate(2), 1), vec![1, 2]);
 }
 
 #[test]
@@ -289,6 +428,15 @@ fn revocable_resources_only_go_to_capable_frameworks() {
     add_framework(&mut b, 1);
     b.add_agent(1, AgentInfo::default(), q_rev(0.0, 0.0, 8.0), &[]);
     assert!(b.allocate(0).is_empty());
+    // ...but are to one with it
+    b.add_framework(
+        2,
+        framework(&[ROLE], Capabilities::REVOCABLE_RESOURCES),
+        &[],
+        true,
+        &[],
+    );
+    assert_eq!(b.allocate(1)[0].resources, q_rev(0.0, 0.0, 8.0));
 }
 
 #[test]
@@ -303,6 +451,15 @@ fn min_allocatable_resources() {
     a.add_agent(4, AgentInfo::default(), q(1.0, 16.0), &[]);
     let offers = a.allocate(0);
     assert_eq!(agents_of(&offers, 1), vec![2, 3]);
+
+    // Mesos' default, cpus:0.01|mem:32
+    let mut m = DrfAllocator::create(&[]).unwrap();
+    m.initialize(options(mesos_min()));
+    add_framework(&mut m, 1);
+    m.add_agent(1, AgentInfo::default(), q(0.005, 16.0), &[]);
+    m.add_agent(2, AgentInfo::default(), q(0.01, 0.0), &[]);
+    m.add_agent(3, AgentInfo::default(), q(0.0, 32.0), &[]);
+    assert_eq!(agents_of(&m.allocate(0), 1), vec![2, 3]);
 
     // revocable cpus count as cpus
     let mut b = DrfAllocator::create(&[]).unwrap();
@@ -323,6 +480,24 @@ fn min_allocatable_resources() {
     c.add_agent(1, AgentInfo::default(), q(0.001, 0.0), &[]);
     c.add_agent(2, AgentInfo::default(), q(0.0, 0.0), &[]);
     assert_eq!(agents_of(&c.allocate(0), 1), vec![1]);
+}
+
+#[test]
+fn min_allocatable_applies_after_quota_clipping() {
+    let mut a = DrfAllocator::create(&[]).unwrap();
+    a.initialize(options(vec![q(1.0, 0.0)]));
+    a.add_role(ROLE, "capped");
+    a.update_quota(
+        ROLE,
+        q(0.0, 0.0),
+        Quantities(vec![1.5, f64::INFINITY, f64::INFINITY]),
+    );
+    add_framework(&mut a, 1);
+    add_agents(&mut a, 1..=2, q(1.0, 100.0));
+    let offers = a.allocate(0);
+    // the second agent would be clipped to 0.5 cpus, below the minimum of 1
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].resources, q(1.0, 100.0));
 }
 
 #[test]
@@ -370,23 +545,56 @@ fn quota_limits_clip_offers() {
     );
     add_agents(&mut a, 1..=2, q_rev(4.0, 1024.0, 1.0));
     let offers = a.allocate(0);
-    let cpus: f64 = offers.iter().map(|o| o.resources.get(CPUS)).sum();
-    let mem: f64 = offers.iter().map(|o| o.resources.get(MEM)).sum();
-    let rev: f64 = offers.iter().map(|o| o.resources.get(REV_CPUS)).sum();
     assert_eq!(
-        (cpus, mem, rev),
+        (
+            sum(&offers, CPUS),
+            sum(&offers, MEM),
+            sum(&offers, REV_CPUS)
+        ),
         (6.0, 2048.0, 2.0),
-        "cpus capped, revocable exempt"
+        "cpus capped by the parent's limit, revocable exempt"
     );
+    // the agent visited second was clipped to 2 cpus
+    let clipped = offers
+        .iter()
+        .find(|o| o.resources.get(CPUS) < 3.0)
+        .unwrap()
+        .agent;
+    assert_eq!(a.free(clipped), Some(q_rev(2.0, 0.0, 0.0)));
     // a fully used limit makes the regular part of an agent unofferable
-    a.recover_resources(1, 2, 3, q_rev(2.0, 1024.0, 1.0), None, 1);
+    a.recover_resources(1, clipped, 3, q_rev(2.0, 1024.0, 1.0), None, 1);
     let offers = a.allocate(2);
     assert_eq!(offers.len(), 1);
     assert_eq!(offers[0].resources, q_rev(2.0, 1024.0, 1.0));
     // removing the quota lifts the cap
     a.update_quota(2, q(0.0, 0.0), Quantities(vec![f64::INFINITY; 3]));
-    a.recover_resources(1, 2, 3, q_rev(4.0, 0.0, 0.0), None, 3);
+    a.recover_resources(1, clipped, 3, q_rev(4.0, 0.0, 0.0), None, 3);
     assert_eq!(a.allocate(4)[0].resources, q(4.0, 0.0));
+}
+
+#[test]
+fn quota_of_a_child_role_does_not_limit_its_siblings() {
+    let mut a = allocator();
+    a.add_role(2, "eng/a");
+    a.add_role(3, "eng/b");
+    a.update_quota(
+        2,
+        q(0.0, 0.0),
+        Quantities(vec![2.0, f64::INFINITY, f64::INFINITY]),
+    );
+    a.add_framework(1, framework(&[2], 0), &[], true, &[]);
+    a.add_framework(2, framework(&[3], 0), &[], true, &[]);
+    add_agents(&mut a, 1..=4, q(2.0, 100.0));
+    let offers = a.allocate(0);
+    let cpus_of = |f| {
+        offers
+            .iter()
+            .filter(|o| o.framework == f)
+            .map(|o| o.resources.get(CPUS))
+            .sum::<f64>()
+    };
+    assert_eq!(cpus_of(1), 2.0, "eng/a is capped at 2 cpus");
+    assert_eq!(cpus_of(2), 6.0, "eng/b takes the rest");
 }
 
 #[test]
@@ -395,9 +603,10 @@ fn removing_frameworks_and_agents_frees_resources() {
     add_framework(&mut a, 1);
     add_framework(&mut a, 2);
     add_agents(&mut a, 1..=2, q(4.0, 1024.0));
-    a.allocate(0);
+    let offers = a.allocate(0);
+    let of_1 = agents_of(&offers, 1);
     a.remove_framework(1);
-    assert_eq!(agents_of(&a.allocate(1), 2), vec![1]);
+    assert_eq!(agents_of(&a.allocate(1), 2), of_1);
     assert_eq!(a.allocation(2, ROLE), q(8.0, 2048.0));
     a.remove_agent(1);
     assert_eq!(a.allocation(2, ROLE), q(4.0, 1024.0));
@@ -473,4 +682,66 @@ fn many_agents_and_frameworks_converge_to_equal_shares() {
     for f in 1..=10 {
         assert_eq!(count_for(&offers, f), 100);
     }
+}
+
+#[test]
+fn random_sorter_offers_everything_and_respects_weights_on_average() {
+    let mut a = DrfAllocator::create(&[]).unwrap();
+    let mut o = options(mesos_min());
+    o.sorter = Sorter::Random;
+    a.initialize(o);
+    a.add_role(1, "light");
+    a.add_role(2, "heavy");
+    a.update_weights(&[(2, 3.0)]);
+    a.add_framework(1, framework(&[1], 0), &[], true, &[]);
+    a.add_framework(2, framework(&[2], 0), &[], true, &[]);
+    // a third framework that is suppressed never gets anything
+    a.add_framework(3, framework(&[2], 0), &[], true, &[2]);
+    add_agents(&mut a, 1..=4000, q(1.0, 256.0));
+    let offers = a.allocate(0);
+    assert_eq!(offers.len(), 4000, "every agent is offered");
+    assert_eq!(count_for(&offers, 3), 0);
+    let heavy = count_for(&offers, 2) as f64 / 4000.0;
+    // the random sorter ignores allocations: each agent goes to "heavy" with probability 3/4
+    assert!((heavy - 0.75).abs() < 0.03, "heavy got {heavy}");
+    assert!(a.allocate(1).is_empty());
+}
+
+#[test]
+fn random_sorter_walks_on_past_skipped_clients() {
+    let mut a = DrfAllocator::create(&[]).unwrap();
+    let mut o = options(vec![]);
+    o.sorter = Sorter::Random;
+    a.initialize(o);
+    a.add_role(2, "other");
+    for f in 1..=5 {
+        a.add_framework(f, framework(&[ROLE, 2], 0), &[], true, &[]);
+    }
+    a.add_framework(
+        9,
+        framework(&[2], Capabilities::REVOCABLE_RESOURCES),
+        &[],
+        true,
+        &[],
+    );
+    a.add_agent(1, AgentInfo::default(), q_rev(0.0, 0.0, 4.0), &[]);
+    // only framework 9 can take a revocable-only agent, wherever it is in the random order
+    for round in 0..10 {
+        let offers = a.allocate(round);
+        assert_eq!(offers.len(), 1);
+        assert_eq!(offers[0].framework, 9);
+        a.recover_resources(9, 1, 2, offers[0].resources.clone(), None, round);
+    }
+}
+
+#[test]
+fn the_drf_sorter_is_incremental_within_a_round() {
+    // frameworks 1 and 2 in one role alternate agent by agent in a single round
+    let mut a = allocator();
+    add_framework(&mut a, 1);
+    add_framework(&mut a, 2);
+    add_agents(&mut a, 1..=6, q(1.0, 100.0));
+    let offers = a.allocate(0);
+    let order: Vec<FrameworkId> = offers.iter().map(|o| o.framework).collect();
+    assert_eq!(order, vec![1, 2, 1, 2, 1, 2]);
 }

@@ -1,0 +1,571 @@
+//! Containers: launched processes the agent can wait on and kill, and the task state their end
+//! maps to.
+//!
+//! Each container's process group leader is watched by a small dedicated thread that waits for
+//! it to exit *without reaping it* (`waitid(WNOWAIT)`), then SIGKILLs whatever is left in the
+//! process group (as Mesos' POSIX launcher destroys the container once its executor is gone),
+//! then reaps the leader. While the leader is unreaped its pid, and so the group id, cannot be
+//! recycled, so no signal ever reaches a stranger. Nothing is left as a zombie by the agent;
+//! orphaned grandchildren are reparented to init, which reaps them.
+//!
+//! A kill sends SIGTERM to the whole group, and SIGKILL to the group once the grace period has
+//! passed, unless the container is already gone. Processes that leave the group (a new session
+//! or `setpgid`) escape both; containing those needs cgroups.
+//!
+//! The API is async over tokio: the runtime must have the time driver enabled (`enable_all`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::launcher::{self, ContainerConfig, LaunchError};
+use crate::sys;
+
+/// Mesos' task states (`TaskState` in `mesos.proto`); [`TaskState::as_str`] gives the wire name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskState {
+    Staging,
+    Starting,
+    Running,
+    Killing,
+    Finished,
+    Failed,
+    Killed,
+    Error,
+    Lost,
+    Dropped,
+    Unreachable,
+    Gone,
+    GoneByOperator,
+    Unknown,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Staging => "TASK_STAGING",
+            TaskState::Starting => "TASK_STARTING",
+            TaskState::Running => "TASK_RUNNING",
+            TaskState::Killing => "TASK_KILLING",
+            TaskState::Finished => "TASK_FINISHED",
+            TaskState::Failed => "TASK_FAILED",
+            TaskState::Killed => "TASK_KILLED",
+            TaskState::Error => "TASK_ERROR",
+            TaskState::Lost => "TASK_LOST",
+            TaskState::Dropped => "TASK_DROPPED",
+            TaskState::Unreachable => "TASK_UNREACHABLE",
+            TaskState::Gone => "TASK_GONE",
+            TaskState::GoneByOperator => "TASK_GONE_BY_OPERATOR",
+            TaskState::Unknown => "TASK_UNKNOWN",
+        }
+    }
+
+    /// Whether the state is final (Mesos' `protobuf::isTerminalState`).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskState::Finished
+                | TaskState::Failed
+                | TaskState::Killed
+                | TaskState::Error
+                | TaskState::Lost
+                | TaskState::Dropped
+                | TaskState::Gone
+                | TaskState::GoneByOperator
+        )
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a container's main process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal (this number) terminated it.
+    Signaled(i32),
+    /// The status could not be collected (the process was reaped behind our back).
+    Unknown,
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+
+    fn from_std(status: std::process::ExitStatus) -> Self {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => ExitStatus::Exited(code),
+            (None, Some(signal)) => ExitStatus::Signaled(signal),
+            (None, None) => ExitStatus::Unknown,
+        }
+    }
+}
+
+/// Mesos' `WSTRINGIFY`: `exited with status 3`, `terminated with signal Killed`.
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Exited(code) => write!(f, "exited with status {code}"),
+            ExitStatus::Signaled(signal) => {
+                write!(f, "terminated with signal {}", signal_name(*signal))
+            }
+            ExitStatus::Unknown => f.write_str("terminated with an unknown status"),
+        }
+    }
+}
+
+/// The description `strsignal(3)` gives a signal on Linux (`Killed`, `Terminated`, ...).
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "Hangup",
+        libc::SIGINT => "Interrupt",
+        libc::SIGQUIT => "Quit",
+        libc::SIGILL => "Illegal instruction",
+        libc::SIGTRAP => "Trace/breakpoint trap",
+        libc::SIGABRT => "Aborted",
+        libc::SIGBUS => "Bus error",
+        libc::SIGFPE => "Floating point exception",
+        libc::SIGKILL => "Killed",
+        libc::SIGUSR1 => "User defined signal 1",
+        libc::SIGSEGV => "Segmentation fault",
+        libc::SIGUSR2 => "User defined signal 2",
+        libc::SIGPIPE => "Broken pipe",
+        libc::SIGALRM => "Alarm clock",
+        libc::SIGTERM => "Terminated",
+        libc::SIGSTKFLT => "Stack fault",
+        libc::SIGCHLD => "Child exited",
+        libc::SIGCONT => "Continued",
+        libc::SIGSTOP => "Stopped (signal)",
+        libc::SIGTSTP => "Stopped",
+        libc::SIGTTIN => "Stopped (tty input)",
+        libc::SIGTTOU => "Stopped (tty output)",
+        libc::SIGURG => "Urgent I/O condition",
+        libc::SIGXCPU => "CPU time limit exceeded",
+        libc::SIGXFSZ => "File size limit exceeded",
+        libc::SIGVTALRM => "Virtual timer expired",
+        libc::SIGPROF => "Profiling timer expired",
+        libc::SIGWINCH => "Window changed",
+        libc::SIGIO => "I/O possible",
+        libc::SIGPWR => "Power failure",
+        libc::SIGSYS => "Bad system call",
+        s if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&s) => {
+            return format!("Real-time signal {}", s - libc::SIGRTMIN());
+        }
+        s => return format!("Unknown signal {s}"),
+    };
+    name.to_string()
+}
+
+/// How and why a container ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Termination {
+    pub status: ExitStatus,
+    /// Whether the agent asked for the kill (before the process exited).
+    pub killed: bool,
+    /// The reason given to [`ContainerHandle::kill_with_reason`], if any.
+    pub reason: Option<String>,
+}
+
+impl Termination {
+    /// The task state this end maps to, as Mesos' command executor decides: a zero exit is
+    /// `TASK_FINISHED` (even after a kill, when the task shut down cleanly); otherwise a kill we
+    /// asked for is `TASK_KILLED`, and anything else `TASK_FAILED`.
+    pub fn task_state(&self) -> TaskState {
+        if self.status.success() {
+            TaskState::Finished
+        } else if self.killed {
+            TaskState::Killed
+        } else {
+            TaskState::Failed
+        }
+    }
+
+    /// The status message: `Command exited with status 3`,
+    /// `Command terminated with signal Killed`.
+    pub fn message(&self) -> String {
+        format!("Command {}", self.status)
+    }
+}
+
+/// The part of a container's state the kill path and the reaper thread share.
+#[derive(Debug, Default)]
+struct ProcState {
+    reaped: bool,
+    killed: bool,
+    kill_reason: Option<String>,
+}
+
+fn lock(state: &Mutex<ProcState>) -> MutexGuard<'_, ProcState> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[derive(Debug)]
+struct Inner {
+    container_id: String,
+    pid: u32,
+    grace_period: Duration,
+    state: Arc<Mutex<ProcState>>,
+    termination: watch::Receiver<Option<Termination>>,
+}
+
+/// A launched container. Cheap to clone; every clone sees the same container.
+#[derive(Clone, Debug)]
+pub struct ContainerHandle {
+    inner: Arc<Inner>,
+}
+
+impl ContainerHandle {
+    pub fn container_id(&self) -> &str {
+        &self.inner.container_id
+    }
+
+    /// The main process's pid, which is also its process group and session id.
+    pub fn pid(&self) -> u32 {
+        self.inner.pid
+    }
+
+    /// The grace period from the container's config.
+    pub fn grace_period(&self) -> Duration {
+        self.inner.grace_period
+    }
+
+    /// The termination, if the container has ended.
+    pub fn try_wait(&self) -> Option<Termination> {
+        self.inner.termination.borrow().clone()
+    }
+
+    /// Waits for the container to end (its main process exited and was reaped, and the rest of
+    /// its process group was killed).
+    pub async fn wait(&self) -> Termination {
+        let mut rx = self.inner.termination.clone();
+        let result = rx.wait_for(Option::is_some).await.map(|t| t.clone());
+        match result {
+            Ok(Some(termination)) => termination,
+            // The reaper always sends before it ends; if it could not, the status is lost.
+            _ => Termination {
+                status: ExitStatus::Unknown,
+                killed: lock(&self.inner.state).killed,
+                reason: None,
+            },
+        }
+    }
+
+    /// Kills the container: SIGTERM to its process group, then SIGKILL to the group if it is
+    /// still there after `grace` (a zero grace sends SIGKILL at once). Returns once it has ended.
+    /// On a container that has already ended this is a no-op that returns its termination.
+    pub async fn kill(&self, grace: Duration) -> Termination {
+        self.kill_inner(grace, None).await
+    }
+
+    /// [`kill`](Self::kill), recording `reason` in the [`Termination`] (the first reason wins).
+    pub async fn kill_with_reason(
+        &self,
+        grace: Duration,
+        reason: impl Into<String>,
+    ) -> Termination {
+        self.kill_inner(grace, Some(reason.into())).await
+    }
+
+    /// Kills the container with the grace period from its config.
+    pub async fn shutdown(&self) -> Termination {
+        self.kill(self.inner.grace_period).await
+    }
+
+    /// Sends `signal` to the group unless the leader has exited. Whether it was sent.
+    fn signal_if_alive(&self, signal: libc::c_int, mark_killed: Option<Option<String>>) -> bool {
+        let pid = self.inner.pid;
+        let mut state = lock(&self.inner.state);
+        // Reaped means the pid may be reused; exited-but-unreaped means the reaper is about to
+        // clean up. Either way the container has ended on its own: nothing to do.
+        if state.reaped || sys::has_exited(pid) {
+            return false;
+        }
+        if let Some(reason) = mark_killed
+            && !state.killed
+        {
+            state.killed = true;
+            state.kill_reason = reason;
+        }
+        if let Err(e) = sys::signal_group(pid, signal) {
+            tracing::warn!(container = %self.inner.container_id, pid, signal, error = %e,
+                "cannot signal the container's process group");
+        }
+        true
+    }
+
+    async fn kill_inner(&self, grace: Duration, reason: Option<String>) -> Termination {
+        let first = if grace.is_zero() {
+            libc::SIGKILL
+        } else {
+            libc::SIGTERM
+        };
+        let sent = self.signal_if_alive(first, Some(reason));
+        if sent {
+            tracing::debug!(container = %self.inner.container_id, pid = self.inner.pid,
+                grace = ?grace, "killing container");
+        }
+        if sent && !grace.is_zero() {
+            if let Ok(termination) = tokio::time::timeout(grace, self.wait()).await {
+                return termination;
+            }
+            if self.signal_if_alive(libc::SIGKILL, None) {
+                tracing::debug!(container = %self.inner.container_id, pid = self.inner.pid,
+                    "grace period over, sent SIGKILL");
+            }
+        }
+        self.wait().await
+    }
+}
+
+type Registry = Mutex<HashMap<String, ContainerHandle>>;
+
+fn registry(map: &Registry) -> MutexGuard<'_, HashMap<String, ContainerHandle>> {
+    map.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Launches containers and tracks the running ones by container id.
+#[derive(Clone, Debug, Default)]
+pub struct Containerizer {
+    running: Arc<Registry>,
+}
+
+impl Containerizer {
+    pub fn new() -> Self {
+        Containerizer::default()
+    }
+
+    /// Launches the container's process (see [`launcher::launch`]) and starts watching it.
+    ///
+    /// The container id must be a valid id and not belong to a running container. The sandbox
+    /// must exist.
+    pub async fn launch(&self, config: ContainerConfig) -> Result<ContainerHandle, LaunchError> {
+        crate::sandbox::validate_id("container id", &config.container_id)
+            .map_err(|e| LaunchError::InvalidConfig(e.to_string()))?;
+        if registry(&self.running).contains_key(&config.container_id) {
+            return Err(LaunchError::DuplicateContainer(config.container_id));
+        }
+        let running = Arc::downgrade(&self.running);
+        tokio::task::spawn_blocking(move || launch_blocking(config, running))
+            .await
+            .map_err(|e| LaunchError::Spawn {
+                command: "container".to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+    }
+
+    /// The running container with this id.
+    pub fn get(&self, container_id: &str) -> Option<ContainerHandle> {
+        registry(&self.running).get(container_id).cloned()
+    }
+
+    /// The ids of the running containers, sorted.
+    pub fn container_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = registry(&self.running).keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Kills a running container (see [`ContainerHandle::kill`]); `None` if there is none.
+    pub async fn kill(&self, container_id: &str, grace: Duration) -> Option<Termination> {
+        let handle = self.get(container_id)?;
+        Some(handle.kill(grace).await)
+    }
+
+    /// Kills every running container, each with its own grace period, and waits for them all.
+    pub async fn shutdown_all(&self) -> Vec<(String, Termination)> {
+        let handles: Vec<ContainerHandle> = registry(&self.running).values().cloned().collect();
+        let mut tasks = Vec::with_capacity(handles.len());
+        for handle in handles {
+            tasks.push(tokio::spawn(async move {
+                let termination = handle.shutdown().await;
+                (handle.container_id().to_string(), termination)
+            }));
+        }
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            if let Ok(result) = task.await {
+                out.push(result);
+            }
+        }
+        out
+    }
+}
+
+fn launch_blocking(
+    config: ContainerConfig,
+    running: Weak<Registry>,
+) -> Result<ContainerHandle, LaunchError> {
+    let state = Arc::new(Mutex::new(ProcState::default()));
+    let (tx, rx) = watch::channel(None);
+
+    // Start the reaper first: if no thread can be had, nothing has been launched yet.
+    let (child_tx, child_rx) = std::sync::mpsc::channel::<(Child, String)>();
+    let reaper_state = Arc::clone(&state);
+    let reaper_running = running.clone();
+    std::thread::Builder::new()
+        .name("meseta-reaper".to_string())
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            // A closed channel means the launch failed: nothing to watch.
+            if let Ok((child, container_id)) = child_rx.recv() {
+                reap(child, &container_id, &reaper_state, &tx, &reaper_running);
+            }
+        })
+        .map_err(|source| LaunchError::Spawn {
+            command: "the reaper thread".to_string(),
+            source,
+        })?;
+
+    let process = launcher::launch(&config)?;
+    let pid = process.pid();
+    let handle = ContainerHandle {
+        inner: Arc::new(Inner {
+            container_id: config.container_id.clone(),
+            pid,
+            grace_period: config.grace_period,
+            state,
+            termination: rx,
+        }),
+    };
+
+    // Register before the reaper can finish, so that its removal finds the entry.
+    if let Some(map) = running.upgrade() {
+        let mut map = registry(&map);
+        if map.contains_key(&config.container_id) {
+            drop(map);
+            destroy_now(process.child, pid);
+            return Err(LaunchError::DuplicateContainer(config.container_id));
+        }
+        map.insert(config.container_id.clone(), handle.clone());
+    }
+
+    if let Err(std::sync::mpsc::SendError((child, container_id))) =
+        child_tx.send((process.child, config.container_id))
+    {
+        // The reaper thread is gone (it cannot be, short of a panic): clean up here.
+        if let Some(map) = running.upgrade() {
+            registry(&map).remove(&container_id);
+        }
+        destroy_now(child, pid);
+        return Err(LaunchError::Spawn {
+            command: "the reaper thread".to_string(),
+            source: std::io::Error::other("the reaper thread ended early"),
+        });
+    }
+    Ok(handle)
+}
+
+/// Kills a just-launched process group and reaps the leader.
+fn destroy_now(mut child: Child, pid: u32) {
+    let _ = sys::signal_group(pid, libc::SIGKILL);
+    let _ = child.wait();
+}
+
+/// The reaper thread's body: wait for the leader to exit (unreaped), kill what is left of its
+/// group, reap it, publish the termination, forget the container.
+fn reap(
+    mut child: Child,
+    container_id: &str,
+    state: &Mutex<ProcState>,
+    tx: &watch::Sender<Option<Termination>>,
+    running: &Weak<Registry>,
+) {
+    let pid = child.id();
+    if let Err(e) = sys::wait_exited_unreaped(pid) {
+        tracing::warn!(container = %container_id, pid, error = %e, "cannot wait for the container");
+    }
+    let termination = {
+        let mut state = lock(state);
+        match sys::signal_group(pid, libc::SIGKILL) {
+            Ok(true) => tracing::debug!(container = %container_id, pid,
+                "killed processes left in the container's process group"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(container = %container_id, pid, error = %e,
+                "cannot clean up the container's process group"),
+        }
+        let status = match child.wait() {
+            Ok(status) => ExitStatus::from_std(status),
+            Err(e) => {
+                tracing::warn!(container = %container_id, pid, error = %e,
+                    "cannot collect the container's exit status");
+                ExitStatus::Unknown
+            }
+        };
+        state.reaped = true;
+        Termination {
+            status,
+            killed: state.killed,
+            reason: state.kill_reason.clone(),
+        }
+    };
+    tracing::debug!(container = %container_id, pid, status = %termination.status,
+        killed = termination.killed, "container terminated");
+    if let Some(map) = running.upgrade() {
+        registry(&map).remove(container_id);
+    }
+    tx.send_replace(Some(termination));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_messages_follow_the_command_executor() {
+        let t = |status, killed| Termination {
+            status,
+            killed,
+            reason: None,
+        };
+        assert_eq!(
+            t(ExitStatus::Exited(0), false).task_state(),
+            TaskState::Finished
+        );
+        assert_eq!(
+            t(ExitStatus::Exited(0), true).task_state(),
+            TaskState::Finished
+        );
+        assert_eq!(
+            t(ExitStatus::Exited(3), false).task_state(),
+            TaskState::Failed
+        );
+        assert_eq!(
+            t(ExitStatus::Exited(3), true).task_state(),
+            TaskState::Killed
+        );
+        assert_eq!(
+            t(ExitStatus::Signaled(9), false).task_state(),
+            TaskState::Failed
+        );
+        assert_eq!(
+            t(ExitStatus::Signaled(15), true).task_state(),
+            TaskState::Killed
+        );
+        assert_eq!(
+            t(ExitStatus::Exited(3), false).message(),
+            "Command exited with status 3"
+        );
+        assert_eq!(
+            t(ExitStatus::Signaled(libc::SIGKILL), false).message(),
+            "Command terminated with signal Killed"
+        );
+        assert_eq!(
+            t(ExitStatus::Signaled(libc::SIGTERM), true).message(),
+            "Command terminated with signal Terminated"
+        );
+        assert_eq!(TaskState::Killed.as_str(), "TASK_KILLED");
+        assert!(TaskState::Finished.is_terminal());
+        assert!(!TaskState::Running.is_terminal());
+    }
+}

@@ -1,0 +1,250 @@
+//! Safe wrappers over the few libc calls the agent needs: user and group lookups, process-group
+//! signals, waiting on a child without reaping it, and filesystem and memory sizes.
+//!
+//! Every `unsafe` block of the crate outside the launcher's `pre_exec` hook lives here, each with
+//! the reason it is sound.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// A user's entry in the password database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Passwd {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+/// The upper bound we accept for a lookup buffer; databases with larger entries are broken.
+const MAX_LOOKUP_BUFFER: usize = 1 << 20;
+
+fn lookup_buffer_size(key: libc::c_int) -> usize {
+    // SAFETY: sysconf has no preconditions; it returns -1 for unknown keys.
+    let n = unsafe { libc::sysconf(key) };
+    if n > 0 { n as usize } else { 1024 }
+}
+
+/// `getpwnam_r`/`getpwuid_r` report "no such user" either as success with a null result or, on
+/// some systems, as one of these errors.
+fn is_not_found(rc: libc::c_int) -> bool {
+    matches!(rc, libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM)
+}
+
+fn passwd_lookup(
+    mut call: impl FnMut(&mut libc::passwd, &mut [libc::c_char], &mut *mut libc::passwd) -> libc::c_int,
+) -> io::Result<Option<Passwd>> {
+    let mut size = lookup_buffer_size(libc::_SC_GETPW_R_SIZE_MAX);
+    loop {
+        let mut buf: Vec<libc::c_char> = vec![0; size];
+        // SAFETY: `passwd` is a plain C struct for which all-zero bytes are a valid value.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = call(&mut pwd, &mut buf, &mut result);
+        if rc == libc::ERANGE && size < MAX_LOOKUP_BUFFER {
+            size *= 2;
+            continue;
+        }
+        if result.is_null() {
+            return if rc == 0 || is_not_found(rc) {
+                Ok(None)
+            } else {
+                Err(io::Error::from_raw_os_error(rc))
+            };
+        }
+        // SAFETY: on success `pw_name` and `pw_dir` point into `buf`, which is still alive, and
+        // are NUL-terminated strings (or null, which we check).
+        let name = unsafe { c_string(pwd.pw_name) };
+        let home = unsafe { c_string(pwd.pw_dir) };
+        return Ok(Some(Passwd {
+            name,
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+            home: PathBuf::from(home),
+        }));
+    }
+}
+
+/// Copies a C string into an owned `String` (lossily); null gives the empty string.
+///
+/// # Safety
+/// `ptr` must be null or point to a NUL-terminated string alive for the duration of the call.
+unsafe fn c_string(ptr: *const libc::c_char) -> String {
+    if ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Looks a user up by name.
+pub(crate) fn user_by_name(name: &str) -> io::Result<Option<Passwd>> {
+    let cname = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    passwd_lookup(|pwd, buf, result| {
+        // SAFETY: every pointer is valid for the call and `buf.len()` is the buffer's length.
+        unsafe { libc::getpwnam_r(cname.as_ptr(), pwd, buf.as_mut_ptr(), buf.len(), result) }
+    })
+}
+
+/// Looks a user up by uid.
+pub(crate) fn user_by_uid(uid: u32) -> io::Result<Option<Passwd>> {
+    passwd_lookup(|pwd, buf, result| {
+        // SAFETY: every pointer is valid for the call and `buf.len()` is the buffer's length.
+        unsafe { libc::getpwuid_r(uid, pwd, buf.as_mut_ptr(), buf.len(), result) }
+    })
+}
+
+/// The name of a group, if the group database knows it.
+pub(crate) fn group_name(gid: u32) -> Option<String> {
+    let mut size = lookup_buffer_size(libc::_SC_GETGR_R_SIZE_MAX);
+    loop {
+        let mut buf: Vec<libc::c_char> = vec![0; size];
+        // SAFETY: `group` is a plain C struct for which all-zero bytes are a valid value.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call and `buf.len()` is the buffer's length.
+        let rc =
+            unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc == libc::ERANGE && size < MAX_LOOKUP_BUFFER {
+            size *= 2;
+            continue;
+        }
+        if result.is_null() {
+            return None;
+        }
+        // SAFETY: on success `gr_name` points into `buf`, still alive, NUL-terminated.
+        return Some(unsafe { c_string(grp.gr_name) });
+    }
+}
+
+/// The supplementary groups of `user` (whose primary group is `gid`), as `initgroups` would set.
+pub(crate) fn supplementary_groups(user: &str, gid: u32) -> io::Result<Vec<libc::gid_t>> {
+    let cname = CString::new(user).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut capacity: libc::c_int = 32;
+    loop {
+        let mut groups: Vec<libc::gid_t> = vec![0; capacity as usize];
+        let mut count = capacity;
+        // SAFETY: `groups` holds `count` elements; glibc writes at most that many and stores the
+        // number it needs in `count`.
+        let rc =
+            unsafe { libc::getgrouplist(cname.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        if rc >= 0 {
+            groups.truncate(count.max(0) as usize);
+            return Ok(groups);
+        }
+        let next = if count > capacity {
+            count
+        } else {
+            capacity * 2
+        };
+        if next > 65_536 {
+            return Err(io::Error::other(format!(
+                "user '{user}' has too many supplementary groups"
+            )));
+        }
+        capacity = next;
+    }
+}
+
+/// The effective uid of the agent.
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid cannot fail and has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// Sends `signal` to every process in process group `pgid`. `Ok(false)` when the group is empty.
+pub(crate) fn signal_group(pgid: u32, signal: libc::c_int) -> io::Result<bool> {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    if pgid <= 1 {
+        // Never let a bogus id turn into "every process we may signal".
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: killpg has no memory-safety preconditions.
+    if unsafe { libc::killpg(pgid, signal) } == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+fn waitid_nowait(pid: u32, extra_flags: libc::c_int) -> io::Result<Option<()>> {
+    loop {
+        // SAFETY: `siginfo_t` is a plain C struct for which all-zero bytes are a valid value.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid, writable siginfo_t.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT | extra_flags,
+            )
+        };
+        if rc == 0 {
+            // SAFETY: after a successful waitid the pid field is initialised (zero under
+            // WNOHANG when the child has not changed state).
+            let reported = unsafe { info.si_pid() };
+            return Ok((reported != 0).then_some(()));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Blocks until child `pid` has exited, leaving it unreaped (a zombie), so that its pid and
+/// process group id cannot be recycled until the caller reaps it.
+pub(crate) fn wait_exited_unreaped(pid: u32) -> io::Result<()> {
+    waitid_nowait(pid, 0).map(|_| ())
+}
+
+/// Whether child `pid` has exited (reaped or not is not looked at; call only before reaping).
+pub(crate) fn has_exited(pid: u32) -> bool {
+    matches!(waitid_nowait(pid, libc::WNOHANG), Ok(Some(())) | Err(_))
+}
+
+/// Space on the filesystem holding `path`: `(available to unprivileged users, total)`, in bytes.
+pub(crate) fn filesystem_space(path: &Path) -> io::Result<(u64, u64)> {
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `statvfs` is a plain C struct for which all-zero bytes are a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpath` is NUL-terminated and `st` is writable.
+    if unsafe { libc::statvfs(cpath.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fragment = st.f_frsize as u64;
+    Ok((
+        (st.f_bavail as u64).saturating_mul(fragment),
+        (st.f_blocks as u64).saturating_mul(fragment),
+    ))
+}
+
+/// Total physical memory in bytes.
+pub(crate) fn total_memory() -> io::Result<u64> {
+    // SAFETY: `sysinfo` is a plain C struct for which all-zero bytes are a valid value.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is writable.
+    if unsafe { libc::sysinfo(&mut info) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((info.totalram as u64).saturating_mul(u64::from(info.mem_unit.max(1))))
+}
+
+/// The memory page size in bytes.
+pub(crate) fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as u64 } else { 4096 }
+}
