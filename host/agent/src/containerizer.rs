@@ -26,66 +26,8 @@ use tokio::sync::watch;
 use crate::launcher::{self, ContainerConfig, LaunchError};
 use crate::sys;
 
-/// Mesos' task states (`TaskState` in `mesos.proto`); [`TaskState::as_str`] gives the wire name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TaskState {
-    Staging,
-    Starting,
-    Running,
-    Killing,
-    Finished,
-    Failed,
-    Killed,
-    Error,
-    Lost,
-    Dropped,
-    Unreachable,
-    Gone,
-    GoneByOperator,
-    Unknown,
-}
-
-impl TaskState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Staging => "TASK_STAGING",
-            TaskState::Starting => "TASK_STARTING",
-            TaskState::Running => "TASK_RUNNING",
-            TaskState::Killing => "TASK_KILLING",
-            TaskState::Finished => "TASK_FINISHED",
-            TaskState::Failed => "TASK_FAILED",
-            TaskState::Killed => "TASK_KILLED",
-            TaskState::Error => "TASK_ERROR",
-            TaskState::Lost => "TASK_LOST",
-            TaskState::Dropped => "TASK_DROPPED",
-            TaskState::Unreachable => "TASK_UNREACHABLE",
-            TaskState::Gone => "TASK_GONE",
-            TaskState::GoneByOperator => "TASK_GONE_BY_OPERATOR",
-            TaskState::Unknown => "TASK_UNKNOWN",
-        }
-    }
-
-    /// Whether the state is final (Mesos' `protobuf::isTerminalState`).
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            TaskState::Finished
-                | TaskState::Failed
-                | TaskState::Killed
-                | TaskState::Error
-                | TaskState::Lost
-                | TaskState::Dropped
-                | TaskState::Gone
-                | TaskState::GoneByOperator
-        )
-    }
-}
-
-impl fmt::Display for TaskState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Mesos' task states, as the wire types define them.
+pub use meseta_api::common::TaskState;
 
 /// How a container's main process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
