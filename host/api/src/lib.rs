@@ -12,6 +12,7 @@
 //! - [`bytes`]: protobuf `bytes` fields (base64 in JSON) and status update UUIDs.
 //! - [`convert`]: to and from `meseta_types` (resources, attributes, labels, environment, hook
 //!   views).
+//! - [`internal`]: Meseta's own master–agent protocol messages.
 //! - [`text`]: Mesos' `--resources` and `--attributes` flag texts.
 //! - [`lenient`]: the serde helpers behind the leniency rules.
 //!
@@ -31,6 +32,7 @@ pub mod bytes;
 pub mod common;
 pub mod convert;
 pub mod executor;
+pub mod internal;
 pub mod lenient;
 pub mod recordio;
 pub mod scheduler;

@@ -1,0 +1,209 @@
+//! Meseta's own master–agent protocol: JSON over plain HTTP, one `POST` per message.
+//!
+//! Mesos speaks libprocess between master and agent; Meseta replaces it by these messages. The
+//! types reuse the v1 messages of [`crate::common`] so that what an agent reports is exactly
+//! what the master shows to frameworks.
+//!
+//! Agent → master (paths under the master's address):
+//!
+//! | path | body | answer |
+//! |---|---|---|
+//! | `POST /internal/agent/register` | [`RegisterAgent`] | `200` [`Registered`] |
+//! | `POST /internal/agent/status` | [`StatusUpdate`] | `202`; `409` when the master does not know the agent (the agent registers again) |
+//! | `POST /internal/agent/executor_message` | [`ExecutorToFramework`] | `202` |
+//! | `POST /internal/agent/executor_exited` | [`ExecutorExited`] | `202` |
+//!
+//! Master → agent (paths under the agent's `endpoint`):
+//!
+//! | path | body | answer |
+//! |---|---|---|
+//! | `POST /internal/master/ping` | [`Ping`] | `200` [`Pong`] |
+//! | `POST /internal/master/run_task` | [`RunTask`] | `202` |
+//! | `POST /internal/master/kill_task` | [`KillTask`] | `202` |
+//! | `POST /internal/master/shutdown_framework` | [`ShutdownFramework`] | `202` |
+//! | `POST /internal/master/acknowledge` | [`AcknowledgeUpdate`] | `202` |
+//! | `POST /internal/master/framework_message` | [`FrameworkToExecutor`] | `202` |
+//!
+//! Status updates: the agent numbers nothing; every update that needs an acknowledgement has a
+//! `uuid` (16 bytes). The agent keeps one queue per task and sends only its head, again and
+//! again with backoff, until an [`AcknowledgeUpdate`] with that uuid comes back; then the next.
+//! The master records the task's latest state from every update, forwards each update to the
+//! framework, and relays the framework's ACKNOWLEDGE to the agent.
+//!
+//! Liveness: the master pings every registered agent every `agent_ping_timeout`; an agent that
+//! misses `max_agent_ping_timeouts` pings in a row is removed. An agent that hears no ping for
+//! that long, or gets `409` from the master, registers again with its id and running tasks.
+
+use serde::{Deserialize, Serialize};
+
+use crate::common::{
+    AgentID, AgentInfo, ExecutorID, ExecutorInfo, FrameworkID, FrameworkInfo, KillPolicy, TaskID,
+    TaskInfo, TaskStatus,
+};
+use crate::lenient::null_as_default;
+use crate::Bytes;
+
+pub const REGISTER: &str = "/internal/agent/register";
+pub const STATUS: &str = "/internal/agent/status";
+pub const EXECUTOR_MESSAGE: &str = "/internal/agent/executor_message";
+pub const EXECUTOR_EXITED: &str = "/internal/agent/executor_exited";
+
+pub const PING: &str = "/internal/master/ping";
+pub const RUN_TASK: &str = "/internal/master/run_task";
+pub const KILL_TASK: &str = "/internal/master/kill_task";
+pub const SHUTDOWN_FRAMEWORK: &str = "/internal/master/shutdown_framework";
+pub const ACKNOWLEDGE: &str = "/internal/master/acknowledge";
+pub const FRAMEWORK_MESSAGE: &str = "/internal/master/framework_message";
+
+/// A task the agent runs, as reported when (re-)registering.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunningTask {
+    pub framework_id: FrameworkID,
+    pub task: TaskInfo,
+    /// The latest status of the task (its state and the rest).
+    pub status: TaskStatus,
+    /// The framework as the agent got it with the task (so a master that lost it can show it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework: Option<FrameworkInfo>,
+}
+
+/// `POST /internal/agent/register`: first registration (`agent_info.id` absent) or
+/// re-registration (`agent_info.id` set, `tasks` the tasks still known to the agent).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegisterAgent {
+    /// hostname, port, resources (after `--resources`), attributes, and `id` when re-registering.
+    pub agent_info: AgentInfo,
+    /// `ip:port` the master reaches the agent's HTTP server at.
+    pub endpoint: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tasks: Vec<RunningTask>,
+    /// Meseta version of the agent, for `/master/slaves`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// The answer to [`RegisterAgent`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Registered {
+    pub agent_id: AgentID,
+    pub master_id: String,
+    /// How often the master pings (seconds); the agent registers again after
+    /// `ping_interval_seconds * max_ping_timeouts` of silence.
+    pub ping_interval_seconds: f64,
+    pub max_ping_timeouts: u32,
+}
+
+/// `POST /internal/agent/status`: one status update of a task. `status.agent_id`,
+/// `status.executor_id` and `status.uuid` are filled in by the agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    pub agent_id: AgentID,
+    pub framework_id: FrameworkID,
+    pub status: TaskStatus,
+}
+
+/// `POST /internal/agent/executor_message`: an executor's MESSAGE call, for the scheduler.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorToFramework {
+    pub agent_id: AgentID,
+    pub framework_id: FrameworkID,
+    pub executor_id: ExecutorID,
+    pub data: Bytes,
+}
+
+/// `POST /internal/agent/executor_exited`: a custom executor ended (the master sends FAILURE).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorExited {
+    pub agent_id: AgentID,
+    pub framework_id: FrameworkID,
+    pub executor_id: ExecutorID,
+    /// Wait status as Mesos reports it (exit code, or the signal).
+    pub status: i32,
+}
+
+/// `POST /internal/master/ping`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ping {
+    pub master_id: String,
+    pub agent_id: AgentID,
+}
+
+/// The answer to [`Ping`]. `known = false` tells the master the agent does not consider itself
+/// registered with this id (it restarted): the master removes it, the agent registers anew.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pong {
+    pub known: bool,
+}
+
+/// `POST /internal/master/run_task`: launch `tasks` for `framework`. With `executor` absent each
+/// task is a command task (its own command executor, `executor_id` = task id); with `executor`
+/// set the tasks go to that custom executor (started if not running). `group` marks a
+/// LAUNCH_GROUP (the tasks start and fail together under the default executor).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunTask {
+    pub framework: FrameworkInfo,
+    pub framework_id: FrameworkID,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<ExecutorInfo>,
+    pub tasks: Vec<TaskInfo>,
+    #[serde(default)]
+    pub group: bool,
+}
+
+/// `POST /internal/master/kill_task`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KillTask {
+    pub framework_id: FrameworkID,
+    pub task_id: TaskID,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_policy: Option<KillPolicy>,
+}
+
+/// `POST /internal/master/shutdown_framework`: kill every task and executor of the framework
+/// on this agent (TEARDOWN, failover timeout).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShutdownFramework {
+    pub framework_id: FrameworkID,
+}
+
+/// `POST /internal/master/acknowledge`: the framework acknowledged the update `uuid` of a task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AcknowledgeUpdate {
+    pub framework_id: FrameworkID,
+    pub task_id: TaskID,
+    pub uuid: Bytes,
+}
+
+/// `POST /internal/master/framework_message`: a scheduler's MESSAGE call, for an executor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameworkToExecutor {
+    pub framework_id: FrameworkID,
+    pub executor_id: ExecutorID,
+    pub data: Bytes,
+}
+
+/// A shutdown request from the master for one executor (SHUTDOWN call).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShutdownExecutor {
+    pub framework_id: FrameworkID,
+    pub executor_id: ExecutorID,
+}
+
+pub const SHUTDOWN_EXECUTOR: &str = "/internal/master/shutdown_executor";
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn register_round_trips_and_tolerates_null_tasks() {
+        let text = r#"{"agent_info":{"hostname":"h","port":5051},"endpoint":"127.0.0.1:5051","tasks":null}"#;
+        let r: RegisterAgent = serde_json::from_str(text).unwrap();
+        assert!(r.tasks.is_empty());
+        assert_eq!(r.agent_info.port, Some(5051));
+        let back: RegisterAgent =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+}
