@@ -1,5 +1,8 @@
 //! Shared helpers for Meseta's end-to-end tests and benchmarks: load shipped modules and test
-//! guests exactly as a daemon does (through a manifest spec and the runtime's loader).
+//! guests exactly as a daemon does (through a manifest spec and the runtime's loader), and run
+//! the daemons and example programs as child processes ([`daemons`]).
+
+pub mod daemons;
 
 use std::sync::Arc;
 

@@ -1,5 +1,4 @@
-//! The Meseta agent's task-running core: everything an agent does to run a task, without the
-//! sockets.
+//! The Meseta agent: everything an agent does to run a task, and the daemon around it.
 //!
 //! - [`sandbox`]: Mesos' sandbox layout under the work dir
 //!   (`slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>` and `runs/latest`), and
@@ -9,12 +8,18 @@
 //! - [`containerizer`]: tracks launched containers; wait, kill with a grace period (SIGTERM then
 //!   SIGKILL to the whole process group), and the task state a termination maps to.
 //! - [`resources`]: the resources the agent advertises (detected, then `--resources`).
+//! - [`daemon`]: the agent daemon ([`Agent`], [`AgentConfig`]). It owns the sockets and the
+//!   tokio tasks: an HTTP server for the master's messages (Meseta's master–agent protocol,
+//!   [`meseta_api::internal`]), the v1 executor API and Mesos' agent operator endpoints
+//!   (`/slave(1)/state`, `/files/*`, `/metrics/snapshot`, ...); registration with the master;
+//!   and the status update manager, which resends every update until it is acknowledged.
 //!
-//! The HTTP endpoints and the master protocol live elsewhere and call this API; this crate owns
-//! no sockets. It is Linux-only: it uses sessions, process groups, `waitid` and `statvfs`
+//! The library modules above are synchronous or plain async and own no sockets; the daemon
+//! calls them. It is Linux-only: it uses sessions, process groups, `waitid` and `statvfs`
 //! through `libc`, all wrapped in one private module.
 
 pub mod containerizer;
+pub mod daemon;
 pub mod launcher;
 pub mod resources;
 pub mod sandbox;
@@ -23,6 +28,7 @@ mod sys;
 pub use containerizer::{
     ContainerHandle, Containerizer, ExitStatus, TaskState, Termination, signal_name,
 };
+pub use daemon::{Agent, AgentConfig, AgentError};
 pub use launcher::{CommandSpec, ContainerConfig, LaunchError};
 pub use resources::{DetectError, agent_resources, detect};
 pub use sandbox::{

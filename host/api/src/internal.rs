@@ -36,12 +36,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Bytes;
 use crate::common::{
     AgentID, AgentInfo, ExecutorID, ExecutorInfo, FrameworkID, FrameworkInfo, KillPolicy, TaskID,
     TaskInfo, TaskStatus,
 };
 use crate::lenient::null_as_default;
-use crate::Bytes;
 
 pub const REGISTER: &str = "/internal/agent/register";
 pub const STATUS: &str = "/internal/agent/status";

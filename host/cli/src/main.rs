@@ -1,5 +1,6 @@
 //! `meseta`: the one binary. Flags, subcommands and the tracing subscriber live here.
 
+mod daemon_cmd;
 mod module_cmd;
 
 use clap::{Parser, Subcommand};
@@ -20,18 +21,43 @@ enum Command {
     /// Check, inspect and validate modules and module manifests.
     #[command(subcommand)]
     Module(module_cmd::ModuleCommand),
+    /// Run a master: the v1 scheduler API, offers from the allocator module, operator endpoints.
+    Master(daemon_cmd::MasterCommand),
+    /// Run an agent: registers with --master and runs tasks in sandboxes.
+    Agent(daemon_cmd::AgentCommand),
+    /// Run a master and one agent in one process, with the built-in modules; prints the
+    /// master's URL.
+    Local(daemon_cmd::LocalCommand),
 }
 
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Daemons log what they do; the module commands only what went wrong.
+    let default = match cli.command {
+        Command::Module(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MESETA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     match cli.command {
         Command::Module(cmd) => module_cmd::run(cmd),
+        Command::Master(cmd) => daemon_cmd::master(cmd),
+        Command::Agent(cmd) => daemon_cmd::agent(cmd),
+        Command::Local(cmd) => daemon_cmd::local(cmd),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn flags_are_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

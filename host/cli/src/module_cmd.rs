@@ -60,7 +60,7 @@ impl Builtins for Shipped {
     }
 }
 
-fn loader(no_cache: bool) -> Loader<'static> {
+pub(crate) fn loader(no_cache: bool) -> Loader<'static> {
     Loader {
         worlds: WORLDS,
         builtins: &Shipped,

@@ -1,6 +1,8 @@
-//! The master's HTTP server.
+//! The master's HTTP server: the v1 scheduler API, the agents' side of the master–agent
+//! protocol, and the operator endpoints; plus the timers (allocation, offer timeout, failover
+//! expiry, agent pings).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,67 +10,128 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use meseta_api::common::{FrameworkID, FrameworkInfo, MasterInfo};
+use axum::routing::{any, get, post};
+use meseta_api::common::{FrameworkID, MasterInfo};
+use meseta_api::internal as wire;
 use meseta_api::scheduler::{Call, CallKind, Event, Subscribed};
+use meseta_runtime::LoadedModule;
 use tokio::sync::mpsc;
+
+use crate::agents::{self, HttpClient};
+use crate::allocator::{AllocatorChoice, AllocatorDriver};
+use crate::operator;
+use crate::state::{self, Conn, Inner, Settings};
 
 /// The Mesos version `/version` reports: numeric and dotted, as clients parse it with `int()`.
 pub const MESOS_VERSION: &str = "1.11.0";
 
-/// Largest request body accepted.
+/// Largest request body accepted (Mesos has no limit; 16 MiB is far above any real call).
 pub const MAX_BODY: usize = 16 << 20;
 
-#[derive(Clone, Debug)]
+/// The master's settings, with Mesos' flag names and defaults.
+#[derive(Clone)]
 pub struct MasterConfig {
-    /// Address to listen on; port 0 picks a free one.
+    /// `--ip`/`--port`; port 0 picks a free one.
     pub listen: SocketAddr,
-    /// Interval of the HEARTBEAT events on every subscription stream (clients drop a stream
-    /// after 10 s of silence).
+    /// `--hostname`; the listen ip when absent.
+    pub hostname: Option<String>,
+    /// Interval of HEARTBEAT events (clients drop a stream after 10 s of silence).
     pub heartbeat_interval: Duration,
+    /// `--allocation_interval` (1 s).
+    pub allocation_interval: Duration,
+    /// `--offer_timeout` (none).
+    pub offer_timeout: Option<Duration>,
+    /// `--agent_ping_timeout` (15 s).
+    pub agent_ping_timeout: Duration,
+    /// `--max_agent_ping_timeouts` (5).
+    pub max_agent_ping_timeouts: u32,
+    /// `--roles`: when set, the only roles frameworks may use (besides `*`).
+    pub roles: Option<Vec<String>>,
+    /// `--weights`: `role=weight` pairs.
+    pub weights: Vec<(String, f64)>,
+    /// `--min_allocatable_resources` (`cpus:0.01|mem:32`).
+    pub min_allocatable_resources: String,
+    /// The allocator module (`None`: the native hierarchical DRF).
+    pub allocator: Option<Arc<LoadedModule>>,
+    /// Every loaded module, for `/master/modules` and the metrics.
+    pub modules: Vec<Arc<LoadedModule>>,
+    /// The flags as given, for `/master/flags`.
+    pub flags: Vec<(String, String)>,
 }
 
 impl Default for MasterConfig {
     fn default() -> Self {
         MasterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5050)),
+            hostname: None,
             heartbeat_interval: Duration::from_secs(5),
+            allocation_interval: Duration::from_secs(1),
+            offer_timeout: None,
+            agent_ping_timeout: Duration::from_secs(15),
+            max_agent_ping_timeouts: 5,
+            roles: None,
+            weights: Vec::new(),
+            min_allocatable_resources: "cpus:0.01|mem:32".into(),
+            allocator: None,
+            modules: Vec::new(),
+            flags: Vec::new(),
         }
     }
 }
 
-struct Framework {
-    info: FrameworkInfo,
-    stream_id: String,
-    /// The subscription stream: the response ends once this and the heartbeat task are gone.
-    events: mpsc::UnboundedSender<Bytes>,
-    heartbeat: tokio::task::AbortHandle,
-}
-
-impl Drop for Framework {
-    fn drop(&mut self) {
-        self.heartbeat.abort();
+/// Parses `--min_allocatable_resources`: `cpus:0.01|mem:32`, alternatives separated by `|`,
+/// each a `;`-separated list of scalar `name:value`.
+pub fn parse_min_allocatable(text: &str) -> Result<Vec<Vec<(String, f64)>>, String> {
+    let mut out = Vec::new();
+    for alt in text.split('|').map(str::trim).filter(|a| !a.is_empty()) {
+        let mut entry = Vec::new();
+        for part in alt.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once(':').ok_or_else(|| {
+                format!("--min_allocatable_resources: '{part}' is not 'name:value'")
+            })?;
+            let v: f64 = value.trim().parse().map_err(|_| {
+                format!("--min_allocatable_resources: '{value}' in '{part}' is not a number")
+            })?;
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!(
+                    "--min_allocatable_resources: '{part}' must be a non-negative number"
+                ));
+            }
+            entry.push((name.trim().to_string(), v));
+        }
+        out.push(entry);
     }
-}
-
-struct Inner {
-    master_id: String,
-    config: MasterConfig,
-    address: SocketAddr,
-    next_framework: u64,
-    frameworks: HashMap<String, Framework>,
+    Ok(out)
 }
 
 #[derive(Clone)]
-struct Shared(Arc<Mutex<Inner>>);
+pub struct Shared {
+    inner: Arc<Mutex<Inner>>,
+    modules: Arc<Vec<Arc<LoadedModule>>>,
+    client: HttpClient,
+}
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Why the master could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+    #[error("allocator module: {0}")]
+    Allocator(#[from] meseta_runtime::LoadError),
 }
 
 /// A running master.
@@ -76,24 +139,69 @@ pub struct Master {
     address: SocketAddr,
     shared: Shared,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Master {
-    /// Binds the listening socket and serves until [`Master::stop`].
-    pub async fn start(config: MasterConfig) -> std::io::Result<Master> {
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
-        let address = listener.local_addr()?;
-        let shared = Shared(Arc::new(Mutex::new(Inner {
-            master_id: uuid::Uuid::new_v4().to_string(),
-            config,
+    /// Binds the listening socket, starts the allocator and the timers, and serves until
+    /// [`Master::stop`].
+    pub async fn start(config: MasterConfig) -> Result<Master, StartError> {
+        let min_allocatable =
+            parse_min_allocatable(&config.min_allocatable_resources).map_err(StartError::Config)?;
+        for (role, w) in &config.weights {
+            state::validate_role(role)
+                .map_err(|e| StartError::Config(format!("--weights: {e}")))?;
+            if !w.is_finite() || *w <= 0.0 {
+                return Err(StartError::Config(format!(
+                    "--weights: the weight of role '{role}' must be a positive number, got {w}"
+                )));
+            }
+        }
+        let choice = match &config.allocator {
+            Some(m) => AllocatorChoice::Module(m.clone()),
+            None => AllocatorChoice::Native,
+        };
+        let allocator = AllocatorDriver::new(choice)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                address: config.listen,
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| StartError::Bind {
+            address: config.listen,
+            source,
+        })?;
+        let hostname = config
+            .hostname
+            .clone()
+            .unwrap_or_else(|| address.ip().to_string());
+        let settings = Settings {
+            allocation_interval: config.allocation_interval,
+            offer_timeout: config.offer_timeout,
+            agent_ping_timeout: config.agent_ping_timeout,
+            max_agent_ping_timeouts: config.max_agent_ping_timeouts.max(1),
+            heartbeat_interval: config.heartbeat_interval,
+            roles: config.roles.clone(),
+            min_allocatable,
+        };
+        let inner = Inner::new(
+            uuid::Uuid::new_v4().to_string(),
             address,
-            next_framework: 0,
-            frameworks: HashMap::new(),
-        })));
+            hostname,
+            settings,
+            config.flags.clone(),
+            allocator,
+            config.weights.clone(),
+        );
+        let shared = Shared {
+            inner: Arc::new(Mutex::new(inner)),
+            modules: Arc::new(config.modules.clone()),
+            client: agents::client(),
+        };
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let mut tasks = vec![tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
@@ -102,13 +210,19 @@ impl Master {
             if let Err(e) = served {
                 tracing::error!(error = %e, "master HTTP server failed");
             }
-        });
-        tracing::info!(%address, "master listening");
+        })];
+        tasks.push(tokio::spawn(allocation_loop(shared.clone())));
+        tasks.push(tokio::spawn(sweep_loop(shared.clone())));
+        tasks.push(tokio::spawn(agents::ping_loop(
+            shared.clone(),
+            shared.client.clone(),
+        )));
+        tracing::info!(%address, allocator = %shared.lock().allocator.name(), "master listening");
         Ok(Master {
             address,
             shared,
             shutdown: Some(tx),
-            task,
+            tasks,
         })
     }
 
@@ -128,13 +242,72 @@ impl Master {
         out
     }
 
+    /// `/master/state` as a value.
+    pub fn state(&self) -> serde_json::Value {
+        operator::state(&self.shared.lock())
+    }
+
     /// Ends every subscription stream and stops serving.
     pub async fn stop(mut self) {
-        self.shared.lock().frameworks.clear();
+        {
+            let mut inner = self.shared.lock();
+            for f in inner.frameworks.values_mut() {
+                f.conn = None;
+            }
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = self.task.await;
+        let mut tasks = std::mem::take(&mut self.tasks);
+        for t in tasks.iter().skip(1) {
+            t.abort();
+        }
+        if !tasks.is_empty() {
+            let server = tasks.remove(0);
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Runs an allocation round every `--allocation_interval`, and soon after any event that may
+/// free or add resources; events that arrive during a round are batched into the next one.
+async fn allocation_loop(shared: Shared) {
+    let (interval, notify) = {
+        let inner = shared.lock();
+        (
+            inner.settings.allocation_interval,
+            inner.allocate_soon.clone(),
+        )
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = notify.notified() => {
+                // Let a burst of events (a whole ACCEPT, several agents registering) land first.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let shared = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.lock().allocate()).await;
+    }
+}
+
+/// Offer timeouts and framework failover timeouts.
+async fn sweep_loop(shared: Shared) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        ticker.tick().await;
+        let mut inner = shared.lock();
+        inner.expire_offers();
+        inner.expire_frameworks();
     }
 }
 
@@ -142,8 +315,30 @@ fn router(shared: Shared) -> Router {
     Router::new()
         .route("/version", get(version))
         .route("/master/health", get(|| async { StatusCode::OK }))
+        .route("/health", get(|| async { StatusCode::OK }))
         .route("/api/v1/scheduler", post(scheduler))
         .route("/master/api/v1/scheduler", post(scheduler))
+        .route(wire::REGISTER, post(agent_register))
+        .route(wire::STATUS, post(agent_status))
+        .route(wire::EXECUTOR_MESSAGE, post(agent_executor_message))
+        .route(wire::EXECUTOR_EXITED, post(agent_executor_exited))
+        .route("/master/state", get(state_endpoint))
+        .route("/master/state.json", get(state_endpoint))
+        .route("/state", get(state_endpoint))
+        .route("/state.json", get(state_endpoint))
+        .route("/master/state-summary", get(state_summary))
+        .route("/master/frameworks", get(frameworks))
+        .route("/master/slaves", get(slaves))
+        .route("/master/tasks", get(tasks))
+        .route("/master/tasks.json", get(tasks))
+        .route("/master/roles", get(roles))
+        .route("/master/roles.json", get(roles))
+        .route("/master/weights", any(weights))
+        .route("/master/teardown", post(teardown))
+        .route("/master/flags", get(flags))
+        .route("/master/redirect", get(redirect))
+        .route("/master/modules", get(modules))
+        .route("/metrics/snapshot", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }
@@ -187,6 +382,8 @@ fn record(event: &Event) -> Option<Bytes> {
     }
 }
 
+// The v1 scheduler API ----------------------------------------------------------------------
+
 async fn scheduler(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -200,10 +397,20 @@ async fn scheduler(State(shared): State<Shared>, headers: HeaderMap, body: Bytes
     }
     let call: Call = match meseta_api::decode(&body) {
         Ok(c) => c,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => {
+            shared.lock().metrics.invalid_calls += 1;
+            return error(StatusCode::BAD_REQUEST, e.to_string());
+        }
     };
+    if let CallKind::Other(t) = &call.kind {
+        shared.lock().metrics.invalid_calls += 1;
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("Failed to validate scheduler::Call: unknown call type '{t}'"),
+        );
+    }
     if let CallKind::Subscribe(subscribe) = call.kind {
-        return subscribe_call(&shared, subscribe.framework_info, call.framework_id);
+        return subscribe_call(&shared, subscribe, call.framework_id);
     }
     let Some(framework_id) = call.framework_id else {
         return error(
@@ -211,86 +418,173 @@ async fn scheduler(State(shared): State<Shared>, headers: HeaderMap, body: Bytes
             "Expecting 'framework_id' to be present",
         );
     };
+    let fid = framework_id.value;
     let mut inner = shared.lock();
-    let Some(framework) = inner.frameworks.get(&framework_id.value) else {
+    let Some(framework) = inner.frameworks.get(&fid) else {
         return error(
             StatusCode::FORBIDDEN,
-            format!("Framework '{}' is not subscribed", framework_id.value),
+            format!("Framework '{fid}' is not subscribed"),
         );
     };
     let stream_id = headers.get("mesos-stream-id").and_then(|v| v.to_str().ok());
-    if stream_id != Some(framework.stream_id.as_str()) {
+    let current = framework.conn.as_ref().map(|c| c.stream_id.as_str());
+    if stream_id.is_none() || stream_id != current {
         return error(
             StatusCode::BAD_REQUEST,
             match stream_id {
                 None => "All non-subscribe calls should include the 'Mesos-Stream-Id' header"
                     .to_string(),
                 Some(s) => format!(
-                    "The stream ID '{s}' included in this request didn't match the stream ID currently associated with framework ID {}",
-                    framework_id.value
+                    "The stream ID '{s}' included in this request didn't match the stream ID currently associated with framework ID {fid}"
                 ),
             },
         );
     }
+    *inner
+        .metrics
+        .calls
+        .entry(call.kind.type_name().to_string())
+        .or_default() += 1;
     match call.kind {
         CallKind::Teardown => {
-            inner.frameworks.remove(&framework_id.value);
-            tracing::info!(framework = %framework_id.value, "framework torn down");
+            inner.remove_framework(&fid, "TEARDOWN call");
             accepted()
         }
+        CallKind::Accept(a) => match inner.accept(&fid, a) {
+            Ok(()) => accepted(),
+            Err(e) => error(StatusCode::BAD_REQUEST, e),
+        },
+        CallKind::Decline(d) => {
+            let refuse = d.refuse_seconds();
+            inner.decline(&fid, &d.offer_ids, refuse);
+            accepted()
+        }
+        CallKind::Revive(r) => {
+            if let Err(e) = check_roles(&inner, &fid, &r.roles) {
+                return error(StatusCode::BAD_REQUEST, e);
+            }
+            inner.revive(&fid, r.roles);
+            accepted()
+        }
+        CallKind::Suppress(s) => {
+            if let Err(e) = check_roles(&inner, &fid, &s.roles) {
+                return error(StatusCode::BAD_REQUEST, e);
+            }
+            inner.suppress(&fid, s.roles);
+            accepted()
+        }
+        CallKind::Kill(k) => {
+            inner.kill(&fid, &k.task_id.value, k.kill_policy);
+            accepted()
+        }
+        CallKind::Shutdown(s) => {
+            inner.shutdown_executor(&fid, &s.agent_id.value, &s.executor_id.value);
+            accepted()
+        }
+        CallKind::Acknowledge(a) => {
+            if a.uuid.as_uuid().is_none() {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Failed to validate scheduler::Call: 'acknowledge.uuid' is not a valid UUID (16 bytes, base64)",
+                );
+            }
+            inner.acknowledge(&fid, &a.agent_id.value, &a.task_id.value, a.uuid);
+            accepted()
+        }
+        CallKind::Reconcile(r) => {
+            inner.reconcile(&fid, r);
+            accepted()
+        }
+        CallKind::Message(m) => {
+            inner.framework_message(&fid, m);
+            accepted()
+        }
+        CallKind::UpdateFramework(u) => {
+            match inner.update_framework(&fid, u.framework_info, u.suppressed_roles) {
+                Ok(()) => accepted(),
+                Err(e) => error(StatusCode::BAD_REQUEST, e),
+            }
+        }
         CallKind::Request => accepted(),
-        CallKind::Other(t) => error(StatusCode::BAD_REQUEST, format!("Unknown call type '{t}'")),
-        other => error(
-            StatusCode::NOT_IMPLEMENTED,
-            format!(
-                "{} is not implemented by this master yet",
-                other.type_name()
-            ),
-        ),
+        CallKind::Subscribe(_) | CallKind::Other(_) => {
+            error(StatusCode::BAD_REQUEST, "unexpected call")
+        }
+    }
+}
+
+fn check_roles(inner: &Inner, fid: &str, roles: &[String]) -> Result<(), String> {
+    let Some(f) = inner.frameworks.get(fid) else {
+        return Ok(());
+    };
+    for r in roles {
+        if !f.roles.contains(r) {
+            return Err(format!(
+                "Role '{r}' is not one of the framework's roles ({})",
+                f.roles.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Ends when the response body is dropped (the client went away): tells the master.
+struct StreamGuard {
+    shared: Shared,
+    framework_id: String,
+    stream_id: String,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let mut inner = self.shared.lock();
+        inner.disconnected(&self.framework_id, &self.stream_id);
     }
 }
 
 fn subscribe_call(
     shared: &Shared,
-    info: FrameworkInfo,
+    subscribe: meseta_api::scheduler::Subscribe,
     top_level_id: Option<FrameworkID>,
 ) -> Response {
+    let info = subscribe.framework_info;
     let mut inner = shared.lock();
-    let claimed = info.id.clone().or(top_level_id);
-    let id = match claimed {
-        // A framework that names its id is the same framework coming back (failover).
-        Some(id) => id.value,
-        None => {
-            let id = format!("{}-{:04}", inner.master_id, inner.next_framework);
-            inner.next_framework += 1;
-            id
+    let roles = match inner.validate_framework(&info) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to validate scheduler::Call: {e}"),
+            );
         }
     };
-    let stream_id = uuid::Uuid::new_v4().to_string();
-    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
-    let master_info = MasterInfo {
-        id: inner.master_id.clone(),
-        ip: match inner.address.ip() {
-            std::net::IpAddr::V4(v4) => meseta_api::common::ipv4_to_mesos_u32(v4),
-            std::net::IpAddr::V6(_) => 0,
-        },
-        port: u32::from(inner.address.port()),
-        pid: Some(format!("master@{}", inner.address)),
-        hostname: Some(inner.address.ip().to_string()),
-        version: Some(MESOS_VERSION.to_string()),
-        address: None,
-    };
-    let interval = inner.config.heartbeat_interval;
-    let subscribed = Event::Subscribed(Subscribed {
-        framework_id: FrameworkID::new(&id),
-        heartbeat_interval_seconds: Some(interval.as_secs_f64()),
-        master_info: Some(master_info),
-    });
-    for event in [subscribed, Event::Heartbeat] {
-        if let Some(bytes) = record(&event) {
-            let _ = tx.send(bytes);
+    for r in &subscribe.suppressed_roles {
+        if !roles.contains(r) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("Suppressed role '{r}' is not one of the framework's roles"),
+            );
         }
     }
+    let claimed = info
+        .id
+        .clone()
+        .or(top_level_id)
+        .map(|i| i.value)
+        .filter(|s| !s.is_empty());
+    let stream_id = uuid::Uuid::new_v4().to_string();
+    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    if let Some(id) = &claimed
+        && inner.is_completed_framework(id)
+        && !inner.frameworks.contains_key(id)
+    {
+        // As Mesos: a removed framework cannot come back under its id.
+        if let Some(bytes) = record(&Event::error("Framework has been removed")) {
+            let _ = tx.send(bytes);
+        }
+        drop(tx);
+        return stream_response(rx, &stream_id, None);
+    }
+    let interval = inner.settings.heartbeat_interval;
     let heartbeat = tx.clone();
     let beats = tokio::spawn(async move {
         let Some(beat) = record(&Event::Heartbeat) else {
@@ -304,29 +598,66 @@ fn subscribe_call(
             }
         }
     });
-    // Replacing an entry (failover) drops the old one, which ends the old stream.
-    let previous = inner.frameworks.insert(
-        id.clone(),
-        Framework {
-            info,
-            stream_id: stream_id.clone(),
-            events: tx,
-            heartbeat: beats.abort_handle(),
+    let conn = Conn {
+        stream_id: stream_id.clone(),
+        events: tx.clone(),
+        heartbeat: beats.abort_handle(),
+    };
+    let outcome = inner.subscribe(info, roles, claimed, subscribe.suppressed_roles, conn);
+    let (id, old) = match outcome {
+        state::Subscribed::New { id } => (id, None),
+        state::Subscribed::Failover { id, old } => (id, old),
+    };
+    let master_info = MasterInfo {
+        id: inner.master_id.clone(),
+        ip: match inner.address.ip() {
+            std::net::IpAddr::V4(v4) => meseta_api::common::ipv4_to_mesos_u32(v4),
+            std::net::IpAddr::V6(_) => 0,
         },
-    );
-    tracing::info!(framework = %id, failover = previous.is_some(), "framework subscribed");
-    if let Some(old) = previous
+        port: u32::from(inner.address.port()),
+        pid: Some(format!("master@{}", inner.address)),
+        hostname: Some(inner.hostname.clone()),
+        version: Some(MESOS_VERSION.to_string()),
+        address: None,
+    };
+    let subscribed = Event::Subscribed(Subscribed {
+        framework_id: FrameworkID::new(&id),
+        heartbeat_interval_seconds: Some(interval.as_secs_f64()),
+        master_info: Some(master_info),
+    });
+    // SUBSCRIBED and the first HEARTBEAT go ahead of anything the subscription triggered
+    // (offers come from the allocation loop, after this function returns).
+    for event in [subscribed, Event::Heartbeat] {
+        if let Some(bytes) = record(&event) {
+            let _ = tx.send(bytes);
+        }
+    }
+    tracing::info!(framework = %id, failover = old.is_some(), "framework subscribed");
+    if let Some(old) = old
         && let Some(bytes) = record(&Event::error("Framework failed over"))
     {
         // As Mesos does, the old connection hears why it is closed; dropping `old` ends it.
         let _ = old.events.send(bytes);
     }
     drop(inner);
+    let guard = StreamGuard {
+        shared: shared.clone(),
+        framework_id: id,
+        stream_id: stream_id.clone(),
+    };
+    stream_response(rx, &stream_id, Some(guard))
+}
+
+fn stream_response(
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    stream_id: &str,
+    guard: Option<StreamGuard>,
+) -> Response {
     // One record per chunk: every channel item becomes one body frame, which hyper writes as
     // one HTTP chunk.
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    let stream = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
         let bytes = rx.recv().await?;
-        Some((Ok::<Bytes, Infallible>(bytes), rx))
+        Some((Ok::<Bytes, Infallible>(bytes), (rx, guard)))
     });
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
@@ -334,8 +665,212 @@ fn subscribe_call(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if let Ok(v) = HeaderValue::from_str(&stream_id) {
+    if let Ok(v) = HeaderValue::from_str(stream_id) {
         headers.insert("Mesos-Stream-Id", v);
     }
     response
+}
+
+// The agents' side of the master–agent protocol -----------------------------------------------
+
+async fn agent_register(State(shared): State<Shared>, body: Bytes) -> Response {
+    let msg: wire::RegisterAgent = match meseta_api::decode(&body) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if msg.endpoint.parse::<SocketAddr>().is_err() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("'endpoint' must be ip:port, got '{}'", msg.endpoint),
+        );
+    }
+    let claimed = msg
+        .agent_info
+        .id
+        .clone()
+        .map(|i| i.value)
+        .unwrap_or_default();
+    let mut inner = shared.lock();
+    let outbox = agents::spawn_outbox(shared.client.clone(), claimed, msg.endpoint.clone());
+    match inner.register_agent(msg, outbox) {
+        Ok(agent_id) => json(
+            StatusCode::OK,
+            &serde_json::to_value(wire::Registered {
+                agent_id: meseta_api::common::AgentID::new(agent_id),
+                master_id: inner.master_id.clone(),
+                ping_interval_seconds: inner.settings.agent_ping_timeout.as_secs_f64(),
+                max_ping_timeouts: inner.settings.max_agent_ping_timeouts,
+            })
+            .unwrap_or_default(),
+        ),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn agent_status(State(shared): State<Shared>, body: Bytes) -> Response {
+    let msg: wire::StatusUpdate = match meseta_api::decode(&body) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let agent = msg.agent_id.value.clone();
+    match shared.lock().status_update(msg) {
+        true => accepted(),
+        false => error(
+            StatusCode::CONFLICT,
+            format!("Agent '{agent}' is not registered with this master: register again"),
+        ),
+    }
+}
+
+async fn agent_executor_message(State(shared): State<Shared>, body: Bytes) -> Response {
+    match meseta_api::decode::<wire::ExecutorToFramework>(&body) {
+        Ok(m) => {
+            shared.lock().executor_message(m);
+            accepted()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+async fn agent_executor_exited(State(shared): State<Shared>, body: Bytes) -> Response {
+    match meseta_api::decode::<wire::ExecutorExited>(&body) {
+        Ok(m) => {
+            shared.lock().executor_exited(m);
+            accepted()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+// Operator endpoints --------------------------------------------------------------------------
+
+async fn state_endpoint(State(shared): State<Shared>) -> Response {
+    json(StatusCode::OK, &operator::state(&shared.lock()))
+}
+
+async fn state_summary(State(shared): State<Shared>) -> Response {
+    json(StatusCode::OK, &operator::state_summary(&shared.lock()))
+}
+
+async fn frameworks(State(shared): State<Shared>) -> Response {
+    json(StatusCode::OK, &operator::frameworks(&shared.lock()))
+}
+
+async fn slaves(State(shared): State<Shared>) -> Response {
+    json(StatusCode::OK, &operator::slaves(&shared.lock()))
+}
+
+async fn tasks(
+    State(shared): State<Shared>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    match operator::tasks(&shared.lock(), &query) {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn roles(State(shared): State<Shared>) -> Response {
+    json(StatusCode::OK, &operator::roles(&shared.lock()))
+}
+
+async fn flags(State(shared): State<Shared>) -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "flags": operator::flags_json(&shared.lock()) }),
+    )
+}
+
+async fn modules(State(shared): State<Shared>) -> Response {
+    json(
+        StatusCode::OK,
+        &operator::modules(&shared.lock(), &shared.modules),
+    )
+}
+
+async fn metrics(State(shared): State<Shared>) -> Response {
+    json(
+        StatusCode::OK,
+        &operator::metrics(&shared.lock(), &shared.modules),
+    )
+}
+
+async fn redirect(State(shared): State<Shared>) -> Response {
+    let address = shared.lock().address;
+    let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("//{address}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// `GET /master/weights`; `PUT` (or `POST`) with `[{"role": "r", "weight": 2.0}, ...]`.
+async fn weights(State(shared): State<Shared>, method: Method, body: Bytes) -> Response {
+    if method == Method::GET {
+        return json(StatusCode::OK, &operator::weights(&shared.lock()));
+    }
+    if method != Method::PUT && method != Method::POST {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Expecting 'GET' or 'PUT' for /master/weights",
+        );
+    }
+    #[derive(serde::Deserialize)]
+    struct WeightInfo {
+        role: String,
+        weight: f64,
+    }
+    let list: Vec<WeightInfo> = match serde_json::from_slice(&body) {
+        Ok(l) => l,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Failed to parse update weights request JSON (expected [{{\"role\": \"...\", \"weight\": 1.0}}]): {e}"
+                ),
+            );
+        }
+    };
+    let mut updates = Vec::new();
+    for w in list {
+        if let Err(e) = state::validate_role(&w.role) {
+            return error(StatusCode::BAD_REQUEST, format!("Invalid role: {e}"));
+        }
+        if !w.weight.is_finite() || w.weight <= 0.0 {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Invalid weight '{}' for role '{}': weights must be positive",
+                    w.weight, w.role
+                ),
+            );
+        }
+        updates.push((w.role, w.weight));
+    }
+    shared.lock().set_weights(&updates);
+    StatusCode::OK.into_response()
+}
+
+/// `POST /master/teardown` with the form `frameworkId=<id>`.
+async fn teardown(State(shared): State<Shared>, body: Bytes) -> Response {
+    let text = String::from_utf8_lossy(&body);
+    let id = text.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == "frameworkId").then(|| v.trim().to_string())
+    });
+    let Some(id) = id.filter(|i| !i.is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Missing 'frameworkId' query parameter in the request body",
+        );
+    };
+    let mut inner = shared.lock();
+    if !inner.frameworks.contains_key(&id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("No framework found with specified ID '{id}'"),
+        );
+    }
+    inner.remove_framework(&id, "operator teardown");
+    StatusCode::OK.into_response()
 }

@@ -21,6 +21,7 @@ impl Cluster {
             .block_on(Master::start(MasterConfig {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 heartbeat_interval: Duration::from_millis(300),
+                ..MasterConfig::default()
             }))
             .unwrap();
         let addr = master.address();

@@ -1,0 +1,505 @@
+//! A minimal Mesos framework: runs `--tasks N` shell commands through the v1 scheduler HTTP API
+//! and exits. It is written to be read; the whole protocol is in this file.
+//!
+//! ```text
+//! example-framework --master http://127.0.0.1:5050 --tasks 5
+//! ```
+//!
+//! 1. `POST /api/v1/scheduler` a `SUBSCRIBE` call (JSON). The master answers `200` and keeps the
+//!    response open: its body is the event stream, in RecordIO framing (`<length>\n<json>` per
+//!    event). The `Mesos-Stream-Id` response header must be sent with every later call.
+//! 2. The first event is `SUBSCRIBED`, carrying the framework id that every later call names.
+//!    `HEARTBEAT`s follow every few seconds.
+//! 3. `OFFERS`: resources on an agent, ours to use until we answer. We pack as many pending
+//!    tasks as fit into each offer and `ACCEPT` it with a `LAUNCH` operation, or `DECLINE` it.
+//! 4. `UPDATE`: a task changed state. An update carrying a `uuid` is resent until the framework
+//!    `ACKNOWLEDGE`s it (with the status's `agent_id`, `task_id` and `uuid`).
+//! 5. Once every task is terminal we print `N finished, M failed`, send `TEARDOWN` (the master
+//!    kills what is left, forgets the framework and ends the stream) and exit: 0 if every task
+//!    finished, 1 otherwise. An `ERROR` event, a closed stream or `--timeout` also end the run (1).
+//!
+//! Every call other than `SUBSCRIBE` is a separate `POST` to the same endpoint (on another
+//! connection: the first one carries the stream), answered `202 Accepted` with an empty body.
+//! The JSON shapes are `meseta-api`'s types: `scheduler::Call` out, `scheduler::Event` in.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ACCEPT, CONTENT_TYPE};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use meseta_api::scheduler::{
+    Accept, Acknowledge, Call, CallKind, Decline, Event, Operation, Subscribe,
+};
+use meseta_api::{
+    Capability, CapabilityType, CommandInfo, Decoder, Environment, Filters, FrameworkID,
+    FrameworkInfo, Offer, Resource, Scalar, TaskID, TaskInfo, TaskState, TaskStatus, Variable,
+    VariableType,
+};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// Runs N shell tasks on a Mesos-compatible master through the v1 scheduler HTTP API.
+#[derive(Parser)]
+struct Flags {
+    /// The master: `http://host:port` or `host:port`.
+    #[arg(long, default_value = "http://127.0.0.1:5050")]
+    master: String,
+    /// How many tasks to run.
+    #[arg(long, default_value_t = 5)]
+    tasks: u32,
+    /// CPUs per task.
+    #[arg(long, default_value_t = 0.1)]
+    cpus: f64,
+    /// Memory per task, in MB.
+    #[arg(long, default_value_t = 32.0)]
+    mem: f64,
+    /// The task's command, run with `sh -c`; `$TASK_N` is the task's number (1 to N).
+    #[arg(long, default_value = "echo hello from task $TASK_N; sleep 1")]
+    command: String,
+    /// The role to subscribe with.
+    #[arg(long, default_value = "*")]
+    role: String,
+    /// The framework's name.
+    #[arg(long, default_value = "example-framework")]
+    name: String,
+    /// Give up after this long (`90s`, `2m`, `500ms`; a bare number is seconds).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let flags = Flags::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(flags).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("example-framework: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+async fn run(flags: Flags) -> Result<ExitCode> {
+    let deadline = Deadline {
+        at: Instant::now() + flags.timeout,
+        total: flags.timeout,
+    };
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let endpoint = scheduler_endpoint(&flags.master)?;
+
+    // 1. SUBSCRIBE. No framework id yet: the master assigns one.
+    let subscribe = Call::new(
+        None,
+        CallKind::Subscribe(Subscribe {
+            framework_info: FrameworkInfo {
+                user: current_user(),
+                name: flags.name.clone(),
+                roles: vec![flags.role.clone()],
+                capabilities: vec![Capability {
+                    kind: CapabilityType::MultiRole,
+                }],
+                ..FrameworkInfo::default()
+            },
+            suppressed_roles: Vec::new(),
+        }),
+    );
+    let what = format!("the master at {endpoint} to answer SUBSCRIBE");
+    let response = deadline
+        .wait(&what, client.request(post(&endpoint, &subscribe, None)?))
+        .await?
+        .with_context(|| format!("SUBSCRIBE to {endpoint}"))?;
+    if response.status() != StatusCode::OK {
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        bail!(
+            "SUBSCRIBE answered {status}: {}",
+            String::from_utf8_lossy(&body).trim()
+        );
+    }
+    let stream_id = response
+        .headers()
+        .get("Mesos-Stream-Id")
+        .context("the SUBSCRIBE response has no Mesos-Stream-Id header")?
+        .to_str()?
+        .to_string();
+    let mut events = EventStream {
+        body: response.into_body(),
+        decoder: Decoder::new(),
+    };
+
+    // 2. SUBSCRIBED comes first.
+    let framework_id = match deadline.wait("SUBSCRIBED", events.next()).await?? {
+        Event::Subscribed(subscribed) => subscribed.framework_id,
+        Event::Error(error) => bail!("the master sent ERROR: {}", error.message),
+        other => bail!("expected SUBSCRIBED first, got {}", other.type_name()),
+    };
+    println!("subscribed as framework {framework_id}");
+
+    let mut framework = Framework {
+        pending: (1..=flags.tasks).collect(),
+        launched: BTreeMap::new(),
+        flags,
+        client,
+        endpoint,
+        stream_id,
+        framework_id,
+        deadline,
+    };
+
+    // 3-5. React to events until every task is terminal.
+    loop {
+        if let Some((finished, failed)) = framework.outcome() {
+            println!("{finished} finished, {failed} failed");
+            framework.call(CallKind::Teardown).await?;
+            return Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        let waiting_for = framework.waiting_for();
+        match deadline.wait(&waiting_for, events.next()).await?? {
+            Event::Offers(offers) => framework.offers(offers.offers).await?,
+            Event::Update(update) => framework.update(update.status).await?,
+            Event::Heartbeat => debug!("heartbeat"),
+            // An offer we had not answered yet was withdrawn: nothing to undo.
+            Event::Rescind(rescind) => info!("offer {} rescinded", rescind.offer_id),
+            Event::Error(error) => bail!("the master sent ERROR: {}", error.message),
+            other => info!("ignoring {} event", other.type_name()),
+        }
+    }
+}
+
+/// The framework's state between events.
+struct Framework {
+    flags: Flags,
+    client: HttpClient,
+    endpoint: Uri,
+    stream_id: String,
+    framework_id: FrameworkID,
+    deadline: Deadline,
+    /// Task numbers not launched yet.
+    pending: VecDeque<u32>,
+    /// The last known state of every launched task, by task id.
+    launched: BTreeMap<String, TaskState>,
+}
+
+impl Framework {
+    /// Packs pending tasks into each offer and accepts it, or declines it.
+    async fn offers(&mut self, offers: Vec<Offer>) -> Result<()> {
+        for offer in offers {
+            let tasks = self.pack(&offer);
+            if tasks.is_empty() {
+                // Once nothing is left to launch, ask the master not to offer these resources
+                // again for a long while; otherwise the default 5 s.
+                let refuse_seconds = if self.pending.is_empty() { 3600.0 } else { 5.0 };
+                debug!("declining offer {}", offer.id);
+                self.call(CallKind::Decline(Decline {
+                    offer_ids: vec![offer.id],
+                    filters: Some(Filters { refuse_seconds }),
+                }))
+                .await?;
+            } else {
+                let names: Vec<&str> = tasks.iter().map(|t| t.task_id.as_str()).collect();
+                info!(
+                    "offer {} on {}: launching {}",
+                    offer.id,
+                    offer.hostname,
+                    names.join(", ")
+                );
+                // Resources of the offer the tasks do not use go back to the master.
+                self.call(CallKind::Accept(Accept {
+                    offer_ids: vec![offer.id],
+                    operations: vec![Operation::launch(tasks)],
+                    filters: None,
+                }))
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes as many pending tasks as fit into `offer`, each needing `--cpus` and `--mem`.
+    fn pack(&mut self, offer: &Offer) -> Vec<TaskInfo> {
+        const EPSILON: f64 = 1e-9;
+        let (Some(cpus), Some(mem)) = (largest(offer, "cpus"), largest(offer, "mem")) else {
+            return Vec::new();
+        };
+        let (mut cpus_left, mut mem_left) = (scalar(cpus), scalar(mem));
+        let mut tasks = Vec::new();
+        while cpus_left + EPSILON >= self.flags.cpus && mem_left + EPSILON >= self.flags.mem {
+            let Some(n) = self.pending.pop_front() else {
+                break;
+            };
+            cpus_left -= self.flags.cpus;
+            mem_left -= self.flags.mem;
+            let task_id = format!("task-{n}");
+            self.launched.insert(task_id.clone(), TaskState::Staging);
+            let environment = Environment {
+                variables: vec![Variable {
+                    name: "TASK_N".to_string(),
+                    kind: Some(VariableType::Value),
+                    value: Some(n.to_string()),
+                    secret: None,
+                }],
+            };
+            tasks.push(TaskInfo {
+                name: format!("{} {task_id}", self.flags.name),
+                task_id: TaskID::new(task_id),
+                agent_id: Some(offer.agent_id.clone()),
+                resources: vec![
+                    with_amount(cpus, self.flags.cpus),
+                    with_amount(mem, self.flags.mem),
+                ],
+                command: Some(CommandInfo {
+                    environment: Some(environment),
+                    ..CommandInfo::shell(&self.flags.command)
+                }),
+                ..TaskInfo::default()
+            });
+        }
+        tasks
+    }
+
+    /// Prints a task's new state and acknowledges the update if it asks for it.
+    async fn update(&mut self, status: TaskStatus) -> Result<()> {
+        match status.message.as_deref().filter(|m| !m.is_empty()) {
+            Some(message) => println!("{} {} {message}", status.task_id, status.state),
+            None => println!("{} {}", status.task_id, status.state),
+        }
+        if let Some(state) = self.launched.get_mut(status.task_id.as_str()) {
+            *state = status.state;
+        }
+        // Updates without a uuid (reconciliation answers, ...) need no acknowledgement.
+        if let Some(uuid) = status.uuid {
+            let Some(agent_id) = status.agent_id else {
+                warn!("update of {} has a uuid but no agent_id", status.task_id);
+                return Ok(());
+            };
+            self.call(CallKind::Acknowledge(Acknowledge {
+                agent_id,
+                task_id: status.task_id,
+                uuid,
+            }))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `(finished, failed)` once every task is launched and terminal.
+    fn outcome(&self) -> Option<(usize, usize)> {
+        if !self.pending.is_empty() || self.launched.values().any(|s| !s.is_terminal()) {
+            return None;
+        }
+        let finished = self
+            .launched
+            .values()
+            .filter(|s| **s == TaskState::Finished)
+            .count();
+        Some((finished, self.launched.len() - finished))
+    }
+
+    /// What the next event should bring, for the timeout message.
+    fn waiting_for(&self) -> String {
+        if !self.pending.is_empty() {
+            return format!("offers for {} more task(s)", self.pending.len());
+        }
+        let active: Vec<String> = self
+            .launched
+            .iter()
+            .filter(|(_, state)| !state.is_terminal())
+            .map(|(id, state)| format!("{id} ({state})"))
+            .collect();
+        format!("updates of {}", active.join(", "))
+    }
+
+    /// Sends a call with our framework id and stream id; anything but `202 Accepted` is an error.
+    async fn call(&self, kind: CallKind) -> Result<()> {
+        let call = Call::new(Some(self.framework_id.clone()), kind);
+        let name = call.type_name().to_string();
+        let request = post(&self.endpoint, &call, Some(&self.stream_id))?;
+        let response = self
+            .deadline
+            .wait(
+                &format!("the answer to {name}"),
+                self.client.request(request),
+            )
+            .await?
+            .with_context(|| format!("{name} call"))?;
+        let status = response.status();
+        if status != StatusCode::ACCEPTED {
+            let body = response.into_body().collect().await?.to_bytes();
+            bail!(
+                "{name} answered {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The SUBSCRIBE response body, read event by event.
+struct EventStream {
+    body: Incoming,
+    decoder: Decoder,
+}
+
+impl EventStream {
+    async fn next(&mut self) -> Result<Event> {
+        loop {
+            if let Some(record) = self.decoder.pop()? {
+                return Ok(meseta_api::decode(&record)?);
+            }
+            match self.body.frame().await {
+                Some(frame) => {
+                    if let Ok(data) = frame?.into_data() {
+                        self.decoder.push(&data);
+                    }
+                }
+                None => bail!("the master closed the event stream"),
+            }
+        }
+    }
+}
+
+/// The `--timeout` deadline shared by every wait.
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    async fn wait<T>(&self, what: &str, future: impl Future<Output = T>) -> Result<T> {
+        tokio::time::timeout_at(self.at, future)
+            .await
+            .map_err(|_| anyhow!("timed out after {:?} waiting for {what}", self.total))
+    }
+}
+
+/// A JSON `POST` of `call` to the scheduler endpoint.
+fn post(endpoint: &Uri, call: &Call, stream_id: Option<&str>) -> Result<Request<Full<Bytes>>> {
+    let mut request = Request::post(endpoint.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, "application/json");
+    if let Some(stream_id) = stream_id {
+        request = request.header("Mesos-Stream-Id", stream_id);
+    }
+    Ok(request.body(Full::new(Bytes::from(serde_json::to_vec(call)?)))?)
+}
+
+/// `http://host:port/api/v1/scheduler` from `--master`.
+fn scheduler_endpoint(master: &str) -> Result<Uri> {
+    let base = if master.contains("://") {
+        master.to_string()
+    } else {
+        format!("http://{master}")
+    };
+    format!("{}/api/v1/scheduler", base.trim_end_matches('/'))
+        .parse()
+        .with_context(|| format!("bad --master {master:?}"))
+}
+
+/// The offer's largest scalar resource called `name` (an offer may hold several, e.g.
+/// unreserved and reserved cpus).
+fn largest<'a>(offer: &'a Offer, name: &str) -> Option<&'a Resource> {
+    offer
+        .resources
+        .iter()
+        .filter(|r| r.name == name && r.scalar.is_some())
+        .max_by(|a, b| scalar(a).total_cmp(&scalar(b)))
+}
+
+fn scalar(resource: &Resource) -> f64 {
+    resource.scalar.map_or(0.0, |s| s.value)
+}
+
+/// A copy of an offered resource (same role, reservation and allocation) with our amount.
+fn with_amount(offered: &Resource, value: f64) -> Resource {
+    Resource {
+        scalar: Some(Scalar { value }),
+        ..offered.clone()
+    }
+}
+
+/// Tasks run as this user on the agent.
+fn current_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            let out = std::process::Command::new("id").arg("-un").output().ok()?;
+            let name = String::from_utf8(out.stdout).ok()?.trim().to_string();
+            (out.status.success() && !name.is_empty()).then_some(name)
+        })
+        .unwrap_or_else(|| "root".to_string())
+}
+
+/// `90s`, `1.5m`, `500ms`, `2h` or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("bad duration {text:?}"))?;
+    let seconds = match unit.trim() {
+        "" | "s" | "secs" => number,
+        "ms" => number / 1000.0,
+        "m" | "mins" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("bad duration unit in {text:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn endpoints() {
+        for master in [
+            "http://127.0.0.1:5050",
+            "127.0.0.1:5050",
+            "http://127.0.0.1:5050/",
+        ] {
+            assert_eq!(
+                scheduler_endpoint(master).unwrap().to_string(),
+                "http://127.0.0.1:5050/api/v1/scheduler"
+            );
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The agent's side of the master–agent protocol that leaves the process: the HTTP client,
+//! registration and re-registration, and the messages that are not status updates.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use meseta_api::common::{AgentID, ExecutorID, FrameworkID};
+use meseta_api::internal as wire;
+
+use super::Shared;
+use super::model::State;
+use super::status;
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// How long one request to the master may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
+}
+
+/// POSTs `body` (JSON) to the master's `path`: the answer's status and body.
+pub async fn post(d: &Shared, path: &str, body: Vec<u8>) -> Result<(u16, Bytes), String> {
+    let request = hyper::Request::post(format!("http://{}{path}", d.master))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let work = async {
+        let response = d.client.request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, body))
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, work)
+        .await
+        .map_err(|_| format!("no answer within {REQUEST_TIMEOUT:?}"))?
+}
+
+/// The registration message: the agent's info (with its id when it has one) and, when
+/// re-registering, every task it still has with its latest status.
+fn register_message(d: &Shared, st: &State) -> wire::RegisterAgent {
+    let mut tasks = Vec::new();
+    for framework in st.frameworks.values() {
+        let info = framework.info_with_id();
+        for executor in framework.executors.values() {
+            for task in executor.tasks.values() {
+                let mut status = task.latest_status();
+                if status.agent_id.is_none() {
+                    status.agent_id = st.agent_id.clone().map(AgentID::new);
+                }
+                if status.executor_id.is_none() {
+                    status.executor_id = Some(ExecutorID::new(&task.executor_id));
+                }
+                let mut task_info = task.info.clone();
+                if task_info.agent_id.is_none() {
+                    task_info.agent_id = st.agent_id.clone().map(AgentID::new);
+                }
+                tasks.push(wire::RunningTask {
+                    framework_id: FrameworkID::new(&framework.id),
+                    task: task_info,
+                    status,
+                    framework: Some(info.clone()),
+                });
+            }
+            for queued in &executor.queued {
+                let mut status = meseta_api::common::TaskStatus::new(
+                    queued.task_id.clone(),
+                    meseta_api::common::TaskState::Staging,
+                );
+                status.agent_id = st.agent_id.clone().map(AgentID::new);
+                status.executor_id = Some(ExecutorID::new(&executor.id));
+                tasks.push(wire::RunningTask {
+                    framework_id: FrameworkID::new(&framework.id),
+                    task: queued.clone(),
+                    status,
+                    framework: Some(info.clone()),
+                });
+            }
+        }
+    }
+    wire::RegisterAgent {
+        agent_info: d.agent_info(st),
+        endpoint: st.endpoint.clone(),
+        tasks,
+        version: Some(env!("CARGO_PKG_VERSION").to_string()),
+    }
+}
+
+/// Registers with the master, retrying with backoff while it is unreachable; then waits until
+/// the agent must register again (a `409` on a status update, or no ping for
+/// `ping_interval_seconds * max_ping_timeouts`), and does. Runs until the agent stops.
+pub async fn registration_loop(d: Shared) {
+    let min = d.config.registration_backoff.max(Duration::from_millis(1));
+    let max = min * 10;
+    let mut backoff = min;
+    loop {
+        if d.is_stopping() {
+            return;
+        }
+        let ip = super::advertised_ip(d.address, &d.master).await;
+        let message = {
+            let mut st = d.lock();
+            st.endpoint = std::net::SocketAddr::new(ip, d.address.port()).to_string();
+            if d.config.hostname.is_none() {
+                st.hostname = ip.to_string();
+            }
+            register_message(&d, &st)
+        };
+        let reregistering = message.agent_info.id.is_some();
+        let answer = match serde_json::to_vec(&message) {
+            Ok(body) => post(&d, wire::REGISTER, body).await,
+            Err(e) => Err(e.to_string()),
+        };
+        let registered = match answer {
+            Ok((200, body)) => match meseta_api::decode::<wire::Registered>(&body) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the master's answer to REGISTER is malformed");
+                    None
+                }
+            },
+            Ok((code, body)) => {
+                tracing::warn!(code, answer = %String::from_utf8_lossy(&body),
+                    "the master refused the registration");
+                None
+            }
+            Err(e) => {
+                tracing::info!(master = %d.master, error = %e,
+                    "cannot reach the master; will retry");
+                None
+            }
+        };
+        let Some(registered) = registered else {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = d.stopped() => return,
+            }
+            backoff = (backoff * 2).min(max);
+            continue;
+        };
+        backoff = min;
+        let agent_id = registered.agent_id.value.clone();
+        let timeout = ping_timeout(&registered);
+        {
+            let mut st = d.lock();
+            if let Some(old) = &st.agent_id
+                && *old != agent_id
+            {
+                tracing::warn!(old = %old, new = %agent_id,
+                    "the master registered this agent under a new id");
+            }
+            st.agent_id = Some(agent_id.clone());
+            st.master_id = Some(registered.master_id.clone());
+            st.ping_timeout = Some(timeout);
+            st.last_ping = std::time::Instant::now();
+            st.counters.registrations += 1;
+            status::wake_all(&st);
+        }
+        d.registered.send_replace(Some(agent_id.clone()));
+        tracing::info!(agent = %agent_id, master = %registered.master_id, reregistering,
+            "registered with the master");
+
+        // Wait for a reason to register again.
+        loop {
+            let deadline = {
+                let st = d.lock();
+                st.last_ping + timeout
+            };
+            tokio::select! {
+                _ = d.reregister.notified() => break,
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let silent = d.lock().last_ping.elapsed();
+                    if silent >= timeout {
+                        tracing::warn!(silent = ?silent,
+                            "no ping from the master; registering again");
+                        break;
+                    }
+                }
+                _ = d.stopped() => return,
+            }
+        }
+    }
+}
+
+/// `ping_interval_seconds * max_ping_timeouts`, sane even if the master sends nonsense.
+fn ping_timeout(r: &wire::Registered) -> Duration {
+    let secs = r.ping_interval_seconds * f64::from(r.max_ping_timeouts.max(1));
+    if secs.is_finite() && secs > 0.0 {
+        Duration::from_secs_f64(secs.min(365.0 * 24.0 * 3600.0))
+    } else {
+        Duration::from_secs(75)
+    }
+}
+
+/// Delivers a message that is not a status update (executor messages, executor exits): after
+/// registration, retried a few times with backoff.
+pub fn send_later(d: &Shared, path: &'static str, body: Vec<u8>) {
+    let d = d.clone();
+    tokio::spawn(async move {
+        let mut delay = d
+            .config
+            .status_update_retry_min
+            .max(Duration::from_millis(1));
+        for attempt in 0..8 {
+            if d.is_stopping() {
+                return;
+            }
+            match post(&d, path, body.clone()).await {
+                Ok((code, _)) if code < 300 => return,
+                Ok((409, _)) => d.reregister.notify_one(),
+                Ok((code, text)) => {
+                    tracing::warn!(path, code, answer = %String::from_utf8_lossy(&text),
+                        "the master refused a message");
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(path, attempt, error = %e, "cannot reach the master; retrying");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = d.stopped() => return,
+            }
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+        tracing::warn!(path, "giving up on a message to the master");
+    });
+}
+
+/// Tells the master that an executor ended (`status` is the wait status, as Mesos reports it).
+pub fn executor_exited(d: &Shared, st: &State, framework_id: &str, executor_id: &str, status: i32) {
+    let Some(agent_id) = st.agent_id.clone() else {
+        return;
+    };
+    let message = wire::ExecutorExited {
+        agent_id: AgentID::new(agent_id),
+        framework_id: FrameworkID::new(framework_id),
+        executor_id: ExecutorID::new(executor_id),
+        status,
+    };
+    match serde_json::to_vec(&message) {
+        Ok(body) => send_later(d, wire::EXECUTOR_EXITED, body),
+        Err(e) => tracing::warn!(error = %e, "cannot encode EXECUTOR_EXITED"),
+    }
+}

@@ -1,0 +1,379 @@
+//! The agent daemon: an HTTP server, the link to the master, and the bookkeeping that turns the
+//! master's messages into containers and the containers' lives into status updates.
+//!
+//! - `server`: the routes. The master's side of Meseta's master–agent protocol
+//!   ([`meseta_api::internal`]), the v1 executor API, and Mesos' agent operator endpoints
+//!   (`/slave(1)/state`, `/files/*`, `/metrics/snapshot`, `/slave(1)/health`, `/version`,
+//!   `/slave(1)/flags`).
+//! - `master_link`: the outgoing HTTP client; registration, re-registration (after a `409` or
+//!   when pings stop), and the agent → master messages.
+//! - `status`: the status update manager: one FIFO per task, only its head in flight, resent
+//!   with backoff until the master relays the framework's acknowledgement.
+//! - `tasks`: command tasks (one command executor per task), task groups (a pseudo default
+//!   executor), custom executors; kills and shutdowns.
+//! - `executor_api`: `POST /api/v1/executor` (SUBSCRIBE streams, UPDATE, MESSAGE).
+//! - `state_json`: the JSON of `/slave(1)/state` and `/metrics/snapshot`.
+//!
+//! Concurrency: one `std::sync::Mutex` over `model::State`, never held across an `.await`;
+//! every slow thing (launching, waiting, HTTP) runs in spawned tasks.
+
+mod executor_api;
+mod master_link;
+mod model;
+mod server;
+mod state_json;
+mod status;
+mod tasks;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use meseta_api::common::{AgentInfo, Attribute, Resource};
+use tokio::sync::{Notify, watch};
+
+use crate::containerizer::Containerizer;
+use crate::resources::DetectError;
+use crate::sandbox::SandboxLayout;
+
+use self::model::State;
+
+/// The Mesos version the agent reports (`/version`, `/slave(1)/state`): numeric and dotted, as
+/// clients parse it.
+pub const MESOS_VERSION: &str = "1.11.0";
+
+/// How often a subscribed executor gets a `HEARTBEAT` event.
+pub const EXECUTOR_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How many completed frameworks, executors (per framework) and tasks (per executor) `/state`
+/// keeps.
+pub const MAX_COMPLETED: usize = 100;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 16 << 20;
+
+/// The agent's settings, with Mesos' flag names and defaults where Mesos has them.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// `--master`: `host:port` of the master (`http://host:port` is accepted too).
+    pub master: String,
+    /// `--ip`/`--port`: where to listen; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// `--hostname`: the advertised hostname; the advertised ip as text when absent.
+    pub hostname: Option<String>,
+    /// `--work_dir`: sandboxes live under `<work_dir>/slaves`.
+    pub work_dir: PathBuf,
+    /// `--resources` text; the rest is detected (see [`crate::agent_resources`]).
+    pub resources: Option<String>,
+    /// `--attributes` text (`rack:r1;zone:z2`).
+    pub attributes: Option<String>,
+    /// `--executor_shutdown_grace_period` (5 s): the default kill grace of a task, and how long
+    /// a custom executor has to exit after `SHUTDOWN`.
+    pub executor_shutdown_grace_period: Duration,
+    /// `--executor_registration_timeout` (1 min): a custom executor that has not subscribed
+    /// by then is killed and its tasks fail.
+    pub executor_registration_timeout: Duration,
+    /// First resend of an unacknowledged status update after this; doubling, capped at ten
+    /// times this (Mesos: 10 s doubling to 10 min; Meseta's default is 1 s doubling to 10 s).
+    pub status_update_retry_min: Duration,
+    /// First retry of a failed registration after this; doubling, capped at ten times this.
+    pub registration_backoff: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            master: "127.0.0.1:5050".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 5051)),
+            hostname: None,
+            work_dir: PathBuf::from("/var/lib/meseta/agent"),
+            resources: None,
+            attributes: None,
+            executor_shutdown_grace_period: Duration::from_secs(5),
+            executor_registration_timeout: Duration::from_secs(60),
+            status_update_retry_min: Duration::from_secs(1),
+            registration_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("invalid --master '{0}': expected host:port or http://host:port")]
+    Master(String),
+    #[error("cannot create the work dir '{}': {source}", path.display())]
+    WorkDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Resources(#[from] DetectError),
+    #[error("invalid --attributes: {0}")]
+    Attributes(String),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What every part of the daemon shares.
+pub(crate) struct Daemon {
+    pub config: AgentConfig,
+    /// The master's `host:port`.
+    pub master: String,
+    /// The address the server is bound to.
+    pub address: SocketAddr,
+    pub layout: SandboxLayout,
+    pub containerizer: Containerizer,
+    pub client: master_link::HttpClient,
+    /// What the agent advertises (after `--resources`).
+    pub resources: Vec<meseta_types::resources::Resource>,
+    pub wire_resources: Vec<Resource>,
+    pub attributes: Vec<meseta_types::resources::Attribute>,
+    pub wire_attributes: Vec<Attribute>,
+    /// The agent id once registered.
+    pub registered: watch::Sender<Option<String>>,
+    /// Ask the registration loop to register again now.
+    pub reregister: Notify,
+    /// `true` once the agent is stopping.
+    pub stopping: watch::Sender<bool>,
+    pub start_time: f64,
+    pub started: Instant,
+    state: Mutex<State>,
+}
+
+pub(crate) type Shared = Arc<Daemon>;
+
+impl Daemon {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Resolves once the agent is stopping.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// The `AgentInfo` the agent registers with and tells executors.
+    pub fn agent_info(&self, state: &State) -> AgentInfo {
+        AgentInfo {
+            hostname: state.hostname.clone(),
+            port: Some(u32::from(self.address.port())),
+            resources: self.wire_resources.clone(),
+            attributes: self.wire_attributes.clone(),
+            id: state.agent_id.clone().map(meseta_api::common::AgentID::new),
+        }
+    }
+}
+
+/// A running agent daemon.
+pub struct Agent {
+    daemon: Shared,
+    server: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// `host:port` from `host:port` or `http://host:port[/]`.
+fn normalize_master(master: &str) -> Result<String, AgentError> {
+    let bad = || AgentError::Master(master.to_string());
+    let text = master.trim();
+    let text = text.strip_prefix("http://").unwrap_or(text);
+    let text = text.trim_end_matches('/');
+    if text.is_empty() || text.contains("://") || text.contains('/') || !text.contains(':') {
+        return Err(bad());
+    }
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(text.to_string())
+}
+
+impl Agent {
+    /// Checks the config, binds the listen address, starts serving and starts registering with
+    /// the master in the background (retrying while the master is unreachable).
+    pub async fn start(config: AgentConfig) -> Result<Agent, AgentError> {
+        let master = normalize_master(&config.master)?;
+        let mut config = config;
+        std::fs::create_dir_all(&config.work_dir).map_err(|source| AgentError::WorkDir {
+            path: config.work_dir.clone(),
+            source,
+        })?;
+        // Absolute, so that the `directory` of an executor in `/state` is a path `/files`
+        // accepts as it is.
+        config.work_dir =
+            std::fs::canonicalize(&config.work_dir).map_err(|source| AgentError::WorkDir {
+                path: config.work_dir.clone(),
+                source,
+            })?;
+        let resources =
+            crate::resources::agent_resources(&config.work_dir, config.resources.as_deref())?;
+        let attributes = match config.attributes.as_deref() {
+            Some(text) => {
+                meseta_api::text::parse_attributes(text).map_err(AgentError::Attributes)?
+            }
+            None => Vec::new(),
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| AgentError::Bind {
+                address: config.listen,
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| AgentError::Bind {
+            address: config.listen,
+            source,
+        })?;
+        let hostname = config
+            .hostname
+            .clone()
+            .unwrap_or_else(|| address.ip().to_string());
+        let endpoint = address.to_string();
+        let (registered, _) = watch::channel(None);
+        let (stopping, _) = watch::channel(false);
+        let daemon = Arc::new(Daemon {
+            layout: SandboxLayout::new(config.work_dir.clone()),
+            containerizer: Containerizer::new(),
+            client: master_link::client(),
+            wire_resources: meseta_api::convert::resources_to_wire(&resources),
+            wire_attributes: meseta_api::convert::attributes_to_wire(&attributes),
+            resources,
+            attributes,
+            registered,
+            reregister: Notify::new(),
+            stopping,
+            start_time: meseta_api::common::timestamp_now(),
+            started: Instant::now(),
+            state: Mutex::new(State::new(hostname, endpoint)),
+            master,
+            address,
+            config,
+        });
+        let server = tokio::spawn(server::serve(daemon.clone(), listener));
+        let registration = tokio::spawn(master_link::registration_loop(daemon.clone()));
+        tracing::info!(address = %address, master = %daemon.master,
+            work_dir = %daemon.config.work_dir.display(), "agent started");
+        Ok(Agent {
+            daemon,
+            server,
+            background: vec![registration],
+        })
+    }
+
+    /// The address the agent's HTTP server is bound to.
+    pub fn address(&self) -> SocketAddr {
+        self.daemon.address
+    }
+
+    /// The agent id, once the master has registered the agent.
+    pub fn agent_id(&self) -> Option<String> {
+        self.daemon.lock().agent_id.clone()
+    }
+
+    /// The agent's work dir (absolute).
+    pub fn work_dir(&self) -> &std::path::Path {
+        &self.daemon.config.work_dir
+    }
+
+    /// Waits until the agent is registered; whether it is, after at most `timeout`.
+    pub async fn wait_registered(&self, timeout: Duration) -> bool {
+        let mut rx = self.daemon.registered.subscribe();
+        matches!(
+            tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Stops the agent: stops serving (ending executor streams), stops talking to the master,
+    /// kills every container (SIGTERM to each process group, SIGKILL after its grace period)
+    /// and waits for them.
+    pub async fn stop(mut self) {
+        tracing::info!(address = %self.daemon.address, "agent stopping");
+        self.daemon.stopping.send_replace(true);
+        self.daemon.lock().close_streams();
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
+        if tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the HTTP server did not stop in time");
+        }
+        for task in self.background.drain(..) {
+            task.abort();
+        }
+        let killed = self.daemon.containerizer.shutdown_all().await;
+        tracing::info!(containers = killed.len(), "agent stopped");
+    }
+}
+
+impl Drop for Agent {
+    /// Dropping a running agent (without [`Agent::stop`]) stops it in the background and
+    /// SIGKILLs its containers' process groups at once.
+    fn drop(&mut self) {
+        if self.daemon.is_stopping() {
+            return;
+        }
+        self.daemon.stopping.send_replace(true);
+        self.daemon.lock().close_streams();
+        self.server.abort();
+        for task in &self.background {
+            task.abort();
+        }
+        for id in self.daemon.containerizer.container_ids() {
+            if let Some(handle) = self.daemon.containerizer.get(&id) {
+                // The first poll sends SIGKILL synchronously; the reaper thread does the rest.
+                let _ = futures_util::FutureExt::now_or_never(handle.kill(Duration::ZERO));
+            }
+        }
+    }
+}
+
+/// The ip the master can reach the agent at: the listen ip, or when that is unspecified
+/// (`0.0.0.0`), the local address of the route towards the master.
+pub(crate) async fn advertised_ip(listen: SocketAddr, master: &str) -> IpAddr {
+    if !listen.ip().is_unspecified() {
+        return listen.ip();
+    }
+    if let Ok(mut addrs) = tokio::net::lookup_host(master).await
+        && let Some(target) = addrs.next()
+    {
+        let bind: SocketAddr = if target.is_ipv4() {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            SocketAddr::from(([0u16; 8], 0))
+        };
+        if let Ok(socket) = std::net::UdpSocket::bind(bind)
+            && socket.connect(target).is_ok()
+            && let Ok(local) = socket.local_addr()
+            && !local.ip().is_unspecified()
+        {
+            return local.ip();
+        }
+    }
+    IpAddr::from([127, 0, 0, 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_addresses() {
+        assert_eq!(normalize_master("h:5050").ok().as_deref(), Some("h:5050"));
+        assert_eq!(
+            normalize_master("http://10.0.0.1:5050/").ok().as_deref(),
+            Some("10.0.0.1:5050")
+        );
+        for bad in ["", "h", "zk://h:2181/mesos", "h:x", ":5050", "https://h:1"] {
+            assert!(normalize_master(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! The agent's HTTP server: the master's side of the master–agent protocol, the v1 executor
+//! API, and the operator endpoints.
+//!
+//! Master → agent messages answer at once (`202`, or `200 Pong` for pings) and do their work
+//! in the background; a body that is not the expected JSON is `400` with a plain-text reason
+//! and changes nothing.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use meseta_api::internal as wire;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+
+use super::tasks::{self, RunTaskError};
+use super::{MAX_BODY, MESOS_VERSION, Shared, executor_api, state_json, status};
+use crate::sandbox::{self, PathError};
+
+/// A plain-text error answer.
+pub fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    let mut response = (code, message.into()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn json(code: StatusCode, value: &serde_json::Value) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut response = (code, body).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}
+
+/// A refusal: the status and the plain-text reason (see [`error`]).
+type Reject = (StatusCode, String);
+
+fn reject(r: Reject) -> Response {
+    error(r.0, r.1)
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Reject> {
+    meseta_api::decode(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+pub fn router(d: Shared) -> Router {
+    Router::new()
+        // Master -> agent.
+        .route(wire::PING, post(ping))
+        .route(wire::RUN_TASK, post(run_task))
+        .route(wire::KILL_TASK, post(kill_task))
+        .route(wire::SHUTDOWN_FRAMEWORK, post(shutdown_framework))
+        .route(wire::SHUTDOWN_EXECUTOR, post(shutdown_executor))
+        .route(wire::ACKNOWLEDGE, post(acknowledge))
+        .route(wire::FRAMEWORK_MESSAGE, post(framework_message))
+        // Executors.
+        .route("/api/v1/executor", post(executor))
+        .route("/slave(1)/api/v1/executor", post(executor))
+        // Operators.
+        .route("/slave(1)/state", get(state))
+        .route("/slave(1)/state.json", get(state))
+        .route("/state", get(state))
+        .route("/state.json", get(state))
+        .route("/files/browse", get(files_browse))
+        .route("/files/browse.json", get(files_browse))
+        .route("/files/read", get(files_read))
+        .route("/files/read.json", get(files_read))
+        .route("/files/download", get(files_download))
+        .route("/files/download.json", get(files_download))
+        .route("/metrics/snapshot", get(metrics))
+        .route("/slave(1)/health", get(health))
+        .route("/health", get(health))
+        .route("/version", get(version))
+        .route("/slave(1)/flags", get(flags))
+        .route("/flags", get(flags))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(d)
+}
+
+/// Serves until the agent stops.
+pub async fn serve(d: Shared, listener: TcpListener) {
+    let app = router(d.clone());
+    let stop = d.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.stopped().await })
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "the agent's HTTP server failed");
+    }
+}
+
+// Master -> agent -----------------------------------------------------------------------------
+
+async fn ping(State(d): State<Shared>, body: Bytes) -> Response {
+    let ping: wire::Ping = match decode(&body) {
+        Ok(p) => p,
+        Err(r) => return reject(r),
+    };
+    let mut st = d.lock();
+    let known = st.agent_id.as_deref() == Some(ping.agent_id.value.as_str());
+    if known {
+        st.last_ping = std::time::Instant::now();
+        st.master_id = Some(ping.master_id);
+    }
+    json(
+        StatusCode::OK,
+        &serde_json::to_value(wire::Pong { known }).unwrap_or_default(),
+    )
+}
+
+async fn run_task(State(d): State<Shared>, body: Bytes) -> Response {
+    let msg: wire::RunTask = match decode(&body) {
+        Ok(m) => m,
+        Err(r) => return reject(r),
+    };
+    match tasks::run_task(&d, msg) {
+        Ok(()) => accepted(),
+        Err(RunTaskError::Invalid(reason)) => error(StatusCode::BAD_REQUEST, reason),
+        Err(RunTaskError::NotRegistered) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Agent is not registered with a master",
+        ),
+    }
+}
+
+async fn kill_task(State(d): State<Shared>, body: Bytes) -> Response {
+    match decode::<wire::KillTask>(&body) {
+        Ok(msg) => {
+            tasks::kill_task(&d, msg);
+            accepted()
+        }
+        Err(r) => reject(r),
+    }
+}
+
+async fn shutdown_framework(State(d): State<Shared>, body: Bytes) -> Response {
+    match decode::<wire::ShutdownFramework>(&body) {
+        Ok(msg) => {
+            tasks::shutdown_framework(&d, &msg.framework_id.value);
+            accepted()
+        }
+        Err(r) => reject(r),
+    }
+}
+
+async fn shutdown_executor(State(d): State<Shared>, body: Bytes) -> Response {
+    match decode::<wire::ShutdownExecutor>(&body) {
+        Ok(msg) => {
+            let mut st = d.lock();
+            tasks::shutdown_executor(&d, &mut st, &msg.framework_id.value, &msg.executor_id.value);
+            accepted()
+        }
+        Err(r) => reject(r),
+    }
+}
+
+async fn acknowledge(State(d): State<Shared>, body: Bytes) -> Response {
+    match decode::<wire::AcknowledgeUpdate>(&body) {
+        Ok(msg) => {
+            status::acknowledge(&d, msg);
+            accepted()
+        }
+        Err(r) => reject(r),
+    }
+}
+
+async fn framework_message(State(d): State<Shared>, body: Bytes) -> Response {
+    match decode::<wire::FrameworkToExecutor>(&body) {
+        Ok(msg) => {
+            tasks::framework_message(&d, msg);
+            accepted()
+        }
+        Err(r) => reject(r),
+    }
+}
+
+async fn executor(State(d): State<Shared>, body: Bytes) -> Response {
+    executor_api::executor_call(d, body).await
+}
+
+// Operators -----------------------------------------------------------------------------------
+
+async fn state(State(d): State<Shared>) -> Response {
+    json(StatusCode::OK, &state_json::state(&d))
+}
+
+async fn metrics(State(d): State<Shared>) -> Response {
+    json(StatusCode::OK, &state_json::metrics(&d))
+}
+
+async fn health() -> Response {
+    StatusCode::OK.into_response()
+}
+
+async fn version() -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "version": MESOS_VERSION,
+            "meseta_version": env!("CARGO_PKG_VERSION"),
+        }),
+    )
+}
+
+async fn flags(State(d): State<Shared>) -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "flags": state_json::flags(&d) }),
+    )
+}
+
+fn path_error(e: &PathError) -> Reject {
+    let code = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    (code, e.to_string())
+}
+
+fn file_error(e: &sandbox::FileError) -> Response {
+    let code = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    error(code, e.to_string())
+}
+
+/// The `path` query parameter, resolved inside the sandboxes.
+fn resolve(d: &Shared, query: &HashMap<String, String>) -> Result<(String, PathBuf), Reject> {
+    let Some(path) = query.get("path") else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "Expecting 'path' to be present".to_string(),
+        ));
+    };
+    let agent_id = d.lock().agent_id.clone().unwrap_or_default();
+    d.layout
+        .resolve(&agent_id, path)
+        .map(|resolved| (path.clone(), resolved))
+        .map_err(|e| path_error(&e))
+}
+
+/// Mesos' optional integer parameters: absent or negative means "none".
+fn int_param(query: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Reject> {
+    match query.get(name) {
+        None => Ok(None),
+        Some(text) => match text.trim().parse::<i64>() {
+            Ok(v) if v < 0 => Ok(None),
+            Ok(v) => Ok(Some(v.unsigned_abs())),
+            Err(_) => Err((
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse '{name}': '{text}' is not an integer"),
+            )),
+        },
+    }
+}
+
+async fn files_browse(
+    State(d): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (shown, path) = match resolve(&d, &query) {
+        Ok(p) => p,
+        Err(r) => return reject(r),
+    };
+    let listing = tokio::task::spawn_blocking(move || sandbox::browse_as(&path, &shown)).await;
+    match listing {
+        Ok(Ok(entries)) => match serde_json::to_value(entries) {
+            Ok(v) => json(StatusCode::OK, &v),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+        Ok(Err(e)) => file_error(&e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn files_read(
+    State(d): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, path) = match resolve(&d, &query) {
+        Ok(p) => p,
+        Err(r) => return reject(r),
+    };
+    // Mesos: no offset (or -1) asks for the size only.
+    let offset = match int_param(&query, "offset") {
+        Ok(v) => v,
+        Err(r) => return reject(r),
+    };
+    let length = match int_param(&query, "length") {
+        Ok(v) => v,
+        Err(r) => return reject(r),
+    };
+    let chunk =
+        tokio::task::spawn_blocking(move || sandbox::read_range(&path, offset, length)).await;
+    match chunk {
+        Ok(Ok(chunk)) => match serde_json::to_value(chunk) {
+            Ok(v) => json(StatusCode::OK, &v),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+        Ok(Err(e)) => file_error(&e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The largest file `/files/download` serves in one answer.
+const MAX_DOWNLOAD: u64 = 256 << 20;
+
+async fn files_download(
+    State(d): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, path) = match resolve(&d, &query) {
+        Ok(p) => p,
+        Err(r) => return reject(r),
+    };
+    let read = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, sandbox::FileError> {
+        let meta = std::fs::metadata(&path)?;
+        if meta.is_dir() {
+            return Err(sandbox::FileError::IsDirectory);
+        }
+        if meta.len() > MAX_DOWNLOAD {
+            return Err(sandbox::FileError::Io(std::io::Error::other(
+                "file too large to download",
+            )));
+        }
+        Ok(std::fs::read(&path)?)
+    })
+    .await;
+    match read {
+        Ok(Ok(bytes)) => {
+            let mut response = (StatusCode::OK, bytes).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            response
+        }
+        Ok(Err(e)) => file_error(&e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

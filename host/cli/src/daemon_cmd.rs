@@ -1,0 +1,548 @@
+//! `meseta master`, `meseta agent` and `meseta local`: flags with Mesos' names (each also a
+//! `MESETA_*` environment variable), module loading, and the daemons' lifetimes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use meseta_agent::{Agent, AgentConfig};
+use meseta_master::{Master, MasterConfig};
+use meseta_runtime::manifest::parse_duration;
+use meseta_runtime::{LoadedModule, Manifest, ModuleSpec, Settings, Source};
+
+use crate::module_cmd;
+
+/// Names `--allocator` accepts for the native hierarchical DRF.
+const NATIVE_ALLOCATOR: &[&str] = &[
+    "hierarchical",
+    "HierarchicalDRF",
+    "mesos::internal::master::allocator::HierarchicalDRFAllocator",
+];
+
+#[derive(Args, Clone, Debug)]
+pub struct ModuleArgs {
+    /// Module manifest: a path, `file://` URI or inline JSON (Mesos' `--modules`).
+    #[arg(long, env = "MESETA_MODULES")]
+    modules: Option<String>,
+    /// Directory of manifests, read in alphabetical order (Mesos' `--modules_dir`).
+    #[arg(
+        long = "modules_dir",
+        alias = "modules-dir",
+        env = "MESETA_MODULES_DIR"
+    )]
+    modules_dir: Option<PathBuf>,
+    /// Compile modules afresh instead of using the compiled-module cache.
+    #[arg(long = "no_cache", alias = "no-cache")]
+    no_cache: bool,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct MasterArgs {
+    /// Allocator: a module name from --modules, a module built into this binary
+    /// (`allocator-drf`, `allocator-binpack`), or `hierarchical` for the native DRF.
+    #[arg(long, env = "MESETA_ALLOCATOR", default_value = "allocator-drf")]
+    allocator: String,
+    /// Roles frameworks may use (besides `*`), comma-separated; any role when absent.
+    #[arg(long, env = "MESETA_ROLES")]
+    roles: Option<String>,
+    /// Role weights: `role1=2,role2=0.5`.
+    #[arg(long, env = "MESETA_WEIGHTS")]
+    weights: Option<String>,
+    /// Time between allocation rounds.
+    #[arg(long = "allocation_interval", alias = "allocation-interval", env = "MESETA_ALLOCATION_INTERVAL", default_value = "1secs", value_parser = parse_duration)]
+    allocation_interval: Duration,
+    /// Rescind offers outstanding this long (none by default).
+    #[arg(long = "offer_timeout", alias = "offer-timeout", env = "MESETA_OFFER_TIMEOUT", value_parser = parse_duration)]
+    offer_timeout: Option<Duration>,
+    /// Time between pings of an agent; a missed answer counts as one timeout.
+    #[arg(long = "agent_ping_timeout", alias = "agent-ping-timeout", env = "MESETA_AGENT_PING_TIMEOUT", default_value = "15secs", value_parser = parse_duration)]
+    agent_ping_timeout: Duration,
+    /// Missed pings in a row after which an agent is removed.
+    #[arg(
+        long = "max_agent_ping_timeouts",
+        alias = "max-agent-ping-timeouts",
+        env = "MESETA_MAX_AGENT_PING_TIMEOUTS",
+        default_value_t = 5
+    )]
+    max_agent_ping_timeouts: u32,
+    /// Smallest offer worth making: `cpus:0.01|mem:32` (alternatives separated by `|`).
+    #[arg(
+        long = "min_allocatable_resources",
+        alias = "min-allocatable-resources",
+        env = "MESETA_MIN_ALLOCATABLE_RESOURCES",
+        default_value = "cpus:0.01|mem:32"
+    )]
+    min_allocatable_resources: String,
+    /// Interval of HEARTBEAT events on scheduler streams.
+    #[arg(long = "heartbeat_interval", alias = "heartbeat-interval", env = "MESETA_HEARTBEAT_INTERVAL", default_value = "5secs", value_parser = parse_duration)]
+    heartbeat_interval: Duration,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct AgentArgs {
+    /// Resources to advertise (Mesos syntax: `cpus:4;mem:4096;ports:[31000-32000]`); the rest
+    /// is detected.
+    #[arg(long, env = "MESETA_RESOURCES")]
+    resources: Option<String>,
+    /// Attributes to advertise: `rack:r1;zone:west`.
+    #[arg(long, env = "MESETA_ATTRIBUTES")]
+    attributes: Option<String>,
+    /// Grace period between SIGTERM and SIGKILL when a task is killed.
+    #[arg(long = "executor_shutdown_grace_period", alias = "executor-shutdown-grace-period", env = "MESETA_EXECUTOR_SHUTDOWN_GRACE_PERIOD", default_value = "5secs", value_parser = parse_duration)]
+    executor_shutdown_grace_period: Duration,
+    /// How long a custom executor has to subscribe.
+    #[arg(long = "executor_registration_timeout", alias = "executor-registration-timeout", env = "MESETA_EXECUTOR_REGISTRATION_TIMEOUT", default_value = "1mins", value_parser = parse_duration)]
+    executor_registration_timeout: Duration,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct MasterCommand {
+    /// IP address to listen on.
+    #[arg(long, env = "MESETA_IP", default_value = "127.0.0.1")]
+    ip: IpAddr,
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "MESETA_PORT", default_value_t = 5050)]
+    port: u16,
+    /// Hostname to advertise.
+    #[arg(long, env = "MESETA_HOSTNAME")]
+    hostname: Option<String>,
+    /// Directory for the master's files.
+    #[arg(long = "work_dir", alias = "work-dir", env = "MESETA_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+    /// Master hook modules, comma-separated, run in this order.
+    #[arg(long = "hooks", env = "MESETA_HOOKS")]
+    hooks: Option<String>,
+    #[command(flatten)]
+    master: MasterArgs,
+    #[command(flatten)]
+    modules: ModuleArgs,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct AgentCommand {
+    /// The master: `host:port`.
+    #[arg(long, env = "MESETA_MASTER")]
+    master: String,
+    /// IP address to listen on.
+    #[arg(long, env = "MESETA_IP", default_value = "127.0.0.1")]
+    ip: IpAddr,
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "MESETA_PORT", default_value_t = 5051)]
+    port: u16,
+    /// Hostname to advertise.
+    #[arg(long, env = "MESETA_HOSTNAME")]
+    hostname: Option<String>,
+    /// Directory for sandboxes.
+    #[arg(
+        long = "work_dir",
+        alias = "work-dir",
+        env = "MESETA_WORK_DIR",
+        default_value = "/tmp/meseta/agent"
+    )]
+    work_dir: PathBuf,
+    /// Agent hook modules, comma-separated, run in this order.
+    #[arg(long = "hooks", env = "MESETA_HOOKS")]
+    hooks: Option<String>,
+    #[command(flatten)]
+    agent: AgentArgs,
+    #[command(flatten)]
+    modules: ModuleArgs,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct LocalCommand {
+    /// IP address the master and the agent listen on.
+    #[arg(long, env = "MESETA_IP", default_value = "127.0.0.1")]
+    ip: IpAddr,
+    /// The master's port (0: any free port).
+    #[arg(long, env = "MESETA_PORT", default_value_t = 5050)]
+    port: u16,
+    /// The agent's port (0: any free port; the default picks a free one).
+    #[arg(
+        long = "agent_port",
+        alias = "agent-port",
+        env = "MESETA_AGENT_PORT",
+        default_value_t = 0
+    )]
+    agent_port: u16,
+    /// Hostname to advertise.
+    #[arg(long, env = "MESETA_HOSTNAME")]
+    hostname: Option<String>,
+    /// Directory for sandboxes.
+    #[arg(
+        long = "work_dir",
+        alias = "work-dir",
+        env = "MESETA_WORK_DIR",
+        default_value = "/tmp/meseta/local"
+    )]
+    work_dir: PathBuf,
+    /// Hook modules, comma-separated (master hooks and agent hooks by their kind).
+    #[arg(long = "hooks", env = "MESETA_HOOKS")]
+    hooks: Option<String>,
+    #[command(flatten)]
+    master: MasterArgs,
+    #[command(flatten)]
+    agent: AgentArgs,
+    #[command(flatten)]
+    modules: ModuleArgs,
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("meseta: {message}");
+    ExitCode::from(1)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// The modules of the manifest, loaded and started once each (a broken module stops the daemon
+/// at start-up, with the loader's message).
+struct Modules {
+    manifest: Manifest,
+    loaded: Vec<Arc<LoadedModule>>,
+    no_cache: bool,
+}
+
+impl Modules {
+    fn load(args: &ModuleArgs) -> Result<Modules, String> {
+        let manifest = Manifest::from_flags(args.modules.as_deref(), args.modules_dir.as_deref())
+            .map_err(|e| e.to_string())?;
+        let loader = module_cmd::loader(args.no_cache);
+        let mut loaded = Vec::new();
+        for spec in &manifest.modules {
+            let m = Arc::new(loader.load(spec).map_err(|e| e.to_string())?);
+            loaded.push(m);
+        }
+        Ok(Modules {
+            manifest,
+            loaded,
+            no_cache: args.no_cache,
+        })
+    }
+
+    /// A module by name: from the manifest, else one built into the binary (crate name).
+    fn get(&mut self, name: &str, flag: &str) -> Result<Arc<LoadedModule>, String> {
+        if let Some(m) = self.loaded.iter().find(|m| m.spec.name == name) {
+            return Ok(m.clone());
+        }
+        if meseta_artifacts::shipped(name).is_none() {
+            let mut known: Vec<String> = self
+                .manifest
+                .modules
+                .iter()
+                .map(|m| m.name.clone())
+                .collect();
+            known.extend(meseta_artifacts::SHIPPED.iter().map(|a| a.name.to_string()));
+            return Err(format!(
+                "{flag}: no module named '{name}' in --modules/--modules_dir and none built into this binary (known: {})",
+                known.join(", ")
+            ));
+        }
+        let spec = ModuleSpec {
+            name: name.to_string(),
+            source: Source::Builtin(name.to_string()),
+            kind: None,
+            parameters: Vec::new(),
+            settings: Settings::default(),
+            origin: format!("{flag} (built into meseta)"),
+        };
+        let loader = module_cmd::loader(self.no_cache);
+        let m = Arc::new(loader.load(&spec).map_err(|e| e.to_string())?);
+        self.loaded.push(m.clone());
+        Ok(m)
+    }
+}
+
+fn parse_weights(text: Option<&str>) -> Result<Vec<(String, f64)>, String> {
+    let mut out = Vec::new();
+    for part in text
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let (role, w) = part
+            .split_once('=')
+            .ok_or_else(|| format!("--weights: '{part}' is not 'role=weight'"))?;
+        let w: f64 = w
+            .trim()
+            .parse()
+            .map_err(|_| format!("--weights: the weight in '{part}' is not a number"))?;
+        out.push((role.trim().to_string(), w));
+    }
+    Ok(out)
+}
+
+fn master_config(
+    listen: SocketAddr,
+    hostname: Option<String>,
+    args: &MasterArgs,
+    hooks: Option<&str>,
+    modules: &mut Modules,
+    flags: Vec<(String, String)>,
+) -> Result<MasterConfig, String> {
+    let allocator = if NATIVE_ALLOCATOR.contains(&args.allocator.as_str()) {
+        None
+    } else {
+        let m = modules.get(&args.allocator, "--allocator")?;
+        if m.world.kind != "allocator" {
+            return Err(format!(
+                "--allocator: module '{}' is a {} module, not an allocator",
+                args.allocator, m.world.kind
+            ));
+        }
+        Some(m)
+    };
+    for name in hooks
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let m = modules.get(name, "--hooks")?;
+        if m.world.kind != "master-hooks" && m.world.kind != "agent-hooks" {
+            return Err(format!(
+                "--hooks: module '{name}' is a {} module, not a hook module",
+                m.world.kind
+            ));
+        }
+    }
+    let roles = args.roles.as_ref().map(|r| {
+        r.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    Ok(MasterConfig {
+        listen,
+        hostname,
+        heartbeat_interval: args.heartbeat_interval,
+        allocation_interval: args.allocation_interval,
+        offer_timeout: args.offer_timeout,
+        agent_ping_timeout: args.agent_ping_timeout,
+        max_agent_ping_timeouts: args.max_agent_ping_timeouts,
+        roles,
+        weights: parse_weights(args.weights.as_deref())?,
+        min_allocatable_resources: args.min_allocatable_resources.clone(),
+        allocator,
+        modules: modules.loaded.clone(),
+        flags,
+    })
+}
+
+fn master_flags(args: &MasterArgs, listen: SocketAddr) -> Vec<(String, String)> {
+    let mut f = vec![
+        ("ip".to_string(), listen.ip().to_string()),
+        ("port".to_string(), listen.port().to_string()),
+        ("allocator".to_string(), args.allocator.clone()),
+        (
+            "allocation_interval".to_string(),
+            format!("{}secs", args.allocation_interval.as_secs_f64()),
+        ),
+        (
+            "agent_ping_timeout".to_string(),
+            format!("{}secs", args.agent_ping_timeout.as_secs_f64()),
+        ),
+        (
+            "max_agent_ping_timeouts".to_string(),
+            args.max_agent_ping_timeouts.to_string(),
+        ),
+        (
+            "min_allocatable_resources".to_string(),
+            args.min_allocatable_resources.clone(),
+        ),
+    ];
+    if let Some(t) = args.offer_timeout {
+        f.push(("offer_timeout".into(), format!("{}secs", t.as_secs_f64())));
+    }
+    if let Some(w) = &args.weights {
+        f.push(("weights".into(), w.clone()));
+    }
+    if let Some(r) = &args.roles {
+        f.push(("roles".into(), r.clone()));
+    }
+    f
+}
+
+fn agent_config(
+    master: String,
+    listen: SocketAddr,
+    hostname: Option<String>,
+    work_dir: PathBuf,
+    args: &AgentArgs,
+) -> AgentConfig {
+    AgentConfig {
+        master,
+        listen,
+        hostname,
+        work_dir,
+        resources: args.resources.clone(),
+        attributes: args.attributes.clone(),
+        executor_shutdown_grace_period: args.executor_shutdown_grace_period,
+        executor_registration_timeout: args.executor_registration_timeout,
+        ..AgentConfig::default()
+    }
+}
+
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn print_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+pub fn master(cmd: MasterCommand) -> ExitCode {
+    let listen = SocketAddr::new(cmd.ip, cmd.port);
+    let mut modules = match Modules::load(&cmd.modules) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    let flags = master_flags(&cmd.master, listen);
+    let config = match master_config(
+        listen,
+        cmd.hostname,
+        &cmd.master,
+        cmd.hooks.as_deref(),
+        &mut modules,
+        flags,
+    ) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    if let Some(dir) = &cmd.work_dir
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        return fail(format!("--work_dir {}: {e}", dir.display()));
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    rt.block_on(async move {
+        let master = match Master::start(config).await {
+            Ok(m) => m,
+            Err(e) => return fail(e),
+        };
+        print_line(&format!("Master: http://{}", master.address()));
+        stop_signal().await;
+        master.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn agent(cmd: AgentCommand) -> ExitCode {
+    let listen = SocketAddr::new(cmd.ip, cmd.port);
+    let mut modules = match Modules::load(&cmd.modules) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    for name in cmd
+        .hooks
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        match modules.get(name, "--hooks") {
+            Ok(m) if m.world.kind == "agent-hooks" => {}
+            Ok(m) => {
+                return fail(format!(
+                    "--hooks: module '{name}' is a {} module, not an agent-hooks module",
+                    m.world.kind
+                ));
+            }
+            Err(e) => return fail(e),
+        }
+    }
+    let config = agent_config(cmd.master, listen, cmd.hostname, cmd.work_dir, &cmd.agent);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    rt.block_on(async move {
+        let agent = match Agent::start(config).await {
+            Ok(a) => a,
+            Err(e) => return fail(e),
+        };
+        print_line(&format!("Agent: http://{}", agent.address()));
+        stop_signal().await;
+        agent.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn local(cmd: LocalCommand) -> ExitCode {
+    let listen = SocketAddr::new(cmd.ip, cmd.port);
+    let mut modules = match Modules::load(&cmd.modules) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    let flags = master_flags(&cmd.master, listen);
+    let config = match master_config(
+        listen,
+        cmd.hostname.clone(),
+        &cmd.master,
+        cmd.hooks.as_deref(),
+        &mut modules,
+        flags,
+    ) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    rt.block_on(async move {
+        let master = match Master::start(config).await {
+            Ok(m) => m,
+            Err(e) => return fail(e),
+        };
+        let agent_config = agent_config(
+            master.address().to_string(),
+            SocketAddr::new(cmd.ip, cmd.agent_port),
+            cmd.hostname,
+            cmd.work_dir,
+            &cmd.agent,
+        );
+        let agent = match Agent::start(agent_config).await {
+            Ok(a) => a,
+            Err(e) => {
+                master.stop().await;
+                return fail(e);
+            }
+        };
+        if !agent.wait_registered(Duration::from_secs(30)).await {
+            eprintln!("meseta: warning: the agent has not registered with the master yet");
+        }
+        print_line(&format!("Agent: http://{}", agent.address()));
+        print_line(&format!("Master: http://{}", master.address()));
+        stop_signal().await;
+        agent.stop().await;
+        master.stop().await;
+        ExitCode::SUCCESS
+    })
+}

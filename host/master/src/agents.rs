@@ -1,0 +1,125 @@
+//! The master's side of the master–agent protocol that leaves the process: one ordered outbox
+//! per agent, and the health pings.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use meseta_api::internal as wire;
+use tokio::sync::mpsc;
+
+use crate::server::Shared;
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
+}
+
+/// POSTs `body` to `http://endpoint path`; the answer's status and body.
+pub async fn post(
+    client: &HttpClient,
+    endpoint: &str,
+    path: &str,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<(u16, Bytes), String> {
+    let request = hyper::Request::post(format!("http://{endpoint}{path}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let work = async {
+        let response = client.request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, body))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| format!("no answer within {timeout:?}"))?
+}
+
+/// Delivers an agent's messages in order. A message that cannot be delivered is retried a few
+/// times (the agent may be restarting); the ping loop decides whether the agent is gone.
+pub fn spawn_outbox(
+    client: HttpClient,
+    agent_id: String,
+    endpoint: String,
+) -> mpsc::UnboundedSender<(&'static str, Vec<u8>)> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, Vec<u8>)>();
+    tokio::spawn(async move {
+        while let Some((path, body)) = rx.recv().await {
+            let mut delay = Duration::from_millis(100);
+            for attempt in 0..5 {
+                match post(
+                    &client,
+                    &endpoint,
+                    path,
+                    body.clone(),
+                    Duration::from_secs(10),
+                )
+                .await
+                {
+                    Ok((code, _)) if code < 300 => break,
+                    Ok((code, text)) => {
+                        tracing::warn!(agent = %agent_id, path, code,
+                            answer = %String::from_utf8_lossy(&text), "agent refused a message");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(agent = %agent_id, path, attempt, error = %e, "agent unreachable; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// Pings every agent every `agent_ping_timeout`; an agent that misses
+/// `max_agent_ping_timeouts` in a row is removed.
+pub async fn ping_loop(shared: Shared, client: HttpClient) {
+    let interval = shared.lock().settings.agent_ping_timeout;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let (master_id, targets) = {
+            let inner = shared.lock();
+            (inner.master_id.clone(), inner.ping_targets())
+        };
+        for (agent_id, endpoint) in targets {
+            let shared = shared.clone();
+            let client = client.clone();
+            let body = serde_json::to_vec(&wire::Ping {
+                master_id: master_id.clone(),
+                agent_id: meseta_api::common::AgentID::new(&agent_id),
+            })
+            .unwrap_or_default();
+            tokio::spawn(async move {
+                let ok = match post(&client, &endpoint, wire::PING, body, interval).await {
+                    Ok((200, body)) => serde_json::from_slice::<wire::Pong>(&body)
+                        .map(|p| p.known)
+                        .unwrap_or(false),
+                    _ => false,
+                };
+                shared.lock().pinged(&agent_id, &endpoint, ok);
+            });
+        }
+    }
+}

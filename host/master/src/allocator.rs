@@ -1,0 +1,218 @@
+//! The master's allocator: the policy that decides offers, native or a Wasm module, behind one
+//! driver.
+//!
+//! `--allocator` names it: the default is the `allocator-drf` module built into the binary;
+//! `hierarchical` is the same DRF library compiled natively; any other name is a module from
+//! `--modules` (or one built into the binary under its crate name). A module runs in its
+//! sandbox; every offer it returns is checked by [`meseta_allocator::WasmAllocator`]. When a
+//! round faults, the module's failure policy decides: `fallback` answers the round with the
+//! native DRF built from the adapter's shadow of the cluster; `fail-closed` and `reload` make no
+//! offers this round (the next round gets a fresh instance; `reload` waits out its backoff).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use allocator_drf::DrfAllocator;
+use meseta_allocator::WasmAllocator;
+use meseta_runtime::{FailurePolicy, LoadedModule, ModuleError};
+use meseta_types::Quantities;
+use meseta_types::allocation::{
+    AgentId, AgentInfo, AgentUsage, AllocatorPolicy, FrameworkId, FrameworkInfo, Offer, Options,
+    RoleId,
+};
+
+/// The allocator `--allocator` names.
+pub enum AllocatorChoice {
+    /// The hierarchical DRF compiled into the master (`--allocator=hierarchical`).
+    Native,
+    /// A loaded allocator module.
+    Module(Arc<LoadedModule>),
+}
+
+enum Policy {
+    Native(Box<DrfAllocator>),
+    Module(Box<WasmAllocator>),
+}
+
+/// Statistics of the allocation rounds, for `/metrics/snapshot`.
+#[derive(Clone, Debug, Default)]
+pub struct RoundStats {
+    pub runs: u64,
+    pub last_ms: f64,
+    pub total_ms: f64,
+    pub max_ms: f64,
+    pub faults: u64,
+    pub fallback_rounds: u64,
+    pub event_faults: u64,
+}
+
+pub struct AllocatorDriver {
+    policy: Policy,
+    name: String,
+    failure_policy: Option<FailurePolicy>,
+    pub stats: RoundStats,
+}
+
+/// Forwards one event to the policy; a module fault is logged (the sandbox counts it) and the
+/// event stays in the adapter's shadow, so a fresh instance gets it by replay.
+macro_rules! event {
+    ($self:ident, $method:ident ( $($arg:expr),* )) => {{
+        match &mut $self.policy {
+            Policy::Native(p) => p.$method($($arg),*),
+            Policy::Module(m) => {
+                if let Err(e) = m.$method($($arg),*) {
+                    $self.stats.event_faults += 1;
+                    tracing::warn!(allocator = %$self.name, error = %e, "allocator module faulted on an event");
+                }
+            }
+        }
+    }};
+}
+
+impl AllocatorDriver {
+    pub fn new(choice: AllocatorChoice) -> Result<Self, meseta_runtime::LoadError> {
+        Ok(match choice {
+            AllocatorChoice::Native => AllocatorDriver {
+                policy: Policy::Native(Box::new(DrfAllocator::new())),
+                name: "hierarchical".into(),
+                failure_policy: None,
+                stats: RoundStats::default(),
+            },
+            AllocatorChoice::Module(module) => AllocatorDriver {
+                name: module.spec.name.clone(),
+                failure_policy: Some(module.spec.settings.failure_policy),
+                policy: Policy::Module(Box::new(WasmAllocator::new(module)?)),
+                stats: RoundStats::default(),
+            },
+        })
+    }
+
+    /// `hierarchical`, or the module's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn module(&self) -> Option<&Arc<LoadedModule>> {
+        match &self.policy {
+            Policy::Module(m) => Some(m.module()),
+            Policy::Native(_) => None,
+        }
+    }
+
+    pub fn initialize(&mut self, options: Options) {
+        event!(self, initialize(options))
+    }
+    pub fn add_role(&mut self, role: RoleId, name: &str) {
+        event!(self, add_role(role, name))
+    }
+    pub fn update_weights(&mut self, weights: &[(RoleId, f64)]) {
+        event!(self, update_weights(weights))
+    }
+    pub fn add_framework(&mut self, id: FrameworkId, info: FrameworkInfo, active: bool) {
+        event!(self, add_framework(id, info, &[], active, &[]))
+    }
+    pub fn remove_framework(&mut self, id: FrameworkId) {
+        event!(self, remove_framework(id))
+    }
+    pub fn activate_framework(&mut self, id: FrameworkId) {
+        event!(self, activate_framework(id))
+    }
+    pub fn deactivate_framework(&mut self, id: FrameworkId) {
+        event!(self, deactivate_framework(id))
+    }
+    pub fn update_framework(
+        &mut self,
+        id: FrameworkId,
+        info: FrameworkInfo,
+        suppressed: &[RoleId],
+    ) {
+        event!(self, update_framework(id, info, suppressed))
+    }
+    pub fn add_agent_with_usage(
+        &mut self,
+        id: AgentId,
+        info: AgentInfo,
+        total: Quantities,
+        used: &[AgentUsage],
+    ) {
+        event!(self, add_agent(id, info, total, used))
+    }
+    pub fn remove_agent(&mut self, id: AgentId) {
+        event!(self, remove_agent(id))
+    }
+    pub fn update_agent(&mut self, id: AgentId, total: Quantities) {
+        event!(self, update_agent(id, total))
+    }
+    pub fn recover(
+        &mut self,
+        framework: FrameworkId,
+        agent: AgentId,
+        role: RoleId,
+        resources: Quantities,
+        refuse_seconds: Option<f64>,
+        now_ms: u64,
+    ) {
+        event!(
+            self,
+            recover_resources(framework, agent, role, resources, refuse_seconds, now_ms)
+        )
+    }
+    pub fn suppress(&mut self, framework: FrameworkId, roles: &[RoleId]) {
+        event!(self, suppress(framework, roles))
+    }
+    pub fn revive(&mut self, framework: FrameworkId, roles: &[RoleId]) {
+        event!(self, revive(framework, roles))
+    }
+
+    /// One allocation round.
+    pub fn allocate(&mut self, now_ms: u64) -> Vec<Offer> {
+        let started = Instant::now();
+        let offers = match &mut self.policy {
+            Policy::Native(p) => p.allocate(now_ms),
+            Policy::Module(m) => match m.allocate(now_ms) {
+                Ok(offers) => offers,
+                Err(e) => {
+                    self.stats.faults += 1;
+                    Self::on_fault(
+                        &self.name,
+                        self.failure_policy,
+                        m,
+                        &e,
+                        now_ms,
+                        &mut self.stats,
+                    )
+                }
+            },
+        };
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        self.stats.runs += 1;
+        self.stats.last_ms = ms;
+        self.stats.total_ms += ms;
+        self.stats.max_ms = self.stats.max_ms.max(ms);
+        offers
+    }
+
+    fn on_fault(
+        name: &str,
+        policy: Option<FailurePolicy>,
+        module: &mut WasmAllocator,
+        error: &ModuleError,
+        now_ms: u64,
+        stats: &mut RoundStats,
+    ) -> Vec<Offer> {
+        match policy {
+            Some(FailurePolicy::Fallback) | None => {
+                tracing::warn!(allocator = %name, error = %error,
+                    "allocator module faulted; this round is allocated by the built-in hierarchical DRF (failure policy: fallback)");
+                stats.fallback_rounds += 1;
+                let mut native = DrfAllocator::new();
+                module.allocate_natively(&mut native, now_ms)
+            }
+            Some(p) => {
+                tracing::warn!(allocator = %name, error = %error, failure_policy = p.as_str(),
+                    "allocator module faulted; no offers this round");
+                Vec::new()
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Helpers for tests that run the real `meseta` daemons and programs as child processes: the
+//! workspace's built binaries, `meseta local` (a master and an agent in one process) on a free
+//! port, the pymesos venv, and a tiny blocking HTTP GET.
+//!
+//! Errors are [`Failure`]s, whose `Debug` is their plain text, so a test's `.unwrap()` prints
+//! the daemon's output readably.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A helper's error: plain text, shown as is by both `Display` and `Debug`.
+pub struct Failure(pub String);
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+fn fail<T>(message: impl Into<String>) -> Result<T, Failure> {
+    Err(Failure(message.into()))
+}
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
+    tests.parent().unwrap_or(tests).to_path_buf()
+}
+
+/// `target/<profile>`, where cargo put the workspace's binaries: the directory above the
+/// running test executable's (`target/<profile>/deps/<test>-<hash>`).
+pub fn bin_dir() -> Result<PathBuf, Failure> {
+    let exe = std::env::current_exe().map_err(|e| Failure(format!("current_exe: {e}")))?;
+    match exe.parent().and_then(Path::parent) {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => fail(format!("no target directory above {}", exe.display())),
+    }
+}
+
+/// A binary of another workspace package, which `cargo test --workspace` builds before running
+/// tests. `CARGO_BIN_EXE_<name>` only exists for binaries of the test's own package.
+pub fn workspace_binary(name: &str, package: &str) -> Result<PathBuf, Failure> {
+    let path = bin_dir()?.join(name);
+    if !path.is_file() {
+        return fail(format!(
+            "{} is missing: build the binary first: cargo build -p {package} \
+             (with the same profile and CARGO_TARGET_DIR as the tests)",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+/// The Python of the venv `ci/setup-pymesos.sh` makes: `$MESETA_PYMESOS_PYTHON`, else
+/// `<workspace>/target/pymesos-venv/bin/python`. `None` if it does not exist.
+pub fn pymesos_python() -> Option<PathBuf> {
+    let path = match std::env::var_os("MESETA_PYMESOS_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => workspace_root().join("target/pymesos-venv/bin/python"),
+    };
+    path.is_file().then_some(path)
+}
+
+/// Resources `meseta local`'s agent offers in tests.
+pub const LOCAL_RESOURCES: &str = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]";
+
+/// How long `meseta local` may take to print its `Master: ` line.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `meseta local --ip 127.0.0.1 --port 0` in a temporary work directory, stopped
+/// (SIGTERM, then SIGKILL after 5 s) when dropped.
+pub struct Local {
+    /// `http://127.0.0.1:PORT`, from the `Master: <url>` line the daemon prints once serving.
+    pub url: String,
+    child: Child,
+    output: Arc<Mutex<String>>,
+    _work_dir: tempfile::TempDir,
+}
+
+impl Local {
+    pub fn start() -> Result<Local, Failure> {
+        Local::start_with(&[])
+    }
+
+    /// With extra command-line flags.
+    pub fn start_with(extra: &[&str]) -> Result<Local, Failure> {
+        let meseta = workspace_binary("meseta", "meseta-cli")?;
+        let work_dir = tempfile::tempdir().map_err(|e| Failure(format!("tempdir: {e}")))?;
+        let mut child = Command::new(&meseta)
+            .args(["local", "--ip", "127.0.0.1", "--port", "0", "--work_dir"])
+            .arg(work_dir.path())
+            .args(["--resources", LOCAL_RESOURCES])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Failure(format!("spawning {}: {e}", meseta.display())))?;
+
+        // Both pipes are drained for the daemon's whole life (a full pipe would block it); the
+        // text is kept for failure messages, stdout lines also go to `lines`.
+        let output = Arc::new(Mutex::new(String::new()));
+        let (lines_tx, lines) = mpsc::channel::<String>();
+        if let Some(stdout) = child.stdout.take() {
+            let output = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    append(&output, "stdout", &line);
+                    let _ = lines_tx.send(line);
+                }
+            });
+        }
+        if let Some(stderr) = child.stderr.take() {
+            let output = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    append(&output, "stderr", &line);
+                }
+            });
+        }
+
+        let mut local = Local {
+            url: String::new(),
+            child,
+            output,
+            _work_dir: work_dir,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("Master: ") {
+                        local.url = url.trim().trim_end_matches('/').to_string();
+                        return Ok(local);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return fail(format!(
+                        "`meseta local` printed no `Master: ` line within {START_TIMEOUT:?}\n{}",
+                        local.output()
+                    ));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = local
+                        .child
+                        .wait()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default();
+                    std::thread::sleep(Duration::from_millis(100)); // let stderr drain
+                    return fail(format!(
+                        "`meseta local` exited ({status}) before printing `Master: `\n{}",
+                        local.output()
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Everything the daemon printed so far, each line prefixed with `stdout| ` or `stderr| `.
+    pub fn output(&self) -> String {
+        self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// `GET <url><path>`.
+    pub fn get(&self, path: &str) -> Result<(u16, String), Failure> {
+        http_get(&self.url, path)
+    }
+}
+
+fn append(output: &Mutex<String>, stream: &str, line: &str) {
+    if let Ok(mut o) = output.lock() {
+        o.push_str(stream);
+        o.push_str("| ");
+        o.push_str(line);
+        o.push('\n');
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        // SIGTERM first so the daemon can stop its tasks; `kill(1)` spares a libc dependency.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking HTTP/1.1 `GET` of `path` on `base` (`http://host:port`), with
+/// `Connection: close`: the status code and the body (chunked bodies are decoded).
+pub fn http_get(base: &str, path: &str) -> Result<(u16, String), Failure> {
+    let authority = base
+        .strip_prefix("http://")
+        .unwrap_or(base)
+        .trim_end_matches('/');
+    let err = |what: &str, e: std::io::Error| Failure(format!("GET {base}{path}: {what}: {e}"));
+    let addr = authority
+        .to_socket_addrs()
+        .map_err(|e| err("resolve", e))?
+        .next()
+        .ok_or_else(|| Failure(format!("GET {base}{path}: no address")))?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| err("connect", e))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| err("socket", e))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .map_err(|e| err("write", e))?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| err("read", e))?;
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return fail(format!(
+            "GET {base}{path}: malformed response {:?}",
+            String::from_utf8_lossy(&raw)
+        ));
+    };
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let body = &raw[split + 4..];
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Failure(format!("GET {base}{path}: bad status line in {head:?}")))?;
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    };
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Decodes a `Transfer-Encoding: chunked` body (extensions and trailers ignored).
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size_line = String::from_utf8_lossy(&rest[..eol]);
+        let size_hex = size_line.split(';').next().unwrap_or("").trim();
+        let Ok(size) = usize::from_str_radix(size_hex, 16) else {
+            break;
+        };
+        let data = &rest[eol + 2..];
+        if size == 0 || data.len() < size {
+            break;
+        }
+        out.extend_from_slice(&data[..size]);
+        rest = data[size..].strip_prefix(b"\r\n").unwrap_or(&data[size..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dechunk;
+
+    #[test]
+    fn dechunks() {
+        assert_eq!(dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"), b"abcde");
+    }
+}
