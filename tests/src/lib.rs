@@ -3,6 +3,7 @@
 //! the daemons and example programs as child processes ([`daemons`]).
 
 pub mod daemons;
+pub mod scheduler;
 
 use std::sync::Arc;
 

@@ -71,6 +71,11 @@ struct Flags {
     /// The framework's name.
     #[arg(long, default_value = "example-framework")]
     name: String,
+    /// At most this many tasks per offer (0: as many as fit). With 1, where tasks land shows
+    /// the allocator's placement: `allocator-drf` offers every agent each round,
+    /// `allocator-binpack` only the fullest.
+    #[arg(long = "per_offer", alias = "per-offer", default_value_t = 0)]
+    per_offer: usize,
     /// Give up after this long (`90s`, `2m`, `500ms`; a bare number is seconds).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     timeout: Duration,
@@ -226,11 +231,13 @@ impl Framework {
                     offer.hostname,
                     names.join(", ")
                 );
-                // Resources of the offer the tasks do not use go back to the master.
+                // Resources of the offer the tasks do not use go back to the master: at once
+                // while tasks are still pending, else filtered for the default 5 s.
+                let refuse_seconds = if self.pending.is_empty() { 5.0 } else { 0.0 };
                 self.call(CallKind::Accept(Accept {
                     offer_ids: vec![offer.id],
                     operations: vec![Operation::launch(tasks)],
-                    filters: None,
+                    filters: Some(Filters { refuse_seconds }),
                 }))
                 .await?;
             }
@@ -246,7 +253,10 @@ impl Framework {
         };
         let (mut cpus_left, mut mem_left) = (scalar(cpus), scalar(mem));
         let mut tasks = Vec::new();
-        while cpus_left + EPSILON >= self.flags.cpus && mem_left + EPSILON >= self.flags.mem {
+        while cpus_left + EPSILON >= self.flags.cpus
+            && mem_left + EPSILON >= self.flags.mem
+            && (self.flags.per_offer == 0 || tasks.len() < self.flags.per_offer)
+        {
             let Some(n) = self.pending.pop_front() else {
                 break;
             };

@@ -168,6 +168,16 @@ pub struct LocalCommand {
         default_value_t = 0
     )]
     agent_port: u16,
+    /// How many agents to run (Mesos' `mesos-local --num_slaves`); each advertises
+    /// `--resources` and listens on a free port (the first on `--agent_port`).
+    #[arg(
+        long = "num_agents",
+        alias = "num-agents",
+        alias = "num_slaves",
+        env = "MESETA_NUM_AGENTS",
+        default_value_t = 1
+    )]
+    num_agents: u16,
     /// Hostname to advertise.
     #[arg(long, env = "MESETA_HOSTNAME")]
     hostname: Option<String>,
@@ -521,27 +531,41 @@ pub fn local(cmd: LocalCommand) -> ExitCode {
             Ok(m) => m,
             Err(e) => return fail(e),
         };
-        let agent_config = agent_config(
-            master.address().to_string(),
-            SocketAddr::new(cmd.ip, cmd.agent_port),
-            cmd.hostname,
-            cmd.work_dir,
-            &cmd.agent,
-        );
-        let agent = match Agent::start(agent_config).await {
-            Ok(a) => a,
-            Err(e) => {
-                master.stop().await;
-                return fail(e);
+        let mut agents = Vec::new();
+        for i in 0..cmd.num_agents.max(1) {
+            let port = if i == 0 { cmd.agent_port } else { 0 };
+            let config = agent_config(
+                master.address().to_string(),
+                SocketAddr::new(cmd.ip, port),
+                cmd.hostname.clone(),
+                cmd.work_dir.clone(),
+                &cmd.agent,
+            );
+            match Agent::start(config).await {
+                Ok(a) => agents.push(a),
+                Err(e) => {
+                    for a in agents {
+                        a.stop().await;
+                    }
+                    master.stop().await;
+                    return fail(e);
+                }
             }
-        };
-        if !agent.wait_registered(Duration::from_secs(30)).await {
-            eprintln!("meseta: warning: the agent has not registered with the master yet");
         }
-        print_line(&format!("Agent: http://{}", agent.address()));
+        for agent in &agents {
+            if !agent.wait_registered(Duration::from_secs(30)).await {
+                eprintln!(
+                    "meseta: warning: the agent at {} has not registered with the master yet",
+                    agent.address()
+                );
+            }
+            print_line(&format!("Agent: http://{}", agent.address()));
+        }
         print_line(&format!("Master: http://{}", master.address()));
         stop_signal().await;
-        agent.stop().await;
+        for agent in agents {
+            agent.stop().await;
+        }
         master.stop().await;
         ExitCode::SUCCESS
     })

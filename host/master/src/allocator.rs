@@ -50,6 +50,10 @@ pub struct AllocatorDriver {
     policy: Policy,
     name: String,
     failure_policy: Option<FailurePolicy>,
+    /// The last round faulted: until one succeeds, rounds run on the interval only (a fallback
+    /// round has no decline filters, so event-triggered rounds would re-offer declined
+    /// resources as fast as a framework declines them).
+    degraded: bool,
     pub stats: RoundStats,
 }
 
@@ -76,12 +80,14 @@ impl AllocatorDriver {
                 policy: Policy::Native(Box::new(DrfAllocator::new())),
                 name: "hierarchical".into(),
                 failure_policy: None,
+                degraded: false,
                 stats: RoundStats::default(),
             },
             AllocatorChoice::Module(module) => AllocatorDriver {
                 name: module.spec.name.clone(),
                 failure_policy: Some(module.spec.settings.failure_policy),
                 policy: Policy::Module(Box::new(WasmAllocator::new(module)?)),
+                degraded: false,
                 stats: RoundStats::default(),
             },
         })
@@ -164,14 +170,21 @@ impl AllocatorDriver {
         event!(self, revive(framework, roles))
     }
 
+    /// Whether the last round faulted (see the field).
+    pub fn degraded(&self) -> bool {
+        self.degraded
+    }
+
     /// One allocation round.
     pub fn allocate(&mut self, now_ms: u64) -> Vec<Offer> {
         let started = Instant::now();
+        self.degraded = false;
         let offers = match &mut self.policy {
             Policy::Native(p) => p.allocate(now_ms),
             Policy::Module(m) => match m.allocate(now_ms) {
                 Ok(offers) => offers,
                 Err(e) => {
+                    self.degraded = true;
                     self.stats.faults += 1;
                     Self::on_fault(
                         &self.name,

@@ -287,13 +287,21 @@ async fn allocation_loop(shared: Shared) {
             inner.allocate_soon.clone(),
         )
     };
+    let mut next_tick = tokio::time::Instant::now() + interval;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep_until(next_tick) => {}
             _ = notify.notified() => {
+                if shared.lock().allocator.degraded() {
+                    // The allocator module is faulting: interval rounds only.
+                    continue;
+                }
                 // Let a burst of events (a whole ACCEPT, several agents registering) land first.
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+        }
+        if tokio::time::Instant::now() >= next_tick {
+            next_tick = tokio::time::Instant::now() + interval;
         }
         let shared = shared.clone();
         let _ = tokio::task::spawn_blocking(move || shared.lock().allocate()).await;

@@ -1,0 +1,936 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! End-to-end tests on real daemons in one process: a master and agents started as libraries
+//! on 127.0.0.1 port 0 (real HTTP, real processes for tasks), driven by a v1 scheduler client
+//! ([`meseta_tests::scheduler`]). Each test builds its own cluster, with short intervals.
+//! Assertions are on Mesos' behaviour; waits use generous timeouts, never speed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use meseta_agent::{Agent, AgentConfig};
+use meseta_master::{Master, MasterConfig};
+use meseta_runtime::{LoadedModule, Settings};
+use meseta_tests::daemons::http_get;
+use meseta_tests::scheduler::{Scheduler, is_update_of, offer_ids, post_call, scalar, task};
+use serde_json::{Value, json};
+
+/// How long to wait for anything that should happen.
+const T: Duration = Duration::from_secs(20);
+const RES: &str = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]";
+
+struct Cluster {
+    rt: tokio::runtime::Runtime,
+    master: Option<Master>,
+    agents: Vec<Option<Agent>>,
+    /// `127.0.0.1:port` of the master.
+    addr: String,
+    dirs: Vec<tempfile::TempDir>,
+}
+
+fn master_config() -> MasterConfig {
+    MasterConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        allocation_interval: Duration::from_millis(100),
+        heartbeat_interval: Duration::from_secs(1),
+        agent_ping_timeout: Duration::from_millis(200),
+        max_agent_ping_timeouts: 3,
+        ..MasterConfig::default()
+    }
+}
+
+fn module(artifact: &str, parameters: &[(&str, &str)]) -> Arc<LoadedModule> {
+    meseta_tests::load(artifact, parameters, Settings::default()).unwrap()
+}
+
+impl Cluster {
+    fn start(config: MasterConfig, agents: &[&str]) -> Cluster {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let master = rt.block_on(Master::start(config)).unwrap();
+        let mut cluster = Cluster {
+            addr: master.address().to_string(),
+            rt,
+            master: Some(master),
+            agents: Vec::new(),
+            dirs: Vec::new(),
+        };
+        for resources in agents {
+            cluster.add_agent(resources);
+        }
+        cluster
+    }
+
+    /// Starts an agent and waits until it is registered; its index.
+    fn add_agent(&mut self, resources: &str) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AgentConfig {
+            master: self.addr.clone(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            work_dir: dir.path().to_path_buf(),
+            resources: Some(resources.to_string()),
+            executor_shutdown_grace_period: Duration::from_secs(2),
+            status_update_retry_min: Duration::from_millis(200),
+            registration_backoff: Duration::from_millis(200),
+            ..AgentConfig::default()
+        };
+        let agent = self.rt.block_on(Agent::start(config)).unwrap();
+        assert!(
+            self.rt.block_on(agent.wait_registered(T)),
+            "agent did not register"
+        );
+        self.dirs.push(dir);
+        self.agents.push(Some(agent));
+        self.agents.len() - 1
+    }
+
+    fn agent_id(&self, i: usize) -> String {
+        self.agents[i].as_ref().unwrap().agent_id().unwrap()
+    }
+
+    /// Stops an agent abruptly: it stops serving (so it stops answering pings) and its
+    /// processes are SIGKILLed; nothing more reaches the master.
+    fn kill_agent(&mut self, i: usize) {
+        let _guard = self.rt.enter();
+        drop(self.agents[i].take());
+    }
+
+    fn subscribe(&self, info: Value) -> Scheduler {
+        Scheduler::subscribe(&self.addr, info).unwrap()
+    }
+
+    /// `GET path` as JSON.
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = http_get(&format!("http://{}", self.addr), path).unwrap();
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn state(&self) -> Value {
+        self.get("/master/state")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let agents: Vec<Agent> = self.agents.drain(..).flatten().collect();
+        let master = self.master.take();
+        self.rt.block_on(async move {
+            for a in agents {
+                a.stop().await;
+            }
+            if let Some(m) = master {
+                m.stop().await;
+            }
+        });
+    }
+}
+
+fn framework(name: &str) -> Value {
+    json!({"name": name})
+}
+
+fn partition_aware(name: &str) -> Value {
+    json!({"name": name, "capabilities": [{"type": "PARTITION_AWARE"}]})
+}
+
+/// The framework `id` in `/master/state`'s `frameworks` (or `completed_frameworks`).
+fn find_framework<'a>(state: &'a Value, list: &str, id: &str) -> Option<&'a Value> {
+    state[list].as_array()?.iter().find(|f| f["id"] == id)
+}
+
+fn task_in<'a>(framework: &'a Value, list: &str, task_id: &str) -> Option<&'a Value> {
+    framework[list]
+        .as_array()?
+        .iter()
+        .find(|t| t["id"] == task_id)
+}
+
+/// Polls `check` until it holds; panics with `what` after `T`.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + T;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether process `pid` is alive (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let state = s.rsplit(')').next().unwrap_or("").split_whitespace().next();
+            state != Some("Z")
+        })
+        .unwrap_or(false)
+}
+
+/// A `sleep 60` command that first writes its pid to `dir/<name>.pid`.
+fn sleeper(dir: &std::path::Path, name: &str) -> (String, std::path::PathBuf) {
+    let pidfile = dir.join(format!("{name}.pid"));
+    (
+        format!("echo $$ > {}; exec sleep 60", pidfile.display()),
+        pidfile,
+    )
+}
+
+fn read_pid(pidfile: &std::path::Path) -> u32 {
+    let mut pid = 0;
+    eventually("the task's pid file", || {
+        pid = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        pid != 0
+    });
+    pid
+}
+
+/// The first offer (waiting for one) as (offer id, agent id, offer).
+fn one_offer(s: &mut Scheduler) -> (String, String, Value) {
+    let offers = s.wait_offers(T).unwrap();
+    let o = offers[0].clone();
+    // The rest stays with the framework; decline it without a filter.
+    if offers.len() > 1 {
+        s.decline(&offer_ids(&offers[1..]), 0.0).unwrap();
+    }
+    (
+        o["id"]["value"].as_str().unwrap().to_string(),
+        o["agent_id"]["value"].as_str().unwrap().to_string(),
+        o,
+    )
+}
+
+/// Launches one task from the next offer (unused resources refused for 0 s).
+fn launch(s: &mut Scheduler, id: &str, command: &str) -> String {
+    let (offer, agent, _) = one_offer(s);
+    let (code, body) = s
+        .accept(&[offer], json!([task(id, &agent, command, 0.1, 32.0)]), 0.0)
+        .unwrap();
+    assert_eq!(code, 202, "ACCEPT: {body}");
+    agent
+}
+
+fn accepted(r: (u16, String)) {
+    assert_eq!(r.0, 202, "call answered {}: {}", r.0, r.1);
+}
+
+// 1 -------------------------------------------------------------------------------------------
+
+#[test]
+fn task_lifecycle() {
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("lifecycle"));
+
+    launch(&mut s, "hi", "echo hi");
+    let mut states = Vec::new();
+    while states.last().map(String::as_str) != Some("TASK_FINISHED") {
+        let status = s.wait_update("hi", T).unwrap(); // acknowledged
+        assert!(
+            status.get("uuid").is_some(),
+            "update without uuid: {status}"
+        );
+        let state = status["state"].as_str().unwrap().to_string();
+        if states.last() != Some(&state) {
+            states.push(state);
+        }
+    }
+    assert_eq!(states, ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]);
+    let state = c.state();
+    let f = find_framework(&state, "frameworks", s.framework_id()).unwrap();
+    let t = task_in(f, "completed_tasks", "hi").expect("hi in completed_tasks");
+    assert_eq!(t["state"], "TASK_FINISHED");
+
+    launch(&mut s, "fails", "exit 3");
+    s.wait_state("fails", "TASK_FAILED", T).unwrap();
+
+    launch(&mut s, "sleeps", "sleep 60");
+    s.wait_state("sleeps", "TASK_RUNNING", T).unwrap();
+    accepted(s.kill("sleeps").unwrap());
+    s.wait_state("sleeps", "TASK_KILLED", T).unwrap();
+}
+
+// 2 -------------------------------------------------------------------------------------------
+
+fn wait_terminal(s: &mut Scheduler, id: &str) -> Value {
+    s.wait_for(
+        |e| {
+            is_update_of(e, id)
+                && !matches!(
+                    e["update"]["status"]["state"].as_str(),
+                    Some("TASK_STAGING" | "TASK_STARTING" | "TASK_RUNNING")
+                )
+        },
+        T,
+    )
+    .unwrap()["update"]["status"]
+        .clone()
+}
+
+#[test]
+fn accept_validation() {
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("validation"));
+    s.set_auto_ack(true);
+    let agent = c.agent_id(0);
+
+    // An offer id the master never made.
+    accepted(
+        s.accept(
+            &["no-such-offer".into()],
+            json!([task("unknown-offer", &agent, "true", 0.1, 32.0)]),
+            0.0,
+        )
+        .unwrap(),
+    );
+    let st = wait_terminal(&mut s, "unknown-offer");
+    assert_eq!(st["state"], "TASK_LOST", "{st}");
+    assert_eq!(st["reason"], "REASON_INVALID_OFFERS", "{st}");
+
+    // An offer used twice.
+    let (offer, agent, _) = one_offer(&mut s);
+    accepted(
+        s.accept(
+            std::slice::from_ref(&offer),
+            json!([task("first-use", &agent, "true", 0.1, 32.0)]),
+            0.0,
+        )
+        .unwrap(),
+    );
+    accepted(
+        s.accept(
+            &[offer],
+            json!([task("second-use", &agent, "true", 0.1, 32.0)]),
+            0.0,
+        )
+        .unwrap(),
+    );
+    let st = wait_terminal(&mut s, "second-use");
+    assert_eq!(st["state"], "TASK_LOST", "{st}");
+    assert_eq!(st["reason"], "REASON_INVALID_OFFERS", "{st}");
+    assert_eq!(wait_terminal(&mut s, "first-use")["state"], "TASK_FINISHED");
+
+    // The same task id twice in one ACCEPT: the second is invalid, the first runs.
+    let (offer, agent, _) = one_offer(&mut s);
+    accepted(
+        s.accept(
+            &[offer],
+            json!([
+                task("dup", &agent, "true", 0.1, 32.0),
+                task("dup", &agent, "true", 0.1, 32.0)
+            ]),
+            0.0,
+        )
+        .unwrap(),
+    );
+    let error = s
+        .wait_for(
+            |e| is_update_of(e, "dup") && e["update"]["status"]["state"] == "TASK_ERROR",
+            T,
+        )
+        .unwrap();
+    assert_eq!(error["update"]["status"]["reason"], "REASON_TASK_INVALID");
+    s.wait_for(
+        |e| is_update_of(e, "dup") && e["update"]["status"]["state"] == "TASK_FINISHED",
+        T,
+    )
+    .unwrap();
+
+    // More cpus than offered.
+    let (offer, agent, o) = one_offer(&mut s);
+    let cpus = scalar(&o["resources"], "cpus");
+    accepted(
+        s.accept(
+            &[offer],
+            json!([task("too-big", &agent, "true", cpus + 1.0, 32.0)]),
+            0.0,
+        )
+        .unwrap(),
+    );
+    let st = wait_terminal(&mut s, "too-big");
+    assert_eq!(st["state"], "TASK_ERROR", "{st}");
+    assert_eq!(st["reason"], "REASON_TASK_INVALID", "{st}");
+
+    // Neither a command nor an executor.
+    let (offer, agent, _) = one_offer(&mut s);
+    let mut bare = task("bare", &agent, "true", 0.1, 32.0);
+    bare.as_object_mut().unwrap().remove("command");
+    accepted(s.accept(&[offer], json!([bare]), 0.0).unwrap());
+    let st = wait_terminal(&mut s, "bare");
+    assert_eq!(st["state"], "TASK_ERROR", "{st}");
+    assert_eq!(st["reason"], "REASON_TASK_INVALID", "{st}");
+
+    // An operation Meseta does not support: 400, and the offer stays valid.
+    let (offer, agent, o) = one_offer(&mut s);
+    let (code, body) = s
+        .accept_operations(
+            std::slice::from_ref(&offer),
+            json!([{"type": "RESERVE", "reserve": {"resources": o["resources"]}}]),
+            0.0,
+        )
+        .unwrap();
+    assert_eq!(code, 400, "RESERVE: {body}");
+    assert!(!body.is_empty());
+    accepted(
+        s.accept(
+            &[offer],
+            json!([task("after-reserve", &agent, "true", 0.1, 32.0)]),
+            0.0,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        wait_terminal(&mut s, "after-reserve")["state"],
+        "TASK_FINISHED"
+    );
+
+    // A partition-aware framework hears TASK_DROPPED instead of TASK_LOST.
+    let mut pa = c.subscribe(partition_aware("validation-pa"));
+    accepted(
+        pa.accept(
+            &["no-such-offer".into()],
+            json!([task("pa-unknown-offer", &agent, "true", 0.1, 32.0)]),
+            0.0,
+        )
+        .unwrap(),
+    );
+    let st = wait_terminal(&mut pa, "pa-unknown-offer");
+    assert_eq!(st["state"], "TASK_DROPPED", "{st}");
+    assert_eq!(st["reason"], "REASON_INVALID_OFFERS", "{st}");
+}
+
+// 3, 4 ----------------------------------------------------------------------------------------
+
+fn no_offer_within(s: &mut Scheduler, d: Duration) {
+    if let Some(ev) = s.try_wait_for(|e| e["type"] == "OFFERS", d) {
+        panic!("unexpected offer: {ev}");
+    }
+}
+
+#[test]
+fn decline_filters() {
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("decline"));
+    let agent = c.agent_id(0);
+
+    let (offer, _, _) = one_offer(&mut s);
+    let declined = Instant::now();
+    accepted(s.decline(&[offer], 1.0).unwrap());
+    let offers = s.wait_offers(T).unwrap();
+    let after = declined.elapsed();
+    assert!(
+        after >= Duration::from_millis(800),
+        "re-offered after {after:?}, before the 1 s filter expired"
+    );
+    assert_eq!(offers[0]["agent_id"]["value"], agent.as_str());
+
+    accepted(s.decline(&offer_ids(&offers), 60.0).unwrap());
+    no_offer_within(&mut s, Duration::from_secs(1));
+    accepted(s.revive().unwrap());
+    let offers = s.wait_offers(Duration::from_secs(5)).unwrap();
+    assert_eq!(offers[0]["agent_id"]["value"], agent.as_str());
+}
+
+#[test]
+fn suppress_and_revive() {
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("suppress"));
+    let offers = s.wait_offers(T).unwrap();
+    accepted(s.suppress().unwrap());
+    accepted(s.decline(&offer_ids(&offers), 0.0).unwrap());
+    no_offer_within(&mut s, Duration::from_secs(1));
+    accepted(s.revive().unwrap());
+    s.wait_offers(Duration::from_secs(5)).unwrap();
+}
+
+// 5 -------------------------------------------------------------------------------------------
+
+/// The id of an offer on `agent` (other offers stay with the framework).
+fn offer_on(s: &mut Scheduler, agent: &str) -> String {
+    let has = |o: &Value| o["agent_id"]["value"] == agent;
+    let ev = s
+        .wait_for(
+            |e| e["type"] == "OFFERS" && e["offers"]["offers"].as_array().unwrap().iter().any(has),
+            T,
+        )
+        .unwrap();
+    let offers = ev["offers"]["offers"].as_array().unwrap();
+    let o = offers.iter().find(|o| has(o)).unwrap();
+    o["id"]["value"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn agent_loss() {
+    let mut c = Cluster::start(master_config(), &[RES, RES]);
+    let (x, y) = (c.agent_id(0), c.agent_id(1));
+
+    // A (not partition-aware) launches on X, filters X's rest for a minute and keeps Y's offer.
+    let mut a = c.subscribe(framework("loss-a"));
+    a.set_auto_ack(true);
+    let on_x = offer_on(&mut a, &x);
+    accepted(
+        a.accept(
+            &[on_x],
+            json!([task("a-task", &x, "sleep 60", 0.1, 32.0)]),
+            60.0,
+        )
+        .unwrap(),
+    );
+    a.wait_state("a-task", "TASK_RUNNING", T).unwrap();
+
+    // B (partition-aware) gets X's rest, launches there and holds the rest of X.
+    let mut b = c.subscribe(partition_aware("loss-b"));
+    b.set_auto_ack(true);
+    let on_x = offer_on(&mut b, &x);
+    accepted(
+        b.accept(
+            &[on_x],
+            json!([task("b-task", &x, "sleep 60", 0.1, 32.0)]),
+            0.0,
+        )
+        .unwrap(),
+    );
+    b.wait_state("b-task", "TASK_RUNNING", T).unwrap();
+    let held = b
+        .wait_for(
+            |e| {
+                e["type"] == "OFFERS" && e["offers"]["offers"][0]["agent_id"]["value"] == x.as_str()
+            },
+            T,
+        )
+        .unwrap();
+    let held = held["offers"]["offers"][0]["id"]["value"].clone();
+
+    c.kill_agent(0);
+
+    let lost = a.wait_state("a-task", "TASK_LOST", T).unwrap();
+    assert_eq!(lost["reason"], "REASON_AGENT_REMOVED", "{lost}");
+    assert_eq!(lost["agent_id"]["value"], x.as_str());
+    let unreachable = b.wait_state("b-task", "TASK_UNREACHABLE", T).unwrap();
+    assert_eq!(
+        unreachable["reason"], "REASON_AGENT_REMOVED",
+        "{unreachable}"
+    );
+    for s in [&mut a, &mut b] {
+        s.wait_for(
+            |e| e["type"] == "FAILURE" && e["failure"]["agent_id"]["value"] == x.as_str(),
+            T,
+        )
+        .unwrap();
+    }
+    b.wait_for(
+        |e| e["type"] == "RESCIND" && e["rescind"]["offer_id"]["value"] == held,
+        T,
+    )
+    .unwrap();
+    let slaves = c.get("/master/slaves");
+    let ids: Vec<&str> = slaves["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(ids, [y.as_str()], "{slaves}");
+}
+
+// 6 -------------------------------------------------------------------------------------------
+
+#[test]
+fn framework_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Cluster::start(master_config(), &[RES]);
+
+    // failover_timeout 30: the framework survives its stream.
+    let mut s = c.subscribe(json!({"name": "failover", "failover_timeout": 30.0}));
+    s.set_auto_ack(true);
+    let id = s.framework_id().to_string();
+    launch(&mut s, "survivor", "sleep 60");
+    s.wait_state("survivor", "TASK_RUNNING", T).unwrap();
+    drop(s);
+    let mut s = c.subscribe(json!({
+        "name": "failover", "failover_timeout": 30.0, "id": {"value": id},
+    }));
+    assert_eq!(s.framework_id(), id);
+    let state = c.state();
+    let f = find_framework(&state, "frameworks", &id).expect("framework still there");
+    let t = task_in(f, "tasks", "survivor").expect("its task still there");
+    assert_eq!(t["state"], "TASK_RUNNING");
+    accepted(s.reconcile(&["survivor"]).unwrap());
+    let st = s
+        .wait_for(
+            |e| {
+                is_update_of(e, "survivor")
+                    && e["update"]["status"]["reason"] == "REASON_RECONCILIATION"
+            },
+            T,
+        )
+        .unwrap();
+    let st = &st["update"]["status"];
+    assert_eq!(st["state"], "TASK_RUNNING", "{st}");
+    assert!(st.get("uuid").is_none(), "{st}");
+
+    // failover_timeout 0: the framework goes with its stream, and its task with it.
+    let mut s = c.subscribe(framework("no-failover"));
+    s.set_auto_ack(true);
+    let id = s.framework_id().to_string();
+    let (command, pidfile) = sleeper(dir.path(), "doomed");
+    launch(&mut s, "doomed", &command);
+    s.wait_state("doomed", "TASK_RUNNING", T).unwrap();
+    let pid = read_pid(&pidfile);
+    assert!(alive(pid));
+    drop(s);
+    eventually("the framework in completed_frameworks", || {
+        let state = c.state();
+        find_framework(&state, "frameworks", &id).is_none()
+            && find_framework(&state, "completed_frameworks", &id).is_some()
+    });
+    eventually("the task's process to end", || !alive(pid));
+}
+
+// 7 -------------------------------------------------------------------------------------------
+
+#[test]
+fn reconciliation() {
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("reconcile"));
+    s.set_auto_ack(true);
+    for id in ["r1", "r2"] {
+        launch(&mut s, id, "sleep 60");
+        s.wait_state(id, "TASK_RUNNING", T).unwrap();
+    }
+    let reconciled = |e: &Value, id: &str| {
+        is_update_of(e, id) && e["update"]["status"]["reason"] == "REASON_RECONCILIATION"
+    };
+
+    accepted(s.reconcile(&["r1", "nobody"]).unwrap());
+    let st = s.wait_for(|e| reconciled(e, "r1"), T).unwrap();
+    let st = &st["update"]["status"];
+    assert_eq!(st["state"], "TASK_RUNNING", "{st}");
+    assert!(st.get("uuid").is_none(), "{st}");
+    let st = s.wait_for(|e| reconciled(e, "nobody"), T).unwrap();
+    assert_eq!(st["update"]["status"]["state"], "TASK_LOST", "{st}");
+
+    accepted(s.reconcile(&[]).unwrap());
+    for id in ["r1", "r2"] {
+        let st = s.wait_for(|e| reconciled(e, id), T).unwrap();
+        assert_eq!(st["update"]["status"]["state"], "TASK_RUNNING", "{st}");
+    }
+}
+
+// 8 -------------------------------------------------------------------------------------------
+
+#[test]
+fn teardown() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("teardown"));
+    s.set_auto_ack(true);
+    let id = s.framework_id().to_string();
+    let (command, pidfile) = sleeper(dir.path(), "victim");
+    launch(&mut s, "victim", &command);
+    s.wait_state("victim", "TASK_RUNNING", T).unwrap();
+    let pid = read_pid(&pidfile);
+
+    let (code, body) = s.teardown().unwrap();
+    assert_eq!((code, body.as_str()), (202, ""));
+    assert!(s.wait_closed(T), "the stream did not end");
+    let state = c.state();
+    assert!(find_framework(&state, "frameworks", &id).is_none());
+    assert!(find_framework(&state, "completed_frameworks", &id).is_some());
+    eventually("the task's process to end", || !alive(pid));
+}
+
+// 9 -------------------------------------------------------------------------------------------
+
+#[test]
+fn hundred_tasks_on_three_agents() {
+    const N: usize = 100;
+    let c = Cluster::start(master_config(), &[RES, RES, RES]);
+    let mut s = c.subscribe(framework("hundred"));
+    s.set_auto_ack(true);
+    let mut launched = 0;
+    while launched < N {
+        let offers = s.wait_offers(T).unwrap();
+        for o in &offers {
+            let fit = ((scalar(&o["resources"], "cpus") + 1e-9) / 0.1)
+                .min(scalar(&o["resources"], "mem") / 32.0) as usize;
+            // At most a third per offer, so that every agent gets some.
+            let n = fit.min(N - launched).min(N.div_ceil(3));
+            let oid = o["id"]["value"].as_str().unwrap().to_string();
+            if n == 0 {
+                accepted(s.decline(&[oid], 0.0).unwrap());
+                continue;
+            }
+            let agent = o["agent_id"]["value"].as_str().unwrap();
+            let tasks: Vec<Value> = (launched..launched + n)
+                .map(|i| task(&format!("t{i:03}"), agent, "true", 0.1, 32.0))
+                .collect();
+            accepted(s.accept(&[oid], json!(tasks), 0.0).unwrap());
+            launched += n;
+        }
+    }
+    let mut finished = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while finished.len() < N {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = s
+            .wait_for(|e| e["type"] == "UPDATE", left)
+            .unwrap_or_else(|f| panic!("{} of {N} finished: {f:?}", finished.len()));
+        let st = &ev["update"]["status"];
+        let state = st["state"].as_str().unwrap();
+        assert!(
+            matches!(state, "TASK_STARTING" | "TASK_RUNNING" | "TASK_FINISHED"),
+            "{st}"
+        );
+        if state == "TASK_FINISHED" {
+            finished.insert(st["task_id"]["value"].as_str().unwrap().to_string());
+        }
+    }
+    let mut agents = BTreeSet::new();
+    eventually("100 completed tasks in /master/state", || {
+        let state = c.state();
+        let f = find_framework(&state, "frameworks", s.framework_id()).unwrap();
+        let done = f["completed_tasks"].as_array().unwrap();
+        agents = done.iter().map(|t| t["slave_id"].to_string()).collect();
+        done.len() == N && done.iter().all(|t| t["state"] == "TASK_FINISHED")
+    });
+    assert_eq!(agents.len(), 3, "{agents:?}");
+}
+
+// 10, 11, 12 ----------------------------------------------------------------------------------
+
+/// Launches `sleep 60` tasks of 0.1 cpus / 32 MB from every offer, as many as fit; offers too
+/// small for one are declined for a minute. The number launched.
+fn greedy(s: &mut Scheduler, launched: &mut usize, wait: Duration) {
+    let Some(ev) = s.try_wait_for(|e| e["type"] == "OFFERS", wait) else {
+        return;
+    };
+    for o in ev["offers"]["offers"].as_array().unwrap() {
+        let oid = o["id"]["value"].as_str().unwrap().to_string();
+        let n = ((scalar(&o["resources"], "cpus") + 1e-9) / 0.1)
+            .min(scalar(&o["resources"], "mem") / 32.0) as usize;
+        if n == 0 {
+            accepted(s.decline(&[oid], 60.0).unwrap());
+            continue;
+        }
+        let agent = o["agent_id"]["value"].as_str().unwrap();
+        let tasks: Vec<Value> = (*launched..*launched + n)
+            .map(|i| task(&format!("g{i:03}"), agent, "sleep 60", 0.1, 32.0))
+            .collect();
+        accepted(s.accept(&[oid], json!(tasks), 0.0).unwrap());
+        *launched += n;
+    }
+}
+
+/// Cpus held by a framework's live tasks in `/master/state`.
+fn held_cpus(state: &Value, id: &str) -> f64 {
+    let f = find_framework(state, "frameworks", id).unwrap();
+    f["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["resources"]["cpus"].as_f64().unwrap_or(0.0))
+        .sum()
+}
+
+#[test]
+fn weighted_drf_module() {
+    let drf = module("allocator-drf", &[]);
+    let config = MasterConfig {
+        weights: vec![("a".into(), 1.0), ("b".into(), 3.0)],
+        allocator: Some(drf.clone()),
+        modules: vec![drf],
+        min_allocatable_resources: "cpus:0.1".into(),
+        ..master_config()
+    };
+    // The frameworks first, then 4 agents of 2 cpus (8 in all): each agent goes whole to the
+    // role with the lowest weighted share.
+    let mut c = Cluster::start(config, &[]);
+    let mut a = c.subscribe(json!({"name": "drf-a", "role": "a"}));
+    let mut b = c.subscribe(json!({"name": "drf-b", "role": "b"}));
+    a.set_auto_ack(true);
+    b.set_auto_ack(true);
+    for _ in 0..4 {
+        c.add_agent("cpus:2;mem:4096;disk:1024");
+    }
+    let (mut na, mut nb) = (0, 0);
+    let deadline = Instant::now() + T;
+    while na + nb < 80 && Instant::now() < deadline {
+        greedy(&mut a, &mut na, Duration::from_millis(50));
+        greedy(&mut b, &mut nb, Duration::from_millis(50));
+    }
+    assert_eq!(na + nb, 80, "launched a={na} b={nb}");
+    let (mut ca, mut cb) = (0.0, 0.0);
+    eventually("80 tasks in /master/state", || {
+        let state = c.state();
+        ca = held_cpus(&state, a.framework_id());
+        cb = held_cpus(&state, b.framework_id());
+        ca + cb > 7.95
+    });
+    let ratio = cb / ca;
+    assert!(
+        (2.4..=3.6).contains(&ratio),
+        "b holds {cb} cpus, a {ca}: ratio {ratio}, want ~3"
+    );
+}
+
+#[test]
+fn binpack_module_packs() {
+    let binpack = module("allocator-binpack", &[]);
+    let config = MasterConfig {
+        allocator: Some(binpack.clone()),
+        modules: vec![binpack],
+        min_allocatable_resources: "cpus:0.5".into(),
+        ..master_config()
+    };
+    let c = Cluster::start(config, &["cpus:2;mem:4096", "cpus:2;mem:4096"]);
+    let mut s = c.subscribe(framework("binpack"));
+    s.set_auto_ack(true);
+    let mut placed = Vec::new();
+    for i in 0..5 {
+        let offers = s.wait_offers(T).unwrap();
+        let o = &offers[0];
+        let agent = o["agent_id"]["value"].as_str().unwrap().to_string();
+        let oid = o["id"]["value"].as_str().unwrap().to_string();
+        accepted(
+            s.accept(
+                &[oid],
+                json!([task(&format!("p{i}"), &agent, "sleep 60", 0.5, 32.0)]),
+                0.0,
+            )
+            .unwrap(),
+        );
+        if offers.len() > 1 {
+            accepted(s.decline(&offer_ids(&offers[1..]), 0.0).unwrap());
+        }
+        placed.push(agent);
+    }
+    // Where the master put them.
+    let state = c.state();
+    let f = find_framework(&state, "frameworks", s.framework_id()).unwrap();
+    let on: Vec<String> = (0..5)
+        .map(|i| {
+            let t = task_in(f, "tasks", &format!("p{i}"))
+                .or_else(|| task_in(f, "completed_tasks", &format!("p{i}")))
+                .unwrap();
+            t["slave_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(on, placed);
+    assert!(
+        on[..4].iter().all(|a| *a == on[0]),
+        "the first 4 tasks (2 cpus) should fill one agent: {on:?}"
+    );
+    assert_ne!(on[4], on[0], "the 5th task should go to the other agent");
+}
+
+#[test]
+fn lying_allocator_falls_back() {
+    let liar = module("test-allocator-liar", &[("lie", "oversized")]);
+    let config = MasterConfig {
+        allocator: Some(liar.clone()),
+        modules: vec![liar.clone()],
+        ..master_config()
+    };
+    let c = Cluster::start(config, &[RES]);
+    let mut s = c.subscribe(framework("liar"));
+    s.set_auto_ack(true);
+    let (offer, agent, o) = one_offer(&mut s);
+    assert!(scalar(&o["resources"], "cpus") <= 4.0 + 1e-9, "{o}");
+    accepted(
+        s.accept(
+            &[offer],
+            json!([task("honest", &agent, "true", 0.1, 32.0)]),
+            0.0,
+        )
+        .unwrap(),
+    );
+    s.wait_state("honest", "TASK_FINISHED", T).unwrap();
+
+    let modules = c.get("/master/modules");
+    let m = modules["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == liar.spec.name.as_str())
+        .unwrap_or_else(|| panic!("{modules}"));
+    assert!(m["counters"]["faults"].as_u64().unwrap() >= 1, "{m}");
+    assert!(m["counters"]["fallbacks"].as_u64().unwrap() >= 1, "{m}");
+    let metrics = c.get("/metrics/snapshot");
+    assert!(
+        metrics["meseta/allocator/fallback_rounds"]
+            .as_f64()
+            .unwrap()
+            >= 1.0,
+        "{metrics}"
+    );
+}
+
+// 13 ------------------------------------------------------------------------------------------
+
+/// What must not change: frameworks (id, active) and their tasks (id, state).
+fn summary(state: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for list in ["frameworks", "completed_frameworks"] {
+        for f in state[list].as_array().unwrap() {
+            let tasks: BTreeMap<String, Value> = ["tasks", "completed_tasks"]
+                .iter()
+                .flat_map(|l| f[*l].as_array().cloned().unwrap_or_default())
+                .map(|t| (t["id"].as_str().unwrap().to_string(), t["state"].clone()))
+                .collect();
+            out.insert(
+                format!("{list}/{}", f["id"].as_str().unwrap()),
+                json!({"active": f["active"], "tasks": tasks}),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn bad_input() {
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("bad-input"));
+    s.set_auto_ack(true);
+    launch(&mut s, "steady", "sleep 60");
+    s.wait_state("steady", "TASK_RUNNING", T).unwrap();
+    let before = summary(&c.state());
+    let fid = s.framework_id().to_string();
+    let stream = Some(s.stream_id());
+    let call = |stream: Option<&str>, body: &[u8]| post_call(&c.addr, stream, body).unwrap();
+
+    let (code, body) = call(stream, b"{\"type\": \"DECLINE\", ");
+    assert_eq!(code, 400);
+    assert!(!body.trim().is_empty(), "400 without a reason");
+
+    let unknown = json!({"type": "FROBNICATE", "framework_id": {"value": fid}});
+    assert_eq!(call(stream, unknown.to_string().as_bytes()).0, 400);
+
+    let kill = json!({"type": "KILL", "framework_id": {"value": fid},
+        "kill": {"task_id": {"value": "steady"}}});
+    assert_eq!(call(None, kill.to_string().as_bytes()).0, 400);
+    assert_eq!(
+        call(Some("not-the-stream"), kill.to_string().as_bytes()).0,
+        400
+    );
+
+    let stranger = json!({"type": "KILL", "framework_id": {"value": "no-such-framework"},
+        "kill": {"task_id": {"value": "steady"}}});
+    assert_eq!(call(stream, stranger.to_string().as_bytes()).0, 403);
+
+    let huge = vec![b' '; 20 << 20];
+    let (code, _) = call(stream, &huge);
+    assert!(code == 413 || code == 400, "20 MiB body answered {code}");
+
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(summary(&c.state()), before);
+    let t = s.try_wait_for(|e| is_update_of(e, "steady"), Duration::from_millis(200));
+    assert!(
+        t.is_none_or(|e| e["update"]["status"]["state"] == "TASK_RUNNING"),
+        "the task changed"
+    );
+}
