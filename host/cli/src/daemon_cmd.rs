@@ -296,8 +296,8 @@ fn master_config(
     args: &MasterArgs,
     hooks: Option<&str>,
     modules: &mut Modules,
-    flags: Vec<(String, String)>,
 ) -> Result<MasterConfig, String> {
+    let flags = master_flags(args, listen);
     let allocator = if NATIVE_ALLOCATOR.contains(&args.allocator.as_str()) {
         None
     } else {
@@ -310,12 +310,7 @@ fn master_config(
         }
         Some(m)
     };
-    for name in hooks
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
+    for name in hook_names(hooks) {
         let m = modules.get(name, "--hooks")?;
         if m.world.kind != "master-hooks" && m.world.kind != "agent-hooks" {
             return Err(format!(
@@ -423,114 +418,89 @@ fn print_line(line: &str) {
     let _ = out.flush();
 }
 
+/// The names of a comma-separated `--hooks` list.
+fn hook_names(list: Option<&str>) -> impl Iterator<Item = &str> {
+    list.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+}
+
+fn exit(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
 pub fn master(cmd: MasterCommand) -> ExitCode {
+    exit(run_master(cmd))
+}
+
+pub fn agent(cmd: AgentCommand) -> ExitCode {
+    exit(run_agent(cmd))
+}
+
+pub fn local(cmd: LocalCommand) -> ExitCode {
+    exit(run_local(cmd))
+}
+
+fn run_master(cmd: MasterCommand) -> Result<(), String> {
     let listen = SocketAddr::new(cmd.ip, cmd.port);
-    let mut modules = match Modules::load(&cmd.modules) {
-        Ok(m) => m,
-        Err(e) => return fail(e),
-    };
-    let flags = master_flags(&cmd.master, listen);
-    let config = match master_config(
+    let mut modules = Modules::load(&cmd.modules)?;
+    let config = master_config(
         listen,
         cmd.hostname,
         &cmd.master,
         cmd.hooks.as_deref(),
         &mut modules,
-        flags,
-    ) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    if let Some(dir) = &cmd.work_dir
-        && let Err(e) = std::fs::create_dir_all(dir)
-    {
-        return fail(format!("--work_dir {}: {e}", dir.display()));
+    )?;
+    if let Some(dir) = &cmd.work_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("--work_dir {}: {e}", dir.display()))?;
     }
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(e),
-    };
-    rt.block_on(async move {
-        let master = match Master::start(config).await {
-            Ok(m) => m,
-            Err(e) => return fail(e),
-        };
+    runtime()?.block_on(async move {
+        let master = Master::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Master: http://{}", master.address()));
         stop_signal().await;
         master.stop().await;
-        ExitCode::SUCCESS
+        Ok(())
     })
 }
 
-pub fn agent(cmd: AgentCommand) -> ExitCode {
+fn run_agent(cmd: AgentCommand) -> Result<(), String> {
     let listen = SocketAddr::new(cmd.ip, cmd.port);
-    let mut modules = match Modules::load(&cmd.modules) {
-        Ok(m) => m,
-        Err(e) => return fail(e),
-    };
-    for name in cmd
-        .hooks
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
-        match modules.get(name, "--hooks") {
-            Ok(m) if m.world.kind == "agent-hooks" => {}
-            Ok(m) => {
-                return fail(format!(
-                    "--hooks: module '{name}' is a {} module, not an agent-hooks module",
-                    m.world.kind
-                ));
-            }
-            Err(e) => return fail(e),
+    let mut modules = Modules::load(&cmd.modules)?;
+    for name in hook_names(cmd.hooks.as_deref()) {
+        let m = modules.get(name, "--hooks")?;
+        if m.world.kind != "agent-hooks" {
+            return Err(format!(
+                "--hooks: module '{name}' is a {} module, not an agent-hooks module",
+                m.world.kind
+            ));
         }
     }
     let config = agent_config(cmd.master, listen, cmd.hostname, cmd.work_dir, &cmd.agent);
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(e),
-    };
-    rt.block_on(async move {
-        let agent = match Agent::start(config).await {
-            Ok(a) => a,
-            Err(e) => return fail(e),
-        };
+    runtime()?.block_on(async move {
+        let agent = Agent::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Agent: http://{}", agent.address()));
         stop_signal().await;
         agent.stop().await;
-        ExitCode::SUCCESS
+        Ok(())
     })
 }
 
-pub fn local(cmd: LocalCommand) -> ExitCode {
+fn run_local(cmd: LocalCommand) -> Result<(), String> {
     let listen = SocketAddr::new(cmd.ip, cmd.port);
-    let mut modules = match Modules::load(&cmd.modules) {
-        Ok(m) => m,
-        Err(e) => return fail(e),
-    };
-    let flags = master_flags(&cmd.master, listen);
-    let config = match master_config(
+    let mut modules = Modules::load(&cmd.modules)?;
+    let config = master_config(
         listen,
         cmd.hostname.clone(),
         &cmd.master,
         cmd.hooks.as_deref(),
         &mut modules,
-        flags,
-    ) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(e),
-    };
-    rt.block_on(async move {
-        let master = match Master::start(config).await {
-            Ok(m) => m,
-            Err(e) => return fail(e),
-        };
+    )?;
+    runtime()?.block_on(async move {
+        let master = Master::start(config).await.map_err(|e| e.to_string())?;
         let mut agents = Vec::new();
         for i in 0..cmd.num_agents.max(1) {
             let port = if i == 0 { cmd.agent_port } else { 0 };
@@ -548,7 +518,7 @@ pub fn local(cmd: LocalCommand) -> ExitCode {
                         a.stop().await;
                     }
                     master.stop().await;
-                    return fail(e);
+                    return Err(e.to_string());
                 }
             }
         }
@@ -567,6 +537,6 @@ pub fn local(cmd: LocalCommand) -> ExitCode {
             agent.stop().await;
         }
         master.stop().await;
-        ExitCode::SUCCESS
+        Ok(())
     })
 }

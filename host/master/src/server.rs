@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use crate::agents::{self, HttpClient};
 use crate::allocator::{AllocatorChoice, AllocatorDriver};
 use crate::operator;
-use crate::state::{self, Conn, Inner, Settings};
+use crate::state::{self, Conn, Inner, Settings, record};
 
 /// The Mesos version `/version` reports: numeric and dotted, as clients parse it with `int()`.
 pub const MESOS_VERSION: &str = "1.11.0";
@@ -378,16 +378,6 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 fn accepted() -> Response {
     StatusCode::ACCEPTED.into_response()
-}
-
-fn record(event: &Event) -> Option<Bytes> {
-    match meseta_api::recordio::encode(event) {
-        Ok(bytes) => Some(Bytes::from(bytes)),
-        Err(e) => {
-            tracing::error!(error = %e, event = event.type_name(), "cannot encode an event");
-            None
-        }
-    }
 }
 
 // The v1 scheduler API ----------------------------------------------------------------------

@@ -210,7 +210,7 @@ pub fn validate_role(role: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn record(event: &Event) -> Option<Bytes> {
+pub(crate) fn record(event: &Event) -> Option<Bytes> {
     match meseta_api::recordio::encode(event) {
         Ok(bytes) => Some(Bytes::from(bytes)),
         Err(e) => {
@@ -771,6 +771,9 @@ impl Inner {
             free.subtract(&agent.allocated);
             let resources = self.slots.materialize(&d.resources, &free);
             if resources.is_empty() {
+                // Nothing concrete to offer: the allocator gets its amounts back.
+                self.allocator
+                    .recover(d.framework, d.agent, d.role, d.resources, None, now);
                 continue;
             }
             agent.allocated.add(&resources);
