@@ -21,6 +21,7 @@
 //! | `POST /internal/master/run_task` | [`RunTask`] | `202` |
 //! | `POST /internal/master/kill_task` | [`KillTask`] | `202` |
 //! | `POST /internal/master/shutdown_framework` | [`ShutdownFramework`] | `202` |
+//! | `POST /internal/master/shutdown_executor` | [`ShutdownExecutor`] | `202` |
 //! | `POST /internal/master/acknowledge` | [`AcknowledgeUpdate`] | `202` |
 //! | `POST /internal/master/framework_message` | [`FrameworkToExecutor`] | `202` |
 //!
@@ -117,7 +118,8 @@ pub struct ExecutorExited {
     pub agent_id: AgentID,
     pub framework_id: FrameworkID,
     pub executor_id: ExecutorID,
-    /// Wait status as Mesos reports it (exit code, or the signal).
+    /// The raw wait status, as Mesos reports it: `code << 8` after an exit, the signal number
+    /// after a signal, -1 when unknown. The master passes it on in `FAILURE.status`.
     pub status: i32,
 }
 

@@ -76,6 +76,10 @@ pub struct MasterArgs {
         default_value = "cpus:0.01|mem:32"
     )]
     min_allocatable_resources: String,
+    /// Order in which roles (and frameworks in a role) are offered resources: `drf` (dominant
+    /// resource fairness) or `random` (weighted random).
+    #[arg(long = "role_sorter", alias = "role-sorter", alias = "framework_sorter", env = "MESETA_ROLE_SORTER", default_value = "drf", value_parser = ["drf", "random"])]
+    role_sorter: String,
     /// Interval of HEARTBEAT events on scheduler streams.
     #[arg(long = "heartbeat_interval", alias = "heartbeat-interval", env = "MESETA_HEARTBEAT_INTERVAL", default_value = "5secs", value_parser = parse_duration)]
     heartbeat_interval: Duration,
@@ -336,6 +340,11 @@ fn master_config(
         roles,
         weights: parse_weights(args.weights.as_deref())?,
         min_allocatable_resources: args.min_allocatable_resources.clone(),
+        sorter: if args.role_sorter == "random" {
+            meseta_types::allocation::Sorter::Random
+        } else {
+            meseta_types::allocation::Sorter::Drf
+        },
         allocator,
         modules: modules.loaded.clone(),
         flags,
@@ -347,6 +356,7 @@ fn master_flags(args: &MasterArgs, listen: SocketAddr) -> Vec<(String, String)> 
         ("ip".to_string(), listen.ip().to_string()),
         ("port".to_string(), listen.port().to_string()),
         ("allocator".to_string(), args.allocator.clone()),
+        ("role_sorter".to_string(), args.role_sorter.clone()),
         (
             "allocation_interval".to_string(),
             format!("{}secs", args.allocation_interval.as_secs_f64()),

@@ -54,6 +54,8 @@ pub struct MasterConfig {
     pub weights: Vec<(String, f64)>,
     /// `--min_allocatable_resources` (`cpus:0.01|mem:32`).
     pub min_allocatable_resources: String,
+    /// `--role_sorter` (and `--framework_sorter`): `drf` or `random`.
+    pub sorter: meseta_types::allocation::Sorter,
     /// The allocator module (`None`: the native hierarchical DRF).
     pub allocator: Option<Arc<LoadedModule>>,
     /// Every loaded module, for `/master/modules` and the metrics.
@@ -75,6 +77,7 @@ impl Default for MasterConfig {
             roles: None,
             weights: Vec::new(),
             min_allocatable_resources: "cpus:0.01|mem:32".into(),
+            sorter: meseta_types::allocation::Sorter::Drf,
             allocator: None,
             modules: Vec::new(),
             flags: Vec::new(),
@@ -184,6 +187,7 @@ impl Master {
             heartbeat_interval: config.heartbeat_interval,
             roles: config.roles.clone(),
             min_allocatable,
+            sorter: config.sorter,
         };
         let inner = Inner::new(
             uuid::Uuid::new_v4().to_string(),

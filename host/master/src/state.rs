@@ -42,6 +42,8 @@ pub struct Settings {
     pub roles: Option<Vec<String>>,
     /// Mesos' `--min_allocatable_resources`, parsed.
     pub min_allocatable: Vec<Vec<(String, f64)>>,
+    /// `--role_sorter`: DRF or weighted random.
+    pub sorter: alloc::Sorter,
 }
 
 /// A subscription stream.
@@ -281,7 +283,7 @@ impl Inner {
             allocation_interval_ms: settings.allocation_interval.as_millis() as u64,
             min_allocatable,
             fairness_excluded: Vec::new(),
-            sorter: alloc::Sorter::Drf,
+            sorter: settings.sorter,
         });
         let mut inner = Inner {
             master_id,
