@@ -422,6 +422,7 @@ fn decline_filters() {
     accepted(s.decline(&[offer], 1.0).unwrap());
     let offers = s.wait_offers(T).unwrap();
     let after = declined.elapsed();
+    println!("re-offered {after:?} after DECLINE with refuse_seconds 1");
     assert!(
         after >= Duration::from_millis(800),
         "re-offered after {after:?}, before the 1 s filter expired"
@@ -572,6 +573,9 @@ fn framework_failover() {
     let st = &st["update"]["status"];
     assert_eq!(st["state"], "TASK_RUNNING", "{st}");
     assert!(st.get("uuid").is_none(), "{st}");
+
+    // Its offers go back once it is disconnected (it stays registered for 30 s).
+    drop(s);
 
     // failover_timeout 0: the framework goes with its stream, and its task with it.
     let mut s = c.subscribe(framework("no-failover"));
@@ -769,9 +773,18 @@ fn weighted_drf_module() {
         let state = c.state();
         ca = held_cpus(&state, a.framework_id());
         cb = held_cpus(&state, b.framework_id());
-        ca + cb > 7.95
+        // All running: none is still being launched when the agents stop.
+        let running = state["frameworks"].as_array().unwrap().iter().all(|f| {
+            f["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["state"] == "TASK_RUNNING")
+        });
+        ca + cb > 7.95 && running
     });
     let ratio = cb / ca;
+    println!("weighted DRF: b holds {cb:.1} cpus, a {ca:.1} (ratio {ratio:.2})");
     assert!(
         (2.4..=3.6).contains(&ratio),
         "b holds {cb} cpus, a {ca}: ratio {ratio}, want ~3"
@@ -809,6 +822,9 @@ fn binpack_module_packs() {
         }
         placed.push(agent);
     }
+    for i in 0..5 {
+        s.wait_state(&format!("p{i}"), "TASK_RUNNING", T).unwrap();
+    }
     // Where the master put them.
     let state = c.state();
     let f = find_framework(&state, "frameworks", s.framework_id()).unwrap();
@@ -821,6 +837,7 @@ fn binpack_module_packs() {
         })
         .collect();
     assert_eq!(on, placed);
+    println!("binpack placed p0..p4 on {on:?}");
     assert!(
         on[..4].iter().all(|a| *a == on[0]),
         "the first 4 tasks (2 cpus) should fill one agent: {on:?}"
@@ -906,6 +923,10 @@ fn bad_input() {
     let (code, body) = call(stream, b"{\"type\": \"DECLINE\", ");
     assert_eq!(code, 400);
     assert!(!body.trim().is_empty(), "400 without a reason");
+    assert!(
+        serde_json::from_str::<Value>(&body).is_err(),
+        "not plain text: {body}"
+    );
 
     let unknown = json!({"type": "FROBNICATE", "framework_id": {"value": fid}});
     assert_eq!(call(stream, unknown.to_string().as_bytes()).0, 400);
@@ -923,7 +944,8 @@ fn bad_input() {
     assert_eq!(call(stream, stranger.to_string().as_bytes()).0, 403);
 
     let huge = vec![b' '; 20 << 20];
-    let (code, _) = call(stream, &huge);
+    let (code, body) = call(stream, &huge);
+    println!("20 MiB call: {code} {body}");
     assert!(code == 413 || code == 400, "20 MiB body answered {code}");
 
     std::thread::sleep(Duration::from_millis(300));
@@ -932,5 +954,51 @@ fn bad_input() {
     assert!(
         t.is_none_or(|e| e["update"]["status"]["state"] == "TASK_RUNNING"),
         "the task changed"
+    );
+}
+
+// Agent stop --------------------------------------------------------------------------------
+
+/// `Agent::stop` kills every container, also those still being launched when it is called
+/// (no task process may outlive its agent).
+#[test]
+fn agent_stop_kills_tasks_being_launched() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("stop"));
+    s.set_auto_ack(true);
+    let (offer, agent, _) = one_offer(&mut s);
+    let tasks: Vec<Value> = (0..20)
+        .map(|i| {
+            let id = format!("s{i:02}");
+            task(&id, &agent, &sleeper(dir.path(), &id).0, 0.1, 32.0)
+        })
+        .collect();
+    accepted(s.accept(&[offer], json!(tasks), 0.0).unwrap());
+    s.wait_for(|e| e["type"] == "UPDATE", T).unwrap(); // the agent is launching them
+    let agent = c.agents[0].take().unwrap();
+    c.rt.block_on(agent.stop());
+    std::thread::sleep(Duration::from_secs(1));
+    let mut survivors = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let pid: u32 = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if pid != 0 && alive(pid) {
+            survivors.push((
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                pid,
+            ));
+            // Not left behind for a minute, whatever the verdict.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+    assert!(
+        survivors.is_empty(),
+        "task processes outlived Agent::stop: {survivors:?}"
     );
 }

@@ -280,6 +280,8 @@ fn registry(map: &Registry) -> MutexGuard<'_, HashMap<String, ContainerHandle>> 
 #[derive(Clone, Debug, Default)]
 pub struct Containerizer {
     running: Arc<Registry>,
+    /// Set by [`Containerizer::shutdown_all`]: no container starts after it.
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Containerizer {
@@ -297,13 +299,24 @@ impl Containerizer {
         if registry(&self.running).contains_key(&config.container_id) {
             return Err(LaunchError::DuplicateContainer(config.container_id));
         }
+        use std::sync::atomic::Ordering;
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(LaunchError::ShuttingDown);
+        }
         let running = Arc::downgrade(&self.running);
-        tokio::task::spawn_blocking(move || launch_blocking(config, running))
+        let handle = tokio::task::spawn_blocking(move || launch_blocking(config, running))
             .await
             .map_err(|e| LaunchError::Spawn {
                 command: "container".to_string(),
                 source: std::io::Error::other(e.to_string()),
-            })?
+            })??;
+        // The container is registered now: either `shutdown_all` (which closes first, then
+        // looks at the registry) sees it, or it closed before and this launch undoes itself.
+        if self.closed.load(Ordering::SeqCst) {
+            handle.shutdown().await;
+            return Err(LaunchError::ShuttingDown);
+        }
+        Ok(handle)
     }
 
     /// The running container with this id.
@@ -325,7 +338,14 @@ impl Containerizer {
     }
 
     /// Kills every running container, each with its own grace period, and waits for them all.
+    /// Refuses every later launch; a launch in flight kills its container when it completes.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// No container launches after this is called; one being launched meanwhile is killed.
     pub async fn shutdown_all(&self) -> Vec<(String, Termination)> {
+        self.close();
         let handles: Vec<ContainerHandle> = registry(&self.running).values().cloned().collect();
         let mut tasks = Vec::with_capacity(handles.len());
         for handle in handles {

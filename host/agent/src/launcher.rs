@@ -95,6 +95,8 @@ pub enum LaunchError {
     UserSwitchRefused { user: String, current: String },
     #[error("container '{0}' already exists")]
     DuplicateContainer(String),
+    #[error("the agent is shutting down: no new containers")]
+    ShuttingDown,
     #[error("invalid container config: {0}")]
     InvalidConfig(String),
     #[error("cannot prepare the sandbox '{}': {source}", path.display())]

@@ -327,6 +327,7 @@ impl Drop for Agent {
         for task in &self.background {
             task.abort();
         }
+        self.daemon.containerizer.close();
         for id in self.daemon.containerizer.container_ids() {
             if let Some(handle) = self.daemon.containerizer.get(&id) {
                 // The first poll sends SIGKILL synchronously; the reaper thread does the rest.
