@@ -357,6 +357,16 @@ pub fn post_call(
     stream_id: Option<&str>,
     body: &[u8],
 ) -> Result<(u16, String), Failure> {
+    post_to(master, "/api/v1/scheduler", stream_id, body)
+}
+
+/// POSTs a JSON `body` to `path` on `master` (see [`post_call`]).
+pub fn post_to(
+    master: &str,
+    path: &str,
+    stream_id: Option<&str>,
+    body: &[u8],
+) -> Result<(u16, String), Failure> {
     let err = |what: &str, e: std::io::Error| Failure(format!("POST to {master}: {what}: {e}"));
     let mut stream = TcpStream::connect(master).map_err(|e| err("connect", e))?;
     stream
@@ -366,7 +376,7 @@ pub fn post_call(
         .map(|s| format!("Mesos-Stream-Id: {s}\r\n"))
         .unwrap_or_default();
     let head = format!(
-        "POST /api/v1/scheduler HTTP/1.1\r\nHost: {master}\r\nContent-Type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {master}\r\nContent-Type: application/json\r\n\
          {extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );

@@ -1002,3 +1002,40 @@ fn agent_stop_kills_tasks_being_launched() {
         "task processes outlived Agent::stop: {survivors:?}"
     );
 }
+
+#[test]
+fn quota_limits_clip_offers() {
+    let c = Cluster::start(master_config(), &[RES]);
+    let body = json!({"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+        {"role": "dev", "limits": {"cpus": {"value": 1.5}, "mem": {"value": 512}}}
+    ]}});
+    let (status, text) =
+        meseta_tests::scheduler::post_to(&c.addr, "/api/v1", None, body.to_string().as_bytes())
+            .unwrap();
+    assert_eq!(status, 200, "{text}");
+    let bad = json!({"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+        {"role": "dev", "limits": {"bogus": {"value": 1}}}
+    ]}});
+    let (status, text) =
+        meseta_tests::scheduler::post_to(&c.addr, "/api/v1", None, bad.to_string().as_bytes())
+            .unwrap();
+    assert_eq!(status, 400, "an unknown resource is refused: {text}");
+    assert!(text.contains("bogus"), "{text}");
+    let quota = c.get("/master/quota");
+    assert_eq!(quota["configs"][0]["role"], "dev", "{quota}");
+    assert_eq!(
+        quota["configs"][0]["limits"]["cpus"]["value"], 1.5,
+        "{quota}"
+    );
+
+    let mut s = c.subscribe(json!({"name": "quota", "roles": ["dev"],
+        "capabilities": [{"type": "MULTI_ROLE"}]}));
+    let offers = s.wait_offers(T).unwrap();
+    let offered: f64 = offers.iter().map(|o| scalar(&o["resources"], "cpus")).sum();
+    assert!(
+        offered <= 1.5 + 1e-9 && offered > 0.0,
+        "role dev is offered at most its 1.5 cpus limit of the agent's 4: {offered}"
+    );
+    let mem: f64 = offers.iter().map(|o| scalar(&o["resources"], "mem")).sum();
+    assert!(mem <= 512.0 + 1e-9, "and at most 512 MB: {mem}");
+}

@@ -114,6 +114,9 @@ impl AllocatorDriver {
     pub fn update_weights(&mut self, weights: &[(RoleId, f64)]) {
         event!(self, update_weights(weights))
     }
+    pub fn update_quota(&mut self, role: RoleId, guarantees: Quantities, limits: Quantities) {
+        event!(self, update_quota(role, guarantees, limits))
+    }
     pub fn add_framework(&mut self, id: FrameworkId, info: FrameworkInfo, active: bool) {
         event!(self, add_framework(id, info, &[], active, &[]))
     }

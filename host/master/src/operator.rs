@@ -457,6 +457,7 @@ pub fn tasks(inner: &Inner, query: &BTreeMap<String, String>) -> Result<Value, S
 pub fn roles(inner: &Inner) -> Value {
     let mut out = Vec::new();
     let mut names: std::collections::BTreeSet<String> = inner.weights.keys().cloned().collect();
+    names.extend(inner.quotas.keys().cloned());
     for f in inner.frameworks.values() {
         names.extend(f.roles.iter().cloned());
     }
@@ -486,7 +487,12 @@ pub fn roles(inner: &Inner) -> Value {
             "allocated": resources_json(&allocated),
             "offered": resources_json(&offered),
             "reserved": {},
-            "quota": {"role": name, "guarantee": {}, "limit": {}, "consumed": resources_json(&allocated)},
+            "quota": {
+                "role": name,
+                "guarantee": inner.quotas.get(&name).map(|q| q.guarantees.clone()).unwrap_or_default(),
+                "limit": inner.quotas.get(&name).map(|q| q.limits.clone()).unwrap_or_default(),
+                "consumed": resources_json(&allocated),
+            },
         }));
     }
     json!({ "roles": out })

@@ -350,6 +350,9 @@ fn router(shared: Shared) -> Router {
         .route("/master/flags", get(flags))
         .route("/master/redirect", get(redirect))
         .route("/master/modules", get(modules))
+        .route("/master/quota", get(quota))
+        .route("/api/v1", post(operator_api))
+        .route("/master/api/v1", post(operator_api))
         .route("/metrics/snapshot", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
@@ -875,4 +878,125 @@ async fn teardown(State(shared): State<Shared>, body: Bytes) -> Response {
     }
     inner.remove_framework(&id, "operator teardown");
     StatusCode::OK.into_response()
+}
+
+fn quota_status(inner: &Inner) -> serde_json::Value {
+    let amounts = |m: &BTreeMap<String, f64>| {
+        let mut o = serde_json::Map::new();
+        for (k, v) in m {
+            o.insert(k.clone(), serde_json::json!({ "value": v }));
+        }
+        serde_json::Value::Object(o)
+    };
+    let configs: Vec<serde_json::Value> = inner
+        .quotas
+        .iter()
+        .map(|(role, q)| {
+            serde_json::json!({
+                "role": role,
+                "guarantees": amounts(&q.guarantees),
+                "limits": amounts(&q.limits),
+            })
+        })
+        .collect();
+    serde_json::json!({ "infos": [], "configs": configs })
+}
+
+/// `GET /master/quota`: the `QuotaStatus` of every role with a quota.
+async fn quota(State(shared): State<Shared>) -> Response {
+    json(StatusCode::OK, &quota_status(&shared.lock()))
+}
+
+/// The v1 operator API (`POST /api/v1`), JSON: `UPDATE_QUOTA` and `GET_QUOTA`, the calls that
+/// set what the allocator enforces. Other operator calls are answered 501, naming the call.
+async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Response {
+    let call: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse body into master::Call: {e}"),
+            );
+        }
+    };
+    let kind = call.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    match kind {
+        "GET_QUOTA" => json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "type": "GET_QUOTA",
+                "get_quota": { "status": quota_status(&shared.lock()) },
+            }),
+        ),
+        "UPDATE_QUOTA" => {
+            let configs = call
+                .pointer("/update_quota/quota_configs")
+                .and_then(|c| c.as_array())
+                .cloned()
+                .unwrap_or_default();
+            if configs.is_empty() {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "UPDATE_QUOTA needs 'update_quota.quota_configs': [{\"role\": ..., \"limits\": {\"cpus\": {\"value\": 2}}}]",
+                );
+            }
+            let mut parsed = Vec::new();
+            for c in &configs {
+                let Some(role) = c.get("role").and_then(|r| r.as_str()) else {
+                    return error(StatusCode::BAD_REQUEST, "a quota config has no 'role'");
+                };
+                let amounts = |key: &str| -> Result<BTreeMap<String, f64>, String> {
+                    let mut out = BTreeMap::new();
+                    if let Some(map) = c.get(key).and_then(|m| m.as_object()) {
+                        for (name, v) in map {
+                            let value = v
+                                .get("value")
+                                .and_then(|x| x.as_f64())
+                                .or_else(|| v.as_f64())
+                                .ok_or_else(|| {
+                                    format!("quota of role '{role}': '{key}.{name}' needs a numeric 'value'")
+                                })?;
+                            out.insert(name.clone(), value);
+                        }
+                    }
+                    Ok(out)
+                };
+                let quota = match (amounts("guarantees"), amounts("limits")) {
+                    (Ok(guarantees), Ok(limits)) => state::Quota { guarantees, limits },
+                    (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+                };
+                parsed.push((role.to_string(), quota));
+            }
+            let mut inner = shared.lock();
+            // Validate everything before changing anything.
+            for (role, quota) in &parsed {
+                if let Err(e) = state::validate_role(role) {
+                    return error(StatusCode::BAD_REQUEST, e);
+                }
+                if quota
+                    .guarantees
+                    .iter()
+                    .any(|(k, g)| quota.limits.get(k).is_some_and(|l| g > l))
+                {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("quota of role '{role}': a guarantee exceeds its limit"),
+                    );
+                }
+            }
+            for (role, quota) in parsed {
+                if let Err(e) = inner.set_quota(&role, quota) {
+                    return error(StatusCode::BAD_REQUEST, e);
+                }
+            }
+            StatusCode::OK.into_response()
+        }
+        "" => error(StatusCode::BAD_REQUEST, "master::Call has no 'type'"),
+        other => error(
+            StatusCode::NOT_IMPLEMENTED,
+            format!(
+                "Operator call '{other}' is not supported by Meseta yet (supported: GET_QUOTA, UPDATE_QUOTA)"
+            ),
+        ),
+    }
 }

@@ -46,6 +46,13 @@ pub struct Settings {
     pub sorter: alloc::Sorter,
 }
 
+/// A role's quota: scalar amounts by resource name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Quota {
+    pub guarantees: BTreeMap<String, f64>,
+    pub limits: BTreeMap<String, f64>,
+}
+
 /// A subscription stream.
 pub struct Conn {
     pub stream_id: String,
@@ -170,6 +177,8 @@ pub struct Inner {
     pub offers: HashMap<String, OfferEntry>,
     pub roles: BTreeMap<String, alloc::RoleId>,
     pub weights: BTreeMap<String, f64>,
+    /// Quota per role: (guarantees, limits), scalar amounts by resource name.
+    pub quotas: BTreeMap<String, Quota>,
     pub slots: SlotTable,
     pub allocator: AllocatorDriver,
     pub metrics: Metrics,
@@ -305,6 +314,7 @@ impl Inner {
             offers: HashMap::new(),
             roles: BTreeMap::new(),
             weights: BTreeMap::new(),
+            quotas: BTreeMap::new(),
             slots,
             allocator,
             metrics: Metrics::default(),
@@ -344,6 +354,57 @@ impl Inner {
             self.allocator.update_weights(&handles);
             self.trigger_allocation();
         }
+    }
+
+    /// UPDATE_QUOTA: limits clip what the role's offers may reach (a role `a/b` also counts
+    /// against `a`); resources without a limit are unlimited. Guarantees are recorded and
+    /// shown but not reserved (Mesos deprecated guarantee-only quota in 1.9).
+    pub fn set_quota(&mut self, role: &str, quota: Quota) -> Result<(), String> {
+        validate_role(role)?;
+        if role == "*" {
+            return Err("quota cannot be set for role '*'".into());
+        }
+        for (name, v) in quota.guarantees.iter().chain(quota.limits.iter()) {
+            if !v.is_finite() || *v < 0.0 {
+                return Err(format!(
+                    "quota of role '{role}': '{name}' must be a non-negative number"
+                ));
+            }
+            if self.slots.slot(name, false).is_none() {
+                return Err(format!(
+                    "quota of role '{role}': unknown resource '{name}' (quota applies to {})",
+                    self.slots
+                        .kinds()
+                        .iter()
+                        .filter(|k| !k.revocable)
+                        .map(|k| k.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        let n = self.slots.len();
+        let mut guarantees = Quantities::zeros(n);
+        let mut limits = Quantities(vec![f64::INFINITY; n]);
+        for (name, v) in &quota.guarantees {
+            if let Some(slot) = self.slots.slot(name, false) {
+                guarantees.0[slot] = *v;
+            }
+        }
+        for (name, v) in &quota.limits {
+            if let Some(slot) = self.slots.slot(name, false) {
+                limits.0[slot] = *v;
+            }
+        }
+        let h = self.role_handle(role);
+        self.allocator.update_quota(h, guarantees, limits);
+        if quota.guarantees.is_empty() && quota.limits.is_empty() {
+            self.quotas.remove(role);
+        } else {
+            self.quotas.insert(role.to_string(), quota);
+        }
+        self.trigger_allocation();
+        Ok(())
     }
 
     pub fn quantities(&self, set: &ResourceSet) -> Quantities {
