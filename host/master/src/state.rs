@@ -550,10 +550,7 @@ impl Inner {
             // An id the master does not know: a framework that was registered with a previous
             // master process. Mesos re-admits it under that id.
             Some(id) => id,
-            None => {
-                let id = format!("{}-{:04}", self.master_id, self.next_framework);
-                id
-            }
+            None => format!("{}-{:04}", self.master_id, self.next_framework),
         };
         let handle = self.next_framework;
         self.next_framework += 1;
@@ -1117,7 +1114,6 @@ impl Inner {
                     }
                     pool = scratch;
                     launched_ids = ids;
-                    let role = parts.first().map(|(r, _)| r.clone()).unwrap_or_default();
                     let mut tasks = g.task_group.tasks;
                     for t in &mut tasks {
                         t.executor = None;
@@ -1125,15 +1121,7 @@ impl Inner {
                     // Tasks of a group are recorded one by one; the run message carries them all.
                     let exec =
                         exec_res.or_else(|| Some((g.executor.clone(), ResourceSet::default())));
-                    self.launch_group(
-                        framework_id,
-                        &agent_id,
-                        parts,
-                        exec,
-                        tasks,
-                        g.executor,
-                        role,
-                    );
+                    self.launch_group(framework_id, &agent_id, parts, exec, tasks, g.executor);
                 }
                 OperationKind::Other(_) => {}
             }
@@ -1349,7 +1337,6 @@ impl Inner {
         exec: Option<(ExecutorInfo, ResourceSet)>,
         tasks: Vec<TaskInfo>,
         executor: ExecutorInfo,
-        _role: String,
     ) {
         let Some(f) = self.frameworks.get_mut(framework_id) else {
             return;
