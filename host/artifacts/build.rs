@@ -22,7 +22,9 @@ const SHIPPED: &[(&str, &str)] = &[
     ("allocator-drf", "allocator"),
     ("allocator-binpack", "allocator"),
     ("isolator-cgroups", "isolator"),
+    ("isolator-disk", "isolator"),
     ("estimator-fixed", "resource-estimator"),
+    ("estimator-load", "resource-estimator"),
     ("qos-load", "qos-controller"),
     ("hook-labels", "master-hooks"),
     ("hook-env", "agent-hooks"),
@@ -32,6 +34,9 @@ const SHIPPED: &[(&str, &str)] = &[
 const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-hooks-adversary", "master-hooks"),
     ("test-allocator-liar", "allocator"),
+    ("test-isolator-adversary", "isolator"),
+    ("test-estimator-adversary", "resource-estimator"),
+    ("test-qos-adversary", "qos-controller"),
 ];
 
 /// Crates under `modules/` that are not components.

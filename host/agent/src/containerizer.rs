@@ -23,8 +23,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::isolation::{ContainerInfo, Isolation};
 use crate::launcher::{self, ContainerConfig, LaunchError};
 use crate::sys;
+use meseta_types::isolation::{Limitation, LimitationReason};
 
 /// Mesos' task states, as the wire types define them.
 pub use meseta_api::common::TaskState;
@@ -110,13 +112,15 @@ pub fn signal_name(signal: i32) -> String {
 }
 
 /// How and why a container ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Termination {
     pub status: ExitStatus,
     /// Whether the agent asked for the kill (before the process exited).
     pub killed: bool,
     /// The reason given to [`ContainerHandle::kill_with_reason`], if any.
     pub reason: Option<String>,
+    /// The limit an isolator saw the container hit (it was then destroyed).
+    pub limitation: Option<Limitation>,
 }
 
 impl Termination {
@@ -124,7 +128,9 @@ impl Termination {
     /// `TASK_FINISHED` (even after a kill, when the task shut down cleanly); otherwise a kill we
     /// asked for is `TASK_KILLED`, and anything else `TASK_FAILED`.
     pub fn task_state(&self) -> TaskState {
-        if self.status.success() {
+        if self.limitation.is_some() {
+            TaskState::Failed
+        } else if self.status.success() {
             TaskState::Finished
         } else if self.killed {
             TaskState::Killed
@@ -136,7 +142,20 @@ impl Termination {
     /// The status message: `Command exited with status 3`,
     /// `Command terminated with signal Killed`.
     pub fn message(&self) -> String {
-        format!("Command {}", self.status)
+        match &self.limitation {
+            Some(l) => l.message.clone(),
+            None => format!("Command {}", self.status),
+        }
+    }
+
+    /// Mesos' reason for a container an isolator limited.
+    pub fn reason(&self) -> Option<meseta_api::common::Reason> {
+        use meseta_api::common::Reason;
+        self.limitation.as_ref().map(|l| match l.reason {
+            LimitationReason::Memory => Reason::ContainerLimitationMemory,
+            LimitationReason::Disk => Reason::ContainerLimitationDisk,
+            LimitationReason::Cpu | LimitationReason::Other => Reason::ContainerLimitation,
+        })
     }
 }
 
@@ -146,6 +165,7 @@ struct ProcState {
     reaped: bool,
     killed: bool,
     kill_reason: Option<String>,
+    limitation: Option<Limitation>,
 }
 
 fn lock(state: &Mutex<ProcState>) -> MutexGuard<'_, ProcState> {
@@ -199,6 +219,7 @@ impl ContainerHandle {
                 status: ExitStatus::Unknown,
                 killed: lock(&self.inner.state).killed,
                 reason: None,
+                limitation: None,
             },
         }
     }
@@ -217,6 +238,17 @@ impl ContainerHandle {
         reason: impl Into<String>,
     ) -> Termination {
         self.kill_inner(grace, Some(reason.into())).await
+    }
+
+    /// Destroys the container at once (SIGKILL) because an isolator saw it hit a limit.
+    pub async fn limit(&self, limitation: Limitation) -> Termination {
+        {
+            let mut state = lock(&self.inner.state);
+            if state.limitation.is_none() {
+                state.limitation = Some(limitation);
+            }
+        }
+        self.kill_inner(Duration::ZERO, None).await
     }
 
     /// Kills the container with the grace period from its config.
@@ -282,11 +314,24 @@ pub struct Containerizer {
     running: Arc<Registry>,
     /// Set by [`Containerizer::shutdown_all`]: no container starts after it.
     closed: Arc<std::sync::atomic::AtomicBool>,
+    isolation: Option<Arc<Isolation>>,
 }
 
 impl Containerizer {
     pub fn new() -> Self {
         Containerizer::default()
+    }
+
+    /// A containerizer that runs every container under `isolation`'s isolators.
+    pub fn with_isolation(isolation: Arc<Isolation>) -> Self {
+        Containerizer {
+            isolation: (!isolation.is_empty()).then_some(isolation),
+            ..Containerizer::default()
+        }
+    }
+
+    pub fn isolation(&self) -> Option<&Arc<Isolation>> {
+        self.isolation.as_ref()
     }
 
     /// Launches the container's process (see [`launcher::launch`]) and starts watching it.
@@ -304,12 +349,17 @@ impl Containerizer {
             return Err(LaunchError::ShuttingDown);
         }
         let running = Arc::downgrade(&self.running);
-        let handle = tokio::task::spawn_blocking(move || launch_blocking(config, running))
-            .await
-            .map_err(|e| LaunchError::Spawn {
-                command: "container".to_string(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
+        let isolation = self.isolation.clone();
+        let handle =
+            tokio::task::spawn_blocking(move || launch_isolated(config, running, isolation))
+                .await
+                .map_err(|e| LaunchError::Spawn {
+                    command: "container".to_string(),
+                    source: std::io::Error::other(e.to_string()),
+                })??;
+        if let Some(isolation) = &self.isolation {
+            tokio::spawn(watch(Arc::clone(isolation), handle.clone()));
+        }
         // The container is registered now: either `shutdown_all` (which closes first, then
         // looks at the registry) sees it, or it closed before and this launch undoes itself.
         if self.closed.load(Ordering::SeqCst) {
@@ -364,9 +414,65 @@ impl Containerizer {
     }
 }
 
+/// Polls the isolators of a running container; a limitation destroys it.
+async fn watch(isolation: Arc<Isolation>, handle: ContainerHandle) {
+    let every = isolation.watch_interval();
+    loop {
+        if tokio::time::timeout(every, handle.wait()).await.is_ok() {
+            return;
+        }
+        let iso = Arc::clone(&isolation);
+        let id = handle.container_id().to_string();
+        let found = tokio::task::spawn_blocking(move || iso.watch(&id)).await;
+        if let Ok(Some(limitation)) = found {
+            handle.limit(limitation).await;
+            return;
+        }
+    }
+}
+
+/// Prepares the container's isolators, launches it inside its cgroups and isolates it;
+/// undoes the isolators' work when the launch fails.
+fn launch_isolated(
+    mut config: ContainerConfig,
+    running: Weak<Registry>,
+    isolation: Option<Arc<Isolation>>,
+) -> Result<ContainerHandle, LaunchError> {
+    let Some(isolation) = isolation else {
+        return launch_blocking(config, running, None);
+    };
+    let id = config.container_id.clone();
+    let info = ContainerInfo {
+        framework_id: config.framework_id.clone(),
+        executor_id: config.executor_id.clone(),
+        resources: config.resources.clone(),
+        user: config.command.user.clone(),
+        sandbox: config.sandbox.clone(),
+    };
+    let prepared = isolation
+        .prepare(&id, info)
+        .map_err(LaunchError::Isolation)?;
+    config.extra_environment.extend(prepared.environment);
+    config.cgroups = prepared.cgroups;
+    let handle = match launch_blocking(config, running, Some(Arc::clone(&isolation))) {
+        Ok(handle) => handle,
+        Err(e) => {
+            isolation.cleanup(&id);
+            return Err(e);
+        }
+    };
+    if let Err(e) = isolation.isolate(&id, handle.pid()) {
+        // the reaper cleans the isolators up once the process is gone
+        let _ = handle.signal_if_alive(libc::SIGKILL, Some(None));
+        return Err(LaunchError::Isolation(e));
+    }
+    Ok(handle)
+}
+
 fn launch_blocking(
     config: ContainerConfig,
     running: Weak<Registry>,
+    isolation: Option<Arc<Isolation>>,
 ) -> Result<ContainerHandle, LaunchError> {
     let state = Arc::new(Mutex::new(ProcState::default()));
     let (tx, rx) = watch::channel(None);
@@ -381,7 +487,14 @@ fn launch_blocking(
         .spawn(move || {
             // A closed channel means the launch failed: nothing to watch.
             if let Ok((child, container_id)) = child_rx.recv() {
-                reap(child, &container_id, &reaper_state, &tx, &reaper_running);
+                reap(
+                    child,
+                    &container_id,
+                    &reaper_state,
+                    &tx,
+                    &reaper_running,
+                    isolation.as_deref(),
+                );
             }
         })
         .map_err(|source| LaunchError::Spawn {
@@ -442,6 +555,7 @@ fn reap(
     state: &Mutex<ProcState>,
     tx: &watch::Sender<Option<Termination>>,
     running: &Weak<Registry>,
+    isolation: Option<&Isolation>,
 ) {
     let pid = child.id();
     if let Err(e) = sys::wait_exited_unreaped(pid) {
@@ -469,8 +583,18 @@ fn reap(
             status,
             killed: state.killed,
             reason: state.kill_reason.clone(),
+            limitation: state.limitation.clone(),
         }
     };
+    // The kernel may have killed the process for a limit (an OOM kill) before the watcher
+    // looked: ask the isolators once more, then clean them up (in reverse order).
+    let mut termination = termination;
+    if let Some(isolation) = isolation {
+        if termination.limitation.is_none() && !termination.status.success() {
+            termination.limitation = isolation.watch(container_id);
+        }
+        isolation.cleanup(container_id);
+    }
     tracing::debug!(container = %container_id, pid, status = %termination.status,
         killed = termination.killed, "container terminated");
     if let Some(map) = running.upgrade() {
@@ -489,6 +613,7 @@ mod tests {
             status,
             killed,
             reason: None,
+            limitation: None,
         };
         assert_eq!(
             t(ExitStatus::Exited(0), false).task_state(),

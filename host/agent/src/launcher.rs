@@ -61,7 +61,7 @@ impl CommandSpec {
 }
 
 /// Everything needed to launch one container's process.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ContainerConfig {
     /// Unique per run; the key the containerizer tracks the container by.
     pub container_id: String,
@@ -80,6 +80,11 @@ pub struct ContainerConfig {
     pub grace_period: Duration,
     /// Applied last, over the task's environment: variables from hooks and isolators.
     pub extra_environment: Vec<(String, String)>,
+    /// The container's resources, for its isolators.
+    pub resources: Vec<meseta_types::resources::Resource>,
+    /// `cgroup.procs` files the process joins before `exec` (set by the containerizer from
+    /// its isolators).
+    pub cgroups: Vec<PathBuf>,
 }
 
 /// Why a container could not be launched.
@@ -99,6 +104,8 @@ pub enum LaunchError {
     ShuttingDown,
     #[error("invalid container config: {0}")]
     InvalidConfig(String),
+    #[error("isolation failed: {0}")]
+    Isolation(String),
     #[error("cannot prepare the sandbox '{}': {source}", path.display())]
     Sandbox { path: PathBuf, source: io::Error },
     #[error("cannot look up user '{user}': {source}")]
@@ -386,12 +393,34 @@ pub fn launch(config: &ContainerConfig) -> Result<LaunchedProcess, LaunchError> 
         .stderr(Stdio::from(stderr));
 
     let switch = run_as.switch.clone();
+    let cgroups = config
+        .cgroups
+        .iter()
+        .map(|p| {
+            std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| {
+                LaunchError::InvalidConfig(format!("cgroup path {} has a NUL", p.display()))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     // SAFETY: the hook runs in the forked child before exec; it only makes async-signal-safe
     // system calls on data prepared before the fork (no allocation, no locks).
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() == -1 {
                 return Err(io::Error::last_os_error());
+            }
+            // join the container's cgroups: writing 0 to cgroup.procs moves the writer
+            for path in &cgroups {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+                let err = io::Error::last_os_error();
+                libc::close(fd);
+                if !ok {
+                    return Err(err);
+                }
             }
             if let Some(switch) = &switch
                 && (libc::setgroups(switch.groups.len(), switch.groups.as_ptr()) == -1
@@ -434,6 +463,8 @@ mod tests {
             agent_endpoint: Some("127.0.0.1:5051".into()),
             grace_period: Duration::from_secs(5),
             extra_environment: vec![],
+            resources: Vec::new(),
+            cgroups: Vec::new(),
         }
     }
 

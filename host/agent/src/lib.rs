@@ -18,8 +18,10 @@
 //! calls them. It is Linux-only: it uses sessions, process groups, `waitid` and `statvfs`
 //! through `libc`, all wrapped in one private module.
 
+pub mod cgroups;
 pub mod containerizer;
 pub mod daemon;
+pub mod isolation;
 pub mod launcher;
 pub mod resources;
 pub mod sandbox;

@@ -36,6 +36,8 @@ impl Fixture {
             agent_endpoint: Some("127.0.0.1:5051".to_string()),
             grace_period: Duration::from_secs(5),
             extra_environment: vec![],
+            resources: Vec::new(),
+            cgroups: Vec::new(),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | `POST /internal/agent/status` | [`StatusUpdate`] | `202`; `409` when the master does not know the agent (the agent registers again) |
 //! | `POST /internal/agent/executor_message` | [`ExecutorToFramework`] | `202` |
 //! | `POST /internal/agent/executor_exited` | [`ExecutorExited`] | `202` |
+//! | `POST /internal/agent/update` | [`UpdateAgent`] | `202`; `409` when the master does not know the agent |
 //!
 //! Master → agent (paths under the agent's `endpoint`):
 //!
@@ -39,8 +40,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Bytes;
 use crate::common::{
-    AgentID, AgentInfo, ExecutorID, ExecutorInfo, FrameworkID, FrameworkInfo, KillPolicy, TaskID,
-    TaskInfo, TaskStatus,
+    AgentID, AgentInfo, ExecutorID, ExecutorInfo, FrameworkID, FrameworkInfo, KillPolicy, Resource,
+    TaskID, TaskInfo, TaskStatus,
 };
 use crate::lenient::null_as_default;
 
@@ -48,6 +49,7 @@ pub const REGISTER: &str = "/internal/agent/register";
 pub const STATUS: &str = "/internal/agent/status";
 pub const EXECUTOR_MESSAGE: &str = "/internal/agent/executor_message";
 pub const EXECUTOR_EXITED: &str = "/internal/agent/executor_exited";
+pub const UPDATE: &str = "/internal/agent/update";
 
 pub const PING: &str = "/internal/master/ping";
 pub const RUN_TASK: &str = "/internal/master/run_task";
@@ -121,6 +123,17 @@ pub struct ExecutorExited {
     /// The raw wait status, as Mesos reports it: `code << 8` after an exit, the signal number
     /// after a signal, -1 when unknown. The master passes it on in `FAILURE.status`.
     pub status: i32,
+}
+
+/// `POST /internal/agent/update` (Mesos' `UpdateSlaveMessage`): the agent's resource estimator
+/// changed its estimate. `oversubscribed_resources` (all revocable) replaces the previous
+/// estimate; the master adds it to the agent's total and rescinds outstanding offers of the
+/// old estimate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateAgent {
+    pub agent_id: AgentID,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub oversubscribed_resources: Vec<Resource>,
 }
 
 /// `POST /internal/master/ping`.

@@ -5,10 +5,11 @@
 //! `target/modules/<crate>.wasm` (for manifests and users) and embeds it here.
 //!
 //! * [`SHIPPED`]: the modules Meseta ships (`allocator-drf`, `allocator-binpack`,
-//!   `isolator-cgroups`,
-//!   `estimator-fixed`, `qos-load`, `hook-labels`, `hook-env`).
+//!   `isolator-cgroups`, `isolator-disk`, `estimator-fixed`, `estimator-load`, `qos-load`,
+//!   `hook-labels`, `hook-env`).
 //! * [`TEST_GUESTS`]: misbehaving guests for the host's tests (`test-hooks-adversary`,
-//!   `test-allocator-liar`).
+//!   `test-allocator-liar`, `test-isolator-adversary`, `test-estimator-adversary`,
+//!   `test-qos-adversary`).
 //!
 //! **Architecture invariant**: every crate under `modules/` except the SDK is listed in exactly
 //! one table with the world it implements, and its component exports that world's interface;
@@ -53,7 +54,7 @@ mod tests {
             assert!(std::path::Path::new(a.path).is_file(), "{}", a.path);
             assert!(a.path.ends_with(&format!("target/modules/{}.wasm", a.name)));
         }
-        assert_eq!(SHIPPED.len(), 7);
+        assert_eq!(SHIPPED.len(), 9);
         assert_eq!(shipped("hook-labels").unwrap().kind, "master-hooks");
         assert_eq!(test_guest("test-allocator-liar").unwrap().kind, "allocator");
         assert!(shipped("test-allocator-liar").is_none());

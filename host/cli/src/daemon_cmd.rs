@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use meseta_agent::isolation::{Isolation, IsolationOptions, IsolatorSpec};
 use meseta_agent::{Agent, AgentConfig};
 use meseta_master::{Master, MasterConfig};
 use meseta_runtime::manifest::parse_duration;
@@ -100,6 +101,32 @@ pub struct AgentArgs {
     /// How long a custom executor has to subscribe.
     #[arg(long = "executor_registration_timeout", alias = "executor-registration-timeout", env = "MESETA_EXECUTOR_REGISTRATION_TIMEOUT", default_value = "1mins", value_parser = parse_duration)]
     executor_registration_timeout: Duration,
+    /// Isolators, comma-separated, run in this order: `posix/cpu`, `posix/mem` (built in), and
+    /// isolator modules by name (from --modules, or built in: `isolator-cgroups`,
+    /// `isolator-disk`).
+    #[arg(long, env = "MESETA_ISOLATION", default_value = "posix/cpu,posix/mem")]
+    isolation: String,
+    /// The cgroup (under each controller) that holds the containers' cgroups.
+    #[arg(long = "cgroups_root", alias = "cgroups-root", env = "MESETA_CGROUPS_ROOT", default_value = "meseta")]
+    cgroups_root: String,
+    /// Hard cpu limits: a CFS quota of `cpus` (isolator parameter `cfs_quota`).
+    #[arg(long = "cgroups_enable_cfs", alias = "cgroups-enable-cfs", env = "MESETA_CGROUPS_ENABLE_CFS")]
+    cgroups_enable_cfs: bool,
+    /// How often disk isolators measure a sandbox (isolator parameter `watch_interval`).
+    #[arg(long = "container_disk_watch_interval", alias = "container-disk-watch-interval", env = "MESETA_CONTAINER_DISK_WATCH_INTERVAL", default_value = "15secs", value_parser = parse_duration)]
+    container_disk_watch_interval: Duration,
+    /// Resource estimator module: how much may be oversubscribed (revocable resources).
+    #[arg(long = "resource_estimator", alias = "resource-estimator", env = "MESETA_RESOURCE_ESTIMATOR")]
+    resource_estimator: Option<String>,
+    /// How often the resource estimator is asked.
+    #[arg(long = "oversubscribed_resources_interval", alias = "oversubscribed-resources-interval", env = "MESETA_OVERSUBSCRIBED_RESOURCES_INTERVAL", default_value = "15secs", value_parser = parse_duration)]
+    oversubscribed_resources_interval: Duration,
+    /// QoS controller module: which revocable work to preempt.
+    #[arg(long = "qos_controller", alias = "qos-controller", env = "MESETA_QOS_CONTROLLER")]
+    qos_controller: Option<String>,
+    /// How often the QoS controller is asked.
+    #[arg(long = "qos_correction_interval_min", alias = "qos-correction-interval-min", env = "MESETA_QOS_CORRECTION_INTERVAL_MIN", default_value = "1secs", value_parser = parse_duration)]
+    qos_correction_interval_min: Duration,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -386,14 +413,50 @@ fn master_flags(args: &MasterArgs, listen: SocketAddr) -> Vec<(String, String)> 
     f
 }
 
+/// `--isolation`: each agent gets its own isolators (module instances start here).
+fn isolation(args: &AgentArgs, modules: &mut Modules) -> Result<Arc<Isolation>, String> {
+    let mut specs = Vec::new();
+    for name in args.isolation.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        specs.push(match name {
+            "posix/cpu" => IsolatorSpec::PosixCpu,
+            "posix/mem" => IsolatorSpec::PosixMem,
+            "cgroups/cpu" | "cgroups/mem" => {
+                return Err(format!(
+                    "--isolation: '{name}' is a Mesos built-in; Meseta's cgroups isolation is \
+                     the module 'isolator-cgroups'"
+                ));
+            }
+            _ => IsolatorSpec::Module(modules.get(name, "--isolation")?),
+        });
+    }
+    let options = IsolationOptions {
+        cgroups_root: args.cgroups_root.clone(),
+        cgroups_enable_cfs: args.cgroups_enable_cfs,
+        container_disk_watch_interval: args.container_disk_watch_interval,
+        ..IsolationOptions::default()
+    };
+    Isolation::new(&specs, options)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
 fn agent_config(
     master: String,
     listen: SocketAddr,
     hostname: Option<String>,
     work_dir: PathBuf,
     args: &AgentArgs,
-) -> AgentConfig {
-    AgentConfig {
+    modules: &mut Modules,
+) -> Result<AgentConfig, String> {
+    let resource_estimator = match &args.resource_estimator {
+        Some(name) => Some(modules.get(name, "--resource_estimator")?),
+        None => None,
+    };
+    let qos_controller = match &args.qos_controller {
+        Some(name) => Some(modules.get(name, "--qos_controller")?),
+        None => None,
+    };
+    Ok(AgentConfig {
         master,
         listen,
         hostname,
@@ -402,8 +465,13 @@ fn agent_config(
         attributes: args.attributes.clone(),
         executor_shutdown_grace_period: args.executor_shutdown_grace_period,
         executor_registration_timeout: args.executor_registration_timeout,
+        isolation: Some(isolation(args, modules)?),
+        resource_estimator,
+        oversubscribed_resources_interval: args.oversubscribed_resources_interval,
+        qos_controller,
+        qos_correction_interval_min: args.qos_correction_interval_min,
         ..AgentConfig::default()
-    }
+    })
 }
 
 async fn stop_signal() {
@@ -489,7 +557,14 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
             ));
         }
     }
-    let config = agent_config(cmd.master, listen, cmd.hostname, cmd.work_dir, &cmd.agent);
+    let config = agent_config(
+        cmd.master,
+        listen,
+        cmd.hostname,
+        cmd.work_dir,
+        &cmd.agent,
+        &mut modules,
+    )?;
     runtime()?.block_on(async move {
         let agent = Agent::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Agent: http://{}", agent.address()));
@@ -509,18 +584,25 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
         cmd.hooks.as_deref(),
         &mut modules,
     )?;
+    // the agents' configs (their isolators and policies start here); the master's address is
+    // filled in once it listens
+    let mut agent_configs = Vec::new();
+    for i in 0..cmd.num_agents.max(1) {
+        let port = if i == 0 { cmd.agent_port } else { 0 };
+        agent_configs.push(agent_config(
+            String::new(),
+            SocketAddr::new(cmd.ip, port),
+            cmd.hostname.clone(),
+            cmd.work_dir.clone(),
+            &cmd.agent,
+            &mut modules,
+        )?);
+    }
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;
         let mut agents = Vec::new();
-        for i in 0..cmd.num_agents.max(1) {
-            let port = if i == 0 { cmd.agent_port } else { 0 };
-            let config = agent_config(
-                master.address().to_string(),
-                SocketAddr::new(cmd.ip, port),
-                cmd.hostname.clone(),
-                cmd.work_dir.clone(),
-                &cmd.agent,
-            );
+        for mut config in agent_configs {
+            config.master = master.address().to_string();
             match Agent::start(config).await {
                 Ok(a) => agents.push(a),
                 Err(e) => {

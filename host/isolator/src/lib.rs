@@ -11,7 +11,7 @@ use meseta_bindings::CgroupsHost;
 use meseta_bindings::convert as cv;
 use meseta_bindings::isolator::Isolator as World;
 use meseta_bindings::isolator::exports::meseta::modules::isolator_api as api;
-use meseta_runtime::{LoadError, LoadedModule, ModuleError, Sandbox};
+use meseta_runtime::{InstanceContext, LoadError, LoadedModule, ModuleError, Sandbox};
 use meseta_types::isolation::{
     CgroupError, Cgroups, ContainerConfig, ContainerId, CpuStats, LaunchInfo, Limitation,
     LimitationReason, MemoryStats, ResourceStatistics,
@@ -97,12 +97,37 @@ impl WasmIsolator {
         module: Arc<LoadedModule>,
         backend: impl Fn() -> Box<dyn Cgroups + Send> + Send + Sync + 'static,
     ) -> Result<Self, LoadError> {
+        Self::with_context(module, backend, InstanceContext::default())
+    }
+
+    /// Like [`new`](Self::new), with what the host adds to the instance (grants, parameters).
+    /// The first instance is created and `init` runs, so a module that cannot work here says so
+    /// now.
+    pub fn with_context(
+        module: Arc<LoadedModule>,
+        backend: impl Fn() -> Box<dyn Cgroups + Send> + Send + Sync + 'static,
+        context: InstanceContext,
+    ) -> Result<Self, LoadError> {
         let mut sandbox = Sandbox::new(module, move || Scoped {
             backend: backend(),
             scope: None,
-        })?;
+        })?
+        .with_context(context);
         sandbox.start()?;
         Ok(WasmIsolator { sandbox })
+    }
+
+    /// Another instance of the same module with its own `context` (for example one container's
+    /// sandbox view), sharing the linked component. Started.
+    pub fn sibling(&self, context: InstanceContext) -> Result<Self, LoadError> {
+        let mut sandbox = self.sandbox.sibling(context);
+        sandbox.start()?;
+        Ok(WasmIsolator { sandbox })
+    }
+
+    /// The module's failure policy.
+    pub fn policy(&self) -> meseta_runtime::FailurePolicy {
+        self.sandbox.policy()
     }
 
     pub fn module(&self) -> &Arc<LoadedModule> {

@@ -334,6 +334,7 @@ fn router(shared: Shared) -> Router {
         .route(wire::STATUS, post(agent_status))
         .route(wire::EXECUTOR_MESSAGE, post(agent_executor_message))
         .route(wire::EXECUTOR_EXITED, post(agent_executor_exited))
+        .route(wire::UPDATE, post(agent_update))
         .route("/master/state", get(state_endpoint))
         .route("/master/state.json", get(state_endpoint))
         .route("/state", get(state_endpoint))
@@ -719,6 +720,41 @@ async fn agent_status(State(shared): State<Shared>, body: Bytes) -> Response {
     };
     let agent = msg.agent_id.value.clone();
     match shared.lock().status_update(msg) {
+        true => accepted(),
+        false => error(
+            StatusCode::CONFLICT,
+            format!("Agent '{agent}' is not registered with this master: register again"),
+        ),
+    }
+}
+
+async fn agent_update(State(shared): State<Shared>, body: Bytes) -> Response {
+    let msg: wire::UpdateAgent = match meseta_api::decode(&body) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let resources = match meseta_api::convert::resources_from_wire(&msg.oversubscribed_resources)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("oversubscribed_resources: {e}"),
+            );
+        }
+    };
+    if let Some(bad) = resources.iter().find(|r| !r.revocable) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "oversubscribed_resources: '{}' is not revocable; every oversubscribed resource \
+                 must carry \"revocable\": {{}}",
+                bad.name
+            ),
+        );
+    }
+    let agent = msg.agent_id.value.clone();
+    match shared.lock().update_oversubscribed(&agent, &resources) {
         true => accepted(),
         false => error(
             StatusCode::CONFLICT,

@@ -1657,6 +1657,46 @@ impl Inner {
 
     /// The agent missed too many pings: its offers are rescinded, its tasks reported
     /// TASK_LOST (TASK_UNREACHABLE to partition-aware frameworks), frameworks hear FAILURE.
+    /// The agent's estimator changed its estimate (Mesos' `Master::updateSlave`): the revocable
+    /// part of the agent's total becomes `revocable`, outstanding offers holding revocable
+    /// resources of the agent are rescinded, and the allocator gets the new total. Whether
+    /// the agent is known.
+    pub fn update_oversubscribed(
+        &mut self,
+        agent_id: &str,
+        revocable: &[meseta_types::resources::Resource],
+    ) -> bool {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return false;
+        };
+        let mut total = agent.total.clone();
+        total.scalars.retain(|(_, r), _| !*r);
+        let estimate = ResourceSet::from_resources(revocable);
+        total.add(&estimate);
+        if total == agent.total {
+            return true;
+        }
+        let handle = agent.handle;
+        tracing::info!(agent = agent_id, estimate = ?revocable.iter().map(|r| format!("{}:{}", r.name, r.as_scalar().unwrap_or(0.0))).collect::<Vec<_>>(),
+            "oversubscribed resources updated");
+        let stale: Vec<String> = self
+            .offers
+            .values()
+            .filter(|o| o.agent_id == agent_id && o.resources.scalars.keys().any(|(_, r)| *r))
+            .map(|o| o.id.clone())
+            .collect();
+        for o in stale {
+            self.remove_offer(&o, None, true);
+        }
+        let q = self.quantities(&total);
+        if let Some(agent) = self.agents.get_mut(agent_id) {
+            agent.total = total;
+        }
+        self.allocator.update_agent(handle, q);
+        self.trigger_allocation();
+        true
+    }
+
     pub fn mark_unreachable(&mut self, agent_id: &str, why: &str) {
         let offers: Vec<String> = self
             .offers

@@ -84,6 +84,12 @@ impl WasmQosController {
         self.sandbox.module()
     }
 
+    /// The host refuses a correction the module returned (for example a kill of guaranteed
+    /// work): a module fault, counted and handled like any other.
+    pub fn refuse(&mut self, message: String) -> ModuleError {
+        self.sandbox.reject("corrections", message)
+    }
+
     pub fn corrections(
         &mut self,
         usage: &ResourceUsage,

@@ -28,5 +28,5 @@ pub use counters::{Counters, CountersSnapshot};
 pub use error::{FaultCause, LoadError, ModuleError};
 pub use manifest::{FailurePolicy, Grant, Manifest, ModuleSpec, Settings, Source};
 pub use module::{Builtins, LoadedModule, Loader, NoBuiltins};
-pub use sandbox::{Sandbox, StoreState, World};
+pub use sandbox::{InstanceContext, Sandbox, StoreState, World};
 pub use world::{Summary, WorldSpec};

@@ -26,6 +26,16 @@ pub struct LoadedModule {
     pub counters: Arc<Counters>,
 }
 
+impl std::fmt::Debug for LoadedModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModule")
+            .field("name", &self.spec.name)
+            .field("kind", &self.world.kind)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
 /// Components built into the binary, looked up by library name.
 pub trait Builtins: Sync {
     fn get(&self, name: &str) -> Option<&'static [u8]>;

@@ -15,7 +15,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::engine::{deadline_ticks, engine};
 use crate::error::{FaultCause, LoadError, ModuleError};
-use crate::manifest::FailurePolicy;
+use crate::manifest::{FailurePolicy, Grant};
 use crate::module::LoadedModule;
 use crate::output::GuestOutput;
 
@@ -101,10 +101,20 @@ enum StartFailure {
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
+/// What the host adds to one instance beyond its manifest: directories it may see (for example
+/// an isolator's read-only view of its container's sandbox) and parameters the daemon supplies
+/// (manifest parameters of the same name win).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceContext {
+    pub grants: Vec<Grant>,
+    pub parameters: Vec<(String, String)>,
+}
+
 pub struct Sandbox<W: World<T>, T: Send + 'static> {
     module: Arc<LoadedModule>,
     pre: W::Pre,
-    make_data: Box<dyn Fn() -> T + Send + Sync>,
+    make_data: Arc<dyn Fn() -> T + Send + Sync>,
+    context: InstanceContext,
     live: Option<(Store<StoreState<T>>, W)>,
     consecutive_faults: u32,
     quarantined_until: Option<Instant>,
@@ -134,7 +144,8 @@ impl<W: World<T>, T: Send + 'static> Sandbox<W, T> {
         Ok(Sandbox {
             module,
             pre,
-            make_data: Box::new(make_data),
+            make_data: Arc::new(make_data),
+            context: InstanceContext::default(),
             live: None,
             consecutive_faults: 0,
             quarantined_until: None,
@@ -143,6 +154,38 @@ impl<W: World<T>, T: Send + 'static> Sandbox<W, T> {
 
     pub fn module(&self) -> &Arc<LoadedModule> {
         &self.module
+    }
+
+    /// Sets what the host adds to this sandbox's instances; takes effect at the next instance.
+    pub fn with_context(mut self, context: InstanceContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// A second sandbox of the same module, sharing its linked component (no relinking), with
+    /// its own instances and `context`. Not started.
+    pub fn sibling(&self, context: InstanceContext) -> Self {
+        Sandbox {
+            module: Arc::clone(&self.module),
+            pre: self.pre.clone(),
+            make_data: Arc::clone(&self.make_data),
+            context,
+            live: None,
+            consecutive_faults: 0,
+            quarantined_until: None,
+        }
+    }
+
+    /// The parameters `init` gets: the manifest's, then the host's for names the manifest
+    /// does not set.
+    fn parameters(&self) -> Vec<(String, String)> {
+        let mut out = self.module.spec.parameters.clone();
+        for (k, v) in &self.context.parameters {
+            if !out.iter().any(|(n, _)| n == k) {
+                out.push((k.clone(), v.clone()));
+            }
+        }
+        out
     }
 
     pub fn policy(&self) -> FailurePolicy {
@@ -259,7 +302,7 @@ impl<W: World<T>, T: Send + 'static> Sandbox<W, T> {
         let stderr = GuestOutput::new(name.clone(), "stderr");
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout).stderr(stderr.clone());
-        for g in &module.spec.settings.grants {
+        for g in module.spec.settings.grants.iter().chain(&self.context.grants) {
             let perms = if g.read_only {
                 FsPerms::ReadOnly
             } else {
@@ -295,7 +338,7 @@ impl<W: World<T>, T: Send + 'static> Sandbox<W, T> {
         };
         let bindings =
             W::instantiate(&self.pre, &mut store).map_err(|e| classify_here(e, &store))?;
-        match bindings.init(&mut store, &module.spec.parameters) {
+        match bindings.init(&mut store, &self.parameters()) {
             Ok(Ok(())) => {}
             Ok(Err(message)) => return Err(StartFailure::Rejected(message)),
             Err(e) => return Err(classify_here(e, &store)),

@@ -8,6 +8,8 @@
 //! * `watch` reports a memory limitation once the container's cgroup saw an OOM kill.
 //! * `usage` reads the cgroup's cpu and memory statistics.
 //! * `cleanup` forgets the container.
+//! * `init` fails when the agent's parameter `cgroups` says there is no usable hierarchy
+//!   (`none: <why>`), so the agent refuses to start with this isolator.
 //!
 //! All cgroup access goes through the [`Cgroups`] capability the host scopes to the container of
 //! the current call. The policy is plain Rust (`CgroupsIsolator`), linked natively by the host as
@@ -113,6 +115,14 @@ impl CgroupsIsolator {
 
 impl Create for CgroupsIsolator {
     fn create(parameters: &Parameters) -> Result<Self, String> {
+        // the agent says which hierarchy it has: `v1`, `v2`, or `none: <why>`
+        if let Some(none) = parameter(parameters, "cgroups").and_then(|c| c.strip_prefix("none")) {
+            let why = none.trim_start_matches(':').trim();
+            return Err(format!(
+                "isolator-cgroups needs cgroups, and this agent has no usable cgroup hierarchy \
+                 ({why}); use posix/cpu,posix/mem instead"
+            ));
+        }
         let cfs_quota = match parameter(parameters, "cfs_quota").map(str::trim) {
             None | Some("false") => false,
             Some("true") => true,
@@ -341,6 +351,9 @@ mod tests {
         assert!(cg.memory_limit.is_empty());
         assert_eq!(cfs_quota_us(0.001), 1_000);
         assert!(CgroupsIsolator::create(&[("cfs_quota".into(), "yes".into())]).is_err());
+        let none = CgroupsIsolator::create(&[("cgroups".into(), "none: not mounted".into())]);
+        assert!(none.unwrap_err().contains("no usable cgroup hierarchy (not mounted)"));
+        assert!(CgroupsIsolator::create(&[("cgroups".into(), "v1".into())]).is_ok());
     }
 
     #[test]

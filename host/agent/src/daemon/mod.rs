@@ -20,6 +20,7 @@
 mod executor_api;
 mod master_link;
 mod model;
+mod oversubscription;
 mod server;
 mod state_json;
 mod status;
@@ -34,6 +35,8 @@ use meseta_api::common::{AgentInfo, Attribute, Resource};
 use tokio::sync::{Notify, watch};
 
 use crate::containerizer::Containerizer;
+use crate::isolation::Isolation;
+use meseta_runtime::LoadedModule;
 use crate::resources::DetectError;
 use crate::sandbox::SandboxLayout;
 
@@ -79,6 +82,18 @@ pub struct AgentConfig {
     pub status_update_retry_min: Duration,
     /// First retry of a failed registration after this; doubling, capped at ten times this.
     pub registration_backoff: Duration,
+    /// `--isolation`, set up (see [`Isolation::new`]); `None` runs containers without
+    /// isolators.
+    pub isolation: Option<Arc<Isolation>>,
+    /// `--resource_estimator`: polled every `oversubscribed_resources_interval`; the master
+    /// hears every change of its estimate.
+    pub resource_estimator: Option<Arc<LoadedModule>>,
+    /// `--oversubscribed_resources_interval` (Mesos: 15 s).
+    pub oversubscribed_resources_interval: Duration,
+    /// `--qos_controller`: polled every `qos_correction_interval_min`; its kills preempt.
+    pub qos_controller: Option<Arc<LoadedModule>>,
+    /// `--qos_correction_interval_min` (Meseta: 1 s).
+    pub qos_correction_interval_min: Duration,
 }
 
 impl Default for AgentConfig {
@@ -94,6 +109,11 @@ impl Default for AgentConfig {
             executor_registration_timeout: Duration::from_secs(60),
             status_update_retry_min: Duration::from_secs(1),
             registration_backoff: Duration::from_secs(1),
+            isolation: None,
+            resource_estimator: None,
+            oversubscribed_resources_interval: Duration::from_secs(15),
+            qos_controller: None,
+            qos_correction_interval_min: Duration::from_secs(1),
         }
     }
 }
@@ -112,6 +132,8 @@ pub enum AgentError {
     Resources(#[from] DetectError),
     #[error("invalid --attributes: {0}")]
     Attributes(String),
+    #[error("{0}")]
+    Module(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -222,6 +244,7 @@ impl Agent {
             }
             None => Vec::new(),
         };
+        let policies = oversubscription::Policies::new(&config).map_err(AgentError::Module)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| AgentError::Bind {
@@ -241,7 +264,10 @@ impl Agent {
         let (stopping, _) = watch::channel(false);
         let daemon = Arc::new(Daemon {
             layout: SandboxLayout::new(config.work_dir.clone()),
-            containerizer: Containerizer::new(),
+            containerizer: match &config.isolation {
+                Some(isolation) => Containerizer::with_isolation(Arc::clone(isolation)),
+                None => Containerizer::new(),
+            },
             client: master_link::client(),
             wire_resources: meseta_api::convert::resources_to_wire(&resources),
             wire_attributes: meseta_api::convert::attributes_to_wire(&attributes),
@@ -259,12 +285,14 @@ impl Agent {
         });
         let server = tokio::spawn(server::serve(daemon.clone(), listener));
         let registration = tokio::spawn(master_link::registration_loop(daemon.clone()));
+        let mut background = vec![registration];
+        background.extend(policies.spawn(&daemon));
         tracing::info!(address = %address, master = %daemon.master,
             work_dir = %daemon.config.work_dir.display(), "agent started");
         Ok(Agent {
             daemon,
             server,
-            background: vec![registration],
+            background,
         })
     }
 

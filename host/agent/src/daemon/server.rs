@@ -86,6 +86,9 @@ pub fn router(d: Shared) -> Router {
         .route("/files/download", get(files_download))
         .route("/files/download.json", get(files_download))
         .route("/metrics/snapshot", get(metrics))
+        .route("/monitor/statistics", get(statistics))
+        .route("/monitor/statistics.json", get(statistics))
+        .route("/slave(1)/monitor/statistics", get(statistics))
         .route("/slave(1)/health", get(health))
         .route("/health", get(health))
         .route("/version", get(version))
@@ -204,6 +207,35 @@ async fn state(State(d): State<Shared>) -> Response {
 
 async fn metrics(State(d): State<Shared>) -> Response {
     json(StatusCode::OK, &state_json::metrics(&d))
+}
+
+/// `/monitor/statistics`: one entry per live executor with its isolators' usage, as Mesos
+/// shows it.
+async fn statistics(State(d): State<Shared>) -> Response {
+    let d2 = d.clone();
+    let entries = tokio::task::spawn_blocking(move || {
+        let snapshot = super::oversubscription::executors(&d2.lock());
+        snapshot
+            .into_iter()
+            .map(|e| {
+                let stats = super::oversubscription::statistics(&d2, &e.containers)
+                    .unwrap_or_else(|| meseta_types::isolation::ResourceStatistics {
+                        timestamp: meseta_api::common::timestamp_now(),
+                        ..Default::default()
+                    });
+                serde_json::json!({
+                    "executor_id": e.executor_id,
+                    "executor_name": e.executor_name,
+                    "framework_id": e.framework_id,
+                    "source": e.source,
+                    "statistics": state_json::statistics_json(&stats),
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    json(StatusCode::OK, &serde_json::Value::Array(entries))
 }
 
 async fn health() -> Response {

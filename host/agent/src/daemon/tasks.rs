@@ -271,7 +271,7 @@ async fn launch_process_task(
             return;
         }
     };
-    let (agent_id, grace, endpoint) = {
+    let (agent_id, grace, endpoint, resources) = {
         let mut st = d.lock();
         let agent_id = st.agent_id.clone().unwrap_or_default();
         let endpoint = st.endpoint.clone();
@@ -291,9 +291,11 @@ async fn launch_process_task(
             return;
         }
         let grace = kill_grace(&d, None, &task.info);
+        let resources =
+            meseta_api::convert::resources_from_wire(&task.info.resources).unwrap_or_default();
         let s = status::status(&tid, TaskState::Starting, Source::Executor, None, None);
         enqueue(&d, &mut st, &fid, s, false);
-        (agent_id, grace, endpoint)
+        (agent_id, grace, endpoint, resources)
     };
     let config = ContainerConfig {
         container_id: container_id.clone(),
@@ -306,6 +308,8 @@ async fn launch_process_task(
         agent_endpoint: Some(endpoint),
         grace_period: grace,
         extra_environment: Vec::new(),
+        resources,
+        cgroups: Vec::new(),
     };
     let handle = match d.containerizer.launch(config).await {
         Ok(handle) => handle,
@@ -353,11 +357,16 @@ fn report_termination(d: &Shared, st: &mut State, fid: &str, tid: &str, terminat
         return;
     }
     let state = termination.task_state();
+    // a container an isolator limited was destroyed by the agent, as in Mesos
+    let source = match termination.limitation {
+        Some(_) => Source::Agent,
+        None => Source::Executor,
+    };
     let s = status::status(
         tid,
         state,
-        Source::Executor,
-        None,
+        source,
+        termination.reason(),
         Some(termination.message()),
     );
     enqueue(d, st, fid, s, false);
@@ -694,6 +703,18 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
         .shutdown_grace_period
         .map(|g| g.as_duration())
         .unwrap_or(d.config.executor_shutdown_grace_period);
+    // the executor's container holds its own resources and those of its first tasks
+    let resources = d
+        .lock()
+        .executor_mut(&fid, &eid)
+        .map(|e| {
+            let mut wire = e.info.resources.clone();
+            for t in &e.queued {
+                wire.extend(t.resources.iter().cloned());
+            }
+            meseta_api::convert::resources_from_wire(&wire).unwrap_or_default()
+        })
+        .unwrap_or_default();
     let config = ContainerConfig {
         container_id,
         agent_id,
@@ -705,6 +726,8 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
         agent_endpoint: Some(endpoint),
         grace_period: grace,
         extra_environment: Vec::new(),
+        resources,
+        cgroups: Vec::new(),
     };
     let handle = match d.containerizer.launch(config).await {
         Ok(handle) => handle,
