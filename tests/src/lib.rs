@@ -2,6 +2,7 @@
 //! guests exactly as a daemon does (through a manifest spec and the runtime's loader), and run
 //! the daemons and example programs as child processes ([`daemons`]).
 
+pub mod cluster;
 pub mod daemons;
 pub mod scheduler;
 

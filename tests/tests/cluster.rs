@@ -9,154 +9,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meseta_agent::{Agent, AgentConfig};
-use meseta_master::{Master, MasterConfig};
-use meseta_runtime::{LoadedModule, Settings};
-use meseta_tests::daemons::http_get;
+use meseta_master::MasterConfig;
+use meseta_tests::cluster::{
+    Cluster, RES, T, eventually, find_framework, framework, master_config, module, task_in,
+};
 use meseta_tests::scheduler::{Scheduler, is_update_of, offer_ids, post_call, scalar, task};
 use serde_json::{Value, json};
 
-/// How long to wait for anything that should happen.
-const T: Duration = Duration::from_secs(20);
-const RES: &str = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]";
-
-struct Cluster {
-    rt: tokio::runtime::Runtime,
-    master: Option<Master>,
-    agents: Vec<Option<Agent>>,
-    /// `127.0.0.1:port` of the master.
-    addr: String,
-    dirs: Vec<tempfile::TempDir>,
-}
-
-fn master_config() -> MasterConfig {
-    MasterConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        allocation_interval: Duration::from_millis(100),
-        heartbeat_interval: Duration::from_secs(1),
-        agent_ping_timeout: Duration::from_millis(200),
-        max_agent_ping_timeouts: 3,
-        ..MasterConfig::default()
-    }
-}
-
-fn module(artifact: &str, parameters: &[(&str, &str)]) -> Arc<LoadedModule> {
-    meseta_tests::load(artifact, parameters, Settings::default()).unwrap()
-}
-
-impl Cluster {
-    fn start(config: MasterConfig, agents: &[&str]) -> Cluster {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let master = rt.block_on(Master::start(config)).unwrap();
-        let mut cluster = Cluster {
-            addr: master.address().to_string(),
-            rt,
-            master: Some(master),
-            agents: Vec::new(),
-            dirs: Vec::new(),
-        };
-        for resources in agents {
-            cluster.add_agent(resources);
-        }
-        cluster
-    }
-
-    /// Starts an agent and waits until it is registered; its index.
-    fn add_agent(&mut self, resources: &str) -> usize {
-        let dir = tempfile::tempdir().unwrap();
-        let config = AgentConfig {
-            master: self.addr.clone(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            work_dir: dir.path().to_path_buf(),
-            resources: Some(resources.to_string()),
-            executor_shutdown_grace_period: Duration::from_secs(2),
-            status_update_retry_min: Duration::from_millis(200),
-            registration_backoff: Duration::from_millis(200),
-            ..AgentConfig::default()
-        };
-        let agent = self.rt.block_on(Agent::start(config)).unwrap();
-        assert!(
-            self.rt.block_on(agent.wait_registered(T)),
-            "agent did not register"
-        );
-        self.dirs.push(dir);
-        self.agents.push(Some(agent));
-        self.agents.len() - 1
-    }
-
-    fn agent_id(&self, i: usize) -> String {
-        self.agents[i].as_ref().unwrap().agent_id().unwrap()
-    }
-
-    /// Stops an agent abruptly: it stops serving (so it stops answering pings) and its
-    /// processes are SIGKILLed; nothing more reaches the master.
-    fn kill_agent(&mut self, i: usize) {
-        let _guard = self.rt.enter();
-        drop(self.agents[i].take());
-    }
-
-    fn subscribe(&self, info: Value) -> Scheduler {
-        Scheduler::subscribe(&self.addr, info).unwrap()
-    }
-
-    /// `GET path` as JSON.
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = http_get(&format!("http://{}", self.addr), path).unwrap();
-        assert_eq!(status, 200, "GET {path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    fn state(&self) -> Value {
-        self.get("/master/state")
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let agents: Vec<Agent> = self.agents.drain(..).flatten().collect();
-        let master = self.master.take();
-        self.rt.block_on(async move {
-            for a in agents {
-                a.stop().await;
-            }
-            if let Some(m) = master {
-                m.stop().await;
-            }
-        });
-    }
-}
-
-fn framework(name: &str) -> Value {
-    json!({"name": name})
-}
-
 fn partition_aware(name: &str) -> Value {
     json!({"name": name, "capabilities": [{"type": "PARTITION_AWARE"}]})
-}
-
-/// The framework `id` in `/master/state`'s `frameworks` (or `completed_frameworks`).
-fn find_framework<'a>(state: &'a Value, list: &str, id: &str) -> Option<&'a Value> {
-    state[list].as_array()?.iter().find(|f| f["id"] == id)
-}
-
-fn task_in<'a>(framework: &'a Value, list: &str, task_id: &str) -> Option<&'a Value> {
-    framework[list]
-        .as_array()?
-        .iter()
-        .find(|t| t["id"] == task_id)
-}
-
-/// Polls `check` until it holds; panics with `what` after `T`.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + T;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Whether process `pid` is alive (a zombie counts as gone).

@@ -142,16 +142,21 @@ impl CgroupHost {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<ContainerId, Container>> {
-        self.containers.lock().unwrap_or_else(PoisonError::into_inner)
+        self.containers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Creates the container's cgroups (`<root>/<name>`); returns the `cgroup.procs` files
     /// its process must join.
     pub fn create(&self, id: ContainerId, name: &str) -> Result<Vec<PathBuf>, String> {
         let path = format!("{}/{name}", self.root);
-        let cgroup =
-            Cgroup::new_with_specified_controllers(hierarchy(), &path, Some(controllers(self.version)))
-                .map_err(|e| format!("cannot create the cgroup '{path}': {e}"))?;
+        let cgroup = Cgroup::new_with_specified_controllers(
+            hierarchy(),
+            &path,
+            Some(controllers(self.version)),
+        )
+        .map_err(|e| format!("cannot create the cgroup '{path}': {e}"))?;
         let procs = cgroup
             .subsystems()
             .iter()
@@ -324,8 +329,11 @@ impl Cgroups for CgroupBackend {
         self.host.with(c, |cg| {
             let mem: &MemController = controller(cg, "memory")?;
             match version {
-                Version::V1 => Ok(stat_value(&read(&mem.path().join("memory.oom_control")), "oom_kill")
-                    .unwrap_or(0)),
+                Version::V1 => Ok(stat_value(
+                    &read(&mem.path().join("memory.oom_control")),
+                    "oom_kill",
+                )
+                .unwrap_or(0)),
                 Version::V2 => Ok(
                     stat_value(&read(&mem.path().join("memory.events")), "oom_kill").unwrap_or(0),
                 ),
@@ -348,7 +356,11 @@ mod tests {
 
     #[test]
     fn roots_must_be_relative() {
-        assert!(CgroupHost::detect("").unwrap_err().contains("--cgroups_root"));
+        assert!(
+            CgroupHost::detect("")
+                .unwrap_err()
+                .contains("--cgroups_root")
+        );
         assert!(CgroupHost::detect("/abs").unwrap_err().contains("relative"));
         assert!(CgroupHost::detect("a/../b").is_err());
     }

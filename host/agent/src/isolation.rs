@@ -449,8 +449,12 @@ impl Isolation {
             let Some(instance) = slot else { continue };
             match instance.update(id, resources) {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(isolator = %self.name_of(i), error = %e, "update refused"),
-                Err(fault) => tracing::warn!(isolator = %self.name_of(i), error = %fault, "update failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(isolator = %self.name_of(i), error = %e, "update refused")
+                }
+                Err(fault) => {
+                    tracing::warn!(isolator = %self.name_of(i), error = %fault, "update failed")
+                }
             }
         }
     }
@@ -497,7 +501,9 @@ impl Isolation {
                     match instance.usage(id) {
                         Ok(Ok(s)) => merge(&mut stats, s),
                         Ok(Err(e)) => tracing::debug!(isolator = %name, error = %e, "no usage"),
-                        Err(fault) => tracing::debug!(isolator = %name, error = %fault, "usage failed"),
+                        Err(fault) => {
+                            tracing::debug!(isolator = %name, error = %fault, "usage failed")
+                        }
                     }
                 }
             }
@@ -525,8 +531,12 @@ impl Isolation {
             };
             match instance.cleanup(id) {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(isolator = %self.name_of(i), error = %e, "cleanup refused"),
-                Err(fault) => tracing::warn!(isolator = %self.name_of(i), error = %fault, "cleanup failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(isolator = %self.name_of(i), error = %e, "cleanup refused")
+                }
+                Err(fault) => {
+                    tracing::warn!(isolator = %self.name_of(i), error = %fault, "cleanup failed")
+                }
             }
         }
         live.instances.clear();
@@ -609,7 +619,11 @@ pub fn posix_usage(sid: u32) -> PosixUsage {
         };
         let f: Vec<&str> = rest.split_whitespace().collect();
         // f[0] is field 3 (state): field n is f[n - 3]
-        let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let field = |n: usize| {
+            f.get(n - 3)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         if field(6) != u64::from(sid) {
             continue;
         }

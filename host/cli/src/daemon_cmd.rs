@@ -107,22 +107,39 @@ pub struct AgentArgs {
     #[arg(long, env = "MESETA_ISOLATION", default_value = "posix/cpu,posix/mem")]
     isolation: String,
     /// The cgroup (under each controller) that holds the containers' cgroups.
-    #[arg(long = "cgroups_root", alias = "cgroups-root", env = "MESETA_CGROUPS_ROOT", default_value = "meseta")]
+    #[arg(
+        long = "cgroups_root",
+        alias = "cgroups-root",
+        env = "MESETA_CGROUPS_ROOT",
+        default_value = "meseta"
+    )]
     cgroups_root: String,
     /// Hard cpu limits: a CFS quota of `cpus` (isolator parameter `cfs_quota`).
-    #[arg(long = "cgroups_enable_cfs", alias = "cgroups-enable-cfs", env = "MESETA_CGROUPS_ENABLE_CFS")]
+    #[arg(
+        long = "cgroups_enable_cfs",
+        alias = "cgroups-enable-cfs",
+        env = "MESETA_CGROUPS_ENABLE_CFS"
+    )]
     cgroups_enable_cfs: bool,
     /// How often disk isolators measure a sandbox (isolator parameter `watch_interval`).
     #[arg(long = "container_disk_watch_interval", alias = "container-disk-watch-interval", env = "MESETA_CONTAINER_DISK_WATCH_INTERVAL", default_value = "15secs", value_parser = parse_duration)]
     container_disk_watch_interval: Duration,
     /// Resource estimator module: how much may be oversubscribed (revocable resources).
-    #[arg(long = "resource_estimator", alias = "resource-estimator", env = "MESETA_RESOURCE_ESTIMATOR")]
+    #[arg(
+        long = "resource_estimator",
+        alias = "resource-estimator",
+        env = "MESETA_RESOURCE_ESTIMATOR"
+    )]
     resource_estimator: Option<String>,
     /// How often the resource estimator is asked.
     #[arg(long = "oversubscribed_resources_interval", alias = "oversubscribed-resources-interval", env = "MESETA_OVERSUBSCRIBED_RESOURCES_INTERVAL", default_value = "15secs", value_parser = parse_duration)]
     oversubscribed_resources_interval: Duration,
     /// QoS controller module: which revocable work to preempt.
-    #[arg(long = "qos_controller", alias = "qos-controller", env = "MESETA_QOS_CONTROLLER")]
+    #[arg(
+        long = "qos_controller",
+        alias = "qos-controller",
+        env = "MESETA_QOS_CONTROLLER"
+    )]
     qos_controller: Option<String>,
     /// How often the QoS controller is asked.
     #[arg(long = "qos_correction_interval_min", alias = "qos-correction-interval-min", env = "MESETA_QOS_CORRECTION_INTERVAL_MIN", default_value = "1secs", value_parser = parse_duration)]
@@ -416,7 +433,12 @@ fn master_flags(args: &MasterArgs, listen: SocketAddr) -> Vec<(String, String)> 
 /// `--isolation`: each agent gets its own isolators (module instances start here).
 fn isolation(args: &AgentArgs, modules: &mut Modules) -> Result<Arc<Isolation>, String> {
     let mut specs = Vec::new();
-    for name in args.isolation.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in args
+        .isolation
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         specs.push(match name {
             "posix/cpu" => IsolatorSpec::PosixCpu,
             "posix/mem" => IsolatorSpec::PosixMem,

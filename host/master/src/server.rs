@@ -733,8 +733,7 @@ async fn agent_update(State(shared): State<Shared>, body: Bytes) -> Response {
         Ok(m) => m,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let resources = match meseta_api::convert::resources_from_wire(&msg.oversubscribed_resources)
-    {
+    let resources = match meseta_api::convert::resources_from_wire(&msg.oversubscribed_resources) {
         Ok(r) => r,
         Err(e) => {
             return error(

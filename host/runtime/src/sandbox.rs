@@ -302,7 +302,13 @@ impl<W: World<T>, T: Send + 'static> Sandbox<W, T> {
         let stderr = GuestOutput::new(name.clone(), "stderr");
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout).stderr(stderr.clone());
-        for g in module.spec.settings.grants.iter().chain(&self.context.grants) {
+        for g in module
+            .spec
+            .settings
+            .grants
+            .iter()
+            .chain(&self.context.grants)
+        {
             let perms = if g.read_only {
                 FsPerms::ReadOnly
             } else {

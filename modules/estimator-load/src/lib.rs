@@ -111,13 +111,25 @@ mod tests {
     use meseta_types::isolation::ResourceStatistics;
     use meseta_types::oversubscription::ExecutorUsage;
 
-    fn executor(id: &str, cpus: f64, mem: f64, stats: Option<(f64, f64, u64)>, revocable: bool) -> ExecutorUsage {
+    fn executor(
+        id: &str,
+        cpus: f64,
+        mem: f64,
+        stats: Option<(f64, f64, u64)>,
+        revocable: bool,
+    ) -> ExecutorUsage {
         ExecutorUsage {
             framework_id: "f".into(),
             executor_id: id.into(),
             allocated: vec![
-                Resource { revocable, ..Resource::scalar("cpus", cpus) },
-                Resource { revocable, ..Resource::scalar("mem", mem) },
+                Resource {
+                    revocable,
+                    ..Resource::scalar("cpus", cpus)
+                },
+                Resource {
+                    revocable,
+                    ..Resource::scalar("mem", mem)
+                },
             ],
             statistics: stats.map(|(ts, secs, rss)| ResourceStatistics {
                 timestamp: ts,
@@ -135,16 +147,40 @@ mod tests {
     fn slack_is_allocated_minus_used() {
         let mut est = LoadEstimator::create(&[("safety_margin".into(), "0".into())]).unwrap();
         let mut usage = ResourceUsage {
-            executors: vec![executor("a", 4.0, 1024.0, Some((100.0, 10.0, 256 << 20)), false)],
+            executors: vec![executor(
+                "a",
+                4.0,
+                1024.0,
+                Some((100.0, 10.0, 256 << 20)),
+                false,
+            )],
             ..Default::default()
         };
         // first sample: cpus count as fully used
         let first = est.oversubscribable(&usage).unwrap();
-        assert_eq!(first, vec![Resource { revocable: true, ..Resource::scalar("mem", 768.0) }]);
+        assert_eq!(
+            first,
+            vec![Resource {
+                revocable: true,
+                ..Resource::scalar("mem", 768.0)
+            }]
+        );
         // 1 cpu-second per second over the next 10 s: 3 cpus of slack
-        usage.executors = vec![executor("a", 4.0, 1024.0, Some((110.0, 20.0, 256 << 20)), false)];
+        usage.executors = vec![executor(
+            "a",
+            4.0,
+            1024.0,
+            Some((110.0, 20.0, 256 << 20)),
+            false,
+        )];
         let second = est.oversubscribable(&usage).unwrap();
-        assert_eq!(second[0], Resource { revocable: true, ..Resource::scalar("cpus", 3.0) });
+        assert_eq!(
+            second[0],
+            Resource {
+                revocable: true,
+                ..Resource::scalar("cpus", 3.0)
+            }
+        );
         // revocable work already placed is taken off
         usage.executors.push(executor("r", 1.0, 512.0, None, true));
         let third = est.oversubscribable(&usage).unwrap();

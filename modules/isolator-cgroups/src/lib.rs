@@ -352,7 +352,10 @@ mod tests {
         assert_eq!(cfs_quota_us(0.001), 1_000);
         assert!(CgroupsIsolator::create(&[("cfs_quota".into(), "yes".into())]).is_err());
         let none = CgroupsIsolator::create(&[("cgroups".into(), "none: not mounted".into())]);
-        assert!(none.unwrap_err().contains("no usable cgroup hierarchy (not mounted)"));
+        assert!(
+            none.unwrap_err()
+                .contains("no usable cgroup hierarchy (not mounted)")
+        );
         assert!(CgroupsIsolator::create(&[("cgroups".into(), "v1".into())]).is_ok());
     }
 

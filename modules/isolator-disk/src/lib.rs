@@ -220,7 +220,12 @@ mod tests {
         fn set_cpu_shares(&mut self, _: ContainerId, _: u64) -> Result<(), CgroupError> {
             Ok(())
         }
-        fn set_cpu_quota(&mut self, _: ContainerId, _: u64, _: Option<u64>) -> Result<(), CgroupError> {
+        fn set_cpu_quota(
+            &mut self,
+            _: ContainerId,
+            _: u64,
+            _: Option<u64>,
+        ) -> Result<(), CgroupError> {
             Ok(())
         }
         fn set_memory_limit(&mut self, _: ContainerId, _: u64) -> Result<(), CgroupError> {
@@ -259,7 +264,11 @@ mod tests {
         assert_eq!(parse_interval("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_interval("2mins").unwrap(), Duration::from_secs(120));
         assert!(parse_interval("soon").is_err());
-        assert!(parse_interval("5years").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_interval("5years")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
         assert!(DiskIsolator::create(&[("enforce".into(), "maybe".into())]).is_err());
     }
 

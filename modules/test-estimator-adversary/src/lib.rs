@@ -25,7 +25,10 @@ impl Create for Adversary {
     fn create(parameters: &Parameters) -> Result<Self, String> {
         let mode = parameter(parameters, "mode").unwrap_or("ok").to_string();
         if !MODES.contains(&mode.as_str()) {
-            return Err(format!("unknown mode '{mode}'; modes: {}", MODES.join(", ")));
+            return Err(format!(
+                "unknown mode '{mode}'; modes: {}",
+                MODES.join(", ")
+            ));
         }
         Ok(Adversary {
             mode,

@@ -18,7 +18,14 @@ use meseta_types::isolation::{
 use meseta_types::resources::{EnvVar, Resource};
 use meseta_types::{Create, Parameters, parameter};
 
-const MODES: &[&str] = &["ok", "trap-prepare", "loop-watch", "bomb-usage", "bad-env", "escape"];
+const MODES: &[&str] = &[
+    "ok",
+    "trap-prepare",
+    "loop-watch",
+    "bomb-usage",
+    "bad-env",
+    "escape",
+];
 
 pub struct Adversary {
     mode: String,
@@ -29,7 +36,10 @@ impl Create for Adversary {
     fn create(parameters: &Parameters) -> Result<Self, String> {
         let mode = parameter(parameters, "mode").unwrap_or("ok").to_string();
         if !MODES.contains(&mode.as_str()) {
-            return Err(format!("unknown mode '{mode}'; modes: {}", MODES.join(", ")));
+            return Err(format!(
+                "unknown mode '{mode}'; modes: {}",
+                MODES.join(", ")
+            ));
         }
         Ok(Adversary {
             mode,

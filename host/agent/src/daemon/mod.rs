@@ -36,9 +36,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::containerizer::Containerizer;
 use crate::isolation::Isolation;
-use meseta_runtime::LoadedModule;
 use crate::resources::DetectError;
 use crate::sandbox::SandboxLayout;
+use meseta_runtime::LoadedModule;
 
 use self::model::State;
 

@@ -41,9 +41,10 @@ impl Policies {
                     m.spec.name, m.world.kind
                 ));
             }
-            Some(m) => Some(WasmEstimator::new(Arc::clone(m)).map_err(|e| {
-                format!("--resource_estimator: module '{}': {e}", m.spec.name)
-            })?),
+            Some(m) => Some(
+                WasmEstimator::new(Arc::clone(m))
+                    .map_err(|e| format!("--resource_estimator: module '{}': {e}", m.spec.name))?,
+            ),
             None => None,
         };
         let qos = match &config.qos_controller {
@@ -177,7 +178,9 @@ fn add(a: ResourceStatistics, b: ResourceStatistics) -> ResourceStatistics {
 
 fn load_average() -> LoadAverage {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let mut it = text.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(0.0));
+    let mut it = text
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().unwrap_or(0.0));
     LoadAverage {
         one: it.next().unwrap_or(0.0),
         five: it.next().unwrap_or(0.0),
@@ -208,7 +211,10 @@ fn usage(d: &Shared) -> ResourceUsage {
 
 async fn estimator_loop(d: Shared, estimator: WasmEstimator) {
     let estimator = Arc::new(Mutex::new(estimator));
-    let every = d.config.oversubscribed_resources_interval.max(Duration::from_millis(10));
+    let every = d
+        .config
+        .oversubscribed_resources_interval
+        .max(Duration::from_millis(10));
     let mut last: Option<(Vec<Resource>, u64)> = None;
     loop {
         tokio::select! {
@@ -246,7 +252,13 @@ async fn estimator_loop(d: Shared, estimator: WasmEstimator) {
             agent_id: meseta_api::common::AgentID::new(&agent_id),
             oversubscribed_resources: meseta_api::convert::resources_to_wire(&estimate),
         };
-        match master_link::post(&d, wire::UPDATE, serde_json::to_vec(&message).unwrap_or_default()).await {
+        match master_link::post(
+            &d,
+            wire::UPDATE,
+            serde_json::to_vec(&message).unwrap_or_default(),
+        )
+        .await
+        {
             Ok((code, _)) if code < 300 => {
                 tracing::info!(estimate = ?estimate.iter().map(|r| format!("{}:{}", r.name, r.as_scalar().unwrap_or(0.0))).collect::<Vec<_>>(),
                     "sent oversubscribed resources to the master");
@@ -262,7 +274,10 @@ async fn estimator_loop(d: Shared, estimator: WasmEstimator) {
 
 async fn qos_loop(d: Shared, qos: WasmQosController) {
     let qos = Arc::new(Mutex::new(qos));
-    let every = d.config.qos_correction_interval_min.max(Duration::from_millis(10));
+    let every = d
+        .config
+        .qos_correction_interval_min
+        .max(Duration::from_millis(10));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -333,8 +348,12 @@ fn preempt(d: &Shared, fid: &str, eid: &str) {
             live.push(tid.clone());
         }
     }
-    tracing::warn!(framework = fid, executor = eid, tasks = live.len(),
-        "preempting revocable work on a QoS correction");
+    tracing::warn!(
+        framework = fid,
+        executor = eid,
+        tasks = live.len(),
+        "preempting revocable work on a QoS correction"
+    );
     for tid in live {
         let s = status::status(
             &tid,

@@ -213,28 +213,29 @@ async fn metrics(State(d): State<Shared>) -> Response {
 /// shows it.
 async fn statistics(State(d): State<Shared>) -> Response {
     let d2 = d.clone();
-    let entries = tokio::task::spawn_blocking(move || {
-        let snapshot = super::oversubscription::executors(&d2.lock());
-        snapshot
-            .into_iter()
-            .map(|e| {
-                let stats = super::oversubscription::statistics(&d2, &e.containers)
-                    .unwrap_or_else(|| meseta_types::isolation::ResourceStatistics {
-                        timestamp: meseta_api::common::timestamp_now(),
-                        ..Default::default()
-                    });
-                serde_json::json!({
-                    "executor_id": e.executor_id,
-                    "executor_name": e.executor_name,
-                    "framework_id": e.framework_id,
-                    "source": e.source,
-                    "statistics": state_json::statistics_json(&stats),
+    let entries =
+        tokio::task::spawn_blocking(move || {
+            let snapshot = super::oversubscription::executors(&d2.lock());
+            snapshot
+                .into_iter()
+                .map(|e| {
+                    let stats = super::oversubscription::statistics(&d2, &e.containers)
+                        .unwrap_or_else(|| meseta_types::isolation::ResourceStatistics {
+                            timestamp: meseta_api::common::timestamp_now(),
+                            ..Default::default()
+                        });
+                    serde_json::json!({
+                        "executor_id": e.executor_id,
+                        "executor_name": e.executor_name,
+                        "framework_id": e.framework_id,
+                        "source": e.source,
+                        "statistics": state_json::statistics_json(&stats),
+                    })
                 })
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap_or_default();
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
     json(StatusCode::OK, &serde_json::Value::Array(entries))
 }
 
