@@ -38,13 +38,16 @@ def master_address(url):
     return address if ":" in address else address + ":5050"
 
 
-def framework_info(name, multi_role):
+def framework_info(name, multi_role, capabilities=()):
     info = {"user": getpass.getuser(), "name": name, "hostname": socket.gethostname()}
+    caps = [{"type": c} for c in capabilities]
     if multi_role:
         info["roles"] = ["*"]
-        info["capabilities"] = [{"type": "MULTI_ROLE"}]
+        caps.append({"type": "MULTI_ROLE"})
     else:
         info["role"] = "*"
+    if caps:
+        info["capabilities"] = caps
     return info
 
 
@@ -122,7 +125,8 @@ class Driver(MesosSchedulerDriver):
 
 
 class Harness(object):
-    def __init__(self, master_url, name, timeout, multi_role=False, acknowledge=True):
+    def __init__(self, master_url, name, timeout, multi_role=False, acknowledge=True,
+                 capabilities=()):
         self.deadline = time.time() + timeout
         self.timeout = timeout
         self.address = master_address(master_url)
@@ -136,7 +140,8 @@ class Harness(object):
         self.framework_id = None
         self.phase = "start"  # what the script is doing, for failure messages
         self.scheduler = Recorder(self, acknowledge)
-        self.driver = Driver(self.scheduler, framework_info(name, multi_role), self.address,
+        self.driver = Driver(self.scheduler, framework_info(name, multi_role, capabilities),
+                             self.address,
                              implicit_acknowledgements=not acknowledge, timeout=timeout)
         self._watchdog()
 

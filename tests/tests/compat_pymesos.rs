@@ -31,11 +31,17 @@ fn python() -> Option<PathBuf> {
 
 /// Runs `tests/compat/<script> <master url>` and asserts every check passed.
 fn run_script(python: &Path, script: &str) {
-    let local = Local::start().unwrap();
+    run_script_with(python, script, &[], &[]);
+}
+
+/// Like [`run_script`], with extra flags for `meseta local` and for the script.
+fn run_script_with(python: &Path, script: &str, local_args: &[&str], script_args: &[&str]) {
+    let local = Local::start_with(local_args).unwrap();
     let path = workspace_root().join("tests/compat").join(script);
     let out = Command::new(python)
         .arg(&path)
         .arg(&local.url)
+        .args(script_args)
         .args(["--timeout", "90"])
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
@@ -71,5 +77,52 @@ fn pymesos_scheduler_flow() {
 fn pymesos_custom_executor() {
     if let Some(python) = python() {
         run_script(&python, "pymesos_executor.py");
+    }
+}
+
+/// Issue 4's first "done when": `meseta local --isolation=isolator-cgroups,isolator-disk`, a
+/// memory hog launched by pymesos fails with REASON_CONTAINER_LIMITATION_MEMORY while the task
+/// beside it finishes.
+#[test]
+fn pymesos_memory_hog_is_limited() {
+    if let Err(why) = meseta_agent::cgroups::CgroupHost::detect("meseta-test-probe") {
+        eprintln!("SKIPPED: this machine has no writable cgroup hierarchy: {why}");
+        return;
+    }
+    if let Some(python) = python() {
+        run_script_with(
+            &python,
+            "pymesos_modules.py",
+            &["--isolation=isolator-cgroups,isolator-disk"],
+            &["--check", "isolation"],
+        );
+    }
+}
+
+/// Issue 4's second "done when": revocable offers from `estimator-fixed` reach a pymesos
+/// framework with REVOCABLE_RESOURCES, and `qos-load` at threshold 0 preempts its task.
+#[test]
+fn pymesos_revocable_task_is_preempted() {
+    let manifest = r#"{"libraries": [
+        {"name": "estimator-fixed", "modules": [{"name": "fixed",
+            "parameters": [{"key": "resources", "value": "cpus:2;mem:512"}]}]},
+        {"name": "qos-load", "modules": [{"name": "qos",
+            "parameters": [{"key": "load_threshold_5min", "value": "0"}]}]}]}"#;
+    if let Some(python) = python() {
+        run_script_with(
+            &python,
+            "pymesos_modules.py",
+            &[
+                "--modules",
+                manifest,
+                "--resource_estimator",
+                "fixed",
+                "--qos_controller",
+                "qos",
+                "--oversubscribed_resources_interval",
+                "1secs",
+            ],
+            &["--check", "revocable"],
+        );
     }
 }
