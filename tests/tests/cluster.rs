@@ -5,8 +5,6 @@
 //! Assertions are on Mesos' behaviour; waits use generous timeouts, never speed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meseta_master::MasterConfig;

@@ -370,7 +370,7 @@ fn misbehaving_isolators_are_contained_by_their_policy() {
     )
     .unwrap();
     for (m, task) in [(trap_closed, "trapped"), (bad_env, "nonsense")] {
-        let iso = isolation(&[m.clone()], |_| {});
+        let iso = isolation(std::slice::from_ref(&m), |_| {});
         let i = c.add_agent_with(RES, |a| a.isolation = Some(iso));
         let agent_id = c.agent_id(i);
         let o = wait_map(&mut s, "an offer on the new agent", |e| {
@@ -557,4 +557,56 @@ fn misbehaving_estimators_and_qos_controllers_are_contained() {
     });
     let (code, _) = http_get(&agent_url(&c2, 0), "/slave(1)/state").unwrap();
     assert_eq!(code, 200);
+}
+
+#[test]
+fn load_estimator_offers_the_slack_of_idle_work() {
+    let load = module("estimator-load", &[("safety_margin", "0.1")]);
+    let mut c = Cluster::start(master_config(), &[]);
+    let iso = isolation(&[], |_| {});
+    c.add_agent_with(RES, |a| {
+        a.isolation = Some(iso);
+        a.resource_estimator = Some(load);
+        a.oversubscribed_resources_interval = Duration::from_millis(200);
+    });
+    let mut s = c.subscribe(json!({"name": "slack",
+        "capabilities": [{"type": "REVOCABLE_RESOURCES"}]}));
+    s.set_auto_ack(true);
+    // an idle task holding 2 cpus and 512 MB
+    launch(&mut s, |agent| {
+        vec![command_task(
+            "idle",
+            agent,
+            "sleep 60",
+            vec![scalar("cpus", 2.0), scalar("mem", 512.0)],
+        )]
+    });
+    s.wait_state("idle", "TASK_RUNNING", T).unwrap();
+    // the first estimate counts cpus as used (no rate yet); the next one has them
+    let o = wait_map(&mut s, "an offer of the idle task's slack", |e| {
+        e["offers"]["offers"].as_array().and_then(|os| {
+            os.iter()
+                .find(|o| {
+                    o["resources"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r["name"] == "cpus" && r.get("revocable").is_some())
+                })
+                .cloned()
+        })
+    });
+    let rev = |name: &str| -> f64 {
+        o["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["name"] == name && r.get("revocable").is_some())
+            .filter_map(|r| r["scalar"]["value"].as_f64())
+            .sum()
+    };
+    // 90% of 2 idle cpus, and of 512 MB less what `sleep` keeps resident
+    assert!(rev("cpus") > 1.5 && rev("cpus") <= 1.8, "{o}");
+    assert!(rev("mem") > 400.0 && rev("mem") <= 460.8, "{o}");
+    s.kill("idle").unwrap();
 }

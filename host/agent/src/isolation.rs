@@ -89,7 +89,7 @@ impl Default for IsolationOptions {
 /// Why isolation could not be set up at agent start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum IsolationError {
-    #[error("--isolation: module '{module}' is a {kind} module, not an isolator")]
+    #[error("--isolation: module '{module}' is of kind '{kind}', not an isolator")]
     NotAnIsolator { module: String, kind: String },
     #[error("--isolation: isolator '{module}' cannot start on this agent: {source}")]
     Start {
@@ -124,7 +124,7 @@ enum Isolator {
     Module {
         name: String,
         /// The instance started at agent start-up; containers' instances are its siblings.
-        template: Mutex<WasmIsolator>,
+        template: Box<Mutex<WasmIsolator>>,
     },
 }
 
@@ -238,7 +238,7 @@ impl Isolation {
                         })?;
                     Isolator::Module {
                         name: m.spec.name.clone(),
-                        template: Mutex::new(template),
+                        template: Box::new(Mutex::new(template)),
                     }
                 }
             });

@@ -182,7 +182,10 @@ mod tests {
             }
         );
         // revocable work already placed is taken off
-        usage.executors.push(executor("r", 1.0, 512.0, None, true));
+        usage.executors = vec![
+            executor("a", 4.0, 1024.0, Some((120.0, 30.0, 256 << 20)), false),
+            executor("r", 1.0, 512.0, None, true),
+        ];
         let third = est.oversubscribable(&usage).unwrap();
         assert_eq!(third[0].as_scalar(), Some(2.0));
         assert_eq!(third[1].as_scalar(), Some(256.0));

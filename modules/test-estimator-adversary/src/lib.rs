@@ -37,6 +37,7 @@ impl Create for Adversary {
     }
 }
 
+#[allow(clippy::panic)] // panicking is this guest's job
 impl EstimatorPolicy for Adversary {
     fn oversubscribable(&mut self, _usage: &ResourceUsage) -> Result<Vec<Resource>, String> {
         let cpus = match self.mode.as_str() {

@@ -55,6 +55,7 @@ fn env(name: &str, value: String) -> EnvVar {
     }
 }
 
+#[allow(clippy::panic)] // panicking is this guest's job
 impl IsolatorPolicy for Adversary {
     fn prepare(
         &mut self,

@@ -30,6 +30,7 @@ impl Create for Adversary {
     }
 }
 
+#[allow(clippy::panic)] // panicking is this guest's job
 impl QosPolicy for Adversary {
     fn corrections(&mut self, _usage: &ResourceUsage) -> Result<Vec<Correction>, String> {
         match self.mode.as_str() {

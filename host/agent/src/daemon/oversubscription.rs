@@ -37,7 +37,7 @@ impl Policies {
         let estimator = match &config.resource_estimator {
             Some(m) if m.world.kind != "resource-estimator" => {
                 return Err(format!(
-                    "--resource_estimator: module '{}' is a {} module, not a resource estimator",
+                    "--resource_estimator: module '{}' is of kind '{}', not a resource estimator",
                     m.spec.name, m.world.kind
                 ));
             }
@@ -50,7 +50,7 @@ impl Policies {
         let qos = match &config.qos_controller {
             Some(m) if m.world.kind != "qos-controller" => {
                 return Err(format!(
-                    "--qos_controller: module '{}' is a {} module, not a QoS controller",
+                    "--qos_controller: module '{}' is of kind '{}', not a QoS controller",
                     m.spec.name, m.world.kind
                 ));
             }

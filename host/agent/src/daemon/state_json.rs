@@ -203,6 +203,11 @@ pub fn flags(d: &Shared) -> Value {
         "executor_registration_timeout": crate::launcher::format_duration(c.executor_registration_timeout),
         "checkpoint": "false",
         "switch_user": "true",
+        "isolation": c.isolation.as_ref().map(|i| i.names().join(",")).unwrap_or_default(),
+        "resource_estimator": c.resource_estimator.as_ref().map(|m| m.spec.name.clone()).unwrap_or_default(),
+        "qos_controller": c.qos_controller.as_ref().map(|m| m.spec.name.clone()).unwrap_or_default(),
+        "oversubscribed_resources_interval": crate::launcher::format_duration(c.oversubscribed_resources_interval),
+        "qos_correction_interval_min": crate::launcher::format_duration(c.qos_correction_interval_min),
     })
 }
 
