@@ -611,3 +611,36 @@ fn load_estimator_offers_the_slack_of_idle_work() {
     assert!(rev("mem") > 400.0 && rev("mem") <= 460.8, "{o}");
     s.kill("idle").unwrap();
 }
+
+#[test]
+fn update_changes_a_containers_limits_and_cleanup_removes_its_cgroup() {
+    if !cgroups_usable() {
+        return;
+    }
+    use meseta_agent::isolation::ContainerInfo;
+    use meseta_types::resources::Resource;
+    let iso = isolation(&[module("isolator-cgroups", &[])], |_| {});
+    let sandbox = tempfile::tempdir().unwrap();
+    let name = format!("update-test-{}", std::process::id());
+    let info = ContainerInfo {
+        framework_id: "f".into(),
+        executor_id: "e".into(),
+        resources: vec![Resource::scalar("cpus", 0.5), Resource::scalar("mem", 32.0)],
+        user: None,
+        sandbox: sandbox.path().to_path_buf(),
+    };
+    let prepared = iso.prepare(&name, info).unwrap();
+    assert!(!prepared.cgroups.is_empty());
+    assert!(prepared.cgroups.iter().all(|p| p.exists()), "{prepared:?}");
+    let limit = |iso: &Isolation| iso.usage(&name).unwrap().mem_limit_bytes;
+    assert_eq!(limit(&iso), Some(32 << 20));
+    iso.update(
+        &name,
+        &[Resource::scalar("cpus", 1.0), Resource::scalar("mem", 64.0)],
+    );
+    assert_eq!(limit(&iso), Some(64 << 20));
+    assert_eq!(iso.usage(&name).unwrap().cpus_limit, Some(1.0));
+    iso.cleanup(&name);
+    assert!(prepared.cgroups.iter().all(|p| !p.exists()), "{prepared:?}");
+    assert!(iso.usage(&name).is_none());
+}

@@ -266,8 +266,11 @@ impl Cgroups for CgroupBackend {
         self.host.with(c, |cg| {
             let mem: &MemController = controller(cg, "memory")?;
             let limit = i64::try_from(bytes).unwrap_or(i64::MAX);
+            // No swap beyond the limit where the kernel accounts swap. v1 wants memory <=
+            // memory+swap at every step: raise memsw first, lower it last (the first attempt
+            // fails harmlessly when lowering).
+            let _ = mem.set_memswap_limit(limit);
             mem.set_limit(limit).map_err(|e| io("memory limit", e))?;
-            // No swap beyond the limit where the kernel accounts swap (Mesos' default).
             let _ = mem.set_memswap_limit(limit);
             Ok(())
         })

@@ -118,6 +118,27 @@ pub fn executors(st: &State) -> Vec<ExecutorSnapshot> {
     out
 }
 
+/// Tells the isolators of a custom executor's container its resources changed (its own plus
+/// those of its live and queued tasks), as Mesos' containerizer `update` does.
+pub fn update_isolation(d: &Shared, st: &State, fid: &str, eid: &str) {
+    let Some(isolation) = d.containerizer.isolation().cloned() else {
+        return;
+    };
+    let Some(e) = st.frameworks.get(fid).and_then(|f| f.executors.get(eid)) else {
+        return;
+    };
+    let mut wire = e.info.resources.clone();
+    for t in e.tasks.values().filter(|t| !t.state.is_terminal()) {
+        wire.extend(t.info.resources.iter().cloned());
+    }
+    for t in &e.queued {
+        wire.extend(t.resources.iter().cloned());
+    }
+    let resources = meseta_api::convert::resources_from_wire(&wire).unwrap_or_default();
+    let container = e.container_id.clone();
+    tokio::task::spawn_blocking(move || isolation.update(&container, &resources));
+}
+
 /// Sums the statistics of an executor's containers (blocking: isolators are called).
 pub fn statistics(d: &Shared, containers: &[String]) -> Option<ResourceStatistics> {
     let isolation = d.containerizer.isolation()?;

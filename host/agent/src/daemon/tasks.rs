@@ -602,6 +602,8 @@ fn run_on_executor(
             } else {
                 executor.queued.extend(accepted);
             }
+            // the executor's container now holds the new tasks' resources too
+            super::oversubscription::update_isolation(d, st, fid, &eid);
         }
         Some(_) => {
             for task in &accepted {
