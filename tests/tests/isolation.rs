@@ -543,6 +543,16 @@ fn misbehaving_estimators_and_qos_controllers_are_contained() {
     assert!(saw_offers > 0);
     assert_eq!(terminal(&mut s, "steady")["state"], "TASK_FINISHED");
     assert!(negative.counters.snapshot().faults.invalid_output > 0);
+    // reported on the agent's metrics
+    let (_, body) = http_get(&agent_url(&c, 0), "/metrics/snapshot").unwrap();
+    let metrics: Value = serde_json::from_str(&body).unwrap();
+    let faults = |m: &Arc<LoadedModule>| {
+        metrics[format!("meseta/modules/{}/faults", m.spec.name)]
+            .as_f64()
+            .unwrap_or(0.0)
+    };
+    assert!(faults(&negative) > 0.0, "{metrics}");
+    assert!(faults(&unknown_kill) > 0.0, "{metrics}");
     assert!(unknown_kill.counters.snapshot().faults.invalid_output > 0);
 
     // a looping estimator hits its deadline; the agent keeps serving

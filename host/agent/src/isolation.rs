@@ -141,6 +141,7 @@ struct Live {
 /// The isolators of one agent.
 pub struct Isolation {
     isolators: Vec<Isolator>,
+    modules: Vec<Arc<LoadedModule>>,
     cgroups: Option<Arc<CgroupHost>>,
     parameters: Vec<(String, String)>,
     options: IsolationOptions,
@@ -243,8 +244,16 @@ impl Isolation {
                 }
             });
         }
+        let modules = specs
+            .iter()
+            .filter_map(|s| match s {
+                IsolatorSpec::Module(m) => Some(Arc::clone(m)),
+                _ => None,
+            })
+            .collect();
         Ok(Isolation {
             isolators,
+            modules,
             cgroups,
             parameters,
             options,
@@ -263,6 +272,11 @@ impl Isolation {
                 Isolator::Module { name, .. } => name.clone(),
             })
             .collect()
+    }
+
+    /// The isolator modules, for their counters.
+    pub fn modules(&self) -> &[Arc<LoadedModule>] {
+        &self.modules
     }
 
     pub fn is_empty(&self) -> bool {

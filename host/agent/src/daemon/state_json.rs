@@ -285,7 +285,7 @@ pub fn metrics(d: &Shared) -> Value {
         if t > 0.0 { in_use(name) / t } else { 0.0 }
     };
     let c = &st.counters;
-    json!({
+    let mut out = json!({
         "slave/registered": if st.agent_id.is_some() { 1.0 } else { 0.0 },
         "slave/uptime_secs": d.started.elapsed().as_secs_f64(),
         "slave/frameworks_active": st.frameworks.len() as f64,
@@ -324,7 +324,29 @@ pub fn metrics(d: &Shared) -> Value {
         "containerizer/mesos/container_destroy_errors": 0.0,
         "meseta/agent/registrations": c.registrations as f64,
         "meseta/agent/pending_status_updates": st.streams.values().map(|s| s.pending.len()).sum::<usize>() as f64,
-    })
+    });
+    // the agent's modules, as the master reports its own
+    let modules = d
+        .config
+        .isolation
+        .iter()
+        .flat_map(|i| i.modules().iter())
+        .chain(d.config.resource_estimator.iter())
+        .chain(d.config.qos_controller.iter());
+    if let Some(map) = out.as_object_mut() {
+        for module in modules {
+            let c = module.counters.snapshot();
+            let base = format!("meseta/modules/{}", module.spec.name);
+            map.insert(format!("{base}/calls"), json!(c.calls as f64));
+            map.insert(format!("{base}/faults"), json!(c.faults.total() as f64));
+            map.insert(format!("{base}/fallbacks"), json!(c.fallbacks as f64));
+            map.insert(
+                format!("{base}/instantiations"),
+                json!(c.instantiations as f64),
+            );
+        }
+    }
+    out
 }
 
 /// Mesos' `ResourceStatistics` JSON: the fields an isolator filled, and `timestamp`.
