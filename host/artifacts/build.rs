@@ -32,6 +32,7 @@ const SHIPPED: &[(&str, &str)] = &[
 const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-hooks-adversary", "master-hooks"),
     ("test-allocator-liar", "allocator"),
+    ("test-hooks-recorder", "agent-hooks"),
 ];
 
 /// Crates under `modules/` that are not components.

@@ -254,6 +254,7 @@ async fn start_agent(master: &FakeMaster, dir: &Path) -> Agent {
         executor_registration_timeout: Duration::from_secs(20),
         status_update_retry_min: Duration::from_millis(100),
         registration_backoff: Duration::from_millis(50),
+        ..AgentConfig::default()
     };
     let agent = Agent::start(config).await.unwrap();
     assert!(

@@ -8,7 +8,7 @@
 //!   `isolator-cgroups`,
 //!   `estimator-fixed`, `qos-load`, `hook-labels`, `hook-env`).
 //! * [`TEST_GUESTS`]: misbehaving guests for the host's tests (`test-hooks-adversary`,
-//!   `test-allocator-liar`).
+//!   `test-allocator-liar`) and `test-hooks-recorder` (agent hooks for the call-site tests).
 //!
 //! **Architecture invariant**: every crate under `modules/` except the SDK is listed in exactly
 //! one table with the world it implements, and its component exports that world's interface;

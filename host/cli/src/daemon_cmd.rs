@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use meseta_agent::{Agent, AgentConfig};
+use meseta_hooks::{AgentHookChain, MasterHookChain};
 use meseta_master::{Master, MasterConfig};
 use meseta_runtime::manifest::parse_duration;
 use meseta_runtime::{LoadedModule, Manifest, ModuleSpec, Settings, Source};
@@ -314,6 +315,7 @@ fn master_config(
         }
         Some(m)
     };
+    let mut master_hooks = Vec::new();
     for name in hook_names(hooks) {
         let m = modules.get(name, "--hooks")?;
         if m.world.kind != "master-hooks" && m.world.kind != "agent-hooks" {
@@ -322,7 +324,12 @@ fn master_config(
                 m.world.kind
             ));
         }
+        // Agent hooks are for the agents (`meseta local` passes them on).
+        if m.world.kind == "master-hooks" {
+            master_hooks.push(m);
+        }
     }
+    let hooks = MasterHookChain::from_modules(master_hooks).map_err(|e| e.to_string())?;
     let roles = args.roles.as_ref().map(|r| {
         r.split(',')
             .map(|s| s.trim().to_string())
@@ -347,6 +354,7 @@ fn master_config(
         },
         allocator,
         modules: modules.loaded.clone(),
+        hooks: Arc::new(hooks),
         flags,
     })
 }
@@ -386,12 +394,35 @@ fn master_flags(args: &MasterArgs, listen: SocketAddr) -> Vec<(String, String)> 
     f
 }
 
+/// The agent-hooks modules of a `--hooks` list (already loaded and kind-checked).
+fn agent_hook_modules(
+    list: Option<&str>,
+    modules: &mut Modules,
+) -> Result<Vec<Arc<LoadedModule>>, String> {
+    let mut out = Vec::new();
+    for name in hook_names(list) {
+        let m = modules.get(name, "--hooks")?;
+        if m.world.kind == "agent-hooks" {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// A fresh chain (its own instances) of the agent-hooks modules, for one agent.
+fn agent_hooks(modules: &[Arc<LoadedModule>]) -> Result<Arc<AgentHookChain>, String> {
+    AgentHookChain::from_modules(modules.to_vec())
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
 fn agent_config(
     master: String,
     listen: SocketAddr,
     hostname: Option<String>,
     work_dir: PathBuf,
     args: &AgentArgs,
+    hooks: Arc<AgentHookChain>,
 ) -> AgentConfig {
     AgentConfig {
         master,
@@ -402,6 +433,7 @@ fn agent_config(
         attributes: args.attributes.clone(),
         executor_shutdown_grace_period: args.executor_shutdown_grace_period,
         executor_registration_timeout: args.executor_registration_timeout,
+        hooks,
         ..AgentConfig::default()
     }
 }
@@ -489,7 +521,15 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
             ));
         }
     }
-    let config = agent_config(cmd.master, listen, cmd.hostname, cmd.work_dir, &cmd.agent);
+    let hooks = agent_hooks(&agent_hook_modules(cmd.hooks.as_deref(), &mut modules)?)?;
+    let config = agent_config(
+        cmd.master,
+        listen,
+        cmd.hostname,
+        cmd.work_dir,
+        &cmd.agent,
+        hooks,
+    );
     runtime()?.block_on(async move {
         let agent = Agent::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Agent: http://{}", agent.address()));
@@ -509,26 +549,34 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
         cmd.hooks.as_deref(),
         &mut modules,
     )?;
+    let agent_hook_modules = agent_hook_modules(cmd.hooks.as_deref(), &mut modules)?;
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;
         let mut agents = Vec::new();
         for i in 0..cmd.num_agents.max(1) {
             let port = if i == 0 { cmd.agent_port } else { 0 };
-            let config = agent_config(
-                master.address().to_string(),
-                SocketAddr::new(cmd.ip, port),
-                cmd.hostname.clone(),
-                cmd.work_dir.clone(),
-                &cmd.agent,
-            );
-            match Agent::start(config).await {
+            let started = match agent_hooks(&agent_hook_modules) {
+                Ok(hooks) => {
+                    let config = agent_config(
+                        master.address().to_string(),
+                        SocketAddr::new(cmd.ip, port),
+                        cmd.hostname.clone(),
+                        cmd.work_dir.clone(),
+                        &cmd.agent,
+                        hooks,
+                    );
+                    Agent::start(config).await.map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e),
+            };
+            match started {
                 Ok(a) => agents.push(a),
                 Err(e) => {
                     for a in agents {
                         a.stop().await;
                     }
                     master.stop().await;
-                    return Err(e.to_string());
+                    return Err(e);
                 }
             }
         }

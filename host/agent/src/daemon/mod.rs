@@ -13,11 +13,13 @@
 //!   executor), custom executors; kills and shutdowns.
 //! - `executor_api`: `POST /api/v1/executor` (SUBSCRIBE streams, UPDATE, MESSAGE).
 //! - `state_json`: the JSON of `/slave(1)/state` and `/metrics/snapshot`.
+//! - `hooks`: the call sites of the agent's hook modules.
 //!
 //! Concurrency: one `std::sync::Mutex` over `model::State`, never held across an `.await`;
 //! every slow thing (launching, waiting, HTTP) runs in spawned tasks.
 
 mod executor_api;
+mod hooks;
 mod master_link;
 mod model;
 mod server;
@@ -79,6 +81,8 @@ pub struct AgentConfig {
     pub status_update_retry_min: Duration,
     /// First retry of a failed registration after this; doubling, capped at ten times this.
     pub registration_backoff: Duration,
+    /// `--hooks`: the agent-hooks modules, in order (none by default).
+    pub hooks: Arc<meseta_hooks::AgentHookChain>,
 }
 
 impl Default for AgentConfig {
@@ -94,6 +98,7 @@ impl Default for AgentConfig {
             executor_registration_timeout: Duration::from_secs(60),
             status_update_retry_min: Duration::from_secs(1),
             registration_backoff: Duration::from_secs(1),
+            hooks: Arc::default(),
         }
     }
 }
@@ -112,6 +117,8 @@ pub enum AgentError {
     Resources(#[from] DetectError),
     #[error("invalid --attributes: {0}")]
     Attributes(String),
+    #[error("agent hook: {0}")]
+    Hook(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -236,6 +243,13 @@ impl Agent {
             .hostname
             .clone()
             .unwrap_or_else(|| address.ip().to_string());
+        let (resources, attributes) = hooks::decorate_agent(
+            &config.hooks,
+            &hostname,
+            address.port(),
+            resources,
+            attributes,
+        )?;
         let endpoint = address.to_string();
         let (registered, _) = watch::channel(None);
         let (stopping, _) = watch::channel(false);
@@ -252,7 +266,10 @@ impl Agent {
             stopping,
             start_time: meseta_api::common::timestamp_now(),
             started: Instant::now(),
-            state: Mutex::new(State::new(hostname, endpoint)),
+            state: Mutex::new(State {
+                hooks: config.hooks.clone(),
+                ..State::new(hostname, endpoint)
+            }),
             master,
             address,
             config,

@@ -280,7 +280,7 @@ pub fn metrics(d: &Shared) -> Value {
         if t > 0.0 { in_use(name) / t } else { 0.0 }
     };
     let c = &st.counters;
-    json!({
+    let mut out = json!({
         "slave/registered": if st.agent_id.is_some() { 1.0 } else { 0.0 },
         "slave/uptime_secs": d.started.elapsed().as_secs_f64(),
         "slave/frameworks_active": st.frameworks.len() as f64,
@@ -319,5 +319,11 @@ pub fn metrics(d: &Shared) -> Value {
         "containerizer/mesos/container_destroy_errors": 0.0,
         "meseta/agent/registrations": c.registrations as f64,
         "meseta/agent/pending_status_updates": st.streams.values().map(|s| s.pending.len()).sum::<usize>() as f64,
-    })
+    });
+    if let Value::Object(map) = &mut out {
+        for (key, value) in super::hooks::metrics(&d.config.hooks) {
+            map.insert(key, json!(value));
+        }
+    }
+    out
 }
