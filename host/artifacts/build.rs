@@ -37,6 +37,7 @@ const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-isolator-adversary", "isolator"),
     ("test-estimator-adversary", "resource-estimator"),
     ("test-qos-adversary", "qos-controller"),
+    ("test-hooks-recorder", "agent-hooks"),
 ];
 
 /// Crates under `modules/` that are not components.

@@ -9,7 +9,7 @@
 //!   `hook-labels`, `hook-env`).
 //! * [`TEST_GUESTS`]: misbehaving guests for the host's tests (`test-hooks-adversary`,
 //!   `test-allocator-liar`, `test-isolator-adversary`, `test-estimator-adversary`,
-//!   `test-qos-adversary`).
+//!   `test-qos-adversary`) and `test-hooks-recorder` (agent hooks for the call-site tests).
 //!
 //! **Architecture invariant**: every crate under `modules/` except the SDK is listed in exactly
 //! one table with the world it implements, and its component exports that world's interface;

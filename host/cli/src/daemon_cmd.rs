@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use meseta_agent::isolation::{Isolation, IsolationOptions, IsolatorSpec};
 use meseta_agent::{Agent, AgentConfig};
+use meseta_hooks::{AgentHookChain, MasterHookChain};
 use meseta_master::{Master, MasterConfig};
 use meseta_runtime::manifest::parse_duration;
 use meseta_runtime::{LoadedModule, Manifest, ModuleSpec, Settings, Source};
@@ -358,6 +359,7 @@ fn master_config(
         }
         Some(m)
     };
+    let mut master_hooks = Vec::new();
     for name in hook_names(hooks) {
         let m = modules.get(name, "--hooks")?;
         if m.world.kind != "master-hooks" && m.world.kind != "agent-hooks" {
@@ -366,7 +368,12 @@ fn master_config(
                 m.world.kind
             ));
         }
+        // Agent hooks are for the agents (`meseta local` passes them on).
+        if m.world.kind == "master-hooks" {
+            master_hooks.push(m);
+        }
     }
+    let hooks = MasterHookChain::from_modules(master_hooks).map_err(|e| e.to_string())?;
     let roles = args.roles.as_ref().map(|r| {
         r.split(',')
             .map(|s| s.trim().to_string())
@@ -391,6 +398,7 @@ fn master_config(
         },
         allocator,
         modules: modules.loaded.clone(),
+        hooks: Arc::new(hooks),
         flags,
     })
 }
@@ -462,6 +470,28 @@ fn isolation(args: &AgentArgs, modules: &mut Modules) -> Result<Arc<Isolation>, 
         .map_err(|e| e.to_string())
 }
 
+/// The agent-hooks modules of a `--hooks` list (already loaded and kind-checked).
+fn agent_hook_modules(
+    list: Option<&str>,
+    modules: &mut Modules,
+) -> Result<Vec<Arc<LoadedModule>>, String> {
+    let mut out = Vec::new();
+    for name in hook_names(list) {
+        let m = modules.get(name, "--hooks")?;
+        if m.world.kind == "agent-hooks" {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// A fresh chain (its own instances) of the agent-hooks modules, for one agent.
+fn agent_hooks(modules: &[Arc<LoadedModule>]) -> Result<Arc<AgentHookChain>, String> {
+    AgentHookChain::from_modules(modules.to_vec())
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
 fn agent_config(
     master: String,
     listen: SocketAddr,
@@ -469,6 +499,7 @@ fn agent_config(
     work_dir: PathBuf,
     args: &AgentArgs,
     modules: &mut Modules,
+    hooks: Arc<AgentHookChain>,
 ) -> Result<AgentConfig, String> {
     let resource_estimator = match &args.resource_estimator {
         Some(name) => Some(modules.get(name, "--resource_estimator")?),
@@ -492,6 +523,7 @@ fn agent_config(
         oversubscribed_resources_interval: args.oversubscribed_resources_interval,
         qos_controller,
         qos_correction_interval_min: args.qos_correction_interval_min,
+        hooks,
         ..AgentConfig::default()
     })
 }
@@ -579,6 +611,7 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
             ));
         }
     }
+    let hooks = agent_hooks(&agent_hook_modules(cmd.hooks.as_deref(), &mut modules)?)?;
     let config = agent_config(
         cmd.master,
         listen,
@@ -586,6 +619,7 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
         cmd.work_dir,
         &cmd.agent,
         &mut modules,
+        hooks,
     )?;
     runtime()?.block_on(async move {
         let agent = Agent::start(config).await.map_err(|e| e.to_string())?;
@@ -608,6 +642,7 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
     )?;
     // the agents' configs (their isolators and policies start here); the master's address is
     // filled in once it listens
+    let agent_hook_modules = agent_hook_modules(cmd.hooks.as_deref(), &mut modules)?;
     let mut agent_configs = Vec::new();
     for i in 0..cmd.num_agents.max(1) {
         let port = if i == 0 { cmd.agent_port } else { 0 };
@@ -618,6 +653,7 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
             cmd.work_dir.clone(),
             &cmd.agent,
             &mut modules,
+            agent_hooks(&agent_hook_modules)?,
         )?);
     }
     runtime()?.block_on(async move {
@@ -625,14 +661,14 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
         let mut agents = Vec::new();
         for mut config in agent_configs {
             config.master = master.address().to_string();
-            match Agent::start(config).await {
+            match Agent::start(config).await.map_err(|e| e.to_string()) {
                 Ok(a) => agents.push(a),
                 Err(e) => {
                     for a in agents {
                         a.stop().await;
                     }
                     master.stop().await;
-                    return Err(e.to_string());
+                    return Err(e);
                 }
             }
         }

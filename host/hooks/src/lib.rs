@@ -108,6 +108,14 @@ pub struct MasterHookChain {
     pub hooks: Vec<MasterHook>,
 }
 
+impl std::fmt::Debug for MasterHookChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.hooks.iter().map(master_name))
+            .finish()
+    }
+}
+
 fn master_name(h: &MasterHook) -> &str {
     match h {
         Hook::Wasm(w) => w.name(),
@@ -206,6 +214,14 @@ pub struct AgentHookChain {
     pub hooks: Vec<AgentHook>,
 }
 
+impl std::fmt::Debug for AgentHookChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.hooks.iter().map(agent_name))
+            .finish()
+    }
+}
+
 fn agent_name(h: &AgentHook) -> &str {
     match h {
         Hook::Wasm(w) => w.name(),
@@ -230,6 +246,17 @@ impl AgentHookChain {
 
     pub fn is_empty(&self) -> bool {
         self.hooks.is_empty()
+    }
+
+    /// The name and counters of every Wasm hook, in chain order.
+    pub fn counters(&self) -> Vec<(String, meseta_runtime::CountersSnapshot)> {
+        self.hooks
+            .iter()
+            .filter_map(|h| match h {
+                Hook::Wasm(w) => Some((w.name().to_string(), w.counters())),
+                Hook::Native { .. } => None,
+            })
+            .collect()
     }
 
     pub fn run_task_labels(

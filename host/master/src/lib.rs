@@ -9,6 +9,7 @@
 //! - [`agents`]: ordered delivery of messages to agents and the health pings.
 //! - [`operator`]: the operator endpoints' JSON in Mesos' shapes.
 //! - [`resources`]: named resources ⇄ the allocator's numeric slots.
+//! - `hooks`: the call sites of the master's hook modules (ACCEPT, agent removal).
 //!
 //! Architecture invariant: this crate and the agent are the only ones that own sockets and the
 //! tokio runtime. Nothing awaits while holding the state lock: events for frameworks and
@@ -16,6 +17,7 @@
 
 pub mod agents;
 pub mod allocator;
+mod hooks;
 pub mod operator;
 pub mod resources;
 pub mod server;

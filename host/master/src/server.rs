@@ -60,6 +60,8 @@ pub struct MasterConfig {
     pub allocator: Option<Arc<LoadedModule>>,
     /// Every loaded module, for `/master/modules` and the metrics.
     pub modules: Vec<Arc<LoadedModule>>,
+    /// `--hooks`: the master-hooks modules, in order (none by default).
+    pub hooks: Arc<meseta_hooks::MasterHookChain>,
     /// The flags as given, for `/master/flags`.
     pub flags: Vec<(String, String)>,
 }
@@ -80,6 +82,7 @@ impl Default for MasterConfig {
             sorter: meseta_types::allocation::Sorter::Drf,
             allocator: None,
             modules: Vec::new(),
+            hooks: Arc::default(),
             flags: Vec::new(),
         }
     }
@@ -189,7 +192,7 @@ impl Master {
             min_allocatable,
             sorter: config.sorter,
         };
-        let inner = Inner::new(
+        let mut inner = Inner::new(
             uuid::Uuid::new_v4().to_string(),
             address,
             hostname,
@@ -198,6 +201,7 @@ impl Master {
             allocator,
             config.weights.clone(),
         );
+        inner.hooks = config.hooks.clone();
         let shared = Shared {
             inner: Arc::new(Mutex::new(inner)),
             modules: Arc::new(config.modules.clone()),

@@ -24,6 +24,7 @@ use meseta_types::allocation::{self as alloc, Capabilities, ResourceKind};
 use tokio::sync::{Notify, mpsc};
 
 use crate::allocator::AllocatorDriver;
+use crate::hooks;
 use crate::resources::{ResourceSet, SlotTable};
 
 /// How many completed tasks a framework keeps, and completed frameworks the master keeps.
@@ -183,6 +184,8 @@ pub struct Inner {
     pub allocator: AllocatorDriver,
     pub metrics: Metrics,
     pub allocate_soon: Arc<Notify>,
+    /// The master's hook modules (`--hooks`), called from `hooks.rs`.
+    pub hooks: Arc<meseta_hooks::MasterHookChain>,
 }
 
 pub fn now_secs() -> f64 {
@@ -319,6 +322,7 @@ impl Inner {
             allocator,
             metrics: Metrics::default(),
             allocate_soon: Arc::new(Notify::new()),
+            hooks: Arc::default(),
         };
         inner.role_handle("*");
         inner.set_weights(&weights);
@@ -925,7 +929,7 @@ impl Inner {
 
     /// ACCEPT. `Err` is a 400 answer: nothing changed. Invalid tasks are answered with
     /// TASK_ERROR / TASK_DROPPED / TASK_LOST updates instead.
-    pub fn accept(&mut self, framework_id: &str, accept: Accept) -> Result<(), String> {
+    pub fn accept(&mut self, framework_id: &str, mut accept: Accept) -> Result<(), String> {
         for op in &accept.operations {
             if let OperationKind::Other(t) = &op.kind {
                 return Err(format!(
@@ -1017,19 +1021,25 @@ impl Inner {
                 pool.entry(o.role.clone()).or_default().add(&o.resources);
             }
         }
+        let refused = self.hook_task_resources(&agent_id, &mut accept.operations);
         let mut launched_ids: BTreeSet<String> = BTreeSet::new();
         for op in accept.operations {
             match op.kind {
                 OperationKind::Launch(l) => {
-                    for task in l.task_infos {
-                        match self.validate_task(
+                    for mut task in l.task_infos {
+                        let validated = self.validate_task(
                             framework_id,
                             &agent_id,
                             &task,
                             &launched_ids,
                             &pool,
                             None,
-                        ) {
+                        );
+                        let validated = validated.and_then(|v| {
+                            self.hook_task(&refused, framework_id, &agent_id, &mut task)
+                                .map(|()| v)
+                        });
+                        match validated {
                             Ok((role, res, exec)) => {
                                 launched_ids.insert(task.task_id.value.clone());
                                 if let Some(p) = pool.get_mut(&role) {
@@ -1061,7 +1071,7 @@ impl Inner {
                         }
                     }
                 }
-                OperationKind::LaunchGroup(g) => {
+                OperationKind::LaunchGroup(mut g) => {
                     let mut scratch = pool.clone();
                     let mut ids = launched_ids.clone();
                     let mut parts = Vec::new();
@@ -1072,14 +1082,17 @@ impl Inner {
                     }
                     for task in &g.task_group.tasks {
                         let executor = Some(&g.executor);
-                        match self.validate_task(
+                        let validated = self.validate_task(
                             framework_id,
                             &agent_id,
                             task,
                             &ids,
                             &scratch,
                             executor,
-                        ) {
+                        );
+                        match validated
+                            .and_then(|v| hooks::check_refused(&refused, task).map(|()| v))
+                        {
                             Ok((role, res, exec)) => {
                                 if let Some(p) = scratch.get_mut(&role) {
                                     p.subtract(&res);
@@ -1098,6 +1111,9 @@ impl Inner {
                                 break;
                             }
                         }
+                    }
+                    if error.is_none() {
+                        error = self.hook_group(framework_id, &agent_id, &mut g.task_group.tasks);
                     }
                     if let Some(message) = error {
                         for task in &g.task_group.tasks {
@@ -1783,6 +1799,7 @@ impl Inner {
                 }),
             );
         }
+        self.hook_agent_lost(agent_id, &agent.info);
         self.trigger_allocation();
     }
 

@@ -13,11 +13,13 @@
 //!   executor), custom executors; kills and shutdowns.
 //! - `executor_api`: `POST /api/v1/executor` (SUBSCRIBE streams, UPDATE, MESSAGE).
 //! - `state_json`: the JSON of `/slave(1)/state` and `/metrics/snapshot`.
+//! - `hooks`: the call sites of the agent's hook modules.
 //!
 //! Concurrency: one `std::sync::Mutex` over `model::State`, never held across an `.await`;
 //! every slow thing (launching, waiting, HTTP) runs in spawned tasks.
 
 mod executor_api;
+mod hooks;
 mod master_link;
 mod model;
 mod oversubscription;
@@ -94,6 +96,8 @@ pub struct AgentConfig {
     pub qos_controller: Option<Arc<LoadedModule>>,
     /// `--qos_correction_interval_min` (Meseta: 1 s).
     pub qos_correction_interval_min: Duration,
+    /// `--hooks`: the agent-hooks modules, in order (none by default).
+    pub hooks: Arc<meseta_hooks::AgentHookChain>,
 }
 
 impl Default for AgentConfig {
@@ -114,6 +118,7 @@ impl Default for AgentConfig {
             oversubscribed_resources_interval: Duration::from_secs(15),
             qos_controller: None,
             qos_correction_interval_min: Duration::from_secs(1),
+            hooks: Arc::default(),
         }
     }
 }
@@ -134,6 +139,8 @@ pub enum AgentError {
     Attributes(String),
     #[error("{0}")]
     Module(String),
+    #[error("agent hook: {0}")]
+    Hook(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -259,6 +266,13 @@ impl Agent {
             .hostname
             .clone()
             .unwrap_or_else(|| address.ip().to_string());
+        let (resources, attributes) = hooks::decorate_agent(
+            &config.hooks,
+            &hostname,
+            address.port(),
+            resources,
+            attributes,
+        )?;
         let endpoint = address.to_string();
         let (registered, _) = watch::channel(None);
         let (stopping, _) = watch::channel(false);
@@ -278,7 +292,10 @@ impl Agent {
             stopping,
             start_time: meseta_api::common::timestamp_now(),
             started: Instant::now(),
-            state: Mutex::new(State::new(hostname, endpoint)),
+            state: Mutex::new(State {
+                hooks: config.hooks.clone(),
+                ..State::new(hostname, endpoint)
+            }),
             master,
             address,
             config,

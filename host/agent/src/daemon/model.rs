@@ -243,6 +243,8 @@ pub struct State {
     pub streams: HashMap<(String, String), UpdateStream>,
     pub counters: Counters,
     pub next_generation: u64,
+    /// The agent's hook modules, for `slaveRemoveExecutorHook` in [`State::collect`].
+    pub hooks: Arc<meseta_hooks::AgentHookChain>,
 }
 
 impl State {
@@ -259,6 +261,7 @@ impl State {
             streams: HashMap::new(),
             counters: Counters::default(),
             next_generation: 1,
+            hooks: Arc::default(),
         }
     }
 
@@ -358,6 +361,12 @@ impl State {
         {
             executor.stream = None;
             executor.handle = None;
+            super::hooks::remove_executor(
+                &self.hooks,
+                framework_id,
+                &framework.info,
+                &executor.info,
+            );
             framework.completed_executors.push_back(executor);
             while framework.completed_executors.len() > MAX_COMPLETED {
                 framework.completed_executors.pop_front();

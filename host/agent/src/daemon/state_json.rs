@@ -346,6 +346,11 @@ pub fn metrics(d: &Shared) -> Value {
             );
         }
     }
+    if let Value::Object(map) = &mut out {
+        for (key, value) in super::hooks::metrics(&d.config.hooks) {
+            map.insert(key, json!(value));
+        }
+    }
     out
 }
 

@@ -46,6 +46,7 @@ pub fn enqueue(
     mut status: TaskStatus,
     from_executor: bool,
 ) {
+    super::hooks::decorate_status(d, framework_id, &mut status);
     if status.agent_id.is_none() {
         status.agent_id = st.agent_id.clone().map(AgentID::new);
     }

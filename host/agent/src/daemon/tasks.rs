@@ -101,7 +101,7 @@ fn spawn_kill(handle: ContainerHandle, grace: Duration) {
 }
 
 /// Checks a RUN_TASK and starts what it asks for (the launches go on in the background).
-pub fn run_task(d: &Shared, msg: wire::RunTask) -> Result<(), RunTaskError> {
+pub fn run_task(d: &Shared, mut msg: wire::RunTask) -> Result<(), RunTaskError> {
     let fid = msg.framework_id.value.clone();
     validate_id("framework id", &fid).map_err(|e| RunTaskError::Invalid(e.to_string()))?;
     if msg.tasks.is_empty() {
@@ -125,7 +125,19 @@ pub fn run_task(d: &Shared, msg: wire::RunTask) -> Result<(), RunTaskError> {
     };
     let mut framework_info = msg.framework.clone();
     framework_info.id = Some(FrameworkID::new(&fid));
-    st.framework_entry(&fid, Some(framework_info));
+    st.framework_entry(&fid, Some(framework_info.clone()));
+    msg.tasks.retain_mut(|task| {
+        let executor = msg.executor.as_ref().or(task.executor.as_ref()).cloned();
+        let decorated =
+            super::hooks::run_task_labels(d, &st, &fid, &framework_info, executor.as_ref(), task);
+        match decorated {
+            Ok(()) => true,
+            Err(message) => {
+                refuse(d, &mut st, &fid, task, Reason::TaskInvalid, message);
+                false
+            }
+        }
+    });
     match (msg.executor, msg.group) {
         (None, _) => {
             for task in msg.tasks {
@@ -297,6 +309,14 @@ async fn launch_process_task(
         enqueue(&d, &mut st, &fid, s, false);
         (agent_id, grace, endpoint, resources)
     };
+    let extra_environment =
+        match super::hooks::prepare_launch(&d, &fid, &eid, &container_id, &sandbox) {
+            Ok(env) => env,
+            Err(message) => {
+                process_task_failed(&d, &fid, &eid, &tid, Reason::ContainerLaunchFailed, message);
+                return;
+            }
+        };
     let config = ContainerConfig {
         container_id: container_id.clone(),
         agent_id,
@@ -307,7 +327,7 @@ async fn launch_process_task(
         sandbox,
         agent_endpoint: Some(endpoint),
         grace_period: grace,
-        extra_environment: Vec::new(),
+        extra_environment,
         resources,
         cgroups: Vec::new(),
     };
@@ -688,7 +708,10 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
         Some(command) => command_spec(command, &user),
         None => Err("The executor has no command".to_string()),
     });
-    let spec = match spec {
+    let spec = spec.and_then(|spec| {
+        super::hooks::prepare_launch(&d, &fid, &eid, &container_id, &sandbox).map(|env| (spec, env))
+    });
+    let (spec, extra_environment) = match spec {
         Ok(spec) => spec,
         Err(message) => {
             executor_ended(
@@ -727,7 +750,7 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
         sandbox,
         agent_endpoint: Some(endpoint),
         grace_period: grace,
-        extra_environment: Vec::new(),
+        extra_environment,
         resources,
         cgroups: Vec::new(),
     };
