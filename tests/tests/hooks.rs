@@ -5,24 +5,19 @@
 //! v1 scheduler client; and `meseta local --modules … --hooks …` as a process.
 //! Assertions are on what frameworks and operators see; waits use generous timeouts.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use meseta_agent::{Agent, AgentConfig};
 use meseta_hooks::{AgentHookChain, Hook, MasterHookChain};
-use meseta_master::{Master, MasterConfig};
+use meseta_master::MasterConfig;
 use meseta_runtime::{ComponentCache, FailurePolicy, Grant, LoadedModule, Settings};
+use meseta_tests::cluster::{Cluster, RES, T, master_config};
 use meseta_tests::daemons::{Local, http_get, workspace_root};
 use meseta_tests::scheduler::{Scheduler, offer_ids, task};
 use meseta_types::hooks::{AgentInfo, Decision, MasterHooks, TaskInfo};
 use meseta_types::resources::Resource;
 use serde_json::{Value, json};
-
-/// How long to wait for anything that should happen.
-const T: Duration = Duration::from_secs(20);
-const RES: &str = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]";
 
 /// A module from a manifest-like spec, under its own name.
 fn module(
@@ -40,102 +35,54 @@ fn module(
     )
 }
 
-struct Cluster {
-    rt: tokio::runtime::Runtime,
-    master: Option<Master>,
-    agent: Option<Agent>,
-    /// `127.0.0.1:port` of the master.
-    addr: String,
-    dir: tempfile::TempDir,
-}
+/// A master with hook chains and one agent, on the shared in-process cluster.
+struct Hooked(Cluster);
 
-impl Cluster {
+impl Hooked {
     /// A master with `master_hooks` and one agent with `agent_hooks`; every module is listed
     /// in the master's `/master/modules`, as `meseta local` does.
-    fn start(master_hooks: &[Arc<LoadedModule>], agent_hooks: &[Arc<LoadedModule>]) -> Cluster {
+    fn start(master_hooks: &[Arc<LoadedModule>], agent_hooks: &[Arc<LoadedModule>]) -> Hooked {
         let chain = MasterHookChain::from_modules(master_hooks.to_vec()).unwrap();
         let modules = master_hooks.iter().chain(agent_hooks).cloned().collect();
-        Cluster::start_chain(chain, modules, agent_hooks)
+        Hooked::start_chain(chain, modules, agent_hooks)
     }
 
     fn start_chain(
         master_hooks: MasterHookChain,
         modules: Vec<Arc<LoadedModule>>,
         agent_hooks: &[Arc<LoadedModule>],
-    ) -> Cluster {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+    ) -> Hooked {
         let config = MasterConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            allocation_interval: Duration::from_millis(100),
-            heartbeat_interval: Duration::from_secs(1),
-            agent_ping_timeout: Duration::from_millis(200),
-            max_agent_ping_timeouts: 3,
             modules,
             hooks: Arc::new(master_hooks),
-            ..MasterConfig::default()
+            ..master_config()
         };
-        let master = rt.block_on(Master::start(config)).unwrap();
-        let addr = master.address().to_string();
-        let dir = tempfile::tempdir().unwrap();
-        let config = AgentConfig {
-            master: addr.clone(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            work_dir: dir.path().to_path_buf(),
-            resources: Some(RES.to_string()),
-            executor_shutdown_grace_period: Duration::from_secs(2),
-            status_update_retry_min: Duration::from_millis(200),
-            registration_backoff: Duration::from_millis(200),
-            hooks: Arc::new(AgentHookChain::from_modules(agent_hooks.to_vec()).unwrap()),
-            ..AgentConfig::default()
-        };
-        let agent = rt.block_on(Agent::start(config)).unwrap();
-        assert!(
-            rt.block_on(agent.wait_registered(T)),
-            "agent did not register"
-        );
-        Cluster {
-            rt,
-            master: Some(master),
-            agent: Some(agent),
-            addr,
-            dir,
-        }
+        let mut c = Cluster::start(config, &[]);
+        let chain = Arc::new(AgentHookChain::from_modules(agent_hooks.to_vec()).unwrap());
+        c.add_agent_with(RES, |a| a.hooks = chain);
+        Hooked(c)
     }
 
     fn subscribe(&self, name: &str) -> Scheduler {
-        let s = Scheduler::subscribe(&self.addr, json!({"name": name})).unwrap();
+        let s = self.0.subscribe(json!({ "name": name }));
         s.set_auto_ack(true);
         s
     }
 
     /// `GET path` on the master, as JSON.
     fn get(&self, path: &str) -> Value {
-        get_json(&format!("http://{}", self.addr), path)
+        self.0.get(path)
     }
 
     /// `GET path` on the agent, as JSON.
     fn agent_get(&self, path: &str) -> Value {
-        let agent = self.agent.as_ref().unwrap().address();
+        let agent = self.0.agents[0].as_ref().unwrap().address();
         get_json(&format!("http://{agent}"), path)
     }
-}
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let agent = self.agent.take();
-        let master = self.master.take();
-        self.rt.block_on(async move {
-            if let Some(a) = agent {
-                a.stop().await;
-            }
-            if let Some(m) = master {
-                m.stop().await;
-            }
-        });
+    /// The agent's work dir.
+    fn dir(&self) -> &Path {
+        self.0.dirs[0].path()
     }
 }
 
@@ -234,7 +181,7 @@ fn label_decorators_label_tasks_and_status_decorator_labels_updates() {
         ],
         Settings::default(),
     );
-    let c = Cluster::start(&[labels], &[recorder]);
+    let c = Hooked::start(&[labels], &[recorder]);
     let mut s = c.subscribe("labels");
     launch(
         &mut s,
@@ -289,7 +236,7 @@ fn executor_environment_reaches_the_task_and_notifications_are_called() {
             ..Settings::default()
         },
     );
-    let c = Cluster::start(&[], &[env, recorder]);
+    let c = Hooked::start(&[], &[env, recorder]);
     let mut s = c.subscribe("env");
     launch(
         &mut s,
@@ -297,7 +244,7 @@ fn executor_environment_reaches_the_task_and_notifications_are_called() {
         None,
     );
     s.wait_state("env-task", "TASK_FINISHED", T).unwrap();
-    let out = find_file(c.dir.path(), "out.txt").expect("the task's out.txt");
+    let out = find_file(c.dir(), "out.txt").expect("the task's out.txt");
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
         "staging/hello from a hook\n"
@@ -335,7 +282,7 @@ fn decorated_agent_resources_and_attributes_reach_the_master() {
         &[("attribute", "rack:r9"), ("resource", "widgets:3")],
         Settings::default(),
     );
-    let c = Cluster::start(&[], &[recorder]);
+    let c = Hooked::start(&[], &[recorder]);
     let slaves = c.get("/master/slaves");
     let agent = &slaves["slaves"][0];
     assert_eq!(agent["attributes"]["rack"], "r9", "{slaves}");
@@ -385,7 +332,7 @@ fn faulting_hooks_are_contained() {
         &[("fault", "trap"), ("status_label", "checked=yes")],
         Settings::default(),
     );
-    let c = Cluster::start(&master_hooks, &[recorder]);
+    let c = Hooked::start(&master_hooks, &[recorder]);
     let mut s = c.subscribe("adversary");
     // The adversaries misbehave on the task named `trigger`, the recorder on its updates.
     launch(&mut s, &[("trigger", "true"), ("other", "true")], None);
@@ -451,7 +398,7 @@ fn a_fail_closed_hook_fault_refuses_the_task() {
             ..Settings::default()
         },
     );
-    let c = Cluster::start(&[adversary], &[]);
+    let c = Hooked::start(&[adversary], &[]);
     let mut s = c.subscribe("closed");
     launch(&mut s, &[("trigger", "true"), ("other", "true")], None);
     let refused = s.wait_state("trigger", "TASK_ERROR", T).unwrap();
@@ -530,7 +477,7 @@ fn resource_decorator_and_agent_lost_hook_run_in_the_master() {
             Box::new(DefaultDisk { lost: lost.clone() }),
         )],
     };
-    let mut c = Cluster::start_chain(chain, Vec::new(), &[]);
+    let mut c = Hooked::start_chain(chain, Vec::new(), &[]);
     let mut s = c.subscribe("disk");
     launch(&mut s, &[("disky", "true")], None);
     s.wait_state("disky", "TASK_FINISHED", T).unwrap();
@@ -539,11 +486,8 @@ fn resource_decorator_and_agent_lost_hook_run_in_the_master() {
     assert_eq!(t["resources"]["disk"], 16.0, "{t}");
 
     // The agent goes away: the hook hears of it after the framework did.
-    let agent_id = c.agent.as_ref().unwrap().agent_id().unwrap();
-    {
-        let _guard = c.rt.enter();
-        drop(c.agent.take());
-    }
+    let agent_id = c.0.agent_id(0);
+    c.0.kill_agent(0);
     s.wait_for(|e| e["type"] == "FAILURE", T).unwrap();
     let got = eventually("agent_lost", || {
         let l = lost.lock().unwrap().clone();

@@ -571,31 +571,8 @@ fn backend_factory(
     }
 }
 
-/// Fills the fields of `into` that are still empty from `from`.
 fn merge(into: &mut ResourceStatistics, from: ResourceStatistics) {
-    macro_rules! fill {
-        ($($f:ident),*) => { $( if into.$f.is_none() { into.$f = from.$f; } )* };
-    }
-    fill!(
-        processes,
-        threads,
-        cpus_user_time_secs,
-        cpus_system_time_secs,
-        cpus_limit,
-        cpus_nr_periods,
-        cpus_nr_throttled,
-        cpus_throttled_time_secs,
-        mem_total_bytes,
-        mem_limit_bytes,
-        mem_rss_bytes,
-        mem_cache_bytes,
-        mem_swap_bytes,
-        disk_limit_bytes,
-        disk_used_bytes
-    );
-    if into.timestamp == 0.0 {
-        into.timestamp = from.timestamp;
-    }
+    into.fill_from(&from);
 }
 
 /// What `/proc` says about the processes of one session.

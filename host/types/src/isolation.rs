@@ -55,6 +55,97 @@ pub struct ResourceStatistics {
     pub disk_used_bytes: Option<u64>,
 }
 
+/// The optional fields of [`ResourceStatistics`], by Mesos' JSON name, with one macro per use.
+macro_rules! statistics_fields {
+    ($m:ident) => {
+        $m!(
+            processes,
+            threads,
+            cpus_user_time_secs,
+            cpus_system_time_secs,
+            cpus_limit,
+            cpus_nr_periods,
+            cpus_nr_throttled,
+            cpus_throttled_time_secs,
+            mem_total_bytes,
+            mem_limit_bytes,
+            mem_rss_bytes,
+            mem_cache_bytes,
+            mem_swap_bytes,
+            disk_limit_bytes,
+            disk_used_bytes
+        )
+    };
+}
+
+fn sum<T: std::ops::Add<Output = T> + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A statistics value: counters and byte counts are integers, times and cpus are not.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StatValue {
+    Int(u64),
+    Float(f64),
+}
+
+impl From<u32> for StatValue {
+    fn from(v: u32) -> Self {
+        StatValue::Int(u64::from(v))
+    }
+}
+
+impl From<u64> for StatValue {
+    fn from(v: u64) -> Self {
+        StatValue::Int(v)
+    }
+}
+
+impl From<f64> for StatValue {
+    fn from(v: f64) -> Self {
+        StatValue::Float(v)
+    }
+}
+
+impl ResourceStatistics {
+    /// The fields that are set, by Mesos' name (for JSON).
+    pub fn fields(&self) -> Vec<(&'static str, StatValue)> {
+        let mut out = Vec::new();
+        macro_rules! each {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { out.push((stringify!($f), StatValue::from(v))); } )* };
+        }
+        statistics_fields!(each);
+        out
+    }
+
+    /// Fills the fields still unset from `other` (an earlier isolator's answer wins).
+    pub fn fill_from(&mut self, other: &ResourceStatistics) {
+        macro_rules! each {
+            ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = other.$f; } )* };
+        }
+        statistics_fields!(each);
+        if self.timestamp == 0.0 {
+            self.timestamp = other.timestamp;
+        }
+    }
+
+    /// The sum of two containers' statistics (an executor running in several).
+    pub fn add(&self, other: &ResourceStatistics) -> ResourceStatistics {
+        let mut out = ResourceStatistics {
+            timestamp: self.timestamp.max(other.timestamp),
+            ..Default::default()
+        };
+        macro_rules! each {
+            ($($f:ident),*) => { $( out.$f = sum(self.$f, other.$f); )* };
+        }
+        statistics_fields!(each);
+        out
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CgroupError {
     NotPermitted(String),

@@ -149,52 +149,13 @@ pub fn statistics(d: &Shared, containers: &[String]) -> Option<ResourceStatistic
         };
         total = Some(match total {
             None => s,
-            Some(t) => add(t, s),
+            Some(t) => t.add(&s),
         });
     }
     total.map(|mut s| {
         s.timestamp = meseta_api::common::timestamp_now();
         s
     })
-}
-
-fn add(a: ResourceStatistics, b: ResourceStatistics) -> ResourceStatistics {
-    fn f(x: Option<f64>, y: Option<f64>) -> Option<f64> {
-        match (x, y) {
-            (Some(x), Some(y)) => Some(x + y),
-            (x, y) => x.or(y),
-        }
-    }
-    fn u(x: Option<u64>, y: Option<u64>) -> Option<u64> {
-        match (x, y) {
-            (Some(x), Some(y)) => Some(x + y),
-            (x, y) => x.or(y),
-        }
-    }
-    fn n(x: Option<u32>, y: Option<u32>) -> Option<u32> {
-        match (x, y) {
-            (Some(x), Some(y)) => Some(x + y),
-            (x, y) => x.or(y),
-        }
-    }
-    ResourceStatistics {
-        timestamp: a.timestamp.max(b.timestamp),
-        processes: n(a.processes, b.processes),
-        threads: n(a.threads, b.threads),
-        cpus_user_time_secs: f(a.cpus_user_time_secs, b.cpus_user_time_secs),
-        cpus_system_time_secs: f(a.cpus_system_time_secs, b.cpus_system_time_secs),
-        cpus_limit: f(a.cpus_limit, b.cpus_limit),
-        cpus_nr_periods: u(a.cpus_nr_periods, b.cpus_nr_periods),
-        cpus_nr_throttled: u(a.cpus_nr_throttled, b.cpus_nr_throttled),
-        cpus_throttled_time_secs: f(a.cpus_throttled_time_secs, b.cpus_throttled_time_secs),
-        mem_total_bytes: u(a.mem_total_bytes, b.mem_total_bytes),
-        mem_limit_bytes: u(a.mem_limit_bytes, b.mem_limit_bytes),
-        mem_rss_bytes: u(a.mem_rss_bytes, b.mem_rss_bytes),
-        mem_cache_bytes: u(a.mem_cache_bytes, b.mem_cache_bytes),
-        mem_swap_bytes: u(a.mem_swap_bytes, b.mem_swap_bytes),
-        disk_limit_bytes: u(a.disk_limit_bytes, b.disk_limit_bytes),
-        disk_used_bytes: u(a.disk_used_bytes, b.disk_used_bytes),
-    }
 }
 
 fn load_average() -> LoadAverage {

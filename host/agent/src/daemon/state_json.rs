@@ -358,25 +358,12 @@ pub fn metrics(d: &Shared) -> Value {
 pub fn statistics_json(s: &meseta_types::isolation::ResourceStatistics) -> Value {
     let mut m = serde_json::Map::new();
     m.insert("timestamp".into(), json!(s.timestamp));
-    macro_rules! put {
-        ($($f:ident),*) => { $( if let Some(v) = s.$f { m.insert(stringify!($f).into(), json!(v)); } )* };
+    for (name, value) in s.fields() {
+        let v = match value {
+            meseta_types::isolation::StatValue::Int(i) => json!(i),
+            meseta_types::isolation::StatValue::Float(f) => json!(f),
+        };
+        m.insert(name.into(), v);
     }
-    put!(
-        processes,
-        threads,
-        cpus_user_time_secs,
-        cpus_system_time_secs,
-        cpus_limit,
-        cpus_nr_periods,
-        cpus_nr_throttled,
-        cpus_throttled_time_secs,
-        mem_total_bytes,
-        mem_limit_bytes,
-        mem_rss_bytes,
-        mem_cache_bytes,
-        mem_swap_bytes,
-        disk_limit_bytes,
-        disk_used_bytes
-    );
     Value::Object(m)
 }
