@@ -136,13 +136,13 @@ impl Report {
         let mut o = Map::new();
         o.insert("scenario".into(), json!(self.scenario));
         o.insert("params".into(), self.params.clone());
-        o.insert("native_ms".into(), json!(round3(self.native_ms)));
-        o.insert("wasm_ms".into(), json!(round3(self.wasm_ms)));
+        o.insert("native_ms".into(), json!(round6(self.native_ms)));
+        o.insert("wasm_ms".into(), json!(round6(self.wasm_ms)));
         let ratio = self.ratio();
         o.insert(
             "ratio".into(),
             if ratio.is_finite() {
-                json!(round3(ratio))
+                json!(round6(ratio))
             } else {
                 Value::Null
             },
@@ -169,18 +169,18 @@ impl Report {
     }
 }
 
-/// Floats to three decimals, recursively (results are read by people and diffed by scripts).
+/// Floats to six decimals (a nanosecond, in ms), recursively (results are read by people and diffed by scripts).
 fn rounded(v: Value) -> Value {
     match v {
-        Value::Number(n) if n.is_f64() => n.as_f64().map_or(Value::Null, |x| json!(round3(x))),
+        Value::Number(n) if n.is_f64() => n.as_f64().map_or(Value::Null, |x| json!(round6(x))),
         Value::Array(a) => Value::Array(a.into_iter().map(rounded).collect()),
         Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, rounded(v))).collect()),
         other => other,
     }
 }
 
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
 }
 
 pub(crate) fn ms(d: Duration) -> f64 {
