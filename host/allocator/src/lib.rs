@@ -8,7 +8,7 @@
 //! Decline filters are the module's own and are lost on replay; Mesos also drops them on
 //! allocator restart.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use meseta_bindings::allocator::Allocator as World;
@@ -36,13 +36,28 @@ struct AgentState {
 }
 
 impl AgentState {
-    fn free(&self) -> Quantities {
-        let mut free = self.total.clone();
+    /// Total minus allocated, as `Quantities::subtract` computes it, into `out`.
+    fn free_into(&self, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend_from_slice(&self.total.0);
         for q in self.allocated.values() {
-            free.subtract(q);
+            for (a, b) in out.iter_mut().zip(&q.0) {
+                *a = (*a - *b).max(0.0);
+                if *a < meseta_types::quantities::EPSILON {
+                    *a = 0.0;
+                }
+            }
         }
-        free
     }
+}
+
+/// Buffers reused by every round's check.
+#[derive(Default)]
+struct Scratch {
+    sum: Vec<f64>,
+    free: Vec<f64>,
+    /// Agents already visited by the adjacency test.
+    seen: HashSet<AgentId>,
 }
 
 #[derive(Default)]
@@ -60,6 +75,7 @@ struct Shadow {
 pub struct WasmAllocator {
     sandbox: Sandbox<World, ()>,
     shadow: Shadow,
+    scratch: Scratch,
 }
 
 fn q(v: &Quantities) -> Vec<f64> {
@@ -244,6 +260,7 @@ impl WasmAllocator {
         Ok(WasmAllocator {
             sandbox,
             shadow: Shadow::default(),
+            scratch: Scratch::default(),
         })
     }
 
@@ -500,7 +517,8 @@ impl WasmAllocator {
     /// rejects the whole round as a module fault.
     pub fn allocate(&mut self, now_ms: u64) -> Result<Vec<Offer>, ModuleError> {
         let offers = forward!(self, "allocate", |a, s| a.call_allocate(s, now_ms))?;
-        if let Err(message) = self.check(&offers) {
+        let checked = self.check(&offers);
+        if let Err(message) = checked {
             return Err(self.sandbox.reject("allocate", message));
         }
         let offers: Vec<Offer> = offers
@@ -533,24 +551,43 @@ impl WasmAllocator {
 
     fn record(&mut self, offers: &[Offer]) {
         for o in offers {
-            if let Some(agent) = self.shadow.agents.get_mut(&o.agent) {
-                agent
-                    .allocated
-                    .entry((o.framework, o.role))
-                    .or_insert_with(|| Quantities::zeros(0))
-                    .add(&o.resources);
+            let Some(agent) = self.shadow.agents.get_mut(&o.agent) else {
+                continue;
+            };
+            match agent.allocated.entry((o.framework, o.role)) {
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    e.get_mut().add(&o.resources)
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(o.resources.clone());
+                }
             }
         }
     }
 
-    fn check(&self, offers: &[api::Offer]) -> Result<(), String> {
+    /// Checks a round's offers, with no allocation per offer: the offers on one agent are
+    /// summed while they are adjacent, as every allocator emits them (when they are not, the
+    /// offers are visited in agent order instead).
+    fn check(&mut self, offers: &[api::Offer]) -> Result<(), String> {
         let slots = self
             .shadow
             .options
             .as_ref()
             .map_or(usize::MAX, |o| o.resource_kinds.len());
-        let mut offered: BTreeMap<AgentId, Quantities> = BTreeMap::new();
-        for o in offers {
+        let Scratch { sum, free, seen } = &mut self.scratch;
+        seen.clear();
+        let mut previous = None;
+        let grouped = offers.iter().all(|o| {
+            let fresh = previous == Some(o.agent) || seen.insert(o.agent);
+            previous = Some(o.agent);
+            fresh
+        });
+        let mut order: Vec<usize> = (0..offers.len()).collect();
+        if !grouped {
+            order.sort_by_key(|i| offers.get(*i).map(|o| o.agent));
+        }
+        let mut current: Option<AgentId> = None;
+        for o in order.iter().filter_map(|i| offers.get(*i)) {
             let Some(f) = self.shadow.frameworks.get(&o.framework) else {
                 return Err(format!("offer to unknown framework {}", o.framework));
             };
@@ -563,24 +600,31 @@ impl WasmAllocator {
             let Some(agent) = self.shadow.agents.get(&o.agent) else {
                 return Err(format!("offer on unknown agent {}", o.agent));
             };
-            let resources = Quantities(o.resources.clone());
-            if !resources.is_valid() || o.resources.len() > slots {
+            if o.resources.len() > slots || !o.resources.iter().all(|v| v.is_finite() && *v >= 0.0)
+            {
                 return Err(format!(
                     "offer on agent {} has invalid amounts {:?} (amounts must be finite, non-negative, at most {slots} slots)",
                     o.agent, o.resources
                 ));
             }
-            let sum = offered
-                .entry(o.agent)
-                .or_insert_with(|| Quantities::zeros(0));
-            sum.add(&resources);
-            if !agent.free().contains(sum) {
+            if current != Some(o.agent) {
+                current = Some(o.agent);
+                sum.clear();
+                agent.free_into(free);
+            }
+            if sum.len() < o.resources.len() {
+                sum.resize(o.resources.len(), 0.0);
+            }
+            for (a, b) in sum.iter_mut().zip(&o.resources) {
+                *a += *b;
+            }
+            let fits = sum.iter().enumerate().all(|(i, v)| {
+                *v <= free.get(i).copied().unwrap_or(0.0) + meseta_types::quantities::EPSILON
+            });
+            if !fits {
                 return Err(format!(
                     "offers on agent {} ({}) exceed its free resources: offered {:?}, free {:?}",
-                    o.agent,
-                    agent.info.hostname,
-                    sum.0,
-                    agent.free().0
+                    o.agent, agent.info.hostname, sum, free
                 ));
             }
         }

@@ -1,5 +1,6 @@
 //! `meseta`: the one binary. Flags, subcommands and the tracing subscriber live here.
 
+mod bench_cmd;
 mod daemon_cmd;
 mod module_cmd;
 
@@ -28,13 +29,16 @@ enum Command {
     /// Run a master and one agent in one process, with the built-in modules; prints the
     /// master's URL.
     Local(daemon_cmd::LocalCommand),
+    /// Benchmarks: each scenario's native twin and Wasm module in one run, with the ratio and
+    /// Mesos' figure (`--quick`: all at small sizes, a smoke test).
+    Bench(bench_cmd::BenchCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Daemons log what they do; the module commands only what went wrong.
     let default = match cli.command {
-        Command::Module(_) => "warn",
+        Command::Module(_) | Command::Bench(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -50,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Master(cmd) => daemon_cmd::master(cmd),
         Command::Agent(cmd) => daemon_cmd::agent(cmd),
         Command::Local(cmd) => daemon_cmd::local(cmd),
+        Command::Bench(cmd) => bench_cmd::run(cmd),
     }
 }
 

@@ -593,6 +593,36 @@ impl Cluster {
         self.role_queue.insert((share, role));
     }
 
+    /// Takes the role out of the role sorter for the rest of the round when quota leaves it
+    /// nothing allocatable on any agent (its headroom only shrinks during a round); `true` when
+    /// it was parked. The round puts it back with [`Cluster::requeue_role`] when it ends.
+    pub fn park_if_exhausted(&mut self, role: RoleId, s: &mut Scratch) -> bool {
+        if !self.limited || self.candidates_unbounded(role, s).any() {
+            return false;
+        }
+        let Some(r) = self.roles.get_mut(&role) else {
+            return false;
+        };
+        match r.queued.take() {
+            Some(old) => {
+                self.role_queue.remove(&(old, role));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether any role has a quota limit.
+    pub fn limited(&self) -> bool {
+        self.limited
+    }
+
+    /// The roles in the role sorter now.
+    pub fn queued_roles(&self, out: &mut Vec<RoleId>) {
+        out.clear();
+        out.extend(self.role_queue.iter().map(|k| k.1));
+    }
+
     fn requeue_roles_of(&mut self, framework: FrameworkId, roles: &[RoleId]) {
         for &role in roles {
             self.requeue_client((framework, role));

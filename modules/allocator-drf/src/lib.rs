@@ -80,6 +80,8 @@ pub struct DrfAllocator {
     agents: Vec<AgentId>,
     served: Vec<Client>,
     scratch: Scratch,
+    /// Roles taken out of the role sorter for the current round (quota exhausted).
+    parked: Vec<RoleId>,
 }
 
 impl Default for DrfAllocator {
@@ -89,6 +91,7 @@ impl Default for DrfAllocator {
             agents: Vec::new(),
             served: Vec::new(),
             scratch: Scratch::default(),
+            parked: Vec::new(),
         }
     }
 }
@@ -258,6 +261,20 @@ impl AllocatorPolicy for DrfAllocator {
         c.active_agents(&mut self.agents);
         c.rng.shuffle(&mut self.agents);
         let mut random = (c.sorter() == Sorter::Random).then(|| RandomOrder::new(c));
+        // Roles whose quota leaves them nothing are parked for the round, so that each agent's
+        // walk visits only roles that can take something (LargeAndSmallQuota: O(agents), not
+        // O(agents x roles)).
+        let park = random.is_none() && c.limited();
+        self.parked.clear();
+        if park {
+            let mut queued = Vec::new();
+            c.queued_roles(&mut queued);
+            for role in queued {
+                if c.park_if_exhausted(role, &mut self.scratch) {
+                    self.parked.push(role);
+                }
+            }
+        }
         for &agent in &self.agents {
             let walk = match random.as_mut() {
                 Some(order) => Walk::Random(order),
@@ -272,6 +289,16 @@ impl AllocatorPolicy for DrfAllocator {
                 &mut self.served,
                 &mut offers,
             );
+            if park {
+                for &(_, role) in &self.served {
+                    if c.park_if_exhausted(role, &mut self.scratch) {
+                        self.parked.push(role);
+                    }
+                }
+            }
+        }
+        for &role in &self.parked {
+            c.requeue_role(role);
         }
         offers
     }

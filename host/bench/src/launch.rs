@@ -1,0 +1,648 @@
+//! End to end through a real master (`Master::start`, in this process, on 127.0.0.1): simulated
+//! agents register over the real master–agent protocol (`meseta_api::internal`) and answer
+//! RUN_TASK by reporting each task TASK_RUNNING, then TASK_FINISHED once RUNNING is
+//! acknowledged, without forking anything; a load-generating framework on the v1 scheduler
+//! HTTP API accepts every offer with as many small tasks as fit and acknowledges every update.
+//!
+//! The simulated agents share one HTTP listener (the master addresses each message to an
+//! agent through its own outbox; the agent is named in the message), so a thousand agents
+//! cost a thousand registrations, not a thousand sockets.
+//!
+//! Measured per run: tasks launched per second (first ACCEPT to last RUNNING), acknowledged
+//! status updates per second (first ACCEPT to the last ACKNOWLEDGE answered), and the latency
+//! from sending an ACCEPT to receiving that task's RUNNING (p50, p99). Run once with the native
+//! allocator and once with the `allocator-drf` module.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post as route_post;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use meseta_api::common::{AgentID, ExecutorID, FrameworkID, TaskID, TaskState, TaskStatus};
+use meseta_api::internal as wire;
+use meseta_master::{Master, MasterConfig};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::{BenchOptions, Report, progress};
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
+}
+
+/// POSTs JSON; the status and body.
+pub async fn post(
+    client: &HttpClient,
+    url: &str,
+    stream_id: Option<&str>,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, Bytes)> {
+    let mut req = hyper::Request::post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json");
+    if let Some(s) = stream_id {
+        req = req.header("mesos-stream-id", s);
+    }
+    let response = client
+        .request(req.body(Full::new(Bytes::from(body)))?)
+        .await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// What the simulated agents do with a task once it is RUNNING.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum AfterRunning {
+    Finish,
+    KeepRunning,
+}
+
+/// An update sent, waiting for its acknowledgement: (agent, framework, task, state).
+type Pending = (String, String, String, TaskState);
+
+/// The simulated agents' side: one listener for all of them.
+pub struct SimAgents {
+    master: String,
+    client: HttpClient,
+    after: AfterRunning,
+    /// uuid of an update waiting for its acknowledgement -> the update.
+    pending: Mutex<HashMap<Vec<u8>, Pending>>,
+    pub updates_sent: AtomicU64,
+}
+
+impl SimAgents {
+    async fn send_status(
+        self: &Arc<Self>,
+        agent: &str,
+        framework: &str,
+        task: &str,
+        state: TaskState,
+    ) {
+        let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
+        let mut status = TaskStatus::new(TaskID::new(task), state);
+        status.agent_id = Some(AgentID::new(agent));
+        status.executor_id = Some(ExecutorID::new(task));
+        status.uuid = Some(meseta_api::Bytes(uuid.clone()));
+        status.timestamp = Some(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or_default(),
+        );
+        let update = wire::StatusUpdate {
+            agent_id: AgentID::new(agent),
+            framework_id: FrameworkID::new(framework),
+            status,
+        };
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(
+                uuid,
+                (
+                    agent.to_string(),
+                    framework.to_string(),
+                    task.to_string(),
+                    state,
+                ),
+            );
+        }
+        let body = serde_json::to_vec(&update).unwrap_or_default();
+        let url = format!("http://{}{}", self.master, wire::STATUS);
+        // The real agent resends until acknowledged; the master here is local and up.
+        if post(&self.client, &url, None, body).await.is_ok() {
+            self.updates_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn run_task(State(sim): State<Arc<SimAgents>>, body: Bytes) -> StatusCode {
+    let Ok(msg) = serde_json::from_slice::<wire::RunTask>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    for t in msg.tasks {
+        let Some(agent) = t.agent_id.map(|a| a.value) else {
+            continue;
+        };
+        let sim = sim.clone();
+        let framework = msg.framework_id.value.clone();
+        tokio::spawn(async move {
+            sim.send_status(&agent, &framework, &t.task_id.value, TaskState::Running)
+                .await;
+        });
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn acknowledge(State(sim): State<Arc<SimAgents>>, body: Bytes) -> StatusCode {
+    let Ok(ack) = serde_json::from_slice::<wire::AcknowledgeUpdate>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let entry = sim
+        .pending
+        .lock()
+        .ok()
+        .and_then(|mut p| p.remove(ack.uuid.as_slice()));
+    if let Some((agent, framework, task, TaskState::Running)) = entry
+        && sim.after == AfterRunning::Finish
+    {
+        tokio::spawn(async move {
+            sim.send_status(&agent, &framework, &task, TaskState::Finished)
+                .await;
+        });
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn ping() -> ([(axum::http::HeaderName, &'static str); 1], Vec<u8>) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(&wire::Pong { known: true }).unwrap_or_default(),
+    )
+}
+
+/// Starts the simulated agents' listener.
+pub async fn start_sim(
+    master: &str,
+    after: AfterRunning,
+) -> anyhow::Result<(Arc<SimAgents>, SocketAddr)> {
+    let sim = Arc::new(SimAgents {
+        master: master.to_string(),
+        client: client(),
+        after,
+        pending: Mutex::new(HashMap::new()),
+        updates_sent: AtomicU64::new(0),
+    });
+    let app = Router::new()
+        .route(wire::RUN_TASK, route_post(run_task))
+        .route(wire::ACKNOWLEDGE, route_post(acknowledge))
+        .route(wire::PING, route_post(ping))
+        .fallback(|| async { StatusCode::ACCEPTED })
+        .with_state(sim.clone());
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((sim, addr))
+}
+
+/// The wire resources of `cpus:24;mem:4096;disk:4096;ports:[31000-32000]`.
+pub fn agent_resources() -> Value {
+    json!([
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 24.0}},
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 4096.0}},
+        {"name": "disk", "type": "SCALAR", "scalar": {"value": 4096.0}},
+        {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32000}]}},
+    ])
+}
+
+/// Registers `n` simulated agents at `endpoint`, `concurrency` at a time; their ids.
+pub async fn register_agents(
+    client: &HttpClient,
+    master: &str,
+    endpoint: SocketAddr,
+    n: u32,
+    tasks: impl Fn(u32) -> Value,
+) -> anyhow::Result<Vec<String>> {
+    let url = format!("http://{master}{}", wire::REGISTER);
+    let mut ids = Vec::with_capacity(n as usize);
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let mut body = json!({
+            "agent_info": {"hostname": format!("sim-{i}"), "port": endpoint.port(),
+                "resources": agent_resources()},
+            "endpoint": endpoint.to_string(),
+            "version": "bench",
+        });
+        let t = tasks(i);
+        if !t.is_null() {
+            body["agent_info"]["id"] = json!({"value": format!("sim-agent-{i}")});
+            body["tasks"] = t;
+        }
+        let (client, url) = (client.clone(), url.clone());
+        batch.push(tokio::spawn(async move {
+            post(&client, &url, None, serde_json::to_vec(&body)?).await
+        }));
+        if batch.len() == 64 || i + 1 == n {
+            for h in batch.drain(..) {
+                let (code, body) = h.await??;
+                if code != 200 {
+                    anyhow::bail!(
+                        "agent registration: {code} {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+                let r: wire::Registered = serde_json::from_slice(&body)?;
+                ids.push(r.agent_id.value);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// A subscribed framework's event stream, as JSON events.
+pub struct Subscription {
+    pub framework_id: String,
+    pub stream_id: String,
+    pub events: tokio::sync::mpsc::UnboundedReceiver<Value>,
+}
+
+/// SUBSCRIBEs `framework_info` and reads the RecordIO stream on a task.
+pub async fn subscribe(
+    client: &HttpClient,
+    master: &str,
+    framework_info: Value,
+) -> anyhow::Result<Subscription> {
+    let body = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}});
+    let req = hyper::Request::post(format!("http://{master}/api/v1/scheduler"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(Full::new(Bytes::from(serde_json::to_vec(&body)?)))?;
+    let response = client.request(req).await?;
+    if response.status() != 200 {
+        anyhow::bail!("SUBSCRIBE: {}", response.status());
+    }
+    let stream_id = response
+        .headers()
+        .get("mesos-stream-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut body = response.into_body();
+    tokio::spawn(async move {
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buf.extend_from_slice(&data);
+            // RecordIO: "<length>\n<record>".
+            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                let Some(len) = std::str::from_utf8(&buf[..nl])
+                    .ok()
+                    .and_then(|s| s.trim().parse::<usize>().ok())
+                else {
+                    return;
+                };
+                if buf.len() < nl + 1 + len {
+                    break;
+                }
+                let record: Vec<u8> = buf.drain(..nl + 1 + len).skip(nl + 1).collect();
+                if let Ok(v) = serde_json::from_slice::<Value>(&record)
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    let first = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("SUBSCRIBE: stream ended"))?;
+    let framework_id = first["subscribed"]["framework_id"]["value"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("SUBSCRIBE: first event {first}"))?
+        .to_string();
+    Ok(Subscription {
+        framework_id,
+        stream_id,
+        events: rx,
+    })
+}
+
+#[derive(Default)]
+struct Progress {
+    launched: u64,
+    accepted_at: HashMap<String, Instant>,
+    latencies: Vec<Duration>,
+    running: u64,
+    finished: u64,
+    first_accept: Option<Instant>,
+    last_running: Option<Instant>,
+}
+
+/// One run's figures.
+struct RunFigures {
+    total: Duration,
+    tasks_per_s: f64,
+    updates_per_s: f64,
+    p50: Duration,
+    p99: Duration,
+    finished: u64,
+    acked: u64,
+    offers: u64,
+}
+
+fn pct(v: &[Duration], p: f64) -> Duration {
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v.get(i).copied().unwrap_or_default()
+}
+
+const TASK_CPUS: f64 = 0.1;
+/// Tasks launched and not yet RUNNING, at most.
+const WINDOW: u64 = 1_000;
+const TASK_MEM: f64 = 32.0;
+
+fn scalar(resources: &Value, name: &str) -> f64 {
+    resources
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter(|r| r["name"] == name)
+                .filter_map(|r| r["scalar"]["value"].as_f64())
+                .sum()
+        })
+        .unwrap_or(0.0)
+}
+
+async fn one_run(
+    allocator: Option<Arc<meseta_runtime::LoadedModule>>,
+    agents: u32,
+    tasks: u64,
+    label: &str,
+) -> anyhow::Result<RunFigures> {
+    let name = "launch";
+    let master = Master::start(MasterConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        allocation_interval: Duration::from_millis(1000),
+        heartbeat_interval: Duration::from_secs(15),
+        agent_ping_timeout: Duration::from_secs(60),
+        allocator,
+        ..MasterConfig::default()
+    })
+    .await?;
+    let addr = master.address().to_string();
+    let (sim, endpoint) = start_sim(&addr, AfterRunning::Finish).await?;
+    let client = client();
+    register_agents(&client, &addr, endpoint, agents, |_| Value::Null).await?;
+    progress(
+        name,
+        format!("{label}: {agents} simulated agents registered; launching {tasks} tasks"),
+    );
+    let sub = subscribe(
+        &client,
+        &addr,
+        json!({"user": "bench", "name": "meseta-bench-launch", "roles": ["*"],
+            "capabilities": [{"type": "MULTI_ROLE"}]}),
+    )
+    .await?;
+    let Subscription {
+        framework_id,
+        stream_id,
+        mut events,
+    } = sub;
+    let url = format!("http://{addr}/api/v1/scheduler");
+    let progress_state = Arc::new(Mutex::new(Progress::default()));
+    let acked = Arc::new(AtomicU64::new(0));
+    let all_acked = Arc::new(Notify::new());
+    let offers_seen = Arc::new(AtomicU64::new(0));
+    let call = {
+        let (client, url, stream_id, framework_id) = (
+            client.clone(),
+            url.clone(),
+            stream_id.clone(),
+            framework_id.clone(),
+        );
+        move |mut body: Value| {
+            let (client, url, stream_id) = (client.clone(), url.clone(), stream_id.clone());
+            body["framework_id"] = json!({"value": framework_id});
+            async move {
+                post(
+                    &client,
+                    &url,
+                    Some(&stream_id),
+                    serde_json::to_vec(&body).unwrap_or_default(),
+                )
+                .await
+            }
+        }
+    };
+    let start = Instant::now();
+    let reader = {
+        let (progress_state, acked, all_acked, offers_seen) = (
+            progress_state.clone(),
+            acked.clone(),
+            all_acked.clone(),
+            offers_seen.clone(),
+        );
+        let call = call.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                match ev["type"].as_str() {
+                    Some("OFFERS") => {
+                        let Some(offers) = ev["offers"]["offers"].as_array() else {
+                            continue;
+                        };
+                        offers_seen.fetch_add(offers.len() as u64, Ordering::Relaxed);
+                        for offer in offers {
+                            let fit = ((scalar(&offer["resources"], "cpus") / TASK_CPUS + 1e-9)
+                                .floor())
+                            .min((scalar(&offer["resources"], "mem") / TASK_MEM).floor())
+                                as u64;
+                            let mut task_infos = Vec::new();
+                            {
+                                let Ok(mut p) = progress_state.lock() else {
+                                    continue;
+                                };
+                                // At most WINDOW tasks between ACCEPT and RUNNING: a steady
+                                // load whose latency is the system's, not a queue's.
+                                let in_flight = p.launched - p.running.min(p.launched);
+                                let n = fit
+                                    .min(tasks - p.launched)
+                                    .min(WINDOW.saturating_sub(in_flight));
+                                let now = Instant::now();
+                                p.first_accept.get_or_insert(now);
+                                for _ in 0..n {
+                                    let id = format!("t{}", p.launched);
+                                    p.launched += 1;
+                                    p.accepted_at.insert(id.clone(), now);
+                                    task_infos.push(json!({
+                                        "name": id, "task_id": {"value": id},
+                                        "agent_id": offer["agent_id"],
+                                        "resources": [
+                                            {"name": "cpus", "type": "SCALAR", "scalar": {"value": TASK_CPUS}},
+                                            {"name": "mem", "type": "SCALAR", "scalar": {"value": TASK_MEM}}],
+                                        "command": {"value": "true", "shell": true},
+                                    }));
+                                }
+                            }
+                            let body = if task_infos.is_empty() {
+                                // Nothing to launch now: back for one allocation interval.
+                                json!({"type": "DECLINE", "decline": {"offer_ids": [offer["id"]],
+                                    "filters": {"refuse_seconds": 1.0}}})
+                            } else {
+                                json!({"type": "ACCEPT", "accept": {"offer_ids": [offer["id"]],
+                                    "operations": [{"type": "LAUNCH", "launch": {"task_infos": task_infos}}],
+                                    "filters": {"refuse_seconds": 0.0}}})
+                            };
+                            tokio::spawn(call(body));
+                        }
+                    }
+                    Some("UPDATE") => {
+                        let status = &ev["update"]["status"];
+                        let state = status["state"].as_str().unwrap_or_default();
+                        let task = status["task_id"]["value"].as_str().unwrap_or_default();
+                        if let Ok(mut p) = progress_state.lock() {
+                            let now = Instant::now();
+                            if state == "TASK_RUNNING" {
+                                if let Some(t) = p.accepted_at.remove(task) {
+                                    p.latencies.push(now - t);
+                                }
+                                p.running += 1;
+                                p.last_running = Some(now);
+                            } else if state == "TASK_FINISHED" {
+                                p.finished += 1;
+                            }
+                        }
+                        if status.get("uuid").is_some() {
+                            let body = json!({"type": "ACKNOWLEDGE", "acknowledge": {
+                                "agent_id": status["agent_id"], "task_id": status["task_id"],
+                                "uuid": status["uuid"]}});
+                            let (acked, all_acked, fut) =
+                                (acked.clone(), all_acked.clone(), call(body));
+                            tokio::spawn(async move {
+                                if let Ok((202, _)) = fut.await
+                                    && acked.fetch_add(1, Ordering::Relaxed) + 1 == 2 * tasks
+                                {
+                                    all_acked.notify_one();
+                                }
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
+    let deadline = Duration::from_secs(120);
+    let mut last_report = Instant::now();
+    let done = loop {
+        tokio::select! {
+            _ = all_acked.notified() => break true,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if start.elapsed() > deadline {
+            break false;
+        }
+        if last_report.elapsed() > Duration::from_secs(2) {
+            last_report = Instant::now();
+            let (running, finished) = progress_state
+                .lock()
+                .map(|p| (p.running, p.finished))
+                .unwrap_or_default();
+            progress(
+                name,
+                format!(
+                    "{label}: {running} running, {finished} finished, {} acknowledged",
+                    acked.load(Ordering::Relaxed)
+                ),
+            );
+        }
+    };
+    let end = Instant::now();
+    reader.abort();
+    master.stop().await;
+    let p = progress_state
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
+    if !done {
+        progress(
+            name,
+            format!(
+                "{label}: timed out after {deadline:?} ({} running, {} finished)",
+                p.running, p.finished
+            ),
+        );
+    }
+    let first = p.first_accept.unwrap_or(start);
+    let launch_span = p
+        .last_running
+        .unwrap_or(end)
+        .saturating_duration_since(first);
+    let total = end.saturating_duration_since(first);
+    let acked = acked.load(Ordering::Relaxed);
+    let mut lat = p.latencies.clone();
+    lat.sort();
+    let _ = sim.updates_sent.load(Ordering::Relaxed);
+    Ok(RunFigures {
+        total,
+        tasks_per_s: p.running as f64 / launch_span.as_secs_f64().max(1e-9),
+        updates_per_s: acked as f64 / total.as_secs_f64().max(1e-9),
+        p50: pct(&lat, 0.5),
+        p99: pct(&lat, 0.99),
+        finished: p.finished,
+        acked,
+        offers: offers_seen.load(Ordering::Relaxed),
+    })
+}
+
+pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
+    let agents = o.agents.unwrap_or(if o.quick { 20 } else { 1_000 });
+    let tasks = u64::from(o.tasks.unwrap_or(if o.quick { 500 } else { 20_000 }));
+    let module = crate::load_builtin("allocator-drf", &[])?;
+    let rt = runtime()?;
+    let n = rt.block_on(one_run(None, agents, tasks, "native allocator"))?;
+    let w = rt.block_on(one_run(Some(module), agents, tasks, "allocator-drf module"))?;
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let mut rep = Report::new(
+        "launch",
+        json!({"agents": agents, "tasks": tasks}),
+        n.total,
+        w.total,
+    );
+    rep.consistent =
+        n.finished == tasks && w.finished == tasks && n.acked == 2 * tasks && w.acked == 2 * tasks;
+    for (prefix, f) in [("native", &n), ("wasm", &w)] {
+        rep.set(&format!("{prefix}_tasks_per_s"), f.tasks_per_s.round());
+        rep.set(&format!("{prefix}_updates_per_s"), f.updates_per_s.round());
+        rep.set(
+            &format!("{prefix}_p50_accept_to_running_ms"),
+            crate::ms(f.p50),
+        );
+        rep.set(
+            &format!("{prefix}_p99_accept_to_running_ms"),
+            crate::ms(f.p99),
+        );
+        rep.set(&format!("{prefix}_offers"), f.offers);
+    }
+    rep.set(
+        "anchor_note",
+        "no published Mesos end-to-end launch rate on comparable hardware",
+    );
+    if agents >= 1_000 {
+        rep.goal(">= 5,000 tasks/s (Wasm)", w.tasks_per_s >= 5_000.0);
+        rep.goal(
+            ">= 10,000 acknowledged updates/s (Wasm)",
+            w.updates_per_s >= 10_000.0,
+        );
+        rep.goal(
+            "p99 ACCEPT->RUNNING < 50 ms (Wasm)",
+            w.p99 < Duration::from_millis(50),
+        );
+    }
+    Ok(vec![rep])
+}
