@@ -34,8 +34,11 @@ fn isolation(
     modules: &[Arc<LoadedModule>],
     tweak: impl FnOnce(&mut IsolationOptions),
 ) -> Arc<Isolation> {
+    // a root per agent: a starting agent destroys what it finds under its root (recovery)
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut options = IsolationOptions {
-        cgroups_root: "meseta-test".into(),
+        cgroups_root: format!("meseta-test-{}-{n}", std::process::id()),
         watch_interval: Duration::from_millis(100),
         ..IsolationOptions::default()
     };
@@ -653,4 +656,31 @@ fn update_changes_a_containers_limits_and_cleanup_removes_its_cgroup() {
     iso.cleanup(&name);
     assert!(prepared.cgroups.iter().all(|p| !p.exists()), "{prepared:?}");
     assert!(iso.usage(&name).is_none());
+}
+
+#[test]
+fn a_restarted_agent_destroys_orphaned_containers() {
+    if !cgroups_usable() {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let root = format!("meseta-test-orphans-{}", std::process::id());
+    let host = CgroupHost::detect(&root).unwrap();
+    let procs = host.create(1, "orphan").unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    for p in &procs {
+        std::fs::write(p, child.id().to_string()).unwrap();
+    }
+    // the agent dies without cleaning up; the next one on this root recovers
+    drop(host);
+    let _next = CgroupHost::detect(&root).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status:?}");
+    assert!(
+        procs.iter().all(|p| !p.parent().unwrap().exists()),
+        "{procs:?}"
+    );
 }

@@ -129,7 +129,26 @@ impl CgroupHost {
                 "+cpu +memory",
             );
         }
+        // Recovery, as Mesos' containerizer recovers without a checkpoint: every container
+        // cgroup left under the root by an agent that died is an orphan; destroy it.
+        let mut orphans = std::collections::BTreeSet::new();
+        for s in cg.subsystems() {
+            if let Ok(dir) = std::fs::read_dir(s.to_controller().path()) {
+                for e in dir.flatten() {
+                    if e.path().is_dir() {
+                        orphans.insert(e.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+        }
         drop(cg);
+        for name in &orphans {
+            let path = format!("{root}/{name}");
+            let orphan =
+                Cgroup::load_with_specified_controllers(hierarchy(), &path, controllers(version));
+            tracing::warn!(cgroup = %path, "destroying an orphaned container left by an earlier agent");
+            destroy(&orphan);
+        }
         Ok(Arc::new(CgroupHost {
             version,
             root: root.to_string(),
@@ -171,23 +190,7 @@ impl CgroupHost {
         let Some(container) = self.lock().remove(&id) else {
             return;
         };
-        let cg = container.cgroup;
-        for _ in 0..50 {
-            let procs = cg.procs();
-            if procs.is_empty() {
-                break;
-            }
-            for p in procs {
-                // SAFETY: kill(2) with a pid read from the container's own cgroup.
-                unsafe {
-                    libc::kill(p.pid as libc::pid_t, libc::SIGKILL);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if let Err(e) = cg.delete() {
-            tracing::warn!(cgroup = cg.path(), error = %e, "cannot remove the container's cgroup");
-        }
+        destroy(&container.cgroup);
     }
 
     /// A backend for one isolator instance.
@@ -207,6 +210,26 @@ impl CgroupHost {
             CgroupError::NotPermitted(format!("container {id} has no cgroup on this agent"))
         })?;
         f(&c.cgroup)
+    }
+}
+
+/// Kills whatever is in `cg` and removes it.
+fn destroy(cg: &Cgroup) {
+    for _ in 0..50 {
+        let procs = cg.procs();
+        if procs.is_empty() {
+            break;
+        }
+        for p in procs {
+            // SAFETY: kill(2) with a pid read from the container's own cgroup.
+            unsafe {
+                libc::kill(p.pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Err(e) = cg.delete() {
+        tracing::warn!(cgroup = cg.path(), error = %e, "cannot remove the container's cgroup");
     }
 }
 
