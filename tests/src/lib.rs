@@ -10,25 +10,13 @@ use std::sync::Arc;
 
 use meseta_bindings::WORLDS;
 use meseta_runtime::{
-    Builtins, ComponentCache, LoadError, LoadedModule, Loader, ModuleSpec, Settings, Source,
+    ComponentCache, LoadError, LoadedModule, Loader, ModuleSpec, Settings, Source,
 };
-
-/// The shipped modules, as the `meseta` binary embeds them.
-pub struct Shipped;
-
-impl Builtins for Shipped {
-    fn get(&self, name: &str) -> Option<&'static [u8]> {
-        meseta_artifacts::shipped(name).map(|a| a.bytes)
-    }
-    fn names(&self) -> Vec<&'static str> {
-        meseta_artifacts::SHIPPED.iter().map(|a| a.name).collect()
-    }
-}
 
 pub fn loader(cache: ComponentCache) -> Loader<'static> {
     Loader {
         worlds: WORLDS,
-        builtins: &Shipped,
+        builtins: &meseta_artifacts::Shipped,
         cache,
     }
 }

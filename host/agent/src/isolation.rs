@@ -287,11 +287,6 @@ impl Isolation {
         self.options.watch_interval
     }
 
-    /// The cgroup hierarchy in use, if any (`v1`/`v2`).
-    pub fn cgroups_version(&self) -> Option<&'static str> {
-        self.cgroups.as_ref().map(|c| c.version().as_str())
-    }
-
     fn get(&self, container: &str) -> Option<Arc<Mutex<Live>>> {
         lock(&self.live).get(container).cloned()
     }
@@ -481,39 +476,37 @@ impl Isolation {
         let id = live.id;
         let pid = live.pid;
         let mut stats = ResourceStatistics::default();
+        let mut posix: Option<PosixUsage> = None;
         for (i, isolator) in self.isolators.iter().enumerate() {
             match isolator {
                 Isolator::PosixCpu | Isolator::PosixMem => {
-                    if let Some(pid) = pid {
-                        let p = posix_usage(pid);
-                        if matches!(isolator, Isolator::PosixCpu) {
-                            merge(
-                                &mut stats,
-                                ResourceStatistics {
-                                    cpus_user_time_secs: Some(p.user_secs),
-                                    cpus_system_time_secs: Some(p.system_secs),
-                                    processes: Some(p.processes),
-                                    threads: Some(p.threads),
-                                    ..Default::default()
-                                },
-                            );
-                        } else {
-                            merge(
-                                &mut stats,
-                                ResourceStatistics {
-                                    mem_rss_bytes: Some(p.rss_bytes),
-                                    ..Default::default()
-                                },
-                            );
-                        }
+                    // one scan of /proc serves both built-ins
+                    if posix.is_none() {
+                        posix = pid.map(posix_usage);
                     }
+                    let Some(p) = posix else { continue };
+                    let from = if matches!(isolator, Isolator::PosixCpu) {
+                        ResourceStatistics {
+                            cpus_user_time_secs: Some(p.user_secs),
+                            cpus_system_time_secs: Some(p.system_secs),
+                            processes: Some(p.processes),
+                            threads: Some(p.threads),
+                            ..Default::default()
+                        }
+                    } else {
+                        ResourceStatistics {
+                            mem_rss_bytes: Some(p.rss_bytes),
+                            ..Default::default()
+                        }
+                    };
+                    stats.fill_from(&from);
                 }
                 Isolator::Module { name, .. } => {
                     let Some(Some(instance)) = live.instances.get_mut(i) else {
                         continue;
                     };
                     match instance.usage(id) {
-                        Ok(Ok(s)) => merge(&mut stats, s),
+                        Ok(Ok(s)) => stats.fill_from(&s),
                         Ok(Err(e)) => tracing::debug!(isolator = %name, error = %e, "no usage"),
                         Err(fault) => {
                             tracing::debug!(isolator = %name, error = %fault, "usage failed")
@@ -523,11 +516,6 @@ impl Isolation {
             }
         }
         Some(stats)
-    }
-
-    /// The resources and ids of a container being isolated.
-    pub fn info(&self, container: &str) -> Option<ContainerInfo> {
-        self.get(container).map(|l| lock(&l).info.clone())
     }
 
     /// Runs `cleanup` of every isolator in reverse order, then removes the container's
@@ -569,10 +557,6 @@ fn backend_factory(
         Some(host) => host.backend(),
         None => Box::new(NoCgroups(why.clone())),
     }
-}
-
-fn merge(into: &mut ResourceStatistics, from: ResourceStatistics) {
-    into.fill_from(&from);
 }
 
 /// What `/proc` says about the processes of one session.
@@ -647,14 +631,11 @@ mod tests {
             mem_rss_bytes: Some(1),
             ..Default::default()
         };
-        merge(
-            &mut a,
-            ResourceStatistics {
-                mem_rss_bytes: Some(2),
-                cpus_limit: Some(0.5),
-                ..Default::default()
-            },
-        );
+        a.fill_from(&ResourceStatistics {
+            mem_rss_bytes: Some(2),
+            cpus_limit: Some(0.5),
+            ..Default::default()
+        });
         assert_eq!(a.mem_rss_bytes, Some(1));
         assert_eq!(a.cpus_limit, Some(0.5));
     }

@@ -37,6 +37,19 @@ pub fn shipped(name: &str) -> Option<&'static Artifact> {
     SHIPPED.iter().find(|a| a.name == name)
 }
 
+/// The shipped modules as a module loader's built-ins: a manifest library given by `name`
+/// (and `meseta local --allocator allocator-drf`) resolves here.
+pub struct Shipped;
+
+impl meseta_runtime::Builtins for Shipped {
+    fn get(&self, name: &str) -> Option<&'static [u8]> {
+        shipped(name).map(|a| a.bytes)
+    }
+    fn names(&self) -> Vec<&'static str> {
+        SHIPPED.iter().map(|a| a.name).collect()
+    }
+}
+
 /// The test guest named `name`.
 pub fn test_guest(name: &str) -> Option<&'static Artifact> {
     TEST_GUESTS.iter().find(|a| a.name == name)

@@ -197,6 +197,39 @@ fn both(
     Ok((native, wasm, native_setup, wasm_setup))
 }
 
+/// Mesos' benchmark cluster: one role `*`, `frameworks` frameworks, and `agents` agents of
+/// `cpus:24;mem:4096;disk:4096;ports:[31000-32000]`, agent `i` partly used (`used`: cpus, mem,
+/// disk, ports) by framework `i % frameworks`.
+fn mesos_agents(
+    a: &mut dyn Alloc,
+    agents: u32,
+    frameworks: u32,
+    used: [f64; 4],
+) -> anyhow::Result<()> {
+    a.initialize(options(
+        &["cpus", "mem", "disk", "ports"],
+        mesos_min_allocatable(4),
+    ))?;
+    a.add_role(0, "*")?;
+    for f in 0..frameworks {
+        a.add_framework(f, framework(f, 0))?;
+    }
+    for id in 0..agents {
+        let used = AgentUsage {
+            framework: id % frameworks,
+            role: 0,
+            resources: Quantities(used.to_vec()),
+        };
+        a.add_agent(
+            id,
+            agent(id),
+            Quantities(vec![24.0, 4096.0, 4096.0, 1001.0]),
+            &[used],
+        )?;
+    }
+    Ok(())
+}
+
 /// One round on each allocator: (native offers, native time, Wasm offers, Wasm time).
 type Round = (Vec<Offer>, Duration, Vec<Offer>, Duration);
 
@@ -255,30 +288,8 @@ pub fn decline(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
             name,
             format!("{agents} agents x {frameworks} frameworks: building both allocators"),
         );
-        let (mut native, mut wasm, ns, ws) = both(|a| {
-            a.initialize(options(
-                &["cpus", "mem", "disk", "ports"],
-                mesos_min_allocatable(4),
-            ))?;
-            a.add_role(0, "*")?;
-            for f in 0..frameworks {
-                a.add_framework(f, framework(f, 0))?;
-            }
-            for id in 0..agents {
-                let used = AgentUsage {
-                    framework: id % frameworks,
-                    role: 0,
-                    resources: Quantities(vec![16.0, 2014.0, 1024.0, 16.0]),
-                };
-                a.add_agent(
-                    id,
-                    agent(id),
-                    Quantities(vec![24.0, 4096.0, 4096.0, 1001.0]),
-                    &[used],
-                )?;
-            }
-            Ok(())
-        })?;
+        let (mut native, mut wasm, ns, ws) =
+            both(|a| mesos_agents(a, agents, frameworks, [16.0, 2014.0, 1024.0, 16.0]))?;
         let (mut nt, mut wt, mut nd, mut wd) = (vec![], vec![], vec![], vec![]);
         let mut consistent = true;
         let mut offers_per_round = Vec::new();
@@ -444,30 +455,8 @@ pub fn suppress(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
         name,
         format!("{agents} agents x {frameworks} frameworks, {rounds} rounds"),
     );
-    let (mut native, mut wasm, _, _) = both(|a| {
-        a.initialize(options(
-            &["cpus", "mem", "disk", "ports"],
-            mesos_min_allocatable(4),
-        ))?;
-        a.add_role(0, "*")?;
-        for f in 0..frameworks {
-            a.add_framework(f, framework(f, 0))?;
-        }
-        for id in 0..agents {
-            let used = AgentUsage {
-                framework: id % frameworks,
-                role: 0,
-                resources: Quantities(vec![16.0, 1024.0, 1024.0, 0.0]),
-            };
-            a.add_agent(
-                id,
-                agent(id),
-                Quantities(vec![24.0, 4096.0, 4096.0, 1001.0]),
-                &[used],
-            )?;
-        }
-        Ok(())
-    })?;
+    let (mut native, mut wasm, _, _) =
+        both(|a| mesos_agents(a, agents, frameworks, [16.0, 1024.0, 1024.0, 0.0]))?;
     let batch = frameworks / rounds;
     let mut suppressed = 0;
     let (mut nt, mut wt) = (vec![], vec![]);

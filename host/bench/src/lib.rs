@@ -26,7 +26,7 @@ mod start;
 use std::time::{Duration, Instant};
 
 use meseta_bindings::WORLDS;
-use meseta_runtime::{Builtins, ComponentCache, Loader};
+use meseta_runtime::{ComponentCache, Loader};
 use serde_json::{Map, Value, json};
 
 /// Every scenario, in the order `all` runs them.
@@ -204,22 +204,10 @@ pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (out, start.elapsed())
 }
 
-/// The shipped modules, as the `meseta` binary embeds them.
-struct Shipped;
-
-impl Builtins for Shipped {
-    fn get(&self, name: &str) -> Option<&'static [u8]> {
-        meseta_artifacts::shipped(name).map(|a| a.bytes)
-    }
-    fn names(&self) -> Vec<&'static str> {
-        meseta_artifacts::SHIPPED.iter().map(|a| a.name).collect()
-    }
-}
-
 pub(crate) fn loader(cache: ComponentCache) -> Loader<'static> {
     Loader {
         worlds: WORLDS,
-        builtins: &Shipped,
+        builtins: &meseta_artifacts::Shipped,
         cache,
     }
 }

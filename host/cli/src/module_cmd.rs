@@ -8,8 +8,8 @@ use clap::Subcommand;
 use meseta_bindings::{NoCgroups, WORLDS};
 use meseta_runtime::module::{Binary, classify_binary};
 use meseta_runtime::{
-    Builtins, ComponentCache, LoadError, LoadedModule, Loader, Manifest, ModuleSpec, Sandbox,
-    Settings, Source, world,
+    ComponentCache, LoadError, LoadedModule, Loader, Manifest, ModuleSpec, Sandbox, Settings,
+    Source, world,
 };
 
 #[derive(Subcommand)]
@@ -49,21 +49,10 @@ pub enum ModuleCommand {
     List,
 }
 
-struct Shipped;
-
-impl Builtins for Shipped {
-    fn get(&self, name: &str) -> Option<&'static [u8]> {
-        meseta_artifacts::shipped(name).map(|a| a.bytes)
-    }
-    fn names(&self) -> Vec<&'static str> {
-        meseta_artifacts::SHIPPED.iter().map(|a| a.name).collect()
-    }
-}
-
 pub(crate) fn loader(no_cache: bool) -> Loader<'static> {
     Loader {
         worlds: WORLDS,
-        builtins: &Shipped,
+        builtins: &meseta_artifacts::Shipped,
         cache: if no_cache {
             ComponentCache::disabled()
         } else {
