@@ -898,3 +898,79 @@ fn quota_limits_clip_offers() {
     let mem: f64 = offers.iter().map(|o| scalar(&o["resources"], "mem")).sum();
     assert!(mem <= 512.0 + 1e-9, "and at most 512 MB: {mem}");
 }
+
+// Batches on the master–agent protocol ---------------------------------------------------------
+
+#[test]
+fn batched_messages_are_handled_in_order_each_with_its_own_answer() {
+    let c = Cluster::start(master_config(), &[RES]);
+    let agent_id = c.agent_id(0);
+    let agent_addr = c.agents[0].as_ref().unwrap().address().to_string();
+    let master_id = c.state()["id"].clone();
+    let post = |addr: &str, path: &str, body: &Value| {
+        meseta_tests::scheduler::post_to(addr, path, None, body.to_string().as_bytes()).unwrap()
+    };
+
+    // master -> agent: a known ping, a path the agent does not have, a malformed message
+    let batch = json!({"messages": [
+        {"path": "/internal/master/ping",
+         "message": {"master_id": master_id, "agent_id": {"value": agent_id}}},
+        {"path": "/internal/master/reboot", "message": {}},
+        {"path": "/internal/master/kill_task", "message": {"task_id": 7}},
+    ]});
+    let (code, text) = post(&agent_addr, "/internal/master/batch", &batch);
+    assert_eq!(code, 200, "{text}");
+    let codes: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(codes["codes"], json!([200, 404, 400]), "{text}");
+    let (code, text) = post(
+        &agent_addr,
+        "/internal/master/batch",
+        &json!({"messages": 3}),
+    );
+    assert_eq!(code, 400, "a malformed batch is refused: {text}");
+
+    // agent -> master: an update of a registered agent and one of an unknown agent
+    let update = |agent: &str| {
+        json!({"agent_id": {"value": agent}, "framework_id": {"value": "no-such-framework"},
+            "status": {"task_id": {"value": "t"}, "state": "TASK_RUNNING"}})
+    };
+    let updates = json!({"updates": [update(&agent_id), update("no-such-agent")]});
+    let (code, text) = post(&c.addr, "/internal/agent/statuses", &updates);
+    assert_eq!(code, 200, "{text}");
+    let codes: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(codes["codes"], json!([202, 409]), "{text}");
+    let (code, text) = post(
+        &c.addr,
+        "/internal/agent/statuses",
+        &json!({"updates": [1]}),
+    );
+    assert_eq!(code, 400, "{text}");
+}
+
+#[test]
+fn many_tasks_of_one_accept_all_run_and_finish() {
+    // One ACCEPT of 40 tasks on one agent: 40 RUN_TASKs for the agent at once and their 120
+    // status updates and acknowledgements, which travel in batches.
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("burst"));
+    s.set_auto_ack(true);
+    let (offer, agent, _) = one_offer(&mut s);
+    let tasks: Vec<Value> = (0..40)
+        .map(|i| task(&format!("burst-{i}"), &agent, "true", 0.05, 16.0))
+        .collect();
+    accepted(s.accept(&[offer], json!(tasks), 0.0).unwrap());
+    let mut finished = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while finished.len() < 40 && Instant::now() < deadline {
+        if let Ok(e) = s.wait_for(|e| e["type"] == "UPDATE", T) {
+            let st = &e["update"]["status"];
+            if st["state"] == "TASK_FINISHED" {
+                finished.insert(st["task_id"]["value"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert_eq!(finished.len(), 40, "finished: {finished:?}");
+    let state = c.state();
+    let f = find_framework(&state, "frameworks", s.framework_id()).unwrap();
+    assert_eq!(f["completed_tasks"].as_array().unwrap().len(), 40, "{f}");
+}

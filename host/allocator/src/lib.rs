@@ -8,7 +8,7 @@
 //! Decline filters are the module's own and are lost on replay; Mesos also drops them on
 //! allocator restart.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use meseta_bindings::allocator::Allocator as World;
@@ -19,6 +19,7 @@ use meseta_types::allocation::{
     AgentId, AgentInfo, AgentUsage, AllocatorPolicy, FrameworkId, FrameworkInfo, FrameworkUsage,
     Offer, Options, RoleId, Sorter,
 };
+use rustc_hash::{FxHashMap, FxHashSet};
 use wasmtime::Store;
 
 #[derive(Default)]
@@ -57,7 +58,7 @@ struct Scratch {
     sum: Vec<f64>,
     free: Vec<f64>,
     /// Agents already visited by the adjacency test.
-    seen: HashSet<AgentId>,
+    seen: FxHashSet<AgentId>,
 }
 
 #[derive(Default)]
@@ -66,9 +67,25 @@ struct Shadow {
     roles: BTreeMap<RoleId, String>,
     weights: BTreeMap<RoleId, f64>,
     quotas: BTreeMap<RoleId, (Quantities, Quantities)>,
-    frameworks: BTreeMap<FrameworkId, FrameworkState>,
-    agents: BTreeMap<AgentId, AgentState>,
+    /// Hashed, not ordered: every offer of a round looks its framework and agent up here (see
+    /// BENCHMARKS.md); replays sort the ids first.
+    frameworks: FxHashMap<FrameworkId, FrameworkState>,
+    agents: FxHashMap<AgentId, AgentState>,
     paused: bool,
+}
+
+impl Shadow {
+    fn frameworks_in_order(&self) -> Vec<(&FrameworkId, &FrameworkState)> {
+        let mut v: Vec<_> = self.frameworks.iter().collect();
+        v.sort_unstable_by_key(|(id, _)| **id);
+        v
+    }
+
+    fn agents_in_order(&self) -> Vec<(&AgentId, &AgentState)> {
+        let mut v: Vec<_> = self.agents.iter().collect();
+        v.sort_unstable_by_key(|(id, _)| **id);
+        v
+    }
 }
 
 /// An allocator module with its shadow state.
@@ -157,7 +174,7 @@ fn replay(shadow: &Shadow, w: &World, s: &mut S) -> wasmtime::Result<Result<(), 
     for (role, (g, l)) in &shadow.quotas {
         a.call_update_quota(&mut *s, *role, &q(g), &q(l))?;
     }
-    for (id, f) in &shadow.frameworks {
+    for (id, f) in shadow.frameworks_in_order() {
         if let Some(info) = &f.info {
             let suppressed: Vec<u32> = f.suppressed.iter().copied().collect();
             a.call_add_framework(
@@ -170,7 +187,7 @@ fn replay(shadow: &Shadow, w: &World, s: &mut S) -> wasmtime::Result<Result<(), 
             )?;
         }
     }
-    for (id, agent) in &shadow.agents {
+    for (id, agent) in shadow.agents_in_order() {
         let used: Vec<api::AgentUsage> = agent
             .allocated
             .iter()
@@ -212,13 +229,13 @@ fn replay_native(shadow: &Shadow, p: &mut dyn AllocatorPolicy) {
     for (role, (g, l)) in &shadow.quotas {
         p.update_quota(*role, g.clone(), l.clone());
     }
-    for (id, f) in &shadow.frameworks {
+    for (id, f) in shadow.frameworks_in_order() {
         if let Some(info) = &f.info {
             let suppressed: Vec<u32> = f.suppressed.iter().copied().collect();
             p.add_framework(*id, info.clone(), &[], f.active, &suppressed);
         }
     }
-    for (id, agent) in &shadow.agents {
+    for (id, agent) in shadow.agents_in_order() {
         let used: Vec<AgentUsage> = agent
             .allocated
             .iter()

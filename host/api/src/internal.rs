@@ -1,4 +1,5 @@
-//! Meseta's own master–agent protocol: JSON over plain HTTP, one `POST` per message.
+//! Meseta's own master–agent protocol: JSON over plain HTTP, one `POST` per message, or per
+//! batch of messages when several are waiting (see "Batches" below).
 //!
 //! Mesos speaks libprocess between master and agent; Meseta replaces it by these messages. The
 //! types reuse the v1 messages of [`crate::common`] so that what an agent reports is exactly
@@ -13,6 +14,7 @@
 //! | `POST /internal/agent/executor_message` | [`ExecutorToFramework`] | `202` |
 //! | `POST /internal/agent/executor_exited` | [`ExecutorExited`] | `202` |
 //! | `POST /internal/agent/update` | [`UpdateAgent`] | `202`; `409` when the master does not know the agent |
+//! | `POST /internal/agent/statuses` | [`StatusUpdates`] | `200` [`Codes`]: per update, what `status` would have answered |
 //!
 //! Master → agent (paths under the agent's `endpoint`):
 //!
@@ -25,6 +27,13 @@
 //! | `POST /internal/master/shutdown_executor` | [`ShutdownExecutor`] | `202` |
 //! | `POST /internal/master/acknowledge` | [`AcknowledgeUpdate`] | `202` |
 //! | `POST /internal/master/framework_message` | [`FrameworkToExecutor`] | `202` |
+//! | `POST /internal/master/batch` | [`Batch`] | `200` [`Codes`]: per message, what its own path would have answered |
+//!
+//! Batches: a sender with more than one message waiting for the same peer (the master's
+//! outbox of one agent; an agent's status updates) sends them in one `POST` instead of one
+//! each, in order; the receiver handles them one after the other exactly as if they had come
+//! alone. With a single message waiting, the message goes to its own path. A peer that answers
+//! a batch with `404` (it predates batches) gets the messages one by one.
 //!
 //! Status updates: the agent numbers nothing; every update that needs an acknowledgement has a
 //! `uuid` (16 bytes). The agent keeps one queue per task and sends only its head, again and
@@ -50,6 +59,7 @@ pub const STATUS: &str = "/internal/agent/status";
 pub const EXECUTOR_MESSAGE: &str = "/internal/agent/executor_message";
 pub const EXECUTOR_EXITED: &str = "/internal/agent/executor_exited";
 pub const UPDATE: &str = "/internal/agent/update";
+pub const STATUSES: &str = "/internal/agent/statuses";
 
 pub const PING: &str = "/internal/master/ping";
 pub const RUN_TASK: &str = "/internal/master/run_task";
@@ -57,6 +67,10 @@ pub const KILL_TASK: &str = "/internal/master/kill_task";
 pub const SHUTDOWN_FRAMEWORK: &str = "/internal/master/shutdown_framework";
 pub const ACKNOWLEDGE: &str = "/internal/master/acknowledge";
 pub const FRAMEWORK_MESSAGE: &str = "/internal/master/framework_message";
+pub const BATCH: &str = "/internal/master/batch";
+
+/// The most messages one batch carries.
+pub const MAX_BATCH: usize = 512;
 
 /// A task the agent runs, as reported when (re-)registering.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,6 +117,66 @@ pub struct StatusUpdate {
     pub agent_id: AgentID,
     pub framework_id: FrameworkID,
     pub status: TaskStatus,
+}
+
+/// `POST /internal/agent/statuses`: several status updates (each as in `status`), in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusUpdates {
+    pub updates: Vec<StatusUpdate>,
+}
+
+/// `POST /internal/master/batch`: master -> agent messages, handled in order.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Batch {
+    pub messages: Vec<BatchMessage>,
+}
+
+/// One message of a [`Batch`]: the path it would have been POSTed to alone, and its body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchMessage {
+    pub path: String,
+    pub message: Box<serde_json::value::RawValue>,
+}
+
+/// The answer to a batch: one HTTP status code per message, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Codes {
+    pub codes: Vec<u16>,
+}
+
+/// The JSON of a batch of already-encoded messages (`(path, JSON body)`), without decoding
+/// and encoding them again: `{"messages":[{"path":..,"message":..},..]}`.
+pub fn encode_batch<'a>(messages: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+    let mut out = br#"{"messages":["#.to_vec();
+    for (i, (path, body)) in messages.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#"{"path":"#);
+        out.extend_from_slice(
+            serde_json::to_string(path)
+                .unwrap_or_else(|_| "\"\"".into())
+                .as_bytes(),
+        );
+        out.extend_from_slice(br#","message":"#);
+        out.extend_from_slice(body);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// The JSON of [`StatusUpdates`] from already-encoded [`StatusUpdate`]s.
+pub fn encode_status_updates<'a>(updates: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = br#"{"updates":["#.to_vec();
+    for (i, body) in updates.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(body);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// `POST /internal/agent/executor_message`: an executor's MESSAGE call, for the scheduler.
@@ -220,5 +294,34 @@ mod tests {
         let back: RegisterAgent =
             serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn batches_carry_encoded_messages_unchanged_and_in_order() {
+        let ack = serde_json::to_vec(&AcknowledgeUpdate {
+            framework_id: FrameworkID::new("f"),
+            task_id: TaskID::new("t"),
+            uuid: crate::Bytes(vec![1, 2, 3]),
+        })
+        .unwrap();
+        let ping = br#"{"master_id":"m","agent_id":{"value":"a"}}"#.to_vec();
+        let text = encode_batch([(ACKNOWLEDGE, ack.as_slice()), (PING, ping.as_slice())]);
+        let b: Batch = serde_json::from_slice(&text).unwrap();
+        assert_eq!(b.messages.len(), 2);
+        assert_eq!(b.messages[0].path, ACKNOWLEDGE);
+        let back: AcknowledgeUpdate = serde_json::from_str(b.messages[0].message.get()).unwrap();
+        assert_eq!(back.uuid.0, vec![1, 2, 3]);
+        assert_eq!(b.messages[1].path, PING);
+        assert_eq!(b.messages[1].message.get().as_bytes(), ping.as_slice());
+
+        let u = StatusUpdate {
+            agent_id: AgentID::new("a"),
+            framework_id: FrameworkID::new("f"),
+            status: TaskStatus::new(TaskID::new("t"), crate::common::TaskState::Running),
+        };
+        let one = serde_json::to_vec(&u).unwrap();
+        let all = encode_status_updates([one.as_slice(), one.as_slice()]);
+        let back: StatusUpdates = serde_json::from_slice(&all).unwrap();
+        assert_eq!(back.updates, vec![u.clone(), u]);
     }
 }

@@ -6,6 +6,11 @@ mod module_cmd;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: a launch-heavy master spends ~15% of its time in
+/// `malloc`/`free` (HTTP bodies, JSON values, task records); see BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "meseta",

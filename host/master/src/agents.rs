@@ -52,8 +52,10 @@ pub async fn post(
         .map_err(|_| format!("no answer within {timeout:?}"))?
 }
 
-/// Delivers an agent's messages in order. A message that cannot be delivered is retried a few
-/// times (the agent may be restarting); the ping loop decides whether the agent is gone.
+/// Delivers an agent's messages in order. When more than one is waiting, they go together as
+/// one batch (`wire::BATCH`); an agent that does not know batches (`404`) gets them one by one
+/// from then on. A message that cannot be delivered is retried a few times (the agent may be
+/// restarting); the ping loop decides whether the agent is gone.
 pub fn spawn_outbox(
     client: HttpClient,
     agent_id: String,
@@ -61,34 +63,91 @@ pub fn spawn_outbox(
 ) -> mpsc::UnboundedSender<(&'static str, Vec<u8>)> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, Vec<u8>)>();
     tokio::spawn(async move {
-        while let Some((path, body)) = rx.recv().await {
-            let mut delay = Duration::from_millis(100);
-            for attempt in 0..5 {
-                match post(
-                    &client,
-                    &endpoint,
-                    path,
-                    body.clone(),
-                    Duration::from_secs(10),
-                )
-                .await
+        let mut batches = true;
+        let mut waiting = Vec::new();
+        while let Some(first) = rx.recv().await {
+            waiting.push(first);
+            while waiting.len() < wire::MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(m) => waiting.push(m),
+                    Err(_) => break,
+                }
+            }
+            if waiting.len() > 1 && batches {
+                let body = wire::encode_batch(waiting.iter().map(|(p, b)| (*p, b.as_slice())));
+                match deliver(&client, &agent_id, &endpoint, wire::BATCH, body).await {
+                    Some((200, text)) => {
+                        let codes = serde_json::from_slice::<wire::Codes>(&text)
+                            .map(|c| c.codes)
+                            .unwrap_or_default();
+                        for ((path, _), code) in waiting.iter().zip(codes) {
+                            if code >= 300 {
+                                tracing::warn!(agent = %agent_id, path, code,
+                                    "agent refused a message of a batch");
+                            }
+                        }
+                        waiting.clear();
+                        continue;
+                    }
+                    Some((404, _)) => {
+                        tracing::info!(agent = %agent_id,
+                            "agent does not take batches; sending its messages one by one");
+                        batches = false;
+                    }
+                    Some((code, text)) => {
+                        tracing::warn!(agent = %agent_id, code,
+                            answer = %String::from_utf8_lossy(&text), "agent refused a batch");
+                        waiting.clear();
+                        continue;
+                    }
+                    None => {
+                        waiting.clear();
+                        continue;
+                    }
+                }
+            }
+            for (path, body) in waiting.drain(..) {
+                if let Some((code, text)) = deliver(&client, &agent_id, &endpoint, path, body).await
+                    && code >= 300
                 {
-                    Ok((code, _)) if code < 300 => break,
-                    Ok((code, text)) => {
-                        tracing::warn!(agent = %agent_id, path, code,
-                            answer = %String::from_utf8_lossy(&text), "agent refused a message");
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::debug!(agent = %agent_id, path, attempt, error = %e, "agent unreachable; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                    }
+                    tracing::warn!(agent = %agent_id, path, code,
+                        answer = %String::from_utf8_lossy(&text), "agent refused a message");
                 }
             }
         }
     });
     tx
+}
+
+/// POSTs one message (or batch), retrying with backoff while the agent is unreachable; the
+/// answer, or `None` after the last attempt.
+async fn deliver(
+    client: &HttpClient,
+    agent_id: &str,
+    endpoint: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Option<(u16, Bytes)> {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 0..5 {
+        match post(
+            client,
+            endpoint,
+            path,
+            body.clone(),
+            Duration::from_secs(10),
+        )
+        .await
+        {
+            Ok(answer) => return Some(answer),
+            Err(e) => {
+                tracing::debug!(agent = %agent_id, path, attempt, error = %e, "agent unreachable; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+    None
 }
 
 /// Pings every agent every `agent_ping_timeout`; an agent that misses

@@ -336,6 +336,7 @@ fn router(shared: Shared) -> Router {
         .route("/master/api/v1/scheduler", post(scheduler))
         .route(wire::REGISTER, post(agent_register))
         .route(wire::STATUS, post(agent_status))
+        .route(wire::STATUSES, post(agent_statuses))
         .route(wire::EXECUTOR_MESSAGE, post(agent_executor_message))
         .route(wire::EXECUTOR_EXITED, post(agent_executor_exited))
         .route(wire::UPDATE, post(agent_update))
@@ -730,6 +731,24 @@ async fn agent_status(State(shared): State<Shared>, body: Bytes) -> Response {
             format!("Agent '{agent}' is not registered with this master: register again"),
         ),
     }
+}
+
+async fn agent_statuses(State(shared): State<Shared>, body: Bytes) -> Response {
+    let msg: wire::StatusUpdates = match meseta_api::decode(&body) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let mut inner = shared.lock();
+    let codes = msg
+        .updates
+        .into_iter()
+        .map(|u| if inner.status_update(u) { 202 } else { 409 })
+        .collect();
+    drop(inner);
+    json(
+        StatusCode::OK,
+        &serde_json::to_value(wire::Codes { codes }).unwrap_or_default(),
+    )
 }
 
 async fn agent_update(State(shared): State<Shared>, body: Bytes) -> Response {

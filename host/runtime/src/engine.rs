@@ -36,6 +36,11 @@ fn build() -> Result<Engine, String> {
         .epoch_interruption(true)
         .concurrency_support(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // `MESETA_WASM_PROFILE=perfmap` writes /tmp/perf-<pid>.map so that `perf report` names
+    // the modules' functions (for profiling a module's cost, see BENCHMARKS.md).
+    if std::env::var("MESETA_WASM_PROFILE").is_ok_and(|v| v == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let engine =
         Engine::new(&config).map_err(|e| format!("cannot create the wasmtime engine: {e}"))?;
     let weak = engine.weak();

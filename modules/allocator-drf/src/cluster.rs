@@ -19,7 +19,10 @@
 //! are rebuilt once, at the next round.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+// FxHash: the keys are small integer handles; SipHash cost ~4% of a Wasm round (see BENCHMARKS.md).
+use rustc_hash::FxHashMap as HashMap;
 use std::ops::Bound::{Excluded, Unbounded};
 
 use meseta_types::Quantities;
@@ -1062,7 +1065,7 @@ impl Cluster {
                 total,
                 allocated: Quantities::default(),
                 active: true,
-                by_client: HashMap::new(),
+                by_client: HashMap::default(),
                 filtered: 0,
                 indexed: None,
             },

@@ -10,6 +10,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use meseta_api::common::{AgentID, ExecutorID, FrameworkID};
 use meseta_api::internal as wire;
+use tokio::sync::{mpsc, oneshot};
 
 use super::Shared;
 use super::model::State;
@@ -49,6 +50,77 @@ pub async fn post(d: &Shared, path: &str, body: Vec<u8>) -> Result<(u16, Bytes),
     tokio::time::timeout(REQUEST_TIMEOUT, work)
         .await
         .map_err(|_| format!("no answer within {REQUEST_TIMEOUT:?}"))?
+}
+
+/// An encoded [`wire::StatusUpdate`] and where its answer goes.
+type QueuedStatus = (Vec<u8>, oneshot::Sender<Result<(u16, Bytes), String>>);
+pub type StatusQueue = mpsc::UnboundedSender<QueuedStatus>;
+
+/// POSTs one encoded status update to the master, batched with the others that are waiting
+/// (see [`status_sender`]); the answer is what `wire::STATUS` answered for this update.
+pub async fn post_status(d: &Shared, body: Vec<u8>) -> Result<(u16, Bytes), String> {
+    let (tx, rx) = oneshot::channel();
+    d.statuses
+        .send((body, tx))
+        .map_err(|_| "the agent is stopping".to_string())?;
+    rx.await.map_err(|_| "the agent is stopping".to_string())?
+}
+
+/// Sends the queued status updates: alone to `wire::STATUS` when only one is waiting, else
+/// together to `wire::STATUSES` (the updates that queue up while one POST is on its way go in
+/// the next). A master that does not know `STATUSES` (`404`) gets them one by one.
+pub async fn status_sender(d: Shared, mut queue: mpsc::UnboundedReceiver<QueuedStatus>) {
+    let mut batches = true;
+    let mut waiting: Vec<QueuedStatus> = Vec::new();
+    while let Some(first) = queue.recv().await {
+        waiting.push(first);
+        while waiting.len() < wire::MAX_BATCH {
+            match queue.try_recv() {
+                Ok(q) => waiting.push(q),
+                Err(_) => break,
+            }
+        }
+        if waiting.len() > 1 && batches {
+            let body = wire::encode_status_updates(waiting.iter().map(|(b, _)| b.as_slice()));
+            match post(&d, wire::STATUSES, body).await {
+                Ok((200, text)) => {
+                    let codes = serde_json::from_slice::<wire::Codes>(&text)
+                        .map(|c| c.codes)
+                        .unwrap_or_default();
+                    let short = codes.len() != waiting.len();
+                    for ((_, reply), code) in waiting
+                        .drain(..)
+                        .zip(codes.into_iter().chain(std::iter::repeat(0)))
+                    {
+                        let _ = reply.send(if short {
+                            Err(
+                                "the master's answer to a batch of status updates is malformed"
+                                    .into(),
+                            )
+                        } else {
+                            Ok((code, Bytes::new()))
+                        });
+                    }
+                    continue;
+                }
+                Ok((404, _)) => {
+                    tracing::info!(
+                        "the master does not take batches of status updates; sending them one by one"
+                    );
+                    batches = false;
+                }
+                other => {
+                    for (_, reply) in waiting.drain(..) {
+                        let _ = reply.send(other.clone());
+                    }
+                    continue;
+                }
+            }
+        }
+        for (body, reply) in waiting.drain(..) {
+            let _ = reply.send(post(&d, wire::STATUS, body).await);
+        }
+    }
 }
 
 /// The registration message: the agent's info (with its id when it has one) and, when

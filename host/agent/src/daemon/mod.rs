@@ -158,6 +158,8 @@ pub(crate) struct Daemon {
     pub layout: SandboxLayout,
     pub containerizer: Containerizer,
     pub client: master_link::HttpClient,
+    /// Status updates on their way to the master (batched, see `master_link::post_status`).
+    pub statuses: master_link::StatusQueue,
     /// What the agent advertises (after `--resources`).
     pub resources: Vec<meseta_types::resources::Resource>,
     pub wire_resources: Vec<Resource>,
@@ -276,6 +278,7 @@ impl Agent {
         let endpoint = address.to_string();
         let (registered, _) = watch::channel(None);
         let (stopping, _) = watch::channel(false);
+        let (statuses, status_queue) = tokio::sync::mpsc::unbounded_channel();
         let daemon = Arc::new(Daemon {
             layout: SandboxLayout::new(config.work_dir.clone()),
             containerizer: match &config.isolation {
@@ -283,6 +286,7 @@ impl Agent {
                 None => Containerizer::new(),
             },
             client: master_link::client(),
+            statuses,
             wire_resources: meseta_api::convert::resources_to_wire(&resources),
             wire_attributes: meseta_api::convert::attributes_to_wire(&attributes),
             resources,
@@ -302,7 +306,8 @@ impl Agent {
         });
         let server = tokio::spawn(server::serve(daemon.clone(), listener));
         let registration = tokio::spawn(master_link::registration_loop(daemon.clone()));
-        let mut background = vec![registration];
+        let status_sender = tokio::spawn(master_link::status_sender(daemon.clone(), status_queue));
+        let mut background = vec![registration, status_sender];
         background.extend(policies.spawn(&daemon));
         tracing::info!(address = %address, master = %daemon.master,
             work_dir = %daemon.config.work_dir.display(), "agent started");

@@ -71,6 +71,7 @@ pub fn router(d: Shared) -> Router {
         .route(wire::SHUTDOWN_EXECUTOR, post(shutdown_executor))
         .route(wire::ACKNOWLEDGE, post(acknowledge))
         .route(wire::FRAMEWORK_MESSAGE, post(framework_message))
+        .route(wire::BATCH, post(batch))
         // Executors.
         .route("/api/v1/executor", post(executor))
         .route("/slave(1)/api/v1/executor", post(executor))
@@ -193,6 +194,41 @@ async fn framework_message(State(d): State<Shared>, body: Bytes) -> Response {
         }
         Err(r) => reject(r),
     }
+}
+
+/// Several of the messages above, handled in order as if each had come alone; the answer
+/// lists what each would have been answered.
+async fn batch(State(d): State<Shared>, body: Bytes) -> Response {
+    let batch: wire::Batch = match decode(&body) {
+        Ok(b) => b,
+        Err(r) => return reject(r),
+    };
+    let mut codes = Vec::with_capacity(batch.messages.len());
+    for m in batch.messages {
+        let body = Bytes::copy_from_slice(m.message.get().as_bytes());
+        let s = State(d.clone());
+        let answer = match m.path.as_str() {
+            wire::PING => ping(s, body).await,
+            wire::RUN_TASK => run_task(s, body).await,
+            wire::KILL_TASK => kill_task(s, body).await,
+            wire::SHUTDOWN_FRAMEWORK => shutdown_framework(s, body).await,
+            wire::SHUTDOWN_EXECUTOR => shutdown_executor(s, body).await,
+            wire::ACKNOWLEDGE => acknowledge(s, body).await,
+            wire::FRAMEWORK_MESSAGE => framework_message(s, body).await,
+            other => {
+                tracing::warn!(
+                    path = other,
+                    "a batch from the master holds an unknown message"
+                );
+                error(StatusCode::NOT_FOUND, format!("no message path '{other}'"))
+            }
+        };
+        codes.push(answer.status().as_u16());
+    }
+    json(
+        StatusCode::OK,
+        &serde_json::to_value(wire::Codes { codes }).unwrap_or_default(),
+    )
 }
 
 async fn executor(State(d): State<Shared>, body: Bytes) -> Response {

@@ -133,7 +133,7 @@ async fn sender(d: Shared, key: (String, String)) {
             status,
         };
         match serde_json::to_vec(&update) {
-            Ok(body) => match master_link::post(&d, wire::STATUS, body).await {
+            Ok(body) => match master_link::post_status(&d, body).await {
                 Ok((202 | 200, _)) => {}
                 Ok((409, _)) => {
                     tracing::info!(task = %key.1,
