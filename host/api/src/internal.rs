@@ -72,6 +72,17 @@ pub const BATCH: &str = "/internal/master/batch";
 /// The most messages one batch carries.
 pub const MAX_BATCH: usize = 512;
 
+/// Adds to `waiting` (which holds the message that woke the sender) what `next` has ready
+/// now, up to [`MAX_BATCH`]: the messages that queued up while the previous POST was on its way.
+pub fn fill_batch<T>(waiting: &mut Vec<T>, mut next: impl FnMut() -> Option<T>) {
+    while waiting.len() < MAX_BATCH {
+        match next() {
+            Some(m) => waiting.push(m),
+            None => break,
+        }
+    }
+}
+
 /// A task the agent runs, as reported when (re-)registering.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunningTask {

@@ -146,12 +146,7 @@ async fn status_sender(
     let mut waiting = Vec::new();
     while let Some(first) = queue.recv().await {
         waiting.push(first);
-        while waiting.len() < wire::MAX_BATCH {
-            match queue.try_recv() {
-                Ok(b) => waiting.push(b),
-                Err(_) => break,
-            }
-        }
+        wire::fill_batch(&mut waiting, || queue.try_recv().ok());
         let (path, body) = if waiting.len() == 1 {
             (wire::STATUS, waiting.pop().unwrap_or_default())
         } else {
@@ -781,22 +776,12 @@ pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
     for (prefix, f, fp) in [("native", &n, &np), ("wasm", &w, &wp)] {
         rep.set(&format!("{prefix}_tasks_per_s"), f.tasks_per_s.round());
         rep.set(&format!("{prefix}_updates_per_s"), f.updates_per_s.round());
-        rep.set(
-            &format!("{prefix}_saturated_p50_accept_to_running_ms"),
-            crate::ms(f.p50),
-        );
-        rep.set(
-            &format!("{prefix}_saturated_p99_accept_to_running_ms"),
-            crate::ms(f.p99),
-        );
-        rep.set(
-            &format!("{prefix}_p50_accept_to_running_ms"),
-            crate::ms(fp.p50),
-        );
-        rep.set(
-            &format!("{prefix}_p99_accept_to_running_ms"),
-            crate::ms(fp.p99),
-        );
+        // Latency of the paced run, and of the saturated one (Little's law of the window).
+        for (kind, run) in [("", fp), ("saturated_", f)] {
+            let key = |p: &str| format!("{prefix}_{kind}{p}_accept_to_running_ms");
+            rep.set(&key("p50"), crate::ms(run.p50));
+            rep.set(&key("p99"), crate::ms(run.p99));
+        }
         rep.set(&format!("{prefix}_offers"), f.offers);
     }
     rep.set(

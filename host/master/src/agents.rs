@@ -67,12 +67,7 @@ pub fn spawn_outbox(
         let mut waiting = Vec::new();
         while let Some(first) = rx.recv().await {
             waiting.push(first);
-            while waiting.len() < wire::MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(m) => waiting.push(m),
-                    Err(_) => break,
-                }
-            }
+            wire::fill_batch(&mut waiting, || rx.try_recv().ok());
             if waiting.len() > 1 && batches {
                 let body = wire::encode_batch(waiting.iter().map(|(p, b)| (*p, b.as_slice())));
                 match deliver(&client, &agent_id, &endpoint, wire::BATCH, body).await {

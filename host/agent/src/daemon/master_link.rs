@@ -74,12 +74,7 @@ pub async fn status_sender(d: Shared, mut queue: mpsc::UnboundedReceiver<QueuedS
     let mut waiting: Vec<QueuedStatus> = Vec::new();
     while let Some(first) = queue.recv().await {
         waiting.push(first);
-        while waiting.len() < wire::MAX_BATCH {
-            match queue.try_recv() {
-                Ok(q) => waiting.push(q),
-                Err(_) => break,
-            }
-        }
+        wire::fill_batch(&mut waiting, || queue.try_recv().ok());
         if waiting.len() > 1 && batches {
             let body = wire::encode_status_updates(waiting.iter().map(|(b, _)| b.as_slice()));
             match post(&d, wire::STATUSES, body).await {
