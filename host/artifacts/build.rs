@@ -41,7 +41,7 @@ const TEST_GUESTS: &[(&str, &str)] = &[
 ];
 
 /// Crates under `modules/` that are not components.
-const NOT_COMPONENTS: &[&str] = &["sdk"];
+const NOT_COMPONENTS: &[&str] = &["sdk", "adversary"];
 
 /// Environment of the outer build that must not reach the nested cargo: it would change its
 /// flags, target, output directory, compiler wrapper (e.g. clippy-driver) or make it join the

@@ -12,27 +12,18 @@
 
 use meseta_types::oversubscription::{EstimatorPolicy, ResourceUsage};
 use meseta_types::resources::Resource;
-use meseta_types::{Create, Parameters, parameter};
+use meseta_types::{Create, Parameters};
 
 const MODES: &[&str] = &["ok", "negative", "nan", "trap", "loop", "bomb"];
 
 pub struct Adversary {
     mode: String,
-    hoard: Vec<Vec<u8>>,
 }
 
 impl Create for Adversary {
     fn create(parameters: &Parameters) -> Result<Self, String> {
-        let mode = parameter(parameters, "mode").unwrap_or("ok").to_string();
-        if !MODES.contains(&mode.as_str()) {
-            return Err(format!(
-                "unknown mode '{mode}'; modes: {}",
-                MODES.join(", ")
-            ));
-        }
         Ok(Adversary {
-            mode,
-            hoard: Vec::new(),
+            mode: meseta_adversary::mode(parameters, MODES)?,
         })
     }
 }
@@ -44,17 +35,8 @@ impl EstimatorPolicy for Adversary {
             "negative" => -5.0,
             "nan" => f64::NAN,
             "trap" => panic!("adversary panicked on purpose"),
-            "loop" => {
-                let mut n: u64 = 0;
-                loop {
-                    n = std::hint::black_box(n.wrapping_add(1));
-                }
-            }
-            "bomb" => loop {
-                let mut chunk = vec![0u8; 16 << 20];
-                chunk[0] = 1;
-                self.hoard.push(chunk);
-            },
+            "loop" => meseta_adversary::spin(),
+            "bomb" => meseta_adversary::memory_bomb(),
             _ => 2.0,
         };
         Ok(vec![Resource {

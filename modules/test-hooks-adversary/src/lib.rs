@@ -22,9 +22,6 @@ use meseta_types::hooks::{AgentInfo, Decision, FrameworkInfo, MasterHooks, TaskI
 use meseta_types::resources::Label;
 use meseta_types::{Create, Parameters, parameter};
 
-/// Size of one memory-bomb allocation.
-pub const CHUNK: usize = 16 * 1024 * 1024;
-
 const MODES: &str = "ok, loop, memory-bomb, panic, read-file, read-env, write-file, bad-init";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,28 +77,6 @@ fn label(key: &str, value: &str) -> Vec<Label> {
     }]
 }
 
-/// Spins until the host interrupts it; the counter goes through `black_box`, so the loop cannot
-/// be optimised away.
-pub fn spin() -> ! {
-    let mut counter = 0u64;
-    loop {
-        counter = std::hint::black_box(counter.wrapping_add(1));
-    }
-}
-
-/// Allocates and touches [`CHUNK`]s until the allocator fails (which aborts).
-pub fn memory_bomb() -> ! {
-    let mut hoard: Vec<Vec<u8>> = Vec::new();
-    loop {
-        let mut chunk = vec![0u8; CHUNK];
-        // write every page so the memory is really committed
-        for byte in chunk.iter_mut().step_by(4096) {
-            *byte = 1;
-        }
-        hoard.push(std::hint::black_box(chunk));
-    }
-}
-
 #[allow(clippy::panic)] // panicking is this guest's job
 fn panic_on_purpose() -> ! {
     panic!("adversary panicked on purpose")
@@ -136,8 +111,8 @@ impl MasterHooks for AdversaryHook {
         }
         match &self.mode {
             Mode::Ok => Ok(Some(label("adversary", "ok"))),
-            Mode::Loop => spin(),
-            Mode::MemoryBomb => memory_bomb(),
+            Mode::Loop => meseta_adversary::spin(),
+            Mode::MemoryBomb => meseta_adversary::memory_bomb(),
             Mode::Panic => panic_on_purpose(),
             Mode::ReadFile { path } => match std::fs::read_to_string(path) {
                 Ok(text) => Ok(Some(label("content", text.lines().next().unwrap_or("")))),

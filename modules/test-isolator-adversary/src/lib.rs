@@ -16,7 +16,7 @@ use meseta_types::isolation::{
     Cgroups, ContainerConfig, ContainerId, IsolatorPolicy, LaunchInfo, ResourceStatistics,
 };
 use meseta_types::resources::{EnvVar, Resource};
-use meseta_types::{Create, Parameters, parameter};
+use meseta_types::{Create, Parameters};
 
 const MODES: &[&str] = &[
     "ok",
@@ -29,21 +29,12 @@ const MODES: &[&str] = &[
 
 pub struct Adversary {
     mode: String,
-    hoard: Vec<Vec<u8>>,
 }
 
 impl Create for Adversary {
     fn create(parameters: &Parameters) -> Result<Self, String> {
-        let mode = parameter(parameters, "mode").unwrap_or("ok").to_string();
-        if !MODES.contains(&mode.as_str()) {
-            return Err(format!(
-                "unknown mode '{mode}'; modes: {}",
-                MODES.join(", ")
-            ));
-        }
         Ok(Adversary {
-            mode,
-            hoard: Vec::new(),
+            mode: meseta_adversary::mode(parameters, MODES)?,
         })
     }
 }
@@ -99,10 +90,7 @@ impl IsolatorPolicy for Adversary {
         _cg: &mut dyn Cgroups,
     ) -> Option<meseta_types::isolation::Limitation> {
         if self.mode == "loop-watch" {
-            let mut n: u64 = 0;
-            loop {
-                n = std::hint::black_box(n.wrapping_add(1));
-            }
+            meseta_adversary::spin()
         }
         None
     }
@@ -122,11 +110,7 @@ impl IsolatorPolicy for Adversary {
         _cg: &mut dyn Cgroups,
     ) -> Result<ResourceStatistics, String> {
         if self.mode == "bomb-usage" {
-            loop {
-                let mut chunk = vec![0u8; 16 << 20];
-                chunk[0] = 1;
-                self.hoard.push(chunk);
-            }
+            meseta_adversary::memory_bomb();
         }
         Ok(ResourceStatistics::default())
     }

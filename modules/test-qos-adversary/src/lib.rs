@@ -9,7 +9,7 @@
 //! | `loop` | spins forever |
 
 use meseta_types::oversubscription::{Correction, Kill, QosPolicy, ResourceUsage};
-use meseta_types::{Create, Parameters, parameter};
+use meseta_types::{Create, Parameters};
 
 const MODES: &[&str] = &["ok", "unknown-kill", "trap", "loop"];
 
@@ -19,14 +19,9 @@ pub struct Adversary {
 
 impl Create for Adversary {
     fn create(parameters: &Parameters) -> Result<Self, String> {
-        let mode = parameter(parameters, "mode").unwrap_or("ok").to_string();
-        if !MODES.contains(&mode.as_str()) {
-            return Err(format!(
-                "unknown mode '{mode}'; modes: {}",
-                MODES.join(", ")
-            ));
-        }
-        Ok(Adversary { mode })
+        Ok(Adversary {
+            mode: meseta_adversary::mode(parameters, MODES)?,
+        })
     }
 }
 
@@ -40,12 +35,7 @@ impl QosPolicy for Adversary {
                 container: Some(4_000_000),
             })]),
             "trap" => panic!("adversary panicked on purpose"),
-            "loop" => {
-                let mut n: u64 = 0;
-                loop {
-                    n = std::hint::black_box(n.wrapping_add(1));
-                }
-            }
+            "loop" => meseta_adversary::spin(),
             _ => Ok(Vec::new()),
         }
     }

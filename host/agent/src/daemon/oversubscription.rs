@@ -18,6 +18,7 @@ use std::time::Duration;
 use meseta_api::common::{CapabilityType, Reason, Source, TaskState};
 use meseta_api::internal as wire;
 use meseta_oversubscription::{WasmEstimator, WasmQosController};
+use meseta_runtime::LoadedModule;
 use meseta_types::isolation::ResourceStatistics;
 use meseta_types::oversubscription::{Correction, ExecutorUsage, LoadAverage, ResourceUsage};
 use meseta_types::resources::Resource;
@@ -25,6 +26,28 @@ use meseta_types::resources::Resource;
 use super::model::State;
 use super::status::{self, enqueue};
 use super::{AgentConfig, Shared, master_link};
+
+/// The module `flag` names, if any, checked to be of `kind` (`what` in the error) and started.
+fn start_policy<T, E: std::fmt::Display>(
+    flag: &str,
+    module: &Option<Arc<LoadedModule>>,
+    kind: &str,
+    what: &str,
+    start: impl FnOnce(Arc<LoadedModule>) -> Result<T, E>,
+) -> Result<Option<T>, String> {
+    let Some(m) = module else {
+        return Ok(None);
+    };
+    if m.world.kind != kind {
+        return Err(format!(
+            "{flag}: module '{}' is of kind '{}', not {what}",
+            m.spec.name, m.world.kind
+        ));
+    }
+    start(Arc::clone(m))
+        .map(Some)
+        .map_err(|e| format!("{flag}: module '{}': {e}", m.spec.name))
+}
 
 /// The estimator and QoS controller of one agent, started before the agent serves.
 pub struct Policies {
@@ -34,32 +57,20 @@ pub struct Policies {
 
 impl Policies {
     pub fn new(config: &AgentConfig) -> Result<Policies, String> {
-        let estimator = match &config.resource_estimator {
-            Some(m) if m.world.kind != "resource-estimator" => {
-                return Err(format!(
-                    "--resource_estimator: module '{}' is of kind '{}', not a resource estimator",
-                    m.spec.name, m.world.kind
-                ));
-            }
-            Some(m) => Some(
-                WasmEstimator::new(Arc::clone(m))
-                    .map_err(|e| format!("--resource_estimator: module '{}': {e}", m.spec.name))?,
-            ),
-            None => None,
-        };
-        let qos = match &config.qos_controller {
-            Some(m) if m.world.kind != "qos-controller" => {
-                return Err(format!(
-                    "--qos_controller: module '{}' is of kind '{}', not a QoS controller",
-                    m.spec.name, m.world.kind
-                ));
-            }
-            Some(m) => Some(
-                WasmQosController::new(Arc::clone(m))
-                    .map_err(|e| format!("--qos_controller: module '{}': {e}", m.spec.name))?,
-            ),
-            None => None,
-        };
+        let estimator = start_policy(
+            "--resource_estimator",
+            &config.resource_estimator,
+            "resource-estimator",
+            "a resource estimator",
+            WasmEstimator::new,
+        )?;
+        let qos = start_policy(
+            "--qos_controller",
+            &config.qos_controller,
+            "qos-controller",
+            "a QoS controller",
+            WasmQosController::new,
+        )?;
         Ok(Policies { estimator, qos })
     }
 
