@@ -38,6 +38,7 @@ const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-estimator-adversary", "resource-estimator"),
     ("test-qos-adversary", "qos-controller"),
     ("test-hooks-recorder", "agent-hooks"),
+    ("test-hooks-recorder-v1", "agent-hooks"),
 ];
 
 /// Crates under `modules/` that are not components.
@@ -222,11 +223,14 @@ fn target_installed() -> bool {
         .is_some_and(|dir| Path::new(dir.trim()).is_dir())
 }
 
-/// The component must export its world's interface; a wrong SDK feature would not.
+/// The component must export its world's interface (hooks: at either version); a wrong SDK
+/// feature would not.
 fn check_world(name: &str, kind: &str, bytes: &[u8]) -> Result<(), String> {
-    let export = format!("meseta:modules/{kind}-api@");
-    if bytes.windows(export.len()).any(|w| w == export.as_bytes()) {
-        return Ok(());
+    for package in ["meseta:modules", "meseta:hooks"] {
+        let export = format!("{package}/{kind}-api@");
+        if bytes.windows(export.len()).any(|w| w == export.as_bytes()) {
+            return Ok(());
+        }
     }
     Err(format!(
         "modules/{name} does not export `{kind}-api`: it must enable the `{kind}` feature of \

@@ -15,7 +15,7 @@ use meseta_runtime::{ComponentCache, FailurePolicy, Grant, LoadedModule, Setting
 use meseta_tests::cluster::{Cluster, RES, T, master_config};
 use meseta_tests::daemons::{Local, http_get, workspace_root};
 use meseta_tests::scheduler::{Scheduler, offer_ids, task};
-use meseta_types::hooks::{AgentInfo, Decision, MasterHooks, TaskInfo};
+use meseta_types::hooks::{AgentView, Decision, MasterHooks, TaskView};
 use meseta_types::resources::Resource;
 use serde_json::{Value, json};
 
@@ -34,6 +34,10 @@ fn module(
             .unwrap(),
     )
 }
+
+/// The recorder test guest at both versions of the agent-hooks world: `meseta:hooks@0.2.0`
+/// (borrowed handles) and `meseta:modules@0.1.0` (records), which the host still serves.
+const RECORDERS: [&str; 2] = ["test-hooks-recorder", "test-hooks-recorder-v1"];
 
 /// A master with hook chains and one agent, on the shared in-process cluster.
 struct Hooked(Cluster);
@@ -166,138 +170,144 @@ fn eventually<R>(what: &str, mut f: impl FnMut() -> Option<R>) -> R {
 
 #[test]
 fn label_decorators_label_tasks_and_status_decorator_labels_updates() {
-    let labels = module(
-        "hook-labels",
-        "team_labels",
-        &[("team", "infra"), ("app", "decorated")],
-        Settings::default(),
-    );
-    let recorder = module(
-        "test-hooks-recorder",
-        "recorder",
-        &[
-            ("run_task_label", "agent=seen"),
-            ("status_label", "checked=yes"),
-        ],
-        Settings::default(),
-    );
-    let c = Hooked::start(&[labels], &[recorder]);
-    let mut s = c.subscribe("labels");
-    launch(
-        &mut s,
-        &[("labelled", "true")],
-        Some(json!([{"key": "app", "value": "web"}, {"key": "keep", "value": "me"}])),
-    );
-    let running = s.wait_state("labelled", "TASK_RUNNING", T).unwrap();
-    let finished = s.wait_state("labelled", "TASK_FINISHED", T).unwrap();
-    // The agent's status decorator labels every update it sends.
-    for status in [&running, &finished] {
-        assert!(
-            has_label(status_labels(status), "checked", "yes"),
-            "{status}"
+    for recorder_artifact in RECORDERS {
+        let labels = module(
+            "hook-labels",
+            "team_labels",
+            &[("team", "infra"), ("app", "decorated")],
+            Settings::default(),
         );
+        let recorder = module(
+            recorder_artifact,
+            "recorder",
+            &[
+                ("run_task_label", "agent=seen"),
+                ("status_label", "checked=yes"),
+            ],
+            Settings::default(),
+        );
+        let c = Hooked::start(&[labels], &[recorder]);
+        let mut s = c.subscribe("labels");
+        launch(
+            &mut s,
+            &[("labelled", "true")],
+            Some(json!([{"key": "app", "value": "web"}, {"key": "keep", "value": "me"}])),
+        );
+        let running = s.wait_state("labelled", "TASK_RUNNING", T).unwrap();
+        let finished = s.wait_state("labelled", "TASK_FINISHED", T).unwrap();
+        // The agent's status decorator labels every update it sends.
+        for status in [&running, &finished] {
+            assert!(
+                has_label(status_labels(status), "checked", "yes"),
+                "{status}"
+            );
+        }
+
+        // The master's label decorator: the task's labels in /master/state.
+        let state = c.get("/master/state");
+        let t = find_task(&state, "labelled").unwrap_or_else(|| panic!("{state}"));
+        let l = &t["labels"];
+        assert!(has_label(l, "app", "decorated"), "hook replaces app: {t}");
+        assert!(has_label(l, "keep", "me"), "other labels stay: {t}");
+        assert!(has_label(l, "team", "infra"), "{t}");
+        assert!(!has_label(l, "app", "web"), "{t}");
+
+        // The agent got the master's labels and added its own run-task label.
+        let agent_state = c.agent_get("/slave(1)/state");
+        let t = find_task(&agent_state, "labelled").unwrap_or_else(|| panic!("{agent_state}"));
+        assert!(has_label(&t["labels"], "team", "infra"), "{t}");
+        assert!(has_label(&t["labels"], "agent", "seen"), "{t}");
     }
-
-    // The master's label decorator: the task's labels in /master/state.
-    let state = c.get("/master/state");
-    let t = find_task(&state, "labelled").unwrap_or_else(|| panic!("{state}"));
-    let l = &t["labels"];
-    assert!(has_label(l, "app", "decorated"), "hook replaces app: {t}");
-    assert!(has_label(l, "keep", "me"), "other labels stay: {t}");
-    assert!(has_label(l, "team", "infra"), "{t}");
-    assert!(!has_label(l, "app", "web"), "{t}");
-
-    // The agent got the master's labels and added its own run-task label.
-    let agent_state = c.agent_get("/slave(1)/state");
-    let t = find_task(&agent_state, "labelled").unwrap_or_else(|| panic!("{agent_state}"));
-    assert!(has_label(&t["labels"], "team", "infra"), "{t}");
-    assert!(has_label(&t["labels"], "agent", "seen"), "{t}");
 }
 
 #[test]
 fn executor_environment_reaches_the_task_and_notifications_are_called() {
-    let log_dir = tempfile::tempdir().unwrap();
-    let env = module(
-        "hook-env",
-        "deploy_env",
-        &[("DEPLOY_ENV", "staging"), ("GREETING", "hello from a hook")],
-        Settings::default(),
-    );
-    let recorder = module(
-        "test-hooks-recorder",
-        "recorder",
-        &[("log", "/log/events")],
-        Settings {
-            grants: vec![Grant {
-                host_path: log_dir.path().to_path_buf(),
-                guest_path: "/log".into(),
-                read_only: false,
-            }],
-            ..Settings::default()
-        },
-    );
-    let c = Hooked::start(&[], &[env, recorder]);
-    let mut s = c.subscribe("env");
-    launch(
-        &mut s,
-        &[("env-task", "echo \"$DEPLOY_ENV/$GREETING\" > out.txt")],
-        None,
-    );
-    s.wait_state("env-task", "TASK_FINISHED", T).unwrap();
-    let out = find_file(c.dir(), "out.txt").expect("the task's out.txt");
-    assert_eq!(
-        std::fs::read_to_string(&out).unwrap(),
-        "staging/hello from a hook\n"
-    );
+    for recorder_artifact in RECORDERS {
+        let log_dir = tempfile::tempdir().unwrap();
+        let env = module(
+            "hook-env",
+            "deploy_env",
+            &[("DEPLOY_ENV", "staging"), ("GREETING", "hello from a hook")],
+            Settings::default(),
+        );
+        let recorder = module(
+            recorder_artifact,
+            "recorder",
+            &[("log", "/log/events")],
+            Settings {
+                grants: vec![Grant {
+                    host_path: log_dir.path().to_path_buf(),
+                    guest_path: "/log".into(),
+                    read_only: false,
+                }],
+                ..Settings::default()
+            },
+        );
+        let c = Hooked::start(&[], &[env, recorder]);
+        let mut s = c.subscribe("env");
+        launch(
+            &mut s,
+            &[("env-task", "echo \"$DEPLOY_ENV/$GREETING\" > out.txt")],
+            None,
+        );
+        s.wait_state("env-task", "TASK_FINISHED", T).unwrap();
+        let out = find_file(c.dir(), "out.txt").expect("the task's out.txt");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "staging/hello from a hook\n"
+        );
 
-    // post-fetch with the container's sandbox before the task ran; remove-executor once the
-    // command executor is gone.
-    let events = log_dir.path().join("events");
-    let text = eventually("remove-executor", || {
-        let text = std::fs::read_to_string(&events).ok()?;
-        text.contains("remove-executor").then_some(text)
-    });
-    let sandbox = out.parent().unwrap().to_string_lossy().into_owned();
-    let fetch = text
-        .lines()
-        .find(|l| l.starts_with("post-fetch "))
-        .unwrap_or_else(|| panic!("{text}"));
-    assert!(
-        fetch.ends_with(&format!(" {sandbox}")),
-        "{fetch} vs {sandbox}"
-    );
-    let fid = s.framework_id().to_string();
-    assert!(
-        text.lines()
-            .any(|l| l == format!("remove-executor {fid} env-task")),
-        "{text}"
-    );
+        // post-fetch with the container's sandbox before the task ran; remove-executor once the
+        // command executor is gone.
+        let events = log_dir.path().join("events");
+        let text = eventually("remove-executor", || {
+            let text = std::fs::read_to_string(&events).ok()?;
+            text.contains("remove-executor").then_some(text)
+        });
+        let sandbox = out.parent().unwrap().to_string_lossy().into_owned();
+        let fetch = text
+            .lines()
+            .find(|l| l.starts_with("post-fetch "))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            fetch.ends_with(&format!(" {sandbox}")),
+            "{fetch} vs {sandbox}"
+        );
+        let fid = s.framework_id().to_string();
+        assert!(
+            text.lines()
+                .any(|l| l == format!("remove-executor {fid} env-task")),
+            "{text}"
+        );
+    }
 }
 
 #[test]
 fn decorated_agent_resources_and_attributes_reach_the_master() {
-    let recorder = module(
-        "test-hooks-recorder",
-        "recorder",
-        &[("attribute", "rack:r9"), ("resource", "widgets:3")],
-        Settings::default(),
-    );
-    let c = Hooked::start(&[], &[recorder]);
-    let slaves = c.get("/master/slaves");
-    let agent = &slaves["slaves"][0];
-    assert_eq!(agent["attributes"]["rack"], "r9", "{slaves}");
-    assert_eq!(agent["resources"]["widgets"], 3.0, "{slaves}");
-    assert_eq!(agent["resources"]["cpus"], 4.0, "{slaves}");
-    let state = c.get("/master/state");
-    assert_eq!(state["slaves"][0]["attributes"]["rack"], "r9", "{state}");
-    // Offers carry the decorated attributes.
-    let mut s = c.subscribe("widgets");
-    let offers = s.wait_offers(T).unwrap();
-    assert_eq!(offers[0]["attributes"][0]["name"], "rack", "{offers:?}");
-    assert_eq!(
-        offers[0]["attributes"][0]["text"]["value"], "r9",
-        "{offers:?}"
-    );
+    for recorder_artifact in RECORDERS {
+        let recorder = module(
+            recorder_artifact,
+            "recorder",
+            &[("attribute", "rack:r9"), ("resource", "widgets:3")],
+            Settings::default(),
+        );
+        let c = Hooked::start(&[], &[recorder]);
+        let slaves = c.get("/master/slaves");
+        let agent = &slaves["slaves"][0];
+        assert_eq!(agent["attributes"]["rack"], "r9", "{slaves}");
+        assert_eq!(agent["resources"]["widgets"], 3.0, "{slaves}");
+        assert_eq!(agent["resources"]["cpus"], 4.0, "{slaves}");
+        let state = c.get("/master/state");
+        assert_eq!(state["slaves"][0]["attributes"]["rack"], "r9", "{state}");
+        // Offers carry the decorated attributes.
+        let mut s = c.subscribe("widgets");
+        let offers = s.wait_offers(T).unwrap();
+        assert_eq!(offers[0]["attributes"][0]["name"], "rack", "{offers:?}");
+        assert_eq!(
+            offers[0]["attributes"][0]["text"]["value"], "r9",
+            "{offers:?}"
+        );
+    }
 }
 
 fn module_entry<'a>(modules: &'a Value, name: &str) -> &'a Value {
@@ -451,19 +461,22 @@ struct DefaultDisk {
 impl MasterHooks for DefaultDisk {
     fn launch_task_resource_decorator(
         &mut self,
-        task: &TaskInfo,
+        task: &dyn TaskView,
         _agent_resources: &[Resource],
     ) -> Decision<Vec<Resource>> {
-        if task.resources.iter().any(|r| r.name == "disk") {
+        if task.resources().iter().any(|r| r.name == "disk") {
             return Ok(None);
         }
-        let mut resources = task.resources.clone();
+        let mut resources = task.resources().into_owned();
         resources.push(Resource::scalar("disk", 16.0));
         Ok(Some(resources))
     }
 
-    fn agent_lost(&mut self, agent: &AgentInfo) -> Result<(), String> {
-        self.lost.lock().unwrap().push(agent.agent_id.clone());
+    fn agent_lost(&mut self, agent: &dyn AgentView) -> Result<(), String> {
+        self.lost
+            .lock()
+            .unwrap()
+            .push(agent.agent_id().into_owned());
         Ok(())
     }
 }

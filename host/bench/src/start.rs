@@ -17,7 +17,9 @@ use meseta_hooks::{WasmAgentHooks, WasmMasterHooks};
 use meseta_runtime::{ComponentCache, Manifest};
 use meseta_types::Create;
 use meseta_types::allocation::{AllocatorPolicy, Options, Sorter};
-use meseta_types::hooks::{AgentHooks, ExecutorInfo, MasterHooks, TaskInfo};
+use meseta_types::hooks::{
+    AgentHooks, AgentInfo, ExecutorInfo, FrameworkInfo, MasterHooks, TaskInfo,
+};
 use serde_json::json;
 
 use crate::{BenchOptions, Report, median, ms, progress, timed};
@@ -58,8 +60,8 @@ fn wasm_start(module: &str, text: &str, cache: ComponentCache) -> anyhow::Result
             let h = WasmMasterHooks::new(loaded)?;
             let _ = h.launch_task_label_decorator(
                 &TaskInfo::default(),
-                &Default::default(),
-                &Default::default(),
+                &FrameworkInfo::default(),
+                &AgentInfo::default(),
             )?;
         }
         "hook-env" => {
@@ -82,8 +84,8 @@ fn native_start(module: &str) -> anyhow::Result<()> {
             let mut h = LabelsHook::create(&p).map_err(anyhow::Error::msg)?;
             let _ = h.launch_task_label_decorator(
                 &TaskInfo::default(),
-                &Default::default(),
-                &Default::default(),
+                &FrameworkInfo::default(),
+                &AgentInfo::default(),
             );
         }
         "hook-env" => {

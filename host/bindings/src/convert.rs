@@ -1,5 +1,7 @@
 //! Conversions between `meseta-types` (the daemons' model) and the generated WIT types.
 
+use std::borrow::Cow;
+
 use meseta_types::hooks as h;
 use meseta_types::isolation as i;
 use meseta_types::oversubscription as o;
@@ -125,62 +127,75 @@ pub fn command_to(x: &h::CommandInfo) -> wh::CommandInfo {
     }
 }
 
-pub fn task_to(x: &h::TaskInfo) -> wh::TaskInfo {
+/// A task, read whole through its view (version 1 hooks take records).
+pub fn task_to(x: &dyn h::TaskView) -> wh::TaskInfo {
     wh::TaskInfo {
-        task_id: x.task_id.clone(),
-        name: x.name.clone(),
-        agent_id: x.agent_id.clone(),
-        resources: resources_to(&x.resources),
-        labels: labels_to(&x.labels),
-        command: x.command.as_ref().map(command_to),
-        executor_id: x.executor_id.clone(),
+        task_id: x.task_id().into_owned(),
+        name: x.name().into_owned(),
+        agent_id: x.agent_id().into_owned(),
+        resources: resources_to(&x.resources()),
+        labels: labels_to(&x.labels()),
+        command: x.command().map(|c| command_to(&c)),
+        executor_id: x.executor_id().map(Cow::into_owned),
     }
 }
 
-pub fn executor_to(x: &h::ExecutorInfo) -> wh::ExecutorInfo {
+pub fn executor_to(x: &dyn h::ExecutorView) -> wh::ExecutorInfo {
     wh::ExecutorInfo {
-        executor_id: x.executor_id.clone(),
-        framework_id: x.framework_id.clone(),
-        name: x.name.clone(),
-        command: x.command.as_ref().map(command_to),
-        resources: resources_to(&x.resources),
-        labels: labels_to(&x.labels),
+        executor_id: x.executor_id().into_owned(),
+        framework_id: x.framework_id().into_owned(),
+        name: x.name().map(Cow::into_owned),
+        command: x.command().map(|c| command_to(&c)),
+        resources: resources_to(&x.resources()),
+        labels: labels_to(&x.labels()),
     }
 }
 
-pub fn framework_to(x: &h::FrameworkInfo) -> wh::FrameworkInfo {
+pub fn framework_to(x: &dyn h::FrameworkView) -> wh::FrameworkInfo {
     wh::FrameworkInfo {
-        framework_id: x.framework_id.clone(),
-        name: x.name.clone(),
-        user: x.user.clone(),
-        roles: x.roles.clone(),
+        framework_id: x.framework_id().into_owned(),
+        name: x.name().into_owned(),
+        user: x.user().into_owned(),
+        roles: x.roles().into_owned(),
     }
 }
 
-pub fn agent_to(x: &h::AgentInfo) -> wh::AgentInfo {
+pub fn agent_to(x: &dyn h::AgentView) -> wh::AgentInfo {
     wh::AgentInfo {
-        agent_id: x.agent_id.clone(),
-        hostname: x.hostname.clone(),
-        port: x.port,
-        resources: resources_to(&x.resources),
-        attributes: x.attributes.iter().map(attribute_to).collect(),
+        agent_id: x.agent_id().into_owned(),
+        hostname: x.hostname().into_owned(),
+        port: x.port(),
+        resources: resources_to(&x.resources()),
+        attributes: x.attributes().iter().map(attribute_to).collect(),
     }
 }
 
-pub fn status_to(x: &h::TaskStatus) -> wh::TaskStatus {
+pub fn status_to(x: &dyn h::StatusView) -> wh::TaskStatus {
     wh::TaskStatus {
-        task_id: x.task_id.clone(),
-        state: x.state.clone(),
-        executor_id: x.executor_id.clone(),
-        message: x.message.clone(),
-        reason: x.reason.clone(),
-        source: x.source.clone(),
-        labels: labels_to(&x.labels),
-        container_status: x.container_status.as_ref().map(|c| wh::ContainerStatus {
-            container_id: c.container_id.clone(),
-            executor_pid: c.executor_pid,
-            ip_addresses: c.ip_addresses.clone(),
-        }),
+        task_id: x.task_id().into_owned(),
+        state: x.state().into_owned(),
+        executor_id: x.executor_id().map(Cow::into_owned),
+        message: x.message().map(Cow::into_owned),
+        reason: x.reason().map(Cow::into_owned),
+        source: x.source().map(Cow::into_owned),
+        labels: labels_to(&x.labels()),
+        container_status: x.container_status().map(|c| container_status_to(&c)),
+    }
+}
+
+pub fn container_status_to(c: &h::ContainerStatus) -> wh::ContainerStatus {
+    wh::ContainerStatus {
+        container_id: c.container_id.clone(),
+        executor_pid: c.executor_pid,
+        ip_addresses: c.ip_addresses.clone(),
+    }
+}
+
+pub fn container_status_from(c: wh::ContainerStatus) -> h::ContainerStatus {
+    h::ContainerStatus {
+        container_id: c.container_id,
+        executor_pid: c.executor_pid,
+        ip_addresses: c.ip_addresses,
     }
 }
 
@@ -193,11 +208,7 @@ pub fn status_from(x: wh::TaskStatus) -> h::TaskStatus {
         reason: x.reason,
         source: x.source,
         labels: labels_from(x.labels),
-        container_status: x.container_status.map(|c| h::ContainerStatus {
-            container_id: c.container_id,
-            executor_pid: c.executor_pid,
-            ip_addresses: c.ip_addresses,
-        }),
+        container_status: x.container_status.map(container_status_from),
     }
 }
 

@@ -78,7 +78,41 @@ pub mod agent_hooks {
     });
 }
 
+/// Version 2 of the hook worlds (`meseta:hooks@0.2.0`): borrowed handles instead of records.
+pub mod master_hooks_v2 {
+    wasmtime::component::bindgen!({
+        world: "meseta:hooks/master-hooks@0.2.0",
+        path: ["../../wit/meseta-modules-0.1.0", "../../wit/meseta-hooks-0.2.0"],
+        with: {
+            "meseta:modules/types": crate::allocator::meseta::modules::types,
+            "meseta:modules/host": crate::allocator::meseta::modules::host,
+            "meseta:modules/hook-types": crate::master_hooks::meseta::modules::hook_types,
+            "meseta:hooks/views.task": crate::views::TaskHandle,
+            "meseta:hooks/views.executor": crate::views::ExecutorHandle,
+            "meseta:hooks/views.framework": crate::views::FrameworkHandle,
+            "meseta:hooks/views.agent": crate::views::AgentHandle,
+            "meseta:hooks/views.status": crate::views::StatusHandle,
+        },
+        imports: { default: trappable },
+    });
+}
+
+pub mod agent_hooks_v2 {
+    wasmtime::component::bindgen!({
+        world: "meseta:hooks/agent-hooks@0.2.0",
+        path: ["../../wit/meseta-modules-0.1.0", "../../wit/meseta-hooks-0.2.0"],
+        with: {
+            "meseta:modules/types": crate::allocator::meseta::modules::types,
+            "meseta:modules/host": crate::allocator::meseta::modules::host,
+            "meseta:modules/hook-types": crate::master_hooks::meseta::modules::hook_types,
+            "meseta:hooks/views": crate::master_hooks_v2::meseta::hooks::views,
+        },
+        imports: { default: trappable },
+    });
+}
+
 pub mod convert;
+pub mod views;
 
 use allocator::meseta::modules::host::{self, Level};
 pub use allocator::meseta::modules::types;
@@ -137,13 +171,28 @@ pub const AGENT_HOOKS: WorldSpec = WorldSpec {
     default_memory: 64 * MIB,
 };
 
-/// Every module kind this host serves.
+/// `master-hooks` at version 2 (`meseta:hooks@0.2.0`): borrowed handles instead of records.
+pub const MASTER_HOOKS_V2: WorldSpec = WorldSpec {
+    package: "meseta:hooks",
+    version: (0, 2, 0),
+    ..MASTER_HOOKS
+};
+/// `agent-hooks` at version 2 (`meseta:hooks@0.2.0`).
+pub const AGENT_HOOKS_V2: WorldSpec = WorldSpec {
+    package: "meseta:hooks",
+    version: (0, 2, 0),
+    ..AGENT_HOOKS
+};
+
+/// Every module kind this host serves; a kind served at two versions is listed newest first.
 pub const WORLDS: &[WorldSpec] = &[
     ALLOCATOR,
     ISOLATOR,
     RESOURCE_ESTIMATOR,
     QOS_CONTROLLER,
+    MASTER_HOOKS_V2,
     MASTER_HOOKS,
+    AGENT_HOOKS_V2,
     AGENT_HOOKS,
 ];
 
@@ -239,6 +288,45 @@ plain_world!(
     agent_hooks::AgentHooks,
     agent_hooks::AgentHooksPre<StoreState<T>>,
     meseta_modules_agent_hooks_api
+);
+
+/// Implements `World<Lent>` for a version 2 hooks world.
+macro_rules! hooks_v2_world {
+    ($world:ty, $pre:ty, $iface:ident) => {
+        impl World<views::Lent> for $world {
+            type Pre = $pre;
+            fn add_to_linker(linker: &mut Linker<StoreState<views::Lent>>) -> wasmtime::Result<()> {
+                <$world>::add_to_linker::<_, HasSelf<_>>(linker, |s| s)
+            }
+            fn pre(pre: InstancePre<StoreState<views::Lent>>) -> wasmtime::Result<Self::Pre> {
+                <$pre>::new(pre)
+            }
+            fn instantiate(
+                pre: &Self::Pre,
+                store: &mut Store<StoreState<views::Lent>>,
+            ) -> wasmtime::Result<Self> {
+                pre.instantiate(store)
+            }
+            fn init(
+                &self,
+                store: &mut Store<StoreState<views::Lent>>,
+                p: &[(String, String)],
+            ) -> wasmtime::Result<Result<(), String>> {
+                self.$iface().call_init(store, &parameters(p))
+            }
+        }
+    };
+}
+
+hooks_v2_world!(
+    master_hooks_v2::MasterHooks,
+    master_hooks_v2::MasterHooksPre<StoreState<views::Lent>>,
+    meseta_hooks_master_hooks_api
+);
+hooks_v2_world!(
+    agent_hooks_v2::AgentHooks,
+    agent_hooks_v2::AgentHooksPre<StoreState<views::Lent>>,
+    meseta_hooks_agent_hooks_api
 );
 
 /// The host side of the isolator's scoped `cgroups` import. The agent provides it; the isolator

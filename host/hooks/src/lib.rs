@@ -16,7 +16,8 @@ use std::sync::Mutex;
 
 use meseta_runtime::{LoadError, LoadedModule, ModuleError};
 use meseta_types::hooks::{
-    AgentHooks, AgentInfo, Decision, ExecutorInfo, FrameworkInfo, MasterHooks, TaskInfo, TaskStatus,
+    AgentHooks, AgentInfo, Decision, ExecutorInfo, FrameworkInfo, MasterHooks, Redecorated,
+    Relabeled, Reresourced, TaskInfo, TaskStatus, WithEnvironment,
 };
 use meseta_types::resources::{Attribute, EnvVar, Label, Resource};
 use std::sync::Arc;
@@ -150,14 +151,13 @@ impl MasterHookChain {
         framework: &FrameworkInfo,
         agent: &AgentInfo,
     ) -> Result<Vec<Label>, ModuleError> {
-        let mut task = task.clone();
         decorate(
             &self.hooks,
             "masterLaunchTaskLabelDecorator",
             task.labels.clone(),
             master_name,
             |h, labels| {
-                task.labels.clone_from(labels);
+                let task = Relabeled { task, labels };
                 match h {
                     Hook::Wasm(w) => w.launch_task_label_decorator(&task, framework, agent),
                     Hook::Native { hooks, .. } => {
@@ -175,14 +175,13 @@ impl MasterHookChain {
         task: &TaskInfo,
         agent_resources: &[Resource],
     ) -> Result<Vec<Resource>, ModuleError> {
-        let mut task = task.clone();
         decorate(
             &self.hooks,
             "masterLaunchTaskResourceDecorator",
             task.resources.clone(),
             master_name,
             |h, resources| {
-                task.resources.clone_from(resources);
+                let task = Reresourced { task, resources };
                 match h {
                     Hook::Wasm(w) => w.launch_task_resource_decorator(&task, agent_resources),
                     Hook::Native { hooks, .. } => {
@@ -266,14 +265,13 @@ impl AgentHookChain {
         framework: &FrameworkInfo,
         agent: &AgentInfo,
     ) -> Result<Vec<Label>, ModuleError> {
-        let mut task = task.clone();
         decorate(
             &self.hooks,
             "slaveRunTaskLabelDecorator",
             task.labels.clone(),
             agent_name,
             |h, labels| {
-                task.labels.clone_from(labels);
+                let task = Relabeled { task, labels };
                 match h {
                     Hook::Wasm(w) => w.run_task_label_decorator(&task, executor, framework, agent),
                     Hook::Native { hooks, .. } => {
@@ -291,7 +289,6 @@ impl AgentHookChain {
         &self,
         executor: &ExecutorInfo,
     ) -> Result<Vec<EnvVar>, ModuleError> {
-        let mut executor = executor.clone();
         let initial = executor
             .command
             .as_ref()
@@ -302,12 +299,11 @@ impl AgentHookChain {
             "slaveExecutorEnvironmentDecorator",
             initial,
             agent_name,
-            |h, env| {
-                executor
-                    .command
-                    .get_or_insert_with(Default::default)
-                    .environment
-                    .clone_from(env);
+            |h, environment| {
+                let executor = WithEnvironment {
+                    executor,
+                    environment,
+                };
                 match h {
                     Hook::Wasm(w) => w.executor_environment_decorator(&executor),
                     Hook::Native { hooks, .. } => {
@@ -351,14 +347,17 @@ impl AgentHookChain {
     }
 
     pub fn resources(&self, agent: &AgentInfo) -> Result<Vec<Resource>, ModuleError> {
-        let mut agent = agent.clone();
         decorate(
             &self.hooks,
             "slaveResourcesDecorator",
             agent.resources.clone(),
             agent_name,
             |h, resources| {
-                agent.resources.clone_from(resources);
+                let agent = Redecorated {
+                    agent,
+                    resources: Some(resources),
+                    attributes: None,
+                };
                 match h {
                     Hook::Wasm(w) => w.resources_decorator(&agent),
                     Hook::Native { hooks, .. } => Ok(lock(hooks).resources_decorator(&agent)),
@@ -369,14 +368,17 @@ impl AgentHookChain {
     }
 
     pub fn attributes(&self, agent: &AgentInfo) -> Result<Vec<Attribute>, ModuleError> {
-        let mut agent = agent.clone();
         decorate(
             &self.hooks,
             "slaveAttributesDecorator",
             agent.attributes.clone(),
             agent_name,
             |h, attributes| {
-                agent.attributes.clone_from(attributes);
+                let agent = Redecorated {
+                    agent,
+                    resources: None,
+                    attributes: Some(attributes),
+                };
                 match h {
                     Hook::Wasm(w) => w.attributes_decorator(&agent),
                     Hook::Native { hooks, .. } => Ok(lock(hooks).attributes_decorator(&agent)),

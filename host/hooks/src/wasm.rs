@@ -1,23 +1,31 @@
-//! Hook modules as WebAssembly components.
+//! Hook modules as WebAssembly components, at either version of the hook worlds.
+//!
+//! Version 2 (`meseta:hooks@0.2.0`) lends the call's values behind borrowed handles
+//! ([`meseta_bindings::views`]); version 1 (`meseta:modules@0.1.0`) lowers whole records.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use meseta_bindings::agent_hooks::AgentHooks as AgentWorld;
+use meseta_bindings::agent_hooks::AgentHooks as AgentV1;
+use meseta_bindings::agent_hooks_v2::AgentHooks as AgentV2;
 use meseta_bindings::convert as cv;
-use meseta_bindings::master_hooks::MasterHooks as MasterWorld;
-use meseta_runtime::{LoadError, LoadedModule, ModuleError, Sandbox};
-use meseta_types::hooks::{AgentInfo, Decision, ExecutorInfo, FrameworkInfo, TaskInfo, TaskStatus};
+use meseta_bindings::master_hooks::MasterHooks as MasterV1;
+use meseta_bindings::master_hooks_v2::MasterHooks as MasterV2;
+use meseta_bindings::views::{Lent, Views, handle, lend};
+use meseta_runtime::{LoadError, LoadedModule, ModuleError, Sandbox, World};
+use meseta_types::hooks::{
+    AgentView, Decision, ExecutorView, FrameworkView, StatusView, TaskStatus, TaskView,
+};
 use meseta_types::resources::{Attribute, EnvVar, Label, Resource};
 
 use crate::check;
 
-fn lock<W: meseta_runtime::World<()>>(m: &Mutex<Sandbox<W, ()>>) -> MutexGuard<'_, Sandbox<W, ()>> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Applies a check to a `Some` result; a failed check is a module fault.
-fn checked<W: meseta_runtime::World<()>, T, U>(
-    sb: &mut Sandbox<W, ()>,
+fn checked<W: World<D>, D: Send + 'static, T, U>(
+    sb: &mut Sandbox<W, D>,
     op: &'static str,
     r: Result<Option<T>, String>,
     check: impl Fn(&T) -> Result<(), String>,
@@ -33,216 +41,393 @@ fn checked<W: meseta_runtime::World<()>, T, U>(
     }
 }
 
-/// A master-hooks module.
-pub struct WasmMasterHooks {
-    sandbox: Mutex<Sandbox<MasterWorld, ()>>,
-    name: String,
+/// A hooks module's sandbox, at the version of the world it implements.
+enum Versioned<V1: World<()>, V2: World<Lent>> {
+    V1(Sandbox<V1, ()>),
+    V2(Sandbox<V2, Lent>),
 }
+
+impl<V1: World<()>, V2: World<Lent>> Versioned<V1, V2> {
+    fn new(module: Arc<LoadedModule>) -> Result<Self, LoadError> {
+        Ok(
+            if module.world.package == meseta_bindings::MASTER_HOOKS_V2.package {
+                let mut sb = Sandbox::new(module, Lent::default)?;
+                sb.start()?;
+                Versioned::V2(sb)
+            } else {
+                let mut sb = Sandbox::new(module, || ())?;
+                sb.start()?;
+                Versioned::V1(sb)
+            },
+        )
+    }
+}
+
+/// The parts every wrapper shares.
+struct Module<V1: World<()>, V2: World<Lent>> {
+    sandbox: Mutex<Versioned<V1, V2>>,
+    module: Arc<LoadedModule>,
+}
+
+impl<V1: World<()>, V2: World<Lent>> Module<V1, V2> {
+    fn new(module: Arc<LoadedModule>) -> Result<Self, LoadError> {
+        Ok(Module {
+            sandbox: Mutex::new(Versioned::new(module.clone())?),
+            module,
+        })
+    }
+}
+
+/// A master-hooks module.
+pub struct WasmMasterHooks(Module<MasterV1, MasterV2>);
 
 impl WasmMasterHooks {
     /// The module's counters.
     pub fn counters(&self) -> meseta_runtime::CountersSnapshot {
-        lock(&self.sandbox).module().counters.snapshot()
+        self.0.module.counters.snapshot()
     }
 
     pub fn new(module: Arc<LoadedModule>) -> Result<Self, LoadError> {
-        let name = module.spec.name.clone();
-        let mut sandbox = Sandbox::new(module, || ())?;
-        sandbox.start()?;
-        Ok(WasmMasterHooks {
-            sandbox: Mutex::new(sandbox),
-            name,
-        })
+        Module::new(module).map(WasmMasterHooks)
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.module.spec.name
     }
 
     pub fn record_fallback(&self) {
-        lock(&self.sandbox).record_fallback();
+        self.0.module.counters.record_fallback();
     }
 
     pub fn launch_task_label_decorator(
         &self,
-        task: &TaskInfo,
-        framework: &FrameworkInfo,
-        agent: &AgentInfo,
+        task: &dyn TaskView,
+        framework: &dyn FrameworkView,
+        agent: &dyn AgentView,
     ) -> Result<Decision<Vec<Label>>, ModuleError> {
         const OP: &str = "launch-task-label-decorator";
-        let (t, f, a) = (
-            cv::task_to(task),
-            cv::framework_to(framework),
-            cv::agent_to(agent),
-        );
-        let mut sb = lock(&self.sandbox);
-        let r = sb.call(OP, |w, s| {
-            w.meseta_modules_master_hooks_api()
-                .call_launch_task_label_decorator(s, &t, &f, &a)
-        })?;
-        checked(&mut sb, OP, r, |l| check::labels(l), cv::labels_from)
+        match &mut *lock(&self.0.sandbox) {
+            Versioned::V2(sb) => {
+                let views = Views {
+                    task: Some(task),
+                    framework: Some(framework),
+                    agent: Some(agent),
+                    ..Views::default()
+                };
+                let r = sb.call(OP, |w, s| {
+                    lend(s, views, |s| {
+                        w.meseta_hooks_master_hooks_api()
+                            .call_launch_task_label_decorator(s, handle(), handle(), handle())
+                    })
+                })?;
+                checked(sb, OP, r, |l| check::labels(l), cv::labels_from)
+            }
+            Versioned::V1(sb) => {
+                let (t, f, a) = (
+                    cv::task_to(task),
+                    cv::framework_to(framework),
+                    cv::agent_to(agent),
+                );
+                let r = sb.call(OP, |w, s| {
+                    w.meseta_modules_master_hooks_api()
+                        .call_launch_task_label_decorator(s, &t, &f, &a)
+                })?;
+                checked(sb, OP, r, |l| check::labels(l), cv::labels_from)
+            }
+        }
     }
 
     pub fn launch_task_resource_decorator(
         &self,
-        task: &TaskInfo,
+        task: &dyn TaskView,
         agent_resources: &[Resource],
     ) -> Result<Decision<Vec<Resource>>, ModuleError> {
         const OP: &str = "launch-task-resource-decorator";
-        let (t, r) = (cv::task_to(task), cv::resources_to(agent_resources));
-        let mut sb = lock(&self.sandbox);
-        let out = sb.call(OP, |w, s| {
-            w.meseta_modules_master_hooks_api()
-                .call_launch_task_resource_decorator(s, &t, &r)
-        })?;
-        checked(
-            &mut sb,
-            OP,
-            out,
-            |r| check::resources(r),
-            cv::resources_from,
-        )
+        let r = cv::resources_to(agent_resources);
+        match &mut *lock(&self.0.sandbox) {
+            Versioned::V2(sb) => {
+                let views = Views {
+                    task: Some(task),
+                    ..Views::default()
+                };
+                let out = sb.call(OP, |w, s| {
+                    lend(s, views, |s| {
+                        w.meseta_hooks_master_hooks_api()
+                            .call_launch_task_resource_decorator(s, handle(), &r)
+                    })
+                })?;
+                checked(sb, OP, out, |r| check::resources(r), cv::resources_from)
+            }
+            Versioned::V1(sb) => {
+                let t = cv::task_to(task);
+                let out = sb.call(OP, |w, s| {
+                    w.meseta_modules_master_hooks_api()
+                        .call_launch_task_resource_decorator(s, &t, &r)
+                })?;
+                checked(sb, OP, out, |r| check::resources(r), cv::resources_from)
+            }
+        }
     }
 
-    pub fn agent_lost(&self, agent: &AgentInfo) -> Result<Result<(), String>, ModuleError> {
-        let a = cv::agent_to(agent);
-        lock(&self.sandbox).call("agent-lost", |w, s| {
-            w.meseta_modules_master_hooks_api().call_agent_lost(s, &a)
-        })
+    pub fn agent_lost(&self, agent: &dyn AgentView) -> Result<Result<(), String>, ModuleError> {
+        const OP: &str = "agent-lost";
+        match &mut *lock(&self.0.sandbox) {
+            Versioned::V2(sb) => {
+                let views = Views {
+                    agent: Some(agent),
+                    ..Views::default()
+                };
+                sb.call(OP, |w, s| {
+                    lend(s, views, |s| {
+                        w.meseta_hooks_master_hooks_api()
+                            .call_agent_lost(s, handle())
+                    })
+                })
+            }
+            Versioned::V1(sb) => {
+                let a = cv::agent_to(agent);
+                sb.call(OP, |w, s| {
+                    w.meseta_modules_master_hooks_api().call_agent_lost(s, &a)
+                })
+            }
+        }
     }
 }
 
 /// An agent-hooks module.
-pub struct WasmAgentHooks {
-    sandbox: Mutex<Sandbox<AgentWorld, ()>>,
-    name: String,
-}
+pub struct WasmAgentHooks(Module<AgentV1, AgentV2>);
 
 impl WasmAgentHooks {
     /// The module's counters.
     pub fn counters(&self) -> meseta_runtime::CountersSnapshot {
-        lock(&self.sandbox).module().counters.snapshot()
+        self.0.module.counters.snapshot()
     }
 
     pub fn new(module: Arc<LoadedModule>) -> Result<Self, LoadError> {
-        let name = module.spec.name.clone();
-        let mut sandbox = Sandbox::new(module, || ())?;
-        sandbox.start()?;
-        Ok(WasmAgentHooks {
-            sandbox: Mutex::new(sandbox),
-            name,
-        })
+        Module::new(module).map(WasmAgentHooks)
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.module.spec.name
     }
 
     pub fn record_fallback(&self) {
-        lock(&self.sandbox).record_fallback();
+        self.0.module.counters.record_fallback();
     }
 
     pub fn run_task_label_decorator(
         &self,
-        task: &TaskInfo,
-        executor: &ExecutorInfo,
-        framework: &FrameworkInfo,
-        agent: &AgentInfo,
+        task: &dyn TaskView,
+        executor: &dyn ExecutorView,
+        framework: &dyn FrameworkView,
+        agent: &dyn AgentView,
     ) -> Result<Decision<Vec<Label>>, ModuleError> {
         const OP: &str = "run-task-label-decorator";
-        let (t, e, f, a) = (
-            cv::task_to(task),
-            cv::executor_to(executor),
-            cv::framework_to(framework),
-            cv::agent_to(agent),
-        );
-        let mut sb = lock(&self.sandbox);
-        let r = sb.call(OP, |w, s| {
-            w.meseta_modules_agent_hooks_api()
-                .call_run_task_label_decorator(s, &t, &e, &f, &a)
-        })?;
-        checked(&mut sb, OP, r, |l| check::labels(l), cv::labels_from)
+        match &mut *lock(&self.0.sandbox) {
+            Versioned::V2(sb) => {
+                let views = Views {
+                    task: Some(task),
+                    executor: Some(executor),
+                    framework: Some(framework),
+                    agent: Some(agent),
+                    status: None,
+                };
+                let r = sb.call(OP, |w, s| {
+                    lend(s, views, |s| {
+                        w.meseta_hooks_agent_hooks_api()
+                            .call_run_task_label_decorator(
+                                s,
+                                handle(),
+                                handle(),
+                                handle(),
+                                handle(),
+                            )
+                    })
+                })?;
+                checked(sb, OP, r, |l| check::labels(l), cv::labels_from)
+            }
+            Versioned::V1(sb) => {
+                let (t, e, f, a) = (
+                    cv::task_to(task),
+                    cv::executor_to(executor),
+                    cv::framework_to(framework),
+                    cv::agent_to(agent),
+                );
+                let r = sb.call(OP, |w, s| {
+                    w.meseta_modules_agent_hooks_api()
+                        .call_run_task_label_decorator(s, &t, &e, &f, &a)
+                })?;
+                checked(sb, OP, r, |l| check::labels(l), cv::labels_from)
+            }
+        }
     }
 
     pub fn executor_environment_decorator(
         &self,
-        executor: &ExecutorInfo,
+        executor: &dyn ExecutorView,
     ) -> Result<Decision<Vec<EnvVar>>, ModuleError> {
         const OP: &str = "executor-environment-decorator";
-        let e = cv::executor_to(executor);
-        let mut sb = lock(&self.sandbox);
-        let r = sb.call(OP, |w, s| {
-            w.meseta_modules_agent_hooks_api()
-                .call_executor_environment_decorator(s, &e)
-        })?;
-        checked(
-            &mut sb,
-            OP,
-            r,
-            |v| check::environment(v),
-            |v| v.into_iter().map(cv::env_from).collect(),
-        )
+        let convert = |v: Vec<_>| v.into_iter().map(cv::env_from).collect();
+        match &mut *lock(&self.0.sandbox) {
+            Versioned::V2(sb) => {
+                let views = Views {
+                    executor: Some(executor),
+                    ..Views::default()
+                };
+                let r = sb.call(OP, |w, s| {
+                    lend(s, views, |s| {
+                        w.meseta_hooks_agent_hooks_api()
+                            .call_executor_environment_decorator(s, handle())
+                    })
+                })?;
+                checked(sb, OP, r, |v| check::environment(v), convert)
+            }
+            Versioned::V1(sb) => {
+                let e = cv::executor_to(executor);
+                let r = sb.call(OP, |w, s| {
+                    w.meseta_modules_agent_hooks_api()
+                        .call_executor_environment_decorator(s, &e)
+                })?;
+                checked(sb, OP, r, |v| check::environment(v), convert)
+            }
+        }
     }
 
+    /// The decorated status; of a decorator's answer only the labels and the container status
+    /// count (version 2 returns only those).
     pub fn task_status_decorator(
         &self,
         framework_id: &str,
-        status: &TaskStatus,
+        status: &dyn StatusView,
     ) -> Result<Decision<TaskStatus>, ModuleError> {
         const OP: &str = "task-status-decorator";
-        let st = cv::status_to(status);
-        let mut sb = lock(&self.sandbox);
-        let r = sb.call(OP, |w, s| {
-            w.meseta_modules_agent_hooks_api()
-                .call_task_status_decorator(s, framework_id, &st)
-        })?;
-        checked(&mut sb, OP, r, check::status, cv::status_from)
+        match &mut *lock(&self.0.sandbox) {
+            Versioned::V2(sb) => {
+                let views = Views {
+                    status: Some(status),
+                    ..Views::default()
+                };
+                let r = sb.call(OP, |w, s| {
+                    lend(s, views, |s| {
+                        w.meseta_hooks_agent_hooks_api().call_task_status_decorator(
+                            s,
+                            framework_id,
+                            handle(),
+                        )
+                    })
+                })?;
+                checked(
+                    sb,
+                    OP,
+                    r,
+                    |d| check::labels(&d.labels),
+                    |d| TaskStatus {
+                        labels: cv::labels_from(d.labels),
+                        container_status: d.container_status.map(cv::container_status_from),
+                        ..TaskStatus::default()
+                    },
+                )
+            }
+            Versioned::V1(sb) => {
+                let st = cv::status_to(status);
+                let r = sb.call(OP, |w, s| {
+                    w.meseta_modules_agent_hooks_api()
+                        .call_task_status_decorator(s, framework_id, &st)
+                })?;
+                checked(sb, OP, r, check::status, cv::status_from)
+            }
+        }
     }
 
     pub fn resources_decorator(
         &self,
-        agent: &AgentInfo,
+        agent: &dyn AgentView,
     ) -> Result<Decision<Vec<Resource>>, ModuleError> {
         const OP: &str = "resources-decorator";
-        let a = cv::agent_to(agent);
-        let mut sb = lock(&self.sandbox);
-        let r = sb.call(OP, |w, s| {
-            w.meseta_modules_agent_hooks_api()
-                .call_resources_decorator(s, &a)
-        })?;
-        checked(&mut sb, OP, r, |r| check::resources(r), cv::resources_from)
+        match &mut *lock(&self.0.sandbox) {
+            Versioned::V2(sb) => {
+                let views = Views {
+                    agent: Some(agent),
+                    ..Views::default()
+                };
+                let r = sb.call(OP, |w, s| {
+                    lend(s, views, |s| {
+                        w.meseta_hooks_agent_hooks_api()
+                            .call_resources_decorator(s, handle())
+                    })
+                })?;
+                checked(sb, OP, r, |r| check::resources(r), cv::resources_from)
+            }
+            Versioned::V1(sb) => {
+                let a = cv::agent_to(agent);
+                let r = sb.call(OP, |w, s| {
+                    w.meseta_modules_agent_hooks_api()
+                        .call_resources_decorator(s, &a)
+                })?;
+                checked(sb, OP, r, |r| check::resources(r), cv::resources_from)
+            }
+        }
     }
 
     pub fn attributes_decorator(
         &self,
-        agent: &AgentInfo,
+        agent: &dyn AgentView,
     ) -> Result<Decision<Vec<Attribute>>, ModuleError> {
         const OP: &str = "attributes-decorator";
-        let a = cv::agent_to(agent);
-        let mut sb = lock(&self.sandbox);
-        let r = sb.call(OP, |w, s| {
-            w.meseta_modules_agent_hooks_api()
-                .call_attributes_decorator(s, &a)
-        })?;
-        checked(
-            &mut sb,
-            OP,
-            r,
-            |a| check::attributes(a),
-            |v| v.into_iter().map(cv::attribute_from).collect(),
-        )
+        let convert = |v: Vec<_>| v.into_iter().map(cv::attribute_from).collect();
+        match &mut *lock(&self.0.sandbox) {
+            Versioned::V2(sb) => {
+                let views = Views {
+                    agent: Some(agent),
+                    ..Views::default()
+                };
+                let r = sb.call(OP, |w, s| {
+                    lend(s, views, |s| {
+                        w.meseta_hooks_agent_hooks_api()
+                            .call_attributes_decorator(s, handle())
+                    })
+                })?;
+                checked(sb, OP, r, |a| check::attributes(a), convert)
+            }
+            Versioned::V1(sb) => {
+                let a = cv::agent_to(agent);
+                let r = sb.call(OP, |w, s| {
+                    w.meseta_modules_agent_hooks_api()
+                        .call_attributes_decorator(s, &a)
+                })?;
+                checked(sb, OP, r, |a| check::attributes(a), convert)
+            }
+        }
     }
 
     pub fn remove_executor(
         &self,
-        framework: &FrameworkInfo,
-        executor: &ExecutorInfo,
+        framework: &dyn FrameworkView,
+        executor: &dyn ExecutorView,
     ) -> Result<Result<(), String>, ModuleError> {
-        let (f, e) = (cv::framework_to(framework), cv::executor_to(executor));
-        lock(&self.sandbox).call("remove-executor", |w, s| {
-            w.meseta_modules_agent_hooks_api()
-                .call_remove_executor(s, &f, &e)
-        })
+        const OP: &str = "remove-executor";
+        match &mut *lock(&self.0.sandbox) {
+            Versioned::V2(sb) => {
+                let views = Views {
+                    framework: Some(framework),
+                    executor: Some(executor),
+                    ..Views::default()
+                };
+                sb.call(OP, |w, s| {
+                    lend(s, views, |s| {
+                        w.meseta_hooks_agent_hooks_api()
+                            .call_remove_executor(s, handle(), handle())
+                    })
+                })
+            }
+            Versioned::V1(sb) => {
+                let (f, e) = (cv::framework_to(framework), cv::executor_to(executor));
+                sb.call(OP, |w, s| {
+                    w.meseta_modules_agent_hooks_api()
+                        .call_remove_executor(s, &f, &e)
+                })
+            }
+        }
     }
 
     pub fn post_fetch(
@@ -250,9 +435,16 @@ impl WasmAgentHooks {
         container_id: &str,
         directory: &str,
     ) -> Result<Result<(), String>, ModuleError> {
-        lock(&self.sandbox).call("post-fetch", |w, s| {
-            w.meseta_modules_agent_hooks_api()
-                .call_post_fetch(s, container_id, directory)
-        })
+        const OP: &str = "post-fetch";
+        match &mut *lock(&self.0.sandbox) {
+            Versioned::V2(sb) => sb.call(OP, |w, s| {
+                w.meseta_hooks_agent_hooks_api()
+                    .call_post_fetch(s, container_id, directory)
+            }),
+            Versioned::V1(sb) => sb.call(OP, |w, s| {
+                w.meseta_modules_agent_hooks_api()
+                    .call_post_fetch(s, container_id, directory)
+            }),
+        }
     }
 }

@@ -87,11 +87,9 @@ impl Loader<'_> {
     }
 
     pub fn known_kinds(&self) -> String {
-        self.worlds
-            .iter()
-            .map(|w| w.kind)
-            .collect::<Vec<_>>()
-            .join(", ")
+        let mut kinds: Vec<&str> = self.worlds.iter().map(|w| w.kind).collect();
+        kinds.dedup();
+        kinds.join(", ")
     }
 
     /// Reads, compiles (or loads from the cache) and verifies one module.
@@ -151,8 +149,15 @@ impl Loader<'_> {
             })?;
         let summary = summarize(engine, &compiled.component);
         let world = match requested {
+            // a kind served at several versions: the one the component implements
             Some(w) => {
-                if let Some((missing, hint)) = missing(&summary, &w, self.worlds) {
+                let served = self.worlds.iter().filter(|v| v.kind == w.kind);
+                if let Some(v) = served
+                    .into_iter()
+                    .find(|v| missing(&summary, v, &[]).is_none())
+                {
+                    *v
+                } else if let Some((missing, hint)) = missing(&summary, &w, self.worlds) {
                     return Err(LoadError::WrongWorld {
                         module: name,
                         path,
@@ -160,8 +165,9 @@ impl Loader<'_> {
                         missing,
                         hint,
                     });
+                } else {
+                    w
                 }
-                w
             }
             None => match implemented(&summary, self.worlds).first() {
                 Some(w) => **w,

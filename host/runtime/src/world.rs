@@ -94,8 +94,9 @@ pub fn missing(
         .collect();
     let hint = if let Some(other) = same_iface.first() {
         format!(
-            "; it exports '{other}', which this host (serving {}) cannot use: rebuild it against meseta:modules@{}",
+            "; it exports '{other}', which this host (serving {}) cannot use: rebuild it against {}@{}",
             world.version_string(),
+            world.package,
             world.version_string()
         )
     } else {

@@ -8,7 +8,7 @@
 //! The policy is plain Rust (`EnvHook`), linked natively by the host as the native twin; for
 //! `wasm32` the crate also exports it as an `agent-hooks` component.
 
-use meseta_types::hooks::{AgentHooks, Decision, ExecutorInfo};
+use meseta_types::hooks::{AgentHooks, Decision, ExecutorView};
 use meseta_types::resources::EnvVar;
 use meseta_types::{Create, Parameters};
 
@@ -74,16 +74,14 @@ impl Create for EnvHook {
 }
 
 impl AgentHooks for EnvHook {
-    fn executor_environment_decorator(&mut self, executor: &ExecutorInfo) -> Decision<Vec<EnvVar>> {
+    fn executor_environment_decorator(
+        &mut self,
+        executor: &dyn ExecutorView,
+    ) -> Decision<Vec<EnvVar>> {
         if self.variables.is_empty() {
             return Ok(None);
         }
-        let environment = executor
-            .command
-            .as_ref()
-            .map(|c| c.environment.as_slice())
-            .unwrap_or(&[]);
-        Ok(Some(self.decorate(environment)))
+        Ok(Some(self.decorate(&executor.environment())))
     }
 }
 
@@ -93,7 +91,7 @@ meseta_sdk::export_agent_hooks!(EnvHook);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use meseta_types::hooks::CommandInfo;
+    use meseta_types::hooks::{CommandInfo, ExecutorInfo};
 
     fn params(kv: &[(&str, &str)]) -> Vec<(String, String)> {
         kv.iter()

@@ -9,7 +9,7 @@
 //! The policy is plain Rust (`LabelsHook`), linked natively by the host as the native twin; for
 //! `wasm32` the crate also exports it as a `master-hooks` component.
 
-use meseta_types::hooks::{AgentInfo, Decision, FrameworkInfo, MasterHooks, TaskInfo};
+use meseta_types::hooks::{AgentView, Decision, FrameworkView, MasterHooks, TaskView};
 use meseta_types::resources::Label;
 use meseta_types::{Create, Parameters};
 
@@ -72,14 +72,14 @@ impl Create for LabelsHook {
 impl MasterHooks for LabelsHook {
     fn launch_task_label_decorator(
         &mut self,
-        task: &TaskInfo,
-        _framework: &FrameworkInfo,
-        _agent: &AgentInfo,
+        task: &dyn TaskView,
+        _framework: &dyn FrameworkView,
+        _agent: &dyn AgentView,
     ) -> Decision<Vec<Label>> {
         if self.labels.is_empty() {
             return Ok(None);
         }
-        Ok(Some(self.decorate(&task.labels)))
+        Ok(Some(self.decorate(&task.labels())))
     }
 }
 
@@ -89,6 +89,7 @@ meseta_sdk::export_master_hooks!(LabelsHook);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meseta_types::hooks::{AgentInfo, FrameworkInfo, TaskInfo};
 
     fn params(kv: &[(&str, &str)]) -> Vec<(String, String)> {
         kv.iter()

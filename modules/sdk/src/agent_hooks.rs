@@ -1,20 +1,30 @@
-//! The `agent-hooks` world: exports [`AgentHooks`] with
-//! [`export_agent_hooks!`](crate::export_agent_hooks).
+//! The `agent-hooks` world of `meseta:hooks@0.2.0` (borrowed handles): exports [`AgentHooks`]
+//! with [`export_agent_hooks!`](crate::export_agent_hooks).
 
 use crate::__private::{Instance, init, try_with};
 use crate::convert::all;
+use crate::views::{GuestAgent, GuestExecutor, GuestFramework, GuestStatus, GuestTask, wv};
 use meseta_types::Create;
-use meseta_types::hooks::{self as h, AgentHooks};
+use meseta_types::hooks::AgentHooks;
 
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "agent-hooks",
-        path: "../../wit/meseta-modules-0.1.0",
+        // A world of another name including the version 2 world: the version 1 bindings next
+        // door already define the export macro named after `agent-hooks`.
+        inline: "
+            package meseta:sdk-hooks;
+            world agent-hooks-v2 {
+                include meseta:hooks/agent-hooks@0.2.0;
+            }
+        ",
+        world: "agent-hooks-v2",
+        path: ["../../wit/meseta-modules-0.1.0", "../../wit/meseta-hooks-0.2.0"],
         with: {
             "meseta:modules/host@0.1.0": crate::wit::meseta::modules::host,
             "meseta:modules/types@0.1.0": crate::wit::meseta::modules::types,
             "meseta:modules/hook-types@0.1.0": crate::wit::meseta::modules::hook_types,
+            "meseta:hooks/views@0.2.0": crate::views::wv,
         },
         pub_export_macro: true,
         export_macro_name: "export_world",
@@ -23,12 +33,11 @@ pub mod bindings {
     });
 }
 
-use crate::wit::meseta::modules::hook_types as wh;
 use crate::wit::meseta::modules::types::{self as wt, Parameter};
-use bindings::exports::meseta::modules::agent_hooks_api as w;
+use bindings::exports::meseta::hooks::agent_hooks_api as w;
 
 /// Exports the agent hooks `$policy` (a type implementing [`Create`] and [`AgentHooks`]) as the
-/// component's `agent-hooks-api`.
+/// component's `meseta:hooks/agent-hooks-api@0.2.0`.
 ///
 /// ```ignore
 /// meseta_sdk::export_agent_hooks!(MyHooks);
@@ -55,64 +64,65 @@ where
     }
 
     fn run_task_label_decorator(
-        task: wh::TaskInfo,
-        executor: wh::ExecutorInfo,
-        framework: wh::FrameworkInfo,
-        agent: wh::AgentInfo,
+        task: &wv::Task,
+        executor: &wv::Executor,
+        framework: &wv::Framework,
+        agent: &wv::Agent,
     ) -> Result<Option<Vec<wt::Label>>, String> {
-        let task: h::TaskInfo = task.into();
-        let executor: h::ExecutorInfo = executor.into();
-        let framework: h::FrameworkInfo = framework.into();
-        let agent: h::AgentInfo = agent.into();
         try_with::<C, _>("run-task-label-decorator", |p| {
-            p.run_task_label_decorator(&task, &executor, &framework, &agent)
-                .map(|d| d.map(all))
+            p.run_task_label_decorator(
+                &GuestTask(task),
+                &GuestExecutor(executor),
+                &GuestFramework(framework),
+                &GuestAgent(agent),
+            )
+            .map(|d| d.map(all))
         })
     }
 
     fn executor_environment_decorator(
-        executor: wh::ExecutorInfo,
+        executor: &wv::Executor,
     ) -> Result<Option<Vec<wt::EnvVar>>, String> {
-        let executor: h::ExecutorInfo = executor.into();
         try_with::<C, _>("executor-environment-decorator", |p| {
-            p.executor_environment_decorator(&executor)
+            p.executor_environment_decorator(&GuestExecutor(executor))
                 .map(|d| d.map(all))
         })
     }
 
+    /// Only the labels and the container status of the policy's answer go back (the host uses
+    /// nothing else of a decorated status).
     fn task_status_decorator(
         framework_id: String,
-        status: wh::TaskStatus,
-    ) -> Result<Option<wh::TaskStatus>, String> {
-        let status: h::TaskStatus = status.into();
+        status: &wv::Status,
+    ) -> Result<Option<wv::StatusDecoration>, String> {
         try_with::<C, _>("task-status-decorator", |p| {
-            p.task_status_decorator(&framework_id, &status)
-                .map(|d| d.map(Into::into))
+            p.task_status_decorator(&framework_id, &GuestStatus(status))
+                .map(|d| {
+                    d.map(|s| wv::StatusDecoration {
+                        labels: all(s.labels),
+                        container_status: s.container_status.map(Into::into),
+                    })
+                })
         })
     }
 
-    fn resources_decorator(agent: wh::AgentInfo) -> Result<Option<Vec<wt::Resource>>, String> {
-        let agent: h::AgentInfo = agent.into();
+    fn resources_decorator(agent: &wv::Agent) -> Result<Option<Vec<wt::Resource>>, String> {
         try_with::<C, _>("resources-decorator", |p| {
-            p.resources_decorator(&agent).map(|d| d.map(all))
+            p.resources_decorator(&GuestAgent(agent))
+                .map(|d| d.map(all))
         })
     }
 
-    fn attributes_decorator(agent: wh::AgentInfo) -> Result<Option<Vec<wt::Attribute>>, String> {
-        let agent: h::AgentInfo = agent.into();
+    fn attributes_decorator(agent: &wv::Agent) -> Result<Option<Vec<wt::Attribute>>, String> {
         try_with::<C, _>("attributes-decorator", |p| {
-            p.attributes_decorator(&agent).map(|d| d.map(all))
+            p.attributes_decorator(&GuestAgent(agent))
+                .map(|d| d.map(all))
         })
     }
 
-    fn remove_executor(
-        framework: wh::FrameworkInfo,
-        executor: wh::ExecutorInfo,
-    ) -> Result<(), String> {
-        let framework: h::FrameworkInfo = framework.into();
-        let executor: h::ExecutorInfo = executor.into();
+    fn remove_executor(framework: &wv::Framework, executor: &wv::Executor) -> Result<(), String> {
         try_with::<C, _>("remove-executor", |p| {
-            p.remove_executor(&framework, &executor)
+            p.remove_executor(&GuestFramework(framework), &GuestExecutor(executor))
         })
     }
 

@@ -139,18 +139,24 @@ pub mod resources;
 
 #[cfg(feature = "agent-hooks")]
 pub mod agent_hooks;
+#[cfg(feature = "agent-hooks-v1")]
+pub mod agent_hooks_v1;
 #[cfg(feature = "allocator")]
 pub mod allocator;
 #[cfg(feature = "isolator")]
 pub mod isolator;
 #[cfg(feature = "master-hooks")]
 pub mod master_hooks;
+#[cfg(feature = "master-hooks-v1")]
+pub mod master_hooks_v1;
 #[cfg(feature = "qos-controller")]
 pub mod qos_controller;
 #[cfg(feature = "resource-estimator")]
 pub mod resource_estimator;
 
 mod missing;
+#[cfg(any(feature = "master-hooks", feature = "agent-hooks"))]
+pub mod views;
 
 /// Bindings of the parts of the contract every world shares: the `host` import and the
 /// `types` and `hook-types` interfaces. The world bindings reuse these types (`with`), so one

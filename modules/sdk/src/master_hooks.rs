@@ -1,21 +1,31 @@
-//! The `master-hooks` world: exports [`MasterHooks`] with
-//! [`export_master_hooks!`](crate::export_master_hooks).
+//! The `master-hooks` world of `meseta:hooks@0.2.0` (borrowed handles): exports [`MasterHooks`]
+//! with [`export_master_hooks!`](crate::export_master_hooks).
 
 use crate::__private::{Instance, init, try_with};
 use crate::convert::all;
+use crate::views::{GuestAgent, GuestFramework, GuestTask, wv};
 use meseta_types::Create;
-use meseta_types::hooks::{self as h, MasterHooks};
+use meseta_types::hooks::MasterHooks;
 use meseta_types::resources::Resource;
 
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "master-hooks",
-        path: "../../wit/meseta-modules-0.1.0",
+        // A world of another name including the version 2 world: the version 1 bindings next
+        // door already define the export macro named after `master-hooks`.
+        inline: "
+            package meseta:sdk-hooks;
+            world master-hooks-v2 {
+                include meseta:hooks/master-hooks@0.2.0;
+            }
+        ",
+        world: "master-hooks-v2",
+        path: ["../../wit/meseta-modules-0.1.0", "../../wit/meseta-hooks-0.2.0"],
         with: {
             "meseta:modules/host@0.1.0": crate::wit::meseta::modules::host,
             "meseta:modules/types@0.1.0": crate::wit::meseta::modules::types,
             "meseta:modules/hook-types@0.1.0": crate::wit::meseta::modules::hook_types,
+            "meseta:hooks/views@0.2.0": crate::views::wv,
         },
         pub_export_macro: true,
         export_macro_name: "export_world",
@@ -24,12 +34,11 @@ pub mod bindings {
     });
 }
 
-use crate::wit::meseta::modules::hook_types as wh;
 use crate::wit::meseta::modules::types::{self as wt, Parameter};
-use bindings::exports::meseta::modules::master_hooks_api as w;
+use bindings::exports::meseta::hooks::master_hooks_api as w;
 
 /// Exports the master hooks `$policy` (a type implementing [`Create`] and [`MasterHooks`]) as the
-/// component's `master-hooks-api`.
+/// component's `meseta:hooks/master-hooks-api@0.2.0`.
 ///
 /// ```ignore
 /// meseta_sdk::export_master_hooks!(MyHooks);
@@ -56,32 +65,32 @@ where
     }
 
     fn launch_task_label_decorator(
-        task: wh::TaskInfo,
-        framework: wh::FrameworkInfo,
-        agent: wh::AgentInfo,
+        task: &wv::Task,
+        framework: &wv::Framework,
+        agent: &wv::Agent,
     ) -> Result<Option<Vec<wt::Label>>, String> {
-        let (task, framework, agent): (h::TaskInfo, h::FrameworkInfo, h::AgentInfo) =
-            (task.into(), framework.into(), agent.into());
         try_with::<C, _>("launch-task-label-decorator", |p| {
-            p.launch_task_label_decorator(&task, &framework, &agent)
-                .map(|d| d.map(all))
+            p.launch_task_label_decorator(
+                &GuestTask(task),
+                &GuestFramework(framework),
+                &GuestAgent(agent),
+            )
+            .map(|d| d.map(all))
         })
     }
 
     fn launch_task_resource_decorator(
-        task: wh::TaskInfo,
+        task: &wv::Task,
         agent_resources: Vec<wt::Resource>,
     ) -> Result<Option<Vec<wt::Resource>>, String> {
-        let task: h::TaskInfo = task.into();
         let agent_resources: Vec<Resource> = all(agent_resources);
         try_with::<C, _>("launch-task-resource-decorator", |p| {
-            p.launch_task_resource_decorator(&task, &agent_resources)
+            p.launch_task_resource_decorator(&GuestTask(task), &agent_resources)
                 .map(|d| d.map(all))
         })
     }
 
-    fn agent_lost(agent: wh::AgentInfo) -> Result<(), String> {
-        let agent: h::AgentInfo = agent.into();
-        try_with::<C, _>("agent-lost", |p| p.agent_lost(&agent))
+    fn agent_lost(agent: &wv::Agent) -> Result<(), String> {
+        try_with::<C, _>("agent-lost", |p| p.agent_lost(&GuestAgent(agent)))
     }
 }

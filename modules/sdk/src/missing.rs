@@ -50,3 +50,19 @@ macro_rules! export_agent_hooks {
         compile_error!("export_agent_hooks! needs the `agent-hooks` feature of meseta-sdk");
     };
 }
+
+#[cfg(not(feature = "master-hooks-v1"))]
+#[macro_export]
+macro_rules! export_master_hooks_v1 {
+    ($($t:tt)*) => {
+        compile_error!("export_master_hooks_v1! needs the `master-hooks-v1` feature of meseta-sdk");
+    };
+}
+
+#[cfg(not(feature = "agent-hooks-v1"))]
+#[macro_export]
+macro_rules! export_agent_hooks_v1 {
+    ($($t:tt)*) => {
+        compile_error!("export_agent_hooks_v1! needs the `agent-hooks-v1` feature of meseta-sdk");
+    };
+}

@@ -18,7 +18,7 @@
 //!
 //! An unknown mode fails `init`.
 
-use meseta_types::hooks::{AgentInfo, Decision, FrameworkInfo, MasterHooks, TaskInfo};
+use meseta_types::hooks::{AgentView, Decision, FrameworkView, MasterHooks, TaskView};
 use meseta_types::resources::Label;
 use meseta_types::{Create, Parameters, parameter};
 
@@ -102,11 +102,11 @@ fn read_env(var: &str) -> Decision<Vec<Label>> {
 impl MasterHooks for AdversaryHook {
     fn launch_task_label_decorator(
         &mut self,
-        task: &TaskInfo,
-        _framework: &FrameworkInfo,
-        _agent: &AgentInfo,
+        task: &dyn TaskView,
+        _framework: &dyn FrameworkView,
+        _agent: &dyn AgentView,
     ) -> Decision<Vec<Label>> {
-        if task.name != "trigger" {
+        if task.name() != "trigger" {
             return Ok(Some(label("adversary", "ok")));
         }
         match &self.mode {
@@ -126,7 +126,7 @@ impl MasterHooks for AdversaryHook {
         }
     }
 
-    fn agent_lost(&mut self, _agent: &AgentInfo) -> Result<(), String> {
+    fn agent_lost(&mut self, _agent: &dyn AgentView) -> Result<(), String> {
         if self.mode == Mode::Panic {
             panic_on_purpose();
         }
@@ -135,11 +135,12 @@ impl MasterHooks for AdversaryHook {
 }
 
 #[cfg(target_arch = "wasm32")]
-meseta_sdk::export_master_hooks!(AdversaryHook);
+meseta_sdk::export_master_hooks_v1!(AdversaryHook);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meseta_types::hooks::{AgentInfo, FrameworkInfo, TaskInfo};
 
     fn create(kv: &[(&str, &str)]) -> Result<AdversaryHook, String> {
         let p: Vec<(String, String)> = kv
