@@ -28,15 +28,14 @@ fn adversary(mode: &str, extra: &[(&str, &str)], settings: Settings) -> WasmMast
     WasmMasterHooks::new(load("test-hooks-adversary", &params, settings).unwrap()).unwrap()
 }
 
+/// The task's labels after the adversary's decision (it answers with whole lists).
 fn decorate(
     h: &WasmMasterHooks,
     name: &str,
 ) -> Result<Result<Option<Vec<Label>>, String>, ModuleError> {
-    h.launch_task_label_decorator(
-        &task(name),
-        &FrameworkInfo::default(),
-        &AgentInfo::default(),
-    )
+    let t = task(name);
+    let d = h.launch_task_label_decorator(&t, &FrameworkInfo::default(), &AgentInfo::default())?;
+    Ok(d.map(|e| e.map(|e| e.apply(&t.labels))))
 }
 
 fn ok_label() -> Vec<Label> {

@@ -126,6 +126,14 @@ fn inspect_names_the_kind() {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(
+        out.contains("kind:     master-hooks (meseta:hooks/master-hooks@0.2.0)"),
+        "{out}"
+    );
+    // a version 1 hooks module is still a master-hooks module
+    let v1 = meseta_artifacts::test_guest("test-hooks-adversary").unwrap();
+    let o = meseta(&["module", "inspect", v1.path]);
+    let out = text(&o);
+    assert!(
         out.contains("kind:     master-hooks (meseta:modules/master-hooks@0.1.0)"),
         "{out}"
     );

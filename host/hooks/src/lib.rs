@@ -16,8 +16,8 @@ use std::sync::Mutex;
 
 use meseta_runtime::{LoadError, LoadedModule, ModuleError};
 use meseta_types::hooks::{
-    AgentHooks, AgentInfo, Decision, ExecutorInfo, FrameworkInfo, MasterHooks, Redecorated,
-    Relabeled, Reresourced, TaskInfo, TaskStatus, WithEnvironment,
+    AgentHooks, AgentInfo, Decision, Edit, ExecutorInfo, FrameworkInfo, Keyed, MasterHooks,
+    Redecorated, Relabeled, Reresourced, TaskInfo, TaskStatus, WithEnvironment,
 };
 use meseta_types::resources::{Attribute, EnvVar, Label, Resource};
 use std::sync::Arc;
@@ -44,6 +44,11 @@ impl<W, N: ?Sized> Hook<W, N> {
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A keyed-list decision made whole: the list after the hook's edit.
+fn applied<T: Keyed + Clone>(edit: Decision<Edit<T>>, current: &[T]) -> Decision<Vec<T>> {
+    edit.map(|e| e.map(|e| e.apply(current)))
 }
 
 /// Runs one decorator point through the chain.
@@ -158,12 +163,13 @@ impl MasterHookChain {
             master_name,
             |h, labels| {
                 let task = Relabeled { task, labels };
-                match h {
-                    Hook::Wasm(w) => w.launch_task_label_decorator(&task, framework, agent),
+                let edit = match h {
+                    Hook::Wasm(w) => w.launch_task_label_decorator(&task, framework, agent)?,
                     Hook::Native { hooks, .. } => {
-                        Ok(lock(hooks).launch_task_label_decorator(&task, framework, agent))
+                        lock(hooks).launch_task_label_decorator(&task, framework, agent)
                     }
-                }
+                };
+                Ok(applied(edit, labels))
             },
             master_fallback,
         )
@@ -272,12 +278,15 @@ impl AgentHookChain {
             agent_name,
             |h, labels| {
                 let task = Relabeled { task, labels };
-                match h {
-                    Hook::Wasm(w) => w.run_task_label_decorator(&task, executor, framework, agent),
-                    Hook::Native { hooks, .. } => {
-                        Ok(lock(hooks).run_task_label_decorator(&task, executor, framework, agent))
+                let edit = match h {
+                    Hook::Wasm(w) => {
+                        w.run_task_label_decorator(&task, executor, framework, agent)?
                     }
-                }
+                    Hook::Native { hooks, .. } => {
+                        lock(hooks).run_task_label_decorator(&task, executor, framework, agent)
+                    }
+                };
+                Ok(applied(edit, labels))
             },
             agent_fallback,
         )
@@ -304,12 +313,13 @@ impl AgentHookChain {
                     executor,
                     environment,
                 };
-                match h {
-                    Hook::Wasm(w) => w.executor_environment_decorator(&executor),
+                let edit = match h {
+                    Hook::Wasm(w) => w.executor_environment_decorator(&executor)?,
                     Hook::Native { hooks, .. } => {
-                        Ok(lock(hooks).executor_environment_decorator(&executor))
+                        lock(hooks).executor_environment_decorator(&executor)
                     }
-                }
+                };
+                Ok(applied(edit, environment))
             },
             agent_fallback,
         )

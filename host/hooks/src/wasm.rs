@@ -10,10 +10,11 @@ use meseta_bindings::agent_hooks_v2::AgentHooks as AgentV2;
 use meseta_bindings::convert as cv;
 use meseta_bindings::master_hooks::MasterHooks as MasterV1;
 use meseta_bindings::master_hooks_v2::MasterHooks as MasterV2;
+use meseta_bindings::master_hooks_v2::meseta::hooks::views::{EnvEdit, LabelEdit};
 use meseta_bindings::views::{Lent, Views, handle, lend};
 use meseta_runtime::{LoadError, LoadedModule, ModuleError, Sandbox, World};
 use meseta_types::hooks::{
-    AgentView, Decision, ExecutorView, FrameworkView, StatusView, TaskStatus, TaskView,
+    AgentView, Decision, Edit, ExecutorView, FrameworkView, StatusView, TaskStatus, TaskView,
 };
 use meseta_types::resources::{Attribute, EnvVar, Label, Resource};
 
@@ -38,6 +39,19 @@ fn checked<W: World<D>, D: Send + 'static, T, U>(
         },
         Ok(None) => Ok(Ok(None)),
         Err(e) => Ok(Err(e)),
+    }
+}
+
+fn label_edit_check(e: &LabelEdit) -> Result<(), String> {
+    match e {
+        LabelEdit::Replace(l) | LabelEdit::Set(l) => check::labels(l),
+    }
+}
+
+fn label_edit(e: LabelEdit) -> Edit<Label> {
+    match e {
+        LabelEdit::Replace(l) => Edit::Replace(cv::labels_from(l)),
+        LabelEdit::Set(l) => Edit::Set(cv::labels_from(l)),
     }
 }
 
@@ -104,7 +118,7 @@ impl WasmMasterHooks {
         task: &dyn TaskView,
         framework: &dyn FrameworkView,
         agent: &dyn AgentView,
-    ) -> Result<Decision<Vec<Label>>, ModuleError> {
+    ) -> Result<Decision<Edit<Label>>, ModuleError> {
         const OP: &str = "launch-task-label-decorator";
         match &mut *lock(&self.0.sandbox) {
             Versioned::V2(sb) => {
@@ -120,7 +134,7 @@ impl WasmMasterHooks {
                             .call_launch_task_label_decorator(s, handle(), handle(), handle())
                     })
                 })?;
-                checked(sb, OP, r, |l| check::labels(l), cv::labels_from)
+                checked(sb, OP, r, label_edit_check, label_edit)
             }
             Versioned::V1(sb) => {
                 let (t, f, a) = (
@@ -132,7 +146,13 @@ impl WasmMasterHooks {
                     w.meseta_modules_master_hooks_api()
                         .call_launch_task_label_decorator(s, &t, &f, &a)
                 })?;
-                checked(sb, OP, r, |l| check::labels(l), cv::labels_from)
+                checked(
+                    sb,
+                    OP,
+                    r,
+                    |l| check::labels(l),
+                    |l| Edit::Replace(cv::labels_from(l)),
+                )
             }
         }
     }
@@ -221,7 +241,7 @@ impl WasmAgentHooks {
         executor: &dyn ExecutorView,
         framework: &dyn FrameworkView,
         agent: &dyn AgentView,
-    ) -> Result<Decision<Vec<Label>>, ModuleError> {
+    ) -> Result<Decision<Edit<Label>>, ModuleError> {
         const OP: &str = "run-task-label-decorator";
         match &mut *lock(&self.0.sandbox) {
             Versioned::V2(sb) => {
@@ -244,7 +264,7 @@ impl WasmAgentHooks {
                             )
                     })
                 })?;
-                checked(sb, OP, r, |l| check::labels(l), cv::labels_from)
+                checked(sb, OP, r, label_edit_check, label_edit)
             }
             Versioned::V1(sb) => {
                 let (t, e, f, a) = (
@@ -257,7 +277,13 @@ impl WasmAgentHooks {
                     w.meseta_modules_agent_hooks_api()
                         .call_run_task_label_decorator(s, &t, &e, &f, &a)
                 })?;
-                checked(sb, OP, r, |l| check::labels(l), cv::labels_from)
+                checked(
+                    sb,
+                    OP,
+                    r,
+                    |l| check::labels(l),
+                    |l| Edit::Replace(cv::labels_from(l)),
+                )
             }
         }
     }
@@ -265,7 +291,7 @@ impl WasmAgentHooks {
     pub fn executor_environment_decorator(
         &self,
         executor: &dyn ExecutorView,
-    ) -> Result<Decision<Vec<EnvVar>>, ModuleError> {
+    ) -> Result<Decision<Edit<EnvVar>>, ModuleError> {
         const OP: &str = "executor-environment-decorator";
         let convert = |v: Vec<_>| v.into_iter().map(cv::env_from).collect();
         match &mut *lock(&self.0.sandbox) {
@@ -280,7 +306,18 @@ impl WasmAgentHooks {
                             .call_executor_environment_decorator(s, handle())
                     })
                 })?;
-                checked(sb, OP, r, |v| check::environment(v), convert)
+                checked(
+                    sb,
+                    OP,
+                    r,
+                    |e| match e {
+                        EnvEdit::Replace(v) | EnvEdit::Set(v) => check::environment(v),
+                    },
+                    |e| match e {
+                        EnvEdit::Replace(v) => Edit::Replace(convert(v)),
+                        EnvEdit::Set(v) => Edit::Set(convert(v)),
+                    },
+                )
             }
             Versioned::V1(sb) => {
                 let e = cv::executor_to(executor);
@@ -288,7 +325,13 @@ impl WasmAgentHooks {
                     w.meseta_modules_agent_hooks_api()
                         .call_executor_environment_decorator(s, &e)
                 })?;
-                checked(sb, OP, r, |v| check::environment(v), convert)
+                checked(
+                    sb,
+                    OP,
+                    r,
+                    |v| check::environment(v),
+                    |v| Edit::Replace(convert(v)),
+                )
             }
         }
     }

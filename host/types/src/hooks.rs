@@ -10,6 +10,70 @@ use crate::resources::{Attribute, EnvVar, Label, Resource};
 /// Mesos' `Result<T>`: replace, keep, or error.
 pub type Decision<T> = Result<Option<T>, String>;
 
+/// A decorator's change to a keyed list (labels by key, environment variables by name).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Edit<T> {
+    /// The whole new list (Mesos' decorators).
+    Replace(Vec<T>),
+    /// Only these entries: each replaces the first entry with its key in place, later entries
+    /// with that key are dropped, and entries with new keys are appended in order. A hook that
+    /// only adds entries neither reads nor returns the others.
+    Set(Vec<T>),
+}
+
+/// An entry of a keyed list.
+pub trait Keyed {
+    fn key(&self) -> &str;
+}
+
+impl Keyed for Label {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Keyed for EnvVar {
+    fn key(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<T: Keyed + Clone> Edit<T> {
+    /// The list after this edit.
+    pub fn apply(self, current: &[T]) -> Vec<T> {
+        let set = match self {
+            Edit::Replace(all) => return all,
+            Edit::Set(set) => set,
+        };
+        let mut out: Vec<T> = Vec::with_capacity(current.len() + set.len());
+        let mut placed = vec![false; set.len()];
+        for entry in current {
+            match set.iter().position(|s| s.key() == entry.key()) {
+                Some(i) if !placed[i] => {
+                    out.push(set[i].clone());
+                    placed[i] = true;
+                }
+                Some(_) => {}
+                None => out.push(entry.clone()),
+            }
+        }
+        out.extend(
+            set.into_iter()
+                .zip(placed)
+                .filter(|(_, p)| !p)
+                .map(|(s, _)| s),
+        );
+        out
+    }
+
+    /// The entries the edit carries.
+    pub fn entries(&self) -> &[T] {
+        match self {
+            Edit::Replace(v) | Edit::Set(v) => v,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct CommandInfo {
     pub shell: bool,
@@ -458,7 +522,7 @@ pub trait MasterHooks {
         _task: &dyn TaskView,
         _framework: &dyn FrameworkView,
         _agent: &dyn AgentView,
-    ) -> Decision<Vec<Label>> {
+    ) -> Decision<Edit<Label>> {
         Ok(None)
     }
     fn launch_task_resource_decorator(
@@ -481,13 +545,13 @@ pub trait AgentHooks {
         _executor: &dyn ExecutorView,
         _framework: &dyn FrameworkView,
         _agent: &dyn AgentView,
-    ) -> Decision<Vec<Label>> {
+    ) -> Decision<Edit<Label>> {
         Ok(None)
     }
     fn executor_environment_decorator(
         &mut self,
         _executor: &dyn ExecutorView,
-    ) -> Decision<Vec<EnvVar>> {
+    ) -> Decision<Edit<EnvVar>> {
         Ok(None)
     }
     fn task_status_decorator(
@@ -512,5 +576,32 @@ pub trait AgentHooks {
     }
     fn post_fetch(&mut self, _container_id: &str, _directory: &str) -> Result<(), String> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(k: &str, v: &str) -> Label {
+        Label {
+            key: k.into(),
+            value: Some(v.into()),
+        }
+    }
+
+    #[test]
+    fn set_replaces_in_place_drops_repeats_and_appends_new_keys() {
+        let current = [l("env", "dev"), l("app", "web"), l("env", "x")];
+        let out = Edit::Set(vec![l("team", "db"), l("env", "prod")]).apply(&current);
+        assert_eq!(
+            out,
+            vec![l("env", "prod"), l("app", "web"), l("team", "db")]
+        );
+        assert_eq!(
+            Edit::Replace(vec![l("a", "1")]).apply(&current),
+            vec![l("a", "1")]
+        );
+        assert_eq!(Edit::<Label>::Set(vec![]).apply(&current), current.to_vec());
     }
 }

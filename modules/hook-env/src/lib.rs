@@ -1,14 +1,14 @@
 //! `hook-env`: an agent hook that adds its manifest parameters to every executor's environment.
 //!
 //! Each parameter `{"key": k, "value": v}` becomes the variable `k=v`:
-//! `executor_environment_decorator` returns the executor command's environment with these
-//! variables added, replacing variables of the same name. With no parameters the hook keeps the
+//! `executor_environment_decorator` sets these variables ([`Edit::Set`]): they replace variables
+//! of the same name and the others are kept, without the hook reading them. With no parameters the hook keeps the
 //! environment unchanged. The other hook points keep.
 //!
 //! The policy is plain Rust (`EnvHook`), linked natively by the host as the native twin; for
 //! `wasm32` the crate also exports it as an `agent-hooks` component.
 
-use meseta_types::hooks::{AgentHooks, Decision, ExecutorView};
+use meseta_types::hooks::{AgentHooks, Decision, Edit, ExecutorView};
 use meseta_types::resources::EnvVar;
 use meseta_types::{Create, Parameters};
 
@@ -23,28 +23,6 @@ impl EnvHook {
     /// The variables this hook sets.
     pub fn variables(&self) -> &[EnvVar] {
         &self.variables
-    }
-
-    /// `environment` with this hook's variables added, replacing those with the same names.
-    pub fn decorate(&self, environment: &[EnvVar]) -> Vec<EnvVar> {
-        let mut out: Vec<EnvVar> = Vec::with_capacity(environment.len() + self.variables.len());
-        let mut added = vec![false; self.variables.len()];
-        for var in environment {
-            match self.variables.iter().position(|v| v.name == var.name) {
-                Some(i) if !added[i] => {
-                    out.push(self.variables[i].clone());
-                    added[i] = true;
-                }
-                Some(_) => {}
-                None => out.push(var.clone()),
-            }
-        }
-        for (var, done) in self.variables.iter().zip(added) {
-            if !done {
-                out.push(var.clone());
-            }
-        }
-        out
     }
 }
 
@@ -76,12 +54,13 @@ impl Create for EnvHook {
 impl AgentHooks for EnvHook {
     fn executor_environment_decorator(
         &mut self,
-        executor: &dyn ExecutorView,
-    ) -> Decision<Vec<EnvVar>> {
+        _executor: &dyn ExecutorView,
+    ) -> Decision<Edit<EnvVar>> {
         if self.variables.is_empty() {
             return Ok(None);
         }
-        Ok(Some(self.decorate(&executor.environment())))
+        // only this hook's variables cross the boundary; the chain merges them by name
+        Ok(Some(Edit::Set(self.variables.clone())))
     }
 }
 
@@ -119,7 +98,8 @@ mod tests {
         let out = hook
             .executor_environment_decorator(&executor)
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .apply(&executor.command.as_ref().unwrap().environment);
         assert_eq!(out, vec![var("PATH", "/bin"), var("B", "2"), var("A", "1")]);
     }
 
@@ -128,7 +108,7 @@ mod tests {
         let mut hook = EnvHook::create(&params(&[("A", "1")])).unwrap();
         assert_eq!(
             hook.executor_environment_decorator(&ExecutorInfo::default()),
-            Ok(Some(vec![var("A", "1")]))
+            Ok(Some(Edit::Set(vec![var("A", "1")])))
         );
         let mut empty = EnvHook::create(&[]).unwrap();
         assert_eq!(

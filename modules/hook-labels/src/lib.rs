@@ -2,14 +2,14 @@
 //! labels.
 //!
 //! Each parameter `{"key": k, "value": v}` becomes the label `k=v` in
-//! `launch_task_label_decorator`. A parameter replaces a task label with the same key; the other
-//! labels are kept in order. With no parameters the hook keeps the labels unchanged. The other
+//! `launch_task_label_decorator`, returned as [`Edit::Set`]: a parameter replaces a task label with
+//! the same key, the other labels are kept in order, and the hook never reads them. With no parameters the hook keeps the labels unchanged. The other
 //! hook points keep.
 //!
 //! The policy is plain Rust (`LabelsHook`), linked natively by the host as the native twin; for
 //! `wasm32` the crate also exports it as a `master-hooks` component.
 
-use meseta_types::hooks::{AgentView, Decision, FrameworkView, MasterHooks, TaskView};
+use meseta_types::hooks::{AgentView, Decision, Edit, FrameworkView, MasterHooks, TaskView};
 use meseta_types::resources::Label;
 use meseta_types::{Create, Parameters};
 
@@ -24,29 +24,6 @@ impl LabelsHook {
     /// The labels this hook adds.
     pub fn labels(&self) -> &[Label] {
         &self.labels
-    }
-
-    /// `labels` with this hook's labels added, replacing those with the same keys.
-    pub fn decorate(&self, labels: &[Label]) -> Vec<Label> {
-        let mut out: Vec<Label> = Vec::with_capacity(labels.len() + self.labels.len());
-        let mut added = vec![false; self.labels.len()];
-        for label in labels {
-            match self.labels.iter().position(|l| l.key == label.key) {
-                // the first label with an overridden key takes the new value, later ones go
-                Some(i) if !added[i] => {
-                    out.push(self.labels[i].clone());
-                    added[i] = true;
-                }
-                Some(_) => {}
-                None => out.push(label.clone()),
-            }
-        }
-        for (label, done) in self.labels.iter().zip(added) {
-            if !done {
-                out.push(label.clone());
-            }
-        }
-        out
     }
 }
 
@@ -72,14 +49,15 @@ impl Create for LabelsHook {
 impl MasterHooks for LabelsHook {
     fn launch_task_label_decorator(
         &mut self,
-        task: &dyn TaskView,
+        _task: &dyn TaskView,
         _framework: &dyn FrameworkView,
         _agent: &dyn AgentView,
-    ) -> Decision<Vec<Label>> {
+    ) -> Decision<Edit<Label>> {
         if self.labels.is_empty() {
             return Ok(None);
         }
-        Ok(Some(self.decorate(&task.labels())))
+        // only this hook's labels cross the boundary; the chain merges them by key
+        Ok(Some(Edit::Set(self.labels.clone())))
     }
 }
 
@@ -127,7 +105,8 @@ mod tests {
         let out = hook
             .launch_task_label_decorator(&task, &FrameworkInfo::default(), &AgentInfo::default())
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .apply(&task.labels);
         assert_eq!(
             out,
             vec![

@@ -68,7 +68,7 @@ where
         executor: &wv::Executor,
         framework: &wv::Framework,
         agent: &wv::Agent,
-    ) -> Result<Option<Vec<wt::Label>>, String> {
+    ) -> Result<Option<wv::LabelEdit>, String> {
         try_with::<C, _>("run-task-label-decorator", |p| {
             p.run_task_label_decorator(
                 &GuestTask(task),
@@ -76,16 +76,16 @@ where
                 &GuestFramework(framework),
                 &GuestAgent(agent),
             )
-            .map(|d| d.map(all))
+            .map(|d| d.map(Into::into))
         })
     }
 
     fn executor_environment_decorator(
         executor: &wv::Executor,
-    ) -> Result<Option<Vec<wt::EnvVar>>, String> {
+    ) -> Result<Option<wv::EnvEdit>, String> {
         try_with::<C, _>("executor-environment-decorator", |p| {
             p.executor_environment_decorator(&GuestExecutor(executor))
-                .map(|d| d.map(all))
+                .map(|d| d.map(Into::into))
         })
     }
 

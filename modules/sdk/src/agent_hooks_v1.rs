@@ -67,7 +67,7 @@ where
         let agent: h::AgentInfo = agent.into();
         try_with::<C, _>("run-task-label-decorator", |p| {
             p.run_task_label_decorator(&task, &executor, &framework, &agent)
-                .map(|d| d.map(all))
+                .map(|d| d.map(|edit| all(edit.apply(&task.labels))))
         })
     }
 
@@ -76,8 +76,12 @@ where
     ) -> Result<Option<Vec<wt::EnvVar>>, String> {
         let executor: h::ExecutorInfo = executor.into();
         try_with::<C, _>("executor-environment-decorator", |p| {
-            p.executor_environment_decorator(&executor)
-                .map(|d| d.map(all))
+            p.executor_environment_decorator(&executor).map(|d| {
+                d.map(|edit| {
+                    let current = executor.command.as_ref().map(|c| c.environment.as_slice());
+                    all(edit.apply(current.unwrap_or_default()))
+                })
+            })
         })
     }
 

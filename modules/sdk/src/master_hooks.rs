@@ -68,14 +68,14 @@ where
         task: &wv::Task,
         framework: &wv::Framework,
         agent: &wv::Agent,
-    ) -> Result<Option<Vec<wt::Label>>, String> {
+    ) -> Result<Option<wv::LabelEdit>, String> {
         try_with::<C, _>("launch-task-label-decorator", |p| {
             p.launch_task_label_decorator(
                 &GuestTask(task),
                 &GuestFramework(framework),
                 &GuestAgent(agent),
             )
-            .map(|d| d.map(all))
+            .map(|d| d.map(Into::into))
         })
     }
 

@@ -65,7 +65,7 @@ where
             (task.into(), framework.into(), agent.into());
         try_with::<C, _>("launch-task-label-decorator", |p| {
             p.launch_task_label_decorator(&task, &framework, &agent)
-                .map(|d| d.map(all))
+                .map(|d| d.map(|edit| all(edit.apply(&task.labels))))
         })
     }
 

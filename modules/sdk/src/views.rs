@@ -6,7 +6,8 @@ use std::borrow::Cow;
 
 use crate::convert::all;
 use meseta_types::hooks::{
-    AgentView, CommandInfo, ContainerStatus, ExecutorView, FrameworkView, StatusView, TaskView,
+    AgentView, CommandInfo, ContainerStatus, Edit, ExecutorView, FrameworkView, StatusView,
+    TaskView,
 };
 use meseta_types::resources::{Attribute, EnvVar, Label, Resource};
 
@@ -165,5 +166,23 @@ impl StatusView for GuestStatus<'_> {
         self.0
             .container_status()
             .map(|c| owned(ContainerStatus::from(c)))
+    }
+}
+
+impl From<Edit<Label>> for wv::LabelEdit {
+    fn from(e: Edit<Label>) -> Self {
+        match e {
+            Edit::Replace(v) => wv::LabelEdit::Replace(all(v)),
+            Edit::Set(v) => wv::LabelEdit::Set(all(v)),
+        }
+    }
+}
+
+impl From<Edit<EnvVar>> for wv::EnvEdit {
+    fn from(e: Edit<EnvVar>) -> Self {
+        match e {
+            Edit::Replace(v) => wv::EnvEdit::Replace(all(v)),
+            Edit::Set(v) => wv::EnvEdit::Set(all(v)),
+        }
     }
 }

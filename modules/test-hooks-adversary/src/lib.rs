@@ -18,7 +18,7 @@
 //!
 //! An unknown mode fails `init`.
 
-use meseta_types::hooks::{AgentView, Decision, FrameworkView, MasterHooks, TaskView};
+use meseta_types::hooks::{AgentView, Decision, Edit, FrameworkView, MasterHooks, TaskView};
 use meseta_types::resources::Label;
 use meseta_types::{Create, Parameters, parameter};
 
@@ -70,11 +70,12 @@ impl Create for AdversaryHook {
     }
 }
 
-fn label(key: &str, value: &str) -> Vec<Label> {
-    vec![Label {
+/// The task's labels replaced by `key=value`.
+fn label(key: &str, value: &str) -> Edit<Label> {
+    Edit::Replace(vec![Label {
         key: key.to_string(),
         value: Some(value.to_string()),
-    }]
+    }])
 }
 
 #[allow(clippy::panic)] // panicking is this guest's job
@@ -82,7 +83,7 @@ fn panic_on_purpose() -> ! {
     panic!("adversary panicked on purpose")
 }
 
-fn read_env(var: &str) -> Decision<Vec<Label>> {
+fn read_env(var: &str) -> Decision<Edit<Label>> {
     let present: Vec<String> = std::env::vars_os()
         .map(|(k, _)| k.to_string_lossy().into_owned())
         .collect();
@@ -105,7 +106,7 @@ impl MasterHooks for AdversaryHook {
         task: &dyn TaskView,
         _framework: &dyn FrameworkView,
         _agent: &dyn AgentView,
-    ) -> Decision<Vec<Label>> {
+    ) -> Decision<Edit<Label>> {
         if task.name() != "trigger" {
             return Ok(Some(label("adversary", "ok")));
         }
@@ -150,7 +151,7 @@ mod tests {
         AdversaryHook::create(&p)
     }
 
-    fn decorate(hook: &mut AdversaryHook) -> Decision<Vec<Label>> {
+    fn decorate(hook: &mut AdversaryHook) -> Decision<Edit<Label>> {
         let trigger = TaskInfo {
             name: "trigger".into(),
             ..TaskInfo::default()

@@ -5,7 +5,7 @@ use std::io::Write as _;
 
 use std::borrow::Cow;
 
-use meseta_types::hooks::{AgentHooks, AgentView, Decision, ExecutorView, FrameworkView};
+use meseta_types::hooks::{AgentHooks, AgentView, Decision, Edit, ExecutorView, FrameworkView};
 use meseta_types::hooks::{StatusView, TaskStatus, TaskView};
 use meseta_types::resources::{Attribute, AttributeValue, Label, Resource};
 use meseta_types::{Create, Parameters, parameter};
@@ -123,8 +123,9 @@ impl AgentHooks for RecorderHook {
         _executor: &dyn ExecutorView,
         _framework: &dyn FrameworkView,
         _agent: &dyn AgentView,
-    ) -> Decision<Vec<Label>> {
-        Ok(appended(&task.labels(), &self.run_task_label))
+    ) -> Decision<Edit<Label>> {
+        // reads the labels and returns them all (`set` would not need to; the tests cover both)
+        Ok(appended(&task.labels(), &self.run_task_label).map(Edit::Replace))
     }
 
     fn task_status_decorator(
@@ -229,7 +230,7 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(labels, vec![label(("agent", "seen"))]);
+        assert_eq!(labels, Edit::Replace(vec![label(("agent", "seen"))]));
     }
 
     #[test]
