@@ -78,7 +78,7 @@ pub mod agent_hooks {
     });
 }
 
-/// Version 2 of the hook worlds (`meseta:hooks@0.2.0`): borrowed handles instead of records.
+/// Version 2 of the hook worlds (`meseta:hooks@0.2.0`): integer handles instead of records.
 pub mod master_hooks_v2 {
     wasmtime::component::bindgen!({
         world: "meseta:hooks/master-hooks@0.2.0",
@@ -87,11 +87,6 @@ pub mod master_hooks_v2 {
             "meseta:modules/types": crate::allocator::meseta::modules::types,
             "meseta:modules/host": crate::allocator::meseta::modules::host,
             "meseta:modules/hook-types": crate::master_hooks::meseta::modules::hook_types,
-            "meseta:hooks/views.task": crate::views::TaskHandle,
-            "meseta:hooks/views.executor": crate::views::ExecutorHandle,
-            "meseta:hooks/views.framework": crate::views::FrameworkHandle,
-            "meseta:hooks/views.agent": crate::views::AgentHandle,
-            "meseta:hooks/views.status": crate::views::StatusHandle,
         },
         imports: { default: trappable },
     });
@@ -171,7 +166,7 @@ pub const AGENT_HOOKS: WorldSpec = WorldSpec {
     default_memory: 64 * MIB,
 };
 
-/// `master-hooks` at version 2 (`meseta:hooks@0.2.0`): borrowed handles instead of records.
+/// `master-hooks` at version 2 (`meseta:hooks@0.2.0`): integer handles instead of records.
 pub const MASTER_HOOKS_V2: WorldSpec = WorldSpec {
     package: "meseta:hooks",
     version: (0, 2, 0),

@@ -1,37 +1,26 @@
 //! The host side of `meseta:hooks/views@0.2.0`: what a version 2 hook call lends its module.
 //!
-//! A hook point passes `borrow<task>` (and executor, framework, agent, status) handles. Behind
-//! them is no copy: the store holds pointers to the caller's values ([`Lent`]) for the duration
-//! of that one call, and each accessor the module calls converts only the field it asks for.
+//! A hook point passes integer handles of its task (and executor, framework, agent, status).
+//! Behind them is no copy: the store holds pointers to the caller's values ([`Lent`]) for the
+//! duration of that one call, and each accessor the module calls converts only the field it asks
+//! for. Integer handles cost nothing to pass, where component-model `borrow` handles cost about
+//! 0.13 µs each (a resource-table entry per call).
 //!
 //! Soundness: [`lend`] sets the pointers from references that outlive the call, runs the call,
-//! and clears them when it returns or unwinds. A module reaches them only through a method on a
-//! borrowed handle, and the component model makes a borrowed handle unusable once the call that
-//! passed it returns, so no accessor ever runs while the pointers are unset or stale; an
-//! accessor that finds nothing lent traps instead.
+//! and clears them when it returns or unwinds. Each call has its own handle number; an accessor
+//! given any other number, or called while nothing of its kind is lent (between calls, or at a
+//! hook point without that value), traps instead of dereferencing.
 
 use std::ptr::NonNull;
 
 use meseta_runtime::StoreState;
 use meseta_types::hooks::{AgentView, ExecutorView, FrameworkView, StatusView, TaskView};
 use wasmtime::Store;
-use wasmtime::component::Resource;
 
 use crate::convert as cv;
 use crate::hook_types as wh;
 use crate::master_hooks_v2::meseta::hooks::views as wv;
 use crate::types as wt;
-
-/// The host type of `views.task` (handles carry no data: the lent value is in the store).
-pub enum TaskHandle {}
-/// The host type of `views.executor`.
-pub enum ExecutorHandle {}
-/// The host type of `views.framework`.
-pub enum FrameworkHandle {}
-/// The host type of `views.agent`.
-pub enum AgentHandle {}
-/// The host type of `views.status`.
-pub enum StatusHandle {}
 
 /// The values one hook call lends its module.
 #[derive(Clone, Copy, Default)]
@@ -43,9 +32,12 @@ pub struct Views<'a> {
     pub status: Option<&'a dyn StatusView>,
 }
 
-/// The store data of a version 2 hook module: the current call's [`Views`], lifetime erased.
+/// The store data of a version 2 hook module: the current call's [`Views`], lifetime erased,
+/// and the call's handle number.
 #[derive(Default)]
 pub struct Lent {
+    call: u32,
+    last: u32,
     task: Option<NonNull<dyn TaskView>>,
     executor: Option<NonNull<dyn ExecutorView>>,
     framework: Option<NonNull<dyn FrameworkView>>,
@@ -69,22 +61,30 @@ macro_rules! erase {
     };
 }
 
-/// Clears what was lent when the call returns or unwinds.
+/// Clears what was lent when the call returns or unwinds (the handle number stays used).
 struct Clear<'s>(&'s mut Store<StoreState<Lent>>);
 
 impl Drop for Clear<'_> {
     fn drop(&mut self) {
-        self.0.data_mut().data = Lent::default();
+        let lent = &mut self.0.data_mut().data;
+        *lent = Lent {
+            last: lent.last,
+            ..Lent::default()
+        };
     }
 }
 
-/// Runs `f` (one export call) with `views` lent to the store.
+/// Runs `f` (one export call, given the call's handle) with `views` lent to the store.
 pub fn lend<R>(
     store: &mut Store<StoreState<Lent>>,
     views: Views<'_>,
-    f: impl FnOnce(&mut Store<StoreState<Lent>>) -> R,
+    f: impl FnOnce(&mut Store<StoreState<Lent>>, u32) -> R,
 ) -> R {
+    // a fresh nonzero number per call, so a handle kept from an earlier call is refused
+    let call = store.data().data.last.wrapping_add(1).max(1);
     store.data_mut().data = Lent {
+        call,
+        last: call,
         task: erase!(views.task, TaskView),
         executor: erase!(views.executor, ExecutorView),
         framework: erase!(views.framework, FrameworkView),
@@ -92,48 +92,50 @@ pub fn lend<R>(
         status: erase!(views.status, StatusView),
     };
     let guard = Clear(store);
-    f(&mut *guard.0)
+    f(&mut *guard.0, call)
 }
 
-/// The borrowed handle passed for a lent value (its rep is unused: one value per kind per call).
-pub fn handle<T: 'static>() -> Resource<T> {
-    Resource::new_borrow(0)
-}
-
-fn nothing(kind: &str) -> wasmtime::Error {
-    wasmtime::Error::msg(format!("no {kind} is lent to this call"))
+fn nothing(kind: &str, handle: u32) -> wasmtime::Error {
+    wasmtime::Error::msg(format!(
+        "{kind} handle {handle} is not lent to the hook call in progress"
+    ))
 }
 
 impl Lent {
-    fn task(&self) -> wasmtime::Result<&dyn TaskView> {
-        // SAFETY: set only during the call that lent it (module documentation).
-        self.task
-            .map(|p| unsafe { p.as_ref() })
-            .ok_or_else(|| nothing("task"))
+    fn task(&self, handle: u32) -> wasmtime::Result<&dyn TaskView> {
+        match self.task {
+            // SAFETY: set only during the call that lent it (module documentation).
+            Some(p) if handle == self.call => Ok(unsafe { p.as_ref() }),
+            _ => Err(nothing("task", handle)),
+        }
     }
-    fn executor(&self) -> wasmtime::Result<&dyn ExecutorView> {
-        // SAFETY: as for `task`.
-        self.executor
-            .map(|p| unsafe { p.as_ref() })
-            .ok_or_else(|| nothing("executor"))
+    fn executor(&self, handle: u32) -> wasmtime::Result<&dyn ExecutorView> {
+        match self.executor {
+            // SAFETY: set only during the call that lent it (module documentation).
+            Some(p) if handle == self.call => Ok(unsafe { p.as_ref() }),
+            _ => Err(nothing("executor", handle)),
+        }
     }
-    fn framework(&self) -> wasmtime::Result<&dyn FrameworkView> {
-        // SAFETY: as for `task`.
-        self.framework
-            .map(|p| unsafe { p.as_ref() })
-            .ok_or_else(|| nothing("framework"))
+    fn framework(&self, handle: u32) -> wasmtime::Result<&dyn FrameworkView> {
+        match self.framework {
+            // SAFETY: set only during the call that lent it (module documentation).
+            Some(p) if handle == self.call => Ok(unsafe { p.as_ref() }),
+            _ => Err(nothing("framework", handle)),
+        }
     }
-    fn agent(&self) -> wasmtime::Result<&dyn AgentView> {
-        // SAFETY: as for `task`.
-        self.agent
-            .map(|p| unsafe { p.as_ref() })
-            .ok_or_else(|| nothing("agent"))
+    fn agent(&self, handle: u32) -> wasmtime::Result<&dyn AgentView> {
+        match self.agent {
+            // SAFETY: set only during the call that lent it (module documentation).
+            Some(p) if handle == self.call => Ok(unsafe { p.as_ref() }),
+            _ => Err(nothing("agent", handle)),
+        }
     }
-    fn status(&self) -> wasmtime::Result<&dyn StatusView> {
-        // SAFETY: as for `task`.
-        self.status
-            .map(|p| unsafe { p.as_ref() })
-            .ok_or_else(|| nothing("status"))
+    fn status(&self, handle: u32) -> wasmtime::Result<&dyn StatusView> {
+        match self.status {
+            // SAFETY: set only during the call that lent it (module documentation).
+            Some(p) if handle == self.call => Ok(unsafe { p.as_ref() }),
+            _ => Err(nothing("status", handle)),
+        }
     }
 }
 
@@ -141,146 +143,111 @@ fn env(v: &[meseta_types::resources::EnvVar]) -> Vec<wt::EnvVar> {
     v.iter().map(cv::env_to).collect()
 }
 
-fn container(c: &meseta_types::hooks::ContainerStatus) -> wh::ContainerStatus {
-    cv::container_status_to(c)
-}
-
 type R<T> = wasmtime::Result<T>;
 
-impl wv::HostTask for StoreState<Lent> {
-    fn task_id(&mut self, _: Resource<TaskHandle>) -> R<String> {
-        Ok(self.data.task()?.task_id().into_owned())
+impl wv::Host for StoreState<Lent> {
+    fn task_id(&mut self, t: u32) -> R<String> {
+        Ok(self.data.task(t)?.task_id().into_owned())
     }
-    fn name(&mut self, _: Resource<TaskHandle>) -> R<String> {
-        Ok(self.data.task()?.name().into_owned())
+    fn task_name(&mut self, t: u32) -> R<String> {
+        Ok(self.data.task(t)?.name().into_owned())
     }
-    fn agent_id(&mut self, _: Resource<TaskHandle>) -> R<String> {
-        Ok(self.data.task()?.agent_id().into_owned())
+    fn task_agent_id(&mut self, t: u32) -> R<String> {
+        Ok(self.data.task(t)?.agent_id().into_owned())
     }
-    fn resources(&mut self, _: Resource<TaskHandle>) -> R<Vec<wt::Resource>> {
-        Ok(cv::resources_to(&self.data.task()?.resources()))
+    fn task_resources(&mut self, t: u32) -> R<Vec<wt::Resource>> {
+        Ok(cv::resources_to(&self.data.task(t)?.resources()))
     }
-    fn labels(&mut self, _: Resource<TaskHandle>) -> R<Vec<wt::Label>> {
-        Ok(cv::labels_to(&self.data.task()?.labels()))
+    fn task_labels(&mut self, t: u32) -> R<Vec<wt::Label>> {
+        Ok(cv::labels_to(&self.data.task(t)?.labels()))
     }
-    fn command(&mut self, _: Resource<TaskHandle>) -> R<Option<wh::CommandInfo>> {
-        Ok(self.data.task()?.command().map(|c| cv::command_to(&c)))
+    fn task_command(&mut self, t: u32) -> R<Option<wh::CommandInfo>> {
+        Ok(self.data.task(t)?.command().map(|c| cv::command_to(&c)))
     }
-    fn environment(&mut self, _: Resource<TaskHandle>) -> R<Vec<wt::EnvVar>> {
-        Ok(env(&self.data.task()?.environment()))
+    fn task_environment(&mut self, t: u32) -> R<Vec<wt::EnvVar>> {
+        Ok(env(&self.data.task(t)?.environment()))
     }
-    fn executor_id(&mut self, _: Resource<TaskHandle>) -> R<Option<String>> {
-        Ok(self.data.task()?.executor_id().map(|s| s.into_owned()))
+    fn task_executor_id(&mut self, t: u32) -> R<Option<String>> {
+        Ok(self.data.task(t)?.executor_id().map(|s| s.into_owned()))
     }
-    fn drop(&mut self, _: Resource<TaskHandle>) -> R<()> {
-        Ok(())
-    }
-}
 
-impl wv::HostExecutor for StoreState<Lent> {
-    fn executor_id(&mut self, _: Resource<ExecutorHandle>) -> R<String> {
-        Ok(self.data.executor()?.executor_id().into_owned())
+    fn executor_id(&mut self, e: u32) -> R<String> {
+        Ok(self.data.executor(e)?.executor_id().into_owned())
     }
-    fn framework_id(&mut self, _: Resource<ExecutorHandle>) -> R<String> {
-        Ok(self.data.executor()?.framework_id().into_owned())
+    fn executor_framework_id(&mut self, e: u32) -> R<String> {
+        Ok(self.data.executor(e)?.framework_id().into_owned())
     }
-    fn name(&mut self, _: Resource<ExecutorHandle>) -> R<Option<String>> {
-        Ok(self.data.executor()?.name().map(|s| s.into_owned()))
+    fn executor_name(&mut self, e: u32) -> R<Option<String>> {
+        Ok(self.data.executor(e)?.name().map(|s| s.into_owned()))
     }
-    fn command(&mut self, _: Resource<ExecutorHandle>) -> R<Option<wh::CommandInfo>> {
-        Ok(self.data.executor()?.command().map(|c| cv::command_to(&c)))
+    fn executor_command(&mut self, e: u32) -> R<Option<wh::CommandInfo>> {
+        Ok(self.data.executor(e)?.command().map(|c| cv::command_to(&c)))
     }
-    fn environment(&mut self, _: Resource<ExecutorHandle>) -> R<Vec<wt::EnvVar>> {
-        Ok(env(&self.data.executor()?.environment()))
+    fn executor_environment(&mut self, e: u32) -> R<Vec<wt::EnvVar>> {
+        Ok(env(&self.data.executor(e)?.environment()))
     }
-    fn resources(&mut self, _: Resource<ExecutorHandle>) -> R<Vec<wt::Resource>> {
-        Ok(cv::resources_to(&self.data.executor()?.resources()))
+    fn executor_resources(&mut self, e: u32) -> R<Vec<wt::Resource>> {
+        Ok(cv::resources_to(&self.data.executor(e)?.resources()))
     }
-    fn labels(&mut self, _: Resource<ExecutorHandle>) -> R<Vec<wt::Label>> {
-        Ok(cv::labels_to(&self.data.executor()?.labels()))
+    fn executor_labels(&mut self, e: u32) -> R<Vec<wt::Label>> {
+        Ok(cv::labels_to(&self.data.executor(e)?.labels()))
     }
-    fn drop(&mut self, _: Resource<ExecutorHandle>) -> R<()> {
-        Ok(())
-    }
-}
 
-impl wv::HostFramework for StoreState<Lent> {
-    fn framework_id(&mut self, _: Resource<FrameworkHandle>) -> R<String> {
-        Ok(self.data.framework()?.framework_id().into_owned())
+    fn framework_id(&mut self, f: u32) -> R<String> {
+        Ok(self.data.framework(f)?.framework_id().into_owned())
     }
-    fn name(&mut self, _: Resource<FrameworkHandle>) -> R<String> {
-        Ok(self.data.framework()?.name().into_owned())
+    fn framework_name(&mut self, f: u32) -> R<String> {
+        Ok(self.data.framework(f)?.name().into_owned())
     }
-    fn user(&mut self, _: Resource<FrameworkHandle>) -> R<String> {
-        Ok(self.data.framework()?.user().into_owned())
+    fn framework_user(&mut self, f: u32) -> R<String> {
+        Ok(self.data.framework(f)?.user().into_owned())
     }
-    fn roles(&mut self, _: Resource<FrameworkHandle>) -> R<Vec<String>> {
-        Ok(self.data.framework()?.roles().into_owned())
+    fn framework_roles(&mut self, f: u32) -> R<Vec<String>> {
+        Ok(self.data.framework(f)?.roles().into_owned())
     }
-    fn drop(&mut self, _: Resource<FrameworkHandle>) -> R<()> {
-        Ok(())
-    }
-}
 
-impl wv::HostAgent for StoreState<Lent> {
-    fn agent_id(&mut self, _: Resource<AgentHandle>) -> R<String> {
-        Ok(self.data.agent()?.agent_id().into_owned())
+    fn agent_id(&mut self, a: u32) -> R<String> {
+        Ok(self.data.agent(a)?.agent_id().into_owned())
     }
-    fn hostname(&mut self, _: Resource<AgentHandle>) -> R<String> {
-        Ok(self.data.agent()?.hostname().into_owned())
+    fn agent_hostname(&mut self, a: u32) -> R<String> {
+        Ok(self.data.agent(a)?.hostname().into_owned())
     }
-    fn port(&mut self, _: Resource<AgentHandle>) -> R<u32> {
-        Ok(self.data.agent()?.port())
+    fn agent_port(&mut self, a: u32) -> R<u32> {
+        Ok(self.data.agent(a)?.port())
     }
-    fn resources(&mut self, _: Resource<AgentHandle>) -> R<Vec<wt::Resource>> {
-        Ok(cv::resources_to(&self.data.agent()?.resources()))
+    fn agent_resources(&mut self, a: u32) -> R<Vec<wt::Resource>> {
+        Ok(cv::resources_to(&self.data.agent(a)?.resources()))
     }
-    fn attributes(&mut self, _: Resource<AgentHandle>) -> R<Vec<wt::Attribute>> {
-        Ok(self
-            .data
-            .agent()?
-            .attributes()
-            .iter()
-            .map(cv::attribute_to)
-            .collect())
+    fn agent_attributes(&mut self, a: u32) -> R<Vec<wt::Attribute>> {
+        let agent = self.data.agent(a)?;
+        Ok(agent.attributes().iter().map(cv::attribute_to).collect())
     }
-    fn drop(&mut self, _: Resource<AgentHandle>) -> R<()> {
-        Ok(())
-    }
-}
 
-impl wv::HostStatus for StoreState<Lent> {
-    fn task_id(&mut self, _: Resource<StatusHandle>) -> R<String> {
-        Ok(self.data.status()?.task_id().into_owned())
+    fn status_task_id(&mut self, s: u32) -> R<String> {
+        Ok(self.data.status(s)?.task_id().into_owned())
     }
-    fn state(&mut self, _: Resource<StatusHandle>) -> R<String> {
-        Ok(self.data.status()?.state().into_owned())
+    fn status_state(&mut self, s: u32) -> R<String> {
+        Ok(self.data.status(s)?.state().into_owned())
     }
-    fn executor_id(&mut self, _: Resource<StatusHandle>) -> R<Option<String>> {
-        Ok(self.data.status()?.executor_id().map(|s| s.into_owned()))
+    fn status_executor_id(&mut self, s: u32) -> R<Option<String>> {
+        Ok(self.data.status(s)?.executor_id().map(|s| s.into_owned()))
     }
-    fn message(&mut self, _: Resource<StatusHandle>) -> R<Option<String>> {
-        Ok(self.data.status()?.message().map(|s| s.into_owned()))
+    fn status_message(&mut self, s: u32) -> R<Option<String>> {
+        Ok(self.data.status(s)?.message().map(|s| s.into_owned()))
     }
-    fn reason(&mut self, _: Resource<StatusHandle>) -> R<Option<String>> {
-        Ok(self.data.status()?.reason().map(|s| s.into_owned()))
+    fn status_reason(&mut self, s: u32) -> R<Option<String>> {
+        Ok(self.data.status(s)?.reason().map(|s| s.into_owned()))
     }
-    fn source(&mut self, _: Resource<StatusHandle>) -> R<Option<String>> {
-        Ok(self.data.status()?.source().map(|s| s.into_owned()))
+    fn status_source(&mut self, s: u32) -> R<Option<String>> {
+        Ok(self.data.status(s)?.source().map(|s| s.into_owned()))
     }
-    fn labels(&mut self, _: Resource<StatusHandle>) -> R<Vec<wt::Label>> {
-        Ok(cv::labels_to(&self.data.status()?.labels()))
+    fn status_labels(&mut self, s: u32) -> R<Vec<wt::Label>> {
+        Ok(cv::labels_to(&self.data.status(s)?.labels()))
     }
-    fn container_status(&mut self, _: Resource<StatusHandle>) -> R<Option<wh::ContainerStatus>> {
-        Ok(self
-            .data
-            .status()?
+    fn status_container_status(&mut self, s: u32) -> R<Option<wh::ContainerStatus>> {
+        let status = self.data.status(s)?;
+        Ok(status
             .container_status()
-            .map(|c| container(&c)))
-    }
-    fn drop(&mut self, _: Resource<StatusHandle>) -> R<()> {
-        Ok(())
+            .map(|c| cv::container_status_to(&c)))
     }
 }
-
-impl wv::Host for StoreState<Lent> {}

@@ -46,24 +46,38 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A keyed-list decision made whole: the list after the hook's edit.
-fn applied<T: Keyed + Clone>(edit: Decision<Edit<T>>, current: &[T]) -> Decision<Vec<T>> {
-    edit.map(|e| e.map(|e| e.apply(current)))
+/// A decorator's answer applied to the chain's current value.
+trait Update<T> {
+    fn update(self, current: &mut T);
+}
+
+/// Most points replace the value.
+impl<T> Update<T> for T {
+    fn update(self, current: &mut T) {
+        *current = self;
+    }
+}
+
+/// Label and environment points edit the list in place.
+impl<T: Keyed + Clone> Update<Vec<T>> for Edit<T> {
+    fn update(self, current: &mut Vec<T>) {
+        self.apply_to(current);
+    }
 }
 
 /// Runs one decorator point through the chain.
-fn decorate<E, T>(
+fn decorate<E, T, U: Update<T>>(
     entries: &[E],
     point: &'static str,
     initial: T,
     name: impl Fn(&E) -> &str,
-    mut call: impl FnMut(&E, &T) -> Result<Decision<T>, ModuleError>,
+    mut call: impl FnMut(&E, &T) -> Result<Decision<U>, ModuleError>,
     fallback: impl Fn(&E),
 ) -> Result<T, ModuleError> {
     let mut current = initial;
     for entry in entries {
         match call(entry, &current) {
-            Ok(Ok(Some(replacement))) => current = replacement,
+            Ok(Ok(Some(answer))) => answer.update(&mut current),
             Ok(Ok(None)) => {}
             Ok(Err(message)) => {
                 tracing::warn!(
@@ -169,7 +183,7 @@ impl MasterHookChain {
                         lock(hooks).launch_task_label_decorator(&task, framework, agent)
                     }
                 };
-                Ok(applied(edit, labels))
+                Ok(edit)
             },
             master_fallback,
         )
@@ -286,7 +300,7 @@ impl AgentHookChain {
                         lock(hooks).run_task_label_decorator(&task, executor, framework, agent)
                     }
                 };
-                Ok(applied(edit, labels))
+                Ok(edit)
             },
             agent_fallback,
         )
@@ -319,7 +333,7 @@ impl AgentHookChain {
                         lock(hooks).executor_environment_decorator(&executor)
                     }
                 };
-                Ok(applied(edit, environment))
+                Ok(edit)
             },
             agent_fallback,
         )

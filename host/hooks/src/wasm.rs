@@ -1,6 +1,6 @@
 //! Hook modules as WebAssembly components, at either version of the hook worlds.
 //!
-//! Version 2 (`meseta:hooks@0.2.0`) lends the call's values behind borrowed handles
+//! Version 2 (`meseta:hooks@0.2.0`) lends the call's values behind integer handles
 //! ([`meseta_bindings::views`]); version 1 (`meseta:modules@0.1.0`) lowers whole records.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,7 +11,7 @@ use meseta_bindings::convert as cv;
 use meseta_bindings::master_hooks::MasterHooks as MasterV1;
 use meseta_bindings::master_hooks_v2::MasterHooks as MasterV2;
 use meseta_bindings::master_hooks_v2::meseta::hooks::views::{EnvEdit, LabelEdit};
-use meseta_bindings::views::{Lent, Views, handle, lend};
+use meseta_bindings::views::{Lent, Views, lend};
 use meseta_runtime::{LoadError, LoadedModule, ModuleError, Sandbox, World};
 use meseta_types::hooks::{
     AgentView, Decision, Edit, ExecutorView, FrameworkView, StatusView, TaskStatus, TaskView,
@@ -129,9 +129,9 @@ impl WasmMasterHooks {
                     ..Views::default()
                 };
                 let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s| {
+                    lend(s, views, |s, h| {
                         w.meseta_hooks_master_hooks_api()
-                            .call_launch_task_label_decorator(s, handle(), handle(), handle())
+                            .call_launch_task_label_decorator(s, h, h, h)
                     })
                 })?;
                 checked(sb, OP, r, label_edit_check, label_edit)
@@ -171,9 +171,9 @@ impl WasmMasterHooks {
                     ..Views::default()
                 };
                 let out = sb.call(OP, |w, s| {
-                    lend(s, views, |s| {
+                    lend(s, views, |s, h| {
                         w.meseta_hooks_master_hooks_api()
-                            .call_launch_task_resource_decorator(s, handle(), &r)
+                            .call_launch_task_resource_decorator(s, h, &r)
                     })
                 })?;
                 checked(sb, OP, out, |r| check::resources(r), cv::resources_from)
@@ -198,9 +198,8 @@ impl WasmMasterHooks {
                     ..Views::default()
                 };
                 sb.call(OP, |w, s| {
-                    lend(s, views, |s| {
-                        w.meseta_hooks_master_hooks_api()
-                            .call_agent_lost(s, handle())
+                    lend(s, views, |s, h| {
+                        w.meseta_hooks_master_hooks_api().call_agent_lost(s, h)
                     })
                 })
             }
@@ -253,15 +252,9 @@ impl WasmAgentHooks {
                     status: None,
                 };
                 let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s| {
+                    lend(s, views, |s, h| {
                         w.meseta_hooks_agent_hooks_api()
-                            .call_run_task_label_decorator(
-                                s,
-                                handle(),
-                                handle(),
-                                handle(),
-                                handle(),
-                            )
+                            .call_run_task_label_decorator(s, h, h, h, h)
                     })
                 })?;
                 checked(sb, OP, r, label_edit_check, label_edit)
@@ -301,9 +294,9 @@ impl WasmAgentHooks {
                     ..Views::default()
                 };
                 let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s| {
+                    lend(s, views, |s, h| {
                         w.meseta_hooks_agent_hooks_api()
-                            .call_executor_environment_decorator(s, handle())
+                            .call_executor_environment_decorator(s, h)
                     })
                 })?;
                 checked(
@@ -351,11 +344,11 @@ impl WasmAgentHooks {
                     ..Views::default()
                 };
                 let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s| {
+                    lend(s, views, |s, h| {
                         w.meseta_hooks_agent_hooks_api().call_task_status_decorator(
                             s,
                             framework_id,
-                            handle(),
+                            h,
                         )
                     })
                 })?;
@@ -394,9 +387,9 @@ impl WasmAgentHooks {
                     ..Views::default()
                 };
                 let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s| {
+                    lend(s, views, |s, h| {
                         w.meseta_hooks_agent_hooks_api()
-                            .call_resources_decorator(s, handle())
+                            .call_resources_decorator(s, h)
                     })
                 })?;
                 checked(sb, OP, r, |r| check::resources(r), cv::resources_from)
@@ -425,9 +418,9 @@ impl WasmAgentHooks {
                     ..Views::default()
                 };
                 let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s| {
+                    lend(s, views, |s, h| {
                         w.meseta_hooks_agent_hooks_api()
-                            .call_attributes_decorator(s, handle())
+                            .call_attributes_decorator(s, h)
                     })
                 })?;
                 checked(sb, OP, r, |a| check::attributes(a), convert)
@@ -457,9 +450,9 @@ impl WasmAgentHooks {
                     ..Views::default()
                 };
                 sb.call(OP, |w, s| {
-                    lend(s, views, |s| {
+                    lend(s, views, |s, h| {
                         w.meseta_hooks_agent_hooks_api()
-                            .call_remove_executor(s, handle(), handle())
+                            .call_remove_executor(s, h, h)
                     })
                 })
             }

@@ -39,6 +39,33 @@ impl Keyed for EnvVar {
 }
 
 impl<T: Keyed + Clone> Edit<T> {
+    /// Applies this edit to `list` in place.
+    pub fn apply_to(self, list: &mut Vec<T>) {
+        let set = match self {
+            Edit::Replace(all) => {
+                *list = all;
+                return;
+            }
+            Edit::Set(set) => set,
+        };
+        for entry in set {
+            match list.iter().position(|e| e.key() == entry.key()) {
+                Some(i) => {
+                    let mut j = i + 1;
+                    while j < list.len() {
+                        if list[j].key() == entry.key() {
+                            list.remove(j);
+                        } else {
+                            j += 1;
+                        }
+                    }
+                    list[i] = entry;
+                }
+                None => list.push(entry),
+            }
+        }
+    }
+
     /// The list after this edit.
     pub fn apply(self, current: &[T]) -> Vec<T> {
         let set = match self {
@@ -603,5 +630,19 @@ mod tests {
             vec![l("a", "1")]
         );
         assert_eq!(Edit::<Label>::Set(vec![]).apply(&current), current.to_vec());
+    }
+
+    #[test]
+    fn apply_to_agrees_with_apply() {
+        let current = vec![l("env", "dev"), l("app", "web"), l("env", "x"), l("b", "1")];
+        for edit in [
+            Edit::Set(vec![l("team", "db"), l("env", "prod"), l("b", "2")]),
+            Edit::Set(vec![l("env", "a"), l("env", "b")]),
+            Edit::Replace(vec![l("z", "9")]),
+        ] {
+            let mut list = current.clone();
+            edit.clone().apply_to(&mut list);
+            assert_eq!(list, edit.apply(&current));
+        }
     }
 }

@@ -64,10 +64,10 @@ where
     }
 
     fn run_task_label_decorator(
-        task: &wv::Task,
-        executor: &wv::Executor,
-        framework: &wv::Framework,
-        agent: &wv::Agent,
+        task: wv::Task,
+        executor: wv::Executor,
+        framework: wv::Framework,
+        agent: wv::Agent,
     ) -> Result<Option<wv::LabelEdit>, String> {
         try_with::<C, _>("run-task-label-decorator", |p| {
             p.run_task_label_decorator(
@@ -81,7 +81,7 @@ where
     }
 
     fn executor_environment_decorator(
-        executor: &wv::Executor,
+        executor: wv::Executor,
     ) -> Result<Option<wv::EnvEdit>, String> {
         try_with::<C, _>("executor-environment-decorator", |p| {
             p.executor_environment_decorator(&GuestExecutor(executor))
@@ -93,7 +93,7 @@ where
     /// nothing else of a decorated status).
     fn task_status_decorator(
         framework_id: String,
-        status: &wv::Status,
+        status: wv::Status,
     ) -> Result<Option<wv::StatusDecoration>, String> {
         try_with::<C, _>("task-status-decorator", |p| {
             p.task_status_decorator(&framework_id, &GuestStatus(status))
@@ -106,21 +106,21 @@ where
         })
     }
 
-    fn resources_decorator(agent: &wv::Agent) -> Result<Option<Vec<wt::Resource>>, String> {
+    fn resources_decorator(agent: wv::Agent) -> Result<Option<Vec<wt::Resource>>, String> {
         try_with::<C, _>("resources-decorator", |p| {
             p.resources_decorator(&GuestAgent(agent))
                 .map(|d| d.map(all))
         })
     }
 
-    fn attributes_decorator(agent: &wv::Agent) -> Result<Option<Vec<wt::Attribute>>, String> {
+    fn attributes_decorator(agent: wv::Agent) -> Result<Option<Vec<wt::Attribute>>, String> {
         try_with::<C, _>("attributes-decorator", |p| {
             p.attributes_decorator(&GuestAgent(agent))
                 .map(|d| d.map(all))
         })
     }
 
-    fn remove_executor(framework: &wv::Framework, executor: &wv::Executor) -> Result<(), String> {
+    fn remove_executor(framework: wv::Framework, executor: wv::Executor) -> Result<(), String> {
         try_with::<C, _>("remove-executor", |p| {
             p.remove_executor(&GuestFramework(framework), &GuestExecutor(executor))
         })

@@ -65,9 +65,9 @@ where
     }
 
     fn launch_task_label_decorator(
-        task: &wv::Task,
-        framework: &wv::Framework,
-        agent: &wv::Agent,
+        task: wv::Task,
+        framework: wv::Framework,
+        agent: wv::Agent,
     ) -> Result<Option<wv::LabelEdit>, String> {
         try_with::<C, _>("launch-task-label-decorator", |p| {
             p.launch_task_label_decorator(
@@ -80,7 +80,7 @@ where
     }
 
     fn launch_task_resource_decorator(
-        task: &wv::Task,
+        task: wv::Task,
         agent_resources: Vec<wt::Resource>,
     ) -> Result<Option<Vec<wt::Resource>>, String> {
         let agent_resources: Vec<Resource> = all(agent_resources);
@@ -90,7 +90,7 @@ where
         })
     }
 
-    fn agent_lost(agent: &wv::Agent) -> Result<(), String> {
+    fn agent_lost(agent: wv::Agent) -> Result<(), String> {
         try_with::<C, _>("agent-lost", |p| p.agent_lost(&GuestAgent(agent)))
     }
 }

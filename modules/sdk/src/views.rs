@@ -1,5 +1,5 @@
-//! The version 2 hook worlds' views (`meseta:hooks/views@0.2.0`): the borrowed handles a hook
-//! point receives, as [`TaskView`], [`ExecutorView`], [`FrameworkView`], [`AgentView`] and
+//! The version 2 hook worlds' views (`meseta:hooks/views@0.2.0`): the handles a hook point
+//! receives, as [`TaskView`], [`ExecutorView`], [`FrameworkView`], [`AgentView`] and
 //! [`StatusView`]. Each method is one host call that copies in only that field.
 
 use std::borrow::Cow;
@@ -41,131 +41,129 @@ where
     Cow::Owned(v)
 }
 
-/// A borrowed `task` handle as a [`TaskView`].
-pub struct GuestTask<'a>(pub &'a wv::Task);
+/// A `task` handle as a [`TaskView`].
+pub struct GuestTask(pub wv::Task);
 
-impl TaskView for GuestTask<'_> {
+impl TaskView for GuestTask {
     fn task_id(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.task_id())
+        Cow::Owned(wv::task_id(self.0))
     }
     fn name(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.name())
+        Cow::Owned(wv::task_name(self.0))
     }
     fn agent_id(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.agent_id())
+        Cow::Owned(wv::task_agent_id(self.0))
     }
     fn resources(&self) -> Cow<'_, [Resource]> {
-        Cow::Owned(all(self.0.resources()))
+        Cow::Owned(all(wv::task_resources(self.0)))
     }
     fn labels(&self) -> Cow<'_, [Label]> {
-        Cow::Owned(all(self.0.labels()))
+        Cow::Owned(all(wv::task_labels(self.0)))
     }
     fn command(&self) -> Option<Cow<'_, CommandInfo>> {
-        self.0.command().map(|c| owned(CommandInfo::from(c)))
+        wv::task_command(self.0).map(|c| owned(CommandInfo::from(c)))
     }
     fn environment(&self) -> Cow<'_, [EnvVar]> {
-        Cow::Owned(all(self.0.environment()))
+        Cow::Owned(all(wv::task_environment(self.0)))
     }
     fn executor_id(&self) -> Option<Cow<'_, str>> {
-        self.0.executor_id().map(Cow::Owned)
+        wv::task_executor_id(self.0).map(Cow::Owned)
     }
 }
 
-/// A borrowed `executor` handle as an [`ExecutorView`].
-pub struct GuestExecutor<'a>(pub &'a wv::Executor);
+/// An `executor` handle as an [`ExecutorView`].
+pub struct GuestExecutor(pub wv::Executor);
 
-impl ExecutorView for GuestExecutor<'_> {
+impl ExecutorView for GuestExecutor {
     fn executor_id(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.executor_id())
+        Cow::Owned(wv::executor_id(self.0))
     }
     fn framework_id(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.framework_id())
+        Cow::Owned(wv::executor_framework_id(self.0))
     }
     fn name(&self) -> Option<Cow<'_, str>> {
-        self.0.name().map(Cow::Owned)
+        wv::executor_name(self.0).map(Cow::Owned)
     }
     fn command(&self) -> Option<Cow<'_, CommandInfo>> {
-        self.0.command().map(|c| owned(CommandInfo::from(c)))
+        wv::executor_command(self.0).map(|c| owned(CommandInfo::from(c)))
     }
     fn environment(&self) -> Cow<'_, [EnvVar]> {
-        Cow::Owned(all(self.0.environment()))
+        Cow::Owned(all(wv::executor_environment(self.0)))
     }
     fn resources(&self) -> Cow<'_, [Resource]> {
-        Cow::Owned(all(self.0.resources()))
+        Cow::Owned(all(wv::executor_resources(self.0)))
     }
     fn labels(&self) -> Cow<'_, [Label]> {
-        Cow::Owned(all(self.0.labels()))
+        Cow::Owned(all(wv::executor_labels(self.0)))
     }
 }
 
-/// A borrowed `framework` handle as a [`FrameworkView`].
-pub struct GuestFramework<'a>(pub &'a wv::Framework);
+/// A `framework` handle as a [`FrameworkView`].
+pub struct GuestFramework(pub wv::Framework);
 
-impl FrameworkView for GuestFramework<'_> {
+impl FrameworkView for GuestFramework {
     fn framework_id(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.framework_id())
+        Cow::Owned(wv::framework_id(self.0))
     }
     fn name(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.name())
+        Cow::Owned(wv::framework_name(self.0))
     }
     fn user(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.user())
+        Cow::Owned(wv::framework_user(self.0))
     }
     fn roles(&self) -> Cow<'_, [String]> {
-        Cow::Owned(self.0.roles())
+        Cow::Owned(wv::framework_roles(self.0))
     }
 }
 
-/// A borrowed `agent` handle as an [`AgentView`].
-pub struct GuestAgent<'a>(pub &'a wv::Agent);
+/// An `agent` handle as an [`AgentView`].
+pub struct GuestAgent(pub wv::Agent);
 
-impl AgentView for GuestAgent<'_> {
+impl AgentView for GuestAgent {
     fn agent_id(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.agent_id())
+        Cow::Owned(wv::agent_id(self.0))
     }
     fn hostname(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.hostname())
+        Cow::Owned(wv::agent_hostname(self.0))
     }
     fn port(&self) -> u32 {
-        self.0.port()
+        wv::agent_port(self.0)
     }
     fn resources(&self) -> Cow<'_, [Resource]> {
-        Cow::Owned(all(self.0.resources()))
+        Cow::Owned(all(wv::agent_resources(self.0)))
     }
     fn attributes(&self) -> Cow<'_, [Attribute]> {
-        Cow::Owned(all(self.0.attributes()))
+        Cow::Owned(all(wv::agent_attributes(self.0)))
     }
 }
 
-/// A borrowed `status` handle as a [`StatusView`].
-pub struct GuestStatus<'a>(pub &'a wv::Status);
+/// A `status` handle as a [`StatusView`].
+pub struct GuestStatus(pub wv::Status);
 
-impl StatusView for GuestStatus<'_> {
+impl StatusView for GuestStatus {
     fn task_id(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.task_id())
+        Cow::Owned(wv::status_task_id(self.0))
     }
     fn state(&self) -> Cow<'_, str> {
-        Cow::Owned(self.0.state())
+        Cow::Owned(wv::status_state(self.0))
     }
     fn executor_id(&self) -> Option<Cow<'_, str>> {
-        self.0.executor_id().map(Cow::Owned)
+        wv::status_executor_id(self.0).map(Cow::Owned)
     }
     fn message(&self) -> Option<Cow<'_, str>> {
-        self.0.message().map(Cow::Owned)
+        wv::status_message(self.0).map(Cow::Owned)
     }
     fn reason(&self) -> Option<Cow<'_, str>> {
-        self.0.reason().map(Cow::Owned)
+        wv::status_reason(self.0).map(Cow::Owned)
     }
     fn source(&self) -> Option<Cow<'_, str>> {
-        self.0.source().map(Cow::Owned)
+        wv::status_source(self.0).map(Cow::Owned)
     }
     fn labels(&self) -> Cow<'_, [Label]> {
-        Cow::Owned(all(self.0.labels()))
+        Cow::Owned(all(wv::status_labels(self.0)))
     }
     fn container_status(&self) -> Option<Cow<'_, ContainerStatus>> {
-        self.0
-            .container_status()
-            .map(|c| owned(ContainerStatus::from(c)))
+        wv::status_container_status(self.0).map(|c| owned(ContainerStatus::from(c)))
     }
 }
 
