@@ -508,3 +508,74 @@ fn resource_decorator_and_agent_lost_hook_run_in_the_master() {
     });
     assert_eq!(got, vec![agent_id]);
 }
+
+fn label(key: &str, value: &str) -> meseta_types::resources::Label {
+    meseta_types::resources::Label {
+        key: key.into(),
+        value: Some(value.into()),
+    }
+}
+
+fn labelled(labels: &[(&str, &str)]) -> meseta_types::hooks::TaskInfo {
+    meseta_types::hooks::TaskInfo {
+        task_id: "t".into(),
+        labels: labels.iter().map(|(k, v)| label(k, v)).collect(),
+        ..Default::default()
+    }
+}
+
+/// Version 2 decorators answer an unchanged edit with `repeat`: the host applies the edit it
+/// kept to each task's own labels, and a changed answer replaces the kept one.
+#[test]
+fn repeated_edits_apply_to_each_tasks_own_labels() {
+    use meseta_types::hooks::{AgentInfo, ExecutorInfo, FrameworkInfo};
+    let labels = module(
+        "hook-labels",
+        "labels",
+        &[("team", "infra")],
+        Settings::default(),
+    );
+    let chain = MasterHookChain::from_modules(vec![labels.clone()]).unwrap();
+    let (f, a) = (FrameworkInfo::default(), AgentInfo::default());
+    for (task, expected) in [
+        (
+            vec![("app", "web")],
+            vec![label("app", "web"), label("team", "infra")],
+        ),
+        (
+            vec![("team", "old"), ("x", "1")],
+            vec![label("team", "infra"), label("x", "1")],
+        ),
+        (vec![], vec![label("team", "infra")]),
+    ] {
+        let out = chain.launch_task_labels(&labelled(&task), &f, &a).unwrap();
+        assert_eq!(out, expected, "task labels {task:?}");
+    }
+    assert_eq!(labels.counters.snapshot().faults.total(), 0);
+
+    // The recorder reads the task's labels and answers the whole list: the same task twice
+    // repeats, another task's labels change the answer.
+    for artifact in RECORDERS {
+        let recorder = module(
+            artifact,
+            "recorder",
+            &[("run_task_label", "agent=seen")],
+            Settings::default(),
+        );
+        let chain = AgentHookChain::from_modules(vec![recorder.clone()]).unwrap();
+        let e = ExecutorInfo::default();
+        for task in [
+            vec![("a", "1")],
+            vec![("a", "1")],
+            vec![("b", "2")],
+            vec![("a", "1")],
+        ] {
+            let t = labelled(&task);
+            let out = chain.run_task_labels(&t, &e, &f, &a).unwrap();
+            let mut expected = t.labels.clone();
+            expected.push(label("agent", "seen"));
+            assert_eq!(out, expected, "{artifact}: task labels {task:?}");
+        }
+        assert_eq!(recorder.counters.snapshot().faults.total(), 0, "{artifact}");
+    }
+}

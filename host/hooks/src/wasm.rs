@@ -42,23 +42,84 @@ fn checked<W: World<D>, D: Send + 'static, T, U>(
     }
 }
 
-fn label_edit_check(e: &LabelEdit) -> Result<(), String> {
-    match e {
-        LabelEdit::Replace(l) | LabelEdit::Set(l) => check::labels(l),
+/// A version 2 module's previous edits, one per keyed-list hook point, for `repeat`.
+#[derive(Default)]
+struct Previous {
+    labels: Option<Edit<Label>>,
+    environment: Option<Edit<EnvVar>>,
+}
+
+/// An edit as it crossed the boundary: a list (`replace` or `set`) or `repeat`.
+enum Wire<W> {
+    Edit(Edit<W>),
+    Repeat,
+}
+
+impl From<LabelEdit> for Wire<meseta_bindings::types::Label> {
+    fn from(e: LabelEdit) -> Self {
+        match e {
+            LabelEdit::Replace(v) => Wire::Edit(Edit::Replace(v)),
+            LabelEdit::Set(v) => Wire::Edit(Edit::Set(v)),
+            LabelEdit::Repeat => Wire::Repeat,
+        }
     }
 }
 
-fn label_edit(e: LabelEdit) -> Edit<Label> {
-    match e {
-        LabelEdit::Replace(l) => Edit::Replace(cv::labels_from(l)),
-        LabelEdit::Set(l) => Edit::Set(cv::labels_from(l)),
+impl From<EnvEdit> for Wire<meseta_bindings::types::EnvVar> {
+    fn from(e: EnvEdit) -> Self {
+        match e {
+            EnvEdit::Replace(v) => Wire::Edit(Edit::Replace(v)),
+            EnvEdit::Set(v) => Wire::Edit(Edit::Set(v)),
+            EnvEdit::Repeat => Wire::Repeat,
+        }
     }
+}
+
+/// A version 2 edit answer made usable: a list is checked, converted and remembered; `repeat`
+/// is the remembered edit. A fault forgets it (the next instance starts without one).
+fn edit_answer<W, T: Clone>(
+    sb: &mut Sandbox<impl World<Lent>, Lent>,
+    op: &'static str,
+    r: Result<Result<Option<impl Into<Wire<W>>>, String>, ModuleError>,
+    previous: &mut Option<Edit<T>>,
+    check: impl Fn(&[W]) -> Result<(), String>,
+    convert: impl Fn(W) -> T,
+) -> Result<Decision<Edit<T>>, ModuleError> {
+    let r = r.inspect_err(|_| *previous = None)?;
+    let wire = match r {
+        Ok(Some(w)) => w.into(),
+        Ok(None) => return Ok(Ok(None)),
+        Err(e) => return Ok(Err(e)),
+    };
+    let edit = match wire {
+        Wire::Repeat => match previous {
+            Some(p) => return Ok(Ok(Some(p.clone()))),
+            None => return Err(sb.reject(op, "answered `repeat` with no previous edit")),
+        },
+        Wire::Edit(e) => e,
+    };
+    let (replace, list) = match edit {
+        Edit::Replace(v) => (true, v),
+        Edit::Set(v) => (false, v),
+    };
+    if let Err(m) = check(&list) {
+        *previous = None;
+        return Err(sb.reject(op, m));
+    }
+    let list: Vec<T> = list.into_iter().map(convert).collect();
+    let edit = if replace {
+        Edit::Replace(list)
+    } else {
+        Edit::Set(list)
+    };
+    *previous = Some(edit.clone());
+    Ok(Ok(Some(edit)))
 }
 
 /// A hooks module's sandbox, at the version of the world it implements.
 enum Versioned<V1: World<()>, V2: World<Lent>> {
     V1(Sandbox<V1, ()>),
-    V2(Sandbox<V2, Lent>),
+    V2(Sandbox<V2, Lent>, Previous),
 }
 
 impl<V1: World<()>, V2: World<Lent>> Versioned<V1, V2> {
@@ -67,7 +128,7 @@ impl<V1: World<()>, V2: World<Lent>> Versioned<V1, V2> {
             if module.world.package == meseta_bindings::MASTER_HOOKS_V2.package {
                 let mut sb = Sandbox::new(module, Lent::default)?;
                 sb.start()?;
-                Versioned::V2(sb)
+                Versioned::V2(sb, Previous::default())
             } else {
                 let mut sb = Sandbox::new(module, || ())?;
                 sb.start()?;
@@ -121,7 +182,7 @@ impl WasmMasterHooks {
     ) -> Result<Decision<Edit<Label>>, ModuleError> {
         const OP: &str = "launch-task-label-decorator";
         match &mut *lock(&self.0.sandbox) {
-            Versioned::V2(sb) => {
+            Versioned::V2(sb, previous) => {
                 let views = Views {
                     task: Some(task),
                     framework: Some(framework),
@@ -133,8 +194,9 @@ impl WasmMasterHooks {
                         w.meseta_hooks_master_hooks_api()
                             .call_launch_task_label_decorator(s, h, h, h)
                     })
-                })?;
-                checked(sb, OP, r, label_edit_check, label_edit)
+                });
+                let previous = &mut previous.labels;
+                edit_answer(sb, OP, r, previous, check::labels, cv::label_from)
             }
             Versioned::V1(sb) => {
                 let (t, f, a) = (
@@ -165,7 +227,7 @@ impl WasmMasterHooks {
         const OP: &str = "launch-task-resource-decorator";
         let r = cv::resources_to(agent_resources);
         match &mut *lock(&self.0.sandbox) {
-            Versioned::V2(sb) => {
+            Versioned::V2(sb, _) => {
                 let views = Views {
                     task: Some(task),
                     ..Views::default()
@@ -192,7 +254,7 @@ impl WasmMasterHooks {
     pub fn agent_lost(&self, agent: &dyn AgentView) -> Result<Result<(), String>, ModuleError> {
         const OP: &str = "agent-lost";
         match &mut *lock(&self.0.sandbox) {
-            Versioned::V2(sb) => {
+            Versioned::V2(sb, _) => {
                 let views = Views {
                     agent: Some(agent),
                     ..Views::default()
@@ -243,7 +305,7 @@ impl WasmAgentHooks {
     ) -> Result<Decision<Edit<Label>>, ModuleError> {
         const OP: &str = "run-task-label-decorator";
         match &mut *lock(&self.0.sandbox) {
-            Versioned::V2(sb) => {
+            Versioned::V2(sb, previous) => {
                 let views = Views {
                     task: Some(task),
                     executor: Some(executor),
@@ -256,8 +318,9 @@ impl WasmAgentHooks {
                         w.meseta_hooks_agent_hooks_api()
                             .call_run_task_label_decorator(s, h, h, h, h)
                     })
-                })?;
-                checked(sb, OP, r, label_edit_check, label_edit)
+                });
+                let previous = &mut previous.labels;
+                edit_answer(sb, OP, r, previous, check::labels, cv::label_from)
             }
             Versioned::V1(sb) => {
                 let (t, e, f, a) = (
@@ -288,7 +351,7 @@ impl WasmAgentHooks {
         const OP: &str = "executor-environment-decorator";
         let convert = |v: Vec<_>| v.into_iter().map(cv::env_from).collect();
         match &mut *lock(&self.0.sandbox) {
-            Versioned::V2(sb) => {
+            Versioned::V2(sb, previous) => {
                 let views = Views {
                     executor: Some(executor),
                     ..Views::default()
@@ -298,19 +361,9 @@ impl WasmAgentHooks {
                         w.meseta_hooks_agent_hooks_api()
                             .call_executor_environment_decorator(s, h)
                     })
-                })?;
-                checked(
-                    sb,
-                    OP,
-                    r,
-                    |e| match e {
-                        EnvEdit::Replace(v) | EnvEdit::Set(v) => check::environment(v),
-                    },
-                    |e| match e {
-                        EnvEdit::Replace(v) => Edit::Replace(convert(v)),
-                        EnvEdit::Set(v) => Edit::Set(convert(v)),
-                    },
-                )
+                });
+                let previous = &mut previous.environment;
+                edit_answer(sb, OP, r, previous, check::environment, cv::env_from)
             }
             Versioned::V1(sb) => {
                 let e = cv::executor_to(executor);
@@ -338,7 +391,7 @@ impl WasmAgentHooks {
     ) -> Result<Decision<TaskStatus>, ModuleError> {
         const OP: &str = "task-status-decorator";
         match &mut *lock(&self.0.sandbox) {
-            Versioned::V2(sb) => {
+            Versioned::V2(sb, _) => {
                 let views = Views {
                     status: Some(status),
                     ..Views::default()
@@ -381,7 +434,7 @@ impl WasmAgentHooks {
     ) -> Result<Decision<Vec<Resource>>, ModuleError> {
         const OP: &str = "resources-decorator";
         match &mut *lock(&self.0.sandbox) {
-            Versioned::V2(sb) => {
+            Versioned::V2(sb, _) => {
                 let views = Views {
                     agent: Some(agent),
                     ..Views::default()
@@ -412,7 +465,7 @@ impl WasmAgentHooks {
         const OP: &str = "attributes-decorator";
         let convert = |v: Vec<_>| v.into_iter().map(cv::attribute_from).collect();
         match &mut *lock(&self.0.sandbox) {
-            Versioned::V2(sb) => {
+            Versioned::V2(sb, _) => {
                 let views = Views {
                     agent: Some(agent),
                     ..Views::default()
@@ -443,7 +496,7 @@ impl WasmAgentHooks {
     ) -> Result<Result<(), String>, ModuleError> {
         const OP: &str = "remove-executor";
         match &mut *lock(&self.0.sandbox) {
-            Versioned::V2(sb) => {
+            Versioned::V2(sb, _) => {
                 let views = Views {
                     framework: Some(framework),
                     executor: Some(executor),
@@ -473,7 +526,7 @@ impl WasmAgentHooks {
     ) -> Result<Result<(), String>, ModuleError> {
         const OP: &str = "post-fetch";
         match &mut *lock(&self.0.sandbox) {
-            Versioned::V2(sb) => sb.call(OP, |w, s| {
+            Versioned::V2(sb, _) => sb.call(OP, |w, s| {
                 w.meseta_hooks_agent_hooks_api()
                     .call_post_fetch(s, container_id, directory)
             }),

@@ -3,9 +3,13 @@
 
 use crate::__private::{Instance, init, try_with};
 use crate::convert::all;
-use crate::views::{GuestAgent, GuestExecutor, GuestFramework, GuestStatus, GuestTask, wv};
+use crate::views::{
+    GuestAgent, GuestExecutor, GuestFramework, GuestStatus, GuestTask, env_edit, label_edit, wv,
+};
 use meseta_types::Create;
 use meseta_types::hooks::AgentHooks;
+use meseta_types::hooks::Edit;
+use meseta_types::resources::{EnvVar, Label};
 
 #[doc(hidden)]
 pub mod bindings {
@@ -34,6 +38,12 @@ pub mod bindings {
 }
 
 use crate::wit::meseta::modules::types::{self as wt, Parameter};
+
+std::thread_local! {
+    /// The last edits sent (answered with `repeat` when the next is the same).
+    static RUN_LABELS: std::cell::RefCell<Option<Edit<Label>>> = const { std::cell::RefCell::new(None) };
+    static ENVIRONMENT: std::cell::RefCell<Option<Edit<EnvVar>>> = const { std::cell::RefCell::new(None) };
+}
 use bindings::exports::meseta::hooks::agent_hooks_api as w;
 
 /// Exports the agent hooks `$policy` (a type implementing [`Create`] and [`AgentHooks`]) as the
@@ -76,7 +86,7 @@ where
                 &GuestFramework(framework),
                 &GuestAgent(agent),
             )
-            .map(|d| d.map(Into::into))
+            .map(|d| d.map(|e| label_edit(&RUN_LABELS, e)))
         })
     }
 
@@ -85,7 +95,7 @@ where
     ) -> Result<Option<wv::EnvEdit>, String> {
         try_with::<C, _>("executor-environment-decorator", |p| {
             p.executor_environment_decorator(&GuestExecutor(executor))
-                .map(|d| d.map(Into::into))
+                .map(|d| d.map(|e| env_edit(&ENVIRONMENT, e)))
         })
     }
 

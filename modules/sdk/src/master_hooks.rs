@@ -3,10 +3,11 @@
 
 use crate::__private::{Instance, init, try_with};
 use crate::convert::all;
-use crate::views::{GuestAgent, GuestFramework, GuestTask, wv};
+use crate::views::{GuestAgent, GuestFramework, GuestTask, label_edit, wv};
 use meseta_types::Create;
+use meseta_types::hooks::Edit;
 use meseta_types::hooks::MasterHooks;
-use meseta_types::resources::Resource;
+use meseta_types::resources::{Label, Resource};
 
 #[doc(hidden)]
 pub mod bindings {
@@ -35,6 +36,12 @@ pub mod bindings {
 }
 
 use crate::wit::meseta::modules::types::{self as wt, Parameter};
+
+std::thread_local! {
+    /// The last label edit sent (answered with `repeat` when the next is the same).
+    static LAUNCH_LABELS: std::cell::RefCell<Option<Edit<Label>>> =
+        const { std::cell::RefCell::new(None) };
+}
 use bindings::exports::meseta::hooks::master_hooks_api as w;
 
 /// Exports the master hooks `$policy` (a type implementing [`Create`] and [`MasterHooks`]) as the
@@ -75,7 +82,7 @@ where
                 &GuestFramework(framework),
                 &GuestAgent(agent),
             )
-            .map(|d| d.map(Into::into))
+            .map(|d| d.map(|e| label_edit(&LAUNCH_LABELS, e)))
         })
     }
 

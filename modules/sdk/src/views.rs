@@ -167,20 +167,35 @@ impl StatusView for GuestStatus {
     }
 }
 
-impl From<Edit<Label>> for wv::LabelEdit {
-    fn from(e: Edit<Label>) -> Self {
-        match e {
-            Edit::Replace(v) => wv::LabelEdit::Replace(all(v)),
-            Edit::Set(v) => wv::LabelEdit::Set(all(v)),
+/// The last edit sent at one hook point, to answer `repeat` when the next is the same.
+pub(crate) type Last<T> = std::thread::LocalKey<std::cell::RefCell<Option<Edit<T>>>>;
+
+/// `edit` as sent: `repeat` when it equals the previous edit sent at this point.
+fn remembered<T: PartialEq + Clone, W>(
+    last: &'static Last<T>,
+    edit: Edit<T>,
+    repeat: W,
+    wire: impl FnOnce(Edit<T>) -> W,
+) -> W {
+    last.with_borrow_mut(|l| {
+        if l.as_ref() == Some(&edit) {
+            return repeat;
         }
-    }
+        *l = Some(edit.clone());
+        wire(edit)
+    })
 }
 
-impl From<Edit<EnvVar>> for wv::EnvEdit {
-    fn from(e: Edit<EnvVar>) -> Self {
-        match e {
-            Edit::Replace(v) => wv::EnvEdit::Replace(all(v)),
-            Edit::Set(v) => wv::EnvEdit::Set(all(v)),
-        }
-    }
+pub(crate) fn label_edit(last: &'static Last<Label>, edit: Edit<Label>) -> wv::LabelEdit {
+    remembered(last, edit, wv::LabelEdit::Repeat, |e| match e {
+        Edit::Replace(v) => wv::LabelEdit::Replace(all(v)),
+        Edit::Set(v) => wv::LabelEdit::Set(all(v)),
+    })
+}
+
+pub(crate) fn env_edit(last: &'static Last<EnvVar>, edit: Edit<EnvVar>) -> wv::EnvEdit {
+    remembered(last, edit, wv::EnvEdit::Repeat, |e| match e {
+        Edit::Replace(v) => wv::EnvEdit::Replace(all(v)),
+        Edit::Set(v) => wv::EnvEdit::Set(all(v)),
+    })
 }
