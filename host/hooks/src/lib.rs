@@ -16,8 +16,8 @@ use std::sync::Mutex;
 
 use meseta_runtime::{LoadError, LoadedModule, ModuleError};
 use meseta_types::hooks::{
-    AgentHooks, AgentInfo, Decision, Edit, ExecutorInfo, FrameworkInfo, Keyed, MasterHooks,
-    Redecorated, Relabeled, Reresourced, TaskInfo, TaskStatus, WithEnvironment,
+    AgentHooks, AgentInfo, AgentRedecorated, Decision, Edit, ExecutorInfo, FrameworkInfo, Keyed,
+    MasterHooks, TaskInfo, TaskRedecorated, TaskStatus, WithEnvironment,
 };
 use meseta_types::resources::{Attribute, EnvVar, Label, Resource};
 use std::sync::Arc;
@@ -176,7 +176,11 @@ impl MasterHookChain {
             task.labels.clone(),
             master_name,
             |h, labels| {
-                let task = Relabeled { task, labels };
+                let task = TaskRedecorated {
+                    task,
+                    labels: Some(labels),
+                    resources: None,
+                };
                 let edit = match h {
                     Hook::Wasm(w) => w.launch_task_label_decorator(&task, framework, agent)?,
                     Hook::Native { hooks, .. } => {
@@ -201,7 +205,11 @@ impl MasterHookChain {
             task.resources.clone(),
             master_name,
             |h, resources| {
-                let task = Reresourced { task, resources };
+                let task = TaskRedecorated {
+                    task,
+                    labels: None,
+                    resources: Some(resources),
+                };
                 match h {
                     Hook::Wasm(w) => w.launch_task_resource_decorator(&task, agent_resources),
                     Hook::Native { hooks, .. } => {
@@ -291,7 +299,11 @@ impl AgentHookChain {
             task.labels.clone(),
             agent_name,
             |h, labels| {
-                let task = Relabeled { task, labels };
+                let task = TaskRedecorated {
+                    task,
+                    labels: Some(labels),
+                    resources: None,
+                };
                 let edit = match h {
                     Hook::Wasm(w) => {
                         w.run_task_label_decorator(&task, executor, framework, agent)?
@@ -377,7 +389,7 @@ impl AgentHookChain {
             agent.resources.clone(),
             agent_name,
             |h, resources| {
-                let agent = Redecorated {
+                let agent = AgentRedecorated {
                     agent,
                     resources: Some(resources),
                     attributes: None,
@@ -398,7 +410,7 @@ impl AgentHookChain {
             agent.attributes.clone(),
             agent_name,
             |h, attributes| {
-                let agent = Redecorated {
+                let agent = AgentRedecorated {
                     agent,
                     resources: None,
                     attributes: Some(attributes),

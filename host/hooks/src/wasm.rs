@@ -12,11 +12,12 @@ use meseta_bindings::master_hooks::MasterHooks as MasterV1;
 use meseta_bindings::master_hooks_v2::MasterHooks as MasterV2;
 use meseta_bindings::master_hooks_v2::meseta::hooks::views::{EnvEdit, LabelEdit};
 use meseta_bindings::views::{Lent, Views, lend};
-use meseta_runtime::{LoadError, LoadedModule, ModuleError, Sandbox, World};
+use meseta_runtime::{LoadError, LoadedModule, ModuleError, Sandbox, StoreState, World};
 use meseta_types::hooks::{
     AgentView, Decision, Edit, ExecutorView, FrameworkView, StatusView, TaskStatus, TaskView,
 };
 use meseta_types::resources::{Attribute, EnvVar, Label, Resource};
+use wasmtime::Store;
 
 use crate::check;
 
@@ -40,6 +41,16 @@ fn checked<W: World<D>, D: Send + 'static, T, U>(
         Ok(None) => Ok(Ok(None)),
         Err(e) => Ok(Err(e)),
     }
+}
+
+/// One call of a version 2 module with `views` lent to it; `f` gets the call's handle.
+fn lent<W: World<Lent>, R>(
+    sb: &mut Sandbox<W, Lent>,
+    op: &'static str,
+    views: Views<'_>,
+    f: impl FnOnce(&W, &mut Store<StoreState<Lent>>, u32) -> wasmtime::Result<R>,
+) -> Result<R, ModuleError> {
+    sb.call(op, |w, s| lend(s, views, |s, h| f(w, s, h)))
 }
 
 /// A version 2 module's previous edits, one per keyed-list hook point, for `repeat`.
@@ -189,11 +200,9 @@ impl WasmMasterHooks {
                     agent: Some(agent),
                     ..Views::default()
                 };
-                let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s, h| {
-                        w.meseta_hooks_master_hooks_api()
-                            .call_launch_task_label_decorator(s, h, h, h)
-                    })
+                let r = lent(sb, OP, views, |w, s, h| {
+                    w.meseta_hooks_master_hooks_api()
+                        .call_launch_task_label_decorator(s, h, h, h)
                 });
                 let previous = &mut previous.labels;
                 edit_answer(sb, OP, r, previous, check::labels, cv::label_from)
@@ -232,11 +241,9 @@ impl WasmMasterHooks {
                     task: Some(task),
                     ..Views::default()
                 };
-                let out = sb.call(OP, |w, s| {
-                    lend(s, views, |s, h| {
-                        w.meseta_hooks_master_hooks_api()
-                            .call_launch_task_resource_decorator(s, h, &r)
-                    })
+                let out = lent(sb, OP, views, |w, s, h| {
+                    w.meseta_hooks_master_hooks_api()
+                        .call_launch_task_resource_decorator(s, h, &r)
                 })?;
                 checked(sb, OP, out, |r| check::resources(r), cv::resources_from)
             }
@@ -259,10 +266,8 @@ impl WasmMasterHooks {
                     agent: Some(agent),
                     ..Views::default()
                 };
-                sb.call(OP, |w, s| {
-                    lend(s, views, |s, h| {
-                        w.meseta_hooks_master_hooks_api().call_agent_lost(s, h)
-                    })
+                lent(sb, OP, views, |w, s, h| {
+                    w.meseta_hooks_master_hooks_api().call_agent_lost(s, h)
                 })
             }
             Versioned::V1(sb) => {
@@ -313,11 +318,9 @@ impl WasmAgentHooks {
                     agent: Some(agent),
                     status: None,
                 };
-                let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s, h| {
-                        w.meseta_hooks_agent_hooks_api()
-                            .call_run_task_label_decorator(s, h, h, h, h)
-                    })
+                let r = lent(sb, OP, views, |w, s, h| {
+                    w.meseta_hooks_agent_hooks_api()
+                        .call_run_task_label_decorator(s, h, h, h, h)
                 });
                 let previous = &mut previous.labels;
                 edit_answer(sb, OP, r, previous, check::labels, cv::label_from)
@@ -356,11 +359,9 @@ impl WasmAgentHooks {
                     executor: Some(executor),
                     ..Views::default()
                 };
-                let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s, h| {
-                        w.meseta_hooks_agent_hooks_api()
-                            .call_executor_environment_decorator(s, h)
-                    })
+                let r = lent(sb, OP, views, |w, s, h| {
+                    w.meseta_hooks_agent_hooks_api()
+                        .call_executor_environment_decorator(s, h)
                 });
                 let previous = &mut previous.environment;
                 edit_answer(sb, OP, r, previous, check::environment, cv::env_from)
@@ -396,14 +397,9 @@ impl WasmAgentHooks {
                     status: Some(status),
                     ..Views::default()
                 };
-                let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s, h| {
-                        w.meseta_hooks_agent_hooks_api().call_task_status_decorator(
-                            s,
-                            framework_id,
-                            h,
-                        )
-                    })
+                let r = lent(sb, OP, views, |w, s, h| {
+                    w.meseta_hooks_agent_hooks_api()
+                        .call_task_status_decorator(s, framework_id, h)
                 })?;
                 checked(
                     sb,
@@ -439,11 +435,9 @@ impl WasmAgentHooks {
                     agent: Some(agent),
                     ..Views::default()
                 };
-                let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s, h| {
-                        w.meseta_hooks_agent_hooks_api()
-                            .call_resources_decorator(s, h)
-                    })
+                let r = lent(sb, OP, views, |w, s, h| {
+                    w.meseta_hooks_agent_hooks_api()
+                        .call_resources_decorator(s, h)
                 })?;
                 checked(sb, OP, r, |r| check::resources(r), cv::resources_from)
             }
@@ -470,11 +464,9 @@ impl WasmAgentHooks {
                     agent: Some(agent),
                     ..Views::default()
                 };
-                let r = sb.call(OP, |w, s| {
-                    lend(s, views, |s, h| {
-                        w.meseta_hooks_agent_hooks_api()
-                            .call_attributes_decorator(s, h)
-                    })
+                let r = lent(sb, OP, views, |w, s, h| {
+                    w.meseta_hooks_agent_hooks_api()
+                        .call_attributes_decorator(s, h)
                 })?;
                 checked(sb, OP, r, |a| check::attributes(a), convert)
             }
@@ -502,11 +494,9 @@ impl WasmAgentHooks {
                     executor: Some(executor),
                     ..Views::default()
                 };
-                sb.call(OP, |w, s| {
-                    lend(s, views, |s, h| {
-                        w.meseta_hooks_agent_hooks_api()
-                            .call_remove_executor(s, h, h)
-                    })
+                lent(sb, OP, views, |w, s, h| {
+                    w.meseta_hooks_agent_hooks_api()
+                        .call_remove_executor(s, h, h)
                 })
             }
             Versioned::V1(sb) => {

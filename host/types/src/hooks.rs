@@ -418,13 +418,14 @@ impl StatusView for TaskStatus {
     }
 }
 
-/// A task whose labels are the chain's current ones.
-pub struct Relabeled<'a> {
+/// A task whose labels, or resources, are the chain's current ones.
+pub struct TaskRedecorated<'a> {
     pub task: &'a TaskInfo,
-    pub labels: &'a [Label],
+    pub labels: Option<&'a [Label]>,
+    pub resources: Option<&'a [Resource]>,
 }
 
-impl TaskView for Relabeled<'_> {
+impl TaskView for TaskRedecorated<'_> {
     fn task_id(&self) -> Cow<'_, str> {
         text(&self.task.task_id)
     }
@@ -435,40 +436,10 @@ impl TaskView for Relabeled<'_> {
         text(&self.task.agent_id)
     }
     fn resources(&self) -> Cow<'_, [Resource]> {
-        Cow::Borrowed(&self.task.resources)
+        Cow::Borrowed(self.resources.unwrap_or(&self.task.resources))
     }
     fn labels(&self) -> Cow<'_, [Label]> {
-        Cow::Borrowed(self.labels)
-    }
-    fn command(&self) -> Option<Cow<'_, CommandInfo>> {
-        self.task.command.as_ref().map(Cow::Borrowed)
-    }
-    fn executor_id(&self) -> Option<Cow<'_, str>> {
-        opt(&self.task.executor_id)
-    }
-}
-
-/// A task whose resources are the chain's current ones.
-pub struct Reresourced<'a> {
-    pub task: &'a TaskInfo,
-    pub resources: &'a [Resource],
-}
-
-impl TaskView for Reresourced<'_> {
-    fn task_id(&self) -> Cow<'_, str> {
-        text(&self.task.task_id)
-    }
-    fn name(&self) -> Cow<'_, str> {
-        text(&self.task.name)
-    }
-    fn agent_id(&self) -> Cow<'_, str> {
-        text(&self.task.agent_id)
-    }
-    fn resources(&self) -> Cow<'_, [Resource]> {
-        Cow::Borrowed(self.resources)
-    }
-    fn labels(&self) -> Cow<'_, [Label]> {
-        Cow::Borrowed(&self.task.labels)
+        Cow::Borrowed(self.labels.unwrap_or(&self.task.labels))
     }
     fn command(&self) -> Option<Cow<'_, CommandInfo>> {
         self.task.command.as_ref().map(Cow::Borrowed)
@@ -518,13 +489,13 @@ impl ExecutorView for WithEnvironment<'_> {
 }
 
 /// An agent whose resources, or attributes, are the chain's current ones.
-pub struct Redecorated<'a> {
+pub struct AgentRedecorated<'a> {
     pub agent: &'a AgentInfo,
     pub resources: Option<&'a [Resource]>,
     pub attributes: Option<&'a [Attribute]>,
 }
 
-impl AgentView for Redecorated<'_> {
+impl AgentView for AgentRedecorated<'_> {
     fn agent_id(&self) -> Cow<'_, str> {
         text(&self.agent.agent_id)
     }

@@ -1,11 +1,13 @@
 //! The guest SDK for Meseta modules: write a policy in plain Rust, export it as a WebAssembly
 //! component.
 //!
-//! A Meseta module is a WebAssembly component that implements one world of the WIT contract
-//! `meseta:modules@0.1.0` (see `wit/` at the root of the repository): `allocator`, `isolator`,
-//! `resource-estimator`, `qos-controller`, `master-hooks` or `agent-hooks`. This crate hides the
-//! bindings: you implement a policy trait from [`meseta_types`] on a plain Rust type, and one
-//! macro turns it into the component's exports.
+//! A Meseta module is a WebAssembly component that implements one world of the WIT contract (see
+//! `wit/` at the root of the repository): `allocator`, `isolator`, `resource-estimator` or
+//! `qos-controller` of `meseta:modules@0.1.0`, or `master-hooks` or `agent-hooks` of
+//! `meseta:hooks@0.2.0` (hooks' second version; the first, in `meseta:modules@0.1.0`, is still
+//! served and exported with the `*-v1` features). This crate hides the bindings: you implement a
+//! policy trait from [`meseta_types`] on a plain Rust type, and one macro turns it into the
+//! component's exports.
 //!
 //! # Writing a module
 //!
@@ -29,7 +31,7 @@
 //! its kind. The SDK re-exports [`meseta_types`], so no other dependency is needed.
 //!
 //! ```ignore
-//! use meseta_sdk::meseta_types::hooks::{AgentInfo, Decision, FrameworkInfo, MasterHooks, TaskInfo};
+//! use meseta_sdk::meseta_types::hooks::{AgentView, Decision, Edit, FrameworkView, MasterHooks, TaskView};
 //! use meseta_sdk::meseta_types::resources::Label;
 //! use meseta_sdk::meseta_types::{parameter, Create, Parameters};
 //!
@@ -47,14 +49,14 @@
 //! impl MasterHooks for TeamLabel {
 //!     fn launch_task_label_decorator(
 //!         &mut self,
-//!         task: &TaskInfo,
-//!         _framework: &FrameworkInfo,
-//!         _agent: &AgentInfo,
-//!     ) -> Decision<Vec<Label>> {
-//!         meseta_sdk::log::debug(&format!("labelling task {}", task.task_id));
-//!         let mut labels = task.labels.clone();
-//!         labels.push(Label { key: "team".into(), value: Some(self.team.clone()) });
-//!         Ok(Some(labels))
+//!         task: &dyn TaskView,
+//!         _framework: &dyn FrameworkView,
+//!         _agent: &dyn AgentView,
+//!     ) -> Decision<Edit<Label>> {
+//!         // each view method is one host call that copies in only that field
+//!         meseta_sdk::log::debug(&format!("labelling task {}", task.task_id()));
+//!         // set one label; the task's other labels stay without crossing the boundary
+//!         Ok(Some(Edit::Set(vec![Label { key: "team".into(), value: Some(self.team.clone()) }])))
 //!     }
 //! }
 //!
@@ -77,10 +79,23 @@
 //! | `isolator` | `isolator` | [`IsolatorPolicy`](meseta_types::isolation::IsolatorPolicy) | [`export_isolator!`] |
 //! | `resource-estimator` | `resource-estimator` | [`EstimatorPolicy`](meseta_types::oversubscription::EstimatorPolicy) | [`export_resource_estimator!`] |
 //! | `qos-controller` | `qos-controller` | [`QosPolicy`](meseta_types::oversubscription::QosPolicy) | [`export_qos_controller!`] |
-//! | `master-hooks` | `master-hooks` | [`MasterHooks`](meseta_types::hooks::MasterHooks) | [`export_master_hooks!`] |
-//! | `agent-hooks` | `agent-hooks` | [`AgentHooks`](meseta_types::hooks::AgentHooks) | [`export_agent_hooks!`] |
+//! | `master-hooks` (`meseta:hooks@0.2.0`) | `master-hooks` | [`MasterHooks`](meseta_types::hooks::MasterHooks) | [`export_master_hooks!`] |
+//! | `agent-hooks` (`meseta:hooks@0.2.0`) | `agent-hooks` | [`AgentHooks`](meseta_types::hooks::AgentHooks) | [`export_agent_hooks!`] |
+//! | `master-hooks` (`meseta:modules@0.1.0`) | `master-hooks-v1` | [`MasterHooks`](meseta_types::hooks::MasterHooks) | [`export_master_hooks_v1!`] |
+//! | `agent-hooks` (`meseta:modules@0.1.0`) | `agent-hooks-v1` | [`AgentHooks`](meseta_types::hooks::AgentHooks) | [`export_agent_hooks_v1!`] |
 //!
 //! Enable exactly one world feature per module: the component then contains exactly that world.
+//!
+//! # Hooks: the two versions
+//!
+//! Both versions export the same traits, whose methods take views (`&dyn TaskView`, ...). In
+//! version 2 a view method is a host call that copies in only the field it returns (the hook
+//! point passes integer handles), so a hook pays for what it reads; label and environment
+//! decorators answer with an [`Edit`](meseta_types::hooks::Edit), and `Edit::Set` carries only
+//! the entries the hook sets. The SDK sends an edit equal to the previous one at the same hook
+//! point as `repeat`, which the host answers from the edit it kept, so a hook with a fixed
+//! answer sends it once. In version 1 every call copies in whole records, the view methods read
+//! that copy, and the SDK applies the edit to send the whole list.
 //!
 //! # What the export macros do
 //!
