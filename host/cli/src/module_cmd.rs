@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Subcommand;
+use meseta_bindings::views::Lent;
 use meseta_bindings::{NoCgroups, WORLDS};
 use meseta_runtime::module::{Binary, classify_binary};
 use meseta_runtime::{
@@ -116,6 +117,18 @@ fn link(module: Arc<LoadedModule>) -> Result<Arc<LoadedModule>, LoadError> {
             module.clone(),
             || (),
         )?),
+        "master-hooks" if module.world == b::MASTER_HOOKS_V2 => {
+            drop(Sandbox::<b::master_hooks_v2::MasterHooks, Lent>::new(
+                module.clone(),
+                Lent::default,
+            )?)
+        }
+        "agent-hooks" if module.world == b::AGENT_HOOKS_V2 => {
+            drop(Sandbox::<b::agent_hooks_v2::AgentHooks, Lent>::new(
+                module.clone(),
+                Lent::default,
+            )?)
+        }
         "master-hooks" => drop(Sandbox::<b::master_hooks::MasterHooks, ()>::new(
             module.clone(),
             || (),
@@ -142,6 +155,12 @@ fn start(module: Arc<LoadedModule>) -> Result<(), LoadError> {
         }
         "qos-controller" => {
             Sandbox::<b::qos_controller::QosController, ()>::new(module, || ())?.start()
+        }
+        "master-hooks" if module.world == b::MASTER_HOOKS_V2 => {
+            Sandbox::<b::master_hooks_v2::MasterHooks, Lent>::new(module, Lent::default)?.start()
+        }
+        "agent-hooks" if module.world == b::AGENT_HOOKS_V2 => {
+            Sandbox::<b::agent_hooks_v2::AgentHooks, Lent>::new(module, Lent::default)?.start()
         }
         "master-hooks" => Sandbox::<b::master_hooks::MasterHooks, ()>::new(module, || ())?.start(),
         "agent-hooks" => Sandbox::<b::agent_hooks::AgentHooks, ()>::new(module, || ())?.start(),

@@ -32,6 +32,15 @@ const KINDS: &[&str] = &[
     "agent-hooks",
 ];
 
+/// The package and version of the newest world of `kind` (hooks: `meseta:hooks@0.2.0`).
+fn newest(kind: &str) -> (&'static str, &'static str) {
+    if kind.ends_with("-hooks") {
+        ("meseta:hooks", "0.2.0")
+    } else {
+        ("meseta:modules", "0.1.0")
+    }
+}
+
 #[test]
 fn check_accepts_each_shipped_module_for_its_kind_and_rejects_it_for_others() {
     assert_eq!(meseta_artifacts::SHIPPED.len(), 9);
@@ -39,22 +48,22 @@ fn check_accepts_each_shipped_module_for_its_kind_and_rejects_it_for_others() {
         let o = meseta(&["module", "check", a.path, "--kind", a.kind]);
         let out = text(&o);
         assert!(o.status.success(), "{} as {}: {out}", a.name, a.kind);
+        let (package, version) = newest(a.kind);
         assert!(
-            out.contains(&format!("implements meseta:modules/{}@0.1.0", a.kind)),
+            out.contains(&format!("implements {package}/{}@{version}", a.kind)),
             "{out}"
         );
         assert!(
-            out.contains(&format!("meseta:modules/{}-api@0.1.0", a.kind)),
+            out.contains(&format!("{package}/{}-api@{version}", a.kind)),
             "{out}"
         );
         for other in KINDS.iter().filter(|k| **k != a.kind) {
             let o = meseta(&["module", "check", a.path, "--kind", other]);
             let out = text(&o);
             assert!(!o.status.success(), "{} accepted as {other}", a.name);
+            let (package, version) = newest(other);
             assert!(
-                out.contains(&format!(
-                    "missing export 'meseta:modules/{other}-api@0.1.0'"
-                )),
+                out.contains(&format!("missing export '{package}/{other}-api@{version}'")),
                 "{} as {other}: {out}",
                 a.name
             );

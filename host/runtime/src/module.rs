@@ -151,17 +151,16 @@ impl Loader<'_> {
         let world = match requested {
             // a kind served at several versions: the one the component implements
             Some(w) => {
-                let served = self.worlds.iter().filter(|v| v.kind == w.kind);
-                if let Some(v) = served
-                    .into_iter()
-                    .find(|v| missing(&summary, v, &[]).is_none())
-                {
-                    *v
+                let served: Vec<&WorldSpec> =
+                    self.worlds.iter().filter(|v| v.kind == w.kind).collect();
+                if let Some(v) = served.iter().find(|v| missing(&summary, v, &[]).is_none()) {
+                    **v
                 } else if let Some((missing, hint)) = missing(&summary, &w, self.worlds) {
+                    let expected: Vec<String> = served.iter().map(|v| v.world_name()).collect();
                     return Err(LoadError::WrongWorld {
                         module: name,
                         path,
-                        expected: w.world_name(),
+                        expected: expected.join("' or '"),
                         missing,
                         hint,
                     });
