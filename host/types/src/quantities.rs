@@ -7,6 +7,19 @@ pub struct Quantities(pub Vec<f64>);
 /// Amounts below this are treated as zero (Mesos compares scalars at 0.001 precision).
 pub const EPSILON: f64 = 1e-6;
 
+/// `a.max(b)`, NaN handling included, as two compares: on `wasm32` `f64::max` is a call into
+/// libm (wasm's `f64.max` treats NaN differently), and allocation rounds take thousands.
+#[inline]
+pub fn max(a: f64, b: f64) -> f64 {
+    if a > b || b.is_nan() { a } else { b }
+}
+
+/// `a.min(b)`, as [`max`] is `a.max(b)`.
+#[inline]
+pub fn min(a: f64, b: f64) -> f64 {
+    if a < b || b.is_nan() { a } else { b }
+}
+
 impl Quantities {
     pub fn zeros(len: usize) -> Self {
         Quantities(vec![0.0; len])
@@ -37,7 +50,7 @@ impl Quantities {
     /// `self -= other`, clamping at zero.
     pub fn subtract(&mut self, other: &Quantities) {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a = (*a - *b).max(0.0);
+            *a = max(*a - *b, 0.0);
             if *a < EPSILON {
                 *a = 0.0;
             }
@@ -86,5 +99,36 @@ mod tests {
         assert!(!Quantities(vec![-1.0]).is_valid());
         assert!(!Quantities(vec![f64::NAN]).is_valid());
         assert!(Quantities(vec![0.0, 0.0]).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod max_min_tests {
+    use super::{max, min};
+
+    #[test]
+    fn max_and_min_agree_with_std_including_nan() {
+        let values = [
+            0.0,
+            -1.5,
+            2.0,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for a in values {
+            for b in values {
+                let (m, n) = (max(a, b), min(a, b));
+                assert!(
+                    m == a.max(b) || (m.is_nan() && a.max(b).is_nan()),
+                    "max({a}, {b})"
+                );
+                assert!(
+                    n == a.min(b) || (n.is_nan() && a.min(b).is_nan()),
+                    "min({a}, {b})"
+                );
+            }
+        }
     }
 }

@@ -30,7 +30,7 @@ use meseta_types::allocation::{
     AgentId, AgentUsage, Capabilities, FrameworkId, FrameworkInfo, FrameworkUsage, Options, RoleId,
     Sorter,
 };
-use meseta_types::quantities::EPSILON;
+use meseta_types::quantities::{EPSILON, max, min};
 
 /// The longest decline filter, as in Mesos (365 days).
 pub const MAX_FILTER_MS: u64 = 365 * 24 * 60 * 60 * 1000;
@@ -243,7 +243,7 @@ fn share_of(total: &Quantities, fair: &[bool], allocated: &Quantities) -> f64 {
     for (i, amount) in allocated.0.iter().enumerate() {
         let t = total.get(i);
         if t > EPSILON && fair.get(i).copied().unwrap_or(true) {
-            share = share.max(amount / t);
+            share = max(share, amount / t);
         }
     }
     share
@@ -365,7 +365,7 @@ impl Cluster {
                 .0
                 .iter()
                 .enumerate()
-                .map(|(i, t)| (t - a.allocated.get(i)).max(0.0)),
+                .map(|(i, t)| max(t - a.allocated.get(i), 0.0)),
         );
         true
     }
@@ -449,7 +449,7 @@ impl Cluster {
                 if let Some(limits) = &node.limits {
                     let limit = limits.get(i);
                     if i < limits.len() && limit.is_finite() {
-                        v = v.min((limit - node.consumed.get(i)).max(0.0));
+                        v = min(v, max(limit - node.consumed.get(i), 0.0));
                     }
                 }
             }
@@ -676,7 +676,7 @@ impl Cluster {
         if self.dirty || !a.active {
             return;
         }
-        let free = |i: usize| (a.total.get(i) - a.allocated.get(i)).max(0.0);
+        let free = |i: usize| max(a.total.get(i) - a.allocated.get(i), 0.0);
         let len = a.total.len();
         if !allocatable_by(&self.group_slots, &self.min_allocatable, len, free) {
             return;
@@ -785,7 +785,7 @@ impl Cluster {
                 .0
                 .iter()
                 .enumerate()
-                .map(|(i, v)| v.max(0.0).min(held.get(i)))
+                .map(|(i, v)| min(max(*v, 0.0), held.get(i)))
                 .collect(),
         );
         held.subtract(&taken);

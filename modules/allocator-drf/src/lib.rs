@@ -67,6 +67,7 @@
 pub mod cluster;
 
 use meseta_types::allocation::{AgentId, AllocatorPolicy, FrameworkId, Offer, RoleId, Sorter};
+use meseta_types::quantities::max;
 use meseta_types::{Create, Parameters, Quantities};
 
 pub use cluster::MAX_FILTER_MS;
@@ -221,7 +222,7 @@ fn allocate_agent(
             }
             let resources = Quantities(candidate.clone());
             for (f, taken) in s.free.iter_mut().zip(&resources.0) {
-                *f = (*f - taken).max(0.0);
+                *f = max(*f - taken, 0.0);
             }
             c.track(agent, client, &resources);
             served.push(client);
