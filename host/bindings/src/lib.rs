@@ -231,31 +231,35 @@ fn parameters(p: &[(String, String)]) -> Vec<types::Parameter> {
         .collect()
 }
 
-/// Implements `World` for a generated world whose imports need nothing beyond `StoreState`.
+/// Implements `World` for a generated world whose imports need nothing beyond `StoreState`:
+/// for any store data, or (`[generics] data, ...`) for the given one.
 macro_rules! plain_world {
-    ($world:ty, $pre:ty, $iface:ident) => {
-        impl<T: Send + 'static> World<T> for $world {
+    ([$($g:tt)*] $data:ty, $world:ty, $pre:ty, $iface:ident) => {
+        impl<$($g)*> World<$data> for $world {
             type Pre = $pre;
-            fn add_to_linker(linker: &mut Linker<StoreState<T>>) -> wasmtime::Result<()> {
+            fn add_to_linker(linker: &mut Linker<StoreState<$data>>) -> wasmtime::Result<()> {
                 <$world>::add_to_linker::<_, HasSelf<_>>(linker, |s| s)
             }
-            fn pre(pre: InstancePre<StoreState<T>>) -> wasmtime::Result<Self::Pre> {
+            fn pre(pre: InstancePre<StoreState<$data>>) -> wasmtime::Result<Self::Pre> {
                 <$pre>::new(pre)
             }
             fn instantiate(
                 pre: &Self::Pre,
-                store: &mut Store<StoreState<T>>,
+                store: &mut Store<StoreState<$data>>,
             ) -> wasmtime::Result<Self> {
                 pre.instantiate(store)
             }
             fn init(
                 &self,
-                store: &mut Store<StoreState<T>>,
+                store: &mut Store<StoreState<$data>>,
                 p: &[(String, String)],
             ) -> wasmtime::Result<Result<(), String>> {
                 self.$iface().call_init(store, &parameters(p))
             }
         }
+    };
+    ($world:ty, $pre:ty, $iface:ident) => {
+        plain_world!([T: Send + 'static] T, $world, $pre, $iface);
     };
 }
 
@@ -285,40 +289,15 @@ plain_world!(
     meseta_modules_agent_hooks_api
 );
 
-/// Implements `World<Lent>` for a version 2 hooks world.
-macro_rules! hooks_v2_world {
-    ($world:ty, $pre:ty, $iface:ident) => {
-        impl World<views::Lent> for $world {
-            type Pre = $pre;
-            fn add_to_linker(linker: &mut Linker<StoreState<views::Lent>>) -> wasmtime::Result<()> {
-                <$world>::add_to_linker::<_, HasSelf<_>>(linker, |s| s)
-            }
-            fn pre(pre: InstancePre<StoreState<views::Lent>>) -> wasmtime::Result<Self::Pre> {
-                <$pre>::new(pre)
-            }
-            fn instantiate(
-                pre: &Self::Pre,
-                store: &mut Store<StoreState<views::Lent>>,
-            ) -> wasmtime::Result<Self> {
-                pre.instantiate(store)
-            }
-            fn init(
-                &self,
-                store: &mut Store<StoreState<views::Lent>>,
-                p: &[(String, String)],
-            ) -> wasmtime::Result<Result<(), String>> {
-                self.$iface().call_init(store, &parameters(p))
-            }
-        }
-    };
-}
-
-hooks_v2_world!(
+// Version 2 hooks worlds: their `views` import reads the store's `Lent`.
+plain_world!(
+    [] views::Lent,
     master_hooks_v2::MasterHooks,
     master_hooks_v2::MasterHooksPre<StoreState<views::Lent>>,
     meseta_hooks_master_hooks_api
 );
-hooks_v2_world!(
+plain_world!(
+    [] views::Lent,
     agent_hooks_v2::AgentHooks,
     agent_hooks_v2::AgentHooksPre<StoreState<views::Lent>>,
     meseta_hooks_agent_hooks_api

@@ -33,11 +33,10 @@ pub struct Views<'a> {
 }
 
 /// The store data of a version 2 hook module: the current call's [`Views`], lifetime erased,
-/// and the call's handle number.
+/// and the number of the current (or last) call, which is its handle.
 #[derive(Default)]
 pub struct Lent {
     call: u32,
-    last: u32,
     task: Option<NonNull<dyn TaskView>>,
     executor: Option<NonNull<dyn ExecutorView>>,
     framework: Option<NonNull<dyn FrameworkView>>,
@@ -68,7 +67,7 @@ impl Drop for Clear<'_> {
     fn drop(&mut self) {
         let lent = &mut self.0.data_mut().data;
         *lent = Lent {
-            last: lent.last,
+            call: lent.call,
             ..Lent::default()
         };
     }
@@ -81,10 +80,9 @@ pub fn lend<R>(
     f: impl FnOnce(&mut Store<StoreState<Lent>>, u32) -> R,
 ) -> R {
     // a fresh nonzero number per call, so a handle kept from an earlier call is refused
-    let call = store.data().data.last.wrapping_add(1).max(1);
+    let call = store.data().data.call.wrapping_add(1).max(1);
     store.data_mut().data = Lent {
         call,
-        last: call,
         task: erase!(views.task, TaskView),
         executor: erase!(views.executor, ExecutorView),
         framework: erase!(views.framework, FrameworkView),

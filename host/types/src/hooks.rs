@@ -73,13 +73,6 @@ impl<T: Keyed + Clone> Edit<T> {
         self.apply_to(&mut list);
         list
     }
-
-    /// The entries the edit carries.
-    pub fn entries(&self) -> &[T] {
-        match self {
-            Edit::Replace(v) | Edit::Set(v) => v,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]

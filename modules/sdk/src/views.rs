@@ -33,14 +33,6 @@ pub mod bindings {
 
 pub use bindings::meseta::hooks::views as wv;
 
-fn owned<T>(v: T) -> Cow<'static, T::Owned>
-where
-    T: ToOwned<Owned = T>,
-    T: Clone,
-{
-    Cow::Owned(v)
-}
-
 /// A `task` handle as a [`TaskView`].
 pub struct GuestTask(pub wv::Task);
 
@@ -61,7 +53,7 @@ impl TaskView for GuestTask {
         Cow::Owned(all(wv::task_labels(self.0)))
     }
     fn command(&self) -> Option<Cow<'_, CommandInfo>> {
-        wv::task_command(self.0).map(|c| owned(CommandInfo::from(c)))
+        wv::task_command(self.0).map(|c| Cow::Owned(CommandInfo::from(c)))
     }
     fn environment(&self) -> Cow<'_, [EnvVar]> {
         Cow::Owned(all(wv::task_environment(self.0)))
@@ -85,7 +77,7 @@ impl ExecutorView for GuestExecutor {
         wv::executor_name(self.0).map(Cow::Owned)
     }
     fn command(&self) -> Option<Cow<'_, CommandInfo>> {
-        wv::executor_command(self.0).map(|c| owned(CommandInfo::from(c)))
+        wv::executor_command(self.0).map(|c| Cow::Owned(CommandInfo::from(c)))
     }
     fn environment(&self) -> Cow<'_, [EnvVar]> {
         Cow::Owned(all(wv::executor_environment(self.0)))
@@ -163,7 +155,7 @@ impl StatusView for GuestStatus {
         Cow::Owned(all(wv::status_labels(self.0)))
     }
     fn container_status(&self) -> Option<Cow<'_, ContainerStatus>> {
-        wv::status_container_status(self.0).map(|c| owned(ContainerStatus::from(c)))
+        wv::status_container_status(self.0).map(|c| Cow::Owned(ContainerStatus::from(c)))
     }
 }
 
