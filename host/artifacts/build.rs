@@ -34,6 +34,7 @@ const SHIPPED: &[(&str, &str)] = &[
 const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-hooks-adversary", "master-hooks"),
     ("test-allocator-liar", "allocator"),
+    ("test-allocator-liar-v1", "allocator"),
     ("test-isolator-adversary", "isolator"),
     ("test-estimator-adversary", "resource-estimator"),
     ("test-qos-adversary", "qos-controller"),
@@ -226,7 +227,7 @@ fn target_installed() -> bool {
 /// The component must export its world's interface (hooks: at either version); a wrong SDK
 /// feature would not.
 fn check_world(name: &str, kind: &str, bytes: &[u8]) -> Result<(), String> {
-    for package in ["meseta:modules", "meseta:hooks"] {
+    for package in ["meseta:modules", "meseta:hooks", "meseta:allocator"] {
         let export = format!("{package}/{kind}-api@");
         if bytes.windows(export.len()).any(|w| w == export.as_bytes()) {
             return Ok(());

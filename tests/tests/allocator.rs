@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The host is the authority over allocator output: invalid offers are module faults, and a
-//! fresh instance gets the cluster back by replay.
+//! fresh instance gets the cluster back by replay. Each test runs the lying allocator at both
+//! versions of the allocator world the host serves (`LIARS`).
 
 use meseta_allocator::WasmAllocator;
 use meseta_runtime::{FaultCause, Settings};
@@ -53,11 +54,13 @@ fn cluster(a: &mut WasmAllocator) {
     .unwrap();
 }
 
-fn liar(lie: &str) -> WasmAllocator {
-    let mut a = WasmAllocator::new(
-        load("test-allocator-liar", &[("lie", lie)], Settings::default()).unwrap(),
-    )
-    .unwrap();
+/// The same lying policy as a version 2 (`meseta:allocator@0.2.0`, columns) and a version 1
+/// (`meseta:modules@0.1.0`, one record per offer) module.
+const LIARS: [&str; 2] = ["test-allocator-liar", "test-allocator-liar-v1"];
+
+fn liar(module: &str, lie: &str) -> WasmAllocator {
+    let mut a =
+        WasmAllocator::new(load(module, &[("lie", lie)], Settings::default()).unwrap()).unwrap();
     cluster(&mut a);
     a
 }
@@ -84,43 +87,100 @@ fn the_drf_module_offers_the_agent_to_the_framework_once() {
 }
 
 #[test]
+fn the_liars_export_both_versions() {
+    let versions: Vec<String> = LIARS
+        .iter()
+        .map(|m| liar(m, "honest").module().world.world_name())
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            "meseta:allocator/allocator@0.2.0",
+            "meseta:modules/allocator@0.1.0"
+        ]
+    );
+}
+
+#[test]
 fn invalid_offers_are_faults() {
-    for (lie, expect) in [
-        ("oversized", "exceed its free resources"),
-        ("unknown-framework", "unknown framework 9999"),
-        ("double", "exceed its free resources"),
-        ("negative", "invalid amounts"),
-    ] {
-        let mut a = liar(lie);
-        let err = a.allocate(0).unwrap_err();
-        match &err.cause {
-            FaultCause::InvalidOutput(m) => assert!(m.contains(expect), "{lie}: {m}"),
-            other => panic!("{lie}: expected invalid output, got {other:?}"),
+    for module in LIARS {
+        for (lie, expect) in [
+            ("oversized", "exceed its free resources"),
+            ("unknown-framework", "unknown framework 9999"),
+            ("double", "exceed its free resources"),
+            ("negative", "invalid amounts"),
+        ] {
+            let mut a = liar(module, lie);
+            let err = a.allocate(0).unwrap_err();
+            match &err.cause {
+                FaultCause::InvalidOutput(m) => {
+                    assert!(m.contains(expect), "{module} {lie}: {m}")
+                }
+                other => panic!("{module} {lie}: expected invalid output, got {other:?}"),
+            }
+            assert_eq!(
+                a.module().counters.snapshot().faults.invalid_output,
+                1,
+                "{module} {lie}"
+            );
         }
-        assert_eq!(
-            a.module().counters.snapshot().faults.invalid_output,
-            1,
-            "{lie}"
-        );
     }
 }
 
 #[test]
+fn an_offer_with_more_amounts_than_resource_kinds_is_a_fault_at_both_versions() {
+    // Version 1 sends the list as is and the host rejects it; version 2's SDK cannot put it in
+    // the columns and traps, naming the agent.
+    let mut v1 = liar("test-allocator-liar-v1", "wide");
+    let err = v1.allocate(0).unwrap_err();
+    assert!(
+        matches!(&err.cause, FaultCause::InvalidOutput(m) if m.contains("at most 2 slots")),
+        "{err}"
+    );
+    let mut v2 = liar("test-allocator-liar", "wide");
+    let err = v2.allocate(0).unwrap_err();
+    assert!(
+        matches!(&err.cause, FaultCause::Trap(m) if m.contains("agent 3 has 3 amounts, more than the 2 resource kinds")),
+        "{err}"
+    );
+    // Both keep serving: the next round, on a fresh instance, makes the same (refused) offer.
+    assert!(v2.allocate(1).is_err());
+    assert_eq!(v2.module().counters.snapshot().instantiations, 2);
+}
+
+#[test]
 fn a_fresh_instance_gets_the_cluster_back_by_replay() {
-    let mut a = liar("oversized");
-    a.allocate(0).unwrap_err();
-    // The next call instantiates afresh; the liar only knows agent 3 if the host replayed it.
-    let err = a.allocate(1).unwrap_err();
-    assert!(err.to_string().contains("agent 3 (agent-3)"), "{err}");
-    assert_eq!(a.module().counters.snapshot().instantiations, 2);
-    let mut honest = liar("honest");
-    let offers = honest.allocate(0).unwrap();
-    assert_eq!(offers[0].resources, Quantities(vec![4.0, 1024.0]));
+    for module in LIARS {
+        let mut a = liar(module, "oversized");
+        a.allocate(0).unwrap_err();
+        // The next call instantiates afresh; the liar only knows agent 3 if the host replayed it.
+        let err = a.allocate(1).unwrap_err();
+        assert!(
+            err.to_string().contains("agent 3 (agent-3)"),
+            "{module}: {err}"
+        );
+        assert_eq!(a.module().counters.snapshot().instantiations, 2);
+        let mut honest = liar(module, "honest");
+        let offers = honest.allocate(0).unwrap();
+        assert_eq!(offers[0].resources, Quantities(vec![4.0, 1024.0]));
+        assert!(honest.allocate(1).unwrap().is_empty(), "{module}");
+        honest
+            .recover_resources(7, 3, 0, Quantities(vec![1.0, 24.0]), None, 2)
+            .unwrap();
+        let offers = honest.allocate(3).unwrap();
+        assert_eq!(offers[0].resources, Quantities(vec![1.0, 24.0]), "{module}");
+    }
 }
 
 #[test]
 fn after_a_fault_the_native_twin_answers_the_round_from_the_same_state() {
-    let mut a = liar("oversized");
+    for module in LIARS {
+        after_a_fault(module);
+    }
+}
+
+fn after_a_fault(module: &str) {
+    let mut a = liar(module, "oversized");
     let fault = a.allocate(0).unwrap_err();
     assert!(matches!(fault.cause, FaultCause::InvalidOutput(_)));
     let mut twin = <allocator_drf::DrfAllocator as meseta_types::Create>::create(&[]).unwrap();
@@ -136,4 +196,27 @@ fn after_a_fault_the_native_twin_answers_the_round_from_the_same_state() {
         err.to_string().contains("exceed its free resources"),
         "{err}"
     );
+}
+
+#[test]
+fn a_rejected_round_records_none_of_its_offers() {
+    // `double` offers the whole agent twice: the first offer fits, the second does not. The
+    // host must not keep the first; the native twin, replayed from the host's record, sees the
+    // agent free.
+    for module in LIARS {
+        let mut a = liar(module, "double");
+        let err = a.allocate(0).unwrap_err();
+        assert!(
+            err.to_string().contains("exceed its free resources"),
+            "{module}: {err}"
+        );
+        let mut twin = <allocator_drf::DrfAllocator as meseta_types::Create>::create(&[]).unwrap();
+        let offers = a.allocate_natively(&mut twin, 1);
+        assert_eq!(offers.len(), 1, "{module}");
+        assert_eq!(
+            offers[0].resources,
+            Quantities(vec![4.0, 1024.0]),
+            "{module}"
+        );
+    }
 }

@@ -10,16 +10,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use meseta_bindings::allocator::Allocator as World;
-use meseta_bindings::allocator::exports::meseta::modules::allocator_api as api;
 use meseta_runtime::{LoadError, LoadedModule, ModuleError, Sandbox, StoreState};
 use meseta_types::Quantities;
 use meseta_types::allocation::{
     AgentId, AgentInfo, AgentUsage, AllocatorPolicy, FrameworkId, FrameworkInfo, FrameworkUsage,
     Offer, Options, RoleId, Sorter,
 };
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use wasmtime::Store;
 
 #[derive(Default)]
@@ -34,31 +33,76 @@ struct AgentState {
     total: Quantities,
     active: bool,
     allocated: BTreeMap<(FrameworkId, RoleId), Quantities>,
+    /// Total minus allocated, kept current: `refresh` after any change of `total` or
+    /// `allocated` but `take`, which updates it in place. A round's check reads only this.
+    free: Vec<f64>,
 }
 
 impl AgentState {
-    /// Total minus allocated, as `Quantities::subtract` computes it, into `out`.
-    fn free_into(&self, out: &mut Vec<f64>) {
-        out.clear();
-        out.extend_from_slice(&self.total.0);
+    fn new(
+        info: AgentInfo,
+        total: Quantities,
+        allocated: BTreeMap<(FrameworkId, RoleId), Quantities>,
+    ) -> Self {
+        let mut agent = AgentState {
+            info,
+            total,
+            active: true,
+            allocated,
+            free: Vec::new(),
+        };
+        agent.refresh();
+        agent
+    }
+
+    /// Recomputes `free` as `Quantities::subtract` would, one allocation after another.
+    fn refresh(&mut self) {
+        self.free.clear();
+        self.free.extend_from_slice(&self.total.0);
         for q in self.allocated.values() {
-            for (a, b) in out.iter_mut().zip(&q.0) {
-                *a = (*a - *b).max(0.0);
-                if *a < meseta_types::quantities::EPSILON {
-                    *a = 0.0;
+            subtract(&mut self.free, &q.0);
+        }
+    }
+
+    /// Records `r` as allocated to the framework in the role.
+    fn take(&mut self, framework: FrameworkId, role: RoleId, r: &[f64]) {
+        match self.allocated.entry((framework, role)) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let held = &mut e.get_mut().0;
+                if held.len() < r.len() {
+                    held.resize(r.len(), 0.0);
+                }
+                for (a, b) in held.iter_mut().zip(r) {
+                    *a += *b;
                 }
             }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(Quantities(r.to_vec()));
+            }
         }
+        subtract(&mut self.free, r);
+    }
+
+    /// Undoes `take` (or recovers `r`): the holding shrinks, and goes when nothing is left.
+    fn give_back(&mut self, framework: FrameworkId, role: RoleId, r: &Quantities) {
+        if let Some(held) = self.allocated.get_mut(&(framework, role)) {
+            held.subtract(r);
+            if held.is_empty() {
+                self.allocated.remove(&(framework, role));
+            }
+        }
+        self.refresh();
     }
 }
 
-/// Buffers reused by every round's check.
-#[derive(Default)]
-struct Scratch {
-    sum: Vec<f64>,
-    free: Vec<f64>,
-    /// Agents already visited by the adjacency test.
-    seen: FxHashSet<AgentId>,
+/// `free -= taken` slot by slot, never below zero, as `Quantities::subtract`.
+fn subtract(free: &mut [f64], taken: &[f64]) {
+    for (a, b) in free.iter_mut().zip(taken) {
+        *a = (*a - *b).max(0.0);
+        if *a < meseta_types::quantities::EPSILON {
+            *a = 0.0;
+        }
+    }
 }
 
 #[derive(Default)]
@@ -88,131 +132,181 @@ impl Shadow {
     }
 }
 
+/// The module, at whichever version of the allocator world it exports.
+enum Versioned {
+    /// `meseta:modules/allocator@0.1.0`: `allocate` answers a list of offer records.
+    V1(Sandbox<v1::World, ()>),
+    /// `meseta:allocator/allocator@0.2.0`: `allocate` answers columns.
+    V2(Sandbox<v2::World, ()>),
+}
+
+/// Where the time of the last `allocate` went.
+#[derive(Clone, Copy, Debug)]
+pub struct RoundTimes {
+    /// The module's call: its round, and the copy of its answer out of the sandbox.
+    pub call: Duration,
+    /// The host's check and record of the answer (`admit`).
+    pub admit: Duration,
+}
+
 /// An allocator module with its shadow state.
 pub struct WasmAllocator {
-    sandbox: Sandbox<World, ()>,
+    sandbox: Versioned,
     shadow: Shadow,
-    scratch: Scratch,
-}
-
-fn q(v: &Quantities) -> Vec<f64> {
-    v.0.clone()
-}
-
-fn options_to(o: &Options) -> api::Options {
-    api::Options {
-        resource_kinds: o
-            .resource_kinds
-            .iter()
-            .map(|k| api::ResourceKind {
-                name: k.name.clone(),
-                revocable: k.revocable,
-            })
-            .collect(),
-        allocation_interval_ms: o.allocation_interval_ms,
-        min_allocatable: o.min_allocatable.iter().map(q).collect(),
-        fairness_excluded: o.fairness_excluded.clone(),
-        sorter: match o.sorter {
-            Sorter::Drf => api::Sorter::Drf,
-            Sorter::Random => api::Sorter::Random,
-        },
-    }
-}
-
-fn framework_to(f: &FrameworkInfo) -> api::FrameworkInfo {
-    api::FrameworkInfo {
-        name: f.name.clone(),
-        roles: f.roles.clone(),
-        capabilities: capabilities_to(f.capabilities),
-    }
-}
-
-fn capabilities_to(c: meseta_types::allocation::Capabilities) -> api::Capabilities {
-    use meseta_types::allocation::Capabilities as C;
-    let table = [
-        (
-            C::REVOCABLE_RESOURCES,
-            api::Capabilities::REVOCABLE_RESOURCES,
-        ),
-        (C::MULTI_ROLE, api::Capabilities::MULTI_ROLE),
-        (C::PARTITION_AWARE, api::Capabilities::PARTITION_AWARE),
-        (C::GPU_RESOURCES, api::Capabilities::GPU_RESOURCES),
-        (
-            C::RESERVATION_REFINEMENT,
-            api::Capabilities::RESERVATION_REFINEMENT,
-        ),
-        (C::REGION_AWARE, api::Capabilities::REGION_AWARE),
-    ];
-    table
-        .into_iter()
-        .filter(|(bit, _)| c.has(*bit))
-        .fold(api::Capabilities::empty(), |acc, (_, flag)| acc | flag)
-}
-
-fn agent_to(a: &AgentInfo) -> api::AgentInfo {
-    api::AgentInfo {
-        hostname: a.hostname.clone(),
-        attributes: a.attributes.clone(),
-    }
+    last_round: Option<RoundTimes>,
 }
 
 type S = Store<StoreState<()>>;
 
-/// Tells a fresh instance everything the shadow knows.
-fn replay(shadow: &Shadow, w: &World, s: &mut S) -> wasmtime::Result<Result<(), String>> {
-    let a = w.meseta_modules_allocator_api();
-    if let Some(o) = &shadow.options {
-        a.call_initialize(&mut *s, &options_to(o))?;
-    }
-    for (role, name) in &shadow.roles {
-        a.call_add_role(&mut *s, *role, name)?;
-    }
-    if !shadow.weights.is_empty() {
-        let weights: Vec<(u32, f64)> = shadow.weights.iter().map(|(r, w)| (*r, *w)).collect();
-        a.call_update_weights(&mut *s, &weights)?;
-    }
-    for (role, (g, l)) in &shadow.quotas {
-        a.call_update_quota(&mut *s, *role, &q(g), &q(l))?;
-    }
-    for (id, f) in shadow.frameworks_in_order() {
-        if let Some(info) = &f.info {
-            let suppressed: Vec<u32> = f.suppressed.iter().copied().collect();
-            a.call_add_framework(
-                &mut *s,
-                *id,
-                &framework_to(info),
-                &[],
-                f.active,
-                &suppressed,
-            )?;
+/// The conversions to one version's generated types and the replay through its calls. Both
+/// versions declare the same records, so one body serves both.
+macro_rules! version {
+    ($name:ident, $world:path, $api:path, $calls:ident) => {
+        mod $name {
+            use super::*;
+            pub use $api as api;
+            pub type World = $world;
+
+            pub fn calls(w: &World) -> &api::Guest {
+                w.$calls()
+            }
+
+            pub fn options_to(o: &Options) -> api::Options {
+                api::Options {
+                    resource_kinds: o
+                        .resource_kinds
+                        .iter()
+                        .map(|k| api::ResourceKind {
+                            name: k.name.clone(),
+                            revocable: k.revocable,
+                        })
+                        .collect(),
+                    allocation_interval_ms: o.allocation_interval_ms,
+                    min_allocatable: o.min_allocatable.iter().map(|m| m.0.clone()).collect(),
+                    fairness_excluded: o.fairness_excluded.clone(),
+                    sorter: match o.sorter {
+                        Sorter::Drf => api::Sorter::Drf,
+                        Sorter::Random => api::Sorter::Random,
+                    },
+                }
+            }
+
+            pub fn framework_to(f: &FrameworkInfo) -> api::FrameworkInfo {
+                use meseta_types::allocation::Capabilities as C;
+                let table = [
+                    (
+                        C::REVOCABLE_RESOURCES,
+                        api::Capabilities::REVOCABLE_RESOURCES,
+                    ),
+                    (C::MULTI_ROLE, api::Capabilities::MULTI_ROLE),
+                    (C::PARTITION_AWARE, api::Capabilities::PARTITION_AWARE),
+                    (C::GPU_RESOURCES, api::Capabilities::GPU_RESOURCES),
+                    (
+                        C::RESERVATION_REFINEMENT,
+                        api::Capabilities::RESERVATION_REFINEMENT,
+                    ),
+                    (C::REGION_AWARE, api::Capabilities::REGION_AWARE),
+                ];
+                api::FrameworkInfo {
+                    name: f.name.clone(),
+                    roles: f.roles.clone(),
+                    capabilities: table
+                        .into_iter()
+                        .filter(|(bit, _)| f.capabilities.has(*bit))
+                        .fold(api::Capabilities::empty(), |acc, (_, flag)| acc | flag),
+                }
+            }
+
+            pub fn agent_to(a: &AgentInfo) -> api::AgentInfo {
+                api::AgentInfo {
+                    hostname: a.hostname.clone(),
+                    attributes: a.attributes.clone(),
+                }
+            }
+
+            pub fn framework_usage(used: &[FrameworkUsage]) -> Vec<api::FrameworkUsage> {
+                used.iter()
+                    .map(|u| api::FrameworkUsage {
+                        agent: u.agent,
+                        role: u.role,
+                        resources: u.resources.0.clone(),
+                    })
+                    .collect()
+            }
+
+            pub fn agent_usage<'a>(
+                used: impl Iterator<Item = (FrameworkId, RoleId, &'a Quantities)>,
+            ) -> Vec<api::AgentUsage> {
+                used.map(|(framework, role, r)| api::AgentUsage {
+                    framework,
+                    role,
+                    resources: r.0.clone(),
+                })
+                .collect()
+            }
+
+            /// Tells a fresh instance everything the shadow knows.
+            pub fn replay(
+                shadow: &Shadow,
+                w: &World,
+                s: &mut S,
+            ) -> wasmtime::Result<Result<(), String>> {
+                let a = calls(w);
+                if let Some(o) = &shadow.options {
+                    a.call_initialize(&mut *s, &options_to(o))?;
+                }
+                for (role, name) in &shadow.roles {
+                    a.call_add_role(&mut *s, *role, name)?;
+                }
+                if !shadow.weights.is_empty() {
+                    let weights: Vec<(u32, f64)> =
+                        shadow.weights.iter().map(|(r, w)| (*r, *w)).collect();
+                    a.call_update_weights(&mut *s, &weights)?;
+                }
+                for (role, (g, l)) in &shadow.quotas {
+                    a.call_update_quota(&mut *s, *role, &g.0, &l.0)?;
+                }
+                for (id, f) in shadow.frameworks_in_order() {
+                    if let Some(info) = &f.info {
+                        let suppressed: Vec<u32> = f.suppressed.iter().copied().collect();
+                        a.call_add_framework(
+                            &mut *s,
+                            *id,
+                            &framework_to(info),
+                            &[],
+                            f.active,
+                            &suppressed,
+                        )?;
+                    }
+                }
+                for (id, agent) in shadow.agents_in_order() {
+                    let used = agent_usage(agent.allocated.iter().map(|((f, r), q)| (*f, *r, q)));
+                    a.call_add_agent(&mut *s, *id, &agent_to(&agent.info), &agent.total.0, &used)?;
+                    if !agent.active {
+                        a.call_deactivate_agent(&mut *s, *id)?;
+                    }
+                }
+                if shadow.paused {
+                    a.call_pause(&mut *s)?;
+                }
+                Ok(Ok(()))
+            }
         }
-    }
-    for (id, agent) in shadow.agents_in_order() {
-        let used: Vec<api::AgentUsage> = agent
-            .allocated
-            .iter()
-            .map(|((framework, role), r)| api::AgentUsage {
-                framework: *framework,
-                role: *role,
-                resources: q(r),
-            })
-            .collect();
-        a.call_add_agent(
-            &mut *s,
-            *id,
-            &agent_to(&agent.info),
-            &q(&agent.total),
-            &used,
-        )?;
-        if !agent.active {
-            a.call_deactivate_agent(&mut *s, *id)?;
-        }
-    }
-    if shadow.paused {
-        a.call_pause(&mut *s)?;
-    }
-    Ok(Ok(()))
+    };
 }
+
+version!(
+    v1,
+    meseta_bindings::allocator::Allocator,
+    meseta_bindings::allocator::exports::meseta::modules::allocator_api,
+    meseta_modules_allocator_api
+);
+version!(
+    v2,
+    meseta_bindings::allocator_v2::Allocator,
+    meseta_bindings::allocator_v2::exports::meseta::allocator::allocator_api,
+    meseta_allocator_allocator_api
+);
 
 /// Tells a native policy everything the shadow knows (the same order as `replay`).
 fn replay_native(shadow: &Shadow, p: &mut dyn AllocatorPolicy) {
@@ -255,54 +349,136 @@ fn replay_native(shadow: &Shadow, p: &mut dyn AllocatorPolicy) {
     }
 }
 
+/// Sends one event to the module at its version: in `$body`, `$a` is the module's calls, `$s`
+/// the store and `$v` the version's conversions (`v1` or `v2`).
 macro_rules! forward {
-    ($self:ident, $op:literal, |$a:ident, $s:ident| $body:expr) => {{
+    ($self:ident, $op:literal, |$a:ident, $s:ident, $v:ident| $body:expr) => {{
         let shadow = &$self.shadow;
-        $self.sandbox.call_with(
-            $op,
-            |w, s| replay(shadow, w, s),
-            |w, $s| {
-                let $a = w.meseta_modules_allocator_api();
-                $body
-            },
-        )
+        match &mut $self.sandbox {
+            Versioned::V1(sandbox) => sandbox.call_with(
+                $op,
+                |w, s| v1::replay(shadow, w, s),
+                |w, $s| {
+                    use v1 as $v;
+                    let $a = $v::calls(w);
+                    $body
+                },
+            ),
+            Versioned::V2(sandbox) => sandbox.call_with(
+                $op,
+                |w, s| v2::replay(shadow, w, s),
+                |w, $s| {
+                    use v2 as $v;
+                    let $a = $v::calls(w);
+                    $body
+                },
+            ),
+        }
     }};
 }
 
+/// One offer of a round as the module answered it, at either version.
+#[derive(Clone, Copy, Debug)]
+struct Proposed<'a> {
+    framework: FrameworkId,
+    role: RoleId,
+    agent: AgentId,
+    amounts: &'a [f64],
+}
+
+/// Reads a version 2 answer's columns as offers of `slots` amounts each, or says how they are
+/// malformed.
+fn columns(c: &v2::api::Offers, slots: usize) -> Result<Vec<Proposed<'_>>, String> {
+    let n = c.agents.len();
+    if c.frameworks.len() != n || c.roles.len() != n {
+        return Err(format!(
+            "offers' columns differ in length: {} frameworks, {} roles, {} agents (one of each per offer)",
+            c.frameworks.len(),
+            c.roles.len(),
+            n
+        ));
+    }
+    if c.amounts.len() != n * slots {
+        return Err(format!(
+            "offers carry {} amounts for {n} offers; expected {} ({slots} per offer, one per resource kind)",
+            c.amounts.len(),
+            n * slots
+        ));
+    }
+    Ok(c.frameworks
+        .iter()
+        .zip(&c.roles)
+        .zip(&c.agents)
+        .enumerate()
+        .map(|(i, ((framework, role), agent))| Proposed {
+            framework: *framework,
+            role: *role,
+            agent: *agent,
+            amounts: c.amounts.get(i * slots..(i + 1) * slots).unwrap_or(&[]),
+        })
+        .collect())
+}
+
 impl WasmAllocator {
-    /// Links and starts the module (its `init(parameters)` runs now).
+    /// Links and starts the module (its `init(parameters)` runs now), at whichever version of
+    /// the allocator world it exports.
     pub fn new(module: Arc<LoadedModule>) -> Result<Self, LoadError> {
-        let mut sandbox = Sandbox::new(module, || ())?;
-        sandbox.start()?;
+        let sandbox = if module.world == meseta_bindings::ALLOCATOR_V2 {
+            let mut sandbox = Sandbox::new(module, || ())?;
+            sandbox.start()?;
+            Versioned::V2(sandbox)
+        } else {
+            let mut sandbox = Sandbox::new(module, || ())?;
+            sandbox.start()?;
+            Versioned::V1(sandbox)
+        };
         Ok(WasmAllocator {
             sandbox,
             shadow: Shadow::default(),
-            scratch: Scratch::default(),
+            last_round: None,
         })
     }
 
     pub fn module(&self) -> &Arc<LoadedModule> {
-        self.sandbox.module()
+        match &self.sandbox {
+            Versioned::V1(s) => s.module(),
+            Versioned::V2(s) => s.module(),
+        }
+    }
+
+    /// Where the time of the last `allocate` that reached the module went.
+    pub fn last_round(&self) -> Option<RoundTimes> {
+        self.last_round
     }
 
     pub fn record_fallback(&self) {
-        self.sandbox.record_fallback();
+        match &self.sandbox {
+            Versioned::V1(s) => s.record_fallback(),
+            Versioned::V2(s) => s.record_fallback(),
+        }
+    }
+
+    fn reject(&mut self, op: &'static str, message: String) -> ModuleError {
+        match &mut self.sandbox {
+            Versioned::V1(s) => s.reject(op, message),
+            Versioned::V2(s) => s.reject(op, message),
+        }
     }
 
     pub fn initialize(&mut self, options: Options) -> Result<(), ModuleError> {
-        let o = options_to(&options);
-        self.shadow.options = Some(options);
-        forward!(self, "initialize", |a, s| a.call_initialize(s, &o))
+        self.shadow.options = Some(options.clone());
+        forward!(self, "initialize", |a, s, v| a
+            .call_initialize(s, &v::options_to(&options)))
     }
 
     pub fn add_role(&mut self, role: RoleId, name: &str) -> Result<(), ModuleError> {
         self.shadow.roles.insert(role, name.to_string());
-        forward!(self, "add-role", |a, s| a.call_add_role(s, role, name))
+        forward!(self, "add-role", |a, s, v| a.call_add_role(s, role, name))
     }
 
     pub fn update_weights(&mut self, weights: &[(RoleId, f64)]) -> Result<(), ModuleError> {
         self.shadow.weights.extend(weights.iter().copied());
-        forward!(self, "update-weights", |a, s| a
+        forward!(self, "update-weights", |a, s, v| a
             .call_update_weights(s, weights))
     }
 
@@ -312,9 +488,9 @@ impl WasmAllocator {
         guarantees: Quantities,
         limits: Quantities,
     ) -> Result<(), ModuleError> {
-        let (g, l) = (q(&guarantees), q(&limits));
+        let (g, l) = (guarantees.0.clone(), limits.0.clone());
         self.shadow.quotas.insert(role, (guarantees, limits));
-        forward!(self, "update-quota", |a, s| a
+        forward!(self, "update-quota", |a, s, v| a
             .call_update_quota(s, role, &g, &l))
     }
 
@@ -333,30 +509,22 @@ impl WasmAllocator {
                     .entry((framework, u.role))
                     .or_insert_with(|| Quantities::zeros(0))
                     .add(&u.resources);
+                agent.refresh();
             }
         }
-        let wi = framework_to(&info);
         self.shadow.frameworks.insert(
             framework,
             FrameworkState {
-                info: Some(info),
+                info: Some(info.clone()),
                 active,
                 suppressed: suppressed_roles.iter().copied().collect(),
             },
         );
-        let wu: Vec<api::FrameworkUsage> = used
-            .iter()
-            .map(|u| api::FrameworkUsage {
-                agent: u.agent,
-                role: u.role,
-                resources: q(&u.resources),
-            })
-            .collect();
-        forward!(self, "add-framework", |a, s| a.call_add_framework(
+        forward!(self, "add-framework", |a, s, v| a.call_add_framework(
             s,
             framework,
-            &wi,
-            &wu,
+            &v::framework_to(&info),
+            &v::framework_usage(used),
             active,
             suppressed_roles
         ))
@@ -365,21 +533,25 @@ impl WasmAllocator {
     pub fn remove_framework(&mut self, framework: FrameworkId) -> Result<(), ModuleError> {
         self.shadow.frameworks.remove(&framework);
         for agent in self.shadow.agents.values_mut() {
+            let before = agent.allocated.len();
             agent.allocated.retain(|(f, _), _| *f != framework);
+            if agent.allocated.len() != before {
+                agent.refresh();
+            }
         }
-        forward!(self, "remove-framework", |a, s| a
+        forward!(self, "remove-framework", |a, s, v| a
             .call_remove_framework(s, framework))
     }
 
     pub fn activate_framework(&mut self, framework: FrameworkId) -> Result<(), ModuleError> {
         self.shadow.frameworks.entry(framework).or_default().active = true;
-        forward!(self, "activate-framework", |a, s| a
+        forward!(self, "activate-framework", |a, s, v| a
             .call_activate_framework(s, framework))
     }
 
     pub fn deactivate_framework(&mut self, framework: FrameworkId) -> Result<(), ModuleError> {
         self.shadow.frameworks.entry(framework).or_default().active = false;
-        forward!(self, "deactivate-framework", |a, s| a
+        forward!(self, "deactivate-framework", |a, s, v| a
             .call_deactivate_framework(s, framework))
     }
 
@@ -389,14 +561,13 @@ impl WasmAllocator {
         info: FrameworkInfo,
         suppressed_roles: &[RoleId],
     ) -> Result<(), ModuleError> {
-        let wi = framework_to(&info);
         let f = self.shadow.frameworks.entry(framework).or_default();
-        f.info = Some(info);
+        f.info = Some(info.clone());
         f.suppressed = suppressed_roles.iter().copied().collect();
-        forward!(self, "update-framework", |a, s| a.call_update_framework(
+        forward!(self, "update-framework", |a, s, v| a.call_update_framework(
             s,
             framework,
-            &wi,
+            &v::framework_to(&info),
             suppressed_roles
         ))
     }
@@ -415,38 +586,30 @@ impl WasmAllocator {
                 .or_insert_with(|| Quantities::zeros(0))
                 .add(&u.resources);
         }
-        let (wi, wt) = (agent_to(&info), q(&total));
-        let wu: Vec<api::AgentUsage> = used
-            .iter()
-            .map(|u| api::AgentUsage {
-                framework: u.framework,
-                role: u.role,
-                resources: q(&u.resources),
-            })
-            .collect();
-        self.shadow.agents.insert(
+        let wt = total.0.clone();
+        self.shadow
+            .agents
+            .insert(agent, AgentState::new(info.clone(), total, allocated));
+        forward!(self, "add-agent", |a, s, v| a.call_add_agent(
+            s,
             agent,
-            AgentState {
-                info,
-                total,
-                active: true,
-                allocated,
-            },
-        );
-        forward!(self, "add-agent", |a, s| a
-            .call_add_agent(s, agent, &wi, &wt, &wu))
+            &v::agent_to(&info),
+            &wt,
+            &v::agent_usage(used.iter().map(|u| (u.framework, u.role, &u.resources)))
+        ))
     }
 
     pub fn remove_agent(&mut self, agent: AgentId) -> Result<(), ModuleError> {
         self.shadow.agents.remove(&agent);
-        forward!(self, "remove-agent", |a, s| a.call_remove_agent(s, agent))
+        forward!(self, "remove-agent", |a, s, v| a
+            .call_remove_agent(s, agent))
     }
 
     pub fn activate_agent(&mut self, agent: AgentId) -> Result<(), ModuleError> {
         if let Some(a) = self.shadow.agents.get_mut(&agent) {
             a.active = true;
         }
-        forward!(self, "activate-agent", |a, s| a
+        forward!(self, "activate-agent", |a, s, v| a
             .call_activate_agent(s, agent))
     }
 
@@ -454,16 +617,17 @@ impl WasmAllocator {
         if let Some(a) = self.shadow.agents.get_mut(&agent) {
             a.active = false;
         }
-        forward!(self, "deactivate-agent", |a, s| a
+        forward!(self, "deactivate-agent", |a, s, v| a
             .call_deactivate_agent(s, agent))
     }
 
     pub fn update_agent(&mut self, agent: AgentId, total: Quantities) -> Result<(), ModuleError> {
-        let wt = q(&total);
+        let wt = total.0.clone();
         if let Some(a) = self.shadow.agents.get_mut(&agent) {
             a.total = total;
+            a.refresh();
         }
-        forward!(self, "update-agent", |a, s| a
+        forward!(self, "update-agent", |a, s, v| a
             .call_update_agent(s, agent, &wt))
     }
 
@@ -477,24 +641,19 @@ impl WasmAllocator {
         refuse_seconds: Option<f64>,
         now_ms: u64,
     ) -> Result<(), ModuleError> {
-        if let Some(a) = self.shadow.agents.get_mut(&agent)
-            && let Some(held) = a.allocated.get_mut(&(framework, role))
-        {
-            held.subtract(&resources);
-            if held.is_empty() {
-                a.allocated.remove(&(framework, role));
-            }
+        if let Some(a) = self.shadow.agents.get_mut(&agent) {
+            a.give_back(framework, role, &resources);
         }
-        let wr = q(&resources);
-        forward!(self, "recover-resources", |a, s| a.call_recover_resources(
-            s,
-            framework,
-            agent,
-            role,
-            &wr,
-            refuse_seconds,
-            now_ms
-        ))
+        forward!(self, "recover-resources", |a, s, v| a
+            .call_recover_resources(
+                s,
+                framework,
+                agent,
+                role,
+                &resources.0,
+                refuse_seconds,
+                now_ms
+            ))
     }
 
     pub fn suppress(
@@ -506,7 +665,7 @@ impl WasmAllocator {
         let all = f.info.as_ref().map(|i| i.roles.clone()).unwrap_or_default();
         f.suppressed
             .extend(if roles.is_empty() { &all[..] } else { roles });
-        forward!(self, "suppress", |a, s| a
+        forward!(self, "suppress", |a, s, v| a
             .call_suppress(s, framework, roles))
     }
 
@@ -517,38 +676,63 @@ impl WasmAllocator {
         } else {
             f.suppressed.retain(|r| !roles.contains(r));
         }
-        forward!(self, "revive", |a, s| a.call_revive(s, framework, roles))
+        forward!(self, "revive", |a, s, v| a.call_revive(s, framework, roles))
     }
 
     pub fn pause(&mut self) -> Result<(), ModuleError> {
         self.shadow.paused = true;
-        forward!(self, "pause", |a, s| a.call_pause(s))
+        forward!(self, "pause", |a, s, v| a.call_pause(s))
     }
 
     pub fn resume(&mut self) -> Result<(), ModuleError> {
         self.shadow.paused = false;
-        forward!(self, "resume", |a, s| a.call_resume(s))
+        forward!(self, "resume", |a, s, v| a.call_resume(s))
     }
 
     /// One allocation round. Every offer is checked before any is accepted; one bad offer
     /// rejects the whole round as a module fault.
     pub fn allocate(&mut self, now_ms: u64) -> Result<Vec<Offer>, ModuleError> {
-        let offers = forward!(self, "allocate", |a, s| a.call_allocate(s, now_ms))?;
-        let checked = self.check(&offers);
-        if let Err(message) = checked {
-            return Err(self.sandbox.reject("allocate", message));
-        }
-        let offers: Vec<Offer> = offers
-            .into_iter()
-            .map(|o| Offer {
-                framework: o.framework,
-                role: o.role,
-                agent: o.agent,
-                resources: Quantities(o.resources),
-            })
-            .collect();
-        self.record(&offers);
-        Ok(offers)
+        let shadow = &self.shadow;
+        let slots = shadow
+            .options
+            .as_ref()
+            .map_or(0, |o| o.resource_kinds.len());
+        let started = Instant::now();
+        let answer = match &mut self.sandbox {
+            Versioned::V1(sandbox) => sandbox
+                .call_with(
+                    "allocate",
+                    |w, s| v1::replay(shadow, w, s),
+                    |w, s| v1::calls(w).call_allocate(s, now_ms),
+                )
+                .map(Answer::V1),
+            Versioned::V2(sandbox) => sandbox
+                .call_with(
+                    "allocate",
+                    |w, s| v2::replay(shadow, w, s),
+                    |w, s| v2::calls(w).call_allocate(s, now_ms),
+                )
+                .map(Answer::V2),
+        }?;
+        let proposed = match &answer {
+            Answer::V1(offers) => Ok(offers
+                .iter()
+                .map(|o| Proposed {
+                    framework: o.framework,
+                    role: o.role,
+                    agent: o.agent,
+                    amounts: &o.resources,
+                })
+                .collect()),
+            Answer::V2(c) => columns(c, slots),
+        };
+        let called = Instant::now();
+        let admitted = proposed.and_then(|p| self.admit(&p, slots));
+        self.last_round = Some(RoundTimes {
+            call: called - started,
+            admit: called.elapsed(),
+        });
+        admitted.map_err(|message| self.reject("allocate", message))
     }
 
     /// One allocation round by the native twin `policy`, built afresh from the shadow state:
@@ -561,90 +745,135 @@ impl WasmAllocator {
     ) -> Vec<Offer> {
         replay_native(&self.shadow, policy);
         let offers = policy.allocate(now_ms);
-        self.record(&offers);
-        self.sandbox.record_fallback();
+        for o in &offers {
+            self.record(o.framework, o.role, o.agent, &o.resources);
+        }
+        self.record_fallback();
         offers
     }
 
-    fn record(&mut self, offers: &[Offer]) {
-        for o in offers {
-            let Some(agent) = self.shadow.agents.get_mut(&o.agent) else {
-                continue;
-            };
-            match agent.allocated.entry((o.framework, o.role)) {
-                std::collections::btree_map::Entry::Occupied(mut e) => {
-                    e.get_mut().add(&o.resources)
-                }
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(o.resources.clone());
-                }
-            }
+    fn record(&mut self, framework: FrameworkId, role: RoleId, agent: AgentId, r: &Quantities) {
+        if let Some(agent) = self.shadow.agents.get_mut(&agent) {
+            agent.take(framework, role, &r.0);
         }
     }
 
-    /// Checks a round's offers, with no allocation per offer: the offers on one agent are
-    /// summed while they are adjacent, as every allocator emits them (when they are not, the
-    /// offers are visited in agent order instead).
-    fn check(&mut self, offers: &[api::Offer]) -> Result<(), String> {
-        let slots = self
-            .shadow
-            .options
-            .as_ref()
-            .map_or(usize::MAX, |o| o.resource_kinds.len());
-        let Scratch { sum, free, seen } = &mut self.scratch;
-        seen.clear();
-        let mut previous = None;
-        let grouped = offers.iter().all(|o| {
-            let fresh = previous == Some(o.agent) || seen.insert(o.agent);
-            previous = Some(o.agent);
-            fresh
-        });
-        let mut order: Vec<usize> = (0..offers.len()).collect();
-        if !grouped {
-            order.sort_by_key(|i| offers.get(*i).map(|o| o.agent));
-        }
-        let mut current: Option<AgentId> = None;
-        for o in order.iter().filter_map(|i| offers.get(*i)) {
-            let Some(f) = self.shadow.frameworks.get(&o.framework) else {
-                return Err(format!("offer to unknown framework {}", o.framework));
-            };
-            if !f.info.as_ref().is_some_and(|i| i.roles.contains(&o.role)) {
-                return Err(format!(
-                    "offer to framework {} in role {}, which it does not have",
-                    o.framework, o.role
-                ));
+    /// Checks and records a round's offers in one pass: each offer must name a known framework
+    /// and one of its roles, a known agent, and fit what is still free there after the offers
+    /// before it. The first that does not rejects the round: the offers recorded before it are
+    /// taken back, so a rejected round changes nothing.
+    fn admit(&mut self, offers: &[Proposed<'_>], slots: usize) -> Result<Vec<Offer>, String> {
+        let mut admitted: Vec<Offer> = Vec::with_capacity(offers.len());
+        for o in offers {
+            if let Err(message) = self.admit_one(o, slots) {
+                for taken in &admitted {
+                    if let Some(agent) = self.shadow.agents.get_mut(&taken.agent) {
+                        agent.give_back(taken.framework, taken.role, &taken.resources);
+                    }
+                }
+                return Err(message);
             }
-            let Some(agent) = self.shadow.agents.get(&o.agent) else {
-                return Err(format!("offer on unknown agent {}", o.agent));
-            };
-            if o.resources.len() > slots || !o.resources.iter().all(|v| v.is_finite() && *v >= 0.0)
-            {
-                return Err(format!(
-                    "offer on agent {} has invalid amounts {:?} (amounts must be finite, non-negative, at most {slots} slots)",
-                    o.agent, o.resources
-                ));
-            }
-            if current != Some(o.agent) {
-                current = Some(o.agent);
-                sum.clear();
-                agent.free_into(free);
-            }
-            if sum.len() < o.resources.len() {
-                sum.resize(o.resources.len(), 0.0);
-            }
-            for (a, b) in sum.iter_mut().zip(&o.resources) {
-                *a += *b;
-            }
-            let fits = sum.iter().enumerate().all(|(i, v)| {
-                *v <= free.get(i).copied().unwrap_or(0.0) + meseta_types::quantities::EPSILON
+            admitted.push(Offer {
+                framework: o.framework,
+                role: o.role,
+                agent: o.agent,
+                resources: Quantities(o.amounts.to_vec()),
             });
-            if !fits {
-                return Err(format!(
-                    "offers on agent {} ({}) exceed its free resources: offered {:?}, free {:?}",
-                    o.agent, agent.info.hostname, sum, free
-                ));
-            }
         }
+        Ok(admitted)
+    }
+
+    fn admit_one(&mut self, o: &Proposed<'_>, slots: usize) -> Result<(), String> {
+        let Some(f) = self.shadow.frameworks.get(&o.framework) else {
+            return Err(format!("offer to unknown framework {}", o.framework));
+        };
+        if !f.info.as_ref().is_some_and(|i| i.roles.contains(&o.role)) {
+            return Err(format!(
+                "offer to framework {} in role {}, which it does not have",
+                o.framework, o.role
+            ));
+        }
+        let Some(agent) = self.shadow.agents.get_mut(&o.agent) else {
+            return Err(format!("offer on unknown agent {}", o.agent));
+        };
+        if o.amounts.len() > slots || !o.amounts.iter().all(|v| v.is_finite() && *v >= 0.0) {
+            return Err(format!(
+                "offer on agent {} has invalid amounts {:?} (amounts must be finite, non-negative, at most {slots} slots)",
+                o.agent, o.amounts
+            ));
+        }
+        let fits = o.amounts.iter().enumerate().all(|(i, v)| {
+            *v <= agent.free.get(i).copied().unwrap_or(0.0) + meseta_types::quantities::EPSILON
+        });
+        if !fits {
+            return Err(format!(
+                "offers on agent {} ({}) exceed its free resources: offered {:?}, free {:?}",
+                o.agent, agent.info.hostname, o.amounts, agent.free
+            ));
+        }
+        agent.take(o.framework, o.role, o.amounts);
         Ok(())
+    }
+}
+
+/// A round's answer at the module's version.
+enum Answer {
+    V1(Vec<v1::api::Offer>),
+    V2(v2::api::Offers),
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn answer(
+        frameworks: Vec<u32>,
+        roles: Vec<u32>,
+        agents: Vec<u32>,
+        amounts: Vec<f64>,
+    ) -> v2::api::Offers {
+        v2::api::Offers {
+            frameworks,
+            roles,
+            agents,
+            amounts,
+        }
+    }
+
+    #[test]
+    fn columns_are_read_as_offers_of_one_amount_per_resource_kind() {
+        let c = answer(
+            vec![7, 8],
+            vec![0, 1],
+            vec![3, 4],
+            vec![1.0, 32.0, 2.0, 64.0],
+        );
+        let offers = columns(&c, 2).unwrap();
+        assert_eq!(offers.len(), 2);
+        assert_eq!(
+            (
+                offers[1].framework,
+                offers[1].role,
+                offers[1].agent,
+                offers[1].amounts
+            ),
+            (8, 1, 4, &[2.0, 64.0][..])
+        );
+        assert!(
+            columns(&answer(vec![], vec![], vec![], vec![]), 4)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn malformed_columns_say_what_is_wrong() {
+        let ragged = answer(vec![7, 8], vec![0], vec![3, 4], vec![1.0, 2.0]);
+        let err = columns(&ragged, 1).unwrap_err();
+        assert!(err.contains("2 frameworks, 1 roles, 2 agents"), "{err}");
+        let short = answer(vec![7, 8], vec![0, 0], vec![3, 4], vec![1.0, 32.0, 2.0]);
+        let err = columns(&short, 2).unwrap_err();
+        assert!(err.contains("3 amounts for 2 offers; expected 4"), "{err}");
     }
 }

@@ -291,6 +291,7 @@ pub fn decline(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
         let (mut native, mut wasm, ns, ws) =
             both(|a| mesos_agents(a, agents, frameworks, [16.0, 2014.0, 1024.0, 16.0]))?;
         let (mut nt, mut wt, mut nd, mut wd) = (vec![], vec![], vec![], vec![]);
+        let (mut call, mut admit) = (vec![], vec![]);
         let mut consistent = true;
         let mut offers_per_round = Vec::new();
         for r in 0..rounds {
@@ -307,13 +308,23 @@ pub fn decline(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
                     ),
                 );
             }
+            let parts = wasm.last_round();
+            if let Some(p) = parts {
+                call.push(p.call);
+                admit.push(p.admit);
+            }
             progress(
                 name,
                 format!(
-                    "round {r}: {} offers; native {:.2} ms, Wasm {:.2} ms",
+                    "round {r}: {} offers; native {:.2} ms, Wasm {:.2} ms{}",
                     n.len(),
                     ms(ntime),
-                    ms(wtime)
+                    ms(wtime),
+                    parts.map_or(String::new(), |p| format!(
+                        " (module call {:.2} ms, host check and record {:.2} ms)",
+                        ms(p.call),
+                        ms(p.admit)
+                    ))
                 ),
             );
             offers_per_round.push(n.len());
@@ -348,6 +359,10 @@ pub fn decline(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
         rep.set("wasm_round0_ms", json!(ms(wt[0])));
         rep.set("native_decline_ms", json!(ms(median(nd))));
         rep.set("wasm_decline_ms", json!(ms(median(wd))));
+        if !call.is_empty() {
+            rep.set("wasm_call_ms", json!(ms(median(call))));
+            rep.set("wasm_admit_ms", json!(ms(median(admit))));
+        }
         rep.set("native_setup_ms", json!(ms(ns)));
         rep.set("wasm_setup_ms", json!(ms(ws)));
         if agents == 10_000 && frameworks == 1_000 {

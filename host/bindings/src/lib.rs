@@ -1,4 +1,5 @@
-//! Host bindings for the `meseta:modules@0.1.0` worlds, generated at compile time from `wit/`.
+//! Host bindings for the `meseta:modules@0.1.0` worlds and their later versions
+//! (`meseta:hooks@0.2.0`, `meseta:allocator@0.2.0`), generated at compile time from `wit/`.
 //!
 //! This is the only crate that runs `wasmtime::component::bindgen!`. It shares the generated
 //! `types`, `host` and `hook-types` interfaces between the worlds, implements the `host` import
@@ -106,6 +107,18 @@ pub mod agent_hooks_v2 {
     });
 }
 
+/// Version 2 of the allocator world (`meseta:allocator@0.2.0`): `allocate` answers columns.
+pub mod allocator_v2 {
+    wasmtime::component::bindgen!({
+        world: "meseta:allocator/allocator@0.2.0",
+        path: ["../../wit/meseta-modules-0.1.0", "../../wit/meseta-allocator-0.2.0"],
+        with: {
+            "meseta:modules/types": crate::allocator::meseta::modules::types,
+            "meseta:modules/host": crate::allocator::meseta::modules::host,
+        },
+    });
+}
+
 pub mod convert;
 pub mod views;
 
@@ -179,8 +192,16 @@ pub const AGENT_HOOKS_V2: WorldSpec = WorldSpec {
     ..AGENT_HOOKS
 };
 
+/// `allocator` at version 2 (`meseta:allocator@0.2.0`): `allocate` answers columns.
+pub const ALLOCATOR_V2: WorldSpec = WorldSpec {
+    package: "meseta:allocator",
+    version: (0, 2, 0),
+    ..ALLOCATOR
+};
+
 /// Every module kind this host serves; a kind served at two versions is listed newest first.
 pub const WORLDS: &[WorldSpec] = &[
+    ALLOCATOR_V2,
     ALLOCATOR,
     ISOLATOR,
     RESOURCE_ESTIMATOR,
@@ -267,6 +288,11 @@ plain_world!(
     allocator::Allocator,
     allocator::AllocatorPre<StoreState<T>>,
     meseta_modules_allocator_api
+);
+plain_world!(
+    allocator_v2::Allocator,
+    allocator_v2::AllocatorPre<StoreState<T>>,
+    meseta_allocator_allocator_api
 );
 plain_world!(
     resource_estimator::ResourceEstimator,

@@ -102,6 +102,12 @@ fn file_spec(file: &Path, kind: Option<&str>) -> ModuleSpec {
 fn link(module: Arc<LoadedModule>) -> Result<Arc<LoadedModule>, LoadError> {
     use meseta_bindings as b;
     match module.world.kind {
+        "allocator" if module.world == b::ALLOCATOR_V2 => {
+            drop(Sandbox::<b::allocator_v2::Allocator, ()>::new(
+                module.clone(),
+                || (),
+            )?)
+        }
         "allocator" => drop(Sandbox::<b::allocator::Allocator, ()>::new(
             module.clone(),
             || (),
@@ -146,6 +152,9 @@ fn link(module: Arc<LoadedModule>) -> Result<Arc<LoadedModule>, LoadError> {
 fn start(module: Arc<LoadedModule>) -> Result<(), LoadError> {
     use meseta_bindings as b;
     match module.world.kind {
+        "allocator" if module.world == b::ALLOCATOR_V2 => {
+            Sandbox::<b::allocator_v2::Allocator, ()>::new(module, || ())?.start()
+        }
         "allocator" => Sandbox::<b::allocator::Allocator, ()>::new(module, || ())?.start(),
         "isolator" => {
             Sandbox::<b::isolator::Isolator, NoCgroups>::new(module, NoCgroups::default)?.start()

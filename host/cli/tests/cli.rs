@@ -32,10 +32,13 @@ const KINDS: &[&str] = &[
     "agent-hooks",
 ];
 
-/// The package and version of the newest world of `kind` (hooks: `meseta:hooks@0.2.0`).
+/// The package and version of the newest world of `kind` (hooks: `meseta:hooks@0.2.0`,
+/// allocator: `meseta:allocator@0.2.0`).
 fn newest(kind: &str) -> (&'static str, &'static str) {
     if kind.ends_with("-hooks") {
         ("meseta:hooks", "0.2.0")
+    } else if kind == "allocator" {
+        ("meseta:allocator", "0.2.0")
     } else {
         ("meseta:modules", "0.1.0")
     }

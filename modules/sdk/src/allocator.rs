@@ -1,4 +1,5 @@
-//! The `allocator` world: exports an [`AllocatorPolicy`] with [`export_allocator!`](crate::export_allocator).
+//! The `allocator` world of `meseta:allocator@0.2.0` (a round's offers as columns): exports an
+//! [`AllocatorPolicy`] with [`export_allocator!`](crate::export_allocator).
 
 use crate::__private::{Instance, init, with_or, with_or_trap};
 use crate::convert::all;
@@ -8,8 +9,16 @@ use meseta_types::{Create, Quantities};
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "allocator",
-        path: "../../wit/meseta-modules-0.1.0",
+        // A world of another name including the version 2 world: the version 1 bindings next
+        // door already define the export macro named after `allocator`.
+        inline: "
+            package meseta:sdk-allocator;
+            world allocator-v2 {
+                include meseta:allocator/allocator@0.2.0;
+            }
+        ",
+        world: "allocator-v2",
+        path: ["../../wit/meseta-modules-0.1.0", "../../wit/meseta-allocator-0.2.0"],
         with: {
             "meseta:modules/host@0.1.0": crate::wit::meseta::modules::host,
             "meseta:modules/types@0.1.0": crate::wit::meseta::modules::types,
@@ -22,10 +31,10 @@ pub mod bindings {
 }
 
 use crate::wit::meseta::modules::types::Parameter;
-use bindings::exports::meseta::modules::allocator_api as w;
+use bindings::exports::meseta::allocator::allocator_api as w;
 
-/// Exports the allocator `$policy` (a type implementing
-/// [`Create`] and [`AllocatorPolicy`]) as the component's `allocator-api`.
+/// Exports the allocator `$policy` (a type implementing [`Create`] and [`AllocatorPolicy`]) as
+/// the component's `meseta:allocator/allocator-api@0.2.0`.
 ///
 /// ```ignore
 /// meseta_sdk::export_allocator!(MyAllocator);
@@ -42,210 +51,41 @@ macro_rules! export_allocator {
     };
 }
 
-impl From<w::ResourceKind> for a::ResourceKind {
-    fn from(v: w::ResourceKind) -> Self {
-        a::ResourceKind {
-            name: v.name,
-            revocable: v.revocable,
+/// A round's offers as columns, each offer's amounts padded with zeros to the number of
+/// resource kinds. An offer with more amounts than there are kinds traps, naming its agent.
+fn offers(offers: Vec<a::Offer>) -> w::Offers {
+    let slots = crate::allocator_guest::SLOTS.get();
+    let mut c = w::Offers {
+        frameworks: Vec::with_capacity(offers.len()),
+        roles: Vec::with_capacity(offers.len()),
+        agents: Vec::with_capacity(offers.len()),
+        amounts: Vec::with_capacity(offers.len() * slots),
+    };
+    for o in offers {
+        if o.resources.0.len() > slots {
+            crate::__private::trap(&format!(
+                "offer on agent {} has {} amounts, more than the {slots} resource kinds",
+                o.agent,
+                o.resources.0.len()
+            ));
         }
+        c.frameworks.push(o.framework);
+        c.roles.push(o.role);
+        c.agents.push(o.agent);
+        c.amounts.extend_from_slice(&o.resources.0);
+        c.amounts
+            .resize(c.amounts.len() + slots - o.resources.0.len(), 0.0);
     }
+    c
 }
 
-impl From<w::Sorter> for a::Sorter {
-    fn from(v: w::Sorter) -> Self {
-        match v {
-            w::Sorter::Drf => a::Sorter::Drf,
-            w::Sorter::Random => a::Sorter::Random,
-        }
-    }
-}
-
-impl From<w::Options> for a::Options {
-    fn from(v: w::Options) -> Self {
-        a::Options {
-            resource_kinds: all(v.resource_kinds),
-            allocation_interval_ms: v.allocation_interval_ms,
-            min_allocatable: v.min_allocatable.into_iter().map(Quantities).collect(),
-            fairness_excluded: v.fairness_excluded,
-            sorter: v.sorter.into(),
-        }
-    }
-}
-
-impl From<w::FrameworkInfo> for a::FrameworkInfo {
-    fn from(v: w::FrameworkInfo) -> Self {
-        a::FrameworkInfo {
-            name: v.name,
-            roles: v.roles,
-            capabilities: a::Capabilities(v.capabilities.bits()),
-        }
-    }
-}
-
-impl From<w::AgentInfo> for a::AgentInfo {
-    fn from(v: w::AgentInfo) -> Self {
-        a::AgentInfo {
-            hostname: v.hostname,
-            attributes: v.attributes,
-        }
-    }
-}
-
-impl From<w::FrameworkUsage> for a::FrameworkUsage {
-    fn from(v: w::FrameworkUsage) -> Self {
-        a::FrameworkUsage {
-            agent: v.agent,
-            role: v.role,
-            resources: Quantities(v.resources),
-        }
-    }
-}
-
-impl From<w::AgentUsage> for a::AgentUsage {
-    fn from(v: w::AgentUsage) -> Self {
-        a::AgentUsage {
-            framework: v.framework,
-            role: v.role,
-            resources: Quantities(v.resources),
-        }
-    }
-}
-
-impl From<a::Offer> for w::Offer {
-    fn from(v: a::Offer) -> Self {
-        w::Offer {
-            framework: v.framework,
-            role: v.role,
-            agent: v.agent,
-            resources: v.resources.0,
-        }
-    }
-}
-
-impl<C> w::Guest for C
-where
-    C: Instance,
-    C::Policy: AllocatorPolicy + Create,
-{
-    fn init(parameters: Vec<Parameter>) -> Result<(), String> {
-        init::<C>(parameters)
-    }
-
-    fn initialize(options: w::Options) {
-        with_or_trap::<C, _>("initialize", |p| p.initialize(options.into()));
-    }
-
-    fn add_role(role: a::RoleId, name: String) {
-        with_or_trap::<C, _>("add-role", |p| p.add_role(role, &name));
-    }
-
-    fn update_weights(weights: Vec<(a::RoleId, f64)>) {
-        with_or_trap::<C, _>("update-weights", |p| p.update_weights(&weights));
-    }
-
-    fn update_quota(role: a::RoleId, guarantees: Vec<f64>, limits: Vec<f64>) {
-        with_or_trap::<C, _>("update-quota", |p| {
-            p.update_quota(role, Quantities(guarantees), Quantities(limits))
-        });
-    }
-
-    fn add_framework(
-        framework: a::FrameworkId,
-        info: w::FrameworkInfo,
-        used: Vec<w::FrameworkUsage>,
-        active: bool,
-        suppressed_roles: Vec<a::RoleId>,
-    ) {
-        let used: Vec<a::FrameworkUsage> = all(used);
-        with_or_trap::<C, _>("add-framework", |p| {
-            p.add_framework(framework, info.into(), &used, active, &suppressed_roles)
-        });
-    }
-
-    fn remove_framework(framework: a::FrameworkId) {
-        with_or_trap::<C, _>("remove-framework", |p| p.remove_framework(framework));
-    }
-
-    fn activate_framework(framework: a::FrameworkId) {
-        with_or_trap::<C, _>("activate-framework", |p| p.activate_framework(framework));
-    }
-
-    fn deactivate_framework(framework: a::FrameworkId) {
-        with_or_trap::<C, _>("deactivate-framework", |p| {
-            p.deactivate_framework(framework)
-        });
-    }
-
-    fn update_framework(
-        framework: a::FrameworkId,
-        info: w::FrameworkInfo,
-        suppressed_roles: Vec<a::RoleId>,
-    ) {
-        with_or_trap::<C, _>("update-framework", |p| {
-            p.update_framework(framework, info.into(), &suppressed_roles)
-        });
-    }
-
-    fn add_agent(agent: a::AgentId, info: w::AgentInfo, total: Vec<f64>, used: Vec<w::AgentUsage>) {
-        let used: Vec<a::AgentUsage> = all(used);
-        with_or_trap::<C, _>("add-agent", |p| {
-            p.add_agent(agent, info.into(), Quantities(total), &used)
-        });
-    }
-
-    fn remove_agent(agent: a::AgentId) {
-        with_or_trap::<C, _>("remove-agent", |p| p.remove_agent(agent));
-    }
-
-    fn activate_agent(agent: a::AgentId) {
-        with_or_trap::<C, _>("activate-agent", |p| p.activate_agent(agent));
-    }
-
-    fn deactivate_agent(agent: a::AgentId) {
-        with_or_trap::<C, _>("deactivate-agent", |p| p.deactivate_agent(agent));
-    }
-
-    fn update_agent(agent: a::AgentId, total: Vec<f64>) {
-        with_or_trap::<C, _>("update-agent", |p| p.update_agent(agent, Quantities(total)));
-    }
-
-    fn recover_resources(
-        framework: a::FrameworkId,
-        agent: a::AgentId,
-        role: a::RoleId,
-        resources: Vec<f64>,
-        refuse_seconds: Option<f64>,
-        now_ms: u64,
-    ) {
-        with_or_trap::<C, _>("recover-resources", |p| {
-            p.recover_resources(
-                framework,
-                agent,
-                role,
-                Quantities(resources),
-                refuse_seconds,
-                now_ms,
-            )
-        });
-    }
-
-    fn suppress(framework: a::FrameworkId, roles: Vec<a::RoleId>) {
-        with_or_trap::<C, _>("suppress", |p| p.suppress(framework, &roles));
-    }
-
-    fn revive(framework: a::FrameworkId, roles: Vec<a::RoleId>) {
-        with_or_trap::<C, _>("revive", |p| p.revive(framework, &roles));
-    }
-
-    fn pause() {
-        with_or_trap::<C, _>("pause", |p| p.pause());
-    }
-
-    fn resume() {
-        with_or_trap::<C, _>("resume", |p| p.resume());
-    }
-
-    fn allocate(now_ms: u64) -> Vec<w::Offer> {
-        with_or::<C, _>(Vec::new(), |p| all(p.allocate(now_ms)))
-    }
-}
+crate::allocator_guest::allocator_guest!(
+    w::Offers,
+    w::Offers {
+        frameworks: Vec::new(),
+        roles: Vec::new(),
+        agents: Vec::new(),
+        amounts: Vec::new(),
+    },
+    offers
+);

@@ -2,10 +2,10 @@
 //! component.
 //!
 //! A Meseta module is a WebAssembly component that implements one world of the WIT contract (see
-//! `wit/` at the root of the repository): `allocator`, `isolator`, `resource-estimator` or
-//! `qos-controller` of `meseta:modules@0.1.0`, or `master-hooks` or `agent-hooks` of
-//! `meseta:hooks@0.2.0` (hooks' second version; the first, in `meseta:modules@0.1.0`, is still
-//! served and exported with the `*-v1` features). This crate hides the bindings: you implement a
+//! `wit/` at the root of the repository): `isolator`, `resource-estimator` or `qos-controller`
+//! of `meseta:modules@0.1.0`, `allocator` of `meseta:allocator@0.2.0`, or `master-hooks` or
+//! `agent-hooks` of `meseta:hooks@0.2.0`. Allocators and hooks are at their second version; the
+//! first, in `meseta:modules@0.1.0`, is still served and exported with the `*-v1` features. This crate hides the bindings: you implement a
 //! policy trait from [`meseta_types`] on a plain Rust type, and one macro turns it into the
 //! component's exports.
 //!
@@ -75,7 +75,7 @@
 //!
 //! | world | feature | trait | macro |
 //! |---|---|---|---|
-//! | `allocator` | `allocator` | [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy) | [`export_allocator!`] |
+//! | `allocator` (`meseta:allocator@0.2.0`) | `allocator` | [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy) | [`export_allocator!`] |
 //! | `isolator` | `isolator` | [`IsolatorPolicy`](meseta_types::isolation::IsolatorPolicy) | [`export_isolator!`] |
 //! | `resource-estimator` | `resource-estimator` | [`EstimatorPolicy`](meseta_types::oversubscription::EstimatorPolicy) | [`export_resource_estimator!`] |
 //! | `qos-controller` | `qos-controller` | [`QosPolicy`](meseta_types::oversubscription::QosPolicy) | [`export_qos_controller!`] |
@@ -83,6 +83,7 @@
 //! | `agent-hooks` (`meseta:hooks@0.2.0`) | `agent-hooks` | [`AgentHooks`](meseta_types::hooks::AgentHooks) | [`export_agent_hooks!`] |
 //! | `master-hooks` (`meseta:modules@0.1.0`) | `master-hooks-v1` | [`MasterHooks`](meseta_types::hooks::MasterHooks) | [`export_master_hooks_v1!`] |
 //! | `agent-hooks` (`meseta:modules@0.1.0`) | `agent-hooks-v1` | [`AgentHooks`](meseta_types::hooks::AgentHooks) | [`export_agent_hooks_v1!`] |
+//! | `allocator` (`meseta:modules@0.1.0`) | `allocator-v1` | [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy) | [`export_allocator_v1!`] |
 //!
 //! Enable exactly one world feature per module: the component then contains exactly that world.
 //!
@@ -158,6 +159,10 @@ pub mod agent_hooks;
 pub mod agent_hooks_v1;
 #[cfg(feature = "allocator")]
 pub mod allocator;
+#[cfg(any(feature = "allocator", feature = "allocator-v1"))]
+mod allocator_guest;
+#[cfg(feature = "allocator-v1")]
+pub mod allocator_v1;
 #[cfg(feature = "isolator")]
 pub mod isolator;
 #[cfg(feature = "master-hooks")]

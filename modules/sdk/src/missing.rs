@@ -9,6 +9,14 @@ macro_rules! export_allocator {
     };
 }
 
+#[cfg(not(feature = "allocator-v1"))]
+#[macro_export]
+macro_rules! export_allocator_v1 {
+    ($($t:tt)*) => {
+        compile_error!("export_allocator_v1! needs the `allocator-v1` feature of meseta-sdk");
+    };
+}
+
 #[cfg(not(feature = "isolator"))]
 #[macro_export]
 macro_rules! export_isolator {
