@@ -98,6 +98,15 @@
 //! answer sends it once. In version 1 every call copies in whole records, the view methods read
 //! that copy, and the SDK applies the edit to send the whole list.
 //!
+//! # Allocators: the two versions
+//!
+//! Both export the same [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy). In
+//! version 2 the SDK sends a round's offers as columns: the ids of each offer, and its amounts
+//! padded with zeros to the number of resource kinds (`Options::resource_kinds`) in one flat
+//! list; an offer with more amounts than there are kinds traps, naming its agent. In version 1
+//! each offer crosses as a record with its own list. The host checks the offers of both the
+//! same way.
+//!
 //! # What the export macros do
 //!
 //! * `init(parameters)` calls [`Create::create`] and keeps the instance in the component's
