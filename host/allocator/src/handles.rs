@@ -114,7 +114,9 @@ impl<T> Handles<T> {
             .filter(|id| (*id as usize) < n)
             .collect();
         for id in moved {
-            if let (Some(v), Some(slot)) = (self.sparse.remove(&id), self.dense.get_mut(id as usize)) {
+            if let (Some(v), Some(slot)) =
+                (self.sparse.remove(&id), self.dense.get_mut(id as usize))
+            {
                 *slot = Some(v);
             }
         }
@@ -134,7 +136,11 @@ mod tests {
         assert_eq!(t.insert(0, "a"), None);
         assert_eq!(t.insert(3, "C"), Some("c"));
         assert_eq!(t.dense.len(), 4, "a small handle gets a slot in the vector");
-        assert_eq!(t.sparse.len(), 1, "a handle far beyond the others is hashed");
+        assert_eq!(
+            t.sparse.len(),
+            1,
+            "a handle far beyond the others is hashed"
+        );
         assert_eq!(t.get(3), Some(&"C"));
         assert_eq!(t.get(1), None);
         assert_eq!(t.get(4_000_000_000), Some(&"far"));
@@ -156,7 +162,10 @@ mod tests {
             t.insert(id, id);
         }
         t.insert(4500, 4500);
-        assert!(t.dense.len() > 5000, "3,000 entries make room for handle 5,000");
+        assert!(
+            t.dense.len() > 5000,
+            "3,000 entries make room for handle 5,000"
+        );
         assert!(t.sparse.is_empty());
         assert_eq!(t.get(5000), Some(&5000));
         let ids: Vec<u32> = t.iter().map(|(id, _)| id).collect();

@@ -111,10 +111,7 @@ mod tests {
         h.add(2, 0, &[1.0, 32.0]);
         h.add(1, 5, &[2.0]);
         h.add(2, 0, &[1.0, 32.0]);
-        assert_eq!(
-            list(&h),
-            [(1, 5, vec![2.0, 0.0]), (2, 0, vec![2.0, 64.0])]
-        );
+        assert_eq!(list(&h), [(1, 5, vec![2.0, 0.0]), (2, 0, vec![2.0, 64.0])]);
         h.add(1, 5, &[0.0, 0.0, 7.0]);
         assert_eq!(
             list(&h),
@@ -122,7 +119,11 @@ mod tests {
             "a wider amount widens every holding"
         );
         h.subtract(2, 0, &[5.0, 64.0]);
-        assert_eq!(list(&h), [(1, 5, vec![2.0, 0.0, 7.0])], "nothing left: gone");
+        assert_eq!(
+            list(&h),
+            [(1, 5, vec![2.0, 0.0, 7.0])],
+            "nothing left: gone"
+        );
         h.subtract(9, 9, &[1.0]);
         h.subtract(1, 5, &[2.0]);
         assert_eq!(list(&h), [(1, 5, vec![0.0, 0.0, 7.0])]);
@@ -130,7 +131,11 @@ mod tests {
         h.subtract(1, 5, &[0.0, 0.0, 7.0]);
         assert!(h.holders.is_empty());
         h.add(3, 3, &[1.0, 1.0, 1.0]);
-        assert_eq!(h.amounts.capacity(), capacity, "capacity is kept for the next holding");
+        assert_eq!(
+            h.amounts.capacity(),
+            capacity,
+            "capacity is kept for the next holding"
+        );
     }
 
     #[test]

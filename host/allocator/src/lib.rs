@@ -585,7 +585,10 @@ impl WasmAllocator {
             agent,
             &v::agent_to(&info),
             &wt,
-            &v::agent_usage(used.iter().map(|u| (u.framework, u.role, &u.resources.0[..])))
+            &v::agent_usage(
+                used.iter()
+                    .map(|u| (u.framework, u.role, &u.resources.0[..]))
+            )
         ))
     }
 

@@ -81,6 +81,24 @@ pub struct Offer {
     pub resources: Quantities,
 }
 
+/// Where a round's offers go, one at a time: [`AllocatorPolicy::allocate_into`]. A `Vec<Offer>`
+/// collects them as [`Offer`]s; a Wasm module's SDK writes them straight into the columns its
+/// answer crosses the boundary in, with no vector allocated per offer.
+pub trait OfferSink {
+    fn offer(&mut self, framework: FrameworkId, role: RoleId, agent: AgentId, resources: &[f64]);
+}
+
+impl OfferSink for Vec<Offer> {
+    fn offer(&mut self, framework: FrameworkId, role: RoleId, agent: AgentId, resources: &[f64]) {
+        self.push(Offer {
+            framework,
+            role,
+            agent,
+            resources: Quantities(resources.to_vec()),
+        });
+    }
+}
+
 /// An allocation policy. The master calls these in the order events happen; `allocate` returns
 /// the offers of one round. Implementations keep their own state and are never sent the whole
 /// cluster again.
@@ -132,4 +150,13 @@ pub trait AllocatorPolicy {
     fn pause(&mut self);
     fn resume(&mut self);
     fn allocate(&mut self, now_ms: u64) -> Vec<Offer>;
+
+    /// One allocation round, as `allocate`, handing each offer to `out` in order. The default
+    /// collects `allocate`'s offers; a policy that builds offers one by one implements this
+    /// instead (and `allocate` on top of it) to spare a vector per offer.
+    fn allocate_into(&mut self, now_ms: u64, out: &mut dyn OfferSink) {
+        for o in self.allocate(now_ms) {
+            out.offer(o.framework, o.role, o.agent, &o.resources.0);
+        }
+    }
 }

@@ -39,10 +39,15 @@ impl Quantities {
 
     /// `self += other`, growing `self` if `other` is longer.
     pub fn add(&mut self, other: &Quantities) {
-        if self.0.len() < other.0.len() {
-            self.0.resize(other.0.len(), 0.0);
+        self.add_amounts(&other.0);
+    }
+
+    /// `self += amounts` (slot by slot), growing `self` if `amounts` is longer.
+    pub fn add_amounts(&mut self, amounts: &[f64]) {
+        if self.0.len() < amounts.len() {
+            self.0.resize(amounts.len(), 0.0);
         }
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
+        for (a, b) in self.0.iter_mut().zip(amounts) {
             *a += *b;
         }
     }

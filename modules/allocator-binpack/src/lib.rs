@@ -127,7 +127,7 @@ fn place(
             continue;
         }
         let resources = Quantities(candidate.clone());
-        c.track(agent, (framework, role), &resources);
+        c.track(agent, (framework, role), &resources.0);
         return Some(Offer {
             framework,
             role,

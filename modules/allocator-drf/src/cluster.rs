@@ -735,22 +735,25 @@ impl Cluster {
 
     /// Records `resources` of the agent as allocated to the client. Sorter keys are not
     /// touched: call `requeue_client` when the round is ready for it.
-    pub fn track(&mut self, agent: AgentId, client: Client, resources: &Quantities) {
+    pub fn track(&mut self, agent: AgentId, client: Client, resources: &[f64]) {
         if let Some(a) = self.agents.get_mut(&agent) {
-            a.allocated.add(resources);
-            a.by_client.entry(client).or_default().add(resources);
+            a.allocated.add_amounts(resources);
+            a.by_client
+                .entry(client)
+                .or_default()
+                .add_amounts(resources);
         }
         self.clients
             .entry(client)
             .or_default()
             .allocated
-            .add(resources);
+            .add_amounts(resources);
         self.ensure_role(client.1);
         if let Some(r) = self.roles.get_mut(&client.1) {
-            r.allocated.add(resources);
+            r.allocated.add_amounts(resources);
             for &n in &r.path {
                 if let Some(node) = self.quota.get_mut(n) {
-                    node.consumed.add(resources);
+                    node.consumed.add_amounts(resources);
                 }
             }
         }
@@ -959,7 +962,7 @@ impl Cluster {
         );
         for u in used {
             if self.agents.contains_key(&u.agent) {
-                self.track(u.agent, (framework, u.role), &u.resources);
+                self.track(u.agent, (framework, u.role), &u.resources.0);
                 self.requeue_role(u.role);
             }
         }
@@ -1071,7 +1074,7 @@ impl Cluster {
             },
         );
         for u in used {
-            self.track(agent, (u.framework, u.role), &u.resources);
+            self.track(agent, (u.framework, u.role), &u.resources.0);
         }
         self.dirty = true;
     }

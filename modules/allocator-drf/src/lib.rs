@@ -66,7 +66,9 @@
 #[macro_use]
 pub mod cluster;
 
-use meseta_types::allocation::{AgentId, AllocatorPolicy, FrameworkId, Offer, RoleId, Sorter};
+use meseta_types::allocation::{
+    AgentId, AllocatorPolicy, FrameworkId, Offer, OfferSink, RoleId, Sorter,
+};
 use meseta_types::quantities::max;
 use meseta_types::{Create, Parameters, Quantities};
 
@@ -158,7 +160,7 @@ fn allocate_agent(
     mut walk: Walk<'_>,
     s: &mut Scratch,
     served: &mut Vec<Client>,
-    offers: &mut Vec<Offer>,
+    offers: &mut dyn OfferSink,
 ) {
     if !c.free_into(agent, &mut s.free) || !c.allocatable(&s.free) {
         return;
@@ -220,18 +222,12 @@ fn allocate_agent(
             if c.is_filtered(client, agent, candidate, now_ms) {
                 continue;
             }
-            let resources = Quantities(candidate.clone());
-            for (f, taken) in s.free.iter_mut().zip(&resources.0) {
+            for (f, taken) in s.free.iter_mut().zip(candidate) {
                 *f = max(*f - taken, 0.0);
             }
-            c.track(agent, client, &resources);
+            c.track(agent, client, candidate);
             served.push(client);
-            offers.push(Offer {
-                framework,
-                role,
-                agent,
-                resources,
-            });
+            offers.offer(framework, role, agent, candidate);
             if !c.allocatable(&s.free) {
                 break 'roles; // nobody can take a part of what is left
             }
@@ -255,9 +251,14 @@ impl AllocatorPolicy for DrfAllocator {
 
     fn allocate(&mut self, now_ms: u64) -> Vec<Offer> {
         let mut offers = Vec::new();
+        self.allocate_into(now_ms, &mut offers);
+        offers
+    }
+
+    fn allocate_into(&mut self, now_ms: u64, offers: &mut dyn OfferSink) {
         let c = &mut self.cluster;
         if !c.prepare(now_ms) {
-            return offers;
+            return;
         }
         c.active_agents(&mut self.agents);
         c.rng.shuffle(&mut self.agents);
@@ -288,7 +289,7 @@ impl AllocatorPolicy for DrfAllocator {
                 walk,
                 &mut self.scratch,
                 &mut self.served,
-                &mut offers,
+                offers,
             );
             if park {
                 for &(_, role) in &self.served {
@@ -301,7 +302,6 @@ impl AllocatorPolicy for DrfAllocator {
         for &role in &self.parked {
             c.requeue_role(role);
         }
-        offers
     }
 }
 

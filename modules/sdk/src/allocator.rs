@@ -51,32 +51,55 @@ macro_rules! export_allocator {
     };
 }
 
-/// A round's offers as columns, each offer's amounts padded with zeros to the number of
-/// resource kinds. An offer with more amounts than there are kinds traps, naming its agent.
-fn offers(offers: Vec<a::Offer>) -> w::Offers {
-    let slots = crate::allocator_guest::SLOTS.get();
-    let mut c = w::Offers {
-        frameworks: Vec::with_capacity(offers.len()),
-        roles: Vec::with_capacity(offers.len()),
-        agents: Vec::with_capacity(offers.len()),
-        amounts: Vec::with_capacity(offers.len() * slots),
-    };
-    for o in offers {
-        if o.resources.0.len() > slots {
+std::thread_local! {
+    /// How many offers the last round made: the next round's columns start that large.
+    static LAST_ROUND: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A round's offers written straight into the columns of the answer, each offer's amounts
+/// padded with zeros to the number of resource kinds (no vector per offer: the policy hands
+/// each offer over as it makes it, through [`a::OfferSink`]).
+struct Columns {
+    slots: usize,
+    answer: w::Offers,
+}
+
+impl a::OfferSink for Columns {
+    /// Traps, naming the agent, on an offer with more amounts than there are resource kinds.
+    fn offer(&mut self, framework: a::FrameworkId, role: a::RoleId, agent: a::AgentId, r: &[f64]) {
+        if r.len() > self.slots {
             crate::__private::trap(&format!(
-                "offer on agent {} has {} amounts, more than the {slots} resource kinds",
-                o.agent,
-                o.resources.0.len()
+                "offer on agent {agent} has {} amounts, more than the {} resource kinds",
+                r.len(),
+                self.slots
             ));
         }
-        c.frameworks.push(o.framework);
-        c.roles.push(o.role);
-        c.agents.push(o.agent);
-        c.amounts.extend_from_slice(&o.resources.0);
+        let c = &mut self.answer;
+        c.frameworks.push(framework);
+        c.roles.push(role);
+        c.agents.push(agent);
+        c.amounts.extend_from_slice(r);
         c.amounts
-            .resize(c.amounts.len() + slots - o.resources.0.len(), 0.0);
+            .resize(c.amounts.len() + self.slots - r.len(), 0.0);
     }
-    c
+}
+
+/// One round of `policy`, answered as columns.
+fn round<P: AllocatorPolicy + ?Sized>(policy: &mut P, now_ms: u64) -> w::Offers {
+    let slots = crate::allocator_guest::SLOTS.get();
+    let expected = LAST_ROUND.get();
+    let mut c = Columns {
+        slots,
+        answer: w::Offers {
+            frameworks: Vec::with_capacity(expected),
+            roles: Vec::with_capacity(expected),
+            agents: Vec::with_capacity(expected),
+            amounts: Vec::with_capacity(expected * slots),
+        },
+    };
+    policy.allocate_into(now_ms, &mut c);
+    LAST_ROUND.set(c.answer.agents.len());
+    c.answer
 }
 
 crate::allocator_guest::allocator_guest!(
@@ -87,5 +110,5 @@ crate::allocator_guest::allocator_guest!(
         agents: Vec::new(),
         amounts: Vec::new(),
     },
-    offers
+    round
 );

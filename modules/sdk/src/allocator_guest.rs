@@ -11,9 +11,9 @@ std::thread_local! {
 }
 
 /// Implements the conversions and `w::Guest` for the `w` in scope; `allocate` answers
-/// `$to_answer(offers)`, of type `$answer` (`$empty` before `init`).
+/// `$round(policy, now_ms)`, of type `$answer` (`$empty` before `init`).
 macro_rules! allocator_guest {
-    ($answer:ty, $empty:expr, $to_answer:path) => {
+    ($answer:ty, $empty:expr, $round:path) => {
         impl From<w::ResourceKind> for a::ResourceKind {
             fn from(v: w::ResourceKind) -> Self {
                 a::ResourceKind {
@@ -213,7 +213,7 @@ macro_rules! allocator_guest {
             }
 
             fn allocate(now_ms: u64) -> $answer {
-                with_or::<C, _>($empty, |p| $to_answer(p.allocate(now_ms)))
+                with_or::<C, _>($empty, |p| $round(p, now_ms))
             }
         }
     };

@@ -54,8 +54,9 @@ impl From<a::Offer> for w::Offer {
     }
 }
 
-fn offers(offers: Vec<a::Offer>) -> Vec<w::Offer> {
-    all(offers)
+/// A round's offers as records, each with its own list of amounts.
+fn round<P: AllocatorPolicy + ?Sized>(policy: &mut P, now_ms: u64) -> Vec<w::Offer> {
+    all(policy.allocate(now_ms))
 }
 
-crate::allocator_guest::allocator_guest!(Vec<w::Offer>, Vec::new(), offers);
+crate::allocator_guest::allocator_guest!(Vec<w::Offer>, Vec::new(), round);

@@ -107,6 +107,13 @@
 //! each offer crosses as a record with its own list. The host checks the offers of both the
 //! same way.
 //!
+//! Version 2 runs a round through
+//! [`AllocatorPolicy::allocate_into`](meseta_types::allocation::AllocatorPolicy::allocate_into),
+//! which hands each offer over as the policy makes it: a policy that implements it (as
+//! `allocator-drf` does) writes its offers straight into the columns, with no vector allocated
+//! and dropped per offer. One that implements only `allocate` works the same, through the
+//! trait's default.
+//!
 //! # What the export macros do
 //!
 //! * `init(parameters)` calls [`Create::create`] and keeps the instance in the component's
