@@ -21,8 +21,7 @@ use meseta_types::allocation::{
     AgentId, AgentInfo, AgentUsage, AllocatorPolicy, FrameworkId, FrameworkInfo, FrameworkUsage,
     Offer, Options, RoleId, Sorter,
 };
-mod handles;
-use handles::Handles;
+use meseta_types::handles::Handles;
 use wasmtime::Store;
 
 #[derive(Default)]

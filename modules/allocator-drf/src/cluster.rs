@@ -19,7 +19,7 @@
 //! are rebuilt once, at the next round.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 // FxHash: the keys are small integer handles; SipHash cost ~4% of a Wasm round (see BENCHMARKS.md).
 use rustc_hash::FxHashMap as HashMap;
@@ -30,6 +30,7 @@ use meseta_types::allocation::{
     AgentId, AgentUsage, Capabilities, FrameworkId, FrameworkInfo, FrameworkUsage, Options, RoleId,
     Sorter,
 };
+use meseta_types::handles::Handles;
 use meseta_types::quantities::{EPSILON, max, min};
 
 /// The longest decline filter, as in Mesos (365 days).
@@ -229,7 +230,8 @@ pub struct Cluster {
     limited: bool,
     frameworks: HashMap<FrameworkId, Framework>,
     clients: HashMap<Client, ClientState>,
-    agents: BTreeMap<AgentId, Agent>,
+    /// By handle (the master numbers agents from 0): a round looks its agents up by index.
+    agents: Handles<Agent>,
     filters: HashMap<Client, HashMap<AgentId, Vec<Filter>>>,
     /// Every share changed: rebuild the sorters before the next round.
     dirty: bool,
@@ -321,7 +323,7 @@ impl Cluster {
 
     /// An agent's free resources (total minus allocated), if it is known.
     pub fn free(&self, agent: AgentId) -> Option<Quantities> {
-        self.agents.get(&agent).map(|a| {
+        self.agents.get(agent).map(|a| {
             let mut free = a.total.clone();
             free.subtract(&a.allocated);
             free
@@ -350,13 +352,13 @@ impl Cluster {
             self.agents
                 .iter()
                 .filter(|(_, a)| a.active)
-                .map(|(&id, _)| id),
+                .map(|(id, _)| id),
         );
     }
 
     /// Writes an active agent's free resources to `out`; `false` for unknown/inactive agents.
     pub fn free_into(&self, agent: AgentId, out: &mut Vec<f64>) -> bool {
-        let Some(a) = self.agents.get(&agent).filter(|a| a.active) else {
+        let Some(a) = self.agents.get(agent).filter(|a| a.active) else {
             return false;
         };
         out.clear();
@@ -485,7 +487,7 @@ impl Cluster {
         candidate: &[f64],
         now_ms: u64,
     ) -> bool {
-        let Some(a) = self.agents.get_mut(&agent) else {
+        let Some(a) = self.agents.get_mut(agent) else {
             return false;
         };
         if a.filtered == 0 {
@@ -667,7 +669,7 @@ impl Cluster {
         let Some(index) = self.index.as_mut() else {
             return;
         };
-        let Some(a) = self.agents.get_mut(&agent) else {
+        let Some(a) = self.agents.get_mut(agent) else {
             return;
         };
         if let Some(old) = a.indexed.take() {
@@ -724,7 +726,7 @@ impl Cluster {
             self.requeue_client(client);
         }
         if self.index.is_some() {
-            let agents: Vec<AgentId> = self.agents.keys().copied().collect();
+            let agents: Vec<AgentId> = self.agents.keys().collect();
             for agent in agents {
                 self.reindex(agent);
             }
@@ -736,7 +738,7 @@ impl Cluster {
     /// Records `resources` of the agent as allocated to the client. Sorter keys are not
     /// touched: call `requeue_client` when the round is ready for it.
     pub fn track(&mut self, agent: AgentId, client: Client, resources: &[f64]) {
-        if let Some(a) = self.agents.get_mut(&agent) {
+        if let Some(a) = self.agents.get_mut(agent) {
             a.allocated.add_amounts(resources);
             a.by_client
                 .entry(client)
@@ -777,7 +779,7 @@ impl Cluster {
 
     /// Takes back what the agent holds for the client, at most `resources`.
     fn untrack(&mut self, agent: AgentId, client: Client, resources: &Quantities) {
-        let Some(a) = self.agents.get_mut(&agent) else {
+        let Some(a) = self.agents.get_mut(agent) else {
             return;
         };
         let Some(held) = a.by_client.get_mut(&client) else {
@@ -808,7 +810,7 @@ impl Cluster {
             .entry(agent)
             .or_default();
         if list.is_empty()
-            && let Some(a) = self.agents.get_mut(&agent)
+            && let Some(a) = self.agents.get_mut(agent)
         {
             a.filtered += 1;
         }
@@ -820,7 +822,7 @@ impl Cluster {
             return;
         };
         for agent in by_agent.keys() {
-            if let Some(a) = self.agents.get_mut(agent) {
+            if let Some(a) = self.agents.get_mut(*agent) {
                 a.filtered = a.filtered.saturating_sub(1);
             }
         }
@@ -961,7 +963,7 @@ impl Cluster {
             },
         );
         for u in used {
-            if self.agents.contains_key(&u.agent) {
+            if self.agents.contains_key(u.agent) {
                 self.track(u.agent, (framework, u.role), &u.resources.0);
                 self.requeue_role(u.role);
             }
@@ -971,7 +973,7 @@ impl Cluster {
 
     pub fn remove_framework(&mut self, framework: FrameworkId) {
         let mut freed: Vec<(AgentId, Client, Quantities)> = Vec::new();
-        for (&id, agent) in self.agents.iter_mut() {
+        for (id, agent) in self.agents.iter_mut() {
             if !agent.by_client.keys().any(|c| c.0 == framework) {
                 continue;
             }
@@ -1059,7 +1061,7 @@ impl Cluster {
     }
 
     pub fn add_agent(&mut self, agent: AgentId, total: Quantities, used: &[AgentUsage]) {
-        if self.agents.contains_key(&agent) {
+        if self.agents.contains_key(agent) {
             self.remove_agent(agent);
         }
         self.agents.insert(
@@ -1080,7 +1082,7 @@ impl Cluster {
     }
 
     pub fn remove_agent(&mut self, agent: AgentId) {
-        let Some(removed) = self.agents.remove(&agent) else {
+        let Some(removed) = self.agents.remove(agent) else {
             return;
         };
         if let (Some(index), Some(share)) = (self.index.as_mut(), removed.indexed) {
@@ -1097,21 +1099,21 @@ impl Cluster {
     }
 
     pub fn activate_agent(&mut self, agent: AgentId) {
-        if let Some(a) = self.agents.get_mut(&agent) {
+        if let Some(a) = self.agents.get_mut(agent) {
             a.active = true;
         }
         self.reindex(agent);
     }
 
     pub fn deactivate_agent(&mut self, agent: AgentId) {
-        if let Some(a) = self.agents.get_mut(&agent) {
+        if let Some(a) = self.agents.get_mut(agent) {
             a.active = false;
         }
         self.reindex(agent);
     }
 
     pub fn update_agent(&mut self, agent: AgentId, total: Quantities) {
-        if let Some(a) = self.agents.get_mut(&agent) {
+        if let Some(a) = self.agents.get_mut(agent) {
             a.total = total;
             self.dirty = true;
         }
@@ -1132,7 +1134,7 @@ impl Cluster {
         let Some(timeout_ms) = self.filter_timeout_ms(refuse_seconds) else {
             return;
         };
-        if !self.frameworks.contains_key(&framework) || !self.agents.contains_key(&agent) {
+        if !self.frameworks.contains_key(&framework) || !self.agents.contains_key(agent) {
             return;
         }
         self.add_filter(

@@ -1,21 +1,22 @@
 //! A table keyed by the `u32` handles the master gives agents and frameworks.
 //!
 //! The master numbers them from 0, so the table is a vector indexed by the handle: looking one
-//! up is an index, not a hash probe, and walking the handles in ascending order walks memory in
-//! ascending order, which is what lets a round's check visit its offers agent by agent (see
-//! `WasmAllocator::admit`). A handle far beyond the others (more than twice as many slots as
-//! entries would be needed) goes to a hash map instead, so a stray large handle costs one entry,
-//! not gigabytes.
+//! up is an index, not a hash probe or a tree search, and walking the handles in ascending
+//! order walks memory in ascending order (the host's check of a round visits its offers agent
+//! by agent that way). A handle far beyond the others (more than twice as many slots as entries
+//! would be needed) goes to an ordered map instead, so a stray large handle costs one entry,
+//! not gigabytes. Iteration is in ascending handle order, as a `BTreeMap`'s.
 
-use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 /// Handles below this always fit in the vector, however few entries there are.
 const ALWAYS_DENSE: usize = 1024;
 
-pub(crate) struct Handles<T> {
+#[derive(Clone, Debug)]
+pub struct Handles<T> {
     /// Indexed by handle. Every handle in `sparse` is at least `dense.len()`.
     dense: Vec<Option<T>>,
-    sparse: FxHashMap<u32, T>,
+    sparse: BTreeMap<u32, T>,
     len: usize,
 }
 
@@ -23,21 +24,21 @@ impl<T> Default for Handles<T> {
     fn default() -> Self {
         Handles {
             dense: Vec::new(),
-            sparse: FxHashMap::default(),
+            sparse: BTreeMap::new(),
             len: 0,
         }
     }
 }
 
 impl<T> Handles<T> {
-    pub(crate) fn get(&self, id: u32) -> Option<&T> {
+    pub fn get(&self, id: u32) -> Option<&T> {
         match self.dense.get(id as usize) {
             Some(slot) => slot.as_ref(),
             None => self.sparse.get(&id),
         }
     }
 
-    pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut T> {
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut T> {
         match self.dense.get_mut(id as usize) {
             Some(slot) => slot.as_mut(),
             None => self.sparse.get_mut(&id),
@@ -45,7 +46,7 @@ impl<T> Handles<T> {
     }
 
     /// Inserts or replaces the value of `id`; returns the value replaced.
-    pub(crate) fn insert(&mut self, id: u32, value: T) -> Option<T> {
+    pub fn insert(&mut self, id: u32, value: T) -> Option<T> {
         let i = id as usize;
         let limit = ALWAYS_DENSE.max(2 * (self.len + 1));
         if i >= self.dense.len() && i < limit {
@@ -61,7 +62,7 @@ impl<T> Handles<T> {
         old
     }
 
-    pub(crate) fn remove(&mut self, id: u32) -> Option<T> {
+    pub fn remove(&mut self, id: u32) -> Option<T> {
         let old = match self.dense.get_mut(id as usize) {
             Some(slot) => slot.take(),
             None => self.sparse.remove(&id),
@@ -73,7 +74,7 @@ impl<T> Handles<T> {
     }
 
     /// The value of `id`, inserted as `T::default()` if there was none.
-    pub(crate) fn or_default(&mut self, id: u32) -> &mut T
+    pub fn or_default(&mut self, id: u32) -> &mut T
     where
         T: Default,
     {
@@ -87,36 +88,54 @@ impl<T> Handles<T> {
     }
 
     /// Every entry in ascending handle order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
-        let mut sparse: Vec<(u32, &T)> = self.sparse.iter().map(|(id, v)| (*id, v)).collect();
-        sparse.sort_unstable_by_key(|(id, _)| *id);
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
         self.dense
             .iter()
             .enumerate()
             .filter_map(|(i, slot)| Some((i as u32, slot.as_ref()?)))
-            .chain(sparse)
+            .chain(self.sparse.iter().map(|(id, v)| (*id, v)))
     }
 
-    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+    /// Every entry in ascending handle order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut T)> {
         self.dense
             .iter_mut()
-            .filter_map(Option::as_mut)
-            .chain(self.sparse.values_mut())
+            .enumerate()
+            .filter_map(|(i, slot)| Some((i as u32, slot.as_mut()?)))
+            .chain(self.sparse.iter_mut().map(|(id, v)| (*id, v)))
+    }
+
+    /// Every handle, ascending.
+    pub fn keys(&self) -> impl Iterator<Item = u32> + '_ {
+        self.iter().map(|(id, _)| id)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.iter().map(|(_, v)| v)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.iter_mut().map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, id: u32) -> bool {
+        self.get(id).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Extends the vector to `n` slots, moving the hash map's handles below `n` into it.
     fn grow_to(&mut self, n: usize) {
         self.dense.resize_with(n, || None);
-        let moved: Vec<u32> = self
-            .sparse
-            .keys()
-            .copied()
-            .filter(|id| (*id as usize) < n)
-            .collect();
-        for id in moved {
-            if let (Some(v), Some(slot)) =
-                (self.sparse.remove(&id), self.dense.get_mut(id as usize))
-            {
+        let above = self.sparse.split_off(&u32::try_from(n).unwrap_or(u32::MAX));
+        for (id, v) in std::mem::replace(&mut self.sparse, above) {
+            if let Some(slot) = self.dense.get_mut(id as usize) {
                 *slot = Some(v);
             }
         }
@@ -150,7 +169,8 @@ mod tests {
         assert_eq!(t.remove(3), Some("C"));
         assert_eq!(t.remove(3), None);
         assert_eq!(t.remove(4_000_000_000), Some("far"));
-        assert_eq!(t.len, 1);
+        assert_eq!(t.len(), 1);
+        assert!(t.contains_key(0) && !t.contains_key(3));
     }
 
     #[test]
@@ -174,5 +194,11 @@ mod tests {
         *t.or_default(7000) += 1;
         assert_eq!(t.get(7000), Some(&1));
         assert_eq!(t.values_mut().count(), 3003);
+        assert_eq!(t.keys().last(), Some(7000));
+        for (id, v) in t.iter_mut() {
+            assert!(id != 7000 || *v == 1);
+            *v = id;
+        }
+        assert!(t.iter().all(|(id, v)| id == *v));
     }
 }
