@@ -20,10 +20,11 @@ impl Holdings {
     /// Every holding in (framework, role) order, with its amounts (`width` of them, the
     /// slots beyond what was ever given being 0).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (FrameworkId, RoleId, &[f64])> {
-        self.holders
-            .iter()
-            .zip(self.amounts.chunks_exact(self.width.max(1)))
-            .map(|(&(f, r), a)| (f, r, a))
+        let width = self.width;
+        self.holders.iter().enumerate().map(move |(i, &(f, r))| {
+            let held = self.amounts.get(i * width..(i + 1) * width);
+            (f, r, held.unwrap_or(&[]))
+        })
     }
 
     /// Adds `r` to what the framework holds in the role.
@@ -136,6 +137,15 @@ mod tests {
             capacity,
             "capacity is kept for the next holding"
         );
+    }
+
+    #[test]
+    fn a_holding_of_no_amounts_is_still_listed() {
+        let mut h = Holdings::default();
+        h.add(4, 2, &[]);
+        assert_eq!(list(&h), [(4, 2, vec![])]);
+        h.add(4, 3, &[1.0]);
+        assert_eq!(list(&h), [(4, 2, vec![0.0]), (4, 3, vec![1.0])]);
     }
 
     #[test]
