@@ -25,24 +25,29 @@ impl Quantities {
         Quantities(vec![0.0; len])
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|v| *v <= EPSILON)
     }
 
+    #[inline]
     pub fn get(&self, slot: usize) -> f64 {
         self.0.get(slot).copied().unwrap_or(0.0)
     }
 
     /// `self += other`, growing `self` if `other` is longer.
+    #[inline]
     pub fn add(&mut self, other: &Quantities) {
         self.add_amounts(&other.0);
     }
 
     /// `self += amounts` (slot by slot), growing `self` if `amounts` is longer.
+    #[inline]
     pub fn add_amounts(&mut self, amounts: &[f64]) {
         if self.0.len() < amounts.len() {
             self.0.resize(amounts.len(), 0.0);
@@ -53,6 +58,7 @@ impl Quantities {
     }
 
     /// `self -= other`, clamping at zero.
+    #[inline]
     pub fn subtract(&mut self, other: &Quantities) {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
             *a = max(*a - *b, 0.0);
@@ -63,6 +69,7 @@ impl Quantities {
     }
 
     /// Whether every amount of `other` fits in `self`.
+    #[inline]
     pub fn contains(&self, other: &Quantities) -> bool {
         other
             .0
