@@ -59,7 +59,7 @@ impl Holdings {
         let Some(held) = self.amounts.get_mut(range.clone()) else {
             return;
         };
-        crate::subtract(held, r);
+        meseta_types::quantities::subtract_amounts(held, r);
         if held.iter().all(|a| *a <= meseta_types::quantities::EPSILON) {
             self.holders.remove(i);
             self.amounts.drain(range);

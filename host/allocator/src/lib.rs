@@ -22,6 +22,7 @@ use meseta_types::allocation::{
     Offer, Options, RoleId, Sorter,
 };
 use meseta_types::handles::Handles;
+use meseta_types::quantities::subtract_amounts;
 use wasmtime::Store;
 
 #[derive(Default)]
@@ -59,30 +60,20 @@ impl AgentState {
         self.free.clear();
         self.free.extend_from_slice(&self.total.0);
         for (_, _, held) in self.allocated.iter() {
-            subtract(&mut self.free, held);
+            subtract_amounts(&mut self.free, held);
         }
     }
 
     /// Records `r` as allocated to the framework in the role.
     fn take(&mut self, framework: FrameworkId, role: RoleId, r: &[f64]) {
         self.allocated.add(framework, role, r);
-        subtract(&mut self.free, r);
+        subtract_amounts(&mut self.free, r);
     }
 
     /// Undoes `take` (or recovers `r`): the holding shrinks, and goes when nothing is left.
     fn give_back(&mut self, framework: FrameworkId, role: RoleId, r: &[f64]) {
         self.allocated.subtract(framework, role, r);
         self.refresh();
-    }
-}
-
-/// `free -= taken` slot by slot, never below zero, as `Quantities::subtract`.
-pub(crate) fn subtract(free: &mut [f64], taken: &[f64]) {
-    for (a, b) in free.iter_mut().zip(taken) {
-        *a = (*a - *b).max(0.0);
-        if *a < meseta_types::quantities::EPSILON {
-            *a = 0.0;
-        }
     }
 }
 

@@ -20,6 +20,18 @@ pub fn min(a: f64, b: f64) -> f64 {
     if a < b || b.is_nan() { a } else { b }
 }
 
+/// `amounts -= taken` slot by slot (the slots both have), clamping at zero and rounding what
+/// is left below [`EPSILON`] to zero: [`Quantities::subtract`] on plain slices.
+#[inline]
+pub fn subtract_amounts(amounts: &mut [f64], taken: &[f64]) {
+    for (a, b) in amounts.iter_mut().zip(taken) {
+        *a = max(*a - *b, 0.0);
+        if *a < EPSILON {
+            *a = 0.0;
+        }
+    }
+}
+
 impl Quantities {
     pub fn zeros(len: usize) -> Self {
         Quantities(vec![0.0; len])
@@ -60,12 +72,7 @@ impl Quantities {
     /// `self -= other`, clamping at zero.
     #[inline]
     pub fn subtract(&mut self, other: &Quantities) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a = max(*a - *b, 0.0);
-            if *a < EPSILON {
-                *a = 0.0;
-            }
-        }
+        subtract_amounts(&mut self.0, &other.0);
     }
 
     /// Whether every amount of `other` fits in `self`.
