@@ -92,6 +92,7 @@ fn run() -> Result<(), String> {
     }
 
     check_tables(&root)?;
+    ensure_target()?;
     let nested_target = root.join("target").join("wasm-modules");
     build(&root, &nested_target)?;
 
@@ -199,17 +200,49 @@ fn build(root: &Path, target_dir: &Path) -> Result<(), String> {
     if status.success() {
         return Ok(());
     }
-    let mut message = format!(
+    Err(format!(
         "building the modules for {TARGET} failed ({status}); the nested cargo's errors are \
          above.\nReproduce with: cargo build --release --target {TARGET} --target-dir \
          target/wasm-modules -p <module>"
+    ))
+}
+
+/// Installs the target's standard library with rustup when it is missing: a toolchain file
+/// names the target, but rustup installs it only together with a missing toolchain (and never
+/// with `RUSTUP_AUTO_INSTALL=0`), so a machine that already has Rust 1.95 would fail here.
+fn ensure_target() -> Result<(), String> {
+    if target_installed() {
+        return Ok(());
+    }
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", TARGET]);
+    // the toolchain this build runs on (rustup's proxies set it), not rustup's default one
+    if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
+        cmd.args(["--toolchain", &toolchain]);
+    }
+    println!(
+        "cargo:warning=the {TARGET} standard library is not installed: running `rustup target \
+         add {TARGET}` (once)"
     );
-    if !target_installed() {
-        message.push_str(&format!(
-            "\nThe {TARGET} standard library is not installed: run `rustup target add {TARGET}`."
+    let status = match cmd.status() {
+        Ok(status) => status,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "the {TARGET} standard library is not installed and there is no rustup to \
+                 install it: install it for this Rust toolchain (with rustup: `rustup target add \
+                 {TARGET}`), then build again"
+            ));
+        }
+        Err(e) => return Err(format!("cannot run `rustup target add {TARGET}`: {e}")),
+    };
+    if !status.success() || !target_installed() {
+        return Err(format!(
+            "`rustup target add {TARGET}` failed ({status}); its output is above. Run it \
+             yourself, then build again"
         ));
     }
-    Err(message)
+    println!("cargo:warning=installed the {TARGET} standard library with rustup");
+    Ok(())
 }
 
 /// Whether the Rust standard library for the target is installed.

@@ -1,6 +1,6 @@
 //! Helpers for tests that run the real `meseta` daemons and programs as child processes: the
 //! workspace's built binaries, `meseta local` (a master and an agent in one process) on a free
-//! port, the pymesos venv, and a tiny blocking HTTP GET.
+//! port, and a tiny blocking HTTP GET.
 //!
 //! Errors are [`Failure`]s, whose `Debug` is their plain text, so a test's `.unwrap()` prints
 //! the daemon's output readably.
@@ -63,16 +63,6 @@ pub fn workspace_binary(name: &str, package: &str) -> Result<PathBuf, Failure> {
         ));
     }
     Ok(path)
-}
-
-/// The Python of the venv `ci/setup-pymesos.sh` makes: `$MESETA_PYMESOS_PYTHON`, else
-/// `<workspace>/target/pymesos-venv/bin/python`. `None` if it does not exist.
-pub fn pymesos_python() -> Option<PathBuf> {
-    let path = match std::env::var_os("MESETA_PYMESOS_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => workspace_root().join("target/pymesos-venv/bin/python"),
-    };
-    path.is_file().then_some(path)
 }
 
 /// Resources `meseta local`'s agent offers in tests.

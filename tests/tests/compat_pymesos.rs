@@ -3,30 +3,18 @@
 //! the v1 scheduler API (`tests/compat/pymesos_flow.py`) and runs a custom executor written with
 //! its executor driver (`tests/compat/pymesos_executor.py`).
 //!
-//! Needs the venv of `ci/setup-pymesos.sh target/pymesos-venv` (or `MESETA_PYMESOS_PYTHON`).
-//! Without it the tests are skipped, except under `CI`, where they fail.
+//! The venv with pymesos (`target/pymesos-venv`, or `MESETA_PYMESOS_PYTHON`) is made by
+//! `ci/setup-pymesos.sh` on first use.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use meseta_tests::daemons::{Local, pymesos_python, workspace_root};
+use meseta_tests::daemons::{Local, workspace_root};
+use meseta_tests::prereqs::{cgroups_usable, pymesos_python};
 
-fn python() -> Option<PathBuf> {
-    let python = pymesos_python();
-    if python.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "pymesos venv missing: run ci/setup-pymesos.sh {}/target/pymesos-venv \
-                 (or set MESETA_PYMESOS_PYTHON)",
-                workspace_root().display()
-            );
-        }
-        eprintln!(
-            "SKIPPED: no pymesos venv (run ci/setup-pymesos.sh target/pymesos-venv, \
-             or set MESETA_PYMESOS_PYTHON)"
-        );
-    }
-    python
+/// pymesos' Python, prepared on first use (`target/pymesos-venv`).
+fn python() -> PathBuf {
+    pymesos_python().unwrap()
 }
 
 /// Runs `tests/compat/<script> <master url>` and asserts every check passed.
@@ -68,16 +56,12 @@ fn run_script_with(python: &Path, script: &str, local_args: &[&str], script_args
 
 #[test]
 fn pymesos_scheduler_flow() {
-    if let Some(python) = python() {
-        run_script(&python, "pymesos_flow.py");
-    }
+    run_script(&python(), "pymesos_flow.py");
 }
 
 #[test]
 fn pymesos_custom_executor() {
-    if let Some(python) = python() {
-        run_script(&python, "pymesos_executor.py");
-    }
+    run_script(&python(), "pymesos_executor.py");
 }
 
 /// Issue 4's first "done when": `meseta local --isolation=isolator-cgroups,isolator-disk`, a
@@ -85,18 +69,15 @@ fn pymesos_custom_executor() {
 /// beside it finishes.
 #[test]
 fn pymesos_memory_hog_is_limited() {
-    if let Err(why) = meseta_agent::cgroups::CgroupHost::detect("meseta-test-probe") {
-        eprintln!("SKIPPED: this machine has no writable cgroup hierarchy: {why}");
+    if !cgroups_usable("pymesos_memory_hog_is_limited") {
         return;
     }
-    if let Some(python) = python() {
-        run_script_with(
-            &python,
-            "pymesos_modules.py",
-            &["--isolation=isolator-cgroups,isolator-disk"],
-            &["--check", "isolation"],
-        );
-    }
+    run_script_with(
+        &python(),
+        "pymesos_modules.py",
+        &["--isolation=isolator-cgroups,isolator-disk"],
+        &["--check", "isolation"],
+    );
 }
 
 /// Issue 4's second "done when": revocable offers from `estimator-fixed` reach a pymesos
@@ -108,21 +89,19 @@ fn pymesos_revocable_task_is_preempted() {
             "parameters": [{"key": "resources", "value": "cpus:2;mem:512"}]}]},
         {"name": "qos-load", "modules": [{"name": "qos",
             "parameters": [{"key": "load_threshold_5min", "value": "0"}]}]}]}"#;
-    if let Some(python) = python() {
-        run_script_with(
-            &python,
-            "pymesos_modules.py",
-            &[
-                "--modules",
-                manifest,
-                "--resource_estimator",
-                "fixed",
-                "--qos_controller",
-                "qos",
-                "--oversubscribed_resources_interval",
-                "1secs",
-            ],
-            &["--check", "revocable"],
-        );
-    }
+    run_script_with(
+        &python(),
+        "pymesos_modules.py",
+        &[
+            "--modules",
+            manifest,
+            "--resource_estimator",
+            "fixed",
+            "--qos_controller",
+            "qos",
+            "--oversubscribed_resources_interval",
+            "1secs",
+        ],
+        &["--check", "revocable"],
+    );
 }

@@ -14,21 +14,11 @@ use meseta_agent::isolation::{Isolation, IsolationOptions, IsolatorSpec};
 use meseta_runtime::{FailurePolicy, LoadedModule, Settings};
 use meseta_tests::cluster::{Cluster, T, eventually, master_config, module};
 use meseta_tests::daemons::http_get;
+use meseta_tests::prereqs::cgroups_usable;
 use meseta_tests::scheduler::{Scheduler, offer_ids};
 use serde_json::{Value, json};
 
 const RES: &str = "cpus:4;mem:2048;disk:2048;ports:[31000-32000]";
-
-/// Whether the cgroup tests can run here; says why not.
-fn cgroups_usable() -> bool {
-    match CgroupHost::detect("meseta-test-probe") {
-        Ok(_) => true,
-        Err(why) => {
-            eprintln!("SKIPPED: this machine has no writable cgroup hierarchy: {why}");
-            false
-        }
-    }
-}
 
 fn isolation(
     modules: &[Arc<LoadedModule>],
@@ -132,7 +122,7 @@ fn statistics(c: &Cluster, i: usize) -> Vec<Value> {
 
 #[test]
 fn oom_kills_the_hog_and_spares_its_neighbour() {
-    if !cgroups_usable() {
+    if !cgroups_usable("oom_kills_the_hog_and_spares_its_neighbour") {
         return;
     }
     let iso = isolation(
@@ -180,7 +170,7 @@ fn oom_kills_the_hog_and_spares_its_neighbour() {
 
 #[test]
 fn cfs_quota_throttles_a_busy_task() {
-    if !cgroups_usable() {
+    if !cgroups_usable("cfs_quota_throttles_a_busy_task") {
         return;
     }
     let iso = isolation(&[module("isolator-cgroups", &[])], |o| {
@@ -627,7 +617,7 @@ fn load_estimator_offers_the_slack_of_idle_work() {
 
 #[test]
 fn update_changes_a_containers_limits_and_cleanup_removes_its_cgroup() {
-    if !cgroups_usable() {
+    if !cgroups_usable("update_changes_a_containers_limits_and_cleanup_removes_its_cgroup") {
         return;
     }
     use meseta_agent::isolation::ContainerInfo;
@@ -660,7 +650,7 @@ fn update_changes_a_containers_limits_and_cleanup_removes_its_cgroup() {
 
 #[test]
 fn a_restarted_agent_destroys_orphaned_containers() {
-    if !cgroups_usable() {
+    if !cgroups_usable("a_restarted_agent_destroys_orphaned_containers") {
         return;
     }
     use std::os::unix::process::ExitStatusExt;

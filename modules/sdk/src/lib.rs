@@ -163,8 +163,33 @@ extern crate self as meseta_sdk;
 
 pub use meseta_types;
 pub use meseta_types::{Create, Parameters, Quantities, parameter};
+#[cfg(target_arch = "wasm32")]
 pub use wit_bindgen;
 
+// The bindings and the exports build only for wasm32: wit-bindgen is a wasm32-only dependency, so
+// a native build of the workspace (where this crate is a member) compiles neither it nor its
+// proc-macro's dependencies, whose features would otherwise differ from those the `meseta`
+// binary's own build resolves, and `cargo build --workspace` would rebuild wasmtime for it.
+#[cfg(all(
+    not(target_arch = "wasm32"),
+    any(
+        feature = "allocator",
+        feature = "allocator-v1",
+        feature = "isolator",
+        feature = "resource-estimator",
+        feature = "qos-controller",
+        feature = "master-hooks",
+        feature = "master-hooks-v1",
+        feature = "agent-hooks",
+        feature = "agent-hooks-v1"
+    )
+))]
+compile_error!(
+    "meseta-sdk's world features build a component: compile for wasm32-wasip2 (add the SDK under \
+     [target.'cfg(target_arch = \"wasm32\")'.dependencies]); natively, depend on meseta-types"
+);
+
+#[cfg(target_arch = "wasm32")]
 mod convert;
 pub mod log;
 pub mod resources;
@@ -198,6 +223,7 @@ pub mod views;
 /// `types` and `hook-types` interfaces. The world bindings reuse these types (`with`), so one
 /// set of conversions serves every world.
 #[doc(hidden)]
+#[cfg(target_arch = "wasm32")]
 pub mod wit {
     wit_bindgen::generate!({
         inline: "
@@ -253,6 +279,7 @@ where
 
 /// Machinery used by the export macros; not part of the API.
 #[doc(hidden)]
+#[cfg(target_arch = "wasm32")]
 pub mod __private {
     use meseta_types::Create;
 
