@@ -70,6 +70,11 @@ pub struct MasterArgs {
         default_value_t = 5
     )]
     max_agent_ping_timeouts: u32,
+    /// After a master restart, how long agents of the registry have to re-register before they
+    /// are marked unreachable (Mesos' default; Mesos refuses less than 10 mins, Meseta takes
+    /// any positive duration).
+    #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", env = "MESETA_AGENT_REREGISTER_TIMEOUT", default_value = "10mins", value_parser = parse_duration)]
+    agent_reregister_timeout: Duration,
     /// Smallest offer worth making: `cpus:0.01|mem:32` (alternatives separated by `|`).
     #[arg(
         long = "min_allocatable_resources",
@@ -388,6 +393,7 @@ fn master_config(
         offer_timeout: args.offer_timeout,
         agent_ping_timeout: args.agent_ping_timeout,
         max_agent_ping_timeouts: args.max_agent_ping_timeouts,
+        agent_reregister_timeout: args.agent_reregister_timeout,
         roles,
         weights: parse_weights(args.weights.as_deref())?,
         min_allocatable_resources: args.min_allocatable_resources.clone(),

@@ -48,6 +48,9 @@ pub struct MasterConfig {
     pub agent_ping_timeout: Duration,
     /// `--max_agent_ping_timeouts` (5).
     pub max_agent_ping_timeouts: u32,
+    /// `--agent_reregister_timeout` (10 min): agents admitted by an earlier master that do
+    /// not re-register with this one by then are marked unreachable.
+    pub agent_reregister_timeout: Duration,
     /// `--roles`: when set, the only roles frameworks may use (besides `*`).
     pub roles: Option<Vec<String>>,
     /// `--weights`: `role=weight` pairs.
@@ -76,6 +79,7 @@ impl Default for MasterConfig {
             offer_timeout: None,
             agent_ping_timeout: Duration::from_secs(15),
             max_agent_ping_timeouts: 5,
+            agent_reregister_timeout: Duration::from_secs(600),
             roles: None,
             weights: Vec::new(),
             min_allocatable_resources: "cpus:0.01|mem:32".into(),
@@ -191,6 +195,7 @@ impl Master {
             roles: config.roles.clone(),
             min_allocatable,
             sorter: config.sorter,
+            agent_reregister_timeout: config.agent_reregister_timeout,
         };
         let mut inner = Inner::new(
             uuid::Uuid::new_v4().to_string(),
@@ -316,7 +321,8 @@ async fn allocation_loop(shared: Shared) {
     }
 }
 
-/// Offer timeouts and framework failover timeouts.
+/// Offer timeouts, framework failover timeouts, and agents that did not re-register after a
+/// master restart.
 async fn sweep_loop(shared: Shared) {
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     loop {
@@ -324,6 +330,7 @@ async fn sweep_loop(shared: Shared) {
         let mut inner = shared.lock();
         inner.expire_offers();
         inner.expire_frameworks();
+        inner.expire_recovered_agents();
     }
 }
 

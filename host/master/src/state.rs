@@ -45,6 +45,9 @@ pub struct Settings {
     pub min_allocatable: Vec<Vec<(String, f64)>>,
     /// `--role_sorter`: DRF or weighted random.
     pub sorter: alloc::Sorter,
+    /// `--agent_reregister_timeout` (10 min): how long agents admitted by an earlier master
+    /// have to re-register before they are marked unreachable.
+    pub agent_reregister_timeout: Duration,
 }
 
 /// A role's quota: scalar amounts by resource name.
@@ -126,6 +129,14 @@ pub struct Agent {
     pub outbox: mpsc::UnboundedSender<(&'static str, Vec<u8>)>,
 }
 
+/// An agent admitted by an earlier master, waiting to re-register.
+#[derive(Clone, Debug)]
+pub struct RecoveredAgent {
+    pub info: AgentInfo,
+    /// Where the agent was last reached (pinged so it re-registers at once).
+    pub endpoint: Option<String>,
+}
+
 pub struct OfferEntry {
     pub id: String,
     pub framework_id: String,
@@ -175,6 +186,12 @@ pub struct Inner {
     agent_handles: HashMap<alloc::AgentId, String>,
     /// Agents removed as unreachable, with the time they were removed.
     pub unreachable_agents: BTreeMap<String, f64>,
+    /// Agents an earlier master admitted (from the registry) that have not re-registered with
+    /// this one yet (Mesos' `slaves.recovered`); reconciliation does not answer for their tasks
+    /// until they do or `agent_reregister_timeout` marks them unreachable.
+    pub recovered_agents: BTreeMap<String, RecoveredAgent>,
+    /// When the recovered agents were loaded.
+    pub recovered_at: Option<Instant>,
     pub offers: HashMap<String, OfferEntry>,
     pub roles: BTreeMap<String, alloc::RoleId>,
     pub weights: BTreeMap<String, f64>,
@@ -314,6 +331,8 @@ impl Inner {
             agents: HashMap::new(),
             agent_handles: HashMap::new(),
             unreachable_agents: BTreeMap::new(),
+            recovered_agents: BTreeMap::new(),
+            recovered_at: None,
             offers: HashMap::new(),
             roles: BTreeMap::new(),
             weights: BTreeMap::new(),
@@ -1478,12 +1497,29 @@ impl Inner {
                     .iter()
                     .rev()
                     .find(|t| &t.info.task_id.value == id);
-                let (state, message) = match completed {
-                    Some(t) => (t.state, "Reconciliation: task is terminal"),
-                    None if f.partition_aware() => {
-                        (TaskState::Unknown, "Reconciliation: task is unknown")
-                    }
-                    None => (TaskState::Lost, "Reconciliation: task is unknown"),
+                let agent = rt.agent_id.as_ref().map(|a| a.value.as_str());
+                // Mesos' table (docs/reconciliation.md): no answer while the task's agent (or,
+                // without an agent id, any agent) has yet to re-register after a failover.
+                let recovering = match agent {
+                    Some(a) => self.recovered_agents.contains_key(a),
+                    None => !self.recovered_agents.is_empty(),
+                };
+                if completed.is_none() && recovering {
+                    continue;
+                }
+                let aware = f.partition_aware();
+                let (state, message) = match (completed, agent) {
+                    (Some(t), _) => (t.state, "Reconciliation: task is terminal"),
+                    (None, _) if !aware => (TaskState::Lost, "Reconciliation: task is unknown"),
+                    (None, Some(a)) if self.agents.contains_key(a) => (
+                        TaskState::Gone,
+                        "Reconciliation: task is unknown to its agent",
+                    ),
+                    (None, Some(a)) if self.unreachable_agents.contains_key(a) => (
+                        TaskState::Unreachable,
+                        "Reconciliation: the task's agent is unreachable",
+                    ),
+                    (None, _) => (TaskState::Unknown, "Reconciliation: task is unknown"),
                 };
                 let mut s = TaskStatus::new(rt.task_id.clone(), state);
                 s.reason = Some(Reason::Reconciliation);
@@ -1496,6 +1532,13 @@ impl Inner {
                         .unwrap_or_default(),
                 );
                 s.timestamp = Some(now_secs());
+                if state == TaskState::Unreachable
+                    && let Some(at) = agent.and_then(|a| self.unreachable_agents.get(a))
+                {
+                    s.unreachable_time = Some(meseta_api::common::TimeInfo {
+                        nanoseconds: (at * 1e9) as i64,
+                    });
+                }
                 out.push(s);
             }
         }
@@ -1547,23 +1590,29 @@ impl Inner {
             .filter(|s| !s.is_empty());
         let now = now_secs();
         if let Some(id) = &claimed
-            && let Some(a) = self.agents.get_mut(id)
+            && self.agents.contains_key(id)
         {
-            // Re-registration of a live agent: new endpoint and outbox, same tasks.
-            a.endpoint = msg.endpoint;
-            a.outbox = outbox;
-            a.missed_pings = 0;
-            a.reregistered_time = Some(now);
-            a.version = msg.version;
-            self.metrics.agent_reregistrations += 1;
-            tracing::info!(agent = %id, "agent re-registered");
-            return Ok(id.clone());
+            let id = id.clone();
+            self.reregister_known_agent(&id, msg, outbox, now);
+            return Ok(id);
         }
         let reregistering = claimed.is_some();
         let id = claimed.unwrap_or_else(|| format!("{}-S{}", self.master_id, self.next_agent));
         let handle = self.next_agent;
         self.next_agent += 1;
         self.unreachable_agents.remove(&id);
+        self.recovered_agents.remove(&id);
+        // Frameworks this master does not know but the agent runs tasks of (a restarted
+        // master): known again from the agent's report, inactive until they re-subscribe.
+        for rt in &msg.tasks {
+            let fid = &rt.framework_id.value;
+            if !self.frameworks.contains_key(fid)
+                && !self.is_completed_framework(fid)
+                && let Some(info) = &rt.framework
+            {
+                self.recover_framework(fid, info.clone());
+            }
+        }
         let mut info = msg.agent_info;
         info.id = Some(AgentID::new(&id));
         let attributes: Vec<(String, String)> = info
@@ -1669,6 +1718,166 @@ impl Inner {
         tracing::info!(agent = %id, hostname = %info.hostname, reregistering, "agent registered");
         self.trigger_allocation();
         Ok(id)
+    }
+
+    /// An agent the master has registered comes again with the same id (its process restarted,
+    /// or it stopped hearing pings): new endpoint and outbox; tasks the master has on it that
+    /// the agent no longer reports are lost (Mesos' `reconcileKnownSlave`: `TASK_DROPPED` to
+    /// partition-aware frameworks, `TASK_LOST` to others, `REASON_RECONCILIATION`). Tasks
+    /// still `STAGING` are left alone: their launch may still be on its way to the agent.
+    fn reregister_known_agent(
+        &mut self,
+        id: &str,
+        msg: wire::RegisterAgent,
+        outbox: mpsc::UnboundedSender<(&'static str, Vec<u8>)>,
+        now: f64,
+    ) {
+        if let Some(a) = self.agents.get_mut(id) {
+            a.endpoint = msg.endpoint;
+            a.outbox = outbox;
+            a.missed_pings = 0;
+            a.reregistered_time = Some(now);
+            a.version = msg.version;
+        }
+        self.metrics.agent_reregistrations += 1;
+        let reported: BTreeSet<(String, String)> = msg
+            .tasks
+            .iter()
+            .map(|rt| (rt.framework_id.value.clone(), rt.task.task_id.value.clone()))
+            .collect();
+        let mut missing: Vec<(String, String)> = Vec::new();
+        for f in self.frameworks.values() {
+            for t in f.tasks.values() {
+                if t.agent_id == id
+                    && t.state != TaskState::Staging
+                    && !reported.contains(&(f.id.clone(), t.info.task_id.value.clone()))
+                {
+                    missing.push((f.id.clone(), t.info.task_id.value.clone()));
+                }
+            }
+        }
+        for (fid, tid) in missing {
+            let Some(f) = self.frameworks.get_mut(&fid) else {
+                continue;
+            };
+            let state = if f.partition_aware() {
+                TaskState::Dropped
+            } else {
+                TaskState::Lost
+            };
+            let Some(mut t) = f.tasks.remove(&tid) else {
+                continue;
+            };
+            let mut s = TaskStatus::new(TaskID::new(&tid), state);
+            s.source = Some(Source::Master);
+            s.reason = Some(Reason::Reconciliation);
+            s.message = Some("Task is unknown to the agent".into());
+            s.agent_id = Some(AgentID::new(id));
+            s.executor_id = t.executor_id.clone().map(ExecutorID::new);
+            s.timestamp = Some(now);
+            t.state = state;
+            t.statuses.push((state, now));
+            t.last_status = Some(s.clone());
+            *self
+                .metrics
+                .terminal
+                .entry(if state == TaskState::Lost {
+                    "lost"
+                } else {
+                    "dropped"
+                })
+                .or_default() += 1;
+            let (role, res) = (t.role.clone(), t.resources.clone());
+            f.completed_tasks.push_back(t);
+            while f.completed_tasks.len() > MAX_COMPLETED_TASKS {
+                f.completed_tasks.pop_front();
+            }
+            tracing::warn!(agent = id, framework = %fid, task = %tid,
+                "the re-registered agent does not know this task: {state:?}");
+            self.give_back(&fid, id, &role, &res, None);
+            self.send(&fid, &Self::update_event(s));
+        }
+        tracing::info!(agent = %id, "agent re-registered");
+        self.trigger_allocation();
+    }
+
+    /// A framework known only from an agent's report (this master restarted and the framework
+    /// has not re-subscribed yet): added inactive and disconnected, so its failover timeout runs
+    /// from now and it is removed if it never comes back (Mesos leaves such frameworks forever,
+    /// MESOS-4659). SUBSCRIBE with its id takes it over.
+    fn recover_framework(&mut self, id: &str, mut info: FrameworkInfo) {
+        let roles = self
+            .validate_framework(&info)
+            .unwrap_or_else(|_| info.effective_roles());
+        info.id = Some(FrameworkID::new(id));
+        let handle = self.next_framework;
+        self.next_framework += 1;
+        let ainfo = self.framework_alloc_info(&info, &roles);
+        self.allocator.add_framework(handle, ainfo, false);
+        self.framework_handles.insert(handle, id.to_string());
+        let now = now_secs();
+        tracing::info!(framework = id, name = %info.name,
+            failover_timeout = info.failover_timeout.unwrap_or(0.0),
+            "framework recovered from an agent's report; waiting for it to re-subscribe");
+        self.frameworks.insert(
+            id.to_string(),
+            Framework {
+                id: id.to_string(),
+                handle,
+                info,
+                roles,
+                conn: None,
+                active: false,
+                registered_time: now,
+                reregistered_time: None,
+                unregistered_time: Some(now),
+                disconnected_at: Some(Instant::now()),
+                suppressed: BTreeSet::new(),
+                offers: BTreeSet::new(),
+                tasks: BTreeMap::new(),
+                unreachable_tasks: BTreeMap::new(),
+                completed_tasks: VecDeque::new(),
+                executors: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Agents admitted by an earlier master (the registry), expected to re-register.
+    pub fn recover_agents(&mut self, agents: impl IntoIterator<Item = (String, RecoveredAgent)>) {
+        self.recovered_agents.extend(agents);
+        self.recovered_at = Some(Instant::now());
+    }
+
+    /// After `agent_reregister_timeout`, recovered agents that did not re-register are marked
+    /// unreachable (Mesos: not shut down; they may still come back). Returns their ids.
+    pub fn expire_recovered_agents(&mut self) -> Vec<String> {
+        let timeout = self.settings.agent_reregister_timeout;
+        if self.recovered_agents.is_empty()
+            || self.recovered_at.is_none_or(|at| at.elapsed() < timeout)
+        {
+            return Vec::new();
+        }
+        let now = now_secs();
+        let missing: Vec<String> = std::mem::take(&mut self.recovered_agents)
+            .into_keys()
+            .collect();
+        for id in &missing {
+            tracing::warn!(agent = %id, timeout = ?timeout,
+                "agent did not re-register with this master in time: marked unreachable");
+            self.unreachable_agents.insert(id.clone(), now);
+            let fids: Vec<String> = self.frameworks.keys().cloned().collect();
+            for fid in fids {
+                self.send(
+                    &fid,
+                    &Event::Failure(Failure {
+                        agent_id: Some(AgentID::new(id)),
+                        executor_id: None,
+                        status: None,
+                    }),
+                );
+            }
+        }
+        missing
     }
 
     /// The agent missed too many pings: its offers are rescinded, its tasks reported
@@ -1910,11 +2119,17 @@ impl Inner {
         self.trigger_allocation();
     }
 
-    /// Agents to ping: (id, endpoint).
+    /// Agents to ping: (id, endpoint). Recovered agents are pinged too: an agent that hears
+    /// a new master id re-registers at once.
     pub fn ping_targets(&self) -> Vec<(String, String)> {
+        let recovered = self
+            .recovered_agents
+            .iter()
+            .filter_map(|(id, a)| Some((id.clone(), a.endpoint.clone()?)));
         self.agents
             .values()
             .map(|a| (a.id.clone(), a.endpoint.clone()))
+            .chain(recovered)
             .collect()
     }
 

@@ -122,6 +122,13 @@ async fn ping(State(d): State<Shared>, body: Bytes) -> Response {
     let known = st.agent_id.as_deref() == Some(ping.agent_id.value.as_str());
     if known {
         st.last_ping = std::time::Instant::now();
+        // A ping from another master (it restarted, or failed over) that found this agent in
+        // its registry: re-register with it now, reporting our tasks, instead of waiting for
+        // the old master's pings to time out.
+        if st.master_id.as_deref().is_some_and(|m| m != ping.master_id) {
+            tracing::info!(master = %ping.master_id, "a new master pinged this agent; re-registering");
+            d.reregister.notify_one();
+        }
         st.master_id = Some(ping.master_id);
     }
     json(
