@@ -11,6 +11,7 @@
 //! once its batch is durable, so an agent is told it is registered only after its admission is
 //! on disk. An unreadable registry file is an error naming the file, never an empty cluster.
 
+pub mod bench;
 mod error;
 mod memory;
 mod model;
