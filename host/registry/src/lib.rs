@@ -14,6 +14,7 @@
 pub mod bench;
 mod error;
 mod memory;
+mod mesos_json;
 mod model;
 mod redb_store;
 mod registrar;

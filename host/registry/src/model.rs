@@ -23,31 +23,26 @@ pub const DEFAULT_MAX_AGENT_COUNT: usize = 102_400;
 /// executors, reservations and volumes come back when agents re-register).
 ///
 /// Agents are keyed by their agent id's value. Timestamps are seconds since the epoch.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+///
+/// It serializes as Mesos' `/registrar(1)/registry` JSON (`mesos.internal.Registry`).
+#[derive(Clone, Debug, Default)]
 pub struct Registry {
     /// The latest leading master (each new leader writes itself, [`Operation::Recover`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master: Option<MasterInfo>,
     /// Admitted agents, each `AgentInfo` with its `id` set.
-    #[serde(default)]
     pub agents: BTreeMap<String, AgentInfo>,
     /// Unreachable agents and when they were marked so, in the order they were marked.
-    #[serde(default)]
     pub unreachable: IndexMap<String, f64>,
     /// Agents marked gone, and when.
-    #[serde(default)]
     pub gone: BTreeMap<String, f64>,
     /// Role weights.
-    #[serde(default)]
     pub weights: BTreeMap<String, f64>,
     /// Quota configurations by role.
-    #[serde(default)]
     pub quotas: BTreeMap<String, QuotaConfig>,
     // Maintenance (Mesos' `machines` and `schedules`) will be kept here when it lands, each
     // machine under its own key of a `machines` table and the schedule under one key.
     /// The next insertion number of an unreachable agent: the storage keeps it with each entry
     /// so that a reload restores the marking order.
-    #[serde(skip)]
     pub(crate) next_unreachable_seq: u64,
 }
 

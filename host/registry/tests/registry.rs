@@ -884,3 +884,67 @@ fn acknowledged_admissions_survive_sigkill() {
     );
     assert!(registry.agents.len() >= acked.len());
 }
+
+#[test]
+fn serializes_as_mesos_registrar_json() {
+    let mut r = Registry::default();
+    apply(&mut r, Operation::Recover(master("m1"))).unwrap();
+    for name in ["a", "b", "c"] {
+        apply(&mut r, Operation::AdmitAgent(agent(name))).unwrap();
+    }
+    apply(
+        &mut r,
+        Operation::MarkAgentUnreachable {
+            id: AgentID::new("b"),
+            time: 1.5,
+        },
+    )
+    .unwrap();
+    apply(
+        &mut r,
+        Operation::MarkAgentGone {
+            id: AgentID::new("c"),
+            time: 2.0,
+        },
+    )
+    .unwrap();
+    apply(&mut r, Operation::UpdateWeights(vec![("dev".into(), 2.0)])).unwrap();
+    apply(
+        &mut r,
+        Operation::UpdateQuota {
+            role: "dev".into(),
+            config: Some(QuotaConfig {
+                guarantees: [("cpus".to_string(), 4.0)].into(),
+                limits: [("cpus".to_string(), 8.0)].into(),
+            }),
+        },
+    )
+    .unwrap();
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["master"]["info"]["id"], "m1");
+    assert_eq!(json["slaves"]["slaves"][0]["info"]["id"]["value"], "a");
+    assert_eq!(
+        json["slaves"]["slaves"][0]["info"]["hostname"],
+        "a.example.org"
+    );
+    assert_eq!(json["slaves"]["slaves"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        json["unreachable"],
+        serde_json::json!({"slaves": [{"id": {"value": "b"}, "timestamp": {"nanoseconds": 1_500_000_000}}]})
+    );
+    assert_eq!(json["gone"]["slaves"][0]["id"]["value"], "c");
+    assert_eq!(
+        json["weights"],
+        serde_json::json!([{"info": {"role": "dev", "weight": 2.0}}])
+    );
+    assert_eq!(
+        json["quota_configs"],
+        serde_json::json!([{"role": "dev", "guarantees": {"cpus": {"value": 4.0}}, "limits": {"cpus": {"value": 8.0}}}])
+    );
+
+    // An empty registry still has its lists, and no master.
+    let empty = serde_json::to_value(Registry::default()).unwrap();
+    assert!(empty.get("master").is_none());
+    assert_eq!(empty["slaves"]["slaves"], serde_json::json!([]));
+    assert_eq!(empty["unreachable"]["slaves"], serde_json::json!([]));
+}
