@@ -59,6 +59,10 @@ pub enum OperationError {
     MissingAgentId,
     #[error("agent {0} is already admitted")]
     AlreadyAdmitted(String),
+    #[error("agent id {0} is unreachable or gone and cannot be admitted anew")]
+    IdReused(String),
+    #[error("agent {0} is gone")]
+    Gone(String),
     #[error("agent {0} is not admitted")]
     NotAdmitted(String),
     #[error("agent {0} is neither admitted nor unreachable")]

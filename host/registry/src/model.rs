@@ -22,7 +22,8 @@ pub const DEFAULT_MAX_AGENT_COUNT: usize = 102_400;
 /// What Mesos keeps across master failovers, and nothing the master learns from agents (tasks,
 /// executors, reservations and volumes come back when agents re-register).
 ///
-/// Agents are keyed by their agent id's value. Timestamps are seconds since the epoch.
+/// Agents are keyed by their agent id's value; an agent is in at most one of `agents`,
+/// `unreachable` and `gone`. Timestamps are seconds since the epoch.
 ///
 /// It serializes as Mesos' `/registrar(1)/registry` JSON (`mesos.internal.Registry`).
 #[derive(Clone, Debug, Default)]
@@ -77,14 +78,16 @@ impl QuotaConfig {
 /// added here when maintenance lands.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operation {
-    /// Admit a new agent; refused if its id is already admitted.
+    /// Admit a new agent; refused if its id is already admitted, unreachable or gone (an agent
+    /// id is never reused).
     AdmitAgent(AgentInfo),
     /// Replace an admitted agent's info; refused if it is not admitted.
     UpdateAgent(AgentInfo),
     /// Move an admitted agent to the unreachable list; refused if it is not admitted.
     MarkAgentUnreachable { id: AgentID, time: f64 },
     /// Move an unreachable agent back to the admitted ones. An agent already admitted is a
-    /// no-op; an unknown agent (pruned by the registry's GC meanwhile) is admitted, as Mesos.
+    /// no-op; an unknown agent (pruned by the registry's GC meanwhile) is admitted, as Mesos; a
+    /// gone agent is refused.
     MarkAgentReachable(AgentInfo),
     /// Mark an admitted or unreachable agent gone; an agent already gone is a no-op.
     MarkAgentGone { id: AgentID, time: f64 },
@@ -148,6 +151,11 @@ impl Registry {
         }
     }
 
+    /// Applies `op` (see [`Operation::apply`]) without recording its changes.
+    pub fn apply(&mut self, op: &Operation) -> Result<bool, OperationError> {
+        op.apply(self, &mut ChangeSet::new())
+    }
+
     /// Whether `id` is admitted.
     pub fn is_admitted(&self, id: &str) -> bool {
         self.agents.contains_key(id)
@@ -196,6 +204,9 @@ impl Operation {
                 if registry.agents.contains_key(&id) {
                     return Err(OperationError::AlreadyAdmitted(id));
                 }
+                if registry.unreachable.contains_key(&id) || registry.gone.contains_key(&id) {
+                    return Err(OperationError::IdReused(id));
+                }
                 changes.push(Change::put(Table::Agents, &id, info)?);
                 registry.agents.insert(id, info.clone());
                 Ok(true)
@@ -237,6 +248,9 @@ impl Operation {
                 let id = agent_id(info)?;
                 if registry.agents.contains_key(&id) {
                     return Ok(false);
+                }
+                if registry.gone.contains_key(&id) {
+                    return Err(OperationError::Gone(id));
                 }
                 let admitted = Change::put(Table::Agents, &id, info)?;
                 if registry.unreachable.shift_remove(&id).is_some() {

@@ -165,6 +165,23 @@ fn operations_follow_mesos_rules() {
         Ok(true)
     );
     assert!(r.is_admitted("a") && r.unreachable.is_empty());
+    // An unreachable agent's id cannot be admitted anew.
+    apply(
+        &mut r,
+        Operation::MarkAgentUnreachable {
+            id: id("a"),
+            time: 11.0,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        apply(&mut r, Operation::AdmitAgent(agent("a"))),
+        Err(OperationError::IdReused("a".into()))
+    );
+    assert_eq!(
+        r.apply(&Operation::MarkAgentReachable(agent("a"))),
+        Ok(true)
+    );
     // Reachable again while admitted: no-op; an unknown agent is admitted (pruned meanwhile).
     assert_eq!(
         apply(&mut r, Operation::MarkAgentReachable(agent("a"))),
@@ -230,6 +247,15 @@ fn operations_follow_mesos_rules() {
         Ok(true)
     );
     assert!(r.agents.is_empty());
+    // A gone agent never comes back.
+    assert_eq!(
+        apply(&mut r, Operation::MarkAgentReachable(agent("a"))),
+        Err(OperationError::Gone("a".into()))
+    );
+    assert_eq!(
+        apply(&mut r, Operation::AdmitAgent(agent("a"))),
+        Err(OperationError::IdReused("a".into()))
+    );
 
     // Remove and prune.
     assert_eq!(apply(&mut r, Operation::AdmitAgent(agent("d"))), Ok(true));
