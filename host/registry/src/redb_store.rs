@@ -16,6 +16,11 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHand
 use crate::error::RegistryError;
 use crate::storage::{Change, Record, Storage, Table, version_record};
 
+/// redb's page cache (reads and the write buffer). Its default, 1 GiB, would let the integrity
+/// check at open pull the whole file into the master's memory; the registry's working set is
+/// small.
+const CACHE_BYTES: usize = 64 << 20;
+
 fn definition(table: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
     TableDefinition::new(table.name())
 }
@@ -55,6 +60,7 @@ impl RedbStorage {
         let db = guard(&location, "opening", || {
             let mut builder = Database::builder();
             builder.set_check_integrity_on_open(true);
+            builder.set_cache_size(CACHE_BYTES);
             let seen = repaired.clone();
             let at = location.clone();
             builder.set_repair_callback(move |_session| {

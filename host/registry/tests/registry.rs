@@ -508,12 +508,35 @@ async fn everything_survives_reopen() {
         })
         .await
         .unwrap();
+    // Deletions persist too: a prune, a quota removed, an agent removed.
+    registrar
+        .apply(Operation::Prune {
+            unreachable: vec![id("c")],
+            gone: vec![id("f")],
+        })
+        .await
+        .unwrap();
+    registrar
+        .apply(Operation::UpdateQuota {
+            role: "dev".into(),
+            config: None,
+        })
+        .await
+        .unwrap();
+    registrar
+        .apply(Operation::RemoveAgent(id("e")))
+        .await
+        .unwrap();
+    let expected = registrar.snapshot();
     close(registrar, storage).await;
     let again = load_async(&path).await.unwrap();
     assert_eq!(
         again.unreachable.keys().collect::<Vec<_>>(),
-        ["b", "c", "d", "a"]
+        ["b", "d", "a"]
     );
+    assert!(again.gone.is_empty() && again.quotas.is_empty() && again.agents.is_empty());
+    assert_eq!(again.weights, expected.weights);
+    assert_eq!(again.unreachable, expected.unreachable);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
