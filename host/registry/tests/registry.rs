@@ -860,7 +860,7 @@ fn crash_writer_child() {
         for t in 0..16 {
             let registrar = registrar.clone();
             tasks.push(tokio::spawn(async move {
-                for i in 0.. {
+                for i in 0..100_000 {
                     let id = format!("agent-{t}-{i}");
                     registrar
                         .apply(Operation::AdmitAgent(agent(&id)))
