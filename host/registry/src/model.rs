@@ -1,0 +1,402 @@
+//! The registry's contents and the operations that change them.
+//!
+//! Each operation checks first and changes the registry only once it cannot fail, so a refused
+//! operation leaves the registry as it was. Every change is also recorded, key by key, in a
+//! [`ChangeSet`]: that, not the whole registry, is what the storage writes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use meseta_api::common::{AgentID, AgentInfo, MasterInfo};
+use serde::{Deserialize, Serialize};
+
+use crate::error::OperationError;
+use crate::storage::{Change, ChangeSet, Table};
+
+/// Mesos' `--registry_max_agent_age` default: two weeks.
+pub const DEFAULT_MAX_AGENT_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Mesos' `--registry_max_agent_count` default.
+pub const DEFAULT_MAX_AGENT_COUNT: usize = 102_400;
+
+/// What Mesos keeps across master failovers, and nothing the master learns from agents (tasks,
+/// executors, reservations and volumes come back when agents re-register).
+///
+/// Agents are keyed by their agent id's value; an agent is in at most one of `agents`,
+/// `unreachable` and `gone`. Timestamps are seconds since the epoch.
+///
+/// It serializes as Mesos' `/registrar(1)/registry` JSON (`mesos.internal.Registry`).
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    /// The latest leading master (each new leader writes itself, [`Operation::Recover`]).
+    pub master: Option<MasterInfo>,
+    /// Admitted agents, each `AgentInfo` with its `id` set.
+    pub agents: BTreeMap<String, AgentInfo>,
+    /// Unreachable agents and when they were marked so, in the order they were marked.
+    pub unreachable: IndexMap<String, f64>,
+    /// Agents marked gone, and when.
+    pub gone: BTreeMap<String, f64>,
+    /// Role weights.
+    pub weights: BTreeMap<String, f64>,
+    /// Quota configurations by role.
+    pub quotas: BTreeMap<String, QuotaConfig>,
+    // Maintenance (Mesos' `machines` and `schedules`) will be kept here when it lands, each
+    // machine under its own key of a `machines` table and the schedule under one key.
+    /// The next insertion number of an unreachable agent: the storage keeps it with each entry
+    /// so that a reload restores the marking order.
+    pub(crate) next_unreachable_seq: u64,
+}
+
+impl PartialEq for Registry {
+    fn eq(&self, other: &Self) -> bool {
+        self.master == other.master
+            && self.agents == other.agents
+            && self.unreachable == other.unreachable
+            && self.gone == other.gone
+            && self.weights == other.weights
+            && self.quotas == other.quotas
+    }
+}
+
+/// Mesos' `QuotaConfig` of one role: scalar guarantees and limits by resource name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuotaConfig {
+    #[serde(default)]
+    pub guarantees: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, f64>,
+}
+
+impl QuotaConfig {
+    /// Mesos removes a role's quota when it is set to no guarantees and no limits.
+    pub fn is_empty(&self) -> bool {
+        self.guarantees.is_empty() && self.limits.is_empty()
+    }
+}
+
+/// A change to the registry, as Mesos' registrar operations. Maintenance operations will be
+/// added here when maintenance lands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operation {
+    /// Admit a new agent; refused if its id is already admitted, unreachable or gone (an agent
+    /// id is never reused).
+    AdmitAgent(AgentInfo),
+    /// Replace an admitted agent's info; refused if it is not admitted.
+    UpdateAgent(AgentInfo),
+    /// Move an admitted agent to the unreachable list; refused if it is not admitted.
+    MarkAgentUnreachable { id: AgentID, time: f64 },
+    /// Move an unreachable agent back to the admitted ones. An agent already admitted is a
+    /// no-op; an unknown agent (pruned by the registry's GC meanwhile) is admitted, as Mesos; a
+    /// gone agent is refused.
+    MarkAgentReachable(AgentInfo),
+    /// Mark an admitted or unreachable agent gone; an agent already gone is a no-op.
+    MarkAgentGone { id: AgentID, time: f64 },
+    /// Remove an admitted agent; refused if it is not admitted.
+    RemoveAgent(AgentID),
+    /// Forget unreachable and gone agents (the registry's GC, [`Registry::gc`]).
+    Prune {
+        unreachable: Vec<AgentID>,
+        gone: Vec<AgentID>,
+    },
+    /// Set role weights (roles not listed keep theirs).
+    UpdateWeights(Vec<(String, f64)>),
+    /// Set a role's quota; `None`, or a configuration with no guarantees and no limits, removes it.
+    UpdateQuota {
+        role: String,
+        config: Option<QuotaConfig>,
+    },
+    /// A master took the lead: store its info.
+    Recover(MasterInfo),
+}
+
+/// Agents the registry's GC should prune ([`Operation::Prune`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcCandidates {
+    pub unreachable: Vec<AgentID>,
+    pub gone: Vec<AgentID>,
+}
+
+impl GcCandidates {
+    pub fn is_empty(&self) -> bool {
+        self.unreachable.is_empty() && self.gone.is_empty()
+    }
+
+    /// The prune operation for these agents.
+    pub fn into_operation(self) -> Operation {
+        Operation::Prune {
+            unreachable: self.unreachable,
+            gone: self.gone,
+        }
+    }
+}
+
+impl Registry {
+    /// Which unreachable and gone agents Mesos' registry GC prunes at `now` (seconds since the
+    /// epoch): each list separately, oldest first while it holds more than `max_count`, plus
+    /// every entry older than `max_age`.
+    pub fn gc(&self, now: f64, max_age: Duration, max_count: usize) -> GcCandidates {
+        GcCandidates {
+            unreachable: gc_list(
+                self.unreachable.iter().map(|(id, t)| (id.as_str(), *t)),
+                now,
+                max_age,
+                max_count,
+            ),
+            gone: gc_list(
+                self.gone.iter().map(|(id, t)| (id.as_str(), *t)),
+                now,
+                max_age,
+                max_count,
+            ),
+        }
+    }
+
+    /// Applies `op` (see [`Operation::apply`]) without recording its changes.
+    pub fn apply(&mut self, op: &Operation) -> Result<bool, OperationError> {
+        op.apply(self, &mut ChangeSet::new())
+    }
+
+    /// Whether `id` is admitted.
+    pub fn is_admitted(&self, id: &str) -> bool {
+        self.agents.contains_key(id)
+    }
+}
+
+fn gc_list<'a>(
+    entries: impl Iterator<Item = (&'a str, f64)>,
+    now: f64,
+    max_age: Duration,
+    max_count: usize,
+) -> Vec<AgentID> {
+    let mut entries: Vec<(&str, f64)> = entries.collect();
+    // Oldest first; a stable sort keeps the insertion order among equal times.
+    entries.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let max_age = max_age.as_secs_f64();
+    let mut remaining = entries.len();
+    let mut pruned = Vec::new();
+    for (id, time) in entries {
+        if remaining > max_count || now - time > max_age {
+            pruned.push(AgentID::new(id));
+            remaining -= 1;
+        }
+    }
+    pruned
+}
+
+fn agent_id(info: &AgentInfo) -> Result<String, OperationError> {
+    match &info.id {
+        Some(id) if !id.value.is_empty() => Ok(id.value.clone()),
+        _ => Err(OperationError::MissingAgentId),
+    }
+}
+
+impl Operation {
+    /// Applies the operation: `Ok(true)` if it changed the registry, `Ok(false)` if it was a
+    /// no-op, an error if it was refused (the registry and `changes` are then left as they were).
+    pub fn apply(
+        &self,
+        registry: &mut Registry,
+        changes: &mut ChangeSet,
+    ) -> Result<bool, OperationError> {
+        match self {
+            Operation::AdmitAgent(info) => {
+                let id = agent_id(info)?;
+                if registry.agents.contains_key(&id) {
+                    return Err(OperationError::AlreadyAdmitted(id));
+                }
+                if registry.unreachable.contains_key(&id) || registry.gone.contains_key(&id) {
+                    return Err(OperationError::IdReused(id));
+                }
+                changes.push(Change::put(Table::Agents, &id, info)?);
+                registry.agents.insert(id, info.clone());
+                Ok(true)
+            }
+            Operation::UpdateAgent(info) => {
+                let id = agent_id(info)?;
+                match registry.agents.get(&id) {
+                    None => Err(OperationError::NotAdmitted(id)),
+                    Some(current) if current == info => Ok(false),
+                    Some(_) => {
+                        changes.push(Change::put(Table::Agents, &id, info)?);
+                        registry.agents.insert(id, info.clone());
+                        Ok(true)
+                    }
+                }
+            }
+            Operation::MarkAgentUnreachable { id, time } => {
+                let id = id.value.clone();
+                if !registry.agents.contains_key(&id) {
+                    return Err(OperationError::NotAdmitted(id));
+                }
+                let seq = registry.next_unreachable_seq;
+                let unreachable = Change::put(
+                    Table::Unreachable,
+                    &id,
+                    &UnreachableRecord {
+                        timestamp: *time,
+                        seq,
+                    },
+                )?;
+                changes.push(Change::delete(Table::Agents, &id));
+                changes.push(unreachable);
+                registry.agents.remove(&id);
+                registry.unreachable.insert(id, *time);
+                registry.next_unreachable_seq = seq + 1;
+                Ok(true)
+            }
+            Operation::MarkAgentReachable(info) => {
+                let id = agent_id(info)?;
+                if registry.agents.contains_key(&id) {
+                    return Ok(false);
+                }
+                if registry.gone.contains_key(&id) {
+                    return Err(OperationError::Gone(id));
+                }
+                let admitted = Change::put(Table::Agents, &id, info)?;
+                if registry.unreachable.shift_remove(&id).is_some() {
+                    changes.push(Change::delete(Table::Unreachable, &id));
+                }
+                changes.push(admitted);
+                registry.agents.insert(id, info.clone());
+                Ok(true)
+            }
+            Operation::MarkAgentGone { id, time } => {
+                let id = id.value.clone();
+                if registry.gone.contains_key(&id) {
+                    return Ok(false);
+                }
+                let from = if registry.agents.contains_key(&id) {
+                    Table::Agents
+                } else if registry.unreachable.contains_key(&id) {
+                    Table::Unreachable
+                } else {
+                    return Err(OperationError::UnknownAgent(id));
+                };
+                let gone = Change::put(Table::Gone, &id, &GoneRecord { timestamp: *time })?;
+                changes.push(Change::delete(from, &id));
+                changes.push(gone);
+                registry.agents.remove(&id);
+                registry.unreachable.shift_remove(&id);
+                registry.gone.insert(id, *time);
+                Ok(true)
+            }
+            Operation::RemoveAgent(id) => {
+                let id = id.value.clone();
+                if registry.agents.remove(&id).is_none() {
+                    return Err(OperationError::NotAdmitted(id));
+                }
+                changes.push(Change::delete(Table::Agents, &id));
+                Ok(true)
+            }
+            Operation::Prune { unreachable, gone } => {
+                let mut mutated = false;
+                for id in unreachable {
+                    if registry.unreachable.shift_remove(&id.value).is_some() {
+                        changes.push(Change::delete(Table::Unreachable, &id.value));
+                        mutated = true;
+                    }
+                }
+                for id in gone {
+                    if registry.gone.remove(&id.value).is_some() {
+                        changes.push(Change::delete(Table::Gone, &id.value));
+                        mutated = true;
+                    }
+                }
+                Ok(mutated)
+            }
+            Operation::UpdateWeights(weights) => {
+                let mut puts = Vec::with_capacity(weights.len());
+                for (role, weight) in weights {
+                    if !(weight.is_finite() && *weight > 0.0) {
+                        return Err(OperationError::InvalidWeight {
+                            role: role.clone(),
+                            weight: *weight,
+                        });
+                    }
+                    if registry.weights.get(role) != Some(weight) {
+                        puts.push(Change::put(
+                            Table::Weights,
+                            role,
+                            &WeightRecord { weight: *weight },
+                        )?);
+                    }
+                }
+                let mutated = !puts.is_empty();
+                changes.extend(puts);
+                for (role, weight) in weights {
+                    registry.weights.insert(role.clone(), *weight);
+                }
+                Ok(mutated)
+            }
+            Operation::UpdateQuota { role, config } => match config {
+                Some(config) if !config.is_empty() => {
+                    check_quota(role, config)?;
+                    if registry.quotas.get(role) == Some(config) {
+                        return Ok(false);
+                    }
+                    changes.push(Change::put(Table::Quotas, role, config)?);
+                    registry.quotas.insert(role.clone(), config.clone());
+                    Ok(true)
+                }
+                _ => {
+                    if registry.quotas.remove(role).is_none() {
+                        return Ok(false);
+                    }
+                    changes.push(Change::delete(Table::Quotas, role));
+                    Ok(true)
+                }
+            },
+            Operation::Recover(info) => {
+                changes.push(Change::put(Table::Master, MASTER_KEY, info)?);
+                registry.master = Some(info.clone());
+                Ok(true)
+            }
+        }
+    }
+}
+
+fn check_quota(role: &str, config: &QuotaConfig) -> Result<(), OperationError> {
+    for (kind, map) in [("guarantee", &config.guarantees), ("limit", &config.limits)] {
+        for (name, value) in map {
+            if !(value.is_finite() && *value >= 0.0) {
+                return Err(OperationError::InvalidQuota {
+                    role: role.to_string(),
+                    detail: format!("{kind} of {name} is {value}, not a non-negative number"),
+                });
+            }
+        }
+    }
+    for (name, guarantee) in &config.guarantees {
+        if let Some(limit) = config.limits.get(name)
+            && guarantee > limit
+        {
+            return Err(OperationError::InvalidQuota {
+                role: role.to_string(),
+                detail: format!("guarantee of {name} ({guarantee}) exceeds its limit ({limit})"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The key of the master's info in [`Table::Master`].
+pub(crate) const MASTER_KEY: &str = "info";
+
+/// A stored unreachable agent: when it was marked, and its insertion number.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct UnreachableRecord {
+    pub timestamp: f64,
+    pub seq: u64,
+}
+
+/// A stored gone agent.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct GoneRecord {
+    pub timestamp: f64,
+}
+
+/// A stored role weight.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WeightRecord {
+    pub weight: f64,
+}
