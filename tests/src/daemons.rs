@@ -73,28 +73,22 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running `meseta local --ip 127.0.0.1 --port 0` in a temporary work directory, stopped
 /// (SIGTERM, then SIGKILL after 5 s) when dropped.
-pub struct Local {
-    /// `http://127.0.0.1:PORT`, from the `Master: <url>` line the daemon prints once serving.
+/// A `meseta` subcommand running as a child process, its output drained and kept. Stopped
+/// (SIGTERM, then SIGKILL after 5 s) when dropped; [`Daemon::kill9`] stops it as a crash does.
+pub struct Daemon {
+    /// The URL the daemon printed on its ready line (`Master: <url>` or `Agent: <url>`).
     pub url: String,
     child: Child,
     output: Arc<Mutex<String>>,
-    _work_dir: tempfile::TempDir,
 }
 
-impl Local {
-    pub fn start() -> Result<Local, Failure> {
-        Local::start_with(&[])
-    }
-
-    /// With extra command-line flags.
-    pub fn start_with(extra: &[&str]) -> Result<Local, Failure> {
+impl Daemon {
+    /// Runs `meseta <args>` and waits until it prints a line starting with `ready` (e.g.
+    /// `"Master: "`); the rest of that line is [`Daemon::url`].
+    pub fn spawn(args: &[&str], ready: &str) -> Result<Daemon, Failure> {
         let meseta = workspace_binary("meseta", "meseta-cli")?;
-        let work_dir = tempfile::tempdir().map_err(|e| Failure(format!("tempdir: {e}")))?;
         let mut child = Command::new(&meseta)
-            .args(["local", "--ip", "127.0.0.1", "--port", "0", "--work_dir"])
-            .arg(work_dir.path())
-            .args(["--resources", LOCAL_RESOURCES])
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -123,38 +117,38 @@ impl Local {
             });
         }
 
-        let mut local = Local {
+        let mut daemon = Daemon {
             url: String::new(),
             child,
             output,
-            _work_dir: work_dir,
         };
+        let what = format!("`meseta {}`", args.first().copied().unwrap_or(""));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(url) = line.strip_prefix("Master: ") {
-                        local.url = url.trim().trim_end_matches('/').to_string();
-                        return Ok(local);
+                    if let Some(url) = line.strip_prefix(ready) {
+                        daemon.url = url.trim().trim_end_matches('/').to_string();
+                        return Ok(daemon);
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     return fail(format!(
-                        "`meseta local` printed no `Master: ` line within {START_TIMEOUT:?}\n{}",
-                        local.output()
+                        "{what} printed no `{ready}` line within {START_TIMEOUT:?}\n{}",
+                        daemon.output()
                     ));
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = local
+                    let status = daemon
                         .child
                         .wait()
                         .map(|s| s.to_string())
                         .unwrap_or_default();
                     std::thread::sleep(Duration::from_millis(100)); // let stderr drain
                     return fail(format!(
-                        "`meseta local` exited ({status}) before printing `Master: `\n{}",
-                        local.output()
+                        "{what} exited ({status}) before printing `{ready}`\n{}",
+                        daemon.output()
                     ));
                 }
             }
@@ -170,6 +164,100 @@ impl Local {
     pub fn get(&self, path: &str) -> Result<(u16, String), Failure> {
         http_get(&self.url, path)
     }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, as a crash: nothing of the daemon runs its shutdown.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits up to `timeout` for the daemon to exit; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SIGTERM first so the daemon can stop its tasks; `kill(1)` spares a libc dependency.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        if self.wait_exit(Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A port that was free a moment ago (for a daemon that must come back on the same port).
+pub fn free_port() -> Result<u16, Failure> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Failure(format!("no free port: {e}")))
+}
+
+/// A running `meseta local --ip 127.0.0.1 --port 0` in a temporary work directory, stopped
+/// (SIGTERM, then SIGKILL after 5 s) when dropped.
+pub struct Local {
+    /// `http://127.0.0.1:PORT`, from the `Master: <url>` line the daemon prints once serving.
+    pub url: String,
+    daemon: Daemon,
+    _work_dir: tempfile::TempDir,
+}
+
+impl Local {
+    pub fn start() -> Result<Local, Failure> {
+        Local::start_with(&[])
+    }
+
+    /// With extra command-line flags.
+    pub fn start_with(extra: &[&str]) -> Result<Local, Failure> {
+        let work_dir = tempfile::tempdir().map_err(|e| Failure(format!("tempdir: {e}")))?;
+        let dir = work_dir.path().to_string_lossy().into_owned();
+        let mut args = vec![
+            "local",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--work_dir",
+            &dir,
+            "--resources",
+            LOCAL_RESOURCES,
+        ];
+        args.extend_from_slice(extra);
+        let daemon = Daemon::spawn(&args, "Master: ")?;
+        Ok(Local {
+            url: daemon.url.clone(),
+            daemon,
+            _work_dir: work_dir,
+        })
+    }
+
+    /// Everything the daemon printed so far, each line prefixed with `stdout| ` or `stderr| `.
+    pub fn output(&self) -> String {
+        self.daemon.output()
+    }
+
+    /// `GET <url><path>`.
+    pub fn get(&self, path: &str) -> Result<(u16, String), Failure> {
+        http_get(&self.url, path)
+    }
 }
 
 fn append(output: &Mutex<String>, stream: &str, line: &str) {
@@ -178,25 +266,6 @@ fn append(output: &Mutex<String>, stream: &str, line: &str) {
         o.push_str("| ");
         o.push_str(line);
         o.push('\n');
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        // SIGTERM first so the daemon can stop its tasks; `kill(1)` spares a libc dependency.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

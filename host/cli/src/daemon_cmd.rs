@@ -75,6 +75,21 @@ pub struct MasterArgs {
     /// any positive duration).
     #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", env = "MESETA_AGENT_REREGISTER_TIMEOUT", default_value = "10mins", value_parser = parse_duration)]
     agent_reregister_timeout: Duration,
+    /// Where the registry (admitted, unreachable and gone agents, weights, quota) lives:
+    /// `replicated_log` (Mesos' name; here an embedded crash-safe store, `registry.redb`
+    /// under the master's work dir) or `in_memory` (lost when the master stops; for tests).
+    #[arg(long, env = "MESETA_REGISTRY", default_value = "replicated_log", value_parser = ["replicated_log", "log_storage", "in_memory"])]
+    registry: String,
+    /// Mesos' `--registry_strict`; only `false` is supported (as in Mesos, where `true` is
+    /// refused).
+    #[arg(long = "registry_strict", alias = "registry-strict", env = "MESETA_REGISTRY_STRICT", default_value_t = false, action = clap::ArgAction::Set)]
+    registry_strict: bool,
+    /// How long reading the registry at start-up may take.
+    #[arg(long = "registry_fetch_timeout", alias = "registry-fetch-timeout", env = "MESETA_REGISTRY_FETCH_TIMEOUT", default_value = "1mins", value_parser = parse_duration)]
+    registry_fetch_timeout: Duration,
+    /// How long one durable write of the registry may take; a slower one stops the master.
+    #[arg(long = "registry_store_timeout", alias = "registry-store-timeout", env = "MESETA_REGISTRY_STORE_TIMEOUT", default_value = "20secs", value_parser = parse_duration)]
+    registry_store_timeout: Duration,
     /// Smallest offer worth making: `cpus:0.01|mem:32` (alternatives separated by `|`).
     #[arg(
         long = "min_allocatable_resources",
@@ -163,9 +178,14 @@ pub struct MasterCommand {
     /// Hostname to advertise.
     #[arg(long, env = "MESETA_HOSTNAME")]
     hostname: Option<String>,
-    /// Directory for the master's files.
-    #[arg(long = "work_dir", alias = "work-dir", env = "MESETA_WORK_DIR")]
-    work_dir: Option<PathBuf>,
+    /// Directory for the master's files (the registry, `registry.redb`).
+    #[arg(
+        long = "work_dir",
+        alias = "work-dir",
+        env = "MESETA_WORK_DIR",
+        default_value = "/tmp/meseta/master"
+    )]
+    work_dir: PathBuf,
     /// Master hook modules, comma-separated, run in this order.
     #[arg(long = "hooks", env = "MESETA_HOOKS")]
     hooks: Option<String>,
@@ -347,11 +367,23 @@ fn parse_weights(text: Option<&str>) -> Result<Vec<(String, f64)>, String> {
 fn master_config(
     listen: SocketAddr,
     hostname: Option<String>,
+    work_dir: PathBuf,
     args: &MasterArgs,
     hooks: Option<&str>,
     modules: &mut Modules,
 ) -> Result<MasterConfig, String> {
-    let flags = master_flags(args, listen);
+    if args.registry_strict {
+        return Err(
+            "--registry_strict=true is not supported (Mesos refuses it too): drop the flag".into(),
+        );
+    }
+    let registry = if args.registry == "in_memory" {
+        meseta_registry::Backend::InMemory
+    } else {
+        meseta_registry::Backend::Redb
+    };
+    let mut flags = master_flags(args, listen);
+    flags.push(("work_dir".into(), work_dir.display().to_string()));
     let allocator = if NATIVE_ALLOCATOR.contains(&args.allocator.as_str()) {
         None
     } else {
@@ -394,6 +426,10 @@ fn master_config(
         agent_ping_timeout: args.agent_ping_timeout,
         max_agent_ping_timeouts: args.max_agent_ping_timeouts,
         agent_reregister_timeout: args.agent_reregister_timeout,
+        registry,
+        work_dir: Some(work_dir),
+        registry_fetch_timeout: args.registry_fetch_timeout,
+        registry_store_timeout: args.registry_store_timeout,
         roles,
         weights: parse_weights(args.weights.as_deref())?,
         min_allocatable_resources: args.min_allocatable_resources.clone(),
@@ -589,13 +625,11 @@ fn run_master(cmd: MasterCommand) -> Result<(), String> {
     let config = master_config(
         listen,
         cmd.hostname,
+        cmd.work_dir,
         &cmd.master,
         cmd.hooks.as_deref(),
         &mut modules,
     )?;
-    if let Some(dir) = &cmd.work_dir {
-        std::fs::create_dir_all(dir).map_err(|e| format!("--work_dir {}: {e}", dir.display()))?;
-    }
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Master: http://{}", master.address()));
@@ -639,9 +673,11 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
 fn run_local(cmd: LocalCommand) -> Result<(), String> {
     let listen = SocketAddr::new(cmd.ip, cmd.port);
     let mut modules = Modules::load(&cmd.modules)?;
+    // the master's registry beside the agents' sandboxes
     let config = master_config(
         listen,
         cmd.hostname.clone(),
+        cmd.work_dir.join("master"),
         &cmd.master,
         cmd.hooks.as_deref(),
         &mut modules,

@@ -17,6 +17,7 @@ use axum::routing::{any, get, post};
 use meseta_api::common::{FrameworkID, MasterInfo};
 use meseta_api::internal as wire;
 use meseta_api::scheduler::{Call, CallKind, Event, Subscribed};
+use meseta_registry::{Operation, Registrar};
 use meseta_runtime::LoadedModule;
 use tokio::sync::mpsc;
 
@@ -51,6 +52,15 @@ pub struct MasterConfig {
     /// `--agent_reregister_timeout` (10 min): agents admitted by an earlier master that do
     /// not re-register with this one by then are marked unreachable.
     pub agent_reregister_timeout: Duration,
+    /// `--registry`: where admitted, unreachable and gone agents, weights and quota survive a
+    /// restart. The library's default is `in_memory`; `meseta master` defaults to the redb
+    /// file under `work_dir`.
+    pub registry: meseta_registry::Backend,
+    /// `--work_dir`: the master's own directory (the registry file lives there).
+    pub work_dir: Option<std::path::PathBuf>,
+    /// `--registry_fetch_timeout` / `--registry_store_timeout` (60 s / 20 s).
+    pub registry_fetch_timeout: Duration,
+    pub registry_store_timeout: Duration,
     /// `--roles`: when set, the only roles frameworks may use (besides `*`).
     pub roles: Option<Vec<String>>,
     /// `--weights`: `role=weight` pairs.
@@ -80,6 +90,10 @@ impl Default for MasterConfig {
             agent_ping_timeout: Duration::from_secs(15),
             max_agent_ping_timeouts: 5,
             agent_reregister_timeout: Duration::from_secs(600),
+            registry: meseta_registry::Backend::InMemory,
+            work_dir: None,
+            registry_fetch_timeout: Duration::from_secs(60),
+            registry_store_timeout: Duration::from_secs(20),
             roles: None,
             weights: Vec::new(),
             min_allocatable_resources: "cpus:0.01|mem:32".into(),
@@ -122,6 +136,7 @@ pub struct Shared {
     inner: Arc<Mutex<Inner>>,
     modules: Arc<Vec<Arc<LoadedModule>>>,
     client: HttpClient,
+    registrar: Registrar,
 }
 
 impl Shared {
@@ -142,6 +157,8 @@ pub enum StartError {
     Config(String),
     #[error("allocator module: {0}")]
     Allocator(#[from] meseta_runtime::LoadError),
+    #[error("registry: {0}")]
+    Registry(#[from] meseta_registry::RegistryError),
 }
 
 /// A running master.
@@ -197,20 +214,38 @@ impl Master {
             sorter: config.sorter,
             agent_reregister_timeout: config.agent_reregister_timeout,
         };
+        let master_id = uuid::Uuid::new_v4().to_string();
+        let (registrar, registry) =
+            recover_registry(&config, master_info(&master_id, address, &hostname)).await?;
+        // Weights: the registry's win over --weights; the flag's are stored when it has none.
+        let weights = if registry.weights.is_empty() {
+            if !config.weights.is_empty() {
+                registrar
+                    .apply(Operation::UpdateWeights(config.weights.clone()))
+                    .await?;
+            }
+            config.weights.clone()
+        } else {
+            registry.weights.clone().into_iter().collect()
+        };
+        let (registry_log, registry_queue) = tokio::sync::mpsc::unbounded_channel();
         let mut inner = Inner::new(
-            uuid::Uuid::new_v4().to_string(),
+            master_id,
             address,
             hostname,
             settings,
             config.flags.clone(),
             allocator,
-            config.weights.clone(),
+            weights,
         );
         inner.hooks = config.hooks.clone();
+        inner.registry_log = Some(registry_log);
+        inner.recover_from_registry(&registry);
         let shared = Shared {
             inner: Arc::new(Mutex::new(inner)),
             modules: Arc::new(config.modules.clone()),
             client: agents::client(),
+            registrar,
         };
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -224,6 +259,10 @@ impl Master {
                 tracing::error!(error = %e, "master HTTP server failed");
             }
         })];
+        tasks.push(tokio::spawn(registry_writer(
+            shared.clone(),
+            registry_queue,
+        )));
         tasks.push(tokio::spawn(allocation_loop(shared.clone())));
         tasks.push(tokio::spawn(sweep_loop(shared.clone())));
         tasks.push(tokio::spawn(agents::ping_loop(
@@ -292,6 +331,68 @@ impl Drop for Master {
 
 /// Runs an allocation round every `--allocation_interval`, and soon after any event that may
 /// free or add resources; events that arrive during a round are batched into the next one.
+/// This master's `MasterInfo`, as frameworks see it in SUBSCRIBED and the registry keeps it.
+fn master_info(id: &str, address: SocketAddr, hostname: &str) -> MasterInfo {
+    MasterInfo {
+        id: id.to_string(),
+        ip: match address.ip() {
+            std::net::IpAddr::V4(v4) => meseta_api::common::ipv4_to_mesos_u32(v4),
+            std::net::IpAddr::V6(_) => 0,
+        },
+        port: u32::from(address.port()),
+        pid: Some(format!("master@{address}")),
+        hostname: Some(hostname.to_string()),
+        version: Some(MESOS_VERSION.to_string()),
+        address: None,
+    }
+}
+
+/// Opens the `--registry` and recovers it (Mesos' registrar `recover`: the new master's info is
+/// stored durably before anything else happens).
+async fn recover_registry(
+    config: &MasterConfig,
+    info: MasterInfo,
+) -> Result<(Registrar, meseta_registry::Registry), StartError> {
+    let (backend, work_dir) = (config.registry, config.work_dir.clone());
+    if backend == meseta_registry::Backend::Redb
+        && let Some(dir) = &work_dir
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StartError::Config(format!("cannot create --work_dir {}: {e}", dir.display()))
+        })?;
+    }
+    let storage =
+        tokio::task::spawn_blocking(move || meseta_registry::open(backend, work_dir.as_deref()))
+            .await
+            .map_err(|e| StartError::Config(format!("opening the registry failed: {e}")))??;
+    let options = meseta_registry::RegistrarOptions {
+        fetch_timeout: config.registry_fetch_timeout,
+        store_timeout: config.registry_store_timeout,
+    };
+    let (registrar, registry) = Registrar::recover_with(storage, info, options).await?;
+    tracing::info!(registry = %registrar.location(), agents = registry.agents.len(),
+        unreachable = registry.unreachable.len(), gone = registry.gone.len(), "registry recovered");
+    Ok((registrar, registry))
+}
+
+/// Applies, in order, the registry operations the state machine queued (agents marked
+/// unreachable). A failed store stops the registrar; as Mesos, the master cannot go on
+/// without its registry, so it stops serving frameworks and agents (logged).
+async fn registry_writer(
+    shared: Shared,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Operation>,
+) {
+    while let Some(op) = queue.recv().await {
+        match shared.registrar.apply(op).await {
+            Ok(_) | Err(meseta_registry::RegistryError::Refused(_)) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "the registry failed: this master cannot go on");
+                return;
+            }
+        }
+    }
+}
+
 async fn allocation_loop(shared: Shared) {
     let (interval, notify) = {
         let inner = shared.lock();
@@ -364,6 +465,7 @@ fn router(shared: Shared) -> Router {
         .route("/master/redirect", get(redirect))
         .route("/master/modules", get(modules))
         .route("/master/quota", get(quota))
+        .route("/registrar(1)/registry", get(registry_endpoint))
         .route("/api/v1", post(operator_api))
         .route("/master/api/v1", post(operator_api))
         .route("/metrics/snapshot", get(metrics))
@@ -626,18 +728,7 @@ fn subscribe_call(
         state::Subscribed::New { id } => (id, None),
         state::Subscribed::Failover { id, old } => (id, old),
     };
-    let master_info = MasterInfo {
-        id: inner.master_id.clone(),
-        ip: match inner.address.ip() {
-            std::net::IpAddr::V4(v4) => meseta_api::common::ipv4_to_mesos_u32(v4),
-            std::net::IpAddr::V6(_) => 0,
-        },
-        port: u32::from(inner.address.port()),
-        pid: Some(format!("master@{}", inner.address)),
-        hostname: Some(inner.hostname.clone()),
-        version: Some(MESOS_VERSION.to_string()),
-        address: None,
-    };
+    let master_info = master_info(&inner.master_id, inner.address, &inner.hostname);
     let subscribed = Event::Subscribed(Subscribed {
         framework_id: FrameworkID::new(&id),
         heartbeat_interval_seconds: Some(interval.as_secs_f64()),
@@ -702,15 +793,38 @@ async fn agent_register(State(shared): State<Shared>, body: Bytes) -> Response {
             format!("'endpoint' must be ip:port, got '{}'", msg.endpoint),
         );
     }
-    let claimed = msg
+    let mut msg = msg;
+    let reregistering = msg
         .agent_info
         .id
-        .clone()
-        .map(|i| i.value)
-        .unwrap_or_default();
+        .as_ref()
+        .is_some_and(|i| !i.value.is_empty());
+    let admission = shared.lock().admission(&msg.agent_info);
+    let id = match admission {
+        Err(e) => return error(StatusCode::FORBIDDEN, e),
+        Ok((id, None)) => id,
+        Ok((id, Some(op))) => {
+            // Acknowledged means durable: the agent hears "registered" only once its admission
+            // (or its return from unreachable) is in the registry.
+            match shared.registrar.apply(op).await {
+                Ok(_) => id,
+                Err(meseta_registry::RegistryError::Refused(e)) => {
+                    return error(StatusCode::FORBIDDEN, e.to_string());
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store an agent's admission");
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("the registry cannot store this agent's admission: {e}"),
+                    );
+                }
+            }
+        }
+    };
+    msg.agent_info.id = Some(meseta_api::common::AgentID::new(&id));
     let mut inner = shared.lock();
-    let outbox = agents::spawn_outbox(shared.client.clone(), claimed, msg.endpoint.clone());
-    match inner.register_agent(msg, outbox) {
+    let outbox = agents::spawn_outbox(shared.client.clone(), id, msg.endpoint.clone());
+    match inner.register_agent(msg, outbox, reregistering) {
         Ok(agent_id) => json(
             StatusCode::OK,
             &serde_json::to_value(wire::Registered {
@@ -917,8 +1031,37 @@ async fn weights(State(shared): State<Shared>, method: Method, body: Bytes) -> R
         }
         updates.push((w.role, w.weight));
     }
+    if let Err(e) = shared
+        .registrar
+        .apply(Operation::UpdateWeights(updates.clone()))
+        .await
+    {
+        return registry_failed(e);
+    }
     shared.lock().set_weights(&updates);
     StatusCode::OK.into_response()
+}
+
+/// A registry operation the master could not make durable: nothing changed.
+fn registry_failed(e: meseta_registry::RegistryError) -> Response {
+    match e {
+        meseta_registry::RegistryError::Refused(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        e => {
+            tracing::error!(error = %e, "the registry failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the registry cannot store the change: {e}"),
+            )
+        }
+    }
+}
+
+/// `GET /registrar(1)/registry`: the registry as last stored, in Mesos' JSON shape.
+async fn registry_endpoint(State(shared): State<Shared>) -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::to_value(shared.registrar.snapshot()).unwrap_or_default(),
+    )
 }
 
 /// `POST /master/teardown` with the form `frameworkId=<id>`.
@@ -1032,23 +1175,40 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Response {
                 };
                 parsed.push((role.to_string(), quota));
             }
-            let mut inner = shared.lock();
             // Validate everything before changing anything.
-            for (role, quota) in &parsed {
-                if let Err(e) = state::validate_role(role) {
-                    return error(StatusCode::BAD_REQUEST, e);
-                }
-                if quota
-                    .guarantees
-                    .iter()
-                    .any(|(k, g)| quota.limits.get(k).is_some_and(|l| g > l))
-                {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("quota of role '{role}': a guarantee exceeds its limit"),
-                    );
+            {
+                let inner = shared.lock();
+                for (role, quota) in &parsed {
+                    if let Err(e) = inner.check_quota(role, quota) {
+                        return error(StatusCode::BAD_REQUEST, e);
+                    }
+                    if quota
+                        .guarantees
+                        .iter()
+                        .any(|(k, g)| quota.limits.get(k).is_some_and(|l| g > l))
+                    {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            format!("quota of role '{role}': a guarantee exceeds its limit"),
+                        );
+                    }
                 }
             }
+            // Durable before it takes effect (Mesos' `UpdateQuota` registry operation).
+            for (role, quota) in &parsed {
+                let config = meseta_registry::QuotaConfig {
+                    guarantees: quota.guarantees.clone(),
+                    limits: quota.limits.clone(),
+                };
+                let op = Operation::UpdateQuota {
+                    role: role.clone(),
+                    config: (!config.is_empty()).then_some(config),
+                };
+                if let Err(e) = shared.registrar.apply(op).await {
+                    return registry_failed(e);
+                }
+            }
+            let mut inner = shared.lock();
             for (role, quota) in parsed {
                 if let Err(e) = inner.set_quota(&role, quota) {
                     return error(StatusCode::BAD_REQUEST, e);

@@ -178,6 +178,8 @@ pub struct Inner {
     pub start_time: f64,
     next_framework: u32,
     next_agent: u32,
+    /// The number in the next new agent id (`<master id>-S<n>`).
+    next_agent_number: u32,
     next_offer: u64,
     pub frameworks: HashMap<String, Framework>,
     framework_handles: HashMap<alloc::FrameworkId, String>,
@@ -192,6 +194,11 @@ pub struct Inner {
     pub recovered_agents: BTreeMap<String, RecoveredAgent>,
     /// When the recovered agents were loaded.
     pub recovered_at: Option<Instant>,
+    /// Agents an operator marked gone (from the registry): refused if they come back.
+    pub gone_agents: BTreeMap<String, f64>,
+    /// Registry operations the server applies after the lock is released, in order (agents
+    /// marked unreachable). `None` in unit tests without a registry.
+    pub registry_log: Option<mpsc::UnboundedSender<meseta_registry::Operation>>,
     pub offers: HashMap<String, OfferEntry>,
     pub roles: BTreeMap<String, alloc::RoleId>,
     pub weights: BTreeMap<String, f64>,
@@ -324,6 +331,7 @@ impl Inner {
             start_time: now_secs(),
             next_framework: 0,
             next_agent: 0,
+            next_agent_number: 0,
             next_offer: 0,
             frameworks: HashMap::new(),
             framework_handles: HashMap::new(),
@@ -333,6 +341,8 @@ impl Inner {
             unreachable_agents: BTreeMap::new(),
             recovered_agents: BTreeMap::new(),
             recovered_at: None,
+            gone_agents: BTreeMap::new(),
+            registry_log: None,
             offers: HashMap::new(),
             roles: BTreeMap::new(),
             weights: BTreeMap::new(),
@@ -383,6 +393,33 @@ impl Inner {
     /// against `a`); resources without a limit are unlimited. Guarantees are recorded and
     /// shown but not reserved (Mesos deprecated guarantee-only quota in 1.9).
     pub fn set_quota(&mut self, role: &str, quota: Quota) -> Result<(), String> {
+        self.check_quota(role, &quota)?;
+        let n = self.slots.len();
+        let mut guarantees = Quantities::zeros(n);
+        let mut limits = Quantities(vec![f64::INFINITY; n]);
+        for (name, v) in &quota.guarantees {
+            if let Some(slot) = self.slots.slot(name, false) {
+                guarantees.0[slot] = *v;
+            }
+        }
+        for (name, v) in &quota.limits {
+            if let Some(slot) = self.slots.slot(name, false) {
+                limits.0[slot] = *v;
+            }
+        }
+        let h = self.role_handle(role);
+        self.allocator.update_quota(h, guarantees, limits);
+        if quota.guarantees.is_empty() && quota.limits.is_empty() {
+            self.quotas.remove(role);
+        } else {
+            self.quotas.insert(role.to_string(), quota);
+        }
+        self.trigger_allocation();
+        Ok(())
+    }
+
+    /// What [`Inner::set_quota`] refuses, checked before the registry stores a quota.
+    pub fn check_quota(&self, role: &str, quota: &Quota) -> Result<(), String> {
         validate_role(role)?;
         if role == "*" {
             return Err("quota cannot be set for role '*'".into());
@@ -406,27 +443,6 @@ impl Inner {
                 ));
             }
         }
-        let n = self.slots.len();
-        let mut guarantees = Quantities::zeros(n);
-        let mut limits = Quantities(vec![f64::INFINITY; n]);
-        for (name, v) in &quota.guarantees {
-            if let Some(slot) = self.slots.slot(name, false) {
-                guarantees.0[slot] = *v;
-            }
-        }
-        for (name, v) in &quota.limits {
-            if let Some(slot) = self.slots.slot(name, false) {
-                limits.0[slot] = *v;
-            }
-        }
-        let h = self.role_handle(role);
-        self.allocator.update_quota(h, guarantees, limits);
-        if quota.guarantees.is_empty() && quota.limits.is_empty() {
-            self.quotas.remove(role);
-        } else {
-            self.quotas.insert(role.to_string(), quota);
-        }
-        self.trigger_allocation();
         Ok(())
     }
 
@@ -1573,11 +1589,47 @@ impl Inner {
 
     // Agents ----------------------------------------------------------------------------------
 
-    /// REGISTER from an agent. Returns the agent id.
+    /// The first step of a REGISTER: the agent's id (a new one for a first registration) and
+    /// the registry operation that must be durable before the agent is told it is registered
+    /// (Mesos: `AdmitSlave` for a new agent, `MarkSlaveReachable` for one this master does not
+    /// have as admitted). `None`: the agent is registered with this master or admitted by an
+    /// earlier one, and nothing needs storing.
+    pub fn admission(
+        &mut self,
+        info: &AgentInfo,
+    ) -> Result<(String, Option<meseta_registry::Operation>), String> {
+        use meseta_registry::Operation;
+        let claimed = info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .filter(|s| !s.is_empty());
+        let Some(id) = claimed else {
+            let id = format!("{}-S{}", self.master_id, self.next_agent_number);
+            self.next_agent_number += 1;
+            let mut info = info.clone();
+            info.id = Some(AgentID::new(&id));
+            return Ok((id, Some(Operation::AdmitAgent(info))));
+        };
+        if self.gone_agents.contains_key(&id) {
+            return Err(format!(
+                "Agent {id} has been marked gone: it cannot register again under this id \
+                 (remove <work_dir>/meta/slaves/latest on the agent to register as a new agent)"
+            ));
+        }
+        if self.agents.contains_key(&id) || self.recovered_agents.contains_key(&id) {
+            return Ok((id, None));
+        }
+        Ok((id, Some(Operation::MarkAgentReachable(info.clone()))))
+    }
+
+    /// REGISTER from an agent, once [`Inner::admission`]'s operation is durable: `msg` carries
+    /// the agent's id. `reregistering`: the agent came with an id of its own.
     pub fn register_agent(
         &mut self,
         msg: wire::RegisterAgent,
         outbox: mpsc::UnboundedSender<(&'static str, Vec<u8>)>,
+        reregistering: bool,
     ) -> Result<String, String> {
         let resources = meseta_api::convert::resources_from_wire(&msg.agent_info.resources)
             .map_err(|e| format!("Invalid agent resources: {}", e.0))?;
@@ -1596,12 +1648,16 @@ impl Inner {
             self.reregister_known_agent(&id, msg, outbox, now);
             return Ok(id);
         }
-        let reregistering = claimed.is_some();
-        let id = claimed.unwrap_or_else(|| format!("{}-S{}", self.master_id, self.next_agent));
+        let Some(id) = claimed else {
+            return Err("an agent registers with the id its admission gave it".into());
+        };
         let handle = self.next_agent;
         self.next_agent += 1;
         self.unreachable_agents.remove(&id);
-        self.recovered_agents.remove(&id);
+        // An agent admitted by an earlier master re-registering after a failover: its tasks
+        // are adopted silently. One that was unreachable (or unknown) gets its tasks' current
+        // state forwarded to their frameworks (Mesos 1.5+, REASON_AGENT_REREGISTERED).
+        let recovered_agent = self.recovered_agents.remove(&id).is_some();
         // Frameworks this master does not know but the agent runs tasks of (a restarted
         // master): known again from the agent's report, inactive until they re-subscribe.
         for rt in &msg.tasks {
@@ -1679,7 +1735,11 @@ impl Inner {
             let mut s = rt.status;
             s.agent_id = Some(AgentID::new(&id));
             s.uuid = None;
-            recovered.push((fid.clone(), s));
+            s.reason = Some(Reason::AgentReregistered);
+            s.source = Some(Source::Master);
+            if !recovered_agent {
+                recovered.push((fid.clone(), s));
+            }
             f.tasks.insert(tid, task);
         }
         let usage: Vec<alloc::AgentUsage> = pending_usage
@@ -1842,10 +1902,43 @@ impl Inner {
         );
     }
 
-    /// Agents admitted by an earlier master (the registry), expected to re-register.
-    pub fn recover_agents(&mut self, agents: impl IntoIterator<Item = (String, RecoveredAgent)>) {
-        self.recovered_agents.extend(agents);
-        self.recovered_at = Some(Instant::now());
+    /// What an earlier master left in the registry (Mesos' `Master::_recover`): admitted agents
+    /// are expected to re-register (pinged at their last address), unreachable and gone ones are
+    /// remembered, quota applies again. Weights are given to [`Inner::new`].
+    pub fn recover_from_registry(&mut self, registry: &meseta_registry::Registry) {
+        for (id, info) in &registry.agents {
+            let endpoint = info.port.map(|port| format!("{}:{port}", info.hostname));
+            self.recovered_agents.insert(
+                id.clone(),
+                RecoveredAgent {
+                    info: info.clone(),
+                    endpoint,
+                },
+            );
+        }
+        if !self.recovered_agents.is_empty() {
+            self.recovered_at = Some(Instant::now());
+        }
+        self.unreachable_agents
+            .extend(registry.unreachable.iter().map(|(id, t)| (id.clone(), *t)));
+        self.gone_agents
+            .extend(registry.gone.iter().map(|(id, t)| (id.clone(), *t)));
+        for (role, config) in &registry.quotas {
+            let quota = Quota {
+                guarantees: config.guarantees.clone(),
+                limits: config.limits.clone(),
+            };
+            if let Err(e) = self.set_quota(role, quota) {
+                tracing::warn!(role = %role, error = %e, "quota in the registry not applied");
+            }
+        }
+    }
+
+    /// Queues a registry operation for the server to apply once the lock is released.
+    fn log_registry(&self, op: meseta_registry::Operation) {
+        if let Some(log) = &self.registry_log {
+            let _ = log.send(op);
+        }
     }
 
     /// After `agent_reregister_timeout`, recovered agents that did not re-register are marked
@@ -1865,6 +1958,10 @@ impl Inner {
             tracing::warn!(agent = %id, timeout = ?timeout,
                 "agent did not re-register with this master in time: marked unreachable");
             self.unreachable_agents.insert(id.clone(), now);
+            self.log_registry(meseta_registry::Operation::MarkAgentUnreachable {
+                id: AgentID::new(id),
+                time: now,
+            });
             let fids: Vec<String> = self.frameworks.keys().cloned().collect();
             for fid in fids {
                 self.send(
@@ -1941,6 +2038,10 @@ impl Inner {
         self.agent_handles.remove(&agent.handle);
         let now = now_secs();
         self.unreachable_agents.insert(agent_id.to_string(), now);
+        self.log_registry(meseta_registry::Operation::MarkAgentUnreachable {
+            id: AgentID::new(agent_id),
+            time: now,
+        });
         let mut updates: Vec<(String, TaskStatus)> = Vec::new();
         let message = format!(
             "Agent {} ({}) is unreachable: {why}",

@@ -1,0 +1,215 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Failures and recovery on real daemons (`meseta master` and `meseta agent` as separate
+//! processes, SIGKILLed as a crash would stop them): a master that restarts on the same
+//! `--work_dir` recovers its registry, agents re-register under their ids, frameworks
+//! re-subscribe under theirs, and reconciliation answers as Mesos' does.
+
+use std::time::{Duration, Instant};
+
+use meseta_tests::daemons::{Daemon, free_port, http_get};
+use meseta_tests::scheduler::{Scheduler, offer_ids, task};
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(30);
+
+fn master(port: u16, work_dir: &str, extra: &[&str]) -> Daemon {
+    let port = port.to_string();
+    let mut args = vec![
+        "master",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--work_dir",
+        work_dir,
+        "--allocation_interval",
+        "100ms",
+    ];
+    args.extend_from_slice(extra);
+    Daemon::spawn(&args, "Master: ").unwrap()
+}
+
+fn agent(master: &str, work_dir: &str) -> Daemon {
+    Daemon::spawn(
+        &[
+            "agent",
+            "--master",
+            master,
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--work_dir",
+            work_dir,
+            "--resources",
+            "cpus:2;mem:1024;disk:1024;ports:[31000-31100]",
+        ],
+        "Agent: ",
+    )
+    .unwrap()
+}
+
+fn get_json(base: &str, path: &str) -> Value {
+    let (status, body) = http_get(base, path).unwrap();
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Polls `f` until it returns `Some`, for up to `timeout`.
+fn eventually<R>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<R>) -> R {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(r) = f() {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn agent_ids(base: &str) -> Vec<String> {
+    get_json(base, "/master/slaves")["slaves"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Launches `command` as task `id` on the first offer; its agent id.
+fn launch(s: &mut Scheduler, id: &str, command: &str) -> String {
+    let offers = s.wait_offers(T).unwrap();
+    let agent_id = offers[0]["agent_id"]["value"].as_str().unwrap().to_string();
+    let (code, body) = s
+        .accept(
+            &offer_ids(&offers[..1]),
+            json!([task(id, &agent_id, command, 0.1, 32.0)]),
+            0.0,
+        )
+        .unwrap();
+    assert_eq!(code, 202, "ACCEPT: {body}");
+    agent_id
+}
+
+/// Master SIGKILL and restart on the same work_dir and port: the agent keeps its id, the
+/// framework its id, explicit reconciliation reports RUNNING, and a new task runs from a fresh
+/// offer. The registry file is what the new master recovers from.
+#[test]
+fn master_sigkill_and_restart_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let master_dir = dir.path().join("master").to_string_lossy().into_owned();
+    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
+    let port = free_port().unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let base = format!("http://{address}");
+
+    let mut m = master(port, &master_dir, &[]);
+    let _a = agent(&address, &agent_dir);
+    let info = json!({"name": "failover", "user": "root", "failover_timeout": 3600.0,
+        "checkpoint": true});
+    let mut s = Scheduler::subscribe(&address, info.clone()).unwrap();
+    let framework_id = s.framework_id().to_string();
+    let agent_id = launch(&mut s, "long", "sleep 60");
+    s.wait_state("long", "TASK_RUNNING", T).unwrap();
+    let registry = get_json(&base, "/registrar(1)/registry");
+    assert!(
+        registry.to_string().contains(&agent_id),
+        "the admitted agent is in the registry: {registry}"
+    );
+    let old_master_id = get_json(&base, "/master/state")["id"].clone();
+
+    m.kill9();
+    drop(s);
+    let m = master(port, &master_dir, &[]);
+    assert_ne!(
+        get_json(&base, "/master/state")["id"],
+        old_master_id,
+        "a new master process"
+    );
+
+    // The framework comes back under its id before the agent has re-registered.
+    let mut info = info;
+    info["id"] = json!({"value": framework_id});
+    let mut s = Scheduler::subscribe(&address, info).unwrap();
+    assert_eq!(s.framework_id(), framework_id);
+
+    // The agent, pinged by the new master, re-registers under its id at once.
+    eventually(T, "the agent to re-register", || {
+        agent_ids(&base).contains(&agent_id).then_some(())
+    });
+    assert_eq!(agent_ids(&base), vec![agent_id.clone()], "{}", m.output());
+
+    s.reconcile(&["long"]).unwrap();
+    let status = s.wait_update("long", T).unwrap();
+    assert_eq!(status["state"], "TASK_RUNNING", "{status}");
+    assert_eq!(status["reason"], "REASON_RECONCILIATION");
+
+    // A fresh offer (the old one vanished with the old master) runs a new task.
+    launch(&mut s, "after", "true");
+    s.wait_state("after", "TASK_FINISHED", T).unwrap();
+    s.kill("long").unwrap();
+    s.wait_state("long", "TASK_KILLED", T).unwrap();
+}
+
+/// Before an agent of the registry has re-registered, explicit reconciliation of a task the
+/// new master does not know is not answered (Mesos: the agent may still report it); once the
+/// agent is back, the task's state comes. Weights and quota survive the restart.
+#[test]
+fn a_restarted_master_waits_for_recovered_agents_before_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let master_dir = dir.path().join("master").to_string_lossy().into_owned();
+    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
+    let port = free_port().unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let base = format!("http://{address}");
+
+    let mut m = master(port, &master_dir, &["--weights", "analytics=3"]);
+    let mut a = agent(&address, &agent_dir);
+    let quota = json!({"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+        {"role": "analytics", "limits": {"cpus": {"value": 1.5}}}]}});
+    let (code, body) =
+        meseta_tests::scheduler::post_to(&address, "/api/v1", None, quota.to_string().as_bytes())
+            .unwrap();
+    assert_eq!(code, 200, "UPDATE_QUOTA: {body}");
+    let info = json!({"name": "reconciler", "user": "root", "failover_timeout": 3600.0,
+        "checkpoint": true, "capabilities": [{"type": "PARTITION_AWARE"}]});
+    let mut s = Scheduler::subscribe(&address, info.clone()).unwrap();
+    let framework_id = s.framework_id().to_string();
+    let agent_id = launch(&mut s, "t1", "sleep 60");
+    s.wait_state("t1", "TASK_RUNNING", T).unwrap();
+
+    // Both die; only the master comes back: the agent is recovered but not re-registered.
+    a.kill9();
+    m.kill9();
+    drop(s);
+    let _m = master(port, &master_dir, &["--weights", "analytics=1"]);
+    let weights = get_json(&base, "/master/weights");
+    assert!(
+        weights.to_string().contains("\"weight\":3"),
+        "the registry's weights win over --weights: {weights}"
+    );
+    let quota = get_json(&base, "/master/quota");
+    assert!(
+        quota.to_string().contains("1.5"),
+        "quota recovered: {quota}"
+    );
+
+    let mut info = info;
+    info["id"] = json!({"value": framework_id});
+    let mut s = Scheduler::subscribe(&address, info).unwrap();
+    s.call(json!({"type": "RECONCILE", "reconcile": {"tasks": [
+        {"task_id": {"value": "t1"}, "agent_id": {"value": agent_id}}]}}))
+        .unwrap();
+    assert!(
+        s.try_wait_for(|e| e["type"] == "UPDATE", Duration::from_secs(2))
+            .is_none(),
+        "no answer while the task's agent may still re-register"
+    );
+
+    // The agent comes back (the task process was killed with it, so it reports what it can).
+    let _a = agent(&address, &agent_dir);
+    eventually(T, "an agent to register", || {
+        (!agent_ids(&base).is_empty()).then_some(())
+    });
+}
