@@ -7,8 +7,9 @@
 //! master in this process driven over its v1 HTTP API by a load-generating framework, with
 //! simulated agents speaking the real master–agent protocol), `hooks` (a chain of two hook
 //! modules per task launch), `module-start` (manifest to first call, with and without the
-//! compiled cache) and `master-memory` (a `meseta master` child process's RSS with many agents
-//! and tasks).
+//! compiled cache), `master-memory` (a `meseta master` child process's RSS with many agents
+//! and tasks), `registry` (durable agent admissions per second, against `in_memory`) and
+//! `master-failover` (a master with many agents and tasks restarted, to the first offer).
 //!
 //! Every scenario also checks that its results are consistent (native and Wasm rounds made the
 //! same offers, every task was launched, ...); `--quick` runs all of them at small sizes as a
@@ -18,6 +19,7 @@
 //! runtime (for `launch` and `master-memory`); it is a load generator, never part of a daemon.
 
 mod allocators;
+mod failover;
 mod hooks;
 mod launch;
 mod memory;
@@ -38,6 +40,8 @@ pub const SCENARIOS: &[&str] = &[
     "hooks",
     "module-start",
     "master-memory",
+    "registry",
+    "master-failover",
 ];
 
 /// Output format.
@@ -265,6 +269,8 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<bool> {
             "hooks" => hooks::run(options)?,
             "module-start" => start::run(options)?,
             "master-memory" => memory::run(options)?,
+            "registry" => failover::registry(options)?,
+            "master-failover" => failover::master_failover(options)?,
             _ => Vec::new(),
         };
         for r in &reports {
