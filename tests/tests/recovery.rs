@@ -213,3 +213,113 @@ fn a_restarted_master_waits_for_recovered_agents_before_answering() {
         (!agent_ids(&base).is_empty()).then_some(())
     });
 }
+
+/// A registry file that is not a registry (here: garbage, as a bad disk or a wrong copy would
+/// leave) stops the master with an error naming the file and what to do; it never starts an
+/// empty cluster over it.
+#[test]
+fn a_corrupt_registry_stops_the_master_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registry.redb");
+    let garbage: Vec<u8> = (0..64 * 1024u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&file, &garbage).unwrap();
+    let work_dir = dir.path().to_string_lossy().into_owned();
+    let err = match Daemon::spawn(
+        &[
+            "master",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--work_dir",
+            &work_dir,
+        ],
+        "Master: ",
+    ) {
+        Ok(d) => panic!(
+            "the master started over a corrupt registry:\n{}",
+            d.output()
+        ),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(&file.display().to_string()),
+        "names the file: {err}"
+    );
+    assert!(err.contains("backup"), "says what to do: {err}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        garbage,
+        "the file is left as it was"
+    );
+}
+
+/// Acknowledged means durable: agents register in a burst, the master is SIGKILLed in the
+/// middle of it, and every agent that was told "registered" is in the registry the restarted
+/// master recovers.
+#[test]
+fn every_agent_told_registered_survives_a_crash_mid_burst() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let master_dir = dir.path().to_string_lossy().into_owned();
+    let port = free_port().unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let mut m = master(port, &master_dir, &[]);
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut threads = Vec::new();
+    for t in 0..16 {
+        let (address, acknowledged) = (address.clone(), acknowledged.clone());
+        threads.push(std::thread::spawn(move || {
+            for i in 0..1_000 / 16 + 1 {
+                let body = json!({
+                    "agent_info": {"hostname": format!("burst-{t}-{i}"), "port": 1,
+                        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}}]},
+                    "endpoint": "127.0.0.1:1",
+                });
+                match meseta_tests::scheduler::post_to(
+                    &address,
+                    "/internal/agent/register",
+                    None,
+                    body.to_string().as_bytes(),
+                ) {
+                    Ok((200, answer)) => {
+                        let v: Value = serde_json::from_str(&answer).unwrap();
+                        let id = v["agent_id"]["value"].as_str().unwrap().to_string();
+                        acknowledged.lock().unwrap().push(id);
+                    }
+                    _ => return, // the master is gone
+                }
+            }
+        }));
+    }
+    eventually(T, "a few hundred admissions", || {
+        (acknowledged.lock().unwrap().len() >= 300).then_some(())
+    });
+    m.kill9();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() < 1_000, "the crash came mid-burst");
+
+    let _m = master(port, &master_dir, &[]);
+    let registry = get_json(&format!("http://{address}"), "/registrar(1)/registry");
+    let admitted: std::collections::BTreeSet<String> = registry["slaves"]["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["info"]["id"]["value"].as_str().unwrap().to_string())
+        .collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !admitted.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged agents missing from the registry: {lost:?}",
+        lost.len(),
+        acknowledged.len()
+    );
+}
