@@ -37,7 +37,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use meseta_api::scheduler::{
-    Accept, Acknowledge, Call, CallKind, Decline, Event, Operation, Subscribe,
+    Accept, Acknowledge, Call, CallKind, Decline, Event, Operation, Reconcile, Subscribe,
 };
 use meseta_api::{
     Capability, CapabilityType, CommandInfo, Decoder, Environment, Filters, FrameworkID,
@@ -76,6 +76,20 @@ struct Flags {
     /// `allocator-binpack` only the fullest.
     #[arg(long = "per_offer", alias = "per-offer", default_value_t = 0)]
     per_offer: usize,
+    /// Seconds the master keeps the framework's tasks while it is away (`FrameworkInfo.
+    /// failover_timeout`). Above 0 the framework also survives the master: when the event
+    /// stream ends it subscribes again with its id (retrying until the master is back) and
+    /// reconciles its tasks.
+    #[arg(
+        long = "failover_timeout",
+        alias = "failover-timeout",
+        default_value_t = 0.0
+    )]
+    failover_timeout: f64,
+    /// Ask agents to checkpoint the framework's tasks (`FrameworkInfo.checkpoint`), so they
+    /// survive an agent restart.
+    #[arg(long)]
+    checkpoint: bool,
     /// Give up after this long (`90s`, `2m`, `500ms`; a bare number is seconds).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     timeout: Duration,
@@ -111,55 +125,23 @@ async fn run(flags: Flags) -> Result<ExitCode> {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let endpoint = scheduler_endpoint(&flags.master)?;
 
-    // 1. SUBSCRIBE. No framework id yet: the master assigns one.
-    let subscribe = Call::new(
-        None,
-        CallKind::Subscribe(Subscribe {
-            framework_info: FrameworkInfo {
-                user: current_user(),
-                name: flags.name.clone(),
-                roles: vec![flags.role.clone()],
-                capabilities: vec![Capability {
-                    kind: CapabilityType::MultiRole,
-                }],
-                ..FrameworkInfo::default()
-            },
-            suppressed_roles: Vec::new(),
-        }),
-    );
-    let what = format!("the master at {endpoint} to answer SUBSCRIBE");
-    let response = deadline
-        .wait(&what, client.request(post(&endpoint, &subscribe, None)?))
-        .await?
-        .with_context(|| format!("SUBSCRIBE to {endpoint}"))?;
-    if response.status() != StatusCode::OK {
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        bail!(
-            "SUBSCRIBE answered {status}: {}",
-            String::from_utf8_lossy(&body).trim()
-        );
-    }
-    let stream_id = response
-        .headers()
-        .get("Mesos-Stream-Id")
-        .context("the SUBSCRIBE response has no Mesos-Stream-Id header")?
-        .to_str()?
-        .to_string();
-    let mut events = EventStream {
-        body: response.into_body(),
-        decoder: Decoder::new(),
+    // 1-2. SUBSCRIBE (no framework id yet: the master assigns one); SUBSCRIBED comes first.
+    let info = FrameworkInfo {
+        user: current_user(),
+        name: flags.name.clone(),
+        roles: vec![flags.role.clone()],
+        capabilities: vec![Capability {
+            kind: CapabilityType::MultiRole,
+        }],
+        failover_timeout: (flags.failover_timeout > 0.0).then_some(flags.failover_timeout),
+        checkpoint: flags.checkpoint,
+        ..FrameworkInfo::default()
     };
-
-    // 2. SUBSCRIBED comes first.
-    let framework_id = match deadline.wait("SUBSCRIBED", events.next()).await?? {
-        Event::Subscribed(subscribed) => subscribed.framework_id,
-        Event::Error(error) => bail!("the master sent ERROR: {}", error.message),
-        other => bail!("expected SUBSCRIBED first, got {}", other.type_name()),
-    };
+    let (stream_id, mut events, framework_id) =
+        subscribe(&client, &endpoint, &info, None, &deadline).await?;
     println!("subscribed as framework {framework_id}");
-
     let mut framework = Framework {
+        info,
         pending: (1..=flags.tasks).collect(),
         launched: BTreeMap::new(),
         flags,
@@ -182,7 +164,31 @@ async fn run(flags: Flags) -> Result<ExitCode> {
             });
         }
         let waiting_for = framework.waiting_for();
-        match deadline.wait(&waiting_for, events.next()).await?? {
+        let event = match deadline.wait(&waiting_for, events.next()).await? {
+            Ok(event) => event,
+            // The master went away: a framework with a failover timeout comes back under its
+            // id and asks for its tasks' states (implicit reconciliation).
+            Err(e) if framework.flags.failover_timeout > 0.0 => {
+                warn!("{e:#}; subscribing again as {}", framework.framework_id);
+                let (stream_id, stream, _) = subscribe(
+                    &framework.client,
+                    &framework.endpoint,
+                    &framework.info,
+                    Some(&framework.framework_id),
+                    &deadline,
+                )
+                .await?;
+                println!("subscribed again as framework {}", framework.framework_id);
+                framework.stream_id = stream_id;
+                events = stream;
+                framework
+                    .call(CallKind::Reconcile(Reconcile { tasks: Vec::new() }))
+                    .await?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match event {
             Event::Offers(offers) => framework.offers(offers.offers).await?,
             Event::Update(update) => framework.update(update.status).await?,
             Event::Heartbeat => debug!("heartbeat"),
@@ -196,6 +202,7 @@ async fn run(flags: Flags) -> Result<ExitCode> {
 
 /// The framework's state between events.
 struct Framework {
+    info: FrameworkInfo,
     flags: Flags,
     client: HttpClient,
     endpoint: Uri,
@@ -368,6 +375,65 @@ impl Framework {
 }
 
 /// The SUBSCRIBE response body, read event by event.
+/// SUBSCRIBEs (again, with `id`, after a failover), retrying while the master is unreachable
+/// when `id` is set; the stream id, the event stream after SUBSCRIBED, and the framework id.
+async fn subscribe(
+    client: &HttpClient,
+    endpoint: &Uri,
+    info: &FrameworkInfo,
+    id: Option<&FrameworkID>,
+    deadline: &Deadline,
+) -> Result<(String, EventStream, FrameworkID)> {
+    let mut info = info.clone();
+    info.id = id.cloned();
+    let subscribe = Call::new(
+        id.cloned(),
+        CallKind::Subscribe(Subscribe {
+            framework_info: info,
+            suppressed_roles: Vec::new(),
+        }),
+    );
+    let what = format!("the master at {endpoint} to answer SUBSCRIBE");
+    let response = loop {
+        match deadline
+            .wait(&what, client.request(post(endpoint, &subscribe, None)?))
+            .await?
+        {
+            Ok(r) if r.status() == StatusCode::OK || id.is_none() => break r,
+            Ok(r) => debug!("SUBSCRIBE answered {}; retrying", r.status()),
+            Err(e) if id.is_some() => debug!("SUBSCRIBE: {e}; retrying"),
+            Err(e) => return Err(e).with_context(|| format!("SUBSCRIBE to {endpoint}")),
+        }
+        deadline
+            .wait(&what, tokio::time::sleep(Duration::from_millis(500)))
+            .await?;
+    };
+    if response.status() != StatusCode::OK {
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        bail!(
+            "SUBSCRIBE answered {status}: {}",
+            String::from_utf8_lossy(&body).trim()
+        );
+    }
+    let stream_id = response
+        .headers()
+        .get("Mesos-Stream-Id")
+        .context("the SUBSCRIBE response has no Mesos-Stream-Id header")?
+        .to_str()?
+        .to_string();
+    let mut events = EventStream {
+        body: response.into_body(),
+        decoder: Decoder::new(),
+    };
+    let framework_id = match deadline.wait("SUBSCRIBED", events.next()).await?? {
+        Event::Subscribed(subscribed) => subscribed.framework_id,
+        Event::Error(error) => bail!("the master sent ERROR: {}", error.message),
+        other => bail!("expected SUBSCRIBED first, got {}", other.type_name()),
+    };
+    Ok((stream_id, events, framework_id))
+}
+
 struct EventStream {
     body: Incoming,
     decoder: Decoder,
