@@ -19,18 +19,20 @@
 //! through `libc`, all wrapped in one private module.
 
 pub mod cgroups;
+pub mod checkpoint;
 pub mod containerizer;
 pub mod daemon;
 pub mod isolation;
 pub mod launcher;
 pub mod resources;
 pub mod sandbox;
+pub mod supervisor;
 mod sys;
 
 pub use containerizer::{
     ContainerHandle, Containerizer, ExitStatus, TaskState, Termination, signal_name,
 };
-pub use daemon::{Agent, AgentConfig, AgentError};
+pub use daemon::{Agent, AgentConfig, AgentError, RecoverMode};
 pub use launcher::{CommandSpec, ContainerConfig, LaunchError};
 pub use resources::{DetectError, agent_resources, detect};
 pub use sandbox::{

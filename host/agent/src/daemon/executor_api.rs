@@ -153,13 +153,17 @@ fn subscribe(d: &Shared, fid: &str, eid: &str) -> Response {
         container_id: Some(ContainerID::new(&executor.container_id)),
     });
     executor.send(&subscribed);
-    for task in std::mem::take(&mut executor.queued) {
+    let launched = std::mem::take(&mut executor.queued);
+    for task in launched.iter().cloned() {
         tasks::launch_on_executor(executor, task);
     }
     if executor.shutting_down {
         executor.send(&Event::Shutdown);
     }
     tracing::info!(framework = %fid, executor = %eid, "executor subscribed");
+    for task in &launched {
+        super::recovery::checkpoint_task(d, &st, fid, eid, task);
+    }
     drop(st);
 
     let guard = StreamGuard {
