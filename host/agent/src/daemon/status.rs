@@ -129,6 +129,9 @@ async fn sender(d: Shared, key: (String, String)) {
         let Some(agent_id) = wait_registered(&d).await else {
             return;
         };
+        // A wake-up stored before this send (the registration that `wait_registered` waited
+        // for wakes every sender) must not make it resend at once: forget it.
+        let _ = futures_util::FutureExt::now_or_never(notify.notified());
         let update = wire::StatusUpdate {
             agent_id: AgentID::new(&agent_id),
             framework_id: FrameworkID::new(&key.0),
