@@ -297,3 +297,101 @@ fn incompatible_agent_info_on_the_same_boot_exits_with_advice() {
     .unwrap();
     wait_until("a second agent id", T, || agent_ids(&cluster).len() == 2);
 }
+
+/// A task under pymesos' executor driver (`tests/compat/pymesos_executor_main.py`), which runs
+/// its task until `<task>.go` exists; the executor's pid is in `<task>.pid`.
+fn executor_task(tasks: &Tasks, tid: &str, agent_id: &str) -> Value {
+    let python = meseta_tests::prereqs::pymesos_python().unwrap();
+    let main =
+        meseta_tests::daemons::workspace_root().join("tests/compat/pymesos_executor_main.py");
+    let pid = tasks.path(&format!("{tid}.pid"));
+    let resources = json!([
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 32.0}},
+    ]);
+    json!({
+        "name": tid,
+        "task_id": {"value": tid},
+        "agent_id": {"value": agent_id},
+        "resources": resources,
+        "executor": {
+            "executor_id": {"value": format!("exec-{tid}")},
+            "name": "pymesos recovery executor",
+            "resources": resources,
+            "command": {
+                "shell": true,
+                "value": format!("echo $$ > {pid}; exec {} {}", python.display(), main.display(), pid = pid.display()),
+                "environment": {"variables": [
+                    {"name": "MESETA_TEST_GO_FILE", "value": tasks.path(&format!("{tid}.go")).display().to_string()},
+                    {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+                ]},
+            },
+        },
+    })
+}
+
+fn launch_on_executor(s: &mut Scheduler, tasks: &Tasks, tid: &str) -> String {
+    let offers = s.wait_offers(T).unwrap();
+    let agent_id = offers[0]["agent_id"]["value"].as_str().unwrap().to_string();
+    let info = executor_task(tasks, tid, &agent_id);
+    let (code, body) = s
+        .accept(&offer_ids(&offers[..1]), json!([info]), 0.0)
+        .unwrap();
+    assert_eq!(code, 202, "{body}");
+    s.wait_state(tid, "TASK_RUNNING", T).unwrap();
+    agent_id
+}
+
+#[test]
+fn custom_executor_resubscribes_after_agent_restart() {
+    let cluster = master();
+    let work = tempfile::tempdir().unwrap();
+    let tasks = Tasks::new();
+    let port = free_port().unwrap();
+    let mut agent = start_agent(&cluster, port, work.path());
+    let mut s = Scheduler::subscribe(&cluster.addr, framework("ckpt-executor", true)).unwrap();
+    s.set_auto_ack(true);
+    let agent_id = launch_on_executor(&mut s, &tasks, "e1");
+    let pid = tasks.pid("e1");
+
+    agent.kill9();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(pid), "the executor outlives the agent");
+
+    let agent = start_agent(&cluster, port, work.path());
+    wait_until("the executor to subscribe again", T, || {
+        agent.output().contains("executor subscribed")
+    });
+    tasks.go("e1");
+    let status = s
+        .wait_state("e1", "TASK_FINISHED", T)
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
+    assert_eq!(status["agent_id"]["value"], agent_id.as_str());
+    assert_eq!(agent_ids(&cluster), vec![agent_id]);
+    no_more_updates(&mut s, "e1");
+}
+
+#[test]
+fn custom_executor_that_does_not_resubscribe_is_killed_and_its_task_lost() {
+    let cluster = master();
+    let work = tempfile::tempdir().unwrap();
+    let tasks = Tasks::new();
+    let port = free_port().unwrap();
+    let mut agent = start_agent(&cluster, port, work.path());
+    let mut s = Scheduler::subscribe(&cluster.addr, framework("ckpt-stuck", true)).unwrap();
+    s.set_auto_ack(true);
+    launch_on_executor(&mut s, &tasks, "e1");
+    let pid = tasks.pid("e1");
+
+    // a stopped executor cannot subscribe again
+    let _ = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status();
+    agent.kill9();
+    let agent = start_agent(&cluster, port, work.path());
+    let status = s
+        .wait_state("e1", "TASK_LOST", T)
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
+    assert_eq!(status["reason"], "REASON_EXECUTOR_REREGISTRATION_TIMEOUT");
+    wait_until("the executor to be killed", T, || !alive(pid));
+}

@@ -731,6 +731,10 @@ fn launch_supervised(
         let _stdin = child.stdin.take();
         let _ = child.wait();
         let status = crate::supervisor::read_termination(&run_dir).unwrap_or(ExitStatus::Unknown);
+        if supervision.exit_with_agent {
+            // nothing of it is recovered: its files go with it
+            let _ = std::fs::remove_dir_all(&run_dir);
+        }
         finish(
             &id,
             task_pid,

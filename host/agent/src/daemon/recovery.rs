@@ -71,7 +71,13 @@ pub fn supervision(
     container_id: &str,
 ) -> Option<Supervision> {
     let binary = d.config.supervisor.clone()?;
-    let checkpointed = checkpoints(st, fid);
+    // the tasks of a group share their executor's run dir: they are not recovered (yet)
+    let group = st
+        .frameworks
+        .get(fid)
+        .and_then(|f| f.executors.get(eid))
+        .is_some_and(|e| e.kind == ExecutorKind::Group);
+    let checkpointed = checkpoints(st, fid) && !group;
     let run_dir = if checkpointed {
         run_dir(d, st, fid, eid)?
     } else {
@@ -372,9 +378,6 @@ pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
                     if *from_executor && let Some(uuid) = &status.uuid {
                         entry.seen_uuids.push(uuid.0.clone());
                     }
-                }
-                if run.killed {
-                    entry.kill = Some(Duration::ZERO);
                 }
                 let unacked = task.stream.unacknowledged();
                 if entry.state.is_terminal() && unacked.is_empty() {
