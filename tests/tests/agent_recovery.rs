@@ -395,3 +395,44 @@ fn custom_executor_that_does_not_resubscribe_is_killed_and_its_task_lost() {
     assert_eq!(status["reason"], "REASON_EXECUTOR_REREGISTRATION_TIMEOUT");
     wait_until("the executor to be killed", T, || !alive(pid));
 }
+
+#[test]
+fn recovered_task_keeps_its_cgroup() {
+    if !meseta_tests::prereqs::cgroups_usable("recovered_task_keeps_its_cgroup") {
+        return;
+    }
+    let cluster = master();
+    let work = tempfile::tempdir().unwrap();
+    let tasks = Tasks::new();
+    let port = free_port().unwrap();
+    let root = format!("meseta-test-recovery-{}", std::process::id());
+    let flags = [
+        "--isolation=isolator-cgroups",
+        "--cgroups_root",
+        root.as_str(),
+    ];
+    let mut agent = AgentProcess::start(&cluster.addr, port, work.path(), RES, &flags).unwrap();
+    let mut s = Scheduler::subscribe(&cluster.addr, framework("ckpt-cgroups", true)).unwrap();
+    s.set_auto_ack(true);
+    launch(&mut s, &tasks, &["t1"]);
+    let pid = tasks.pid("t1");
+    let cgroup_of =
+        |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    assert!(cgroup_of(pid).contains(&root), "{}", cgroup_of(pid));
+
+    agent.kill9();
+    let agent = AgentProcess::start(&cluster.addr, port, work.path(), RES, &flags).unwrap();
+    wait_until("the agent to re-register", T, || {
+        agent.output().contains("registered with the master")
+    });
+    assert!(
+        alive(pid),
+        "the recovered container's cgroup is adopted, not destroyed\n{}",
+        agent.output()
+    );
+    assert!(cgroup_of(pid).contains(&root), "{}", cgroup_of(pid));
+    tasks.go("t1");
+    s.wait_state("t1", "TASK_FINISHED", T)
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
+    no_more_updates(&mut s, "t1");
+}

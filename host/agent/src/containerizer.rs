@@ -458,6 +458,11 @@ impl Containerizer {
         {
             tracing::warn!(container = %container_id, error = %e, "cannot watch a recovered container");
         }
+        if let Some(isolation) = &self.isolation
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(watch(Arc::clone(isolation), handle.clone()));
+        }
         handle
     }
 

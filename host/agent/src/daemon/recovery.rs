@@ -35,6 +35,7 @@ use crate::checkpoint::{
     self, AgentState, CheckpointError, MetaLayout, PidRecord, UpdateRecord, run_files,
 };
 use crate::containerizer::{ExitStatus, Termination};
+use crate::isolation::ContainerInfo;
 use crate::sandbox::SandboxIds;
 use crate::supervisor::Supervision;
 
@@ -323,6 +324,48 @@ pub fn cleanup(work_dir: &Path) -> Result<usize, AgentError> {
     Ok(killed)
 }
 
+/// The containers of `state` whose supervisor still runs, as isolators know them.
+fn live_containers(d: &Shared, state: &AgentState) -> Vec<(String, ContainerInfo)> {
+    let mut out = Vec::new();
+    for framework in &state.frameworks {
+        for executor in &framework.executors {
+            let Some(run) = &executor.run else { continue };
+            if !run.supervisor.is_some_and(|s| s.is_alive()) || run.task_pid.is_none() {
+                continue;
+            }
+            let mut wire = executor.info.resources.clone();
+            for task in &run.tasks {
+                if task.info.executor.is_none() {
+                    wire.extend(task.info.resources.iter().cloned());
+                }
+            }
+            let user = executor
+                .info
+                .command
+                .as_ref()
+                .and_then(|c| c.user.clone())
+                .or_else(|| Some(framework.info.user.clone()))
+                .filter(|u| !u.is_empty());
+            out.push((
+                run.container_id.clone(),
+                ContainerInfo {
+                    framework_id: framework.id.clone(),
+                    executor_id: executor.id.clone(),
+                    resources: meseta_api::convert::resources_from_wire(&wire).unwrap_or_default(),
+                    user,
+                    sandbox: d.layout.run_dir(&SandboxIds::new(
+                        &state.id,
+                        &framework.id,
+                        &executor.id,
+                        &run.container_id,
+                    )),
+                },
+            ));
+        }
+    }
+    out
+}
+
 /// Recovery, steps 2 to 4. Whether there are recovered custom executors to wait for before
 /// registering.
 pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
@@ -337,6 +380,13 @@ pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
         &d.meta.boot_id(),
         checkpoint::current_boot_id().as_bytes(),
     ));
+    if let Some(isolation) = d.containerizer.isolation() {
+        let live = recovered
+            .as_ref()
+            .map(|state| live_containers(d, state))
+            .unwrap_or_default();
+        isolation.recover(&live);
+    }
     let Some(state) = recovered else {
         return false;
     };
