@@ -436,3 +436,39 @@ fn recovered_task_keeps_its_cgroup() {
         .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
     no_more_updates(&mut s, "t1");
 }
+
+#[test]
+fn recover_cleanup_kills_what_is_left_and_forgets_the_agent() {
+    let cluster = master();
+    let work = tempfile::tempdir().unwrap();
+    let tasks = Tasks::new();
+    let port = free_port().unwrap();
+    let mut agent = start_agent(&cluster, port, work.path());
+    let mut s = Scheduler::subscribe(&cluster.addr, framework("ckpt-cleanup", true)).unwrap();
+    s.set_auto_ack(true);
+    launch(&mut s, &tasks, &["t1"]);
+    let pid = tasks.pid("t1");
+    agent.kill9();
+    assert!(alive(pid));
+
+    let meseta = meseta_tests::daemons::workspace_binary("meseta", "meseta-cli").unwrap();
+    let out = std::process::Command::new(meseta)
+        .args([
+            "agent",
+            "--recover=cleanup",
+            "--master",
+            &cluster.addr,
+            "--work_dir",
+        ])
+        .arg(work.path())
+        .args(["--resources", RES])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("the task to be killed", T, || !alive(pid));
+    assert!(!work.path().join("meta/slaves/latest").exists());
+}

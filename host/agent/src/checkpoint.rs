@@ -621,6 +621,21 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_checkpoints_stop_a_strict_recovery_and_are_counted_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = MetaLayout::new(dir.path());
+        write_atomic(&meta.latest_agent(), b"a1").unwrap();
+        write_atomic(&meta.framework_info("a1", "good"), b"{}").unwrap();
+        write_atomic(&meta.framework_info("a1", "bad"), b"{not json").unwrap();
+        assert!(read_agent(&meta, "a1", true).is_err());
+        let state = read_agent(&meta, "a1", false).unwrap();
+        // slave.info is missing too
+        assert_eq!(state.errors, 2);
+        assert_eq!(state.frameworks.len(), 1);
+        assert_eq!(state.frameworks[0].id, "good");
+    }
+
+    #[test]
     fn atomic_writes_and_pid_records() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b/slave.info");
