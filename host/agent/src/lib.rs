@@ -8,6 +8,10 @@
 //! - [`containerizer`]: tracks launched containers; wait, kill with a grace period (SIGTERM then
 //!   SIGKILL to the whole process group), and the task state a termination maps to.
 //! - [`resources`]: the resources the agent advertises (detected, then `--resources`).
+//! - [`checkpoint`]: Mesos' `meta/` checkpoint layout (infos, pids, status update streams),
+//!   read back when a restarted agent recovers.
+//! - [`supervisor`]: the `meseta supervise` process between the agent and a container, which
+//!   outlives the agent and checkpoints the container's exit status.
 //! - [`daemon`]: the agent daemon ([`Agent`], [`AgentConfig`]). It owns the sockets and the
 //!   tokio tasks: an HTTP server for the master's messages (Meseta's master–agent protocol,
 //!   [`meseta_api::internal`]), the v1 executor API and Mesos' agent operator endpoints

@@ -14,6 +14,8 @@
 //! - `executor_api`: `POST /api/v1/executor` (SUBSCRIBE streams, UPDATE, MESSAGE).
 //! - `state_json`: the JSON of `/slave(1)/state` and `/metrics/snapshot`.
 //! - `hooks`: the call sites of the agent's hook modules.
+//! - `recovery`: the checkpoints written as the agent runs (frameworks that checkpoint), and
+//!   recovery on start: same agent id, recovered containers, replayed update streams.
 //!
 //! Concurrency: one `std::sync::Mutex` over `model::State`, never held across an `.await`;
 //! every slow thing (launching, waiting, HTTP) runs in spawned tasks.

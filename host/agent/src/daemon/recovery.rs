@@ -451,6 +451,15 @@ pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
                 )),
                 _ => None,
             };
+            if handle.is_none()
+                && let Some(task_pid) = run.task_pid.filter(PidRecord::is_alive)
+            {
+                // its supervisor is unknown or gone (the agent died while starting it): its
+                // end cannot be followed, so it must not run on unseen
+                tracing::warn!(framework = %fid, executor = %eid, pid = task_pid.pid,
+                    "killing a container whose supervisor cannot be followed");
+                let _ = crate::sys::signal_group(task_pid.pid, libc::SIGKILL);
+            }
             tracing::info!(framework = %fid, executor = %eid, container = %cid,
                 tasks = model.tasks.len(), running = handle.is_some(), "recovered executor");
             match kind {
