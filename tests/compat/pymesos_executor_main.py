@@ -7,10 +7,14 @@ driver SUBSCRIBEs to the agent, which then sends LAUNCH for the task. For each t
 sends TASK_RUNNING, pauses, and sends TASK_FINISHED with MESSAGE and DATA below (pymesos adds the
 uuid, timestamp and source; the agent fills in agent_id and executor_id). It exits once the agent
 has relayed both acknowledgements (or sends SHUTDOWN), or after 60 s.
+
+With MESETA_TEST_GO_FILE set (the agent recovery tests), each task runs until that file exists
+instead of pausing, so the agent can be restarted while the executor works.
 """
 from __future__ import print_function
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -53,7 +57,12 @@ class OneShot(Executor):
             try:
                 driver.sendStatusUpdate({"task_id": task["task_id"], "state": "TASK_RUNNING",
                                          "message": "running in the pymesos executor"})
-                time.sleep(0.5)
+                go = os.environ.get("MESETA_TEST_GO_FILE")
+                if go:
+                    while not os.path.exists(go):
+                        time.sleep(0.05)
+                else:
+                    time.sleep(0.5)
                 driver.sendStatusUpdate({"task_id": task["task_id"], "state": "TASK_FINISHED",
                                          "message": MESSAGE, "data": encode_data(DATA)})
             except Exception:  # noqa: BLE001 - logged to the sandbox's stderr

@@ -649,6 +649,45 @@ fn update_changes_a_containers_limits_and_cleanup_removes_its_cgroup() {
 }
 
 #[test]
+fn a_restarted_agent_adopts_the_cgroups_of_recovered_containers() {
+    if !cgroups_usable("a_restarted_agent_adopts_the_cgroups_of_recovered_containers") {
+        return;
+    }
+    let root = format!("meseta-test-adopt-{}", std::process::id());
+    let host = CgroupHost::detect(&root).unwrap();
+    let kept = host.create(1, "kept").unwrap();
+    let gone = host.create(2, "gone").unwrap();
+    let mut survivor = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    for p in &kept {
+        std::fs::write(p, survivor.id().to_string()).unwrap();
+    }
+    drop(host);
+    let next = CgroupHost::detect(&root).unwrap();
+    assert_eq!(
+        next.recover(&[(7, "kept".to_string())]),
+        vec!["kept".to_string()]
+    );
+    assert!(
+        gone.iter().all(|p| !p.parent().unwrap().exists()),
+        "{gone:?}"
+    );
+    assert!(kept.iter().all(|p| p.exists()), "adopted: {kept:?}");
+    assert!(
+        survivor.try_wait().unwrap().is_none(),
+        "its process runs on"
+    );
+    next.destroy(7);
+    let _ = survivor.wait();
+    assert!(
+        kept.iter().all(|p| !p.parent().unwrap().exists()),
+        "{kept:?}"
+    );
+}
+
+#[test]
 fn a_restarted_agent_destroys_orphaned_containers() {
     if !cgroups_usable("a_restarted_agent_destroys_orphaned_containers") {
         return;
@@ -666,7 +705,8 @@ fn a_restarted_agent_destroys_orphaned_containers() {
     }
     // the agent dies without cleaning up; the next one on this root recovers
     drop(host);
-    let _next = CgroupHost::detect(&root).unwrap();
+    let next = CgroupHost::detect(&root).unwrap();
+    assert!(next.recover(&[]).is_empty(), "nothing to adopt");
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status:?}");
     assert!(

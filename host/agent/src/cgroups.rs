@@ -49,6 +49,9 @@ pub struct CgroupHost {
     version: Version,
     root: String,
     containers: Mutex<HashMap<ContainerId, Container>>,
+    /// Container cgroups found under the root at start-up, left by an earlier agent: each is
+    /// adopted by a recovered container or destroyed (see [`CgroupHost::recover`]).
+    found: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for CgroupHost {
@@ -129,8 +132,8 @@ impl CgroupHost {
                 "+cpu +memory",
             );
         }
-        // Recovery, as Mesos' containerizer recovers without a checkpoint: every container
-        // cgroup left under the root by an agent that died is an orphan; destroy it.
+        // Container cgroups left under the root by an agent that died: the recovered
+        // containers adopt theirs, the rest are destroyed (`recover`).
         let mut orphans = std::collections::BTreeSet::new();
         for s in cg.subsystems() {
             if let Ok(dir) = std::fs::read_dir(s.to_controller().path()) {
@@ -142,18 +145,40 @@ impl CgroupHost {
             }
         }
         drop(cg);
-        for name in &orphans {
-            let path = format!("{root}/{name}");
-            let orphan =
-                Cgroup::load_with_specified_controllers(hierarchy(), &path, controllers(version));
-            tracing::warn!(cgroup = %path, "destroying an orphaned container left by an earlier agent");
-            destroy(&orphan);
-        }
         Ok(Arc::new(CgroupHost {
             version,
             root: root.to_string(),
             containers: Mutex::new(HashMap::new()),
+            found: Mutex::new(orphans),
         }))
+    }
+
+    /// Recovery: the cgroups of `known` containers (id, name) found at start-up are adopted
+    /// (their processes keep running); every other container cgroup found is destroyed, an
+    /// orphan of an agent that died. The names of the adopted ones.
+    pub fn recover(&self, known: &[(ContainerId, String)]) -> Vec<String> {
+        let found = std::mem::take(&mut *self.found.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut adopted = Vec::new();
+        for name in &found {
+            let path = format!("{}/{name}", self.root);
+            let cgroup = Cgroup::load_with_specified_controllers(
+                hierarchy(),
+                &path,
+                controllers(self.version),
+            );
+            match known.iter().find(|(_, n)| n == name) {
+                Some((id, _)) => {
+                    tracing::info!(cgroup = %path, "adopting the cgroup of a recovered container");
+                    self.lock().insert(*id, Container { cgroup });
+                    adopted.push(name.clone());
+                }
+                None => {
+                    tracing::warn!(cgroup = %path, "destroying an orphaned container left by an earlier agent");
+                    destroy(&cgroup);
+                }
+            }
+        }
+        adopted
     }
 
     pub fn version(&self) -> Version {

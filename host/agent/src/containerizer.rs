@@ -23,6 +23,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use std::path::PathBuf;
+
+use crate::checkpoint::{PidRecord, run_files};
 use crate::isolation::{ContainerInfo, Isolation};
 use crate::launcher::{self, ContainerConfig, LaunchError};
 use crate::sys;
@@ -47,7 +50,7 @@ impl ExitStatus {
         self == ExitStatus::Exited(0)
     }
 
-    fn from_std(status: std::process::ExitStatus) -> Self {
+    pub(crate) fn from_std(status: std::process::ExitStatus) -> Self {
         match (status.code(), status.signal()) {
             (Some(code), _) => ExitStatus::Exited(code),
             (None, Some(signal)) => ExitStatus::Signaled(signal),
@@ -172,10 +175,18 @@ fn lock(state: &Mutex<ProcState>) -> MutexGuard<'_, ProcState> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A container run under a supervisor process (see [`crate::supervisor`]).
+#[derive(Clone, Debug)]
+struct Supervised {
+    supervisor: PidRecord,
+    run_dir: PathBuf,
+}
+
 #[derive(Debug)]
 struct Inner {
     container_id: String,
     pid: u32,
+    supervised: Option<Supervised>,
     grace_period: Duration,
     state: Arc<Mutex<ProcState>>,
     termination: watch::Receiver<Option<Termination>>,
@@ -195,6 +206,19 @@ impl ContainerHandle {
     /// The main process's pid, which is also its process group and session id.
     pub fn pid(&self) -> u32 {
         self.inner.pid
+    }
+
+    /// The supervisor's pid, for a container run under one.
+    pub fn supervisor_pid(&self) -> Option<u32> {
+        self.inner.supervised.as_ref().map(|s| s.supervisor.pid)
+    }
+
+    /// Whether the main process has ended (for a supervised container: its supervisor).
+    fn has_ended(&self) -> bool {
+        match &self.inner.supervised {
+            Some(s) => !s.supervisor.is_alive(),
+            None => sys::has_exited(self.inner.pid),
+        }
     }
 
     /// The grace period from the container's config.
@@ -262,7 +286,7 @@ impl ContainerHandle {
         let mut state = lock(&self.inner.state);
         // Reaped means the pid may be reused; exited-but-unreaped means the reaper is about to
         // clean up. Either way the container has ended on its own: nothing to do.
-        if state.reaped || sys::has_exited(pid) {
+        if state.reaped || self.has_ended() {
             return false;
         }
         if let Some(reason) = mark_killed
@@ -270,6 +294,13 @@ impl ContainerHandle {
         {
             state.killed = true;
             state.kill_reason = reason;
+            // a restarted agent must know the kill was asked for (TASK_KILLED, not FAILED)
+            if let Some(s) = &self.inner.supervised
+                && let Err(e) = crate::checkpoint::write_atomic(&run_files::killed(&s.run_dir), b"")
+            {
+                tracing::warn!(container = %self.inner.container_id, error = %e,
+                    "cannot checkpoint the kill");
+            }
         }
         if let Err(e) = sys::signal_group(pid, signal) {
             tracing::warn!(container = %self.inner.container_id, pid, signal, error = %e,
@@ -367,6 +398,72 @@ impl Containerizer {
             return Err(LaunchError::ShuttingDown);
         }
         Ok(handle)
+    }
+
+    /// Adopts a container a previous agent started under a supervisor that still runs
+    /// (`supervisor`, checked against pid reuse by its start time): waits for the supervisor
+    /// with `pidfd_open` (this agent is not its parent), then reads the termination it
+    /// checkpointed in `run_dir`. `task_pid` is the container's process group; `killed` says
+    /// whether the previous agent had asked for a kill. A supervisor already gone gives a
+    /// handle that has ended.
+    pub fn recover(
+        &self,
+        container_id: &str,
+        supervisor: PidRecord,
+        task_pid: u32,
+        run_dir: PathBuf,
+        grace_period: Duration,
+        killed: bool,
+    ) -> ContainerHandle {
+        let state = Arc::new(Mutex::new(ProcState {
+            killed,
+            ..ProcState::default()
+        }));
+        let (tx, rx) = watch::channel(None);
+        let handle = ContainerHandle {
+            inner: Arc::new(Inner {
+                container_id: container_id.to_string(),
+                pid: task_pid,
+                supervised: Some(Supervised {
+                    supervisor,
+                    run_dir: run_dir.clone(),
+                }),
+                grace_period,
+                state: Arc::clone(&state),
+                termination: rx,
+            }),
+        };
+        registry(&self.running).insert(container_id.to_string(), handle.clone());
+        let running = Arc::downgrade(&self.running);
+        let isolation = self.isolation.clone();
+        let id = container_id.to_string();
+        let watcher = move || {
+            sys::wait_gone(supervisor.pid, || supervisor.is_alive());
+            let status =
+                crate::supervisor::read_termination(&run_dir).unwrap_or(ExitStatus::Unknown);
+            finish(
+                &id,
+                task_pid,
+                status,
+                &state,
+                &tx,
+                &running,
+                isolation.as_deref(),
+            );
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("meseta-reaper".to_string())
+            .stack_size(128 * 1024)
+            .spawn(watcher)
+        {
+            tracing::warn!(container = %container_id, error = %e, "cannot watch a recovered container");
+        }
+        if let Some(isolation) = &self.isolation
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(watch(Arc::clone(isolation), handle.clone()));
+        }
+        handle
     }
 
     /// The running container with this id.
@@ -474,6 +571,9 @@ fn launch_blocking(
     running: Weak<Registry>,
     isolation: Option<Arc<Isolation>>,
 ) -> Result<ContainerHandle, LaunchError> {
+    if config.supervisor.is_some() {
+        return launch_supervised(config, running, isolation);
+    }
     let state = Arc::new(Mutex::new(ProcState::default()));
     let (tx, rx) = watch::channel(None);
 
@@ -508,6 +608,7 @@ fn launch_blocking(
         inner: Arc::new(Inner {
             container_id: config.container_id.clone(),
             pid,
+            supervised: None,
             grace_period: config.grace_period,
             state,
             termination: rx,
@@ -539,6 +640,205 @@ fn launch_blocking(
         });
     }
     Ok(handle)
+}
+
+/// Starts the container under a supervisor (see [`crate::supervisor`]): checkpoints what to
+/// launch, starts `<binary> supervise`, learns the container's pid from it, and watches the
+/// supervisor (this agent is its parent, so a thread reaps it); the container's end is what
+/// the supervisor checkpointed.
+fn launch_supervised(
+    config: ContainerConfig,
+    running: Weak<Registry>,
+    isolation: Option<Arc<Isolation>>,
+) -> Result<ContainerHandle, LaunchError> {
+    use std::process::{Command, Stdio};
+    let Some(supervision) = config.supervisor.clone() else {
+        return Err(LaunchError::InvalidConfig("no supervisor".into()));
+    };
+    let run_dir = supervision.run_dir.clone();
+    let supervisor_err = |message: String| LaunchError::Supervisor(message);
+    let spec = crate::supervisor::LaunchSpec::from_config(&config);
+    crate::checkpoint::write_json(&run_files::launch(&run_dir), &spec)
+        .map_err(|e| supervisor_err(e.to_string()))?;
+    let _ = std::fs::remove_file(run_files::termination(&run_dir));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run_files::supervisor_log(&run_dir))
+        .map_err(|e| supervisor_err(format!("cannot open the supervisor's log: {e}")))?;
+    let mut command = Command::new(&supervision.binary);
+    command
+        .arg("supervise")
+        .arg("--run_dir")
+        .arg(&run_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .stdin(if supervision.exit_with_agent {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    if supervision.exit_with_agent {
+        command.arg("--exit_with_agent");
+    }
+    let mut child = command.spawn().map_err(|source| LaunchError::Spawn {
+        command: format!("{} supervise", supervision.binary.display()),
+        source,
+    })?;
+    let supervisor_pid = child.id();
+    let started = match child.stdout.take() {
+        Some(stdout) => crate::supervisor::read_started(stdout),
+        None => Err("no pipe to the supervisor".to_string()),
+    };
+    let task_pid = match started {
+        Ok(pid) => pid,
+        Err(message) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(supervisor_err(message));
+        }
+    };
+    let Some(supervisor) = PidRecord::of(supervisor_pid) else {
+        // it has already exited (the container ended at once): its zombie has no start time
+        // to read, but this agent is its parent, so the pid cannot be reused before we reap.
+        return Ok(finish_supervised_now(
+            config, child, task_pid, running, isolation,
+        ));
+    };
+    if let Err(e) = crate::checkpoint::write_atomic(
+        &run_files::forked_pid(&run_dir),
+        supervisor.to_text().as_bytes(),
+    ) {
+        tracing::warn!(container = %config.container_id, error = %e, "cannot checkpoint the supervisor's pid");
+    }
+    let state = Arc::new(Mutex::new(ProcState::default()));
+    let (tx, rx) = watch::channel(None);
+    let handle = ContainerHandle {
+        inner: Arc::new(Inner {
+            container_id: config.container_id.clone(),
+            pid: task_pid,
+            supervised: Some(Supervised {
+                supervisor,
+                run_dir: run_dir.clone(),
+            }),
+            grace_period: config.grace_period,
+            state: Arc::clone(&state),
+            termination: rx,
+        }),
+    };
+    if let Some(map) = running.upgrade() {
+        registry(&map).insert(config.container_id.clone(), handle.clone());
+    }
+    let id = config.container_id.clone();
+    // The reaper holds the supervisor's stdin: with --exit_with_agent it reads end of file
+    // only when this process is gone.
+    let reaper = move || {
+        let _stdin = child.stdin.take();
+        let _ = child.wait();
+        let status = crate::supervisor::read_termination(&run_dir).unwrap_or(ExitStatus::Unknown);
+        if supervision.exit_with_agent {
+            // nothing of it is recovered: its files go with it
+            let _ = std::fs::remove_dir_all(&run_dir);
+        }
+        finish(
+            &id,
+            task_pid,
+            status,
+            &state,
+            &tx,
+            &running,
+            isolation.as_deref(),
+        );
+    };
+    std::thread::Builder::new()
+        .name("meseta-reaper".to_string())
+        .stack_size(128 * 1024)
+        .spawn(reaper)
+        .map_err(|source| LaunchError::Spawn {
+            command: "the reaper thread".to_string(),
+            source,
+        })?;
+    Ok(handle)
+}
+
+/// A supervised container that ended before its supervisor could be looked at.
+fn finish_supervised_now(
+    config: ContainerConfig,
+    mut child: Child,
+    task_pid: u32,
+    running: Weak<Registry>,
+    isolation: Option<Arc<Isolation>>,
+) -> ContainerHandle {
+    let run_dir = config
+        .supervisor
+        .as_ref()
+        .map(|s| s.run_dir.clone())
+        .unwrap_or_default();
+    let _ = child.wait();
+    let state = Arc::new(Mutex::new(ProcState::default()));
+    let (tx, rx) = watch::channel(None);
+    let status = crate::supervisor::read_termination(&run_dir).unwrap_or(ExitStatus::Unknown);
+    let handle = ContainerHandle {
+        inner: Arc::new(Inner {
+            container_id: config.container_id.clone(),
+            pid: task_pid,
+            supervised: Some(Supervised {
+                supervisor: PidRecord {
+                    pid: child.id(),
+                    start_time: 0,
+                },
+                run_dir,
+            }),
+            grace_period: config.grace_period,
+            state: Arc::clone(&state),
+            termination: rx,
+        }),
+    };
+    finish(
+        &config.container_id,
+        task_pid,
+        status,
+        &state,
+        &tx,
+        &running,
+        isolation.as_deref(),
+    );
+    handle
+}
+
+/// Publishes a supervised container's end: marks it reaped, asks the isolators once more,
+/// cleans them up, forgets the container.
+fn finish(
+    container_id: &str,
+    pid: u32,
+    status: ExitStatus,
+    state: &Mutex<ProcState>,
+    tx: &watch::Sender<Option<Termination>>,
+    running: &Weak<Registry>,
+    isolation: Option<&Isolation>,
+) {
+    let mut termination = {
+        let mut state = lock(state);
+        state.reaped = true;
+        Termination {
+            status,
+            killed: state.killed,
+            reason: state.kill_reason.clone(),
+            limitation: state.limitation.clone(),
+        }
+    };
+    if let Some(isolation) = isolation {
+        if termination.limitation.is_none() && !termination.status.success() {
+            termination.limitation = isolation.watch(container_id);
+        }
+        isolation.cleanup(container_id);
+    }
+    tracing::debug!(container = %container_id, pid, status = %termination.status,
+        killed = termination.killed, "supervised container terminated");
+    if let Some(map) = running.upgrade() {
+        registry(&map).remove(container_id);
+    }
+    tx.send_replace(Some(termination));
 }
 
 /// Kills a just-launched process group and reaps the leader.

@@ -518,6 +518,81 @@ impl Isolation {
         Some(stats)
     }
 
+    /// Recovery after an agent restart: the cgroups of the containers still running
+    /// (`containers`: container id and what isolators know of it) are adopted and every other
+    /// container cgroup under the root is destroyed; each isolator module gets a fresh
+    /// instance per recovered container and its `recover` with that container. A container
+    /// whose cgroup is gone (or that an isolator refuses) goes on without isolation. Blocking.
+    pub fn recover(&self, containers: &[(String, ContainerInfo)]) {
+        let ids: Vec<(ContainerId, String)> = containers
+            .iter()
+            .map(|(name, _)| (self.next_id.fetch_add(1, Ordering::Relaxed), name.clone()))
+            .collect();
+        let adopted = match &self.cgroups {
+            Some(cg) => cg.recover(&ids),
+            None => containers.iter().map(|(n, _)| n.clone()).collect(),
+        };
+        for ((id, name), (_, info)) in ids.into_iter().zip(containers) {
+            if !adopted.contains(&name) {
+                tracing::warn!(container = %name, "a recovered container has no cgroup left; it runs without isolation");
+                continue;
+            }
+            let config = IsolatorConfig {
+                container: id,
+                name: name.clone(),
+                framework_id: info.framework_id.clone(),
+                executor_id: info.executor_id.clone(),
+                resources: info.resources.clone(),
+                user: info.user.clone(),
+            };
+            let mut instances = Vec::with_capacity(self.isolators.len());
+            for (i, isolator) in self.isolators.iter().enumerate() {
+                let Isolator::Module { template, .. } = isolator else {
+                    instances.push(None);
+                    continue;
+                };
+                let context = InstanceContext {
+                    grants: vec![Grant {
+                        host_path: info.sandbox.clone(),
+                        guest_path: SANDBOX_GUEST_PATH.to_string(),
+                        read_only: true,
+                    }],
+                    parameters: self.parameters.clone(),
+                };
+                let started = lock(template).sibling(context);
+                let recovered = match started {
+                    Ok(mut instance) => match instance.recover(std::slice::from_ref(&config)) {
+                        Ok(Ok(())) => Some(instance),
+                        Ok(Err(e)) => {
+                            tracing::warn!(isolator = %self.name_of(i), container = %name, error = %e,
+                                "the isolator refused to recover the container; going on without it");
+                            None
+                        }
+                        Err(fault) => {
+                            tracing::warn!(isolator = %self.name_of(i), container = %name, error = %fault,
+                                "the isolator failed to recover the container; going on without it");
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(isolator = %self.name_of(i), container = %name, error = %e,
+                            "cannot start the isolator for a recovered container");
+                        None
+                    }
+                };
+                instances.push(recovered);
+            }
+            let live = Live {
+                id,
+                info: info.clone(),
+                pid: None,
+                instances,
+                limitation: None,
+            };
+            lock(&self.live).insert(name, Arc::new(Mutex::new(live)));
+        }
+    }
+
     /// Runs `cleanup` of every isolator in reverse order, then removes the container's
     /// cgroups. Blocking.
     pub fn cleanup(&self, container: &str) {

@@ -85,6 +85,12 @@ pub struct ContainerConfig {
     /// `cgroup.procs` files the process joins before `exec` (set by the containerizer from
     /// its isolators).
     pub cgroups: Vec<PathBuf>,
+    /// `Some(recovery timeout)` for a checkpointing framework: exported as
+    /// `MESOS_CHECKPOINT=1` and `MESOS_RECOVERY_TIMEOUT`.
+    pub checkpoint: Option<Duration>,
+    /// Run under a supervisor process that outlives the agent (see [`crate::supervisor`]);
+    /// `None` makes the process a direct child of the agent.
+    pub supervisor: Option<crate::supervisor::Supervision>,
 }
 
 /// Why a container could not be launched.
@@ -110,6 +116,8 @@ pub enum LaunchError {
     Sandbox { path: PathBuf, source: io::Error },
     #[error("cannot look up user '{user}': {source}")]
     UserLookup { user: String, source: io::Error },
+    #[error("the supervisor could not start the container: {0}")]
+    Supervisor(String),
     #[error("cannot start '{command}': {source}")]
     Spawn { command: String, source: io::Error },
 }
@@ -238,7 +246,8 @@ impl Env {
 ///    the user the task runs as, and `LANG` if the agent has it;
 /// 2. Mesos' variables: `MESOS_SANDBOX`, `MESOS_DIRECTORY`, `MESOS_FRAMEWORK_ID`,
 ///    `MESOS_EXECUTOR_ID`, `MESOS_SLAVE_ID`, `MESOS_AGENT_ID`, `MESOS_AGENT_ENDPOINT` (if set),
-///    `MESOS_CHECKPOINT=0`, `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD`, `MESOS_TASK_ID` (command tasks);
+///    `MESOS_CHECKPOINT` (`1` and `MESOS_RECOVERY_TIMEOUT` when checkpointing),
+///    `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD`, `MESOS_TASK_ID` (command tasks);
 /// 3. the task's own environment;
 /// 4. `extra_environment` (hooks and isolators).
 pub fn environment(config: &ContainerConfig, run_as: &RunAs) -> Vec<(String, String)> {
@@ -264,7 +273,13 @@ pub fn environment(config: &ContainerConfig, run_as: &RunAs) -> Vec<(String, Str
     if let Some(endpoint) = &config.agent_endpoint {
         env.set("MESOS_AGENT_ENDPOINT", endpoint.as_str());
     }
-    env.set("MESOS_CHECKPOINT", "0");
+    match config.checkpoint {
+        Some(recovery_timeout) => {
+            env.set("MESOS_CHECKPOINT", "1");
+            env.set("MESOS_RECOVERY_TIMEOUT", format_duration(recovery_timeout));
+        }
+        None => env.set("MESOS_CHECKPOINT", "0"),
+    }
     env.set(
         "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
         format_duration(config.grace_period),
@@ -465,6 +480,8 @@ mod tests {
             extra_environment: vec![],
             resources: Vec::new(),
             cgroups: Vec::new(),
+            checkpoint: None,
+            supervisor: None,
         }
     }
 

@@ -8,6 +8,10 @@
 //! - [`containerizer`]: tracks launched containers; wait, kill with a grace period (SIGTERM then
 //!   SIGKILL to the whole process group), and the task state a termination maps to.
 //! - [`resources`]: the resources the agent advertises (detected, then `--resources`).
+//! - [`checkpoint`]: Mesos' `meta/` checkpoint layout (infos, pids, status update streams),
+//!   read back when a restarted agent recovers.
+//! - [`supervisor`]: the `meseta supervise` process between the agent and a container, which
+//!   outlives the agent and checkpoints the container's exit status.
 //! - [`daemon`]: the agent daemon ([`Agent`], [`AgentConfig`]). It owns the sockets and the
 //!   tokio tasks: an HTTP server for the master's messages (Meseta's master–agent protocol,
 //!   [`meseta_api::internal`]), the v1 executor API and Mesos' agent operator endpoints
@@ -19,18 +23,20 @@
 //! through `libc`, all wrapped in one private module.
 
 pub mod cgroups;
+pub mod checkpoint;
 pub mod containerizer;
 pub mod daemon;
 pub mod isolation;
 pub mod launcher;
 pub mod resources;
 pub mod sandbox;
+pub mod supervisor;
 mod sys;
 
 pub use containerizer::{
     ContainerHandle, Containerizer, ExitStatus, TaskState, Termination, signal_name,
 };
-pub use daemon::{Agent, AgentConfig, AgentError};
+pub use daemon::{Agent, AgentConfig, AgentError, RecoverMode};
 pub use launcher::{CommandSpec, ContainerConfig, LaunchError};
 pub use resources::{DetectError, agent_resources, detect};
 pub use sandbox::{

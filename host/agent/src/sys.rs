@@ -248,3 +248,48 @@ pub(crate) fn page_size() -> u64 {
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if n > 0 { n as u64 } else { 4096 }
 }
+
+/// `setsid()`: a new session and process group led by the caller; an error (the caller
+/// already leads a group) is ignored.
+pub(crate) fn new_session() {
+    // SAFETY: setsid has no memory-safety preconditions.
+    let _ = unsafe { libc::setsid() };
+}
+
+/// Blocks until process `pid` (not necessarily a child) has exited, or `alive` says it is no
+/// longer the process meant. Uses `pidfd_open` and `poll`; where pidfds are not available,
+/// polls `alive` every 200 ms.
+pub(crate) fn wait_gone(pid: u32, alive: impl Fn() -> bool) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let Ok(raw_pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw_pid, 0) };
+    if fd >= 0 {
+        // SAFETY: the kernel returned a fresh fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+        // The pid might have been reused between the caller's check and pidfd_open.
+        if !alive() {
+            return;
+        }
+        loop {
+            let mut pfd = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `pfd` is one valid, writable pollfd.
+            let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+            if rc > 0 {
+                return;
+            }
+            if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                break;
+            }
+        }
+    }
+    while alive() {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -38,6 +38,8 @@ impl Fixture {
             extra_environment: vec![],
             resources: Vec::new(),
             cgroups: Vec::new(),
+            checkpoint: None,
+            supervisor: None,
         }
     }
 }

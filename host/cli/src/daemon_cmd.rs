@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use meseta_agent::isolation::{Isolation, IsolationOptions, IsolatorSpec};
-use meseta_agent::{Agent, AgentConfig};
+use meseta_agent::{Agent, AgentConfig, RecoverMode};
 use meseta_hooks::{AgentHookChain, MasterHookChain};
 use meseta_master::{Master, MasterConfig};
 use meseta_runtime::manifest::parse_duration;
@@ -165,6 +165,25 @@ pub struct AgentArgs {
     /// How often the QoS controller is asked.
     #[arg(long = "qos_correction_interval_min", alias = "qos-correction-interval-min", env = "MESETA_QOS_CORRECTION_INTERVAL_MIN", default_value = "1secs", value_parser = parse_duration)]
     qos_correction_interval_min: Duration,
+    /// What to do with the executors and tasks a previous agent left in --work_dir:
+    /// `reconnect` recovers the tasks of checkpointing frameworks (same agent id, their
+    /// processes keep running, their status updates are resent); `cleanup` kills them all,
+    /// forgets the agent id and exits.
+    #[arg(long, env = "MESETA_RECOVER", default_value = "reconnect", value_parser = ["reconnect", "cleanup"])]
+    recover: String,
+    /// Whether an unreadable checkpoint stops the agent (`false`: it is skipped and counted in
+    /// `slave/recovery_errors`).
+    #[arg(long, env = "MESETA_STRICT", default_value_t = true, action = clap::ArgAction::Set)]
+    strict: bool,
+    /// How long the executors of checkpointing frameworks wait for a restarted agent
+    /// (`MESOS_RECOVERY_TIMEOUT` in their environment).
+    #[arg(long = "recovery_timeout", alias = "recovery-timeout", env = "MESETA_RECOVERY_TIMEOUT", default_value = "15mins", value_parser = parse_duration)]
+    recovery_timeout: Duration,
+    /// How long recovered executors have to subscribe again; then they are killed and their
+    /// tasks become TASK_LOST (TASK_GONE for partition-aware frameworks). The agent
+    /// re-registers with the master after it. At most 15 seconds.
+    #[arg(long = "executor_reregistration_timeout", alias = "executor-reregistration-timeout", env = "MESETA_EXECUTOR_REREGISTRATION_TIMEOUT", default_value = "2secs", value_parser = parse_duration)]
+    executor_reregistration_timeout: Duration,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -566,6 +585,18 @@ fn agent_config(
         qos_controller,
         qos_correction_interval_min: args.qos_correction_interval_min,
         hooks,
+        // command tasks and executors run under `meseta supervise`, so that those of
+        // checkpointing frameworks outlive the agent
+        supervisor: std::env::current_exe().ok(),
+        recover: match args.recover.as_str() {
+            "cleanup" => RecoverMode::Cleanup,
+            _ => RecoverMode::Reconnect,
+        },
+        strict: args.strict,
+        recovery_timeout: args.recovery_timeout,
+        executor_reregistration_timeout: args
+            .executor_reregistration_timeout
+            .min(Duration::from_secs(15)),
         ..AgentConfig::default()
     })
 }
@@ -661,6 +692,14 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
         &mut modules,
         hooks,
     )?;
+    if config.recover == RecoverMode::Cleanup {
+        let killed = meseta_agent::daemon::cleanup(&config.work_dir).map_err(|e| e.to_string())?;
+        tracing::info!(
+            containers = killed,
+            "--recover=cleanup: killed what the previous agent left; exiting"
+        );
+        return Ok(());
+    }
     runtime()?.block_on(async move {
         let agent = Agent::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Agent: http://{}", agent.address()));
@@ -688,11 +727,17 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
     let mut agent_configs = Vec::new();
     for i in 0..cmd.num_agents.max(1) {
         let port = if i == 0 { cmd.agent_port } else { 0 };
+        // one work dir per agent: each checkpoints its own id (`meta/slaves/latest`)
+        let work_dir = if i == 0 {
+            cmd.work_dir.clone()
+        } else {
+            cmd.work_dir.join("agents").join(i.to_string())
+        };
         agent_configs.push(agent_config(
             String::new(),
             SocketAddr::new(cmd.ip, port),
             cmd.hostname.clone(),
-            cmd.work_dir.clone(),
+            work_dir,
             &cmd.agent,
             &mut modules,
             agent_hooks(&agent_hook_modules)?,

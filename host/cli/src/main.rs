@@ -39,13 +39,26 @@ enum Command {
     /// Benchmarks: each scenario's native twin and Wasm module in one run, with the ratio and
     /// Mesos' figure (`--quick`: all at small sizes, a smoke test).
     Bench(bench_cmd::BenchCommand),
+    /// Internal: the agent's per-container supervisor (see `meseta_agent::supervisor`).
+    #[command(hide = true)]
+    Supervise(SuperviseCommand),
+}
+
+#[derive(clap::Args)]
+struct SuperviseCommand {
+    /// The run's checkpoint directory, holding `launch.json`.
+    #[arg(long = "run_dir")]
+    run_dir: std::path::PathBuf,
+    /// Kill the container when the agent (the holder of stdin's pipe) is gone.
+    #[arg(long = "exit_with_agent")]
+    exit_with_agent: bool,
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Daemons log what they do; the module commands only what went wrong.
     let default = match cli.command {
-        Command::Module(_) | Command::Bench(_) => "warn",
+        Command::Module(_) | Command::Bench(_) | Command::Supervise(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -62,6 +75,10 @@ fn main() -> std::process::ExitCode {
         Command::Agent(cmd) => daemon_cmd::agent(cmd),
         Command::Local(cmd) => daemon_cmd::local(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),
+        Command::Supervise(cmd) => {
+            let code = meseta_agent::supervisor::main(&cmd.run_dir, cmd.exit_with_agent);
+            std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
     }
 }
 

@@ -34,7 +34,7 @@ pub async fn executor_call(d: Shared, body: Bytes) -> Response {
     let fid = call.framework_id.value.clone();
     let eid = call.executor_id.value.clone();
     match call.kind {
-        CallKind::Subscribe(_) => subscribe(&d, &fid, &eid),
+        CallKind::Subscribe(sub) => subscribe(&d, &fid, &eid, sub),
         CallKind::Update(update) => {
             let mut status = update.status;
             let Some(uuid) = &status.uuid else {
@@ -115,7 +115,7 @@ fn accepted() -> Response {
     StatusCode::ACCEPTED.into_response()
 }
 
-fn subscribe(d: &Shared, fid: &str, eid: &str) -> Response {
+fn subscribe(d: &Shared, fid: &str, eid: &str, sub: meseta_api::executor::Subscribe) -> Response {
     let mut st = d.lock();
     let generation = st.next_generation();
     let agent_info = d.agent_info(&st);
@@ -153,13 +153,18 @@ fn subscribe(d: &Shared, fid: &str, eid: &str) -> Response {
         container_id: Some(ContainerID::new(&executor.container_id)),
     });
     executor.send(&subscribed);
-    for task in std::mem::take(&mut executor.queued) {
+    let launched = std::mem::take(&mut executor.queued);
+    for task in launched.iter().cloned() {
         tasks::launch_on_executor(executor, task);
     }
     if executor.shutting_down {
         executor.send(&Event::Shutdown);
     }
     tracing::info!(framework = %fid, executor = %eid, "executor subscribed");
+    for task in &launched {
+        super::recovery::checkpoint_task(d, &st, fid, eid, task);
+    }
+    resubscribed(d, &mut st, fid, eid, sub);
     drop(st);
 
     let guard = StreamGuard {
@@ -186,6 +191,55 @@ fn subscribe(d: &Shared, fid: &str, eid: &str) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// What a (re)subscribing executor says it has not seen acknowledged (after an agent restart,
+/// Mesos' executor driver resends both): tasks the agent does not know become launched tasks,
+/// updates the agent does not have (by uuid) go to the status update manager.
+fn resubscribed(
+    d: &Shared,
+    st: &mut super::model::State,
+    fid: &str,
+    eid: &str,
+    sub: meseta_api::executor::Subscribe,
+) {
+    let agent_id = st.agent_id.clone();
+    let Some(executor) = st.executor_mut(fid, eid) else {
+        return;
+    };
+    for task in sub.unacknowledged_tasks {
+        let tid = task.task_id.value.clone();
+        if !executor.tasks.contains_key(&tid) {
+            executor.queued.retain(|t| t.task_id.value != tid);
+            tracing::info!(framework = %fid, executor = %eid, task = %tid,
+                "the executor reports a task this agent had not launched; adopting it");
+            executor
+                .tasks
+                .insert(tid, super::model::Task::new(task, fid, eid));
+        }
+    }
+    let mut fresh = Vec::new();
+    for update in sub.unacknowledged_updates {
+        let mut status = update.status;
+        let Some(uuid) = status.uuid.as_ref().map(|u| u.0.clone()) else {
+            continue;
+        };
+        let Some(task) = executor.tasks.get_mut(&status.task_id.value) else {
+            continue;
+        };
+        if task.seen_uuids.contains(&uuid) {
+            continue;
+        }
+        task.seen_uuids.push(uuid);
+        status.agent_id = agent_id.clone().map(AgentID::new);
+        status.executor_id = Some(ExecutorID::new(eid));
+        status.source = Some(Source::Executor);
+        fresh.push(status);
+    }
+    for status in fresh {
+        st.counters.valid_status_updates += 1;
+        status::enqueue(d, st, fid, status, true);
+    }
 }
 
 /// Sends HEARTBEAT on one subscription's stream until it is replaced or gone.

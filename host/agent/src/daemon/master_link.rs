@@ -237,6 +237,9 @@ pub async fn registration_loop(d: Shared) {
             st.last_ping = std::time::Instant::now();
             st.counters.registrations += 1;
             status::wake_all(&st);
+            let mut info = message.agent_info.clone();
+            info.id = Some(AgentID::new(&agent_id));
+            super::recovery::checkpoint_agent(&d, &info, &agent_id);
         }
         d.registered.send_replace(Some(agent_id.clone()));
         tracing::info!(agent = %agent_id, master = %registered.master_id, reregistering,

@@ -14,6 +14,8 @@
 //! - `executor_api`: `POST /api/v1/executor` (SUBSCRIBE streams, UPDATE, MESSAGE).
 //! - `state_json`: the JSON of `/slave(1)/state` and `/metrics/snapshot`.
 //! - `hooks`: the call sites of the agent's hook modules.
+//! - `recovery`: the checkpoints written as the agent runs (frameworks that checkpoint), and
+//!   recovery on start: same agent id, recovered containers, replayed update streams.
 //!
 //! Concurrency: one `std::sync::Mutex` over `model::State`, never held across an `.await`;
 //! every slow thing (launching, waiting, HTTP) runs in spawned tasks.
@@ -23,6 +25,7 @@ mod hooks;
 mod master_link;
 mod model;
 mod oversubscription;
+mod recovery;
 mod server;
 mod state_json;
 mod status;
@@ -98,6 +101,33 @@ pub struct AgentConfig {
     pub qos_correction_interval_min: Duration,
     /// `--hooks`: the agent-hooks modules, in order (none by default).
     pub hooks: Arc<meseta_hooks::AgentHookChain>,
+    /// The binary whose hidden `supervise` subcommand runs each command task and custom
+    /// executor (the `meseta` CLI passes itself), so that the tasks of checkpointing
+    /// frameworks outlive the agent and a restarted agent recovers them. `None` (the agent
+    /// library embedded in tests): containers are direct children of the agent and nothing
+    /// survives it; checkpoints are still written and read.
+    pub supervisor: Option<PathBuf>,
+    /// `--recover`: what a starting agent does with what its predecessor left.
+    pub recover: RecoverMode,
+    /// `--strict` (true): an unreadable checkpoint stops the agent; false: it is skipped and
+    /// counted in `slave/recovery_errors`.
+    pub strict: bool,
+    /// `--recovery_timeout` (15 min): told to checkpointing executors
+    /// (`MESOS_RECOVERY_TIMEOUT`), how long they wait for a restarted agent.
+    pub recovery_timeout: Duration,
+    /// `--executor_reregistration_timeout` (2 s): recovered custom executors must subscribe
+    /// again within this, or are killed (their tasks `TASK_LOST`/`TASK_GONE`).
+    pub executor_reregistration_timeout: Duration,
+}
+
+/// `--recover`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecoverMode {
+    /// Reattach to the checkpointed executors and tasks, and re-register with the same id.
+    #[default]
+    Reconnect,
+    /// Kill everything checkpointed, then exit (see [`cleanup`]).
+    Cleanup,
 }
 
 impl Default for AgentConfig {
@@ -119,9 +149,16 @@ impl Default for AgentConfig {
             qos_controller: None,
             qos_correction_interval_min: Duration::from_secs(1),
             hooks: Arc::default(),
+            supervisor: None,
+            recover: RecoverMode::Reconnect,
+            strict: true,
+            recovery_timeout: Duration::from_secs(15 * 60),
+            executor_reregistration_timeout: Duration::from_secs(2),
         }
     }
 }
+
+pub use recovery::cleanup;
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +178,20 @@ pub enum AgentError {
     Module(String),
     #[error("agent hook: {0}")]
     Hook(String),
+    #[error("cannot recover the agent's checkpoints: {0}")]
+    Recovery(#[from] crate::checkpoint::CheckpointError),
+    #[error(
+        "incompatible agent info detected: the checkpointed agent {id} had {old}, this agent has {new}; \
+         to start as a new agent (its checkpointed tasks are not recovered), \
+         remove the checkpoint: rm -f {}",
+        latest.display()
+    )]
+    Incompatible {
+        id: String,
+        old: String,
+        new: String,
+        latest: PathBuf,
+    },
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -156,6 +207,8 @@ pub(crate) struct Daemon {
     /// The address the server is bound to.
     pub address: SocketAddr,
     pub layout: SandboxLayout,
+    /// The checkpoints (`<work_dir>/meta`).
+    pub meta: crate::checkpoint::MetaLayout,
     pub containerizer: Containerizer,
     pub client: master_link::HttpClient,
     /// Status updates on their way to the master (batched, see `master_link::post_status`).
@@ -275,12 +328,18 @@ impl Agent {
             resources,
             attributes,
         )?;
+        let recovered = recovery::recover_identity(
+            &config,
+            &meseta_api::convert::resources_to_wire(&resources),
+            &meseta_api::convert::attributes_to_wire(&attributes),
+        )?;
         let endpoint = address.to_string();
         let (registered, _) = watch::channel(None);
         let (stopping, _) = watch::channel(false);
         let (statuses, status_queue) = tokio::sync::mpsc::unbounded_channel();
         let daemon = Arc::new(Daemon {
             layout: SandboxLayout::new(config.work_dir.clone()),
+            meta: crate::checkpoint::MetaLayout::new(&config.work_dir),
             containerizer: match &config.isolation {
                 Some(isolation) => Containerizer::with_isolation(Arc::clone(isolation)),
                 None => Containerizer::new(),
@@ -305,7 +364,21 @@ impl Agent {
             config,
         });
         let server = tokio::spawn(server::serve(daemon.clone(), listener));
-        let registration = tokio::spawn(master_link::registration_loop(daemon.clone()));
+        let wait_for_executors = recovery::recover(&daemon, recovered);
+        let registration = tokio::spawn({
+            let daemon = daemon.clone();
+            async move {
+                // Mesos re-registers only once the recovered executors had their chance to
+                // subscribe again (MESOS-7539).
+                if wait_for_executors {
+                    tokio::select! {
+                        _ = tokio::time::sleep(daemon.config.executor_reregistration_timeout) => {}
+                        _ = daemon.stopped() => return,
+                    }
+                }
+                master_link::registration_loop(daemon).await;
+            }
+        });
         let status_sender = tokio::spawn(master_link::status_sender(daemon.clone(), status_queue));
         let mut background = vec![registration, status_sender];
         background.extend(policies.spawn(&daemon));

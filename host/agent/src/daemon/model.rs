@@ -103,6 +103,8 @@ pub struct Executor {
     pub shutting_down: bool,
     /// Killed because it did not subscribe in time.
     pub registration_timed_out: bool,
+    /// Recovered, and killed because it did not subscribe again in time.
+    pub reregistration_timed_out: bool,
 }
 
 impl Executor {
@@ -130,6 +132,7 @@ impl Executor {
             terminated: false,
             shutting_down: false,
             registration_timed_out: false,
+            reregistration_timed_out: false,
         }
     }
 
@@ -207,6 +210,8 @@ pub struct Counters {
     pub valid_framework_messages: u64,
     pub invalid_framework_messages: u64,
     pub registrations: u64,
+    /// Checkpoints skipped as unreadable during recovery (`--strict=false`).
+    pub recovery_errors: u64,
 }
 
 impl Counters {

@@ -300,6 +300,7 @@ pub fn metrics(d: &Shared) -> Value {
         "slave/tasks_error": c.tasks_error as f64,
         "slave/tasks_dropped": c.tasks_dropped as f64,
         "slave/tasks_gone": c.tasks_gone as f64,
+        "slave/recovery_errors": c.recovery_errors as f64,
         "slave/executors_registering": registering as f64,
         "slave/executors_running": running as f64,
         "slave/executors_terminating": terminating as f64,

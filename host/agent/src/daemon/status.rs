@@ -72,6 +72,8 @@ pub fn enqueue(
     }
     tracing::info!(framework = %framework_id, task = %task_id, state = %status.state.as_str(),
         message = status.message.as_deref().unwrap_or(""), "status update");
+    // checkpointed before it can be sent
+    super::recovery::checkpoint_update(d, st, framework_id, &status, from_executor);
     // A stream exists exactly as long as its sender runs: the sender removes it (under the
     // lock) when it finds it empty.
     let key = (framework_id.to_string(), task_id);
@@ -127,6 +129,9 @@ async fn sender(d: Shared, key: (String, String)) {
         let Some(agent_id) = wait_registered(&d).await else {
             return;
         };
+        // A wake-up stored before this send (the registration that `wait_registered` waited
+        // for wakes every sender) must not make it resend at once: forget it.
+        let _ = futures_util::FutureExt::now_or_never(notify.notified());
         let update = wire::StatusUpdate {
             agent_id: AgentID::new(&agent_id),
             framework_id: FrameworkID::new(&key.0),
@@ -197,6 +202,7 @@ pub fn acknowledge(d: &Shared, ack: wire::AcknowledgeUpdate) {
         return;
     };
     stream.notify.notify_one();
+    super::recovery::checkpoint_ack(d, &st, &fid, &tid, &ack.uuid);
     tracing::debug!(framework = %fid, task = %tid, uuid = %ack.uuid,
         state = %acked.status.state.as_str(), "status update acknowledged");
     let executor_id = acked
@@ -219,6 +225,38 @@ pub fn acknowledge(d: &Shared, ack: wire::AcknowledgeUpdate) {
             }
         }
         st.collect(&fid, &executor_id);
+    }
+}
+
+/// Puts back a recovered task's unacknowledged updates (oldest first) and starts its sender;
+/// they go to the master once the agent has registered again.
+pub fn restore(
+    d: &Shared,
+    st: &mut State,
+    framework_id: &str,
+    task_id: &str,
+    pending: Vec<(TaskStatus, bool)>,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    let key = (framework_id.to_string(), task_id.to_string());
+    let created = !st.streams.contains_key(&key);
+    let stream = st
+        .streams
+        .entry(key.clone())
+        .or_insert_with(|| UpdateStream {
+            pending: VecDeque::new(),
+            notify: Arc::new(Notify::new()),
+        });
+    for (status, from_executor) in pending {
+        stream.pending.push_back(PendingUpdate {
+            status,
+            from_executor,
+        });
+    }
+    if created {
+        tokio::spawn(sender(d.clone(), key));
     }
 }
 

@@ -236,12 +236,14 @@ fn run_command_task(d: &Shared, st: &mut State, agent_id: &str, fid: &str, task:
         container_id.clone(),
         directory.clone(),
     );
+    let task_info = task.clone();
     let mut entry = Task::new(task, fid, &tid);
     entry.container_id = Some(container_id.clone());
     executor.tasks.insert(tid.clone(), entry);
     let framework = st.framework_entry(fid, None);
     let user = framework.info.user.clone();
     framework.executors.insert(tid.clone(), executor);
+    super::recovery::checkpoint_launch(d, st, fid, &tid, &[&task_info]);
     let d2 = d.clone();
     let fid = fid.to_string();
     tokio::spawn(async move {
@@ -283,8 +285,10 @@ async fn launch_process_task(
             return;
         }
     };
-    let (agent_id, grace, endpoint, resources) = {
+    let (agent_id, grace, endpoint, resources, checkpoint, supervisor) = {
         let mut st = d.lock();
+        let checkpoint = super::recovery::checkpoint_env(&d, &st, &fid);
+        let supervisor = super::recovery::supervision(&d, &st, &fid, &eid, &container_id);
         let agent_id = st.agent_id.clone().unwrap_or_default();
         let endpoint = st.endpoint.clone();
         let Some(task) = st.task_mut(&fid, &tid) else {
@@ -307,7 +311,7 @@ async fn launch_process_task(
             meseta_api::convert::resources_from_wire(&task.info.resources).unwrap_or_default();
         let s = status::status(&tid, TaskState::Starting, Source::Executor, None, None);
         enqueue(&d, &mut st, &fid, s, false);
-        (agent_id, grace, endpoint, resources)
+        (agent_id, grace, endpoint, resources, checkpoint, supervisor)
     };
     let extra_environment =
         match super::hooks::prepare_launch(&d, &fid, &eid, &container_id, &sandbox) {
@@ -330,6 +334,8 @@ async fn launch_process_task(
         extra_environment,
         resources,
         cgroups: Vec::new(),
+        checkpoint,
+        supervisor,
     };
     let handle = match d.containerizer.launch(config).await {
         Ok(handle) => handle,
@@ -371,7 +377,13 @@ async fn launch_process_task(
     process_ended(&d, &mut st, &fid, &eid, &tid);
 }
 
-fn report_termination(d: &Shared, st: &mut State, fid: &str, tid: &str, termination: &Termination) {
+pub(super) fn report_termination(
+    d: &Shared,
+    st: &mut State,
+    fid: &str,
+    tid: &str,
+    termination: &Termination,
+) {
     let already = st.task_mut(fid, tid).is_none_or(|t| t.state.is_terminal());
     if already {
         return;
@@ -415,7 +427,7 @@ fn process_task_failed(
 
 /// A command or group task's process has ended (or never started): for a group, a failed or
 /// killed task takes the others down; the executor ends with its last task.
-fn process_ended(d: &Shared, st: &mut State, fid: &str, eid: &str, tid: &str) {
+pub(super) fn process_ended(d: &Shared, st: &mut State, fid: &str, eid: &str, tid: &str) {
     let Some(executor) = st.executor_mut(fid, eid) else {
         return;
     };
@@ -616,8 +628,11 @@ fn run_on_executor(
                 return;
             };
             if executor.subscribed && executor.stream.is_some() {
-                for task in accepted {
+                for task in accepted.iter().cloned() {
                     launch_on_executor(executor, task);
+                }
+                for task in &accepted {
+                    super::recovery::checkpoint_task(d, st, fid, &eid, task);
                 }
             } else {
                 executor.queued.extend(accepted);
@@ -658,6 +673,7 @@ fn run_on_executor(
             st.framework_entry(fid, None)
                 .executors
                 .insert(eid.clone(), executor);
+            super::recovery::checkpoint_launch(d, st, fid, &eid, &[]);
             tokio::spawn(start_executor(d.clone(), fid.to_string(), eid, ids));
         }
     }
@@ -681,21 +697,28 @@ pub fn launch_on_executor(executor: &mut Executor, mut task: TaskInfo) {
 }
 
 async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
-    let (info, user, endpoint, agent_id, sandbox, container_id) = {
+    let (info, user, endpoint, agent_id, sandbox, container_id, checkpoint, supervisor) = {
         let mut st = d.lock();
+        let checkpoint = super::recovery::checkpoint_env(&d, &st, &fid);
         let user = st.framework_entry(&fid, None).info.user.clone();
         let endpoint = st.endpoint.clone();
         let agent_id = st.agent_id.clone().unwrap_or_default();
         let Some(executor) = st.executor_mut(&fid, &eid) else {
             return;
         };
+        let container_id = executor.container_id.clone();
+        let info = executor.info.clone();
+        let directory = executor.directory.clone();
+        let supervisor = super::recovery::supervision(&d, &st, &fid, &eid, &container_id);
         (
-            executor.info.clone(),
+            info,
             user,
             endpoint,
             agent_id,
-            executor.directory.clone(),
-            executor.container_id.clone(),
+            directory,
+            container_id,
+            checkpoint,
+            supervisor,
         )
     };
     let layout = d.layout.clone();
@@ -753,6 +776,8 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
         extra_environment,
         resources,
         cgroups: Vec::new(),
+        checkpoint,
+        supervisor,
     };
     let handle = match d.containerizer.launch(config).await {
         Ok(handle) => handle,
@@ -809,7 +834,7 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
 
 /// A custom executor's process ended (or could not start): its unfinished tasks fail (or are
 /// killed, when the agent shut it down), its stream closes, the master hears EXECUTOR_EXITED.
-fn executor_ended(
+pub(super) fn executor_ended(
     d: &Shared,
     fid: &str,
     eid: &str,
@@ -817,6 +842,10 @@ fn executor_ended(
     launch_failure: Option<(Reason, String)>,
 ) {
     let mut st = d.lock();
+    let partition_aware = st
+        .frameworks
+        .get(fid)
+        .is_some_and(|f| f.info.has_capability(&CapabilityType::PartitionAware));
     let Some(executor) = st.executor_mut(fid, eid) else {
         return;
     };
@@ -837,6 +866,16 @@ fn executor_ended(
             TaskState::Killed,
             Reason::ExecutorTerminated,
             "Executor was shut down".to_string(),
+        )
+    } else if executor.reregistration_timed_out {
+        (
+            if partition_aware {
+                TaskState::Gone
+            } else {
+                TaskState::Lost
+            },
+            Reason::ExecutorReregistrationTimeout,
+            "Executor did not reregister within the timeout".to_string(),
         )
     } else if executor.registration_timed_out {
         (
@@ -876,6 +915,53 @@ fn executor_ended(
     let code = termination.map(|t| wait_status(t.status)).unwrap_or(-1);
     master_link::executor_exited(d, &st, fid, eid, code);
     st.collect(fid, eid);
+}
+
+/// Waits for a recovered command task's container, then reports its end as for a launched one.
+pub(super) async fn watch_recovered_task(
+    d: Shared,
+    fid: String,
+    eid: String,
+    handle: ContainerHandle,
+) {
+    let termination = handle.wait().await;
+    let mut st = d.lock();
+    // a command executor's id is its task's id
+    report_termination(&d, &mut st, &fid, &eid, &termination);
+    process_ended(&d, &mut st, &fid, &eid, &eid);
+}
+
+/// Waits for a recovered custom executor: killed if it does not subscribe again within
+/// `executor_reregistration_timeout`; its end is handled as for a launched one.
+pub(super) async fn watch_recovered_executor(
+    d: Shared,
+    fid: String,
+    eid: String,
+    handle: ContainerHandle,
+) {
+    let timeout = d.config.executor_reregistration_timeout;
+    let (d2, fid2, eid2, h2) = (d.clone(), fid.clone(), eid.clone(), handle.clone());
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(timeout).await;
+        let expired = {
+            let mut st = d2.lock();
+            match st.executor_mut(&fid2, &eid2) {
+                Some(e) if !e.subscribed && !e.terminated => {
+                    e.reregistration_timed_out = true;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if expired {
+            tracing::warn!(framework = %fid2, executor = %eid2, timeout = ?timeout,
+                "the recovered executor did not subscribe again in time; killing it");
+            h2.kill(Duration::ZERO).await;
+        }
+    });
+    let termination = handle.wait().await;
+    timer.abort();
+    executor_ended(&d, &fid, &eid, Some(termination), None);
 }
 
 /// KILL_TASK.

@@ -1,0 +1,542 @@
+//! Checkpointing while the agent runs, and recovery when it starts (Mesos' agent recovery,
+//! `docs/agent-recovery.md`); the layout is in [`crate::checkpoint`].
+//!
+//! While running, for frameworks with `FrameworkInfo.checkpoint` only: the framework, executor
+//! and task infos when a command task or custom executor is launched; every status update
+//! before it is sent and every acknowledgement (`task.updates`); the agent's info and id once
+//! registered. Their containers run under supervisors ([`crate::supervisor`]) when
+//! [`super::AgentConfig::supervisor`] is set; the containers of other frameworks run under
+//! supervisors that kill them when the agent dies, found through `meta/transient/<cid>`.
+//!
+//! On start ([`recover_identity`], then [`recover`]):
+//! 1. the boot id: after a reboot the old agent id and its checkpoints are dropped (a new
+//!    agent); otherwise `meta/slaves/latest` names the agent id to keep, and its `slave.info`
+//!    must match this agent's resources and attributes, else the agent exits with advice;
+//! 2. what is left of non-checkpointing frameworks' containers is killed;
+//! 3. every checkpointed executor's latest run: its tasks and their update streams are
+//!    replayed (latest state, unacknowledged updates queued again); a live supervisor is
+//!    adopted (its container keeps running and is waited for); one that ended while the agent
+//!    was down gives its checkpointed exit status and the task its terminal update;
+//! 4. recovered custom executors must subscribe again within
+//!    `executor_reregistration_timeout`, else they are killed and their tasks are
+//!    `TASK_LOST` (`TASK_GONE` for partition-aware frameworks),
+//!    `REASON_EXECUTOR_REREGISTRATION_TIMEOUT`; registration waits for that timeout;
+//! 5. the agent registers with its old id and reports the recovered tasks.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meseta_api::Bytes;
+use meseta_api::common::{AgentInfo, Attribute, Resource, TaskInfo, TaskStatus};
+
+use super::model::{Executor, ExecutorKind, State, Task};
+use super::{AgentConfig, AgentError, Shared, status, tasks};
+use crate::checkpoint::{
+    self, AgentState, CheckpointError, MetaLayout, PidRecord, UpdateRecord, run_files,
+};
+use crate::containerizer::{ExitStatus, Termination};
+use crate::isolation::ContainerInfo;
+use crate::sandbox::SandboxIds;
+use crate::supervisor::Supervision;
+
+/// `meta/transient`: supervisors of containers that must not outlive the agent.
+fn transient_dir(meta: &MetaLayout) -> PathBuf {
+    meta.root().join("transient")
+}
+
+fn log_error(result: Result<(), CheckpointError>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot write a checkpoint");
+    }
+}
+
+/// Whether the framework checkpoints.
+pub fn checkpoints(st: &State, fid: &str) -> bool {
+    st.frameworks.get(fid).is_some_and(|f| f.info.checkpoint)
+}
+
+/// The run directory of a checkpointed executor's container.
+fn run_dir(d: &Shared, st: &State, fid: &str, eid: &str) -> Option<PathBuf> {
+    let aid = st.agent_id.as_deref()?;
+    let executor = st.frameworks.get(fid)?.executors.get(eid)?;
+    Some(d.meta.run_dir(aid, fid, eid, &executor.container_id))
+}
+
+/// How to supervise a container of executor `eid` (`None`: no supervisor configured, run it
+/// as a direct child).
+pub fn supervision(
+    d: &Shared,
+    st: &State,
+    fid: &str,
+    eid: &str,
+    container_id: &str,
+) -> Option<Supervision> {
+    let binary = d.config.supervisor.clone()?;
+    // the tasks of a group share their executor's run dir: they are not recovered (yet)
+    let group = st
+        .frameworks
+        .get(fid)
+        .and_then(|f| f.executors.get(eid))
+        .is_some_and(|e| e.kind == ExecutorKind::Group);
+    let checkpointed = checkpoints(st, fid) && !group;
+    let run_dir = if checkpointed {
+        run_dir(d, st, fid, eid)?
+    } else {
+        transient_dir(&d.meta).join(container_id)
+    };
+    Some(Supervision {
+        binary,
+        run_dir,
+        exit_with_agent: !checkpointed,
+    })
+}
+
+/// `MESOS_RECOVERY_TIMEOUT` for a container of a checkpointing framework.
+pub fn checkpoint_env(d: &Shared, st: &State, fid: &str) -> Option<Duration> {
+    checkpoints(st, fid).then_some(d.config.recovery_timeout)
+}
+
+/// Checkpoints the launch of executor `eid` (already in the state) with `tasks`: the
+/// framework's and the executor's infos, `runs/latest`, the executor's kind, each task's info.
+pub fn checkpoint_launch(d: &Shared, st: &State, fid: &str, eid: &str, tasks: &[&TaskInfo]) {
+    if !checkpoints(st, fid) {
+        return;
+    }
+    let (Some(aid), Some(framework)) = (st.agent_id.as_deref(), st.frameworks.get(fid)) else {
+        return;
+    };
+    let Some(executor) = framework.executors.get(eid) else {
+        return;
+    };
+    let cid = &executor.container_id;
+    let kind = match executor.kind {
+        ExecutorKind::Command => "command",
+        ExecutorKind::Group => "group",
+        ExecutorKind::Custom => "custom",
+    };
+    log_error(checkpoint::write_json(
+        &d.meta.framework_info(aid, fid),
+        &framework.info_with_id(),
+    ));
+    log_error(checkpoint::write_json(
+        &d.meta.executor_info(aid, fid, eid),
+        &executor.info,
+    ));
+    let run = d.meta.run_dir(aid, fid, eid, cid);
+    log_error(checkpoint::write_atomic(
+        &run_files::kind(&run),
+        kind.as_bytes(),
+    ));
+    log_error(checkpoint::write_atomic(
+        &d.meta.latest_run(aid, fid, eid),
+        cid.as_bytes(),
+    ));
+    for task in tasks {
+        checkpoint_task(d, st, fid, eid, task);
+    }
+}
+
+/// Checkpoints one task's info (a task handed to a custom executor).
+pub fn checkpoint_task(d: &Shared, st: &State, fid: &str, eid: &str, task: &TaskInfo) {
+    if !checkpoints(st, fid) {
+        return;
+    }
+    let (Some(aid), Some(executor)) = (
+        st.agent_id.as_deref(),
+        st.frameworks.get(fid).and_then(|f| f.executors.get(eid)),
+    ) else {
+        return;
+    };
+    let dir = d
+        .meta
+        .task_dir(aid, fid, eid, &executor.container_id, &task.task_id.value);
+    log_error(checkpoint::write_json(&run_files::task_info(&dir), task));
+}
+
+/// The `task.updates` file of a live task of a checkpointing framework.
+fn updates_file(d: &Shared, st: &State, fid: &str, tid: &str) -> Option<PathBuf> {
+    if !checkpoints(st, fid) {
+        return None;
+    }
+    let aid = st.agent_id.as_deref()?;
+    let eid = st.executor_of(fid, tid)?;
+    let executor = st.frameworks.get(fid)?.executors.get(&eid)?;
+    if executor.kind == ExecutorKind::Group {
+        return None;
+    }
+    let dir = d.meta.task_dir(aid, fid, &eid, &executor.container_id, tid);
+    // a task never checkpointed (launched before the framework asked for it) stays so
+    run_files::task_info(&dir)
+        .exists()
+        .then(|| run_files::task_updates(&dir))
+}
+
+/// Appends a status update to its task's stream (before it is sent).
+pub fn checkpoint_update(
+    d: &Shared,
+    st: &State,
+    fid: &str,
+    status: &TaskStatus,
+    from_executor: bool,
+) {
+    if let Some(path) = updates_file(d, st, fid, &status.task_id.value) {
+        log_error(checkpoint::append_update(
+            &path,
+            &UpdateRecord::Update {
+                status: Box::new(status.clone()),
+                from_executor,
+            },
+        ));
+    }
+}
+
+/// Appends an acknowledgement to its task's stream.
+pub fn checkpoint_ack(d: &Shared, st: &State, fid: &str, tid: &str, uuid: &Bytes) {
+    if let Some(path) = updates_file(d, st, fid, tid) {
+        log_error(checkpoint::append_update(
+            &path,
+            &UpdateRecord::Ack { uuid: uuid.clone() },
+        ));
+    }
+}
+
+/// Checkpoints the agent's identity once registered: `slave.info`, `slaves/latest`, `boot_id`.
+pub fn checkpoint_agent(d: &Shared, info: &AgentInfo, aid: &str) {
+    log_error(checkpoint::write_json(&d.meta.agent_info(aid), info));
+    log_error(checkpoint::write_atomic(
+        &d.meta.latest_agent(),
+        aid.as_bytes(),
+    ));
+    log_error(checkpoint::write_atomic(
+        &d.meta.boot_id(),
+        checkpoint::current_boot_id().as_bytes(),
+    ));
+}
+
+fn sorted_json<T: serde::Serialize>(items: &[T]) -> Vec<String> {
+    let mut out: Vec<String> = items
+        .iter()
+        .map(|i| serde_json::to_string(i).unwrap_or_default())
+        .collect();
+    out.sort();
+    out
+}
+
+fn describe(resources: &[Resource], attributes: &[Attribute]) -> String {
+    format!(
+        "resources {} and attributes {}",
+        sorted_json(resources).join(","),
+        sorted_json(attributes).join(",")
+    )
+}
+
+/// Steps 1 of recovery: the agent id to keep and its checkpoints, or `None` for a new agent.
+pub fn recover_identity(
+    config: &AgentConfig,
+    resources: &[Resource],
+    attributes: &[Attribute],
+) -> Result<Option<AgentState>, AgentError> {
+    let meta = MetaLayout::new(&config.work_dir);
+    let Some(aid) = checkpoint::read_text(&meta.latest_agent())?.filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    let booted = checkpoint::read_text(&meta.boot_id())?.unwrap_or_default();
+    let current = checkpoint::current_boot_id();
+    if !booted.is_empty() && !current.is_empty() && booted != current {
+        tracing::info!(agent = %aid, "the host rebooted since the last checkpoint; starting as a new agent");
+        let _ = std::fs::remove_file(meta.latest_agent());
+        return Ok(None);
+    }
+    let state = checkpoint::read_agent(&meta, &aid, config.strict)?;
+    if let Some(info) = &state.info {
+        let same = sorted_json(&info.resources) == sorted_json(resources)
+            && sorted_json(&info.attributes) == sorted_json(attributes);
+        if !same {
+            return Err(AgentError::Incompatible {
+                id: aid,
+                old: describe(&info.resources, &info.attributes),
+                new: describe(resources, attributes),
+                latest: meta.latest_agent(),
+            });
+        }
+    }
+    Ok(Some(state))
+}
+
+/// Kills what is left of non-checkpointing frameworks' containers (their supervisors normally
+/// did when the agent died) and forgets them.
+fn kill_transient(meta: &MetaLayout) -> usize {
+    let dir = transient_dir(meta);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in entries.flatten() {
+        let run = entry.path();
+        if kill_run(&run) {
+            killed += 1;
+        }
+        let _ = std::fs::remove_dir_all(&run);
+    }
+    killed
+}
+
+/// SIGKILLs a run's container group (and its supervisor) if they are the processes recorded.
+/// Whether anything was running.
+fn kill_run(run: &Path) -> bool {
+    let mut any = false;
+    if let Some(task) = PidRecord::read(&run_files::task_pid(run))
+        && task.is_alive()
+    {
+        tracing::info!(run = %run.display(), pid = task.pid, "killing a container left by an earlier agent");
+        let _ = crate::sys::signal_group(task.pid, libc::SIGKILL);
+        any = true;
+    }
+    if let Some(supervisor) = PidRecord::read(&run_files::forked_pid(run))
+        && supervisor.is_alive()
+    {
+        // it exits by itself once its container is gone; only a supervisor without one waits
+        // for nothing
+        any = true;
+    }
+    any
+}
+
+/// `--recover=cleanup`: kills every container a previous agent left in `work_dir` (of
+/// checkpointing frameworks or not) and forgets the agent id. The number of containers found
+/// running.
+pub fn cleanup(work_dir: &Path) -> Result<usize, AgentError> {
+    let meta = MetaLayout::new(work_dir);
+    let mut killed = kill_transient(&meta);
+    if let Some(aid) = checkpoint::read_text(&meta.latest_agent())? {
+        let state = checkpoint::read_agent(&meta, &aid, false)?;
+        for framework in &state.frameworks {
+            for executor in &framework.executors {
+                if let Some(run) = &executor.run
+                    && kill_run(&run.dir)
+                {
+                    killed += 1;
+                }
+            }
+        }
+        let _ = std::fs::remove_file(meta.latest_agent());
+    }
+    Ok(killed)
+}
+
+/// The containers of `state` whose supervisor still runs, as isolators know them.
+fn live_containers(d: &Shared, state: &AgentState) -> Vec<(String, ContainerInfo)> {
+    let mut out = Vec::new();
+    for framework in &state.frameworks {
+        for executor in &framework.executors {
+            let Some(run) = &executor.run else { continue };
+            if !run.supervisor.is_some_and(|s| s.is_alive()) || run.task_pid.is_none() {
+                continue;
+            }
+            let mut wire = executor.info.resources.clone();
+            for task in &run.tasks {
+                if task.info.executor.is_none() {
+                    wire.extend(task.info.resources.iter().cloned());
+                }
+            }
+            let user = executor
+                .info
+                .command
+                .as_ref()
+                .and_then(|c| c.user.clone())
+                .or_else(|| Some(framework.info.user.clone()))
+                .filter(|u| !u.is_empty());
+            out.push((
+                run.container_id.clone(),
+                ContainerInfo {
+                    framework_id: framework.id.clone(),
+                    executor_id: executor.id.clone(),
+                    resources: meseta_api::convert::resources_from_wire(&wire).unwrap_or_default(),
+                    user,
+                    sandbox: d.layout.run_dir(&SandboxIds::new(
+                        &state.id,
+                        &framework.id,
+                        &executor.id,
+                        &run.container_id,
+                    )),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// Recovery, steps 2 to 4. Whether there are recovered custom executors to wait for before
+/// registering.
+pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
+    let transient = kill_transient(&d.meta);
+    if transient > 0 {
+        tracing::info!(
+            containers = transient,
+            "killed the containers of non-checkpointing frameworks left by the previous agent"
+        );
+    }
+    log_error(checkpoint::write_atomic(
+        &d.meta.boot_id(),
+        checkpoint::current_boot_id().as_bytes(),
+    ));
+    if let Some(isolation) = d.containerizer.isolation() {
+        let live = recovered
+            .as_ref()
+            .map(|state| live_containers(d, state))
+            .unwrap_or_default();
+        isolation.recover(&live);
+    }
+    let Some(state) = recovered else {
+        return false;
+    };
+    let aid = state.id.clone();
+    tracing::info!(agent = %aid, frameworks = state.frameworks.len(), errors = state.errors,
+        "recovering the checkpointed state");
+    let mut st = d.lock();
+    st.agent_id = Some(aid.clone());
+    st.counters.recovery_errors += state.errors;
+    let mut wait = false;
+    for framework in state.frameworks {
+        let fid = framework.id.clone();
+        st.framework_entry(&fid, Some(framework.info.clone()));
+        for executor in framework.executors {
+            let eid = executor.id.clone();
+            let Some(run) = executor.run else {
+                continue;
+            };
+            let kind = match run.kind.as_deref() {
+                Some("command") => ExecutorKind::Command,
+                Some("custom") => ExecutorKind::Custom,
+                other => {
+                    tracing::warn!(framework = %fid, executor = %eid, kind = ?other,
+                        "cannot recover this kind of executor; ignoring it");
+                    continue;
+                }
+            };
+            let cid = run.container_id.clone();
+            let directory = d.layout.run_dir(&SandboxIds::new(&aid, &fid, &eid, &cid));
+            let mut model = Executor::new(&eid, &fid, kind, executor.info, cid.clone(), directory);
+            let mut pending = Vec::new();
+            for task in run.tasks {
+                let tid = task.info.task_id.value.clone();
+                let mut entry = Task::new(task.info, &fid, &eid);
+                entry.container_id = Some(cid.clone());
+                for (status, from_executor) in &task.stream.updates {
+                    entry.state = status.state;
+                    entry.statuses.push(status.clone());
+                    if *from_executor && let Some(uuid) = &status.uuid {
+                        entry.seen_uuids.push(uuid.0.clone());
+                    }
+                }
+                let unacked = task.stream.unacknowledged();
+                if entry.state.is_terminal() && unacked.is_empty() {
+                    // done before the agent died: nothing left to do for it
+                    model.completed_tasks.push_back(entry);
+                    continue;
+                }
+                pending.push((tid.clone(), unacked));
+                model.tasks.insert(tid, entry);
+            }
+            let live = run.supervisor.filter(PidRecord::is_alive);
+            let grace = d.config.executor_shutdown_grace_period;
+            let handle = match (live, run.task_pid) {
+                (Some(supervisor), Some(task_pid)) => Some(d.containerizer.recover(
+                    &cid,
+                    supervisor,
+                    task_pid.pid,
+                    run.dir.clone(),
+                    grace,
+                    run.killed,
+                )),
+                _ => None,
+            };
+            if handle.is_none()
+                && let Some(task_pid) = run.task_pid.filter(PidRecord::is_alive)
+            {
+                // its supervisor is unknown or gone (the agent died while starting it): its
+                // end cannot be followed, so it must not run on unseen
+                tracing::warn!(framework = %fid, executor = %eid, pid = task_pid.pid,
+                    "killing a container whose supervisor cannot be followed");
+                let _ = crate::sys::signal_group(task_pid.pid, libc::SIGKILL);
+            }
+            tracing::info!(framework = %fid, executor = %eid, container = %cid,
+                tasks = model.tasks.len(), running = handle.is_some(), "recovered executor");
+            match kind {
+                ExecutorKind::Command => {
+                    for task in model.tasks.values_mut() {
+                        task.handle = handle.clone();
+                    }
+                }
+                _ => {
+                    model.handle = handle.clone();
+                    // its tasks are live again: the executor must subscribe and resend
+                    if handle.is_some() {
+                        wait = true;
+                    }
+                }
+            }
+            st.framework_entry(&fid, None)
+                .executors
+                .insert(eid.clone(), model);
+            for (tid, unacked) in pending {
+                status::restore(d, &mut st, &fid, &tid, unacked);
+            }
+            let termination = || Termination {
+                status: run
+                    .termination
+                    .map(ExitStatus::from)
+                    .unwrap_or(ExitStatus::Unknown),
+                killed: run.killed,
+                reason: None,
+                limitation: None,
+            };
+            match (kind, handle) {
+                (ExecutorKind::Command, Some(handle)) => {
+                    tokio::spawn(tasks::watch_recovered_task(
+                        d.clone(),
+                        fid.clone(),
+                        eid.clone(),
+                        handle,
+                    ));
+                }
+                (ExecutorKind::Command, None) => {
+                    let tids: Vec<String> = st
+                        .executor_mut(&fid, &eid)
+                        .map(|e| e.tasks.keys().cloned().collect())
+                        .unwrap_or_default();
+                    for tid in tids {
+                        tasks::report_termination(d, &mut st, &fid, &tid, &termination());
+                        tasks::process_ended(d, &mut st, &fid, &eid, &tid);
+                    }
+                    if let Some(e) = st.executor_mut(&fid, &eid) {
+                        e.terminated = true;
+                    }
+                    st.collect(&fid, &eid);
+                }
+                (_, Some(handle)) => {
+                    tokio::spawn(tasks::watch_recovered_executor(
+                        d.clone(),
+                        fid.clone(),
+                        eid.clone(),
+                        handle,
+                    ));
+                }
+                (_, None) => {
+                    drop(st);
+                    tasks::executor_ended(d, &fid, &eid, Some(termination()), None);
+                    st = d.lock();
+                }
+            }
+        }
+        if st
+            .frameworks
+            .get(&fid)
+            .is_some_and(|f| f.executors.is_empty())
+            && let Some(f) = st.frameworks.remove(&fid)
+        {
+            st.completed_frameworks.push_back(f);
+        }
+    }
+    wait
+}
