@@ -358,10 +358,25 @@ fn custom_executor_resubscribes_after_agent_restart() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(pid), "the executor outlives the agent");
 
-    let agent = start_agent(&cluster, port, work.path());
-    wait_until("the executor to subscribe again", T, || {
-        agent.output().contains("executor subscribed")
-    });
+    // pymesos' driver reconnects with a backoff that grows while the agent is down: give it
+    // more than Mesos' default 2 s on a loaded machine
+    let agent = AgentProcess::start(
+        &cluster.addr,
+        port,
+        work.path(),
+        RES,
+        &["--executor_reregistration_timeout=10secs"],
+    )
+    .unwrap();
+    let deadline = Instant::now() + T;
+    while !agent.output().contains("executor subscribed") {
+        assert!(
+            Instant::now() < deadline,
+            "the executor did not subscribe again\n{}",
+            agent.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     tasks.go("e1");
     let status = s
         .wait_state("e1", "TASK_FINISHED", T)

@@ -368,12 +368,15 @@ impl Agent {
         let registration = tokio::spawn({
             let daemon = daemon.clone();
             async move {
-                // Mesos re-registers only once the recovered executors had their chance to
-                // subscribe again (MESOS-7539).
+                // Mesos re-registers only once the recovered executors have subscribed again
+                // or had their chance to (MESOS-7539).
                 if wait_for_executors {
-                    tokio::select! {
-                        _ = tokio::time::sleep(daemon.config.executor_reregistration_timeout) => {}
-                        _ = daemon.stopped() => return,
+                    let deadline = Instant::now() + daemon.config.executor_reregistration_timeout;
+                    while Instant::now() < deadline && !recovery::all_resubscribed(&daemon) {
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                            _ = daemon.stopped() => return,
+                        }
                     }
                 }
                 master_link::registration_loop(daemon).await;

@@ -20,7 +20,8 @@
 //! 4. recovered custom executors must subscribe again within
 //!    `executor_reregistration_timeout`, else they are killed and their tasks are
 //!    `TASK_LOST` (`TASK_GONE` for partition-aware frameworks),
-//!    `REASON_EXECUTOR_REREGISTRATION_TIMEOUT`; registration waits for that timeout;
+//!    `REASON_EXECUTOR_REREGISTRATION_TIMEOUT`; registration waits until they all have
+//!    subscribed, or that timeout;
 //! 5. the agent registers with its old id and reports the recovered tasks.
 
 use std::path::{Path, PathBuf};
@@ -322,6 +323,17 @@ pub fn cleanup(work_dir: &Path) -> Result<usize, AgentError> {
         let _ = std::fs::remove_file(meta.latest_agent());
     }
     Ok(killed)
+}
+
+/// Whether every live custom executor has subscribed (the recovered ones again).
+pub fn all_resubscribed(d: &Shared) -> bool {
+    let st = d.lock();
+    st.frameworks.values().all(|f| {
+        f.executors
+            .values()
+            .filter(|e| e.kind == ExecutorKind::Custom && !e.terminated)
+            .all(|e| e.subscribed)
+    })
 }
 
 /// The containers of `state` whose supervisor still runs, as isolators know them.
