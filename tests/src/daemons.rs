@@ -260,14 +260,12 @@ impl Local {
     }
 }
 
-/// A running `meseta agent` process (or any `meseta` daemon that prints a ready line), with
-/// its output kept for failure messages. Dropping it SIGKILLs it (the tasks of checkpointing
-/// frameworks live on: tests end them themselves).
+/// A running `meseta agent` process, with its output kept for failure messages. Dropping it
+/// SIGKILLs it (the tasks of checkpointing frameworks live on: tests end them themselves).
 pub struct AgentProcess {
     /// `http://127.0.0.1:PORT`, from the `Agent: <url>` line.
     pub url: String,
-    child: Child,
-    output: Arc<Mutex<String>>,
+    daemon: Daemon,
 }
 
 impl AgentProcess {
@@ -280,92 +278,49 @@ impl AgentProcess {
         resources: &str,
         extra: &[&str],
     ) -> Result<AgentProcess, Failure> {
-        let meseta = workspace_binary("meseta", "meseta-cli")?;
-        let mut child = Command::new(&meseta)
-            .args(["agent", "--master", master, "--ip", "127.0.0.1", "--port"])
-            .arg(port.to_string())
-            .arg("--work_dir")
-            .arg(work_dir)
-            .args(["--resources", resources])
-            .args(extra)
-            .env("MESETA_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Failure(format!("spawning {}: {e}", meseta.display())))?;
-        let output = Arc::new(Mutex::new(String::new()));
-        let (lines_tx, lines) = mpsc::channel::<String>();
-        if let Some(stdout) = child.stdout.take() {
-            let output = Arc::clone(&output);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    append(&output, "stdout", &line);
-                    let _ = lines_tx.send(line);
-                }
-            });
-        }
-        if let Some(stderr) = child.stderr.take() {
-            let output = Arc::clone(&output);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    append(&output, "stderr", &line);
-                }
-            });
-        }
-        let mut agent = AgentProcess {
-            url: String::new(),
-            child,
-            output,
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(url) = line.strip_prefix("Agent: ") {
-                        agent.url = url.trim().trim_end_matches('/').to_string();
-                        return Ok(agent);
-                    }
-                }
-                Err(_) => {
-                    let status = agent.wait_exit(Duration::from_secs(5));
-                    std::thread::sleep(Duration::from_millis(100));
-                    return fail(format!(
-                        "`meseta agent` did not start ({status:?})\n{}",
-                        agent.output()
-                    ));
-                }
-            }
-        }
+        let port = port.to_string();
+        let work_dir = work_dir.to_string_lossy();
+        let mut args = vec![
+            "agent",
+            "--master",
+            master,
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--work_dir",
+            &work_dir,
+            "--resources",
+            resources,
+        ];
+        args.extend_from_slice(extra);
+        let daemon = Daemon::spawn(&args, "Agent: ")?;
+        Ok(AgentProcess {
+            url: daemon.url.clone(),
+            daemon,
+        })
     }
 
     /// Everything the agent printed so far.
     pub fn output(&self) -> String {
-        self.output.lock().map(|o| o.clone()).unwrap_or_default()
+        self.daemon.output()
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.daemon.pid()
     }
 
     /// SIGKILLs the agent (its supervisors and tasks are not its process group and live on)
     /// and reaps it.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.daemon.kill9();
     }
 
     /// Waits up to `timeout` for the process to exit by itself: its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status.code().unwrap_or(-1));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        self.daemon
+            .wait_exit(timeout)
+            .map(|status| status.code().unwrap_or(-1))
     }
 }
 
@@ -373,14 +328,6 @@ impl Drop for AgentProcess {
     fn drop(&mut self) {
         self.kill9();
     }
-}
-
-/// A free TCP port on 127.0.0.1 (bound and released: racy, good enough for tests).
-pub fn free_port() -> Result<u16, Failure> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Failure(format!("free port: {e}")))
 }
 
 fn append(output: &Mutex<String>, stream: &str, line: &str) {

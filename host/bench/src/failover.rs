@@ -86,10 +86,15 @@ pub fn registry(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
     // Each backend twice, alternating; the faster of its two runs counts (the first run of
     // the process also warms up the HTTP stack).
     let mut elapsed = vec![Duration::MAX; 2];
-    for (slot, backend) in [Backend::InMemory, Backend::Redb, Backend::InMemory, Backend::Redb]
-        .into_iter()
-        .enumerate()
-        .map(|(i, b)| (i % 2, b))
+    for (slot, backend) in [
+        Backend::InMemory,
+        Backend::Redb,
+        Backend::InMemory,
+        Backend::Redb,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, b)| (i % 2, b))
     {
         let dir = tempfile::tempdir()?;
         let took = rt.block_on(async {
