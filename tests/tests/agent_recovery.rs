@@ -243,16 +243,18 @@ fn non_checkpointing_tasks_die_with_the_agent() {
 
     agent.kill9();
     wait_until("the task to be killed with its agent", T, || !alive(pid));
-    // the restarted agent knows nothing of it (a KILL is answered TASK_LOST)
+    // the restarted agent knows nothing of it: the master, reconciling the agent's report
+    // with what it knows (Mesos' reconcileKnownSlave), tells the framework it is lost
     let agent = start_agent(&cluster, port, work.path());
-    wait_until("the agent to re-register", T, || {
-        agent.output().contains("registered with the master")
-    });
-    s.kill("t1").unwrap();
     let status = s
         .wait_state("t1", "TASK_LOST", T)
         .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
-    assert_eq!(status["message"], "Cannot find executor");
+    assert_eq!(status["message"], "Task is unknown to the agent");
+    assert_eq!(status["reason"], "REASON_RECONCILIATION");
+    // and a KILL of it now finds nothing to kill
+    s.kill("t1").unwrap();
+    let status = s.wait_update("t1", T).unwrap();
+    assert_eq!(status["state"], "TASK_LOST", "{status}");
 }
 
 #[test]

@@ -5,8 +5,10 @@
 //! - `cpus`: the available parallelism (online CPUs, narrowed by affinity and cgroup quota);
 //! - `mem`: total memory in MB, less 1 GB kept for the system, or half of it when that is less
 //!   (Mesos: `total >= 2 GB ? total - 1 GB : total / 2`);
-//! - `disk`: free space of the work dir's filesystem in MB, less 5 GB, or half of it when that
-//!   is less (Mesos applies the same rule to the filesystem's total size);
+//! - `disk`: the size of the work dir's filesystem in MB, less 10 GB, or half of it when that is
+//!   less (Mesos' rule). The total, not the free space: what an agent advertises must not change
+//!   between two starts, or a restarted agent would no longer match its checkpointed info and
+//!   could not recover its tasks.
 //! - `ports`: `[31000-32000]`.
 //!
 //! Any other resource comes only from `--resources`. A name given in `--resources` replaces the
@@ -40,7 +42,7 @@ pub enum DetectError {
     Cpus(#[source] io::Error),
     #[error("cannot determine total memory: {0}")]
     Memory(#[source] io::Error),
-    #[error("cannot determine free disk space under '{}': {source}", path.display())]
+    #[error("cannot determine the disk size under '{}': {source}", path.display())]
     Disk { path: PathBuf, source: io::Error },
 }
 
@@ -65,12 +67,12 @@ fn detect_one(name: &str, work_dir: &Path) -> Result<Resource, DetectError> {
         }
         "disk" => {
             let dir = existing_ancestor(work_dir);
-            let (free, _total) =
+            let (_free, total) =
                 sys::filesystem_space(&dir).map_err(|source| DetectError::Disk {
                     path: dir.clone(),
                     source,
                 })?;
-            Resource::scalar("disk", (after_reserve(free, 5 * GB) / MB) as f64)
+            Resource::scalar("disk", (after_reserve(total, 10 * GB) / MB) as f64)
         }
         _ => Resource {
             name: "ports".to_string(),
