@@ -126,7 +126,7 @@ class Driver(MesosSchedulerDriver):
 
 class Harness(object):
     def __init__(self, master_url, name, timeout, multi_role=False, acknowledge=True,
-                 capabilities=()):
+                 capabilities=(), info=None):
         self.deadline = time.time() + timeout
         self.timeout = timeout
         self.address = master_address(master_url)
@@ -140,7 +140,9 @@ class Harness(object):
         self.framework_id = None
         self.phase = "start"  # what the script is doing, for failure messages
         self.scheduler = Recorder(self, acknowledge)
-        self.driver = Driver(self.scheduler, framework_info(name, multi_role, capabilities),
+        framework = framework_info(name, multi_role, capabilities)
+        framework.update(info or {})
+        self.driver = Driver(self.scheduler, framework,
                              self.address,
                              implicit_acknowledgements=not acknowledge, timeout=timeout)
         self._watchdog()

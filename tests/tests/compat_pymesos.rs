@@ -105,3 +105,114 @@ fn pymesos_revocable_task_is_preempted() {
         &["--check", "revocable"],
     );
 }
+
+/// Issue 15's "done when": a pymesos framework with `checkpoint: true` survives `kill -9` of
+/// its agent and then of its master (each restarted on its work dir), with every task reaching
+/// TASK_FINISHED exactly once (`tests/compat/pymesos_failover.py`).
+#[test]
+fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use meseta_tests::daemons::{Daemon, LOCAL_RESOURCES, free_port};
+
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let master_dir = dir.path().join("master").to_string_lossy().into_owned();
+    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
+    let (port, agent_port) = (
+        free_port().unwrap().to_string(),
+        free_port().unwrap().to_string(),
+    );
+    let address = format!("127.0.0.1:{port}");
+    let master_args = [
+        "master",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--work_dir",
+        &master_dir,
+    ];
+    let agent_args = [
+        "agent",
+        "--master",
+        &address,
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &agent_port,
+        "--work_dir",
+        &agent_dir,
+        "--resources",
+        LOCAL_RESOURCES,
+    ];
+    let mut master = Daemon::spawn(&master_args, "Master: ").unwrap();
+    let mut agent = Daemon::spawn(&agent_args, "Agent: ").unwrap();
+
+    let go = dir.path().join("go");
+    let mut script = Command::new(&python)
+        .arg(workspace_root().join("tests/compat/pymesos_failover.py"))
+        .arg(format!("http://{address}"))
+        .arg("--go-file")
+        .arg(&go)
+        .args(["--timeout", "120"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel::<String>();
+    let stdout = script.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    loop {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                let ready = line == "READY";
+                printed.push(line);
+                if ready {
+                    break;
+                }
+            }
+            Err(e) => panic!(
+                "the script never got its tasks running ({e}):\n{}",
+                printed.join("\n")
+            ),
+        }
+    }
+
+    agent.kill9();
+    let agent = Daemon::spawn(&agent_args, "Agent: ").unwrap();
+    master.kill9();
+    let master = Daemon::spawn(&master_args, "Master: ").unwrap();
+    std::fs::write(&go, b"").unwrap();
+
+    printed.extend(lines.iter());
+    let status = script.wait().unwrap();
+    let mut stderr = String::new();
+    if let Some(mut e) = script.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    let last = printed
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        status.success() && last.ends_with(" 0 failed"),
+        "pymesos_failover.py failed ({status}), last line {last:?}\n--- stdout ---\n{}\n\
+         --- stderr ---\n{stderr}\n--- master ---\n{}\n--- agent ---\n{}",
+        printed.join("\n"),
+        master.output(),
+        agent.output()
+    );
+    println!("{}", printed.join("\n"));
+}
