@@ -85,7 +85,7 @@ pub fn registry(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
     let rt = runtime()?;
     // Each backend twice, alternating; the faster of its two runs counts (the first run of
     // the process also warms up the HTTP stack).
-    let mut elapsed = vec![Duration::MAX; 2];
+    let mut elapsed = [Duration::MAX; 2];
     for (slot, backend) in [
         Backend::InMemory,
         Backend::Redb,
