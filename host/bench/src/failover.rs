@@ -264,3 +264,199 @@ async fn tracing_free_wait(e: &meseta_master::StartError) {
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
+
+/// A `meseta agent` child process (this same binary), SIGKILLed when dropped.
+struct ChildAgent(std::process::Child);
+
+impl Drop for ChildAgent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `meseta agent` and waits for its `Agent: ` line.
+fn spawn_agent(master: &str, port: u16, work_dir: &std::path::Path) -> anyhow::Result<ChildAgent> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["agent", "--master", master, "--ip", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .arg("--work_dir")
+        .arg(work_dir)
+        .args([
+            "--resources",
+            "cpus:1000;mem:100000;disk:1000;ports:[31000-32000]",
+        ])
+        .env("MESETA_LOG", "error")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let agent = ChildAgent(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("Agent: ") => break,
+            Some(_) => {}
+            None => anyhow::bail!("the agent exited before it was ready"),
+        }
+    }
+    // keep draining stdout so the agent never blocks on it
+    std::thread::spawn(move || for _ in lines {});
+    Ok(agent)
+}
+
+/// `agent-recovery`: an agent running `tasks` tasks of a checkpointing framework is SIGKILLed
+/// and restarted; the time until it has re-registered with every task reattached.
+pub fn agent_recovery(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
+    let tasks = o.tasks.unwrap_or(if o.quick { 20 } else { 1_000 }) as usize;
+    let rt = runtime()?;
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let (launch_time, recovery, reattached) = rt.block_on(async {
+        let master = Master::start(MasterConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            allocation_interval: Duration::from_millis(100),
+            ..MasterConfig::default()
+        })
+        .await?;
+        let address = master.address().to_string();
+        let mut agent = spawn_agent(&address, port, dir.path())?;
+        let client = client();
+        let info = json!({"name": "recovery-bench", "user": "root", "checkpoint": true,
+            "failover_timeout": 3600.0});
+        let mut sub = launch::subscribe(&client, &address, info).await?;
+        let scheduler = format!("http://{address}/api/v1/scheduler");
+        let call = |body: Value| {
+            let (client, scheduler, stream) =
+                (client.clone(), scheduler.clone(), sub.stream_id.clone());
+            async move {
+                post(
+                    &client,
+                    &scheduler,
+                    Some(&stream),
+                    serde_json::to_vec(&body)?,
+                )
+                .await
+            }
+        };
+        let framework = json!({"value": sub.framework_id});
+
+        // Launch every task on the agent's first offer; wait until all run.
+        let start = Instant::now();
+        let offer = loop {
+            let ev = tokio::time::timeout(Duration::from_secs(30), sub.events.recv())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the stream ended"))?;
+            if ev["type"] == "OFFERS" {
+                break ev["offers"]["offers"][0].clone();
+            }
+        };
+        let task_infos: Vec<Value> = (0..tasks)
+            .map(|i| {
+                json!({"name": format!("r{i}"), "task_id": {"value": format!("r{i}")},
+                    "agent_id": offer["agent_id"],
+                    "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}},
+                                  {"name": "mem", "type": "SCALAR", "scalar": {"value": 32.0}}],
+                    "command": {"value": "sleep 3600", "shell": true}})
+            })
+            .collect();
+        call(
+            json!({"type": "ACCEPT", "framework_id": framework, "accept": {
+            "offer_ids": [offer["id"]],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": task_infos}}]}}),
+        )
+        .await?;
+        let mut running = std::collections::HashSet::new();
+        while running.len() < tasks {
+            let ev = tokio::time::timeout(Duration::from_secs(120), sub.events.recv())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the stream ended"))?;
+            if ev["type"] != "UPDATE" {
+                continue;
+            }
+            let status = &ev["update"]["status"];
+            if let Some(uuid) = status.get("uuid") {
+                call(json!({"type": "ACKNOWLEDGE", "framework_id": framework,
+                    "acknowledge": {"agent_id": status["agent_id"], "task_id": status["task_id"],
+                        "uuid": uuid}}))
+                .await?;
+            }
+            match status["state"].as_str() {
+                Some("TASK_RUNNING") => {
+                    running.insert(status["task_id"]["value"].to_string());
+                }
+                Some("TASK_STARTING" | "TASK_STAGING") => {}
+                other => anyhow::bail!("task {} ended {other:?}", status["task_id"]),
+            }
+        }
+        let launch_time = start.elapsed();
+        progress(
+            "agent-recovery",
+            format!("{tasks} tasks running in {launch_time:?}"),
+        );
+
+        // SIGKILL, restart, and wait for the re-registration with every task.
+        drop(agent);
+        let killed = meseta_api::common::timestamp_now();
+        let start = Instant::now();
+        agent = spawn_agent(&address, port, dir.path())?;
+        let reattached = loop {
+            let state = master.state();
+            let slave = &state["slaves"][0];
+            if slave["reregistered_time"]
+                .as_f64()
+                .is_some_and(|t| t >= killed)
+            {
+                let running = state["frameworks"][0]["tasks"].as_array().map_or(0, |t| {
+                    t.iter().filter(|t| t["state"] == "TASK_RUNNING").count()
+                });
+                break running;
+            }
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(120),
+                "no re-registration"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let recovery = start.elapsed();
+        // End the tasks: TEARDOWN, then the agent stops (and kills what is left).
+        call(json!({"type": "TEARDOWN", "framework_id": framework})).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &agent.0.id().to_string()])
+            .status();
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = agent.0.wait();
+        })
+        .await;
+        master.stop().await;
+        anyhow::Ok((launch_time, recovery, reattached))
+    })?;
+    progress(
+        "agent-recovery",
+        format!("re-registered with {reattached} of {tasks} tasks running in {recovery:?}"),
+    );
+    let mut r = Report::new(
+        "agent-recovery",
+        json!({"tasks": tasks}),
+        launch_time,
+        recovery,
+    );
+    r.consistent = reattached == tasks;
+    r.set("recovery_ms", crate::ms(recovery));
+    r.goal(
+        format!(
+            "recovery of {tasks} tasks <= 2 s ({:.2} s)",
+            recovery.as_secs_f64()
+        ),
+        recovery <= Duration::from_secs(2),
+    );
+    Ok(vec![r])
+}

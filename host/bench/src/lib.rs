@@ -9,7 +9,9 @@
 //! modules per task launch), `module-start` (manifest to first call, with and without the
 //! compiled cache), `master-memory` (a `meseta master` child process's RSS with many agents
 //! and tasks), `registry` (durable agent admissions per second, against `in_memory`) and
-//! `master-failover` (a master with many agents and tasks restarted, to the first offer).
+//! `master-failover` (a master with many agents and tasks restarted, to the first offer) and
+//! `agent-recovery` (a `meseta agent` child process with many running tasks SIGKILLed and
+//! restarted, until it has re-registered with all of them).
 //!
 //! Every scenario also checks that its results are consistent (native and Wasm rounds made the
 //! same offers, every task was launched, ...); `--quick` runs all of them at small sizes as a
@@ -42,6 +44,7 @@ pub const SCENARIOS: &[&str] = &[
     "master-memory",
     "registry",
     "master-failover",
+    "agent-recovery",
 ];
 
 /// Output format.
@@ -271,6 +274,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<bool> {
             "master-memory" => memory::run(options)?,
             "registry" => failover::registry(options)?,
             "master-failover" => failover::master_failover(options)?,
+            "agent-recovery" => failover::agent_recovery(options)?,
             _ => Vec::new(),
         };
         for r in &reports {
