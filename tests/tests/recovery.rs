@@ -323,3 +323,66 @@ fn every_agent_told_registered_survives_a_crash_mid_burst() {
         acknowledged.len()
     );
 }
+
+/// Agents of the registry that do not come back: beyond `--recovery_agent_removal_limit` the
+/// restarted master exits, saying why; within it they are marked unreachable in the registry
+/// after `--agent_reregister_timeout`, and the registry's GC drops them past
+/// `--registry_max_agent_count`.
+#[test]
+fn agents_that_never_come_back_are_marked_unreachable_then_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let master_dir = dir.path().join("master").to_string_lossy().into_owned();
+    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
+    let port = free_port().unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let base = format!("http://{address}");
+    let mut m = master(port, &master_dir, &[]);
+    let mut a = agent(&address, &agent_dir);
+    let agent_id = eventually(T, "the agent", || agent_ids(&base).first().cloned());
+    a.kill9();
+    m.kill9();
+
+    let mut m = master(
+        port,
+        &master_dir,
+        &[
+            "--agent_reregister_timeout",
+            "500ms",
+            "--recovery_agent_removal_limit",
+            "50%",
+        ],
+    );
+    let status = m.wait_exit(T).expect("the master exits");
+    assert!(!status.success(), "{status}");
+    assert!(
+        m.output()
+            .contains("1 of the 1 agents in the registry did not re-register"),
+        "{}",
+        m.output()
+    );
+
+    let _m = master(
+        port,
+        &master_dir,
+        &[
+            "--agent_reregister_timeout",
+            "500ms",
+            "--registry_gc_interval",
+            "300ms",
+            "--registry_max_agent_count",
+            "0",
+        ],
+    );
+    let registry = eventually(T, "the agent marked unreachable", || {
+        let r = get_json(&base, "/registrar(1)/registry");
+        r["unreachable"]["slaves"]
+            .to_string()
+            .contains(&agent_id)
+            .then_some(r)
+    });
+    assert_eq!(registry["slaves"]["slaves"], json!([]), "{registry}");
+    eventually(T, "the GC to prune it", || {
+        let r = get_json(&base, "/registrar(1)/registry");
+        (!r.to_string().contains(&agent_id)).then_some(())
+    });
+}

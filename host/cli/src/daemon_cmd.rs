@@ -90,6 +90,25 @@ pub struct MasterArgs {
     /// How long one durable write of the registry may take; a slower one stops the master.
     #[arg(long = "registry_store_timeout", alias = "registry-store-timeout", env = "MESETA_REGISTRY_STORE_TIMEOUT", default_value = "20secs", value_parser = parse_duration)]
     registry_store_timeout: Duration,
+    /// How often the registry drops unreachable and gone agents beyond the two limits below.
+    #[arg(long = "registry_gc_interval", alias = "registry-gc-interval", env = "MESETA_REGISTRY_GC_INTERVAL", default_value = "15mins", value_parser = parse_duration)]
+    registry_gc_interval: Duration,
+    /// Unreachable and gone agents older than this are dropped from the registry.
+    #[arg(long = "registry_max_agent_age", alias = "registry-max-agent-age", env = "MESETA_REGISTRY_MAX_AGENT_AGE", default_value = "2weeks", value_parser = parse_duration)]
+    registry_max_agent_age: Duration,
+    /// At most this many unreachable (and, separately, gone) agents are kept in the registry.
+    #[arg(
+        long = "registry_max_agent_count",
+        alias = "registry-max-agent-count",
+        env = "MESETA_REGISTRY_MAX_AGENT_COUNT",
+        default_value_t = 102_400
+    )]
+    registry_max_agent_count: usize,
+    /// After a restart, the largest share of the registry's agents that may fail to re-register
+    /// within --agent_reregister_timeout and be marked unreachable; beyond it the master exits
+    /// (e.g. `50%`).
+    #[arg(long = "recovery_agent_removal_limit", alias = "recovery-agent-removal-limit", env = "MESETA_RECOVERY_AGENT_REMOVAL_LIMIT", default_value = "100%", value_parser = parse_percent)]
+    recovery_agent_removal_limit: f64,
     /// Smallest offer worth making: `cpus:0.01|mem:32` (alternatives separated by `|`).
     #[arg(
         long = "min_allocatable_resources",
@@ -363,6 +382,18 @@ impl Modules {
     }
 }
 
+/// `--recovery_agent_removal_limit`: a percentage (`50%`, Mesos' syntax), as a fraction.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text
+        .trim()
+        .strip_suffix('%')
+        .ok_or_else(|| format!("'{text}' must be a percentage ending in '%', e.g. 50%"))?;
+    match number.trim().parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p / 100.0),
+        _ => Err(format!("'{text}' must be a percentage from 0% to 100%")),
+    }
+}
+
 fn parse_weights(text: Option<&str>) -> Result<Vec<(String, f64)>, String> {
     let mut out = Vec::new();
     for part in text
@@ -449,6 +480,10 @@ fn master_config(
         work_dir: Some(work_dir),
         registry_fetch_timeout: args.registry_fetch_timeout,
         registry_store_timeout: args.registry_store_timeout,
+        registry_gc_interval: args.registry_gc_interval,
+        registry_max_agent_age: args.registry_max_agent_age,
+        registry_max_agent_count: args.registry_max_agent_count,
+        recovery_agent_removal_limit: args.recovery_agent_removal_limit,
         roles,
         weights: parse_weights(args.weights.as_deref())?,
         min_allocatable_resources: args.min_allocatable_resources.clone(),
@@ -664,9 +699,12 @@ fn run_master(cmd: MasterCommand) -> Result<(), String> {
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Master: http://{}", master.address()));
-        stop_signal().await;
+        let failed = tokio::select! {
+            _ = stop_signal() => None,
+            why = master.failed() => Some(why),
+        };
         master.stop().await;
-        Ok(())
+        failed.map_or(Ok(()), Err)
     })
 }
 
@@ -769,11 +807,14 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
             print_line(&format!("Agent: http://{}", agent.address()));
         }
         print_line(&format!("Master: http://{}", master.address()));
-        stop_signal().await;
+        let failed = tokio::select! {
+            _ = stop_signal() => None,
+            why = master.failed() => Some(why),
+        };
         for agent in agents {
             agent.stop().await;
         }
         master.stop().await;
-        Ok(())
+        failed.map_or(Ok(()), Err)
     })
 }

@@ -61,6 +61,15 @@ pub struct MasterConfig {
     /// `--registry_fetch_timeout` / `--registry_store_timeout` (60 s / 20 s).
     pub registry_fetch_timeout: Duration,
     pub registry_store_timeout: Duration,
+    /// `--registry_gc_interval` (15 min), `--registry_max_agent_age` (2 weeks),
+    /// `--registry_max_agent_count` (102,400): the unreachable and gone lists are pruned.
+    pub registry_gc_interval: Duration,
+    pub registry_max_agent_age: Duration,
+    pub registry_max_agent_count: usize,
+    /// `--recovery_agent_removal_limit` (100%, as a fraction): when more of the recovered agents
+    /// than this fail to re-register in time, the master stops instead of marking them
+    /// unreachable (something is wrong with the network, not the agents).
+    pub recovery_agent_removal_limit: f64,
     /// `--roles`: when set, the only roles frameworks may use (besides `*`).
     pub roles: Option<Vec<String>>,
     /// `--weights`: `role=weight` pairs.
@@ -94,6 +103,10 @@ impl Default for MasterConfig {
             work_dir: None,
             registry_fetch_timeout: Duration::from_secs(60),
             registry_store_timeout: Duration::from_secs(20),
+            registry_gc_interval: Duration::from_secs(15 * 60),
+            registry_max_agent_age: meseta_registry::DEFAULT_MAX_AGENT_AGE,
+            registry_max_agent_count: meseta_registry::DEFAULT_MAX_AGENT_COUNT,
+            recovery_agent_removal_limit: 1.0,
             roles: None,
             weights: Vec::new(),
             min_allocatable_resources: "cpus:0.01|mem:32".into(),
@@ -137,6 +150,16 @@ pub struct Shared {
     modules: Arc<Vec<Arc<LoadedModule>>>,
     client: HttpClient,
     registrar: Registrar,
+    /// Set when the master cannot go on (its registry failed, too many agents did not come
+    /// back): [`Master::failed`] resolves with it.
+    failure: Arc<tokio::sync::watch::Sender<Option<String>>>,
+}
+
+impl Shared {
+    fn fail(&self, why: String) {
+        tracing::error!(%why, "the master cannot go on");
+        self.failure.send_replace(Some(why));
+    }
 }
 
 impl Shared {
@@ -213,6 +236,7 @@ impl Master {
             min_allocatable,
             sorter: config.sorter,
             agent_reregister_timeout: config.agent_reregister_timeout,
+            recovery_agent_removal_limit: config.recovery_agent_removal_limit,
         };
         let master_id = uuid::Uuid::new_v4().to_string();
         let (registrar, registry) =
@@ -246,6 +270,7 @@ impl Master {
             modules: Arc::new(config.modules.clone()),
             client: agents::client(),
             registrar,
+            failure: Arc::new(tokio::sync::watch::channel(None).0),
         };
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -262,6 +287,12 @@ impl Master {
         tasks.push(tokio::spawn(registry_writer(
             shared.clone(),
             registry_queue,
+        )));
+        tasks.push(tokio::spawn(registry_gc(
+            shared.clone(),
+            config.registry_gc_interval,
+            config.registry_max_agent_age,
+            config.registry_max_agent_count,
         )));
         tasks.push(tokio::spawn(allocation_loop(shared.clone())));
         tasks.push(tokio::spawn(sweep_loop(shared.clone())));
@@ -280,6 +311,17 @@ impl Master {
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Resolves when the master cannot go on (its registry failed, or more agents than
+    /// `--recovery_agent_removal_limit` did not re-register after a restart), with why. As in
+    /// Mesos, the daemon then exits rather than serve a cluster it can no longer keep durable.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.shared.failure.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// The subscribed frameworks: (id, name), sorted by id.
@@ -329,8 +371,6 @@ impl Drop for Master {
     }
 }
 
-/// Runs an allocation round every `--allocation_interval`, and soon after any event that may
-/// free or add resources; events that arrive during a round are batched into the next one.
 /// This master's `MasterInfo`, as frameworks see it in SUBSCRIBED and the registry keeps it.
 fn master_info(id: &str, address: SocketAddr, hostname: &str) -> MasterInfo {
     MasterInfo {
@@ -386,13 +426,49 @@ async fn registry_writer(
         match shared.registrar.apply(op).await {
             Ok(_) | Err(meseta_registry::RegistryError::Refused(_)) => {}
             Err(e) => {
-                tracing::error!(error = %e, "the registry failed: this master cannot go on");
+                shared.fail(format!("the registry failed: {e}"));
                 return;
             }
         }
     }
 }
 
+/// Mesos' registry GC: every `interval`, unreachable and gone agents beyond `max_count` (oldest
+/// first) or older than `max_age` are pruned from the registry, then forgotten by the master
+/// (their tasks too: reconciliation answers TASK_UNKNOWN for them).
+async fn registry_gc(shared: Shared, interval: Duration, max_age: Duration, max_count: usize) {
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
+    ticker.tick().await; // the first tick is immediate: GC after a whole interval
+    loop {
+        ticker.tick().await;
+        let candidates = shared
+            .registrar
+            .snapshot()
+            .gc(state::now_secs(), max_age, max_count);
+        if candidates.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = candidates
+            .unreachable
+            .iter()
+            .chain(&candidates.gone)
+            .map(|id| id.value.clone())
+            .collect();
+        match shared.registrar.apply(candidates.into_operation()).await {
+            Ok(_) => {
+                tracing::info!(agents = ids.len(), "registry GC pruned agents");
+                shared.lock().forget_agents(&ids);
+            }
+            Err(e) => {
+                shared.fail(format!("the registry failed: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+/// Runs an allocation round every `--allocation_interval`, and soon after any event that may
+/// free or add resources; events that arrive during a round are batched into the next one.
 async fn allocation_loop(shared: Shared) {
     let (interval, notify) = {
         let inner = shared.lock();
@@ -431,7 +507,11 @@ async fn sweep_loop(shared: Shared) {
         let mut inner = shared.lock();
         inner.expire_offers();
         inner.expire_frameworks();
-        inner.expire_recovered_agents();
+        if let Err(why) = inner.expire_recovered_agents() {
+            drop(inner);
+            shared.fail(why);
+            return;
+        }
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Settings {
     /// `--agent_reregister_timeout` (10 min): how long agents admitted by an earlier master
     /// have to re-register before they are marked unreachable.
     pub agent_reregister_timeout: Duration,
+    /// `--recovery_agent_removal_limit` as a fraction (1.0: 100%).
+    pub recovery_agent_removal_limit: f64,
 }
 
 /// A role's quota: scalar amounts by resource name.
@@ -192,8 +194,9 @@ pub struct Inner {
     /// this one yet (Mesos' `slaves.recovered`); reconciliation does not answer for their tasks
     /// until they do or `agent_reregister_timeout` marks them unreachable.
     pub recovered_agents: BTreeMap<String, RecoveredAgent>,
-    /// When the recovered agents were loaded.
+    /// When the recovered agents were loaded, and how many there were.
     pub recovered_at: Option<Instant>,
+    recovered_total: usize,
     /// Agents an operator marked gone (from the registry): refused if they come back.
     pub gone_agents: BTreeMap<String, f64>,
     /// Registry operations the server applies after the lock is released, in order (agents
@@ -341,6 +344,7 @@ impl Inner {
             unreachable_agents: BTreeMap::new(),
             recovered_agents: BTreeMap::new(),
             recovered_at: None,
+            recovered_total: 0,
             gone_agents: BTreeMap::new(),
             registry_log: None,
             offers: HashMap::new(),
@@ -1918,6 +1922,7 @@ impl Inner {
         }
         if !self.recovered_agents.is_empty() {
             self.recovered_at = Some(Instant::now());
+            self.recovered_total = self.recovered_agents.len();
         }
         self.unreachable_agents
             .extend(registry.unreachable.iter().map(|(id, t)| (id.clone(), *t)));
@@ -1942,13 +1947,27 @@ impl Inner {
     }
 
     /// After `agent_reregister_timeout`, recovered agents that did not re-register are marked
-    /// unreachable (Mesos: not shut down; they may still come back). Returns their ids.
-    pub fn expire_recovered_agents(&mut self) -> Vec<String> {
+    /// unreachable (Mesos: not shut down; they may still come back). Returns their ids, or,
+    /// when more of them are missing than `--recovery_agent_removal_limit` allows, why the
+    /// master must stop (Mesos exits then, leaving the agents as they are).
+    pub fn expire_recovered_agents(&mut self) -> Result<Vec<String>, String> {
         let timeout = self.settings.agent_reregister_timeout;
         if self.recovered_agents.is_empty()
             || self.recovered_at.is_none_or(|at| at.elapsed() < timeout)
         {
-            return Vec::new();
+            return Ok(Vec::new());
+        }
+        let missing = self.recovered_agents.len();
+        let limit = self.settings.recovery_agent_removal_limit;
+        let fraction = missing as f64 / self.recovered_total.max(1) as f64;
+        if fraction > limit {
+            return Err(format!(
+                "{missing} of the {} agents in the registry did not re-register within \
+                 --agent_reregister_timeout ({timeout:?}), more than \
+                 --recovery_agent_removal_limit ({}%) allows: not marking them unreachable",
+                self.recovered_total,
+                limit * 100.0
+            ));
         }
         let now = now_secs();
         let missing: Vec<String> = std::mem::take(&mut self.recovered_agents)
@@ -1974,7 +1993,20 @@ impl Inner {
                 );
             }
         }
-        missing
+        Ok(missing)
+    }
+
+    /// Agents the registry's GC pruned: forgotten, with the tasks they had when they became
+    /// unreachable (reconciliation then answers TASK_UNKNOWN for those, as in Mesos).
+    pub fn forget_agents(&mut self, ids: &[String]) {
+        for id in ids {
+            self.unreachable_agents.remove(id);
+            self.gone_agents.remove(id);
+        }
+        for f in self.frameworks.values_mut() {
+            f.unreachable_tasks
+                .retain(|_, t| !ids.iter().any(|id| *id == t.agent_id));
+        }
     }
 
     /// The agent missed too many pings: its offers are rescinded, its tasks reported

@@ -485,9 +485,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" | "secs" | "sec" => value,
         "mins" | "min" => value * 60.0,
         "hrs" | "hr" => value * 3600.0,
+        "days" | "day" => value * 86_400.0,
+        "weeks" | "week" => value * 604_800.0,
         other => {
             return Err(format!(
-                "\"{text}\" has an unknown unit \"{other}\" (use ns, us, ms, secs, mins, hrs)"
+                "\"{text}\" has an unknown unit \"{other}\" (use ns, us, ms, secs, mins, hrs, \
+                 days, weeks)"
             ));
         }
     };
