@@ -2005,7 +2005,7 @@ impl Inner {
         }
         for f in self.frameworks.values_mut() {
             f.unreachable_tasks
-                .retain(|_, t| !ids.iter().any(|id| *id == t.agent_id));
+                .retain(|_, t| !ids.contains(&t.agent_id));
         }
     }
 
