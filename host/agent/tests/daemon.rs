@@ -761,6 +761,14 @@ async fn bad_requests_are_refused() {
         let (code, _) = request("GET", &format!("{base}/files/browse?path={path}"), None).await;
         assert!((400..500).contains(&code), "{path}: {code}");
     }
+    // A bad offset on a path that exists (the task's sandbox is made after RUN_TASK answers).
+    for _ in 0..200 {
+        let browse = format!("{base}/files/browse?path=/frameworks/fw-1");
+        if request("GET", &browse, None).await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let (code, _) = request(
         "GET",
         &format!("{base}/files/read?path=/frameworks/fw-1&offset=x"),

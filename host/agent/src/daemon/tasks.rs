@@ -806,8 +806,23 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
             }
         }
     }
-    // Registration timeout.
     let timeout = d.config.executor_registration_timeout;
+    watch_executor(d, fid, eid, handle, timeout, |e| {
+        e.registration_timed_out = true
+    })
+    .await;
+}
+
+/// Waits for a custom executor's process to end, then handles its end; if it has not
+/// subscribed within `timeout`, `timed_out` notes it on the executor and it is killed.
+async fn watch_executor(
+    d: Shared,
+    fid: String,
+    eid: String,
+    handle: ContainerHandle,
+    timeout: Duration,
+    timed_out: fn(&mut Executor),
+) {
     let (d2, fid2, eid2, h2) = (d.clone(), fid.clone(), eid.clone(), handle.clone());
     let timer = tokio::spawn(async move {
         tokio::time::sleep(timeout).await;
@@ -815,7 +830,7 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
             let mut st = d2.lock();
             match st.executor_mut(&fid2, &eid2) {
                 Some(e) if !e.subscribed && !e.terminated => {
-                    e.registration_timed_out = true;
+                    timed_out(e);
                     true
                 }
                 _ => false,
@@ -940,28 +955,10 @@ pub(super) async fn watch_recovered_executor(
     handle: ContainerHandle,
 ) {
     let timeout = d.config.executor_reregistration_timeout;
-    let (d2, fid2, eid2, h2) = (d.clone(), fid.clone(), eid.clone(), handle.clone());
-    let timer = tokio::spawn(async move {
-        tokio::time::sleep(timeout).await;
-        let expired = {
-            let mut st = d2.lock();
-            match st.executor_mut(&fid2, &eid2) {
-                Some(e) if !e.subscribed && !e.terminated => {
-                    e.reregistration_timed_out = true;
-                    true
-                }
-                _ => false,
-            }
-        };
-        if expired {
-            tracing::warn!(framework = %fid2, executor = %eid2, timeout = ?timeout,
-                "the recovered executor did not subscribe again in time; killing it");
-            h2.kill(Duration::ZERO).await;
-        }
-    });
-    let termination = handle.wait().await;
-    timer.abort();
-    executor_ended(&d, &fid, &eid, Some(termination), None);
+    watch_executor(d, fid, eid, handle, timeout, |e| {
+        e.reregistration_timed_out = true
+    })
+    .await;
 }
 
 /// KILL_TASK.
