@@ -386,3 +386,47 @@ fn agents_that_never_come_back_are_marked_unreachable_then_pruned() {
         (!r.to_string().contains(&agent_id)).then_some(())
     });
 }
+
+/// `meseta local` on a work dir an earlier run left, with other `--resources`: the agent starts
+/// as a new agent (and says so) instead of refusing, as `meseta agent` does; the master,
+/// which recovered the earlier agent from its registry, gets the new one.
+#[test]
+fn meseta_local_with_new_resources_starts_a_new_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let work_dir = dir.path().to_string_lossy().into_owned();
+    let local = |cpus: &str| {
+        let resources = format!("cpus:{cpus};mem:512;disk:512;ports:[31000-31010]");
+        Daemon::spawn(
+            &[
+                "local",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--work_dir",
+                &work_dir,
+                "--resources",
+                &resources,
+            ],
+            "Master: ",
+        )
+        .unwrap()
+    };
+    let first = local("2");
+    let first_ids = agent_ids(&first.url);
+    assert_eq!(first_ids.len(), 1);
+    drop(first);
+    let second = local("3");
+    let ids = eventually(T, "the new agent", || {
+        let ids = agent_ids(&second.url);
+        (!ids.is_empty()).then_some(ids)
+    });
+    assert_ne!(ids, first_ids, "a new agent id");
+    let slaves = get_json(&second.url, "/master/slaves");
+    assert!(slaves.to_string().contains("\"cpus\":3"), "{slaves}");
+    assert!(
+        second.output().contains("starting as a new agent"),
+        "{}",
+        second.output()
+    );
+}

@@ -786,6 +786,8 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
         let mut agents = Vec::new();
         for mut config in agent_configs {
             config.master = master.address().to_string();
+            // new flags on the same --work_dir start a new agent rather than refuse to start
+            config.new_agent_when_incompatible = true;
             match Agent::start(config).await.map_err(|e| e.to_string()) {
                 Ok(a) => agents.push(a),
                 Err(e) => {

@@ -118,6 +118,11 @@ pub struct AgentConfig {
     /// `--executor_reregistration_timeout` (2 s): recovered custom executors must subscribe
     /// again within this, or are killed (their tasks `TASK_LOST`/`TASK_GONE`).
     pub executor_reregistration_timeout: Duration,
+    /// When the checkpointed agent's resources or attributes differ from this start's: `false`
+    /// (Mesos, `meseta agent`) refuses to start, naming the checkpoint to remove; `true`
+    /// (`meseta local`, where a new set of flags is an everyday thing) warns and starts as a
+    /// new agent.
+    pub new_agent_when_incompatible: bool,
 }
 
 /// `--recover`.
@@ -154,6 +159,7 @@ impl Default for AgentConfig {
             strict: true,
             recovery_timeout: Duration::from_secs(15 * 60),
             executor_reregistration_timeout: Duration::from_secs(2),
+            new_agent_when_incompatible: false,
         }
     }
 }

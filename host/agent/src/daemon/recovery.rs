@@ -252,6 +252,13 @@ pub fn recover_identity(
     if let Some(info) = &state.info {
         let same = sorted_json(&info.resources) == sorted_json(resources)
             && sorted_json(&info.attributes) == sorted_json(attributes);
+        if !same && config.new_agent_when_incompatible {
+            tracing::warn!(agent = %aid, old = %describe(&info.resources, &info.attributes),
+                new = %describe(resources, attributes),
+                "the agent's resources or attributes changed since its checkpoint; starting as a new agent");
+            let _ = std::fs::remove_file(meta.latest_agent());
+            return Ok(None);
+        }
         if !same {
             return Err(AgentError::Incompatible {
                 id: aid,
