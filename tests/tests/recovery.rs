@@ -430,3 +430,64 @@ fn meseta_local_with_new_resources_starts_a_new_agent() {
         second.output()
     );
 }
+
+/// An agent that was marked unreachable comes back with its task still running: the task is
+/// adopted again, even though a framework that is not partition-aware was told TASK_LOST, and
+/// the framework hears its current state (Mesos 1.5+, REASON_AGENT_REREGISTERED); the registry
+/// has the agent admitted again.
+#[test]
+fn an_unreachable_agent_that_comes_back_keeps_its_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let master_dir = dir.path().join("master").to_string_lossy().into_owned();
+    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
+    let port = free_port().unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let base = format!("http://{address}");
+    let _m = master(
+        port,
+        &master_dir,
+        &[
+            "--agent_ping_timeout",
+            "200ms",
+            "--max_agent_ping_timeouts",
+            "2",
+        ],
+    );
+    let a = agent(&address, &agent_dir);
+    let info = json!({"name": "partitioned", "user": "root", "failover_timeout": 3600.0,
+        "checkpoint": true});
+    let mut s = Scheduler::subscribe(&address, info).unwrap();
+    let agent_id = launch(&mut s, "p1", "sleep 60");
+    s.wait_state("p1", "TASK_RUNNING", T).unwrap();
+
+    // The agent stops answering (SIGSTOP): missed pings make it unreachable, its task lost.
+    let pid = a.pid().to_string();
+    std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    let lost = s.wait_state("p1", "TASK_LOST", T).unwrap();
+    assert_eq!(lost["reason"], "REASON_AGENT_REMOVED", "{lost}");
+    eventually(T, "the agent marked unreachable in the registry", || {
+        get_json(&base, "/registrar(1)/registry")["unreachable"]["slaves"]
+            .to_string()
+            .contains(&agent_id)
+            .then_some(())
+    });
+
+    // It comes back: same id, the task adopted and reported RUNNING again.
+    std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap();
+    let back = s.wait_state("p1", "TASK_RUNNING", T).unwrap();
+    assert_eq!(back["reason"], "REASON_AGENT_REREGISTERED", "{back}");
+    assert_eq!(agent_ids(&base), vec![agent_id.clone()]);
+    let registry = get_json(&base, "/registrar(1)/registry");
+    assert!(
+        registry["slaves"]["slaves"].to_string().contains(&agent_id),
+        "admitted again: {registry}"
+    );
+    s.kill("p1").unwrap();
+    s.wait_state("p1", "TASK_KILLED", T).unwrap();
+}

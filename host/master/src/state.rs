@@ -1694,8 +1694,9 @@ impl Inner {
             version: msg.version,
             outbox,
         };
-        // Tasks the agent still runs: partition-aware frameworks get them back; others are
-        // told to shut them down (Mesos' behaviour for agents that come back from unreachable).
+        // Tasks the agent still runs are adopted, for every framework (Mesos 1.5+: even a task
+        // already reported TASK_LOST comes back; its framework hears its current state). Only
+        // frameworks this master removed are told to shut down.
         let mut pending_usage: Vec<(alloc::FrameworkId, String, Quantities)> = Vec::new();
         let mut shutdown: BTreeSet<String> = BTreeSet::new();
         let mut recovered: Vec<(String, TaskStatus)> = Vec::new();
@@ -1710,15 +1711,9 @@ impl Inner {
                 .unreachable_tasks
                 .remove(&tid)
                 .or_else(|| f.tasks.remove(&tid));
-            if existing.is_none() && !f.partition_aware() && reregistering {
-                // A task the master already reported lost.
-                if f.completed_tasks
-                    .iter()
-                    .any(|t| t.info.task_id.value == tid)
-                {
-                    shutdown.insert(fid);
-                    continue;
-                }
+            if existing.is_none() {
+                // A task the master had reported lost: it is running after all.
+                f.completed_tasks.retain(|t| t.info.task_id.value != tid);
             }
             let res = meseta_api::convert::resources_from_wire(&rt.task.resources)
                 .map(|r| ResourceSet::from_resources(&r))
