@@ -12,6 +12,34 @@ use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
 
+/// Work dirs for a master and an agent, and the port the master keeps across its restarts.
+struct Site {
+    _dir: tempfile::TempDir,
+    master_dir: String,
+    agent_dir: String,
+    port: u16,
+    /// `127.0.0.1:<port>`.
+    address: String,
+    /// `http://127.0.0.1:<port>`.
+    base: String,
+}
+
+fn site() -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |sub: &str| dir.path().join(sub).to_string_lossy().into_owned();
+    let (master_dir, agent_dir) = (path("master"), path("agent"));
+    let port = free_port().unwrap();
+    let address = format!("127.0.0.1:{port}");
+    Site {
+        base: format!("http://{address}"),
+        _dir: dir,
+        master_dir,
+        agent_dir,
+        port,
+        address,
+    }
+}
+
 fn master(port: u16, work_dir: &str, extra: &[&str]) -> Daemon {
     let port = port.to_string();
     let mut args = vec![
@@ -97,12 +125,14 @@ fn launch(s: &mut Scheduler, id: &str, command: &str) -> String {
 /// offer. The registry file is what the new master recovers from.
 #[test]
 fn master_sigkill_and_restart_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let master_dir = dir.path().join("master").to_string_lossy().into_owned();
-    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
-    let port = free_port().unwrap();
-    let address = format!("127.0.0.1:{port}");
-    let base = format!("http://{address}");
+    let Site {
+        _dir,
+        master_dir,
+        agent_dir,
+        port,
+        address,
+        base,
+    } = site();
 
     let mut m = master(port, &master_dir, &[]);
     let _a = agent(&address, &agent_dir);
@@ -157,12 +187,14 @@ fn master_sigkill_and_restart_loses_nothing() {
 /// agent is back, the task's state comes. Weights and quota survive the restart.
 #[test]
 fn a_restarted_master_waits_for_recovered_agents_before_answering() {
-    let dir = tempfile::tempdir().unwrap();
-    let master_dir = dir.path().join("master").to_string_lossy().into_owned();
-    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
-    let port = free_port().unwrap();
-    let address = format!("127.0.0.1:{port}");
-    let base = format!("http://{address}");
+    let Site {
+        _dir,
+        master_dir,
+        agent_dir,
+        port,
+        address,
+        base,
+    } = site();
 
     let mut m = master(port, &master_dir, &["--weights", "analytics=3"]);
     let mut a = agent(&address, &agent_dir);
@@ -330,12 +362,14 @@ fn every_agent_told_registered_survives_a_crash_mid_burst() {
 /// `--registry_max_agent_count`.
 #[test]
 fn agents_that_never_come_back_are_marked_unreachable_then_pruned() {
-    let dir = tempfile::tempdir().unwrap();
-    let master_dir = dir.path().join("master").to_string_lossy().into_owned();
-    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
-    let port = free_port().unwrap();
-    let address = format!("127.0.0.1:{port}");
-    let base = format!("http://{address}");
+    let Site {
+        _dir,
+        master_dir,
+        agent_dir,
+        port,
+        address,
+        base,
+    } = site();
     let mut m = master(port, &master_dir, &[]);
     let mut a = agent(&address, &agent_dir);
     let agent_id = eventually(T, "the agent", || agent_ids(&base).first().cloned());
@@ -437,12 +471,14 @@ fn meseta_local_with_new_resources_starts_a_new_agent() {
 /// has the agent admitted again.
 #[test]
 fn an_unreachable_agent_that_comes_back_keeps_its_tasks() {
-    let dir = tempfile::tempdir().unwrap();
-    let master_dir = dir.path().join("master").to_string_lossy().into_owned();
-    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
-    let port = free_port().unwrap();
-    let address = format!("127.0.0.1:{port}");
-    let base = format!("http://{address}");
+    let Site {
+        _dir,
+        master_dir,
+        agent_dir,
+        port,
+        address,
+        base,
+    } = site();
     let _m = master(
         port,
         &master_dir,
