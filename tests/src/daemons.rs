@@ -176,6 +176,16 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, as an operator's `kill` or a service manager's stop; waits up to 10 s for the
+    /// daemon to exit: its exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        self.wait_exit(Duration::from_secs(10))
+    }
+
     /// Waits up to `timeout` for the daemon to exit; its exit status.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -314,6 +324,13 @@ impl AgentProcess {
     /// and reaps it.
     pub fn kill9(&mut self) {
         self.daemon.kill9();
+    }
+
+    /// SIGTERM; waits for the agent to exit: its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        self.daemon
+            .terminate()
+            .map(|status| status.code().unwrap_or(-1))
     }
 
     /// Waits up to `timeout` for the process to exit by itself: its exit code.

@@ -489,3 +489,39 @@ fn recover_cleanup_kills_what_is_left_and_forgets_the_agent() {
     wait_until("the task to be killed", T, || !alive(pid));
     assert!(!work.path().join("meta/slaves/latest").exists());
 }
+
+/// SIGTERM (an operator's `kill`, a service manager's stop) is a clean exit: as in Mesos, the
+/// tasks of a checkpointing framework keep running and the next agent recovers them; those of a
+/// framework that does not checkpoint are killed.
+#[test]
+fn sigterm_leaves_checkpointed_tasks_running() {
+    let cluster = master();
+    let work = tempfile::tempdir().unwrap();
+    let tasks = Tasks::new();
+    let port = free_port().unwrap();
+    let mut agent = start_agent(&cluster, port, work.path());
+    let mut kept = Scheduler::subscribe(&cluster.addr, framework("ckpt", true)).unwrap();
+    kept.set_auto_ack(true);
+    let agent_id = launch(&mut kept, &tasks, &["kept"]);
+    // what is left goes to the other framework
+    let rest = kept.wait_offers(T).unwrap();
+    kept.decline(&offer_ids(&rest), 3600.0).unwrap();
+    let mut plain = Scheduler::subscribe(&cluster.addr, framework("plain", false)).unwrap();
+    plain.set_auto_ack(true);
+    launch(&mut plain, &tasks, &["plain"]);
+    let (p_kept, p_plain) = (tasks.pid("kept"), tasks.pid("plain"));
+
+    assert_eq!(agent.terminate(), Some(0), "{}", agent.output());
+    wait_until("the plain task to be killed", T, || !alive(p_plain));
+    assert!(alive(p_kept), "the checkpointed task outlives the agent");
+
+    let agent = start_agent(&cluster, port, work.path());
+    wait_until("the agent to re-register", T, || {
+        agent.output().contains("registered with the master")
+    });
+    assert_eq!(agent_ids(&cluster), vec![agent_id]);
+    tasks.go("kept");
+    kept.wait_state("kept", "TASK_FINISHED", T)
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
+    no_more_updates(&mut kept, "kept");
+}

@@ -492,8 +492,21 @@ impl Containerizer {
 
     /// No container launches after this is called; one being launched meanwhile is killed.
     pub async fn shutdown_all(&self) -> Vec<(String, Termination)> {
+        self.shutdown_except(&std::collections::HashSet::new())
+            .await
+    }
+
+    /// [`Containerizer::shutdown_all`], leaving the containers `keep` names running.
+    pub async fn shutdown_except(
+        &self,
+        keep: &std::collections::HashSet<String>,
+    ) -> Vec<(String, Termination)> {
         self.close();
-        let handles: Vec<ContainerHandle> = registry(&self.running).values().cloned().collect();
+        let handles: Vec<ContainerHandle> = registry(&self.running)
+            .values()
+            .filter(|h| !keep.contains(h.container_id()))
+            .cloned()
+            .collect();
         let mut tasks = Vec::with_capacity(handles.len());
         for handle in handles {
             tasks.push(tokio::spawn(async move {

@@ -742,7 +742,8 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
         let agent = Agent::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Agent: http://{}", agent.address()));
         stop_signal().await;
-        agent.stop().await;
+        // as Mesos' agent: the tasks of checkpointing frameworks outlive a clean exit
+        agent.exit().await;
         Ok(())
     })
 }

@@ -444,6 +444,35 @@ impl Agent {
         let killed = self.daemon.containerizer.shutdown_all().await;
         tracing::info!(containers = killed.len(), "agent stopped");
     }
+
+    /// Exits as Mesos' agent does on SIGTERM: stops serving and kills the containers of
+    /// frameworks that do not checkpoint, but leaves those of checkpointing frameworks running
+    /// under their supervisors, for the next agent on this work dir to recover. Without a
+    /// supervisor binary (an embedded agent) every container is a child of this process and
+    /// is killed, as by [`Agent::stop`].
+    pub async fn exit(mut self) {
+        let keep: std::collections::HashSet<String> = if self.daemon.config.supervisor.is_some() {
+            self.daemon.lock().checkpointed_containers()
+        } else {
+            std::collections::HashSet::new()
+        };
+        tracing::info!(address = %self.daemon.address, kept = keep.len(),
+            "agent exiting; the containers of checkpointing frameworks keep running");
+        self.daemon.stopping.send_replace(true);
+        self.daemon.lock().close_streams();
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
+        if tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the HTTP server did not stop in time");
+        }
+        for task in self.background.drain(..) {
+            task.abort();
+        }
+        let killed = self.daemon.containerizer.shutdown_except(&keep).await;
+        tracing::info!(killed = killed.len(), kept = keep.len(), "agent exited");
+    }
 }
 
 impl Drop for Agent {
