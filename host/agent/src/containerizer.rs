@@ -819,8 +819,9 @@ fn finish_supervised_now(
     handle
 }
 
-/// Publishes a supervised container's end: marks it reaped, asks the isolators once more,
-/// cleans them up, forgets the container.
+/// Publishes a container's end (supervised, or reaped by [`reap`]): marks it reaped, asks the
+/// isolators once more (the kernel may have killed the process for a limit, an OOM kill,
+/// before the watcher looked), cleans them up in reverse order, forgets the container.
 fn finish(
     container_id: &str,
     pid: u32,
@@ -847,7 +848,7 @@ fn finish(
         isolation.cleanup(container_id);
     }
     tracing::debug!(container = %container_id, pid, status = %termination.status,
-        killed = termination.killed, "supervised container terminated");
+        killed = termination.killed, "container terminated");
     if let Some(map) = running.upgrade() {
         registry(&map).remove(container_id);
     }
@@ -874,7 +875,9 @@ fn reap(
     if let Err(e) = sys::wait_exited_unreaped(pid) {
         tracing::warn!(container = %container_id, pid, error = %e, "cannot wait for the container");
     }
-    let termination = {
+    let status = {
+        // held while reaping, and the container marked reaped before the lock goes, so that no
+        // kill can signal a process group whose pid was reused
         let mut state = lock(state);
         match sys::signal_group(pid, libc::SIGKILL) {
             Ok(true) => tracing::debug!(container = %container_id, pid,
@@ -892,28 +895,9 @@ fn reap(
             }
         };
         state.reaped = true;
-        Termination {
-            status,
-            killed: state.killed,
-            reason: state.kill_reason.clone(),
-            limitation: state.limitation.clone(),
-        }
+        status
     };
-    // The kernel may have killed the process for a limit (an OOM kill) before the watcher
-    // looked: ask the isolators once more, then clean them up (in reverse order).
-    let mut termination = termination;
-    if let Some(isolation) = isolation {
-        if termination.limitation.is_none() && !termination.status.success() {
-            termination.limitation = isolation.watch(container_id);
-        }
-        isolation.cleanup(container_id);
-    }
-    tracing::debug!(container = %container_id, pid, status = %termination.status,
-        killed = termination.killed, "container terminated");
-    if let Some(map) = running.upgrade() {
-        registry(&map).remove(container_id);
-    }
-    tx.send_replace(Some(termination));
+    finish(container_id, pid, status, state, tx, running, isolation);
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ mod state_json;
 mod status;
 mod tasks;
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -427,22 +428,10 @@ impl Agent {
     /// Stops the agent: stops serving (ending executor streams), stops talking to the master,
     /// kills every container (SIGTERM to each process group, SIGKILL after its grace period)
     /// and waits for them.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         tracing::info!(address = %self.daemon.address, "agent stopping");
-        self.daemon.stopping.send_replace(true);
-        self.daemon.lock().close_streams();
-        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
-        if tokio::time::timeout(Duration::from_secs(5), server)
-            .await
-            .is_err()
-        {
-            tracing::warn!("the HTTP server did not stop in time");
-        }
-        for task in self.background.drain(..) {
-            task.abort();
-        }
-        let killed = self.daemon.containerizer.shutdown_all().await;
-        tracing::info!(containers = killed.len(), "agent stopped");
+        let killed = self.shut_down(&HashSet::new()).await;
+        tracing::info!(containers = killed, "agent stopped");
     }
 
     /// Exits as Mesos' agent does on SIGTERM: stops serving and kills the containers of
@@ -450,14 +439,21 @@ impl Agent {
     /// under their supervisors, for the next agent on this work dir to recover. Without a
     /// supervisor binary (an embedded agent) every container is a child of this process and
     /// is killed, as by [`Agent::stop`].
-    pub async fn exit(mut self) {
-        let keep: std::collections::HashSet<String> = if self.daemon.config.supervisor.is_some() {
+    pub async fn exit(self) {
+        let keep = if self.daemon.config.supervisor.is_some() {
             self.daemon.lock().checkpointed_containers()
         } else {
-            std::collections::HashSet::new()
+            HashSet::new()
         };
         tracing::info!(address = %self.daemon.address, kept = keep.len(),
             "agent exiting; the containers of checkpointing frameworks keep running");
+        let killed = self.shut_down(&keep).await;
+        tracing::info!(killed, kept = keep.len(), "agent exited");
+    }
+
+    /// Stops serving and the background tasks, then every container but `keep`'s; how many
+    /// were killed.
+    async fn shut_down(mut self, keep: &HashSet<String>) -> usize {
         self.daemon.stopping.send_replace(true);
         self.daemon.lock().close_streams();
         let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
@@ -470,8 +466,7 @@ impl Agent {
         for task in self.background.drain(..) {
             task.abort();
         }
-        let killed = self.daemon.containerizer.shutdown_except(&keep).await;
-        tracing::info!(killed = killed.len(), kept = keep.len(), "agent exited");
+        self.daemon.containerizer.shutdown_except(keep).await.len()
     }
 }
 
