@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use crate::Bytes;
 use crate::common::{
     AgentID, AgentInfo, ExecutorID, ExecutorInfo, FrameworkID, FrameworkInfo, KillPolicy, Resource,
-    TaskID, TaskInfo, TaskStatus,
+    TaskID, TaskInfo, TaskState, TaskStatus,
 };
 use crate::lenient::null_as_default;
 
@@ -108,6 +108,17 @@ pub struct RegisterAgent {
     /// Meseta version of the agent, for `/master/slaves`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The custom executors the agent runs (Mesos' `ReregisterSlaveMessage.executor_infos`), so
+    /// a master that lost them accounts their resources again.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub executors: Vec<RunningExecutor>,
+}
+
+/// A custom executor an agent runs, in its re-registration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunningExecutor {
+    pub framework_id: FrameworkID,
+    pub executor: ExecutorInfo,
 }
 
 /// The answer to [`RegisterAgent`].
@@ -128,6 +139,11 @@ pub struct StatusUpdate {
     pub agent_id: AgentID,
     pub framework_id: FrameworkID,
     pub status: TaskStatus,
+    /// The latest state the agent knows for the task (Mesos' `StatusUpdate.latest_state`): newer
+    /// than `status.state` when later updates wait behind this unacknowledged one. The master
+    /// shows and accounts the task by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_state: Option<TaskState>,
 }
 
 /// `POST /internal/agent/statuses`: several status updates (each as in `status`), in order.
@@ -329,6 +345,7 @@ mod tests {
             agent_id: AgentID::new("a"),
             framework_id: FrameworkID::new("f"),
             status: TaskStatus::new(TaskID::new("t"), crate::common::TaskState::Running),
+            latest_state: None,
         };
         let one = serde_json::to_vec(&u).unwrap();
         let all = encode_status_updates([one.as_slice(), one.as_slice()]);

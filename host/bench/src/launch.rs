@@ -119,6 +119,7 @@ impl SimAgents {
             agent_id: AgentID::new(agent),
             framework_id: FrameworkID::new(framework),
             status,
+            latest_state: None,
         };
         if let Ok(mut p) = self.pending.lock() {
             p.insert(

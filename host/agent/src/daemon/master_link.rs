@@ -165,6 +165,7 @@ fn register_message(d: &Shared, st: &State) -> wire::RegisterAgent {
         endpoint: st.endpoint.clone(),
         tasks,
         version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        executors: Vec::new(),
     }
 }
 

@@ -136,6 +136,7 @@ async fn sender(d: Shared, key: (String, String)) {
             agent_id: AgentID::new(&agent_id),
             framework_id: FrameworkID::new(&key.0),
             status,
+            latest_state: None,
         };
         match serde_json::to_vec(&update) {
             Ok(body) => match master_link::post_status(&d, body).await {
