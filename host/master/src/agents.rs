@@ -11,6 +11,7 @@ use hyper_util::rt::TokioExecutor;
 use meseta_api::internal as wire;
 use tokio::sync::mpsc;
 
+use crate::core::Input;
 use crate::server::Shared;
 
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -147,16 +148,13 @@ async fn deliver(
 
 /// Pings every agent every `agent_ping_timeout`; an agent that misses
 /// `max_agent_ping_timeouts` in a row is removed.
-pub async fn ping_loop(shared: Shared, client: HttpClient) {
-    let interval = shared.lock().settings.agent_ping_timeout;
+pub async fn ping_loop(shared: Shared, client: HttpClient, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let (master_id, targets) = {
-            let inner = shared.lock();
-            (inner.master_id.clone(), inner.ping_targets())
-        };
+        let (master_id, targets) =
+            shared.read(|core| (core.master_id.clone(), core.ping_targets()));
         for (agent_id, endpoint) in targets {
             let shared = shared.clone();
             let client = client.clone();
@@ -172,7 +170,11 @@ pub async fn ping_loop(shared: Shared, client: HttpClient) {
                         .unwrap_or(false),
                     _ => false,
                 };
-                shared.lock().pinged(&agent_id, &endpoint, ok);
+                let _ = shared.execute(Input::Pinged {
+                    agent_id,
+                    endpoint,
+                    ok,
+                });
             });
         }
     }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::core::AllocatorCall;
 use allocator_drf::DrfAllocator;
 use meseta_allocator::WasmAllocator;
 use meseta_runtime::{FailurePolicy, LoadedModule, ModuleError};
@@ -44,6 +45,18 @@ pub struct RoundStats {
     pub faults: u64,
     pub fallback_rounds: u64,
     pub event_faults: u64,
+}
+
+/// The allocator as the operator endpoints and the allocation loop see it, refreshed by the
+/// effector (which owns the allocator) after every round and every faulting event.
+#[derive(Clone, Default)]
+pub struct AllocatorView {
+    /// `hierarchical`, or the module's name.
+    pub name: String,
+    pub module: Option<Arc<LoadedModule>>,
+    pub stats: RoundStats,
+    /// The last round faulted: rounds run on the interval only until one succeeds.
+    pub degraded: bool,
 }
 
 pub struct AllocatorDriver {
@@ -171,6 +184,61 @@ impl AllocatorDriver {
     }
     pub fn revive(&mut self, framework: FrameworkId, roles: &[RoleId]) {
         event!(self, revive(framework, roles))
+    }
+
+    /// Carries out one allocator call of the core.
+    pub fn apply(&mut self, call: AllocatorCall) {
+        match call {
+            AllocatorCall::Initialize(options) => self.initialize(options),
+            AllocatorCall::AddRole { role, name } => self.add_role(role, &name),
+            AllocatorCall::UpdateWeights(weights) => self.update_weights(&weights),
+            AllocatorCall::UpdateQuota {
+                role,
+                guarantees,
+                limits,
+            } => self.update_quota(role, guarantees, limits),
+            AllocatorCall::AddFramework {
+                framework,
+                info,
+                active,
+            } => self.add_framework(framework, info, active),
+            AllocatorCall::RemoveFramework(f) => self.remove_framework(f),
+            AllocatorCall::ActivateFramework(f) => self.activate_framework(f),
+            AllocatorCall::DeactivateFramework(f) => self.deactivate_framework(f),
+            AllocatorCall::UpdateFramework {
+                framework,
+                info,
+                suppressed,
+            } => self.update_framework(framework, info, &suppressed),
+            AllocatorCall::AddAgent {
+                agent,
+                info,
+                total,
+                used,
+            } => self.add_agent_with_usage(agent, info, total, &used),
+            AllocatorCall::RemoveAgent(a) => self.remove_agent(a),
+            AllocatorCall::UpdateAgent { agent, total } => self.update_agent(agent, total),
+            AllocatorCall::Recover {
+                framework,
+                agent,
+                role,
+                resources,
+                refuse_seconds,
+                now_ms,
+            } => self.recover(framework, agent, role, resources, refuse_seconds, now_ms),
+            AllocatorCall::Suppress { framework, roles } => self.suppress(framework, &roles),
+            AllocatorCall::Revive { framework, roles } => self.revive(framework, &roles),
+        }
+    }
+
+    /// What the operator endpoints show of the allocator.
+    pub fn view(&self) -> AllocatorView {
+        AllocatorView {
+            name: self.name.clone(),
+            module: self.module().cloned(),
+            stats: self.stats.clone(),
+            degraded: self.degraded,
+        }
     }
 
     /// Whether the last round faulted (see the field).

@@ -1,17 +1,17 @@
-//! The master's hook call sites (Mesos' `HookManager` calls in `master.cpp`), as small helpers
-//! on [`Inner`] that the ACCEPT and agent-removal transitions call under the state lock:
+//! The master's hook call sites (Mesos' `HookManager` calls in `master.cpp`). Hooks are Wasm
+//! calls, so none runs under the state lock:
 //!
 //! - `masterLaunchTaskResourceDecorator`: every task of an ACCEPT's LAUNCH and LAUNCH_GROUP,
-//!   with the agent's total resources, before the task is validated against the offers.
-//! - `masterLaunchTaskLabelDecorator`: every task that passed validation, before it is recorded
-//!   and sent to the agent; the decorated labels are the task's labels from then on.
-//! - `masterSlaveLostHook`: after the frameworks were told that an agent was removed.
+//!   with the agent's total resources, before the ACCEPT reaches the core (which validates the
+//!   decorated tasks against the offers).
+//! - `masterLaunchTaskLabelDecorator`: every task of the ACCEPT, right after the resource
+//!   decorators; the decorated labels are the task's labels from then on. (Mesos calls it for
+//!   tasks that passed validation only; here it also sees tasks the core then refuses.)
+//! - `masterSlaveLostHook`: an effect of an agent's removal, after the frameworks were told.
 //!
 //! A hook's own error is logged and skipped by the chain; a module fault under `fallback` is
 //! counted and the hook is skipped; under `fail-closed`/`reload` the guarded task is refused
 //! (TASK_ERROR) and a lost-agent notification is only logged.
-
-use std::collections::BTreeMap;
 
 use meseta_api::common::{AgentInfo, TaskInfo};
 use meseta_api::convert::{
@@ -20,7 +20,7 @@ use meseta_api::convert::{
 use meseta_api::scheduler::{Operation, OperationKind};
 use meseta_types::hooks as h;
 
-use crate::state::Inner;
+use crate::core::Refused;
 
 /// Runs a hook call off the async runtime's worker: a module that touches WASI (a file grant,
 /// a panic message on stderr) makes wasmtime-wasi block on the ambient runtime, which a worker
@@ -34,9 +34,6 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
         _ => f(),
     }
 }
-
-/// Tasks a hook fault refused: task id → message.
-pub(crate) type Refused = BTreeMap<String, String>;
 
 /// The hooks' view of a task; `None` when it cannot be converted (validation reports why).
 fn task_view(task: &TaskInfo) -> Option<h::TaskInfo> {
@@ -53,137 +50,82 @@ fn agent_view(agent_id: &str, info: &AgentInfo) -> h::AgentInfo {
     view
 }
 
-impl Inner {
-    /// Runs the resource decorators over every task of `operations` (on agent `agent_id`),
-    /// replacing a task's resources when the chain changed them. Returns the tasks a faulting
-    /// hook refused.
-    pub(crate) fn hook_task_resources(
-        &self,
-        agent_id: &str,
-        operations: &mut [Operation],
-    ) -> Refused {
-        let mut refused = Refused::new();
-        if self.hooks.is_empty() {
-            return refused;
-        }
-        let Some(agent) = self.agents.get(agent_id) else {
-            return refused;
-        };
-        let Ok(agent_resources) = resources_from_wire(&agent.info.resources) else {
-            return refused;
-        };
-        for op in operations {
-            let tasks = match &mut op.kind {
-                OperationKind::Launch(l) => &mut l.task_infos,
-                OperationKind::LaunchGroup(g) => &mut g.task_group.tasks,
-                OperationKind::Other(_) => continue,
-            };
-            for task in tasks {
-                let Some(view) = task_view(task) else {
-                    continue;
-                };
-                match blocking(|| self.hooks.launch_task_resources(&view, &agent_resources)) {
-                    Ok(resources) if resources != view.resources => {
-                        task.resources = resources_to_wire(&resources);
-                    }
-                    Ok(_) => {}
-                    Err(fault) => {
-                        refused.insert(
-                            task.task_id.value.clone(),
-                            format!("Task refused: a resource decorator hook failed: {fault}"),
-                        );
-                    }
-                }
-            }
-        }
-        refused
-    }
-
-    /// Runs the label decorators over `task` (about to be launched on `agent_id` for
-    /// `framework_id`), replacing its labels when the chain changed them. `Err` (the task is
-    /// refused) when a hook faulted under a fail-closed policy.
-    pub(crate) fn hook_task_labels(
-        &self,
-        framework_id: &str,
-        agent_id: &str,
-        task: &mut TaskInfo,
-    ) -> Result<(), String> {
-        if self.hooks.is_empty() {
-            return Ok(());
-        }
-        let (Some(framework), Some(agent)) =
-            (self.frameworks.get(framework_id), self.agents.get(agent_id))
-        else {
-            return Ok(());
-        };
-        let Some(view) = task_view(task) else {
-            return Ok(());
-        };
-        let mut framework_view = h::FrameworkInfo::from(&framework.info);
-        framework_view.framework_id = framework_id.to_string();
-        let agent_view = agent_view(agent_id, &agent.info);
-        match blocking(|| {
-            self.hooks
-                .launch_task_labels(&view, &framework_view, &agent_view)
-        }) {
-            Ok(labels) => {
-                if labels != labels_from_wire(task.labels.as_ref()) {
-                    task.labels = labels_to_wire(&labels);
-                }
-                Ok(())
-            }
-            Err(fault) => Err(format!(
-                "Task refused: a label decorator hook failed: {fault}"
-            )),
-        }
-    }
-
-    /// `masterSlaveLostHook` for a removed agent; every hook is called, failures are logged.
-    pub(crate) fn hook_agent_lost(&self, agent_id: &str, info: &AgentInfo) {
-        if self.hooks.is_empty() {
-            return;
-        }
-        if let Err(fault) = blocking(|| self.hooks.agent_lost(&agent_view(agent_id, info))) {
-            tracing::warn!(agent = agent_id, "masterSlaveLostHook failed: {fault}");
-        }
-    }
+/// What the decorators are told about an ACCEPT: its framework and the agent of its offers.
+pub(crate) struct AcceptContext {
+    pub framework_id: String,
+    pub framework: meseta_api::common::FrameworkInfo,
+    pub agent_id: String,
+    pub agent: AgentInfo,
 }
 
-impl Inner {
-    /// A LAUNCH task that passed validation: `Err` if a resource decorator refused it, else
-    /// its labels decorated.
-    pub(crate) fn hook_task(
-        &self,
-        refused: &Refused,
-        framework_id: &str,
-        agent_id: &str,
-        task: &mut TaskInfo,
-    ) -> Result<(), String> {
-        check_refused(refused, task)?;
-        self.hook_task_labels(framework_id, agent_id, task)
+/// Runs the resource decorators, then the label decorators, over every task of `operations`,
+/// replacing a task's resources or labels when the chain changed them. Returns the tasks a
+/// faulting hook refused, with why.
+pub(crate) fn decorate_accept(
+    hooks: &meseta_hooks::MasterHookChain,
+    context: &AcceptContext,
+    operations: &mut [Operation],
+) -> Refused {
+    let mut refused = Refused::new();
+    if hooks.is_empty() {
+        return refused;
     }
-
-    /// The tasks of a LAUNCH_GROUP that passed validation, their labels decorated; the group's
-    /// error if a hook refused one of them.
-    pub(crate) fn hook_group(
-        &self,
-        framework_id: &str,
-        agent_id: &str,
-        tasks: &mut [TaskInfo],
-    ) -> Option<String> {
+    let Ok(agent_resources) = resources_from_wire(&context.agent.resources) else {
+        return refused;
+    };
+    let mut framework_view = h::FrameworkInfo::from(&context.framework);
+    framework_view.framework_id = context.framework_id.clone();
+    let agent_view = agent_view(&context.agent_id, &context.agent);
+    for op in operations {
+        let tasks = match &mut op.kind {
+            OperationKind::Launch(l) => &mut l.task_infos,
+            OperationKind::LaunchGroup(g) => &mut g.task_group.tasks,
+            OperationKind::Other(_) => continue,
+        };
         for task in tasks {
-            if let Err(e) = self.hook_task_labels(framework_id, agent_id, task) {
-                return Some(format!("Task '{}': {e}", task.task_id.value));
+            let Some(view) = task_view(task) else {
+                continue;
+            };
+            match blocking(|| hooks.launch_task_resources(&view, &agent_resources)) {
+                Ok(resources) if resources != view.resources => {
+                    task.resources = resources_to_wire(&resources);
+                }
+                Ok(_) => {}
+                Err(fault) => {
+                    refused.insert(
+                        task.task_id.value.clone(),
+                        format!("Task refused: a resource decorator hook failed: {fault}"),
+                    );
+                    continue;
+                }
+            }
+            let Some(view) = task_view(task) else {
+                continue;
+            };
+            match blocking(|| hooks.launch_task_labels(&view, &framework_view, &agent_view)) {
+                Ok(labels) => {
+                    if labels != labels_from_wire(task.labels.as_ref()) {
+                        task.labels = labels_to_wire(&labels);
+                    }
+                }
+                Err(fault) => {
+                    refused.insert(
+                        task.task_id.value.clone(),
+                        format!("Task refused: a label decorator hook failed: {fault}"),
+                    );
+                }
             }
         }
-        None
     }
+    refused
 }
 
-/// `Err` with the refusal of `task`, if a hook refused it.
-pub(crate) fn check_refused(refused: &Refused, task: &TaskInfo) -> Result<(), String> {
-    match refused.get(&task.task_id.value) {
-        Some(message) => Err(message.clone()),
-        None => Ok(()),
+/// `masterSlaveLostHook` for a removed agent; every hook is called, failures are logged.
+pub(crate) fn agent_lost(hooks: &meseta_hooks::MasterHookChain, agent_id: &str, info: &AgentInfo) {
+    if hooks.is_empty() {
+        return;
+    }
+    if let Err(fault) = blocking(|| hooks.agent_lost(&agent_view(agent_id, info))) {
+        tracing::warn!(agent = agent_id, "masterSlaveLostHook failed: {fault}");
     }
 }

@@ -2,9 +2,12 @@
 //! the v1 scheduler HTTP API, the agents' side of the master–agent protocol and the operator
 //! endpoints.
 //!
-//! - [`server`]: HTTP routes, the timers (allocation, offer timeout, failover expiry) and
-//!   [`Master`], the running daemon.
-//! - [`state`]: every transition of the cluster state, synchronous, under one lock.
+//! - [`core`]: the cluster state and every transition of it, a state machine with no I/O:
+//!   inputs in, a reply or a typed error out, and effects for the rest of the master.
+//! - [`server`]: HTTP routes (parse, apply to the core, answer; errors become answers in one
+//!   place), the timers (allocation, sweeps, pings) and [`Master`], the running daemon.
+//! - [`effector`]: carries out the core's effects in order, off the state lock, on a thread
+//!   that owns the allocator.
 //! - [`allocator`]: the allocation policy (native DRF or a Wasm module) and its failure policy.
 //! - [`agents`]: ordered delivery of messages to agents and the health pings.
 //! - [`operator`]: the operator endpoints' JSON in Mesos' shapes.
@@ -12,16 +15,17 @@
 //! - `hooks`: the call sites of the master's hook modules (ACCEPT, agent removal).
 //!
 //! Architecture invariant: this crate and the agent are the only ones that own sockets and the
-//! tokio runtime. Nothing awaits while holding the state lock: events for frameworks and
-//! messages for agents are queued on channels.
+//! tokio runtime. Under the state lock only the core runs: no Wasm call, no channel send, no
+//! await; the effector does those after the lock is released.
 
 pub mod agents;
 pub mod allocator;
+pub mod core;
+pub mod effector;
 mod hooks;
 pub mod operator;
 pub mod resources;
 pub mod server;
-pub mod state;
 
 pub use allocator::AllocatorChoice;
 pub use server::{Master, MasterConfig, StartError, parse_min_allocatable};

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use meseta_api::common::{Attribute, TaskState};
 use serde_json::{Map, Value, json};
 
+use crate::allocator::AllocatorView;
+use crate::core::{Agent, Core, Framework, Task};
 use crate::resources::ResourceSet;
 use crate::server::MESOS_VERSION;
-use crate::state::{Agent, Framework, Inner, Task};
 
 /// Mesos' resources object: `{"cpus": 4, "mem": 1024, "ports": "[31000-32000]"}`.
 pub fn resources_json(set: &ResourceSet) -> Value {
@@ -134,7 +135,7 @@ fn used_by(f: &Framework) -> ResourceSet {
     used
 }
 
-fn framework_json(inner: &Inner, f: &Framework) -> Value {
+fn framework_json(inner: &Core, f: &Framework) -> Value {
     let mut offered = ResourceSet::default();
     let offers: Vec<Value> = f
         .offers
@@ -200,7 +201,7 @@ fn framework_json(inner: &Inner, f: &Framework) -> Value {
     })
 }
 
-fn agent_used(inner: &Inner, agent_id: &str) -> (ResourceSet, ResourceSet) {
+fn agent_used(inner: &Core, agent_id: &str) -> (ResourceSet, ResourceSet) {
     let mut used = ResourceSet::default();
     let mut offered = ResourceSet::default();
     for f in inner.frameworks.values() {
@@ -219,7 +220,7 @@ fn agent_used(inner: &Inner, agent_id: &str) -> (ResourceSet, ResourceSet) {
     (used, offered)
 }
 
-fn agent_json(inner: &Inner, a: &Agent) -> Value {
+fn agent_json(inner: &Core, a: &Agent) -> Value {
     let (used, offered) = agent_used(inner, &a.id);
     let mut unreserved_full = Vec::new();
     for r in meseta_api::convert::resources_to_wire(&a.total.to_resources()) {
@@ -248,7 +249,7 @@ fn agent_json(inner: &Inner, a: &Agent) -> Value {
     })
 }
 
-pub fn flags_json(inner: &Inner) -> Value {
+pub fn flags_json(inner: &Core) -> Value {
     let mut flags = Map::new();
     for (k, v) in &inner.flags {
         flags.insert(k.clone(), json!(v));
@@ -256,7 +257,7 @@ pub fn flags_json(inner: &Inner) -> Value {
     Value::Object(flags)
 }
 
-fn master_info_json(inner: &Inner) -> Value {
+fn master_info_json(inner: &Core) -> Value {
     json!({
         "id": inner.master_id,
         "pid": format!("master@{}", inner.address),
@@ -267,7 +268,7 @@ fn master_info_json(inner: &Inner) -> Value {
     })
 }
 
-pub fn state(inner: &Inner) -> Value {
+pub fn state(inner: &Core, allocator: &AllocatorView) -> Value {
     let mut frameworks: Vec<&Framework> = inner.frameworks.values().collect();
     frameworks.sort_by(|a, b| a.id.cmp(&b.id));
     let mut agents: Vec<&Agent> = inner.agents.values().collect();
@@ -285,7 +286,7 @@ pub fn state(inner: &Inner) -> Value {
         "activated_slaves": inner.agents.len(),
         "deactivated_slaves": 0,
         "unreachable_slaves": inner.unreachable_agents.len(),
-        "allocator": inner.allocator.name(),
+        "allocator": allocator.name,
         "flags": flags_json(inner),
         "slaves": agents.iter().map(|a| agent_json(inner, a)).collect::<Vec<_>>(),
         "recovered_slaves": [],
@@ -328,7 +329,7 @@ fn all_tasks(f: &Framework) -> impl Iterator<Item = &Task> {
         .chain(f.completed_tasks.iter())
 }
 
-pub fn state_summary(inner: &Inner) -> Value {
+pub fn state_summary(inner: &Core) -> Value {
     let mut agents = Vec::new();
     for a in inner.agents.values() {
         let mut v = agent_json(inner, a);
@@ -383,7 +384,7 @@ pub fn state_summary(inner: &Inner) -> Value {
     })
 }
 
-pub fn frameworks(inner: &Inner) -> Value {
+pub fn frameworks(inner: &Core) -> Value {
     let mut fs: Vec<&Framework> = inner.frameworks.values().collect();
     fs.sort_by(|a, b| a.id.cmp(&b.id));
     json!({
@@ -393,7 +394,7 @@ pub fn frameworks(inner: &Inner) -> Value {
     })
 }
 
-pub fn slaves(inner: &Inner) -> Value {
+pub fn slaves(inner: &Core) -> Value {
     let mut agents: Vec<&Agent> = inner.agents.values().collect();
     agents.sort_by(|a, b| a.id.cmp(&b.id));
     json!({
@@ -403,7 +404,7 @@ pub fn slaves(inner: &Inner) -> Value {
 }
 
 /// `/master/tasks?limit=&offset=&order=&framework_id=&task_id=`.
-pub fn tasks(inner: &Inner, query: &BTreeMap<String, String>) -> Result<Value, String> {
+pub fn tasks(inner: &Core, query: &BTreeMap<String, String>) -> Result<Value, String> {
     let limit: usize = match query.get("limit") {
         Some(v) => v
             .parse()
@@ -454,7 +455,7 @@ pub fn tasks(inner: &Inner, query: &BTreeMap<String, String>) -> Result<Value, S
     Ok(json!({ "tasks": page }))
 }
 
-pub fn roles(inner: &Inner) -> Value {
+pub fn roles(inner: &Core) -> Value {
     let mut out = Vec::new();
     let mut names: std::collections::BTreeSet<String> = inner.weights.keys().cloned().collect();
     names.extend(inner.quotas.keys().cloned());
@@ -498,7 +499,7 @@ pub fn roles(inner: &Inner) -> Value {
     json!({ "roles": out })
 }
 
-pub fn weights(inner: &Inner) -> Value {
+pub fn weights(inner: &Core) -> Value {
     let list: Vec<Value> = inner
         .weights
         .iter()
@@ -507,13 +508,16 @@ pub fn weights(inner: &Inner) -> Value {
     Value::Array(list)
 }
 
-pub fn modules(inner: &Inner, loaded: &[std::sync::Arc<meseta_runtime::LoadedModule>]) -> Value {
+pub fn modules(
+    allocator: &AllocatorView,
+    loaded: &[std::sync::Arc<meseta_runtime::LoadedModule>],
+) -> Value {
     let mut out = Vec::new();
     for m in loaded {
         let c = m.counters.snapshot();
-        let in_use = inner
-            .allocator
-            .module()
+        let in_use = allocator
+            .module
+            .as_ref()
             .is_some_and(|a| std::sync::Arc::ptr_eq(a, m));
         out.push(json!({
             "name": m.spec.name,
@@ -538,10 +542,14 @@ pub fn modules(inner: &Inner, loaded: &[std::sync::Arc<meseta_runtime::LoadedMod
             },
         }));
     }
-    json!({ "allocator": inner.allocator.name(), "modules": out })
+    json!({ "allocator": allocator.name, "modules": out })
 }
 
-pub fn metrics(inner: &Inner, loaded: &[std::sync::Arc<meseta_runtime::LoadedModule>]) -> Value {
+pub fn metrics(
+    inner: &Core,
+    allocator: &AllocatorView,
+    loaded: &[std::sync::Arc<meseta_runtime::LoadedModule>],
+) -> Value {
     let mut m: BTreeMap<String, f64> = BTreeMap::new();
     let mut put = |k: &str, v: f64| {
         m.insert(k.to_string(), v);
@@ -668,7 +676,7 @@ pub fn metrics(inner: &Inner, loaded: &[std::sync::Arc<meseta_runtime::LoadedMod
             oa,
         );
     }
-    let s = &inner.allocator.stats;
+    let s = &allocator.stats;
     put("allocator/mesos/allocation_runs", s.runs as f64);
     put("allocator/mesos/allocation_run_ms", s.last_ms);
     put("allocator/mesos/allocation_run_ms/count", s.runs as f64);

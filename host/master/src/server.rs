@@ -16,15 +16,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use meseta_api::common::{FrameworkID, MasterInfo};
 use meseta_api::internal as wire;
-use meseta_api::scheduler::{Call, CallKind, Event, Subscribed};
+use meseta_api::scheduler::{Call, CallKind, Event};
 use meseta_registry::{Operation, Registrar};
 use meseta_runtime::LoadedModule;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::agents::{self, HttpClient};
-use crate::allocator::{AllocatorChoice, AllocatorDriver};
-use crate::operator;
-use crate::state::{self, Conn, Inner, Settings, record};
+use crate::allocator::{AllocatorChoice, AllocatorDriver, AllocatorView};
+use crate::core::{self, Clock, Core, Input, MasterError, Quota, Refused, Reply, Settings};
+use crate::effector::{Effector, Job, PreparedStreams, record};
+use crate::{hooks, operator};
 
 /// The Mesos version `/version` reports: numeric and dotted, as clients parse it with `int()`.
 pub const MESOS_VERSION: &str = "1.11.0";
@@ -144,9 +145,16 @@ pub fn parse_min_allocatable(text: &str) -> Result<Vec<Vec<(String, f64)>>, Stri
     Ok(out)
 }
 
+/// What every handler and timer of the master shares.
 #[derive(Clone)]
 pub struct Shared {
-    inner: Arc<Mutex<Inner>>,
+    core: Arc<Mutex<Core>>,
+    /// The effector's jobs: effect batches and allocation rounds.
+    effector: std::sync::mpsc::Sender<Job>,
+    prepared: PreparedStreams,
+    allocator: Arc<Mutex<AllocatorView>>,
+    allocate_soon: Arc<Notify>,
+    hooks: Arc<meseta_hooks::MasterHookChain>,
     modules: Arc<Vec<Arc<LoadedModule>>>,
     client: HttpClient,
     registrar: Registrar,
@@ -160,11 +168,36 @@ impl Shared {
         tracing::error!(%why, "the master cannot go on");
         self.failure.send_replace(Some(why));
     }
-}
 
-impl Shared {
-    pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies `input` to the core under the state lock; its effects go to the effector once
+    /// the lock is released.
+    pub fn execute(&self, input: Input) -> Result<Reply, MasterError> {
+        let (result, batch) = {
+            let mut core = self.lock();
+            let result = core.handle(input, Clock::now());
+            (result, core.take_batch())
+        };
+        if let Some((seq, effects)) = batch {
+            let _ = self.effector.send(Job::Effects { seq, effects });
+        }
+        result
+    }
+
+    /// Reads the core under the state lock.
+    pub fn read<R>(&self, f: impl FnOnce(&Core) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// The allocator as of its last round.
+    pub fn allocator(&self) -> AllocatorView {
+        self.allocator
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 }
 
@@ -182,6 +215,8 @@ pub enum StartError {
     Allocator(#[from] meseta_runtime::LoadError),
     #[error("registry: {0}")]
     Registry(#[from] meseta_registry::RegistryError),
+    #[error("cannot start the effector thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// A running master.
@@ -199,8 +234,7 @@ impl Master {
         let min_allocatable =
             parse_min_allocatable(&config.min_allocatable_resources).map_err(StartError::Config)?;
         for (role, w) in &config.weights {
-            state::validate_role(role)
-                .map_err(|e| StartError::Config(format!("--weights: {e}")))?;
+            core::validate_role(role).map_err(|e| StartError::Config(format!("--weights: {e}")))?;
             if !w.is_finite() || *w <= 0.0 {
                 return Err(StartError::Config(format!(
                     "--weights: the weight of role '{role}' must be a positive number, got {w}"
@@ -240,7 +274,7 @@ impl Master {
         };
         let master_id = uuid::Uuid::new_v4().to_string();
         let (registrar, registry) =
-            recover_registry(&config, master_info(&master_id, address, &hostname)).await?;
+            recover_registry(&config, core::master_info(&master_id, address, &hostname)).await?;
         // Weights: the registry's win over --weights; the flag's are stored when it has none.
         let weights = if registry.weights.is_empty() {
             if !config.weights.is_empty() {
@@ -253,25 +287,47 @@ impl Master {
             registry.weights.clone().into_iter().collect()
         };
         let (registry_log, registry_queue) = tokio::sync::mpsc::unbounded_channel();
-        let mut inner = Inner::new(
+        let clock = Clock::now();
+        let core = Core::new(
             master_id,
             address,
             hostname,
             settings,
             config.flags.clone(),
-            allocator,
             weights,
+            clock,
         );
-        inner.hooks = config.hooks.clone();
-        inner.registry_log = Some(registry_log);
-        inner.recover_from_registry(&registry);
+        let view = Arc::new(Mutex::new(allocator.view()));
+        let prepared = PreparedStreams::default();
+        let allocate_soon = Arc::new(Notify::new());
+        let client = agents::client();
+        let effector = Effector {
+            allocator,
+            view: view.clone(),
+            prepared: prepared.clone(),
+            client: client.clone(),
+            registry: registry_log,
+            allocate_soon: allocate_soon.clone(),
+            hooks: config.hooks.clone(),
+            start: clock.instant,
+            heartbeat_interval: config.heartbeat_interval,
+        }
+        .spawn(tokio::runtime::Handle::current())
+        .map_err(StartError::Thread)?;
         let shared = Shared {
-            inner: Arc::new(Mutex::new(inner)),
+            core: Arc::new(Mutex::new(core)),
+            effector,
+            prepared,
+            allocator: view,
+            allocate_soon,
+            hooks: config.hooks.clone(),
             modules: Arc::new(config.modules.clone()),
-            client: agents::client(),
+            client,
             registrar,
             failure: Arc::new(tokio::sync::watch::channel(None).0),
         };
+        // The allocator's initialization goes out with the recovery's effects.
+        let _ = shared.execute(Input::Recover(registry));
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let mut tasks = vec![tokio::spawn(async move {
@@ -294,13 +350,17 @@ impl Master {
             config.registry_max_agent_age,
             config.registry_max_agent_count,
         )));
-        tasks.push(tokio::spawn(allocation_loop(shared.clone())));
+        tasks.push(tokio::spawn(allocation_loop(
+            shared.clone(),
+            config.allocation_interval,
+        )));
         tasks.push(tokio::spawn(sweep_loop(shared.clone())));
         tasks.push(tokio::spawn(agents::ping_loop(
             shared.clone(),
             shared.client.clone(),
+            config.agent_ping_timeout,
         )));
-        tracing::info!(%address, allocator = %shared.lock().allocator.name(), "master listening");
+        tracing::info!(%address, allocator = %shared.allocator().name, "master listening");
         Ok(Master {
             address,
             shared,
@@ -326,29 +386,25 @@ impl Master {
 
     /// The subscribed frameworks: (id, name), sorted by id.
     pub fn frameworks(&self) -> Vec<(String, String)> {
-        let inner = self.shared.lock();
-        let mut out: Vec<(String, String)> = inner
-            .frameworks
-            .iter()
-            .map(|(id, f)| (id.clone(), f.info.name.clone()))
-            .collect();
+        let mut out: Vec<(String, String)> = self.shared.read(|core| {
+            core.frameworks
+                .iter()
+                .map(|(id, f)| (id.clone(), f.info.name.clone()))
+                .collect()
+        });
         out.sort();
         out
     }
 
     /// `/master/state` as a value.
     pub fn state(&self) -> serde_json::Value {
-        operator::state(&self.shared.lock())
+        let allocator = self.shared.allocator();
+        self.shared.read(|core| operator::state(core, &allocator))
     }
 
     /// Ends every subscription stream and stops serving.
     pub async fn stop(mut self) {
-        {
-            let mut inner = self.shared.lock();
-            for f in inner.frameworks.values_mut() {
-                f.conn = None;
-            }
-        }
+        let _ = self.shared.effector.send(Job::CloseStreams);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -368,22 +424,6 @@ impl Drop for Master {
         for t in &self.tasks {
             t.abort();
         }
-    }
-}
-
-/// This master's `MasterInfo`, as frameworks see it in SUBSCRIBED and the registry keeps it.
-fn master_info(id: &str, address: SocketAddr, hostname: &str) -> MasterInfo {
-    MasterInfo {
-        id: id.to_string(),
-        ip: match address.ip() {
-            std::net::IpAddr::V4(v4) => meseta_api::common::ipv4_to_mesos_u32(v4),
-            std::net::IpAddr::V6(_) => 0,
-        },
-        port: u32::from(address.port()),
-        pid: Some(format!("master@{address}")),
-        hostname: Some(hostname.to_string()),
-        version: Some(MESOS_VERSION.to_string()),
-        address: None,
     }
 }
 
@@ -415,9 +455,9 @@ async fn recover_registry(
     Ok((registrar, registry))
 }
 
-/// Applies, in order, the registry operations the state machine queued (agents marked
-/// unreachable). A failed store stops the registrar; as Mesos, the master cannot go on
-/// without its registry, so it stops serving frameworks and agents (logged).
+/// Applies, in order, the registry operations the core asked for (agents marked unreachable).
+/// A failed store stops the registrar; as Mesos, the master cannot go on without its registry,
+/// so it stops serving frameworks and agents (logged).
 async fn registry_writer(
     shared: Shared,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<Operation>,
@@ -441,10 +481,11 @@ async fn registry_gc(shared: Shared, interval: Duration, max_age: Duration, max_
     ticker.tick().await; // the first tick is immediate: GC after a whole interval
     loop {
         ticker.tick().await;
-        let candidates = shared
-            .registrar
-            .snapshot()
-            .gc(state::now_secs(), max_age, max_count);
+        let candidates =
+            shared
+                .registrar
+                .snapshot()
+                .gc(meseta_api::common::timestamp_now(), max_age, max_count);
         if candidates.is_empty() {
             continue;
         }
@@ -457,7 +498,7 @@ async fn registry_gc(shared: Shared, interval: Duration, max_age: Duration, max_
         match shared.registrar.apply(candidates.into_operation()).await {
             Ok(_) => {
                 tracing::info!(agents = ids.len(), "registry GC pruned agents");
-                shared.lock().forget_agents(&ids);
+                let _ = shared.execute(Input::ForgetAgents(ids));
             }
             Err(e) => {
                 shared.fail(format!("the registry failed: {e}"));
@@ -468,21 +509,16 @@ async fn registry_gc(shared: Shared, interval: Duration, max_age: Duration, max_
 }
 
 /// Runs an allocation round every `--allocation_interval`, and soon after any event that may
-/// free or add resources; events that arrive during a round are batched into the next one.
-async fn allocation_loop(shared: Shared) {
-    let (interval, notify) = {
-        let inner = shared.lock();
-        (
-            inner.settings.allocation_interval,
-            inner.allocate_soon.clone(),
-        )
-    };
+/// free or add resources; events that arrive during a round are batched into the next one. The
+/// round runs on the effector (which owns the allocator), its decisions go into the core.
+async fn allocation_loop(shared: Shared, interval: Duration) {
+    let notify = shared.allocate_soon.clone();
     let mut next_tick = tokio::time::Instant::now() + interval;
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next_tick) => {}
             _ = notify.notified() => {
-                if shared.lock().allocator.degraded() {
+                if shared.allocator().degraded {
                     // The allocator module is faulting: interval rounds only.
                     continue;
                 }
@@ -493,8 +529,16 @@ async fn allocation_loop(shared: Shared) {
         if tokio::time::Instant::now() >= next_tick {
             next_tick = tokio::time::Instant::now() + interval;
         }
-        let shared = shared.clone();
-        let _ = tokio::task::spawn_blocking(move || shared.lock().allocate()).await;
+        let (tx, rx) = oneshot::channel();
+        if shared.effector.send(Job::Allocate(tx)).is_err() {
+            return;
+        }
+        let Ok(decisions) = rx.await else {
+            return;
+        };
+        if !decisions.is_empty() {
+            let _ = shared.execute(Input::Allocated(decisions));
+        }
     }
 }
 
@@ -504,12 +548,8 @@ async fn sweep_loop(shared: Shared) {
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     loop {
         ticker.tick().await;
-        let mut inner = shared.lock();
-        inner.expire_offers();
-        inner.expire_frameworks();
-        if let Err(why) = inner.expire_recovered_agents() {
-            drop(inner);
-            shared.fail(why);
+        if let Err(e) = shared.execute(Input::Sweep) {
+            shared.fail(e.to_string());
             return;
         }
     }
@@ -553,6 +593,8 @@ fn router(shared: Shared) -> Router {
         .with_state(shared)
 }
 
+// Answers ----------------------------------------------------------------------------------------
+
 async fn version() -> Response {
     json(
         StatusCode::OK,
@@ -568,163 +610,115 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// A plain-text error answer, as Mesos gives.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message.into(),
-    )
-        .into_response()
-}
-
 fn accepted() -> Response {
     StatusCode::ACCEPTED.into_response()
 }
 
+/// The one place errors become answers: Mesos' status code and a plain-text message.
+impl IntoResponse for MasterError {
+    fn into_response(self) -> Response {
+        if let MasterError::Registry(_) | MasterError::Fatal(_) = &self {
+            tracing::error!(error = %self, "request failed");
+        }
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// A reply of a kind the input does not give (a bug): a 500 naming it.
+fn unexpected(reply: Reply) -> Response {
+    tracing::error!(?reply, "unexpected reply from the master's core");
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, MasterError> {
+    meseta_api::decode(body).map_err(|e| MasterError::Invalid(e.to_string()))
+}
+
 // The v1 scheduler API ----------------------------------------------------------------------
 
-async fn scheduler(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn scheduler(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, MasterError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     if content_type.starts_with("application/x-protobuf") {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Meseta speaks JSON only: send the call with Content-Type: application/json",
-        );
+        return Err(MasterError::UnsupportedMediaType(
+            "Meseta speaks JSON only: send the call with Content-Type: application/json".into(),
+        ));
     }
-    let call: Call = match meseta_api::decode(&body) {
-        Ok(c) => c,
-        Err(e) => {
-            shared.lock().metrics.invalid_calls += 1;
-            return error(StatusCode::BAD_REQUEST, e.to_string());
-        }
-    };
+    let call: Call = decode(&body).inspect_err(|_| {
+        let _ = shared.execute(Input::InvalidCall);
+    })?;
     if let CallKind::Other(t) = &call.kind {
-        shared.lock().metrics.invalid_calls += 1;
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("Failed to validate scheduler::Call: unknown call type '{t}'"),
-        );
+        let _ = shared.execute(Input::InvalidCall);
+        return Err(MasterError::Invalid(format!(
+            "Failed to validate scheduler::Call: unknown call type '{t}'"
+        )));
     }
     if let CallKind::Subscribe(subscribe) = call.kind {
         return subscribe_call(&shared, subscribe, call.framework_id);
     }
     let Some(framework_id) = call.framework_id else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Expecting 'framework_id' to be present",
-        );
+        return Err(MasterError::Invalid(
+            "Expecting 'framework_id' to be present".into(),
+        ));
     };
-    let fid = framework_id.value;
-    let mut inner = shared.lock();
-    let Some(framework) = inner.frameworks.get(&fid) else {
-        return error(
-            StatusCode::FORBIDDEN,
-            format!("Framework '{fid}' is not subscribed"),
-        );
+    let framework_id = framework_id.value;
+    let stream_id = headers
+        .get("mesos-stream-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut kind = call.kind;
+    let refused = match &mut kind {
+        CallKind::Accept(accept) if !shared.hooks.is_empty() => {
+            decorate(&shared, &framework_id, accept)
+        }
+        _ => Refused::new(),
     };
-    let stream_id = headers.get("mesos-stream-id").and_then(|v| v.to_str().ok());
-    let current = framework.conn.as_ref().map(|c| c.stream_id.as_str());
-    if stream_id.is_none() || stream_id != current {
-        return error(
-            StatusCode::BAD_REQUEST,
-            match stream_id {
-                None => "All non-subscribe calls should include the 'Mesos-Stream-Id' header"
-                    .to_string(),
-                Some(s) => format!(
-                    "The stream ID '{s}' included in this request didn't match the stream ID currently associated with framework ID {fid}"
-                ),
-            },
-        );
-    }
-    *inner
-        .metrics
-        .calls
-        .entry(call.kind.type_name().to_string())
-        .or_default() += 1;
-    match call.kind {
-        CallKind::Teardown => {
-            inner.remove_framework(&fid, "TEARDOWN call");
-            accepted()
-        }
-        CallKind::Accept(a) => match inner.accept(&fid, a) {
-            Ok(()) => accepted(),
-            Err(e) => error(StatusCode::BAD_REQUEST, e),
-        },
-        CallKind::Decline(d) => {
-            let refuse = d.refuse_seconds();
-            inner.decline(&fid, &d.offer_ids, refuse);
-            accepted()
-        }
-        CallKind::Revive(r) => {
-            if let Err(e) = check_roles(&inner, &fid, &r.roles) {
-                return error(StatusCode::BAD_REQUEST, e);
-            }
-            inner.revive(&fid, r.roles);
-            accepted()
-        }
-        CallKind::Suppress(s) => {
-            if let Err(e) = check_roles(&inner, &fid, &s.roles) {
-                return error(StatusCode::BAD_REQUEST, e);
-            }
-            inner.suppress(&fid, s.roles);
-            accepted()
-        }
-        CallKind::Kill(k) => {
-            inner.kill(&fid, &k.task_id.value, k.kill_policy);
-            accepted()
-        }
-        CallKind::Shutdown(s) => {
-            inner.shutdown_executor(&fid, &s.agent_id.value, &s.executor_id.value);
-            accepted()
-        }
-        CallKind::Acknowledge(a) => {
-            if a.uuid.as_uuid().is_none() {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "Failed to validate scheduler::Call: 'acknowledge.uuid' is not a valid UUID (16 bytes, base64)",
-                );
-            }
-            inner.acknowledge(&fid, &a.agent_id.value, &a.task_id.value, a.uuid);
-            accepted()
-        }
-        CallKind::Reconcile(r) => {
-            inner.reconcile(&fid, r);
-            accepted()
-        }
-        CallKind::Message(m) => {
-            inner.framework_message(&fid, m);
-            accepted()
-        }
-        CallKind::UpdateFramework(u) => {
-            match inner.update_framework(&fid, u.framework_info, u.suppressed_roles) {
-                Ok(()) => accepted(),
-                Err(e) => error(StatusCode::BAD_REQUEST, e),
-            }
-        }
-        CallKind::Request => accepted(),
-        CallKind::Subscribe(_) | CallKind::Other(_) => {
-            error(StatusCode::BAD_REQUEST, "unexpected call")
-        }
-    }
+    shared.execute(Input::Call {
+        framework_id,
+        stream_id,
+        call: kind,
+        refused,
+    })?;
+    Ok(accepted())
 }
 
-fn check_roles(inner: &Inner, fid: &str, roles: &[String]) -> Result<(), String> {
-    let Some(f) = inner.frameworks.get(fid) else {
-        return Ok(());
-    };
-    for r in roles {
-        if !f.roles.contains(r) {
-            return Err(format!(
-                "Role '{r}' is not one of the framework's roles ({})",
-                f.roles.join(", ")
-            ));
-        }
+/// Runs the master's task decorators over an ACCEPT's tasks, outside the state lock.
+fn decorate(
+    shared: &Shared,
+    framework_id: &str,
+    accept: &mut meseta_api::scheduler::Accept,
+) -> Refused {
+    let context = shared.read(|core| {
+        let framework = core.frameworks.get(framework_id)?;
+        let offer = accept
+            .offer_ids
+            .iter()
+            .find_map(|id| core.offers.get(&id.value))?;
+        let agent = core.agents.get(&offer.agent_id)?;
+        Some(hooks::AcceptContext {
+            framework_id: framework_id.to_string(),
+            framework: framework.info.clone(),
+            agent_id: agent.id.clone(),
+            agent: agent.info.clone(),
+        })
+    });
+    match context {
+        Some(context) => hooks::decorate_accept(&shared.hooks, &context, &mut accept.operations),
+        None => Refused::new(),
     }
-    Ok(())
 }
 
 /// Ends when the response body is dropped (the client went away): tells the master.
@@ -736,8 +730,10 @@ struct StreamGuard {
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        let mut inner = self.shared.lock();
-        inner.disconnected(&self.framework_id, &self.stream_id);
+        let _ = self.shared.execute(Input::Disconnected {
+            framework_id: self.framework_id.clone(),
+            stream_id: self.stream_id.clone(),
+        });
     }
 }
 
@@ -745,26 +741,8 @@ fn subscribe_call(
     shared: &Shared,
     subscribe: meseta_api::scheduler::Subscribe,
     top_level_id: Option<FrameworkID>,
-) -> Response {
+) -> Result<Response, MasterError> {
     let info = subscribe.framework_info;
-    let mut inner = shared.lock();
-    let roles = match inner.validate_framework(&info) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("Failed to validate scheduler::Call: {e}"),
-            );
-        }
-    };
-    for r in &subscribe.suppressed_roles {
-        if !roles.contains(r) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("Suppressed role '{r}' is not one of the framework's roles"),
-            );
-        }
-    }
     let claimed = info
         .id
         .clone()
@@ -773,68 +751,48 @@ fn subscribe_call(
         .filter(|s| !s.is_empty());
     let stream_id = uuid::Uuid::new_v4().to_string();
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
-    if let Some(id) = &claimed
-        && inner.is_completed_framework(id)
-        && !inner.frameworks.contains_key(id)
-    {
-        // As Mesos: a removed framework cannot come back under its id.
-        if let Some(bytes) = record(&Event::error("Framework has been removed")) {
-            let _ = tx.send(bytes);
-        }
-        drop(tx);
-        return stream_response(rx, &stream_id, None);
+    if let Ok(mut prepared) = shared.prepared.lock() {
+        prepared.insert(stream_id.clone(), tx);
     }
-    let interval = inner.settings.heartbeat_interval;
-    let heartbeat = tx.clone();
-    let beats = tokio::spawn(async move {
-        let Some(beat) = record(&Event::Heartbeat) else {
-            return;
-        };
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        loop {
-            ticker.tick().await;
-            if heartbeat.send(beat.clone()).is_err() {
-                break;
+    let take_prepared = || {
+        shared
+            .prepared
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(&stream_id))
+    };
+    match shared.execute(Input::Subscribe {
+        info,
+        claimed,
+        suppressed: subscribe.suppressed_roles,
+        stream_id: stream_id.clone(),
+    }) {
+        Ok(Reply::Subscribed { framework_id }) => {
+            let guard = StreamGuard {
+                shared: shared.clone(),
+                framework_id,
+                stream_id: stream_id.clone(),
+            };
+            Ok(stream_response(rx, &stream_id, Some(guard)))
+        }
+        Err(MasterError::FrameworkRemoved(_)) => {
+            // As Mesos: the stream carries the ERROR event and ends.
+            if let Some(tx) = take_prepared()
+                && let Some(bytes) = record(&Event::error("Framework has been removed"))
+            {
+                let _ = tx.send(bytes);
             }
+            Ok(stream_response(rx, &stream_id, None))
         }
-    });
-    let conn = Conn {
-        stream_id: stream_id.clone(),
-        events: tx.clone(),
-        heartbeat: beats.abort_handle(),
-    };
-    let outcome = inner.subscribe(info, roles, claimed, subscribe.suppressed_roles, conn);
-    let (id, old) = match outcome {
-        state::Subscribed::New { id } => (id, None),
-        state::Subscribed::Failover { id, old } => (id, old),
-    };
-    let master_info = master_info(&inner.master_id, inner.address, &inner.hostname);
-    let subscribed = Event::Subscribed(Subscribed {
-        framework_id: FrameworkID::new(&id),
-        heartbeat_interval_seconds: Some(interval.as_secs_f64()),
-        master_info: Some(master_info),
-    });
-    // SUBSCRIBED and the first HEARTBEAT go ahead of anything the subscription triggered
-    // (offers come from the allocation loop, after this function returns).
-    for event in [subscribed, Event::Heartbeat] {
-        if let Some(bytes) = record(&event) {
-            let _ = tx.send(bytes);
+        Err(e) => {
+            take_prepared();
+            Err(e)
+        }
+        Ok(other) => {
+            take_prepared();
+            Ok(unexpected(other))
         }
     }
-    tracing::info!(framework = %id, failover = old.is_some(), "framework subscribed");
-    if let Some(old) = old
-        && let Some(bytes) = record(&Event::error("Framework failed over"))
-    {
-        // As Mesos does, the old connection hears why it is closed; dropping `old` ends it.
-        let _ = old.events.send(bytes);
-    }
-    drop(inner);
-    let guard = StreamGuard {
-        shared: shared.clone(),
-        framework_id: id,
-        stream_id: stream_id.clone(),
-    };
-    stream_response(rx, &stream_id, Some(guard))
 }
 
 fn stream_response(
@@ -862,205 +820,164 @@ fn stream_response(
 
 // The agents' side of the master–agent protocol -----------------------------------------------
 
-async fn agent_register(State(shared): State<Shared>, body: Bytes) -> Response {
-    let msg: wire::RegisterAgent = match meseta_api::decode(&body) {
-        Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    if msg.endpoint.parse::<SocketAddr>().is_err() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("'endpoint' must be ip:port, got '{}'", msg.endpoint),
-        );
-    }
-    let mut msg = msg;
+async fn agent_register(
+    State(shared): State<Shared>,
+    body: Bytes,
+) -> Result<Response, MasterError> {
+    let mut msg: wire::RegisterAgent = decode(&body)?;
     let reregistering = msg
         .agent_info
         .id
         .as_ref()
         .is_some_and(|i| !i.value.is_empty());
-    let admission = shared.lock().admission(&msg.agent_info);
-    let id = match admission {
-        Err(e) => return error(StatusCode::FORBIDDEN, e),
-        Ok((id, None)) => id,
-        Ok((id, Some(op))) => {
-            // Acknowledged means durable: the agent hears "registered" only once its admission
-            // (or its return from unreachable) is in the registry.
-            match shared.registrar.apply(op).await {
-                Ok(_) => id,
-                Err(meseta_registry::RegistryError::Refused(e)) => {
-                    return error(StatusCode::FORBIDDEN, e.to_string());
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot store an agent's admission");
-                    return error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("the registry cannot store this agent's admission: {e}"),
-                    );
-                }
-            }
-        }
+    let admitted = shared.execute(Input::Admit {
+        info: msg.agent_info.clone(),
+        endpoint: msg.endpoint.clone(),
+    })?;
+    let Reply::Admission {
+        agent_id,
+        operation,
+    } = admitted
+    else {
+        return Ok(unexpected(admitted));
     };
-    msg.agent_info.id = Some(meseta_api::common::AgentID::new(&id));
-    let mut inner = shared.lock();
-    let outbox = agents::spawn_outbox(shared.client.clone(), id, msg.endpoint.clone());
-    match inner.register_agent(msg, outbox, reregistering) {
-        Ok(agent_id) => json(
+    if let Some(op) = operation {
+        // Acknowledged means durable: the agent hears "registered" only once its admission
+        // (or its return from unreachable) is in the registry.
+        shared.registrar.apply(op).await.map_err(|e| match e {
+            meseta_registry::RegistryError::Refused(e) => MasterError::Forbidden(e.to_string()),
+            e => MasterError::Registry(format!("cannot store this agent's admission: {e}")),
+        })?;
+    }
+    msg.agent_info.id = Some(meseta_api::common::AgentID::new(&agent_id));
+    match shared.execute(Input::Register { msg, reregistering })? {
+        Reply::Registered(registered) => Ok(json(
             StatusCode::OK,
-            &serde_json::to_value(wire::Registered {
-                agent_id: meseta_api::common::AgentID::new(agent_id),
-                master_id: inner.master_id.clone(),
-                ping_interval_seconds: inner.settings.agent_ping_timeout.as_secs_f64(),
-                max_ping_timeouts: inner.settings.max_agent_ping_timeouts,
-            })
-            .unwrap_or_default(),
-        ),
-        Err(e) => error(StatusCode::BAD_REQUEST, e),
+            &serde_json::to_value(registered).unwrap_or_default(),
+        )),
+        other => Ok(unexpected(other)),
     }
 }
 
-async fn agent_status(State(shared): State<Shared>, body: Bytes) -> Response {
-    let msg: wire::StatusUpdate = match meseta_api::decode(&body) {
-        Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+async fn agent_status(State(shared): State<Shared>, body: Bytes) -> Result<Response, MasterError> {
+    let msg: wire::StatusUpdate = decode(&body)?;
     let agent = msg.agent_id.value.clone();
-    match shared.lock().status_update(msg) {
-        true => accepted(),
-        false => error(
-            StatusCode::CONFLICT,
-            format!("Agent '{agent}' is not registered with this master: register again"),
-        ),
+    match shared.execute(Input::StatusUpdates(vec![msg]))? {
+        Reply::Codes(codes) if codes.first() == Some(&202) => Ok(accepted()),
+        Reply::Codes(_) => Err(MasterError::UnknownAgent(agent)),
+        other => Ok(unexpected(other)),
     }
 }
 
-async fn agent_statuses(State(shared): State<Shared>, body: Bytes) -> Response {
-    let msg: wire::StatusUpdates = match meseta_api::decode(&body) {
-        Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    let mut inner = shared.lock();
-    let codes = msg
-        .updates
-        .into_iter()
-        .map(|u| if inner.status_update(u) { 202 } else { 409 })
-        .collect();
-    drop(inner);
-    json(
-        StatusCode::OK,
-        &serde_json::to_value(wire::Codes { codes }).unwrap_or_default(),
-    )
+async fn agent_statuses(
+    State(shared): State<Shared>,
+    body: Bytes,
+) -> Result<Response, MasterError> {
+    let msg: wire::StatusUpdates = decode(&body)?;
+    match shared.execute(Input::StatusUpdates(msg.updates))? {
+        Reply::Codes(codes) => Ok(json(
+            StatusCode::OK,
+            &serde_json::to_value(wire::Codes { codes }).unwrap_or_default(),
+        )),
+        other => Ok(unexpected(other)),
+    }
 }
 
-async fn agent_update(State(shared): State<Shared>, body: Bytes) -> Response {
-    let msg: wire::UpdateAgent = match meseta_api::decode(&body) {
-        Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    let resources = match meseta_api::convert::resources_from_wire(&msg.oversubscribed_resources) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("oversubscribed_resources: {e}"),
-            );
-        }
-    };
+async fn agent_update(State(shared): State<Shared>, body: Bytes) -> Result<Response, MasterError> {
+    let msg: wire::UpdateAgent = decode(&body)?;
+    let resources = meseta_api::convert::resources_from_wire(&msg.oversubscribed_resources)
+        .map_err(|e| MasterError::Invalid(format!("oversubscribed_resources: {e}")))?;
     if let Some(bad) = resources.iter().find(|r| !r.revocable) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "oversubscribed_resources: '{}' is not revocable; every oversubscribed resource \
-                 must carry \"revocable\": {{}}",
-                bad.name
-            ),
-        );
+        return Err(MasterError::Invalid(format!(
+            "oversubscribed_resources: '{}' is not revocable; every oversubscribed resource \
+             must carry \"revocable\": {{}}",
+            bad.name
+        )));
     }
-    let agent = msg.agent_id.value.clone();
-    match shared.lock().update_oversubscribed(&agent, &resources) {
-        true => accepted(),
-        false => error(
-            StatusCode::CONFLICT,
-            format!("Agent '{agent}' is not registered with this master: register again"),
-        ),
-    }
+    shared.execute(Input::Oversubscribed {
+        agent_id: msg.agent_id.value,
+        resources,
+    })?;
+    Ok(accepted())
 }
 
-async fn agent_executor_message(State(shared): State<Shared>, body: Bytes) -> Response {
-    match meseta_api::decode::<wire::ExecutorToFramework>(&body) {
-        Ok(m) => {
-            shared.lock().executor_message(m);
-            accepted()
-        }
-        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
-    }
+async fn agent_executor_message(
+    State(shared): State<Shared>,
+    body: Bytes,
+) -> Result<Response, MasterError> {
+    shared.execute(Input::ExecutorMessage(decode(&body)?))?;
+    Ok(accepted())
 }
 
-async fn agent_executor_exited(State(shared): State<Shared>, body: Bytes) -> Response {
-    match meseta_api::decode::<wire::ExecutorExited>(&body) {
-        Ok(m) => {
-            shared.lock().executor_exited(m);
-            accepted()
-        }
-        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
-    }
+async fn agent_executor_exited(
+    State(shared): State<Shared>,
+    body: Bytes,
+) -> Result<Response, MasterError> {
+    shared.execute(Input::ExecutorExited(decode(&body)?))?;
+    Ok(accepted())
 }
 
 // Operator endpoints --------------------------------------------------------------------------
 
 async fn state_endpoint(State(shared): State<Shared>) -> Response {
-    json(StatusCode::OK, &operator::state(&shared.lock()))
+    let allocator = shared.allocator();
+    json(
+        StatusCode::OK,
+        &shared.read(|core| operator::state(core, &allocator)),
+    )
 }
 
 async fn state_summary(State(shared): State<Shared>) -> Response {
-    json(StatusCode::OK, &operator::state_summary(&shared.lock()))
+    json(StatusCode::OK, &shared.read(operator::state_summary))
 }
 
 async fn frameworks(State(shared): State<Shared>) -> Response {
-    json(StatusCode::OK, &operator::frameworks(&shared.lock()))
+    json(StatusCode::OK, &shared.read(operator::frameworks))
 }
 
 async fn slaves(State(shared): State<Shared>) -> Response {
-    json(StatusCode::OK, &operator::slaves(&shared.lock()))
+    json(StatusCode::OK, &shared.read(operator::slaves))
 }
 
 async fn tasks(
     State(shared): State<Shared>,
     Query(query): Query<BTreeMap<String, String>>,
-) -> Response {
-    match operator::tasks(&shared.lock(), &query) {
-        Ok(v) => json(StatusCode::OK, &v),
-        Err(e) => error(StatusCode::BAD_REQUEST, e),
-    }
+) -> Result<Response, MasterError> {
+    let tasks = shared
+        .read(|core| operator::tasks(core, &query))
+        .map_err(MasterError::Invalid)?;
+    Ok(json(StatusCode::OK, &tasks))
 }
 
 async fn roles(State(shared): State<Shared>) -> Response {
-    json(StatusCode::OK, &operator::roles(&shared.lock()))
+    json(StatusCode::OK, &shared.read(operator::roles))
 }
 
 async fn flags(State(shared): State<Shared>) -> Response {
     json(
         StatusCode::OK,
-        &serde_json::json!({ "flags": operator::flags_json(&shared.lock()) }),
+        &serde_json::json!({ "flags": shared.read(operator::flags_json) }),
     )
 }
 
 async fn modules(State(shared): State<Shared>) -> Response {
+    let allocator = shared.allocator();
     json(
         StatusCode::OK,
-        &operator::modules(&shared.lock(), &shared.modules),
+        &operator::modules(&allocator, &shared.modules),
     )
 }
 
 async fn metrics(State(shared): State<Shared>) -> Response {
+    let allocator = shared.allocator();
     json(
         StatusCode::OK,
-        &operator::metrics(&shared.lock(), &shared.modules),
+        &shared.read(|core| operator::metrics(core, &allocator, &shared.modules)),
     )
 }
 
 async fn redirect(State(shared): State<Shared>) -> Response {
-    let address = shared.lock().address;
+    let address = shared.read(|core| core.address);
     let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("//{address}")) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -1069,71 +986,48 @@ async fn redirect(State(shared): State<Shared>) -> Response {
 }
 
 /// `GET /master/weights`; `PUT` (or `POST`) with `[{"role": "r", "weight": 2.0}, ...]`.
-async fn weights(State(shared): State<Shared>, method: Method, body: Bytes) -> Response {
+async fn weights(
+    State(shared): State<Shared>,
+    method: Method,
+    body: Bytes,
+) -> Result<Response, MasterError> {
     if method == Method::GET {
-        return json(StatusCode::OK, &operator::weights(&shared.lock()));
+        return Ok(json(StatusCode::OK, &shared.read(operator::weights)));
     }
     if method != Method::PUT && method != Method::POST {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Expecting 'GET' or 'PUT' for /master/weights",
-        );
+        return Err(MasterError::MethodNotAllowed(
+            "Expecting 'GET' or 'PUT' for /master/weights".into(),
+        ));
     }
     #[derive(serde::Deserialize)]
     struct WeightInfo {
         role: String,
         weight: f64,
     }
-    let list: Vec<WeightInfo> = match serde_json::from_slice(&body) {
-        Ok(l) => l,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "Failed to parse update weights request JSON (expected [{{\"role\": \"...\", \"weight\": 1.0}}]): {e}"
-                ),
-            );
-        }
-    };
+    let list: Vec<WeightInfo> = serde_json::from_slice(&body).map_err(|e| {
+        MasterError::Invalid(format!(
+            "Failed to parse update weights request JSON (expected [{{\"role\": \"...\", \"weight\": 1.0}}]): {e}"
+        ))
+    })?;
     let mut updates = Vec::new();
     for w in list {
-        if let Err(e) = state::validate_role(&w.role) {
-            return error(StatusCode::BAD_REQUEST, format!("Invalid role: {e}"));
-        }
+        core::validate_role(&w.role)
+            .map_err(|e| MasterError::Invalid(format!("Invalid role: {e}")))?;
         if !w.weight.is_finite() || w.weight <= 0.0 {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "Invalid weight '{}' for role '{}': weights must be positive",
-                    w.weight, w.role
-                ),
-            );
+            return Err(MasterError::Invalid(format!(
+                "Invalid weight '{}' for role '{}': weights must be positive",
+                w.weight, w.role
+            )));
         }
         updates.push((w.role, w.weight));
     }
-    if let Err(e) = shared
+    // Durable before it takes effect.
+    shared
         .registrar
         .apply(Operation::UpdateWeights(updates.clone()))
-        .await
-    {
-        return registry_failed(e);
-    }
-    shared.lock().set_weights(&updates);
-    StatusCode::OK.into_response()
-}
-
-/// A registry operation the master could not make durable: nothing changed.
-fn registry_failed(e: meseta_registry::RegistryError) -> Response {
-    match e {
-        meseta_registry::RegistryError::Refused(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
-        e => {
-            tracing::error!(error = %e, "the registry failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the registry cannot store the change: {e}"),
-            )
-        }
-    }
+        .await?;
+    shared.execute(Input::UpdateWeights(updates))?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `GET /registrar(1)/registry`: the registry as last stored, in Mesos' JSON shape.
@@ -1145,30 +1039,22 @@ async fn registry_endpoint(State(shared): State<Shared>) -> Response {
 }
 
 /// `POST /master/teardown` with the form `frameworkId=<id>`.
-async fn teardown(State(shared): State<Shared>, body: Bytes) -> Response {
+async fn teardown(State(shared): State<Shared>, body: Bytes) -> Result<Response, MasterError> {
     let text = String::from_utf8_lossy(&body);
     let id = text.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
         (k == "frameworkId").then(|| v.trim().to_string())
     });
-    let Some(id) = id.filter(|i| !i.is_empty()) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Missing 'frameworkId' query parameter in the request body",
-        );
+    let Some(framework_id) = id.filter(|i| !i.is_empty()) else {
+        return Err(MasterError::Invalid(
+            "Missing 'frameworkId' query parameter in the request body".into(),
+        ));
     };
-    let mut inner = shared.lock();
-    if !inner.frameworks.contains_key(&id) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("No framework found with specified ID '{id}'"),
-        );
-    }
-    inner.remove_framework(&id, "operator teardown");
-    StatusCode::OK.into_response()
+    shared.execute(Input::Teardown { framework_id })?;
+    Ok(StatusCode::OK.into_response())
 }
 
-fn quota_status(inner: &Inner) -> serde_json::Value {
+fn quota_status(core: &Core) -> serde_json::Value {
     let amounts = |m: &BTreeMap<String, f64>| {
         let mut o = serde_json::Map::new();
         for (k, v) in m {
@@ -1176,7 +1062,7 @@ fn quota_status(inner: &Inner) -> serde_json::Value {
         }
         serde_json::Value::Object(o)
     };
-    let configs: Vec<serde_json::Value> = inner
+    let configs: Vec<serde_json::Value> = core
         .quotas
         .iter()
         .map(|(role, q)| {
@@ -1192,88 +1078,76 @@ fn quota_status(inner: &Inner) -> serde_json::Value {
 
 /// `GET /master/quota`: the `QuotaStatus` of every role with a quota.
 async fn quota(State(shared): State<Shared>) -> Response {
-    json(StatusCode::OK, &quota_status(&shared.lock()))
+    json(StatusCode::OK, &shared.read(quota_status))
+}
+
+/// Parses UPDATE_QUOTA's `quota_configs`.
+fn parse_quota_configs(call: &serde_json::Value) -> Result<Vec<(String, Quota)>, MasterError> {
+    let configs = call
+        .pointer("/update_quota/quota_configs")
+        .and_then(|c| c.as_array())
+        .cloned()
+        .unwrap_or_default();
+    if configs.is_empty() {
+        return Err(MasterError::Invalid(
+            "UPDATE_QUOTA needs 'update_quota.quota_configs': [{\"role\": ..., \"limits\": {\"cpus\": {\"value\": 2}}}]".into(),
+        ));
+    }
+    let mut parsed = Vec::new();
+    for c in &configs {
+        let Some(role) = c.get("role").and_then(|r| r.as_str()) else {
+            return Err(MasterError::Invalid("a quota config has no 'role'".into()));
+        };
+        let amounts = |key: &str| -> Result<BTreeMap<String, f64>, MasterError> {
+            let mut out = BTreeMap::new();
+            if let Some(map) = c.get(key).and_then(|m| m.as_object()) {
+                for (name, v) in map {
+                    let value = v
+                        .get("value")
+                        .and_then(|x| x.as_f64())
+                        .or_else(|| v.as_f64())
+                        .ok_or_else(|| {
+                            MasterError::Invalid(format!(
+                                "quota of role '{role}': '{key}.{name}' needs a numeric 'value'"
+                            ))
+                        })?;
+                    out.insert(name.clone(), value);
+                }
+            }
+            Ok(out)
+        };
+        let quota = Quota {
+            guarantees: amounts("guarantees")?,
+            limits: amounts("limits")?,
+        };
+        parsed.push((role.to_string(), quota));
+    }
+    Ok(parsed)
 }
 
 /// The v1 operator API (`POST /api/v1`), JSON: `UPDATE_QUOTA` and `GET_QUOTA`, the calls that
 /// set what the allocator enforces. Other operator calls are answered 501, naming the call.
-async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Response {
-    let call: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("Failed to parse body into master::Call: {e}"),
-            );
-        }
-    };
+async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Response, MasterError> {
+    let call: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        MasterError::Invalid(format!("Failed to parse body into master::Call: {e}"))
+    })?;
     let kind = call.get("type").and_then(|t| t.as_str()).unwrap_or("");
     match kind {
-        "GET_QUOTA" => json(
+        "GET_QUOTA" => Ok(json(
             StatusCode::OK,
             &serde_json::json!({
                 "type": "GET_QUOTA",
-                "get_quota": { "status": quota_status(&shared.lock()) },
+                "get_quota": { "status": shared.read(quota_status) },
             }),
-        ),
+        )),
         "UPDATE_QUOTA" => {
-            let configs = call
-                .pointer("/update_quota/quota_configs")
-                .and_then(|c| c.as_array())
-                .cloned()
-                .unwrap_or_default();
-            if configs.is_empty() {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "UPDATE_QUOTA needs 'update_quota.quota_configs': [{\"role\": ..., \"limits\": {\"cpus\": {\"value\": 2}}}]",
-                );
-            }
-            let mut parsed = Vec::new();
-            for c in &configs {
-                let Some(role) = c.get("role").and_then(|r| r.as_str()) else {
-                    return error(StatusCode::BAD_REQUEST, "a quota config has no 'role'");
-                };
-                let amounts = |key: &str| -> Result<BTreeMap<String, f64>, String> {
-                    let mut out = BTreeMap::new();
-                    if let Some(map) = c.get(key).and_then(|m| m.as_object()) {
-                        for (name, v) in map {
-                            let value = v
-                                .get("value")
-                                .and_then(|x| x.as_f64())
-                                .or_else(|| v.as_f64())
-                                .ok_or_else(|| {
-                                    format!("quota of role '{role}': '{key}.{name}' needs a numeric 'value'")
-                                })?;
-                            out.insert(name.clone(), value);
-                        }
-                    }
-                    Ok(out)
-                };
-                let quota = match (amounts("guarantees"), amounts("limits")) {
-                    (Ok(guarantees), Ok(limits)) => state::Quota { guarantees, limits },
-                    (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
-                };
-                parsed.push((role.to_string(), quota));
-            }
+            let parsed = parse_quota_configs(&call)?;
             // Validate everything before changing anything.
-            {
-                let inner = shared.lock();
-                for (role, quota) in &parsed {
-                    if let Err(e) = inner.check_quota(role, quota) {
-                        return error(StatusCode::BAD_REQUEST, e);
-                    }
-                    if quota
-                        .guarantees
-                        .iter()
-                        .any(|(k, g)| quota.limits.get(k).is_some_and(|l| g > l))
-                    {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            format!("quota of role '{role}': a guarantee exceeds its limit"),
-                        );
-                    }
-                }
-            }
+            shared.read(|core| {
+                parsed.iter().try_for_each(|(role, quota)| {
+                    core.check_quota(role, quota).map_err(MasterError::Invalid)
+                })
+            })?;
             // Durable before it takes effect (Mesos' `UpdateQuota` registry operation).
             for (role, quota) in &parsed {
                 let config = meseta_registry::QuotaConfig {
@@ -1284,24 +1158,14 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Response {
                     role: role.clone(),
                     config: (!config.is_empty()).then_some(config),
                 };
-                if let Err(e) = shared.registrar.apply(op).await {
-                    return registry_failed(e);
-                }
+                shared.registrar.apply(op).await?;
             }
-            let mut inner = shared.lock();
-            for (role, quota) in parsed {
-                if let Err(e) = inner.set_quota(&role, quota) {
-                    return error(StatusCode::BAD_REQUEST, e);
-                }
-            }
-            StatusCode::OK.into_response()
+            shared.execute(Input::UpdateQuota(parsed))?;
+            Ok(StatusCode::OK.into_response())
         }
-        "" => error(StatusCode::BAD_REQUEST, "master::Call has no 'type'"),
-        other => error(
-            StatusCode::NOT_IMPLEMENTED,
-            format!(
-                "Operator call '{other}' is not supported by Meseta yet (supported: GET_QUOTA, UPDATE_QUOTA)"
-            ),
-        ),
+        "" => Err(MasterError::Invalid("master::Call has no 'type'".into())),
+        other => Err(MasterError::Unsupported(format!(
+            "Operator call '{other}' is not supported by Meseta yet (supported: GET_QUOTA, UPDATE_QUOTA)"
+        ))),
     }
 }

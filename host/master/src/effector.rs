@@ -1,0 +1,255 @@
+//! The effector: carries out the core's effects, in the order of the transitions that made
+//! them, on a thread of its own that owns the allocator.
+//!
+//! A handler applies its input to the core under the state lock and takes the effects out as
+//! one numbered batch; it sends the batch here after releasing the lock. Batches can arrive out
+//! of order (two handlers race between unlock and send), so they are put back in order by
+//! number before anything is done. Scheduler events go to the frameworks' subscription streams,
+//! messages to the agents' ordered outboxes, allocator calls to the allocator (a Wasm module or
+//! the native DRF), registry operations to the registry writer, and the lost-agent hook to the
+//! master's hooks. Allocation rounds run here too, between batches; their decisions go back into
+//! the core as an input. Nothing here holds the state lock, so a slow module delays offers, never
+//! the master's answers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use meseta_api::scheduler::Event;
+use meseta_types::allocation as alloc;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::agents::{self, HttpClient};
+use crate::allocator::{AllocatorDriver, AllocatorView};
+use crate::core::Effect;
+
+/// A subscription stream: the channel its response body reads, and its heartbeat task.
+pub struct Conn {
+    pub stream_id: String,
+    pub events: mpsc::UnboundedSender<Bytes>,
+    pub heartbeat: tokio::task::AbortHandle,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+/// Streams prepared by SUBSCRIBE handlers (the sending side of each response body), by stream
+/// id, until the core's `OpenStream` makes one a framework's.
+pub type PreparedStreams = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Bytes>>>>;
+
+/// Work for the effector.
+pub enum Job {
+    /// The effects of one transition, numbered in the order of the transitions.
+    Effects { seq: u64, effects: Vec<Effect> },
+    /// One allocation round; the decisions are sent back.
+    Allocate(oneshot::Sender<Vec<alloc::Offer>>),
+    /// Ends every subscription stream (the master stops).
+    CloseStreams,
+}
+
+/// Encodes an event as one RecordIO record.
+pub fn record(event: &Event) -> Option<Bytes> {
+    match meseta_api::recordio::encode(event) {
+        Ok(bytes) => Some(Bytes::from(bytes)),
+        Err(e) => {
+            tracing::error!(error = %e, event = event.type_name(), "cannot encode an event");
+            None
+        }
+    }
+}
+
+/// HEARTBEAT every `interval` on a stream, the first one `interval` after SUBSCRIBED (which
+/// is followed by one at once).
+fn spawn_heartbeat(
+    events: mpsc::UnboundedSender<Bytes>,
+    interval: std::time::Duration,
+) -> tokio::task::AbortHandle {
+    let beats = tokio::spawn(async move {
+        let Some(beat) = record(&Event::Heartbeat) else {
+            return;
+        };
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        loop {
+            ticker.tick().await;
+            if events.send(beat.clone()).is_err() {
+                break;
+            }
+        }
+    });
+    beats.abort_handle()
+}
+
+pub struct Effector {
+    pub allocator: AllocatorDriver,
+    pub view: Arc<Mutex<AllocatorView>>,
+    pub prepared: PreparedStreams,
+    pub client: HttpClient,
+    pub registry: mpsc::UnboundedSender<meseta_registry::Operation>,
+    pub allocate_soon: Arc<Notify>,
+    pub hooks: Arc<meseta_hooks::MasterHookChain>,
+    /// The core's start: the allocator's clock.
+    pub start: Instant,
+    /// HEARTBEAT events go to every stream this often.
+    pub heartbeat_interval: std::time::Duration,
+}
+
+struct Running {
+    fx: Effector,
+    streams: HashMap<String, Conn>,
+    outboxes: HashMap<String, mpsc::UnboundedSender<(&'static str, Vec<u8>)>>,
+    next_seq: u64,
+    waiting: BTreeMap<u64, Vec<Effect>>,
+}
+
+impl Effector {
+    /// Starts the effector's thread; it ends when every sender of its jobs is gone. `runtime`
+    /// is the master's: the agents' outboxes run on it.
+    pub fn spawn(
+        self,
+        runtime: tokio::runtime::Handle,
+    ) -> std::io::Result<std::sync::mpsc::Sender<Job>> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("meseta-effector".into())
+            .spawn(move || {
+                let _runtime = runtime.enter();
+                let mut running = Running {
+                    fx: self,
+                    streams: HashMap::new(),
+                    outboxes: HashMap::new(),
+                    next_seq: 0,
+                    waiting: BTreeMap::new(),
+                };
+                while let Ok(job) = rx.recv() {
+                    running.job(job);
+                }
+            })?;
+        Ok(tx)
+    }
+}
+
+impl Running {
+    fn job(&mut self, job: Job) {
+        match job {
+            Job::Effects { seq, effects } => {
+                self.waiting.insert(seq, effects);
+                while let Some(effects) = self.waiting.remove(&self.next_seq) {
+                    self.next_seq += 1;
+                    for effect in effects {
+                        self.effect(effect);
+                    }
+                }
+                self.refresh_view();
+            }
+            Job::Allocate(reply) => {
+                let now_ms = self.fx.start.elapsed().as_millis() as u64;
+                let decisions = self.fx.allocator.allocate(now_ms);
+                self.refresh_view();
+                let _ = reply.send(decisions);
+            }
+            Job::CloseStreams => {
+                self.streams.clear();
+                if let Ok(mut prepared) = self.fx.prepared.lock() {
+                    prepared.clear();
+                }
+            }
+        }
+    }
+
+    fn refresh_view(&self) {
+        if let Ok(mut view) = self.fx.view.lock() {
+            let stats = &self.fx.allocator.stats;
+            if view.stats.runs != stats.runs
+                || view.stats.event_faults != stats.event_faults
+                || view.degraded != self.fx.allocator.degraded()
+            {
+                *view = self.fx.allocator.view();
+            }
+        }
+    }
+
+    fn effect(&mut self, effect: Effect) {
+        match effect {
+            Effect::Event {
+                framework_id,
+                event,
+            } => {
+                if let Some(conn) = self.streams.get(&framework_id)
+                    && let Some(bytes) = record(&event)
+                {
+                    let _ = conn.events.send(bytes);
+                }
+            }
+            Effect::OpenStream {
+                framework_id,
+                stream_id,
+            } => {
+                let conn = self
+                    .fx
+                    .prepared
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.remove(&stream_id));
+                match conn {
+                    Some(events) => {
+                        let heartbeat = spawn_heartbeat(events.clone(), self.fx.heartbeat_interval);
+                        let conn = Conn {
+                            stream_id,
+                            events,
+                            heartbeat,
+                        };
+                        self.streams.insert(framework_id, conn);
+                    }
+                    None => {
+                        tracing::debug!(framework = %framework_id, stream = %stream_id,
+                            "subscription stream already closed");
+                        self.streams.remove(&framework_id);
+                    }
+                }
+            }
+            Effect::CloseStream {
+                framework_id,
+                stream_id,
+                error,
+            } => {
+                if self
+                    .streams
+                    .get(&framework_id)
+                    .is_some_and(|c| c.stream_id == stream_id)
+                    && let Some(conn) = self.streams.remove(&framework_id)
+                    && let Some(message) = error
+                    && let Some(bytes) = record(&Event::error(message))
+                {
+                    let _ = conn.events.send(bytes);
+                }
+            }
+            Effect::LinkAgent { agent_id, endpoint } => {
+                let outbox =
+                    agents::spawn_outbox(self.fx.client.clone(), agent_id.clone(), endpoint);
+                self.outboxes.insert(agent_id, outbox);
+            }
+            Effect::UnlinkAgent { agent_id } => {
+                self.outboxes.remove(&agent_id);
+            }
+            Effect::ToAgent { agent_id, message } => match self.outboxes.get(&agent_id) {
+                Some(outbox) => {
+                    let _ = outbox.send((message.path(), message.encode()));
+                }
+                None => tracing::debug!(agent = %agent_id, path = message.path(),
+                    "message for an agent without an outbox dropped"),
+            },
+            Effect::Allocator(call) => self.fx.allocator.apply(call),
+            Effect::Registry(op) => {
+                let _ = self.fx.registry.send(op);
+            }
+            Effect::AgentLostHook { agent_id, info } => {
+                crate::hooks::agent_lost(&self.fx.hooks, &agent_id, &info);
+            }
+            Effect::AllocateSoon => self.fx.allocate_soon.notify_one(),
+        }
+    }
+}
