@@ -243,7 +243,16 @@ async fn ack(agent: &Agent, update: &StatusUpdate) {
 // The agent under test -------------------------------------------------------------------------
 
 async fn start_agent(master: &FakeMaster, dir: &Path) -> Agent {
-    let config = AgentConfig {
+    let agent = Agent::start(agent_config(master, dir)).await.unwrap();
+    assert!(
+        agent.wait_registered(Duration::from_secs(10)).await,
+        "agent did not register"
+    );
+    agent
+}
+
+fn agent_config(master: &FakeMaster, dir: &Path) -> AgentConfig {
+    AgentConfig {
         master: format!("http://{}", master.addr),
         listen: "127.0.0.1:0".parse().unwrap(),
         hostname: None,
@@ -253,15 +262,10 @@ async fn start_agent(master: &FakeMaster, dir: &Path) -> Agent {
         executor_shutdown_grace_period: Duration::from_secs(2),
         executor_registration_timeout: Duration::from_secs(20),
         status_update_retry_min: Duration::from_millis(100),
+        status_update_retry_max: Duration::from_secs(1),
         registration_backoff: Duration::from_millis(50),
         ..AgentConfig::default()
-    };
-    let agent = Agent::start(config).await.unwrap();
-    assert!(
-        agent.wait_registered(Duration::from_secs(10)).await,
-        "agent did not register"
-    );
-    agent
+    }
 }
 
 fn command_task(id: &str, command: &str) -> Value {
@@ -674,6 +678,47 @@ async fn updates_are_resent_until_acknowledged_and_sent_in_order() {
     let url = format!("http://{}{}", agent.address(), wire::ACKNOWLEDGE);
     let (code, _) = request("POST", &url, Some(serde_json::to_vec(&bogus).unwrap())).await;
     assert_eq!(code, 202);
+    agent.stop().await;
+}
+
+/// While TASK_STARTING waits for its acknowledgement, the task runs and ends: the resends of
+/// TASK_STARTING carry the task's latest state (Mesos' `StatusUpdate.latest_state`), so the
+/// master can know it ended before the framework acknowledged the older updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_update_in_flight_carries_the_latest_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut master = FakeMaster::start(false).await;
+    let agent = start_agent(&master, dir.path()).await;
+    run_task(&agent, "fw-1", None, vec![command_task("quick", "true")]).await;
+
+    let starting = master.next_status().await;
+    assert_eq!(starting.status.state, TaskState::Starting);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no resend of TASK_STARTING with latest_state TASK_FINISHED"
+        );
+        let again = master.next_status().await;
+        assert_eq!(
+            again.status.uuid, starting.status.uuid,
+            "only the head is sent: {again:?}"
+        );
+        assert_eq!(again.status.state, TaskState::Starting);
+        if again.latest_state == Some(TaskState::Finished) {
+            break;
+        }
+    }
+    // acknowledged in order, the later updates come with the same latest state
+    ack(&agent, &starting).await;
+    let running = master.next_new_status(Some(&starting)).await;
+    assert_eq!(running.status.state, TaskState::Running);
+    assert_eq!(running.latest_state, Some(TaskState::Finished));
+    ack(&agent, &running).await;
+    let finished = master.next_new_status(Some(&running)).await;
+    assert_eq!(finished.status.state, TaskState::Finished);
+    assert_eq!(finished.latest_state, Some(TaskState::Finished));
+    ack(&agent, &finished).await;
     agent.stop().await;
 }
 

@@ -279,13 +279,15 @@ fn ping_timeout(r: &wire::Registered) -> Duration {
 }
 
 /// Delivers a message that is not a status update (executor messages, executor exits): after
-/// registration, retried a few times with backoff.
+/// registration, retried a few times with backoff: the first retry after a second (or after
+/// `status_update_retry_min` when that is shorter, as in tests), doubling up to 10 s.
 pub fn send_later(d: &Shared, path: &'static str, body: Vec<u8>) {
     let d = d.clone();
     tokio::spawn(async move {
         let mut delay = d
             .config
             .status_update_retry_min
+            .min(Duration::from_secs(1))
             .max(Duration::from_millis(1));
         for attempt in 0..8 {
             if d.is_stopping() {

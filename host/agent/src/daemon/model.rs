@@ -318,6 +318,15 @@ impl State {
     }
 
     /// The live (not completed) task, wherever it is.
+    pub fn task(&self, framework_id: &str, task_id: &str) -> Option<&Task> {
+        self.frameworks
+            .get(framework_id)?
+            .executors
+            .values()
+            .find_map(|e| e.tasks.get(task_id))
+    }
+
+    /// The live (not completed) task, wherever it is.
     pub fn task_mut(&mut self, framework_id: &str, task_id: &str) -> Option<&mut Task> {
         self.frameworks
             .get_mut(framework_id)?
