@@ -82,6 +82,7 @@ impl Cluster {
             resources: Some(resources.to_string()),
             executor_shutdown_grace_period: Duration::from_secs(2),
             status_update_retry_min: Duration::from_millis(200),
+            status_update_retry_max: Duration::from_secs(2),
             registration_backoff: Duration::from_millis(200),
             ..AgentConfig::default()
         };

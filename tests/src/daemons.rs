@@ -65,6 +65,28 @@ pub fn workspace_binary(name: &str, package: &str) -> Result<PathBuf, Failure> {
     Ok(path)
 }
 
+/// Status update resends of the `meseta agent` and `meseta local` processes the helpers start:
+/// the first after 1 s, doubling up to 10 s (Meseta's fixed schedule before the defaults became
+/// Mesos' 10 s doubling to 10 min), so an update whose delivery failed (a master that was
+/// down, a framework that was disconnected) comes again within a test's patience. Tests that
+/// spawn these daemons themselves pass them too.
+pub const RETRY_FLAGS: [&str; 2] = [
+    "--status_update_retry_interval_min=1secs",
+    "--status_update_retry_interval_max=10secs",
+];
+
+/// `args` + [`RETRY_FLAGS`] (each unless `extra` sets it) + `extra`.
+fn with_retry_flags<'a>(mut args: Vec<&'a str>, extra: &[&'a str]) -> Vec<&'a str> {
+    for flag in RETRY_FLAGS {
+        let name = flag.split('=').next().unwrap_or(flag);
+        if !extra.iter().any(|e| e.starts_with(name)) {
+            args.push(flag);
+        }
+    }
+    args.extend_from_slice(extra);
+    args
+}
+
 /// Resources `meseta local`'s agent offers in tests.
 pub const LOCAL_RESOURCES: &str = "cpus:4;mem:4096;disk:4096;ports:[31000-32000]";
 
@@ -239,7 +261,7 @@ impl Local {
     pub fn start_with(extra: &[&str]) -> Result<Local, Failure> {
         let work_dir = tempfile::tempdir().map_err(|e| Failure(format!("tempdir: {e}")))?;
         let dir = work_dir.path().to_string_lossy().into_owned();
-        let mut args = vec![
+        let args = vec![
             "local",
             "--ip",
             "127.0.0.1",
@@ -250,7 +272,7 @@ impl Local {
             "--resources",
             LOCAL_RESOURCES,
         ];
-        args.extend_from_slice(extra);
+        let args = with_retry_flags(args, extra);
         let daemon = Daemon::spawn(&args, "Master: ")?;
         Ok(Local {
             url: daemon.url.clone(),
@@ -280,7 +302,7 @@ pub struct AgentProcess {
 
 impl AgentProcess {
     /// `meseta agent --master <master> --ip 127.0.0.1 --port <port> --work_dir <work_dir>
-    /// --resources <resources> <extra>`, once it prints `Agent: `.
+    /// --resources <resources> <RETRY_FLAGS> <extra>`, once it prints `Agent: `.
     pub fn start(
         master: &str,
         port: u16,
@@ -290,7 +312,7 @@ impl AgentProcess {
     ) -> Result<AgentProcess, Failure> {
         let port = port.to_string();
         let work_dir = work_dir.to_string_lossy();
-        let mut args = vec![
+        let args = vec![
             "agent",
             "--master",
             master,
@@ -303,7 +325,7 @@ impl AgentProcess {
             "--resources",
             resources,
         ];
-        args.extend_from_slice(extra);
+        let args = with_retry_flags(args, extra);
         let daemon = Daemon::spawn(&args, "Agent: ")?;
         Ok(AgentProcess {
             url: daemon.url.clone(),

@@ -229,6 +229,119 @@ fn task_ending_while_the_agent_is_down_is_reported_after_restart() {
     no_more_updates(&mut s, "t1");
 }
 
+/// Launches a task group of `tids` (each [`Tasks::command`]) under the default executor `eid`
+/// on the first offer; the agent id.
+fn launch_group(s: &mut Scheduler, tasks: &Tasks, eid: &str, tids: &[&str]) -> String {
+    let offers = s.wait_offers(T).unwrap();
+    let agent_id = offers[0]["agent_id"]["value"].as_str().unwrap().to_string();
+    let infos: Vec<Value> = tids
+        .iter()
+        .map(|t| task(t, &agent_id, &tasks.command(t), 0.1, 16.0))
+        .collect();
+    let executor = json!({
+        "type": "DEFAULT",
+        "executor_id": {"value": eid},
+        "framework_id": {"value": s.framework_id()},
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": 32.0}},
+        ],
+    });
+    let operation = json!({"type": "LAUNCH_GROUP", "launch_group": {
+        "executor": executor,
+        "task_group": {"tasks": infos},
+    }});
+    let (code, body) = s
+        .accept_operations(&offer_ids(&offers[..1]), json!([operation]), 0.0)
+        .unwrap();
+    assert_eq!(code, 202, "{body}");
+    for t in tids {
+        s.wait_state(t, "TASK_RUNNING", T).unwrap();
+    }
+    agent_id
+}
+
+/// The tasks of a task group of a checkpointing framework outlive the agent's death as command
+/// tasks do: each runs on, one that ends while the agent is down is reported after the
+/// restart, the other when it ends, each `TASK_FINISHED` exactly once.
+#[test]
+fn checkpointed_task_group_survives_agent_sigkill() {
+    let cluster = master();
+    let work = tempfile::tempdir().unwrap();
+    let tasks = Tasks::new();
+    let port = free_port().unwrap();
+    let mut agent = start_agent(&cluster, port, work.path());
+    let mut s = Scheduler::subscribe(&cluster.addr, framework("ckpt-group", true)).unwrap();
+    s.set_auto_ack(true);
+    let agent_id = launch_group(&mut s, &tasks, "group-1", &["g1", "g2"]);
+    let (p1, p2) = (tasks.pid("g1"), tasks.pid("g2"));
+
+    agent.kill9();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        alive(p1) && alive(p2),
+        "the group's tasks outlive the agent"
+    );
+    tasks.go("g2");
+    wait_until("g2 to end while the agent is down", T, || !alive(p2));
+
+    let agent = start_agent(&cluster, port, work.path());
+    wait_until("the agent to re-register", T, || {
+        agent.output().contains("registered with the master")
+    });
+    assert_eq!(
+        agent_ids(&cluster),
+        vec![agent_id.clone()],
+        "same agent id\n{}",
+        agent.output()
+    );
+    let status = s
+        .wait_state("g2", "TASK_FINISHED", T)
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
+    assert_eq!(status["agent_id"]["value"], agent_id.as_str());
+    assert_eq!(status["executor_id"]["value"], "group-1");
+    assert!(alive(p1), "the other task still runs\n{}", agent.output());
+
+    tasks.go("g1");
+    let status = s
+        .wait_state("g1", "TASK_FINISHED", T)
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
+    assert_eq!(status["agent_id"]["value"], agent_id.as_str());
+    assert_eq!(status["executor_id"]["value"], "group-1");
+    no_more_updates(&mut s, "g1");
+    no_more_updates(&mut s, "g2");
+}
+
+/// A kill reaches a recovered group's task, and, as before the restart, a killed task takes
+/// the rest of its group down.
+#[test]
+fn recovered_task_group_is_killed_together() {
+    let cluster = master();
+    let work = tempfile::tempdir().unwrap();
+    let tasks = Tasks::new();
+    let port = free_port().unwrap();
+    let mut agent = start_agent(&cluster, port, work.path());
+    let mut s = Scheduler::subscribe(&cluster.addr, framework("ckpt-group-kill", true)).unwrap();
+    s.set_auto_ack(true);
+    launch_group(&mut s, &tasks, "group-k", &["k1", "k2"]);
+    let (p1, p2) = (tasks.pid("k1"), tasks.pid("k2"));
+
+    agent.kill9();
+    let agent = start_agent(&cluster, port, work.path());
+    wait_until("the agent to re-register", T, || {
+        agent.output().contains("registered with the master")
+    });
+    assert!(alive(p1) && alive(p2), "{}", agent.output());
+    s.kill("k1").unwrap();
+    for t in ["k1", "k2"] {
+        s.wait_state(t, "TASK_KILLED", T)
+            .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
+    }
+    wait_until("both tasks to be gone", T, || !alive(p1) && !alive(p2));
+    no_more_updates(&mut s, "k1");
+    no_more_updates(&mut s, "k2");
+}
+
 #[test]
 fn non_checkpointing_tasks_die_with_the_agent() {
     let cluster = master();

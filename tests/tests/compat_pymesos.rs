@@ -116,7 +116,7 @@ fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    use meseta_tests::daemons::{Daemon, LOCAL_RESOURCES, free_port};
+    use meseta_tests::daemons::{Daemon, LOCAL_RESOURCES, RETRY_FLAGS, free_port};
 
     let python = python();
     let dir = tempfile::tempdir().unwrap();
@@ -148,6 +148,8 @@ fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
         &agent_dir,
         "--resources",
         LOCAL_RESOURCES,
+        RETRY_FLAGS[0],
+        RETRY_FLAGS[1],
     ];
     let mut master = Daemon::spawn(&master_args, "Master: ").unwrap();
     let mut agent = Daemon::spawn(&agent_args, "Agent: ").unwrap();

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use meseta_tests::daemons::{Daemon, free_port, http_get};
+use meseta_tests::daemons::{Daemon, RETRY_FLAGS, free_port, http_get};
 use meseta_tests::scheduler::{Scheduler, offer_ids, task};
 use serde_json::{Value, json};
 
@@ -71,6 +71,8 @@ fn agent(master: &str, work_dir: &str) -> Daemon {
             work_dir,
             "--resources",
             "cpus:2;mem:1024;disk:1024;ports:[31000-31100]",
+            RETRY_FLAGS[0],
+            RETRY_FLAGS[1],
         ],
         "Agent: ",
     )
@@ -441,6 +443,8 @@ fn meseta_local_with_new_resources_starts_a_new_agent() {
                 &work_dir,
                 "--resources",
                 &resources,
+                RETRY_FLAGS[0],
+                RETRY_FLAGS[1],
             ],
             "Master: ",
         )

@@ -16,7 +16,14 @@
 //!       runs/<cid>/killed                              present once the agent asked for a kill
 //!       runs/<cid>/tasks/<tid>/task.info               TaskInfo (JSON)
 //!       runs/<cid>/tasks/<tid>/task.updates            status updates and acknowledgements
+//!       runs/<cid>/tasks/<tid>/{launch.json,pids/,termination,killed}
+//!                                                      a task group member's own container
 //! ```
+//!
+//! The tasks of a task group (kind `group`) each run in a container of their own under the
+//! executor's run, each with its own supervisor: those containers' files are in the task's
+//! directory, as an executor's are in its run directory (the container id is in
+//! `launch.json`).
 //!
 //! Single files are written to a temporary file and renamed over the old one. `task.updates` is
 //! append-only: each record is a native-endian `u32` length followed by that many bytes of JSON
@@ -393,6 +400,58 @@ pub enum TerminationRecord {
 pub struct TaskState {
     pub info: TaskInfo,
     pub stream: ReplayedStream,
+    /// A task group member's own container, once its launch was checkpointed.
+    pub container: Option<ContainerRun>,
+}
+
+/// The checkpoints of a supervised container that is not its executor's: a task group
+/// member's, in its task directory.
+#[derive(Clone, Debug)]
+pub struct ContainerRun {
+    pub container_id: String,
+    /// Where its supervisor's files are (`runs/<cid>/tasks/<tid>`).
+    pub dir: PathBuf,
+    pub supervisor: Option<PidRecord>,
+    pub task_pid: Option<PidRecord>,
+    pub termination: Option<TerminationRecord>,
+    pub killed: bool,
+}
+
+/// The part of a `launch.json` that recovery needs.
+#[derive(Deserialize)]
+struct LaunchedContainer {
+    container_id: String,
+}
+
+fn read_termination(dir: &Path) -> Result<Option<TerminationRecord>, CheckpointError> {
+    match read_text(&run_files::termination(dir))? {
+        Some(text) => {
+            serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| CheckpointError::Malformed {
+                    path: run_files::termination(dir),
+                    message: e.to_string(),
+                })
+        }
+        None => Ok(None),
+    }
+}
+
+/// The container launched from `dir` (its `launch.json`); `None` if none was.
+fn read_container(dir: &Path) -> Result<Option<ContainerRun>, CheckpointError> {
+    let launch = run_files::launch(dir);
+    if !launch.exists() {
+        return Ok(None);
+    }
+    let launched: LaunchedContainer = read_json(&launch)?;
+    Ok(Some(ContainerRun {
+        container_id: launched.container_id,
+        dir: dir.to_path_buf(),
+        supervisor: PidRecord::read(&run_files::forked_pid(dir)),
+        task_pid: PidRecord::read(&run_files::task_pid(dir)),
+        termination: read_termination(dir)?,
+        killed: run_files::killed(dir).exists(),
+    }))
 }
 
 /// A recovered run (the executor's latest container).
@@ -532,20 +591,12 @@ fn read_executor(
                     Ok(TaskState {
                         info: read_json(&run_files::task_info(&task_dir))?,
                         stream: replay_updates(&run_files::task_updates(&task_dir))?,
+                        container: read_container(&task_dir)?,
                     })
                 })?;
                 tasks.extend(task);
             }
-            let termination =
-                match read_text(&run_files::termination(&dir))? {
-                    Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
-                        CheckpointError::Malformed {
-                            path: run_files::termination(&dir),
-                            message: e.to_string(),
-                        }
-                    })?),
-                    None => None,
-                };
+            let termination = read_termination(&dir)?;
             Some(RunState {
                 kind: read_text(&run_files::kind(&dir))?,
                 supervisor: PidRecord::read(&run_files::forked_pid(&dir)),
@@ -633,6 +684,64 @@ mod tests {
         assert_eq!(state.errors, 2);
         assert_eq!(state.frameworks.len(), 1);
         assert_eq!(state.frameworks[0].id, "good");
+    }
+
+    #[test]
+    fn a_group_task_has_its_own_container_in_its_task_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = MetaLayout::new(dir.path());
+        write_atomic(&meta.agent_info("a1"), b"{}").unwrap();
+        write_atomic(&meta.framework_info("a1", "f"), b"{}").unwrap();
+        write_atomic(
+            &meta.executor_info("a1", "f", "g"),
+            br#"{"executor_id": {"value": "g"}}"#,
+        )
+        .unwrap();
+        write_atomic(&meta.latest_run("a1", "f", "g"), b"c0").unwrap();
+        write_atomic(
+            &run_files::kind(&meta.run_dir("a1", "f", "g", "c0")),
+            b"group",
+        )
+        .unwrap();
+        for tid in ["t1", "t2"] {
+            let task = meta.task_dir("a1", "f", "g", "c0", tid);
+            let info = format!(r#"{{"name": "{tid}", "task_id": {{"value": "{tid}"}}}}"#);
+            write_atomic(&run_files::task_info(&task), info.as_bytes()).unwrap();
+        }
+        // t1 was launched and ended (killed); t2 never was
+        let t1 = meta.task_dir("a1", "f", "g", "c0", "t1");
+        write_atomic(
+            &run_files::launch(&t1),
+            br#"{"container_id": "c1", "other": "ignored"}"#,
+        )
+        .unwrap();
+        write_atomic(&run_files::forked_pid(&t1), b"10 20\n").unwrap();
+        write_atomic(&run_files::task_pid(&t1), b"11 21\n").unwrap();
+        write_json(
+            &run_files::termination(&t1),
+            &TerminationRecord::Signaled(9),
+        )
+        .unwrap();
+        write_atomic(&run_files::killed(&t1), b"").unwrap();
+
+        let state = read_agent(&meta, "a1", true).unwrap();
+        let run = state.frameworks[0].executors[0].run.as_ref().unwrap();
+        assert_eq!(run.kind.as_deref(), Some("group"));
+        assert!(run.supervisor.is_none() && run.task_pid.is_none());
+        let container = run.tasks[0].container.as_ref().unwrap();
+        assert_eq!(container.container_id, "c1");
+        assert_eq!(container.dir, t1);
+        assert_eq!(
+            container.supervisor,
+            Some(PidRecord {
+                pid: 10,
+                start_time: 20
+            })
+        );
+        assert_eq!(container.task_pid.map(|p| p.pid), Some(11));
+        assert_eq!(container.termination, Some(TerminationRecord::Signaled(9)));
+        assert!(container.killed);
+        assert!(run.tasks[1].container.is_none());
     }
 
     #[test]

@@ -243,7 +243,16 @@ async fn ack(agent: &Agent, update: &StatusUpdate) {
 // The agent under test -------------------------------------------------------------------------
 
 async fn start_agent(master: &FakeMaster, dir: &Path) -> Agent {
-    let config = AgentConfig {
+    let agent = Agent::start(agent_config(master, dir)).await.unwrap();
+    assert!(
+        agent.wait_registered(Duration::from_secs(10)).await,
+        "agent did not register"
+    );
+    agent
+}
+
+fn agent_config(master: &FakeMaster, dir: &Path) -> AgentConfig {
+    AgentConfig {
         master: format!("http://{}", master.addr),
         listen: "127.0.0.1:0".parse().unwrap(),
         hostname: None,
@@ -253,15 +262,10 @@ async fn start_agent(master: &FakeMaster, dir: &Path) -> Agent {
         executor_shutdown_grace_period: Duration::from_secs(2),
         executor_registration_timeout: Duration::from_secs(20),
         status_update_retry_min: Duration::from_millis(100),
+        status_update_retry_max: Duration::from_secs(1),
         registration_backoff: Duration::from_millis(50),
         ..AgentConfig::default()
-    };
-    let agent = Agent::start(config).await.unwrap();
-    assert!(
-        agent.wait_registered(Duration::from_secs(10)).await,
-        "agent did not register"
-    );
-    agent
+    }
 }
 
 fn command_task(id: &str, command: &str) -> Value {
@@ -674,6 +678,47 @@ async fn updates_are_resent_until_acknowledged_and_sent_in_order() {
     let url = format!("http://{}{}", agent.address(), wire::ACKNOWLEDGE);
     let (code, _) = request("POST", &url, Some(serde_json::to_vec(&bogus).unwrap())).await;
     assert_eq!(code, 202);
+    agent.stop().await;
+}
+
+/// While TASK_STARTING waits for its acknowledgement, the task runs and ends: the resends of
+/// TASK_STARTING carry the task's latest state (Mesos' `StatusUpdate.latest_state`), so the
+/// master can know it ended before the framework acknowledged the older updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_update_in_flight_carries_the_latest_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut master = FakeMaster::start(false).await;
+    let agent = start_agent(&master, dir.path()).await;
+    run_task(&agent, "fw-1", None, vec![command_task("quick", "true")]).await;
+
+    let starting = master.next_status().await;
+    assert_eq!(starting.status.state, TaskState::Starting);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no resend of TASK_STARTING with latest_state TASK_FINISHED"
+        );
+        let again = master.next_status().await;
+        assert_eq!(
+            again.status.uuid, starting.status.uuid,
+            "only the head is sent: {again:?}"
+        );
+        assert_eq!(again.status.state, TaskState::Starting);
+        if again.latest_state == Some(TaskState::Finished) {
+            break;
+        }
+    }
+    // acknowledged in order, the later updates come with the same latest state
+    ack(&agent, &starting).await;
+    let running = master.next_new_status(Some(&starting)).await;
+    assert_eq!(running.status.state, TaskState::Running);
+    assert_eq!(running.latest_state, Some(TaskState::Finished));
+    ack(&agent, &running).await;
+    let finished = master.next_new_status(Some(&running)).await;
+    assert_eq!(finished.status.state, TaskState::Finished);
+    assert_eq!(finished.latest_state, Some(TaskState::Finished));
+    ack(&agent, &finished).await;
     agent.stop().await;
 }
 
@@ -1119,4 +1164,207 @@ async fn queued_tasks_can_be_killed_and_executors_shut_down() {
     assert_eq!(exited.executor_id.value, "silent");
     assert_eq!(exited.status, libc::SIGTERM);
     agent.stop().await;
+}
+
+/// Waits until the fake master has seen `n` registrations; all of them.
+async fn registrations(master: &FakeMaster, n: usize) -> Vec<RegisterAgent> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let regs = master.shared.registrations.lock().unwrap().clone();
+        if regs.len() >= n {
+            return regs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} registrations, expected {n}",
+            regs.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn reported_executors(reg: &RegisterAgent) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = reg
+        .executors
+        .iter()
+        .map(|e| {
+            assert_eq!(
+                e.executor.framework_id.as_ref(),
+                Some(&e.framework_id),
+                "{e:?}"
+            );
+            (
+                e.framework_id.value.clone(),
+                e.executor.executor_id.value.clone(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A (re-)registration reports the custom executors and the task groups' default executors,
+/// which hold resources at the master, but not the command executors of command tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_reports_custom_and_default_executors_but_not_command_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut master = FakeMaster::start(true).await;
+    let agent = start_agent(&master, dir.path()).await;
+    // an executor that never subscribes: it runs, its task stays queued
+    let mut silent = custom_executor("silent", "sleep 60");
+    silent["resources"] = json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]);
+    run_task(&agent, "fw-x", Some(silent), vec![executor_task("q1")]).await;
+    run_task(&agent, "fw-x", None, vec![command_task("cmd", "sleep 60")]).await;
+    let body = json!({
+        "framework": {"user": "", "name": "test-framework", "id": {"value": "fw-g"}},
+        "framework_id": {"value": "fw-g"},
+        "executor": {
+            "type": "DEFAULT",
+            "executor_id": {"value": "group-exec"},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}],
+        },
+        "tasks": [command_task("g1", "sleep 60")],
+        "group": true,
+    });
+    let url = format!("http://{}{}", agent.address(), wire::RUN_TASK);
+    let (code, _) = request("POST", &url, Some(body.to_string().into_bytes())).await;
+    assert_eq!(code, 202);
+    // the first update of the next task is refused with 409: the agent registers again
+    master.shared.conflict_once.store(true, Ordering::SeqCst);
+    run_task(
+        &agent,
+        "fw-x",
+        None,
+        vec![command_task("trigger", "sleep 60")],
+    )
+    .await;
+
+    let regs = registrations(&master, 2).await;
+    assert!(regs[0].executors.is_empty(), "{:?}", regs[0].executors);
+    let again = &regs[1];
+    assert_eq!(
+        reported_executors(again),
+        [
+            ("fw-g".to_string(), "group-exec".to_string()),
+            ("fw-x".to_string(), "silent".to_string()),
+        ]
+    );
+    let silent = again
+        .executors
+        .iter()
+        .find(|e| e.executor.executor_id.value == "silent")
+        .unwrap();
+    assert_eq!(silent.executor.resources.len(), 1, "{silent:?}");
+    assert_eq!(
+        silent.executor.command.as_ref().unwrap().value.as_deref(),
+        Some("sleep 60")
+    );
+    let _ = master.next_status().await;
+    agent.stop().await;
+}
+
+/// A custom executor recovered from the checkpoints of a previous agent (here written by
+/// hand, with a `sleep` standing in for its supervisor and its process) is reported in the
+/// re-registration once it has subscribed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_reports_recovered_executors() {
+    use meseta_agent::checkpoint::{self, MetaLayout, PidRecord, UpdateRecord, run_files};
+    use std::os::unix::process::CommandExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let master = FakeMaster::start(true).await;
+    // a first agent registers and checkpoints its identity
+    start_agent(&master, dir.path()).await.stop().await;
+
+    let mut process = std::process::Command::new("sleep")
+        .arg("60")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let record = PidRecord::of(process.id()).unwrap();
+    let meta = MetaLayout::new(&dir.path().join("work"));
+    let (fid, eid, cid, tid) = ("fw-rec", "exec-rec", "cid-rec", "t-rec");
+    checkpoint::write_json(
+        &meta.framework_info(AGENT_ID, fid),
+        &json!({"user": "", "name": "recovering", "checkpoint": true, "id": {"value": fid}}),
+    )
+    .unwrap();
+    checkpoint::write_json(
+        &meta.executor_info(AGENT_ID, fid, eid),
+        &json!({
+            "type": "CUSTOM",
+            "executor_id": {"value": eid},
+            "framework_id": {"value": fid},
+            "command": {"shell": true, "value": "sleep 60"},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}],
+        }),
+    )
+    .unwrap();
+    checkpoint::write_atomic(&meta.latest_run(AGENT_ID, fid, eid), cid.as_bytes()).unwrap();
+    let run = meta.run_dir(AGENT_ID, fid, eid, cid);
+    checkpoint::write_atomic(&run_files::kind(&run), b"custom").unwrap();
+    for pids in [run_files::forked_pid(&run), run_files::task_pid(&run)] {
+        checkpoint::write_atomic(&pids, record.to_text().as_bytes()).unwrap();
+    }
+    let task_dir = meta.task_dir(AGENT_ID, fid, eid, cid, tid);
+    let mut task = executor_task(tid);
+    task["executor"] = json!({"executor_id": {"value": eid}});
+    checkpoint::write_json(&run_files::task_info(&task_dir), &task).unwrap();
+    let mut running = meseta_api::common::TaskStatus::new(
+        meseta_api::common::TaskID::new(tid),
+        TaskState::Running,
+    );
+    running.uuid = Some(meseta_api::new_status_uuid());
+    checkpoint::append_update(
+        &run_files::task_updates(&task_dir),
+        &UpdateRecord::Update {
+            status: Box::new(running.clone()),
+            from_executor: true,
+        },
+    )
+    .unwrap();
+    checkpoint::append_update(
+        &run_files::task_updates(&task_dir),
+        &UpdateRecord::Ack {
+            uuid: running.uuid.clone().unwrap(),
+        },
+    )
+    .unwrap();
+
+    let agent = Agent::start(AgentConfig {
+        executor_reregistration_timeout: Duration::from_secs(10),
+        ..agent_config(&master, dir.path())
+    })
+    .await
+    .unwrap();
+    // the executor subscribes again (its stream stays open while `_stream` lives)
+    let subscribe = json!({
+        "type": "SUBSCRIBE",
+        "framework_id": {"value": fid},
+        "executor_id": {"value": eid},
+        "subscribe": {},
+    });
+    let req = hyper::Request::post(format!("http://{}/api/v1/executor", agent.address()))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(subscribe.to_string())))
+        .unwrap();
+    let stream = tokio::time::timeout(Duration::from_secs(10), client().request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(agent.wait_registered(Duration::from_secs(10)).await);
+
+    let regs = registrations(&master, 2).await;
+    let again = &regs[1];
+    assert_eq!(again.agent_info.id.as_ref().unwrap().value, AGENT_ID);
+    assert_eq!(
+        reported_executors(again),
+        [(fid.to_string(), eid.to_string())]
+    );
+    assert_eq!(again.tasks.len(), 1, "{:?}", again.tasks);
+    assert_eq!(again.tasks[0].status.state, TaskState::Running);
+    agent.stop().await;
+    let _ = process.kill();
+    let _ = process.wait();
 }

@@ -203,6 +203,15 @@ pub struct AgentArgs {
     /// re-registers with the master after it. At most 15 seconds.
     #[arg(long = "executor_reregistration_timeout", alias = "executor-reregistration-timeout", env = "MESETA_EXECUTOR_REREGISTRATION_TIMEOUT", default_value = "2secs", value_parser = parse_duration)]
     executor_reregistration_timeout: Duration,
+    /// First resend of a status update the framework has not acknowledged (Mesos' fixed
+    /// STATUS_UPDATE_RETRY_INTERVAL_MIN); each later resend comes after twice the previous
+    /// interval.
+    #[arg(long = "status_update_retry_interval_min", alias = "status-update-retry-interval-min", env = "MESETA_STATUS_UPDATE_RETRY_INTERVAL_MIN", default_value = "10secs", value_parser = parse_duration)]
+    status_update_retry_interval_min: Duration,
+    /// Longest interval between resends of an unacknowledged status update (Mesos' fixed
+    /// STATUS_UPDATE_RETRY_INTERVAL_MAX); not less than --status_update_retry_interval_min.
+    #[arg(long = "status_update_retry_interval_max", alias = "status-update-retry-interval-max", env = "MESETA_STATUS_UPDATE_RETRY_INTERVAL_MAX", default_value = "10mins", value_parser = parse_duration)]
+    status_update_retry_interval_max: Duration,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -605,6 +614,16 @@ fn agent_config(
         Some(name) => Some(modules.get(name, "--qos_controller")?),
         None => None,
     };
+    if args.status_update_retry_interval_min.is_zero() {
+        return Err("--status_update_retry_interval_min must be positive".into());
+    }
+    if args.status_update_retry_interval_max < args.status_update_retry_interval_min {
+        return Err(format!(
+            "--status_update_retry_interval_max ({:?}) is less than \
+             --status_update_retry_interval_min ({:?})",
+            args.status_update_retry_interval_max, args.status_update_retry_interval_min
+        ));
+    }
     Ok(AgentConfig {
         master,
         listen,
@@ -632,6 +651,8 @@ fn agent_config(
         executor_reregistration_timeout: args
             .executor_reregistration_timeout
             .min(Duration::from_secs(15)),
+        status_update_retry_min: args.status_update_retry_interval_min,
+        status_update_retry_max: args.status_update_retry_interval_max,
         ..AgentConfig::default()
     })
 }

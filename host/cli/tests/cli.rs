@@ -280,3 +280,33 @@ fn the_shipped_example_manifest_validates() {
     assert!(o.status.success(), "{out}");
     assert!(out.contains("0 failed"), "{out}");
 }
+
+#[test]
+fn agent_status_update_retry_flags_are_listed_and_checked() {
+    let help = meseta(&["agent", "--help"]);
+    let help = text(&help);
+    assert!(
+        help.contains("--status_update_retry_interval_min")
+            && help.contains("--status_update_retry_interval_max"),
+        "{help}"
+    );
+    let dir = std::env::temp_dir().join(format!("meseta-cli-retry-{}", std::process::id()));
+    let out = meseta(&[
+        "agent",
+        "--master",
+        "127.0.0.1:1",
+        "--work_dir",
+        dir.to_str().unwrap(),
+        "--status_update_retry_interval_min",
+        "5secs",
+        "--status_update_retry_interval_max",
+        "1secs",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("--status_update_retry_interval_max"),
+        "{}",
+        text(&out)
+    );
+}

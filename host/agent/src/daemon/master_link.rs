@@ -13,7 +13,7 @@ use meseta_api::internal as wire;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Shared;
-use super::model::State;
+use super::model::{ExecutorKind, State};
 use super::status;
 
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -119,7 +119,8 @@ pub async fn status_sender(d: Shared, mut queue: mpsc::UnboundedReceiver<QueuedS
 }
 
 /// The registration message: the agent's info (with its id when it has one) and, when
-/// re-registering, every task it still has with its latest status.
+/// re-registering, every task it still has with its latest status, and every executor that
+/// holds resources of its own (see [`running_executors`]).
 fn register_message(d: &Shared, st: &State) -> wire::RegisterAgent {
     let mut tasks = Vec::new();
     for framework in st.frameworks.values() {
@@ -165,8 +166,34 @@ fn register_message(d: &Shared, st: &State) -> wire::RegisterAgent {
         endpoint: st.endpoint.clone(),
         tasks,
         version: Some(env!("CARGO_PKG_VERSION").to_string()),
-        executors: Vec::new(),
+        executors: running_executors(st),
     }
+}
+
+/// The executors to report in a registration (Mesos' `ReregisterSlaveMessage.executor_infos`):
+/// every executor that has not terminated, launched or recovered, except the command executors
+/// the agent makes up for command tasks (the master never stores those: their tasks hold the
+/// resources). A task group's default executor is reported: Meseta runs no process for it,
+/// but the master accounts its `ExecutorInfo.resources` from the LAUNCH_GROUP until the agent
+/// reports it exited, exactly as for a custom executor.
+fn running_executors(st: &State) -> Vec<wire::RunningExecutor> {
+    let mut out = Vec::new();
+    for framework in st.frameworks.values() {
+        for executor in framework.executors.values() {
+            if executor.kind == ExecutorKind::Command || executor.terminated {
+                continue;
+            }
+            let mut info = executor.info.clone();
+            if info.framework_id.is_none() {
+                info.framework_id = Some(FrameworkID::new(&framework.id));
+            }
+            out.push(wire::RunningExecutor {
+                framework_id: FrameworkID::new(&framework.id),
+                executor: info,
+            });
+        }
+    }
+    out
 }
 
 /// Registers with the master, retrying with backoff while it is unreachable; then waits until
@@ -279,13 +306,15 @@ fn ping_timeout(r: &wire::Registered) -> Duration {
 }
 
 /// Delivers a message that is not a status update (executor messages, executor exits): after
-/// registration, retried a few times with backoff.
+/// registration, retried a few times with backoff: the first retry after a second (or after
+/// `status_update_retry_min` when that is shorter, as in tests), doubling up to 10 s.
 pub fn send_later(d: &Shared, path: &'static str, body: Vec<u8>) {
     let d = d.clone();
     tokio::spawn(async move {
         let mut delay = d
             .config
             .status_update_retry_min
+            .min(Duration::from_secs(1))
             .max(Duration::from_millis(1));
         for attempt in 0..8 {
             if d.is_stopping() {

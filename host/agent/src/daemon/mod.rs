@@ -59,6 +59,13 @@ pub const EXECUTOR_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 /// keeps.
 pub const MAX_COMPLETED: usize = 100;
 
+/// Mesos' `STATUS_UPDATE_RETRY_INTERVAL_MIN`: the default first resend of an unacknowledged
+/// status update.
+pub const STATUS_UPDATE_RETRY_INTERVAL_MIN: Duration = Duration::from_secs(10);
+
+/// Mesos' `STATUS_UPDATE_RETRY_INTERVAL_MAX`: the default cap of the doubling resend interval.
+pub const STATUS_UPDATE_RETRY_INTERVAL_MAX: Duration = Duration::from_secs(10 * 60);
+
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 16 << 20;
 
@@ -83,9 +90,14 @@ pub struct AgentConfig {
     /// `--executor_registration_timeout` (1 min): a custom executor that has not subscribed
     /// by then is killed and its tasks fail.
     pub executor_registration_timeout: Duration,
-    /// First resend of an unacknowledged status update after this; doubling, capped at ten
-    /// times this (Mesos: 10 s doubling to 10 min; Meseta's default is 1 s doubling to 10 s).
+    /// `--status_update_retry_interval_min` (10 s, Mesos' `STATUS_UPDATE_RETRY_INTERVAL_MIN`):
+    /// the first resend of an unacknowledged status update comes after this; each later one
+    /// after twice the previous interval, up to `status_update_retry_max`.
     pub status_update_retry_min: Duration,
+    /// `--status_update_retry_interval_max` (10 min, Mesos' `STATUS_UPDATE_RETRY_INTERVAL_MAX`):
+    /// the longest interval between resends of an unacknowledged status update (a value below
+    /// `status_update_retry_min` counts as `status_update_retry_min`).
+    pub status_update_retry_max: Duration,
     /// First retry of a failed registration after this; doubling, capped at ten times this.
     pub registration_backoff: Duration,
     /// `--isolation`, set up (see [`Isolation::new`]); `None` runs containers without
@@ -147,7 +159,8 @@ impl Default for AgentConfig {
             attributes: None,
             executor_shutdown_grace_period: Duration::from_secs(5),
             executor_registration_timeout: Duration::from_secs(60),
-            status_update_retry_min: Duration::from_secs(1),
+            status_update_retry_min: STATUS_UPDATE_RETRY_INTERVAL_MIN,
+            status_update_retry_max: STATUS_UPDATE_RETRY_INTERVAL_MAX,
             registration_backoff: Duration::from_secs(1),
             isolation: None,
             resource_estimator: None,
@@ -521,6 +534,13 @@ pub(crate) async fn advertised_ip(listen: SocketAddr, master: &str) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_updates_are_resent_on_mesos_schedule_by_default() {
+        let config = AgentConfig::default();
+        assert_eq!(config.status_update_retry_min, Duration::from_secs(10));
+        assert_eq!(config.status_update_retry_max, Duration::from_secs(600));
+    }
 
     #[test]
     fn master_addresses() {

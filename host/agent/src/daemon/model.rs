@@ -253,16 +253,12 @@ pub struct State {
 }
 
 impl State {
-    /// The containers of checkpointing frameworks (command tasks and custom executors; task
-    /// groups are not recovered), which outlive an agent that exits.
+    /// The containers of checkpointing frameworks (command tasks, custom executors, the tasks
+    /// of task groups), which outlive an agent that exits.
     pub fn checkpointed_containers(&self) -> std::collections::HashSet<String> {
         let mut out = std::collections::HashSet::new();
         for f in self.frameworks.values().filter(|f| f.info.checkpoint) {
-            for e in f
-                .executors
-                .values()
-                .filter(|e| e.kind != ExecutorKind::Group)
-            {
+            for e in f.executors.values() {
                 out.insert(e.container_id.clone());
                 out.extend(e.tasks.values().filter_map(|t| t.container_id.clone()));
             }
@@ -315,6 +311,15 @@ impl State {
             .get_mut(framework_id)?
             .executors
             .get_mut(executor_id)
+    }
+
+    /// The live (not completed) task, wherever it is.
+    pub fn task(&self, framework_id: &str, task_id: &str) -> Option<&Task> {
+        self.frameworks
+            .get(framework_id)?
+            .executors
+            .values()
+            .find_map(|e| e.tasks.get(task_id))
     }
 
     /// The live (not completed) task, wherever it is.

@@ -2,7 +2,9 @@
 //! `docs/agent-recovery.md`); the layout is in [`crate::checkpoint`].
 //!
 //! While running, for frameworks with `FrameworkInfo.checkpoint` only: the framework, executor
-//! and task infos when a command task or custom executor is launched; every status update
+//! and task infos when a command task, a custom executor or a task group is launched (a
+//! group's tasks each run in a supervised container of their own, whose files are in the
+//! task's checkpoint directory); every status update
 //! before it is sent and every acknowledgement (`task.updates`); the agent's info and id once
 //! registered. Their containers run under supervisors ([`crate::supervisor`]) when
 //! [`super::AgentConfig::supervisor`] is set; the containers of other frameworks run under
@@ -16,13 +18,14 @@
 //! 3. every checkpointed executor's latest run: its tasks and their update streams are
 //!    replayed (latest state, unacknowledged updates queued again); a live supervisor is
 //!    adopted (its container keeps running and is waited for); one that ended while the agent
-//!    was down gives its checkpointed exit status and the task its terminal update;
+//!    was down gives its checkpointed exit status and the task its terminal update; a task
+//!    group's tasks are recovered so one by one, each from its own container;
 //! 4. recovered custom executors must subscribe again within
 //!    `executor_reregistration_timeout`, else they are killed and their tasks are
 //!    `TASK_LOST` (`TASK_GONE` for partition-aware frameworks),
 //!    `REASON_EXECUTOR_REREGISTRATION_TIMEOUT`; registration waits until they all have
 //!    subscribed, or that timeout;
-//! 5. the agent registers with its old id and reports the recovered tasks.
+//! 5. the agent registers with its old id and reports the recovered tasks and executors.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,9 +36,10 @@ use meseta_api::common::{AgentInfo, Attribute, Resource, TaskInfo, TaskStatus};
 use super::model::{Executor, ExecutorKind, State, Task};
 use super::{AgentConfig, AgentError, Shared, status, tasks};
 use crate::checkpoint::{
-    self, AgentState, CheckpointError, MetaLayout, PidRecord, UpdateRecord, run_files,
+    self, AgentState, CheckpointError, ContainerRun, MetaLayout, PidRecord, TerminationRecord,
+    UpdateRecord, run_files,
 };
-use crate::containerizer::{ExitStatus, Termination};
+use crate::containerizer::{ContainerHandle, ExitStatus, Termination};
 use crate::isolation::ContainerInfo;
 use crate::sandbox::SandboxIds;
 use crate::supervisor::Supervision;
@@ -63,25 +67,28 @@ fn run_dir(d: &Shared, st: &State, fid: &str, eid: &str) -> Option<PathBuf> {
     Some(d.meta.run_dir(aid, fid, eid, &executor.container_id))
 }
 
-/// How to supervise a container of executor `eid` (`None`: no supervisor configured, run it
-/// as a direct child).
+/// How to supervise a container of executor `eid`: the executor's own (a custom executor's, a
+/// command task's), or with `tid` the container of one task of a task group (`None`: no
+/// supervisor configured, run it as a direct child).
 pub fn supervision(
     d: &Shared,
     st: &State,
     fid: &str,
     eid: &str,
+    tid: Option<&str>,
     container_id: &str,
 ) -> Option<Supervision> {
     let binary = d.config.supervisor.clone()?;
-    // the tasks of a group share their executor's run dir: they are not recovered (yet)
-    let group = st
-        .frameworks
-        .get(fid)
-        .and_then(|f| f.executors.get(eid))
-        .is_some_and(|e| e.kind == ExecutorKind::Group);
-    let checkpointed = checkpoints(st, fid) && !group;
+    let checkpointed = checkpoints(st, fid);
     let run_dir = if checkpointed {
-        run_dir(d, st, fid, eid)?
+        let executor = st.frameworks.get(fid)?.executors.get(eid)?;
+        let run = run_dir(d, st, fid, eid)?;
+        match (executor.kind, tid) {
+            // each task of a group is a container of its own, with a supervisor of its own:
+            // its files are in the task's directory of the group's run
+            (ExecutorKind::Group, Some(tid)) => run.join("tasks").join(tid),
+            _ => run,
+        }
     } else {
         transient_dir(&d.meta).join(container_id)
     };
@@ -99,6 +106,7 @@ pub fn checkpoint_env(d: &Shared, st: &State, fid: &str) -> Option<Duration> {
 
 /// Checkpoints the launch of executor `eid` (already in the state) with `tasks`: the
 /// framework's and the executor's infos, `runs/latest`, the executor's kind, each task's info.
+/// A task group that gets more tasks is checkpointed again with them.
 pub fn checkpoint_launch(d: &Shared, st: &State, fid: &str, eid: &str, tasks: &[&TaskInfo]) {
     if !checkpoints(st, fid) {
         return;
@@ -162,9 +170,6 @@ fn updates_file(d: &Shared, st: &State, fid: &str, tid: &str) -> Option<PathBuf>
     let aid = st.agent_id.as_deref()?;
     let eid = st.executor_of(fid, tid)?;
     let executor = st.frameworks.get(fid)?.executors.get(&eid)?;
-    if executor.kind == ExecutorKind::Group {
-        return None;
-    }
     let dir = d.meta.task_dir(aid, fid, &eid, &executor.container_id, tid);
     // a task never checkpointed (launched before the framework asked for it) stays so
     run_files::task_info(&dir)
@@ -320,10 +325,17 @@ pub fn cleanup(work_dir: &Path) -> Result<usize, AgentError> {
         let state = checkpoint::read_agent(&meta, &aid, false)?;
         for framework in &state.frameworks {
             for executor in &framework.executors {
-                if let Some(run) = &executor.run
-                    && kill_run(&run.dir)
-                {
+                let Some(run) = &executor.run else { continue };
+                if kill_run(&run.dir) {
                     killed += 1;
+                }
+                // the containers of a task group's tasks
+                for task in &run.tasks {
+                    if let Some(container) = &task.container
+                        && kill_run(&container.dir)
+                    {
+                        killed += 1;
+                    }
                 }
             }
         }
@@ -346,10 +358,48 @@ pub fn all_resubscribed(d: &Shared) -> bool {
 /// The containers of `state` whose supervisor still runs, as isolators know them.
 fn live_containers(d: &Shared, state: &AgentState) -> Vec<(String, ContainerInfo)> {
     let mut out = Vec::new();
+    let live = |supervisor: Option<PidRecord>, task_pid: Option<PidRecord>| {
+        supervisor.is_some_and(|s| s.is_alive()) && task_pid.is_some()
+    };
     for framework in &state.frameworks {
         for executor in &framework.executors {
             let Some(run) = &executor.run else { continue };
-            if !run.supervisor.is_some_and(|s| s.is_alive()) || run.task_pid.is_none() {
+            let executor_sandbox = d.layout.run_dir(&SandboxIds::new(
+                &state.id,
+                &framework.id,
+                &executor.id,
+                &run.container_id,
+            ));
+            // the tasks of a group: a container each
+            for task in &run.tasks {
+                let Some(container) = &task.container else {
+                    continue;
+                };
+                if !live(container.supervisor, container.task_pid) {
+                    continue;
+                }
+                let user = task
+                    .info
+                    .command
+                    .as_ref()
+                    .and_then(|c| c.user.clone())
+                    .or_else(|| Some(framework.info.user.clone()))
+                    .filter(|u| !u.is_empty());
+                out.push((
+                    container.container_id.clone(),
+                    ContainerInfo {
+                        framework_id: framework.id.clone(),
+                        executor_id: executor.id.clone(),
+                        resources: meseta_api::convert::resources_from_wire(&task.info.resources)
+                            .unwrap_or_default(),
+                        user,
+                        sandbox: executor_sandbox
+                            .join("tasks")
+                            .join(&task.info.task_id.value),
+                    },
+                ));
+            }
+            if !live(run.supervisor, run.task_pid) {
                 continue;
             }
             let mut wire = executor.info.resources.clone();
@@ -372,17 +422,159 @@ fn live_containers(d: &Shared, state: &AgentState) -> Vec<(String, ContainerInfo
                     executor_id: executor.id.clone(),
                     resources: meseta_api::convert::resources_from_wire(&wire).unwrap_or_default(),
                     user,
-                    sandbox: d.layout.run_dir(&SandboxIds::new(
-                        &state.id,
-                        &framework.id,
-                        &executor.id,
-                        &run.container_id,
-                    )),
+                    sandbox: executor_sandbox,
                 },
             ));
         }
     }
     out
+}
+
+/// Adopts a recovered container whose supervisor still runs (its handle), or, when its end
+/// cannot be followed (the supervisor is gone or unknown: the agent died while starting it),
+/// SIGKILLs what is left of it: it must not run on unseen.
+fn adopt(
+    d: &Shared,
+    container_id: &str,
+    dir: &Path,
+    supervisor: Option<PidRecord>,
+    task_pid: Option<PidRecord>,
+    killed: bool,
+) -> Option<ContainerHandle> {
+    let live = supervisor.filter(PidRecord::is_alive);
+    let handle = match (live, task_pid) {
+        (Some(supervisor), Some(task_pid)) => Some(d.containerizer.recover(
+            container_id,
+            supervisor,
+            task_pid.pid,
+            dir.to_path_buf(),
+            d.config.executor_shutdown_grace_period,
+            killed,
+        )),
+        _ => None,
+    };
+    if handle.is_none()
+        && let Some(task_pid) = task_pid.filter(PidRecord::is_alive)
+    {
+        tracing::warn!(container = %container_id, pid = task_pid.pid,
+            "killing a container whose supervisor cannot be followed");
+        let _ = crate::sys::signal_group(task_pid.pid, libc::SIGKILL);
+    }
+    handle
+}
+
+/// How a container that ended while no agent watched it ended, from its checkpoints.
+fn checkpointed_termination(termination: Option<TerminationRecord>, killed: bool) -> Termination {
+    Termination {
+        status: termination
+            .map(ExitStatus::from)
+            .unwrap_or(ExitStatus::Unknown),
+        killed,
+        reason: None,
+        limitation: None,
+    }
+}
+
+/// A recovered task still to be dealt with: its id, its unacknowledged updates (oldest
+/// first), and its own container if it is a task group's.
+type Replayed = (String, Vec<(TaskStatus, bool)>, Option<ContainerRun>);
+
+/// Puts a run's checkpointed tasks into `model`, their states replayed: a task done before the
+/// agent died (terminal, every update acknowledged) among the completed ones, the others as
+/// live tasks (returned).
+fn replay_tasks(model: &mut Executor, tasks: Vec<checkpoint::TaskState>) -> Vec<Replayed> {
+    let mut live = Vec::new();
+    for task in tasks {
+        let tid = task.info.task_id.value.clone();
+        let mut entry = Task::new(task.info, &model.framework_id, &model.id);
+        entry.container_id = match &task.container {
+            Some(container) => Some(container.container_id.clone()),
+            None if model.kind == ExecutorKind::Group => None,
+            None => Some(model.container_id.clone()),
+        };
+        for (status, from_executor) in &task.stream.updates {
+            entry.state = status.state;
+            entry.statuses.push(status.clone());
+            if *from_executor && let Some(uuid) = &status.uuid {
+                entry.seen_uuids.push(uuid.0.clone());
+            }
+        }
+        let unacked = task.stream.unacknowledged();
+        if entry.state.is_terminal() && unacked.is_empty() {
+            // done before the agent died: nothing left to do for it
+            model.completed_tasks.push_back(entry);
+            continue;
+        }
+        model.tasks.insert(tid.clone(), entry);
+        live.push((tid, unacked, task.container));
+    }
+    live
+}
+
+/// Recovers a task group's executor: each task's container is adopted if its supervisor
+/// still runs (and watched as a launched one is), a task whose container ended while the
+/// agent was down gets its terminal update from the checkpointed exit status (one that never
+/// started: `TASK_FAILED`); as for a launched group, a failed or killed task takes the others
+/// down and the executor ends (`EXECUTOR_EXITED`) with its last task. A group that was done
+/// before the agent died (every task terminal and acknowledged) is only remembered.
+fn recover_group(d: &Shared, st: &mut State, mut model: Executor, replayed: Vec<Replayed>) {
+    let fid = model.framework_id.clone();
+    let eid = model.id.clone();
+    let mut watched = Vec::new();
+    let mut ended = Vec::new();
+    let mut pending = Vec::new();
+    for (tid, unacked, container) in replayed {
+        pending.push((tid.clone(), unacked));
+        let handle = container.as_ref().and_then(|c| {
+            adopt(
+                d,
+                &c.container_id,
+                &c.dir,
+                c.supervisor,
+                c.task_pid,
+                c.killed,
+            )
+        });
+        match (handle, model.tasks.get_mut(&tid)) {
+            (Some(handle), Some(task)) => {
+                task.handle = Some(handle.clone());
+                watched.push((tid, handle));
+            }
+            _ => {
+                let termination = container
+                    .map(|c| checkpointed_termination(c.termination, c.killed))
+                    .unwrap_or_else(|| checkpointed_termination(None, false));
+                ended.push((tid, termination));
+            }
+        }
+    }
+    tracing::info!(framework = %fid, executor = %eid, container = %model.container_id,
+        tasks = model.tasks.len(), running = watched.len(), "recovered task group");
+    let done = model.tasks.is_empty();
+    model.terminated = done;
+    st.framework_entry(&fid, None)
+        .executors
+        .insert(eid.clone(), model);
+    for (tid, unacked) in pending {
+        status::restore(d, st, &fid, &tid, unacked);
+    }
+    for (tid, handle) in watched {
+        tokio::spawn(tasks::watch_recovered_task(
+            d.clone(),
+            fid.clone(),
+            eid.clone(),
+            tid,
+            handle,
+        ));
+    }
+    // after every live task has its handle, so that a failure takes the others down
+    for (tid, termination) in ended {
+        tasks::report_termination(d, st, &fid, &tid, &termination);
+        tasks::process_ended(d, st, &fid, &eid, &tid);
+    }
+    if done {
+        st.collect(&fid, &eid);
+    }
 }
 
 /// Recovery, steps 2 to 4. Whether there are recovered custom executors to wait for before
@@ -427,6 +619,7 @@ pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
             let kind = match run.kind.as_deref() {
                 Some("command") => ExecutorKind::Command,
                 Some("custom") => ExecutorKind::Custom,
+                Some("group") => ExecutorKind::Group,
                 other => {
                     tracing::warn!(framework = %fid, executor = %eid, kind = ?other,
                         "cannot recover this kind of executor; ignoring it");
@@ -436,49 +629,12 @@ pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
             let cid = run.container_id.clone();
             let directory = d.layout.run_dir(&SandboxIds::new(&aid, &fid, &eid, &cid));
             let mut model = Executor::new(&eid, &fid, kind, executor.info, cid.clone(), directory);
-            let mut pending = Vec::new();
-            for task in run.tasks {
-                let tid = task.info.task_id.value.clone();
-                let mut entry = Task::new(task.info, &fid, &eid);
-                entry.container_id = Some(cid.clone());
-                for (status, from_executor) in &task.stream.updates {
-                    entry.state = status.state;
-                    entry.statuses.push(status.clone());
-                    if *from_executor && let Some(uuid) = &status.uuid {
-                        entry.seen_uuids.push(uuid.0.clone());
-                    }
-                }
-                let unacked = task.stream.unacknowledged();
-                if entry.state.is_terminal() && unacked.is_empty() {
-                    // done before the agent died: nothing left to do for it
-                    model.completed_tasks.push_back(entry);
-                    continue;
-                }
-                pending.push((tid.clone(), unacked));
-                model.tasks.insert(tid, entry);
+            let replayed = replay_tasks(&mut model, run.tasks);
+            if kind == ExecutorKind::Group {
+                recover_group(d, &mut st, model, replayed);
+                continue;
             }
-            let live = run.supervisor.filter(PidRecord::is_alive);
-            let grace = d.config.executor_shutdown_grace_period;
-            let handle = match (live, run.task_pid) {
-                (Some(supervisor), Some(task_pid)) => Some(d.containerizer.recover(
-                    &cid,
-                    supervisor,
-                    task_pid.pid,
-                    run.dir.clone(),
-                    grace,
-                    run.killed,
-                )),
-                _ => None,
-            };
-            if handle.is_none()
-                && let Some(task_pid) = run.task_pid.filter(PidRecord::is_alive)
-            {
-                // its supervisor is unknown or gone (the agent died while starting it): its
-                // end cannot be followed, so it must not run on unseen
-                tracing::warn!(framework = %fid, executor = %eid, pid = task_pid.pid,
-                    "killing a container whose supervisor cannot be followed");
-                let _ = crate::sys::signal_group(task_pid.pid, libc::SIGKILL);
-            }
+            let handle = adopt(d, &cid, &run.dir, run.supervisor, run.task_pid, run.killed);
             tracing::info!(framework = %fid, executor = %eid, container = %cid,
                 tasks = model.tasks.len(), running = handle.is_some(), "recovered executor");
             match kind {
@@ -498,23 +654,17 @@ pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
             st.framework_entry(&fid, None)
                 .executors
                 .insert(eid.clone(), model);
-            for (tid, unacked) in pending {
+            for (tid, unacked, _) in replayed {
                 status::restore(d, &mut st, &fid, &tid, unacked);
             }
-            let termination = || Termination {
-                status: run
-                    .termination
-                    .map(ExitStatus::from)
-                    .unwrap_or(ExitStatus::Unknown),
-                killed: run.killed,
-                reason: None,
-                limitation: None,
-            };
+            let termination = || checkpointed_termination(run.termination, run.killed);
             match (kind, handle) {
                 (ExecutorKind::Command, Some(handle)) => {
+                    // a command executor's id is its task's id
                     tokio::spawn(tasks::watch_recovered_task(
                         d.clone(),
                         fid.clone(),
+                        eid.clone(),
                         eid.clone(),
                         handle,
                     ));

@@ -1,9 +1,11 @@
 //! The status update manager.
 //!
 //! Every update of a task goes into the task's FIFO. Only the head is in flight: it is POSTed
-//! to the master's `STATUS`, and POSTed again after `status_update_retry_min`, doubling up to ten
-//! times that, until the master relays the framework's acknowledgement of its uuid. Then the
-//! next one goes. Nothing is dropped while the master is unreachable; a `409` (the master does
+//! to the master's `STATUS`, and POSTed again after `status_update_retry_min` (10 s), each time
+//! after twice the previous interval up to `status_update_retry_max` (10 min), until the master
+//! relays the framework's acknowledgement of its uuid. Then the next one goes. Each POST
+//! carries the task's latest state (`latest_state`), so the master knows a task has ended
+//! while older updates still wait for their acknowledgement. Nothing is dropped while the master is unreachable; a `409` (the master does
 //! not know the agent) makes the agent register again, and the update is resent afterwards.
 
 use std::collections::VecDeque;
@@ -94,50 +96,72 @@ pub fn enqueue(
     }
 }
 
+/// The update to send for the stream `key` (framework id, task id): its head, with the
+/// latest state the agent knows for the task as `latest_state` (Mesos' `Slave::forward`: the
+/// task's state, newer than the head's when later updates wait behind it; for a task the agent
+/// does not keep, the state of the newest update of the stream). `None` when the stream is
+/// empty or gone.
+pub(super) fn outgoing(
+    st: &State,
+    key: &(String, String),
+    agent_id: &str,
+) -> Option<wire::StatusUpdate> {
+    let stream = st.streams.get(key)?;
+    let head = stream.pending.front()?;
+    let latest_state = st
+        .task(&key.0, &key.1)
+        .map(|task| task.state)
+        .or_else(|| stream.pending.back().map(|newest| newest.status.state));
+    Some(wire::StatusUpdate {
+        agent_id: AgentID::new(agent_id),
+        framework_id: FrameworkID::new(&key.0),
+        status: head.status.clone(),
+        latest_state,
+    })
+}
+
 /// Sends the head of one task's stream until it is acknowledged, then the next; ends when the
-/// stream is empty (and removes it).
+/// stream is empty (and removes it). The first resend of a head comes after
+/// `status_update_retry_min`, each later one after twice the previous interval, at most
+/// `status_update_retry_max` (Mesos: 10 s doubling to 10 min, forever).
 async fn sender(d: Shared, key: (String, String)) {
     let min = d
         .config
         .status_update_retry_min
         .max(Duration::from_millis(1));
-    let max = min * 10;
+    let max = d.config.status_update_retry_max.max(min);
     let mut backoff = min;
     let mut current: Option<Vec<u8>> = None;
     loop {
         if d.is_stopping() {
             return;
         }
-        let (status, notify) = {
+        let notify = {
             let mut st = d.lock();
             let Some(stream) = st.streams.get(&key) else {
                 return;
             };
-            match stream.pending.front() {
-                Some(head) => (head.status.clone(), stream.notify.clone()),
-                None => {
-                    st.streams.remove(&key);
-                    return;
-                }
+            if stream.pending.is_empty() {
+                st.streams.remove(&key);
+                return;
             }
+            stream.notify.clone()
         };
-        let uuid = status.uuid.as_ref().map(|u| u.0.clone());
-        if uuid != current {
-            current = uuid;
-            backoff = min;
-        }
         let Some(agent_id) = wait_registered(&d).await else {
             return;
         };
         // A wake-up stored before this send (the registration that `wait_registered` waited
         // for wakes every sender) must not make it resend at once: forget it.
         let _ = futures_util::FutureExt::now_or_never(notify.notified());
-        let update = wire::StatusUpdate {
-            agent_id: AgentID::new(&agent_id),
-            framework_id: FrameworkID::new(&key.0),
-            status,
-            latest_state: None,
+        // built now, after any wait: the head and the task's latest state as they are
+        let Some(update) = outgoing(&d.lock(), &key, &agent_id) else {
+            continue;
         };
+        let uuid = update.status.uuid.as_ref().map(|u| u.0.clone());
+        if uuid != current {
+            current = uuid;
+            backoff = min;
+        }
         match serde_json::to_vec(&update) {
             Ok(body) => match master_link::post_status(&d, body).await {
                 Ok((202 | 200, _)) => {}
@@ -265,5 +289,97 @@ pub fn restore(
 pub fn wake_all(st: &State) {
     for stream in st.streams.values() {
         stream.notify.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::daemon::model::{Executor, ExecutorKind, Framework, Task};
+    use meseta_api::common::{ExecutorInfo, FrameworkInfo, TaskInfo};
+
+    fn update(task: &str, state: TaskState) -> PendingUpdate {
+        let mut status = TaskStatus::new(TaskID::new(task), state);
+        status.uuid = Some(meseta_api::new_status_uuid());
+        PendingUpdate {
+            status,
+            from_executor: false,
+        }
+    }
+
+    /// A state with framework `f`, command executor `t1` and its task `t1` in `state`.
+    fn state_with_task(state: TaskState) -> State {
+        let mut st = State::new("host".into(), "127.0.0.1:5051".into());
+        let mut executor = Executor::new(
+            "t1",
+            "f",
+            ExecutorKind::Command,
+            ExecutorInfo::default(),
+            "c1".into(),
+            "/nonexistent".into(),
+        );
+        let info = TaskInfo {
+            task_id: TaskID::new("t1"),
+            ..TaskInfo::default()
+        };
+        let mut task = Task::new(info, "f", "t1");
+        task.state = state;
+        executor.tasks.insert("t1".into(), task);
+        let mut framework = Framework::new("f", FrameworkInfo::default());
+        framework.executors.insert("t1".into(), executor);
+        st.frameworks.insert("f".into(), framework);
+        st
+    }
+
+    fn stream(updates: Vec<PendingUpdate>) -> UpdateStream {
+        UpdateStream {
+            pending: updates.into(),
+            notify: Arc::new(Notify::new()),
+        }
+    }
+
+    #[test]
+    fn the_update_in_flight_carries_the_latest_state_of_its_task() {
+        // TASK_RUNNING is unacknowledged; TASK_FINISHED waits behind it
+        let mut st = state_with_task(TaskState::Finished);
+        let key = ("f".to_string(), "t1".to_string());
+        let running = update("t1", TaskState::Running);
+        let finished = update("t1", TaskState::Finished);
+        st.streams
+            .insert(key.clone(), stream(vec![running.clone(), finished.clone()]));
+
+        let sent = outgoing(&st, &key, "a1").unwrap();
+        assert_eq!(sent.status, running.status, "the head is what is sent");
+        assert_eq!(sent.status.state, TaskState::Running);
+        assert_eq!(sent.latest_state, Some(TaskState::Finished));
+        assert_eq!(sent.agent_id.value, "a1");
+        assert_eq!(sent.framework_id.value, "f");
+
+        // once the head is acknowledged, the next one goes, its own state the latest
+        st.streams.get_mut(&key).unwrap().pending.pop_front();
+        let sent = outgoing(&st, &key, "a1").unwrap();
+        assert_eq!(sent.status, finished.status);
+        assert_eq!(sent.latest_state, Some(TaskState::Finished));
+
+        st.streams.get_mut(&key).unwrap().pending.pop_front();
+        assert!(outgoing(&st, &key, "a1").is_none(), "nothing left to send");
+    }
+
+    #[test]
+    fn a_task_the_agent_does_not_keep_takes_its_latest_state_from_its_stream() {
+        // e.g. a task refused before it had an executor: only its updates exist
+        let mut st = State::new("host".into(), "127.0.0.1:5051".into());
+        let key = ("f".to_string(), "refused".to_string());
+        st.streams.insert(
+            key.clone(),
+            stream(vec![
+                update("refused", TaskState::Starting),
+                update("refused", TaskState::Failed),
+            ]),
+        );
+        let sent = outgoing(&st, &key, "a1").unwrap();
+        assert_eq!(sent.status.state, TaskState::Starting);
+        assert_eq!(sent.latest_state, Some(TaskState::Failed));
     }
 }

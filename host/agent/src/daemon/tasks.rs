@@ -288,7 +288,8 @@ async fn launch_process_task(
     let (agent_id, grace, endpoint, resources, checkpoint, supervisor) = {
         let mut st = d.lock();
         let checkpoint = super::recovery::checkpoint_env(&d, &st, &fid);
-        let supervisor = super::recovery::supervision(&d, &st, &fid, &eid, &container_id);
+        let supervisor =
+            super::recovery::supervision(&d, &st, &fid, &eid, Some(&tid), &container_id);
         let agent_id = st.agent_id.clone().unwrap_or_default();
         let endpoint = st.endpoint.clone();
         let Some(task) = st.task_mut(&fid, &tid) else {
@@ -556,15 +557,18 @@ fn run_group(
         )
     });
     let mut launches = Vec::new();
-    for task in accepted {
+    for task in &accepted {
         let tid = task.task_id.value.clone();
         let task_container = new_container_id();
         let command = task.command.clone().unwrap_or_default();
-        let mut entry = Task::new(task, fid, &eid);
+        let mut entry = Task::new(task.clone(), fid, &eid);
         entry.container_id = Some(task_container.clone());
         executor.tasks.insert(tid.clone(), entry);
         launches.push((tid, task_container, command));
     }
+    // checkpointed (a framework that checkpoints) before any of them is launched or updated
+    let infos: Vec<&TaskInfo> = accepted.iter().collect();
+    super::recovery::checkpoint_launch(d, st, fid, &eid, &infos);
     let d = d.clone();
     let fid = fid.to_string();
     let ids = SandboxIds::new(agent_id, &fid, &eid, &container_id);
@@ -709,7 +713,7 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
         let container_id = executor.container_id.clone();
         let info = executor.info.clone();
         let directory = executor.directory.clone();
-        let supervisor = super::recovery::supervision(&d, &st, &fid, &eid, &container_id);
+        let supervisor = super::recovery::supervision(&d, &st, &fid, &eid, None, &container_id);
         (
             info,
             user,
@@ -932,18 +936,19 @@ pub(super) fn executor_ended(
     st.collect(fid, eid);
 }
 
-/// Waits for a recovered command task's container, then reports its end as for a launched one.
+/// Waits for a recovered task's container (a command task's, or a task group member's), then
+/// reports its end as for a launched one.
 pub(super) async fn watch_recovered_task(
     d: Shared,
     fid: String,
     eid: String,
+    tid: String,
     handle: ContainerHandle,
 ) {
     let termination = handle.wait().await;
     let mut st = d.lock();
-    // a command executor's id is its task's id
-    report_termination(&d, &mut st, &fid, &eid, &termination);
-    process_ended(&d, &mut st, &fid, &eid, &eid);
+    report_termination(&d, &mut st, &fid, &tid, &termination);
+    process_ended(&d, &mut st, &fid, &eid, &tid);
 }
 
 /// Waits for a recovered custom executor: killed if it does not subscribe again within
