@@ -511,9 +511,14 @@ async fn registry_gc(shared: Shared, interval: Duration, max_age: Duration, max_
 /// Runs an allocation round every `--allocation_interval`, and soon after any event that may
 /// free or add resources; events that arrive during a round are batched into the next one. The
 /// round runs on the effector (which owns the allocator), its decisions go into the core.
+/// Event-triggered rounds wait at least 5 ms, and at least four times as long as the last round
+/// took (never longer than the interval): a large cluster registering (every registration asks
+/// for a round) gets a round every few dozen milliseconds, not one per event, and rounds take
+/// no more than about a fifth of a core away from the rest of the master.
 async fn allocation_loop(shared: Shared, interval: Duration) {
     let notify = shared.allocate_soon.clone();
     let mut next_tick = tokio::time::Instant::now() + interval;
+    let mut last_round = Duration::ZERO;
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next_tick) => {}
@@ -523,12 +528,14 @@ async fn allocation_loop(shared: Shared, interval: Duration) {
                     continue;
                 }
                 // Let a burst of events (a whole ACCEPT, several agents registering) land first.
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                let settle = (last_round * 4).max(Duration::from_millis(5)).min(interval);
+                tokio::time::sleep(settle).await;
             }
         }
         if tokio::time::Instant::now() >= next_tick {
             next_tick = tokio::time::Instant::now() + interval;
         }
+        let started = std::time::Instant::now();
         let (tx, rx) = oneshot::channel();
         if shared.effector.send(Job::Allocate(tx)).is_err() {
             return;
@@ -539,6 +546,7 @@ async fn allocation_loop(shared: Shared, interval: Duration) {
         if !decisions.is_empty() {
             let _ = shared.execute(Input::Allocated(decisions));
         }
+        last_round = started.elapsed();
     }
 }
 
