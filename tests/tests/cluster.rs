@@ -657,6 +657,9 @@ fn binpack_module_packs() {
         allocator: Some(binpack.clone()),
         modules: vec![binpack],
         min_allocatable_resources: "cpus:0.5".into(),
+        // Rounds follow events only: an interval round that ran while the framework still held
+        // its last offer would rightly offer the other agent, and the loop below would take it.
+        allocation_interval: Duration::from_secs(3600),
         ..master_config()
     };
     let c = Cluster::start(config, &["cpus:2;mem:4096", "cpus:2;mem:4096"]);

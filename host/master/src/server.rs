@@ -416,6 +416,8 @@ impl Master {
             let server = tasks.remove(0);
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
+        // The registry file is closed cleanly: the next master opens it without a repair.
+        self.shared.registrar.close().await;
     }
 }
 

@@ -43,6 +43,13 @@ struct Pending {
     reply: Reply,
 }
 
+/// What the registrar's task is sent.
+enum Message {
+    Apply(Pending),
+    /// Stop after the batches before it, close the storage, then answer.
+    Close(oneshot::Sender<()>),
+}
+
 struct Shared {
     /// The registry as last committed.
     durable: RwLock<Registry>,
@@ -55,7 +62,7 @@ struct Shared {
 /// dropped.
 #[derive(Clone)]
 pub struct Registrar {
-    queue: mpsc::UnboundedSender<Pending>,
+    queue: mpsc::UnboundedSender<Message>,
     shared: Arc<Shared>,
 }
 
@@ -129,12 +136,22 @@ impl Registrar {
     /// it (the rest of its batch still applies), or the batch's storage error.
     pub async fn apply(&self, op: Operation) -> Result<bool, RegistryError> {
         let (reply, answer) = oneshot::channel();
-        if self.queue.send(Pending { op, reply }).is_err() {
+        if self.queue.send(Message::Apply(Pending { op, reply })).is_err() {
             return Err(self.ended());
         }
         match answer.await {
             Ok(result) => result,
             Err(_) => Err(self.ended()),
+        }
+    }
+
+    /// Stops the registrar once what was queued before is stored, and closes its storage (a
+    /// redb file is then closed cleanly: the next master opens it without a repair). Operations
+    /// applied afterwards fail with [`RegistryError::Stopped`].
+    pub async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.queue.send(Message::Close(done)).is_ok() {
+            let _ = closed.await;
         }
     }
 
@@ -176,17 +193,31 @@ impl Registrar {
 
 async fn run(
     storage: Arc<dyn Storage>,
-    mut receiver: mpsc::UnboundedReceiver<Pending>,
+    mut receiver: mpsc::UnboundedReceiver<Message>,
     shared: Arc<Shared>,
     mut working: Registry,
     options: RegistrarOptions,
 ) {
     let location = shared.location.clone();
     let mut failure: Option<RegistryError> = None;
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while let Ok(pending) = receiver.try_recv() {
-            batch.push(pending);
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    while closing.is_none()
+        && let Some(first) = receiver.recv().await
+    {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Apply(pending) => batch.push(pending),
+                Message::Close(done) => {
+                    closing = Some(done);
+                    break;
+                }
+            }
+            next = receiver.try_recv().ok();
+        }
+        if batch.is_empty() {
+            continue;
         }
         if let Some(e) = &failure {
             for pending in batch {
@@ -249,6 +280,20 @@ async fn run(
                 failure = Some(e);
             }
         }
+    }
+    // Whatever arrived after the close is refused; then the storage is dropped (closed) before
+    // the closer hears back.
+    receiver.close();
+    while let Ok(message) = receiver.try_recv() {
+        if let Message::Apply(pending) = message {
+            let _ = pending.reply.send(Err(RegistryError::Stopped(
+                "the registrar was closed".to_string(),
+            )));
+        }
+    }
+    let _ = tokio::task::spawn_blocking(move || drop(storage)).await;
+    if let Some(done) = closing {
+        let _ = done.send(());
     }
 }
 

@@ -997,3 +997,29 @@ fn serializes_as_mesos_registrar_json() {
     assert_eq!(empty["slaves"]["slaves"], serde_json::json!([]));
     assert_eq!(empty["unreachable"]["slaves"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn close_stores_what_was_queued_and_lets_go_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.redb");
+    let storage: Arc<dyn Storage> = Arc::new(RedbStorage::open(&path).unwrap());
+    let (registrar, _) = Registrar::recover(storage, master("m1")).await.unwrap();
+    let queued = {
+        let r = registrar.clone();
+        tokio::spawn(async move { r.apply(Operation::AdmitAgent(agent("a1"))).await })
+    };
+    tokio::task::yield_now().await;
+    registrar.close().await;
+    // The file is free at once: a new master opens it (no "held by another process").
+    let reopened = RedbStorage::open(&path).unwrap();
+    drop(reopened);
+    let late = registrar
+        .apply(Operation::AdmitAgent(agent("a2")))
+        .await
+        .unwrap_err();
+    assert!(matches!(late, RegistryError::Stopped(_)), "{late}");
+    let registry = load_async(&path).await.unwrap();
+    let admitted = queued.await.unwrap().is_ok();
+    assert_eq!(registry.agents.contains_key("a1"), admitted);
+    assert!(!registry.agents.contains_key("a2"));
+}
