@@ -59,10 +59,10 @@ impl RedbStorage {
         let repaired = Arc::new(AtomicBool::new(false));
         let db = guard(&location, "opening", || {
             let mut builder = Database::builder();
-            builder.set_check_integrity_on_open(true);
             builder.set_cache_size(CACHE_BYTES);
             let seen = repaired.clone();
             let at = location.clone();
+            // Called only when the file needs a repair on open: its last writer did not close it.
             builder.set_repair_callback(move |_session| {
                 if !seen.swap(true, Ordering::Relaxed) {
                     tracing::warn!(path = %at, "registry file was not closed cleanly; repairing it to its last commit");
@@ -75,6 +75,18 @@ impl RedbStorage {
             }
         })?
         .map_err(|e| open_error(&location, e.into()))?;
+        // Damage from outside redb (a truncated or overwritten file): redb reports it as an error,
+        // not a panic, only under a full check.
+        let mut db = db;
+        if !fresh {
+            match guard(&location, "checking", || db.check_integrity())? {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(path = %location, "registry file failed its integrity check; repaired to its last commit")
+                }
+                Err(e) => return Err(open_error(&location, e.into())),
+            }
+        }
         let storage = RedbStorage {
             db,
             path: path.to_path_buf(),

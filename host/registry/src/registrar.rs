@@ -136,7 +136,11 @@ impl Registrar {
     /// it (the rest of its batch still applies), or the batch's storage error.
     pub async fn apply(&self, op: Operation) -> Result<bool, RegistryError> {
         let (reply, answer) = oneshot::channel();
-        if self.queue.send(Message::Apply(Pending { op, reply })).is_err() {
+        if self
+            .queue
+            .send(Message::Apply(Pending { op, reply }))
+            .is_err()
+        {
             return Err(self.ended());
         }
         match answer.await {
