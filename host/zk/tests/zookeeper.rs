@@ -12,7 +12,7 @@ use std::time::Duration;
 use meseta_api::common::{AgentID, AgentInfo, MasterInfo};
 use meseta_registry::{Change, Record, Storage, Table};
 use meseta_tests::zookeeper::{ZooKeeper, unique_path};
-use meseta_zk::{Candidacy, Contender, Detector, SessionInfo, ZkStorage, ZkUrl};
+use meseta_zk::{Candidacy, Contender, Detector, ZkStorage, ZkUrl};
 use tokio::sync::watch;
 
 /// Short sessions keep failover quick (ZooKeeper allows 1 s to 60 s here); shorter ones make
@@ -68,30 +68,54 @@ async fn member(contender: &Contender) -> String {
     .to_string()
 }
 
-/// Ends `contender`'s session on the servers as an expiry does (Curator's "kill session"):
-/// another client attaches to the session with its id and password and closes it; the
-/// contender hears `Expired`. The contender's own client may win the session back between the
-/// attach and the close, so this repeats until the contender has left its membership.
-async fn kill_session(url: &ZkUrl, contender: &Contender) {
-    let znode = contender.candidacy().znode().unwrap().to_string();
-    let mut status = contender.watch();
-    for _ in 0..10 {
-        let session: SessionInfo = contender.session().unwrap();
-        let attached = zookeeper_client::Client::connector()
-            .with_session(session.clone())
-            .with_session_timeout(SESSION)
-            .connect(&url.connect_string())
-            .await;
-        match attached {
-            Ok(client) => drop(client),
-            Err(e) => eprintln!("attaching to session {session:?}: {e}; again"),
-        }
-        let gone = tokio::time::timeout(SESSION, status.wait_for(|c| c.znode() != Some(&znode)));
-        if gone.await.is_ok() {
-            return;
-        }
+/// A TCP proxy in front of one ZooKeeper server, through which one contender talks. Cutting
+/// it is that contender's crash or partition as ZooKeeper sees it: its connections drop and no
+/// new one gets through, so its session expires on the servers after the session timeout,
+/// without any close from the client. Healing it lets the client reach ZooKeeper again.
+struct Proxy {
+    url: ZkUrl,
+    open: watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(upstream: &ZkUrl) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = upstream.servers[0].clone();
+        let (open, open_rx) = watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut open = open_rx.clone();
+                if !*open.borrow_and_update() {
+                    continue; // dropped: refused
+                }
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&server).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = open.wait_for(|open| !open) => {}
+                    }
+                });
+            }
+        });
+        let mut url = upstream.clone();
+        url.servers = vec![format!("127.0.0.1:{port}")];
+        Proxy { url, open }
     }
-    panic!("could not end the session of {znode}");
+
+    fn cut(&self) {
+        self.open.send_replace(false);
+    }
+
+    fn heal(&self) {
+        self.open.send_replace(true);
+    }
 }
 
 /// Waits until `contender` has left the membership of `znode` (its session has ended).
@@ -114,12 +138,15 @@ async fn election_hands_leadership_to_the_next_in_sequence_and_the_detector_foll
     let mut detected = detector.watch();
     assert_eq!(detector.leader(), None);
 
-    // Joined one after another, so their sequences are in this order.
-    let a = Contender::with_session_timeout(url.clone(), &master("a"), SESSION).unwrap();
+    // Joined one after another, so their sequences are in this order. a and c talk through
+    // proxies that the test cuts to crash them.
+    let a_proxy = Proxy::start(&url).await;
+    let c_proxy = Proxy::start(&url).await;
+    let a = Contender::with_session_timeout(a_proxy.url.clone(), &master("a"), SESSION).unwrap();
     let a_node = member(&a).await;
     let b = Contender::with_session_timeout(url.clone(), &master("b"), SESSION).unwrap();
     let b_node = member(&b).await;
-    let c = Contender::with_session_timeout(url.clone(), &master("c"), SESSION).unwrap();
+    let c = Contender::with_session_timeout(c_proxy.url.clone(), &master("c"), SESSION).unwrap();
     let c_node = member(&c).await;
     assert!(
         a_node < b_node && b_node < c_node,
@@ -133,14 +160,19 @@ async fn election_hands_leadership_to_the_next_in_sequence_and_the_detector_foll
     let seen = until("the detector sees a", &mut detected, |l| l.is_some()).await;
     assert_eq!(seen, Some(master("a")));
 
-    // The leader's session dies: the next in sequence leads within the session timeout.
+    // The leader crashes: it stops leading at once, and once its session expires on the
+    // servers (the session timeout) the next in sequence leads.
     let mut b_status = b.watch();
     let mut a_status = a.watch();
-    kill_session(&url, &a).await;
-    within("b leads", SESSION, b_status.wait_for(Candidacy::is_leading))
-        .await
-        .unwrap();
-    left(&a, &a_node).await;
+    a_proxy.cut();
+    until("a stops leading", &mut a_status, |c| !c.is_leading()).await;
+    within(
+        "b leads within the session timeout",
+        SESSION * 2,
+        b_status.wait_for(Candidacy::is_leading),
+    )
+    .await
+    .unwrap();
     assert!(!c.is_leading());
     let seen = until("the detector sees b", &mut detected, |l| {
         l.as_ref().and_then(|l| l.hostname.as_deref()) == Some("b")
@@ -148,7 +180,9 @@ async fn election_hands_leadership_to_the_next_in_sequence_and_the_detector_foll
     .await;
     assert_eq!(seen, Some(master("b")));
 
-    // a joins again with a new session, behind c.
+    // a comes back and joins again with a new session, behind c.
+    a_proxy.heal();
+    left(&a, &a_node).await;
     let a_again = member(&a).await;
     assert!(a_again > c_node, "{a_again} rejoined after {c_node}");
     assert_eq!(leaders(&[&a, &b, &c]), 1);
@@ -161,16 +195,16 @@ async fn election_hands_leadership_to_the_next_in_sequence_and_the_detector_foll
         l.as_ref().and_then(|l| l.hostname.as_deref()) == Some("c")
     })
     .await;
-    kill_session(&url, &c).await;
+    c_proxy.cut();
+    until("c stops leading", &mut c_status, |c| !c.is_leading()).await;
     until("a leads again", &mut a_status, Candidacy::is_leading).await;
     until("the detector sees a again", &mut detected, |l| {
         l.as_ref().and_then(|l| l.hostname.as_deref()) == Some("a")
     })
     .await;
-    // c hears of its session's end a moment after the servers act on it (the window every
-    // ZooKeeper election has; registry commits are fenced against it).
-    left(&c, &c_node).await;
     assert_eq!(leaders(&[&a, &c]), 1);
+    c_proxy.heal();
+    left(&c, &c_node).await;
 
     // Everyone leaves: no leader.
     a.withdraw().await;
@@ -250,7 +284,8 @@ fn weight(role: &str, weight: f64) -> Change {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposed_leaders_commit_fails_and_the_new_leaders_succeeds() {
     let url = shared_url("fencing");
-    let a = Contender::with_session_timeout(url.clone(), &master("a"), SESSION).unwrap();
+    let a_proxy = Proxy::start(&url).await;
+    let a = Contender::with_session_timeout(a_proxy.url.clone(), &master("a"), SESSION).unwrap();
     let a_fence = a.leading().await.unwrap();
     let b = Contender::with_session_timeout(url.clone(), &master("b"), SESSION).unwrap();
     member(&b).await;
@@ -259,21 +294,32 @@ async fn a_deposed_leaders_commit_fails_and_the_new_leaders_succeeds() {
     assert_eq!(a_storage.location(), format!("{url}/registry"));
     commit(&a_storage, vec![weight("eng", 1.0)]).await.unwrap();
 
-    // a's session dies; b leads and writes.
+    // a is cut off; its session expires; b leads and writes.
     let a_node = a_fence_znode(&a_storage);
-    kill_session(&url, &a).await;
-    left(&a, &a_node).await;
-    let b_fence = b.leading().await.unwrap();
+    a_proxy.cut();
+    let b_fence = within("b leads", SESSION * 2, b.leading()).await.unwrap();
     let b_storage = Arc::new(ZkStorage::open(&url, b_fence).await.unwrap());
     commit(&b_storage, vec![weight("eng", 2.0), weight("ops", 3.0)])
         .await
         .unwrap();
 
-    // a's late commit is refused whole.
-    let late = commit(&a_storage, vec![weight("eng", 9.0), weight("late", 9.0)])
-        .await
-        .unwrap_err();
-    assert!(late.contains("no longer the leading master"), "{late}");
+    // a's late commits are refused whole: while it is cut off, and once it is back (its old
+    // session has expired meanwhile and a has joined again with a new one).
+    let late = vec![weight("eng", 9.0), weight("late", 9.0)];
+    commit(&a_storage, late.clone()).await.unwrap_err();
+    a_proxy.heal();
+    left(&a, &a_node).await;
+    member(&a).await;
+    within("the late commit is refused as deposed", WAIT, async {
+        loop {
+            let refused = commit(&a_storage, late.clone()).await.unwrap_err();
+            if refused.contains("no longer the leading master") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
     let records = load(&b_storage).await;
     let weights: Vec<(String, serde_json::Value)> = records
         .iter()
