@@ -87,7 +87,10 @@ impl ZkStorage {
         let location = url
             .with_path(&root)
             .map_or_else(|_| format!("{url}/{REGISTRY_NODE}"), |u| u.to_string());
-        let runtime = tokio::runtime::Handle::current();
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| RegistryError::Open {
+            location: location.clone(),
+            detail: "ZkStorage::open must run on a tokio runtime".to_string(),
+        })?;
         let storage = ZkStorage {
             client: fence.client,
             fence_znode: fence.znode,
