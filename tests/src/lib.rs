@@ -1,12 +1,13 @@
 //! Shared helpers for Meseta's end-to-end tests and benchmarks: load shipped modules and test
 //! guests exactly as a daemon does (through a manifest spec and the runtime's loader), and run
 //! the daemons and example programs as child processes ([`daemons`]); prepare what tests need
-//! from outside ([`prereqs`]).
+//! from outside ([`prereqs`]); run a real ZooKeeper ([`zookeeper`]).
 
 pub mod cluster;
 pub mod daemons;
 pub mod prereqs;
 pub mod scheduler;
+pub mod zookeeper;
 
 use std::sync::Arc;
 
