@@ -96,6 +96,19 @@ pub struct MasterArgs {
     /// Unreachable and gone agents older than this are dropped from the registry.
     #[arg(long = "registry_max_agent_age", alias = "registry-max-agent-age", env = "MESETA_REGISTRY_MAX_AGENT_AGE", default_value = "2weeks", value_parser = parse_duration)]
     registry_max_agent_age: Duration,
+    /// ZooKeeper for high availability, as Mesos: `zk://host:port[,host:port]/path` (or
+    /// `zk://user:pass@...`, or `file:///path` holding such a URL). The masters given the same URL
+    /// elect one leader; the others redirect to it; the registry lives in ZooKeeper.
+    #[arg(long = "zk", env = "MESETA_ZK")]
+    zk: Option<String>,
+    /// Accepted for Mesos compatibility: the size of the replicated log's quorum. Meseta keeps
+    /// the registry in ZooKeeper itself under `--zk`, whose own quorum applies.
+    #[arg(long = "quorum", env = "MESETA_QUORUM")]
+    quorum: Option<usize>,
+    /// How long ZooKeeper may be unreachable before the session (and a leader's leadership) is
+    /// lost.
+    #[arg(long = "zk_session_timeout", alias = "zk-session-timeout", env = "MESETA_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = parse_duration)]
+    zk_session_timeout: Duration,
     /// At most this many unreachable (and, separately, gone) agents are kept in the registry.
     #[arg(
         long = "registry_max_agent_count",
@@ -441,8 +454,25 @@ fn master_config(
     } else {
         meseta_registry::Backend::Redb
     };
+    let zk = match &args.zk {
+        Some(text) => Some(meseta_zk::ZkUrl::parse(text).map_err(|e| format!("--zk: {e}"))?),
+        None => None,
+    };
+    if args.quorum == Some(0) {
+        return Err("--quorum must be at least 1".into());
+    }
     let mut flags = master_flags(args, listen);
     flags.push(("work_dir".into(), work_dir.display().to_string()));
+    if let Some(zk) = &zk {
+        flags.push(("zk".into(), zk.to_string()));
+        flags.push((
+            "zk_session_timeout".into(),
+            format!("{}secs", args.zk_session_timeout.as_secs_f64()),
+        ));
+    }
+    if let Some(q) = args.quorum {
+        flags.push(("quorum".into(), q.to_string()));
+    }
     let allocator = if NATIVE_ALLOCATOR.contains(&args.allocator.as_str()) {
         None
     } else {
@@ -487,6 +517,8 @@ fn master_config(
         agent_reregister_timeout: args.agent_reregister_timeout,
         registry,
         work_dir: Some(work_dir),
+        zk,
+        zk_session_timeout: args.zk_session_timeout,
         registry_fetch_timeout: args.registry_fetch_timeout,
         registry_store_timeout: args.registry_store_timeout,
         registry_gc_interval: args.registry_gc_interval,

@@ -22,6 +22,7 @@ pub mod agents;
 pub mod allocator;
 pub mod core;
 pub mod effector;
+pub mod ha;
 mod hooks;
 pub mod operator;
 pub mod resources;

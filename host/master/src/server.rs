@@ -14,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use meseta_api::common::{FrameworkID, MasterInfo};
+use meseta_api::common::FrameworkID;
 use meseta_api::internal as wire;
 use meseta_api::scheduler::{Call, CallKind, Event};
 use meseta_registry::{Operation, Registrar};
@@ -25,7 +25,7 @@ use crate::agents::{self, HttpClient};
 use crate::allocator::{AllocatorChoice, AllocatorDriver, AllocatorView};
 use crate::core::{self, Clock, Core, Input, MasterError, Quota, Refused, Reply, Settings};
 use crate::effector::{Effector, Job, PreparedStreams, record};
-use crate::{hooks, operator};
+use crate::{ha, hooks, operator};
 
 /// The Mesos version `/version` reports: numeric and dotted, as clients parse it with `int()`.
 pub const MESOS_VERSION: &str = "1.11.0";
@@ -87,6 +87,11 @@ pub struct MasterConfig {
     pub hooks: Arc<meseta_hooks::MasterHookChain>,
     /// The flags as given, for `/master/flags`.
     pub flags: Vec<(String, String)>,
+    /// `--zk`: contend for leadership with the other masters under this ZooKeeper path, and keep
+    /// the registry there (`--registry` and `--work_dir` then do not hold it).
+    pub zk: Option<meseta_zk::ZkUrl>,
+    /// `--zk_session_timeout` (10 s).
+    pub zk_session_timeout: Duration,
 }
 
 impl Default for MasterConfig {
@@ -116,6 +121,8 @@ impl Default for MasterConfig {
             modules: Vec::new(),
             hooks: Arc::default(),
             flags: Vec::new(),
+            zk: None,
+            zk_session_timeout: meseta_zk::DEFAULT_SESSION_TIMEOUT,
         }
     }
 }
@@ -161,6 +168,8 @@ pub struct Shared {
     /// Set when the master cannot go on (its registry failed, too many agents did not come
     /// back): [`Master::failed`] resolves with it.
     failure: Arc<tokio::sync::watch::Sender<Option<String>>>,
+    /// The leading master's timers, stopped when it stops leading.
+    loops: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl Shared {
@@ -190,6 +199,16 @@ impl Shared {
     /// Reads the core under the state lock.
     pub fn read<R>(&self, f: impl FnOnce(&Core) -> R) -> R {
         f(&self.lock())
+    }
+
+    /// Stops acting as the leading master: the timers stop and every subscription stream ends.
+    pub fn abdicate(&self) {
+        if let Ok(mut loops) = self.loops.lock() {
+            for l in loops.drain(..) {
+                l.abort();
+            }
+        }
+        let _ = self.effector.send(Job::CloseStreams);
     }
 
     /// The allocator as of its last round.
@@ -222,14 +241,27 @@ pub enum StartError {
 /// A running master.
 pub struct Master {
     address: SocketAddr,
-    shared: Shared,
+    /// The leading master's state: from the start without `--zk`; while this master leads with.
+    leading: ha::Leading,
+    failure: Arc<tokio::sync::watch::Sender<Option<String>>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What a master is before it leads.
+#[derive(Clone)]
+struct Identity {
+    master_id: String,
+    address: SocketAddr,
+    hostname: String,
+    settings: Settings,
 }
 
 impl Master {
     /// Binds the listening socket, starts the allocator and the timers, and serves until
-    /// [`Master::stop`].
+    /// [`Master::stop`]. With `--zk`, the master contends in the election first and stands by
+    /// (redirecting to the leader) until it leads.
     pub async fn start(config: MasterConfig) -> Result<Master, StartError> {
         let min_allocatable =
             parse_min_allocatable(&config.min_allocatable_resources).map_err(StartError::Config)?;
@@ -241,11 +273,6 @@ impl Master {
                 )));
             }
         }
-        let choice = match &config.allocator {
-            Some(m) => AllocatorChoice::Module(m.clone()),
-            None => AllocatorChoice::Native,
-        };
-        let allocator = AllocatorDriver::new(choice)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -260,77 +287,77 @@ impl Master {
             .hostname
             .clone()
             .unwrap_or_else(|| address.ip().to_string());
-        let settings = Settings {
-            allocation_interval: config.allocation_interval,
-            offer_timeout: config.offer_timeout,
-            agent_ping_timeout: config.agent_ping_timeout,
-            max_agent_ping_timeouts: config.max_agent_ping_timeouts.max(1),
-            heartbeat_interval: config.heartbeat_interval,
-            roles: config.roles.clone(),
-            min_allocatable,
-            sorter: config.sorter,
-            agent_reregister_timeout: config.agent_reregister_timeout,
-            recovery_agent_removal_limit: config.recovery_agent_removal_limit,
-        };
-        let master_id = uuid::Uuid::new_v4().to_string();
-        let (registrar, registry) =
-            recover_registry(&config, core::master_info(&master_id, address, &hostname)).await?;
-        // Weights: the registry's win over --weights; the flag's are stored when it has none.
-        let weights = if registry.weights.is_empty() {
-            if !config.weights.is_empty() {
-                registrar
-                    .apply(Operation::UpdateWeights(config.weights.clone()))
-                    .await?;
-            }
-            config.weights.clone()
-        } else {
-            registry.weights.clone().into_iter().collect()
-        };
-        let (registry_log, registry_queue) = tokio::sync::mpsc::unbounded_channel();
-        let clock = Clock::now();
-        let core = Core::new(
-            master_id,
+        let identity = Identity {
+            master_id: uuid::Uuid::new_v4().to_string(),
             address,
             hostname,
-            settings,
-            config.flags.clone(),
-            weights,
-            clock,
-        );
-        let view = Arc::new(Mutex::new(allocator.view()));
-        let prepared = PreparedStreams::default();
-        let allocate_soon = Arc::new(Notify::new());
-        let client = agents::client();
-        let effector = Effector {
-            allocator,
-            view: view.clone(),
-            prepared: prepared.clone(),
-            client: client.clone(),
-            registry: registry_log,
-            allocate_soon: allocate_soon.clone(),
-            hooks: config.hooks.clone(),
-            start: clock.instant,
-            heartbeat_interval: config.heartbeat_interval,
-        }
-        .spawn(tokio::runtime::Handle::current())
-        .map_err(StartError::Thread)?;
-        let shared = Shared {
-            core: Arc::new(Mutex::new(core)),
-            effector,
-            prepared,
-            allocator: view,
-            allocate_soon,
-            hooks: config.hooks.clone(),
-            modules: Arc::new(config.modules.clone()),
-            client,
-            registrar,
-            failure: Arc::new(tokio::sync::watch::channel(None).0),
+            settings: Settings {
+                allocation_interval: config.allocation_interval,
+                offer_timeout: config.offer_timeout,
+                agent_ping_timeout: config.agent_ping_timeout,
+                max_agent_ping_timeouts: config.max_agent_ping_timeouts.max(1),
+                heartbeat_interval: config.heartbeat_interval,
+                roles: config.roles.clone(),
+                min_allocatable,
+                sorter: config.sorter,
+                agent_reregister_timeout: config.agent_reregister_timeout,
+                recovery_agent_removal_limit: config.recovery_agent_removal_limit,
+            },
         };
-        // The allocator's initialization goes out with the recovery's effects.
-        let _ = shared.execute(Input::Recover(registry));
-        let app = router(shared.clone());
+        let failure = Arc::new(tokio::sync::watch::channel(None).0);
+        let leading: ha::Leading = Arc::default();
+        let mut tasks = Vec::new();
+        let app = match &config.zk {
+            None => {
+                let storage = open_storage(&config).await?;
+                let shared = lead(&config, &identity, storage, failure.clone()).await?;
+                let routes = routes(shared.clone());
+                if let Ok(mut l) = leading.write() {
+                    *l = Some((shared, routes.clone()));
+                }
+                routes
+            }
+            Some(url) => {
+                let info = core::master_info(&identity.master_id, address, &identity.hostname);
+                let contender = meseta_zk::Contender::with_session_timeout(
+                    url.clone(),
+                    &info,
+                    config.zk_session_timeout,
+                )
+                .map_err(|e| StartError::Config(format!("--zk {url}: {e}")))?;
+                let detector =
+                    ha::detect(url, config.zk_session_timeout).map_err(StartError::Config)?;
+                let front = ha::Front {
+                    leading: leading.clone(),
+                    leader: detector.watch(),
+                    elected: Arc::default(),
+                    flags: Arc::new(config.flags.clone()),
+                    started: std::time::Instant::now(),
+                };
+                let (cfg, id, fail) = (config.clone(), identity.clone(), failure.clone());
+                let url = url.clone();
+                let campaign_front = front.clone();
+                tasks.push(tokio::spawn(async move {
+                    let _detector = detector;
+                    ha::campaign(
+                        url,
+                        contender,
+                        campaign_front,
+                        fail.clone(),
+                        |storage| async move {
+                            lead(&cfg, &id, storage, fail)
+                                .await
+                                .map_err(|e| format!("cannot lead: {e}"))
+                        },
+                    )
+                    .await;
+                }));
+                tracing::info!(%address, zk = %url_text(&config), "master contending for leadership");
+                ha::router(front)
+            }
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let mut tasks = vec![tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
@@ -339,32 +366,13 @@ impl Master {
             if let Err(e) = served {
                 tracing::error!(error = %e, "master HTTP server failed");
             }
-        })];
-        tasks.push(tokio::spawn(registry_writer(
-            shared.clone(),
-            registry_queue,
-        )));
-        tasks.push(tokio::spawn(registry_gc(
-            shared.clone(),
-            config.registry_gc_interval,
-            config.registry_max_agent_age,
-            config.registry_max_agent_count,
-        )));
-        tasks.push(tokio::spawn(allocation_loop(
-            shared.clone(),
-            config.allocation_interval,
-        )));
-        tasks.push(tokio::spawn(sweep_loop(shared.clone())));
-        tasks.push(tokio::spawn(agents::ping_loop(
-            shared.clone(),
-            shared.client.clone(),
-            config.agent_ping_timeout,
-        )));
-        tracing::info!(%address, allocator = %shared.allocator().name, "master listening");
+        });
         Ok(Master {
             address,
-            shared,
+            leading,
+            failure,
             shutdown: Some(tx),
+            server: Some(server),
             tasks,
         })
     }
@@ -373,20 +381,37 @@ impl Master {
         self.address
     }
 
-    /// Resolves when the master cannot go on (its registry failed, or more agents than
-    /// `--recovery_agent_removal_limit` did not re-register after a restart), with why. As in
-    /// Mesos, the daemon then exits rather than serve a cluster it can no longer keep durable.
+    /// Resolves when the master cannot go on (its registry failed, more agents than
+    /// `--recovery_agent_removal_limit` did not re-register after a restart, or it lost its
+    /// leadership), with why. As in Mesos, the daemon then exits rather than serve a cluster it
+    /// can no longer keep durable.
     pub async fn failed(&self) -> String {
-        let mut rx = self.shared.failure.subscribe();
+        let mut rx = self.failure.subscribe();
         match rx.wait_for(Option::is_some).await {
             Ok(why) => why.clone().unwrap_or_default(),
             Err(_) => std::future::pending().await,
         }
     }
 
-    /// The subscribed frameworks: (id, name), sorted by id.
+    /// The leading master's state, when this master leads.
+    fn shared(&self) -> Option<Shared> {
+        self.leading
+            .read()
+            .ok()
+            .and_then(|l| l.as_ref().map(|(s, _)| s.clone()))
+    }
+
+    /// Whether this master leads (always, without `--zk`).
+    pub fn is_leading(&self) -> bool {
+        self.shared().is_some()
+    }
+
+    /// The subscribed frameworks: (id, name), sorted by id (none while standing by).
     pub fn frameworks(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = self.shared.read(|core| {
+        let Some(shared) = self.shared() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, String)> = shared.read(|core| {
             core.frameworks
                 .iter()
                 .map(|(id, f)| (id.clone(), f.info.name.clone()))
@@ -396,28 +421,37 @@ impl Master {
         out
     }
 
-    /// `/master/state` as a value.
+    /// `/master/state` as a value (`null` while standing by).
     pub fn state(&self) -> serde_json::Value {
-        let allocator = self.shared.allocator();
-        self.shared.read(|core| operator::state(core, &allocator))
+        let Some(shared) = self.shared() else {
+            return serde_json::Value::Null;
+        };
+        let allocator = shared.allocator();
+        shared.read(|core| operator::state(core, &allocator))
     }
 
     /// Ends every subscription stream and stops serving.
     pub async fn stop(mut self) {
-        let _ = self.shared.effector.send(Job::CloseStreams);
+        let shared = self.shared();
+        if let Some(shared) = &shared {
+            let _ = shared.effector.send(Job::CloseStreams);
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let mut tasks = std::mem::take(&mut self.tasks);
-        for t in tasks.iter().skip(1) {
+        for t in self.tasks.drain(..) {
             t.abort();
         }
-        if !tasks.is_empty() {
-            let server = tasks.remove(0);
+        if let Some(shared) = &shared {
+            shared.abdicate();
+        }
+        if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
         // The registry file is closed cleanly: the next master opens it without a repair.
-        self.shared.registrar.close().await;
+        if let Some(shared) = shared {
+            shared.registrar.close().await;
+        }
     }
 }
 
@@ -426,15 +460,126 @@ impl Drop for Master {
         for t in &self.tasks {
             t.abort();
         }
+        if let Some(shared) = self.shared() {
+            shared.abdicate();
+        }
+        if let Some(server) = &self.server {
+            server.abort();
+        }
     }
 }
 
-/// Opens the `--registry` and recovers it (Mesos' registrar `recover`: the new master's info is
-/// stored durably before anything else happens).
-async fn recover_registry(
+fn url_text(config: &MasterConfig) -> String {
+    config
+        .zk
+        .as_ref()
+        .map(|u| u.to_string())
+        .unwrap_or_default()
+}
+
+/// Becomes the leading master on `storage`: recovers the registry (Mesos' registrar `recover`:
+/// this master's info is stored durably before anything else happens), builds the core and the
+/// effector, and starts the timers.
+async fn lead(
     config: &MasterConfig,
-    info: MasterInfo,
-) -> Result<(Registrar, meseta_registry::Registry), StartError> {
+    identity: &Identity,
+    storage: Arc<dyn meseta_registry::Storage>,
+    failure: Arc<tokio::sync::watch::Sender<Option<String>>>,
+) -> Result<Shared, StartError> {
+    let choice = match &config.allocator {
+        Some(m) => AllocatorChoice::Module(m.clone()),
+        None => AllocatorChoice::Native,
+    };
+    let allocator = AllocatorDriver::new(choice)?;
+    let info = core::master_info(&identity.master_id, identity.address, &identity.hostname);
+    let options = meseta_registry::RegistrarOptions {
+        fetch_timeout: config.registry_fetch_timeout,
+        store_timeout: config.registry_store_timeout,
+    };
+    let (registrar, registry) = Registrar::recover_with(storage, info, options).await?;
+    tracing::info!(registry = %registrar.location(), agents = registry.agents.len(),
+        unreachable = registry.unreachable.len(), gone = registry.gone.len(), "registry recovered");
+    // Weights: the registry's win over --weights; the flag's are stored when it has none.
+    let weights = if registry.weights.is_empty() {
+        if !config.weights.is_empty() {
+            registrar
+                .apply(Operation::UpdateWeights(config.weights.clone()))
+                .await?;
+        }
+        config.weights.clone()
+    } else {
+        registry.weights.clone().into_iter().collect()
+    };
+    let (registry_log, registry_queue) = tokio::sync::mpsc::unbounded_channel();
+    let clock = Clock::now();
+    let core = Core::new(
+        identity.master_id.clone(),
+        identity.address,
+        identity.hostname.clone(),
+        identity.settings.clone(),
+        config.flags.clone(),
+        weights,
+        clock,
+    );
+    let view = Arc::new(Mutex::new(allocator.view()));
+    let prepared = PreparedStreams::default();
+    let allocate_soon = Arc::new(Notify::new());
+    let client = agents::client();
+    let effector = Effector {
+        allocator,
+        view: view.clone(),
+        prepared: prepared.clone(),
+        client: client.clone(),
+        registry: registry_log,
+        allocate_soon: allocate_soon.clone(),
+        hooks: config.hooks.clone(),
+        start: clock.instant,
+        heartbeat_interval: config.heartbeat_interval,
+    }
+    .spawn(tokio::runtime::Handle::current())
+    .map_err(StartError::Thread)?;
+    let shared = Shared {
+        core: Arc::new(Mutex::new(core)),
+        effector,
+        prepared,
+        allocator: view,
+        allocate_soon,
+        hooks: config.hooks.clone(),
+        modules: Arc::new(config.modules.clone()),
+        client,
+        registrar,
+        failure,
+        loops: Arc::default(),
+    };
+    // The allocator's initialization goes out with the recovery's effects.
+    let _ = shared.execute(Input::Recover(registry));
+    let loops = vec![
+        tokio::spawn(registry_writer(shared.clone(), registry_queue)),
+        tokio::spawn(registry_gc(
+            shared.clone(),
+            config.registry_gc_interval,
+            config.registry_max_agent_age,
+            config.registry_max_agent_count,
+        )),
+        tokio::spawn(allocation_loop(shared.clone(), config.allocation_interval)),
+        tokio::spawn(sweep_loop(shared.clone())),
+        tokio::spawn(agents::ping_loop(
+            shared.clone(),
+            shared.client.clone(),
+            config.agent_ping_timeout,
+        )),
+    ];
+    if let Ok(mut l) = shared.loops.lock() {
+        l.extend(loops.iter().map(|t| t.abort_handle()));
+    }
+    tracing::info!(address = %identity.address, allocator = %shared.allocator().name, "master leading");
+    Ok(shared)
+}
+
+/// Opens the `--registry` (the redb file under `--work_dir`, or memory).
+async fn open_storage(
+    config: &MasterConfig,
+) -> Result<Arc<dyn meseta_registry::Storage>, StartError> {
     let (backend, work_dir) = (config.registry, config.work_dir.clone());
     if backend == meseta_registry::Backend::Redb
         && let Some(dir) = &work_dir
@@ -447,14 +592,7 @@ async fn recover_registry(
         tokio::task::spawn_blocking(move || meseta_registry::open(backend, work_dir.as_deref()))
             .await
             .map_err(|e| StartError::Config(format!("opening the registry failed: {e}")))??;
-    let options = meseta_registry::RegistrarOptions {
-        fetch_timeout: config.registry_fetch_timeout,
-        store_timeout: config.registry_store_timeout,
-    };
-    let (registrar, registry) = Registrar::recover_with(storage, info, options).await?;
-    tracing::info!(registry = %registrar.location(), agents = registry.agents.len(),
-        unreachable = registry.unreachable.len(), gone = registry.gone.len(), "registry recovered");
-    Ok((registrar, registry))
+    Ok(storage)
 }
 
 /// Applies, in order, the registry operations the core asked for (agents marked unreachable).
@@ -565,7 +703,8 @@ async fn sweep_loop(shared: Shared) {
     }
 }
 
-fn router(shared: Shared) -> Router {
+/// The leading master's routes.
+pub(crate) fn routes(shared: Shared) -> Router {
     Router::new()
         .route("/version", get(version))
         .route("/master/health", get(|| async { StatusCode::OK }))
@@ -615,7 +754,7 @@ async fn version() -> Response {
     )
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response {
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     let body = meseta_api::ascii_json(value).unwrap_or_else(|_| "{}".into());
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

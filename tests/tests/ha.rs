@@ -1,0 +1,228 @@
+//! High availability on a real ZooKeeper (Debian's package, installed on first use): several
+//! `meseta master` processes with the same `--zk` elect one leader; the others redirect to it;
+//! the leader's death hands leadership over with the registry intact; a leader frozen past its
+//! session never leads again.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use meseta_tests::daemons::Daemon;
+use meseta_tests::zookeeper::{ZooKeeper, unique_path};
+
+const SESSION: &str = "2secs";
+/// Session timeout plus the time a new leader needs to recover: generous for a loaded machine.
+const FAILOVER: Duration = Duration::from_secs(20);
+
+fn master(url: &str, dir: &std::path::Path) -> Daemon {
+    let work_dir = dir.display().to_string();
+    Daemon::spawn(
+        &[
+            "master",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--work_dir",
+            &work_dir,
+            "--zk",
+            url,
+            "--zk_session_timeout",
+            SESSION,
+            "--quorum",
+            "1",
+        ],
+        "Master: ",
+    )
+    .unwrap()
+}
+
+/// `METHOD path` on `base` (`http://ip:port`): status, head, body.
+fn request(base: &str, method: &str, path: &str, body: &str) -> (u16, String, String) {
+    let authority = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(authority).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+fn location(head: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("location")
+            .then(|| v.trim().to_string())
+    })
+}
+
+fn elected(m: &Daemon) -> Option<bool> {
+    let (status, body) = m.get("/metrics/snapshot").ok()?;
+    if status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    Some(v["master/elected"].as_f64() == Some(1.0))
+}
+
+/// Waits until exactly one of `masters` leads (and has recovered); its index.
+fn leader(masters: &[&Daemon], within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        let leading: Vec<usize> = masters
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| elected(m) == Some(true))
+            .map(|(i, _)| i)
+            .collect();
+        if leading.len() == 1 {
+            return leading[0];
+        }
+        assert!(leading.len() < 2, "two masters lead at once: {leading:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no leader within {within:?}:\n{}",
+            masters
+                .iter()
+                .map(|m| m.output())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn port(m: &Daemon) -> String {
+    m.url.rsplit(':').next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn three_masters_elect_one_leader_that_fails_over_with_its_registry() {
+    let zk = ZooKeeper::shared().unwrap();
+    let url = zk.url(&unique_path("meseta-ha"));
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut masters: Vec<Daemon> = dirs.iter().map(|d| master(&url, d.path())).collect();
+    let first = leader(&masters.iter().collect::<Vec<_>>(), FAILOVER);
+    let leader_port = port(&masters[first]);
+
+    // The standbys redirect to the leader, protocol-relative as Mesos does.
+    let standby = &masters[(first + 1) % 3];
+    let (status, head, _) = request(&standby.url, "GET", "/master/state?jsonp=x", "");
+    assert_eq!(status, 307, "{head}");
+    assert_eq!(
+        location(&head),
+        Some(format!("//127.0.0.1:{leader_port}/master/state?jsonp=x"))
+    );
+    let (status, head, _) = request(&standby.url, "POST", "/api/v1/scheduler", "{}");
+    assert_eq!(status, 307, "{head}");
+    assert_eq!(
+        location(&head),
+        Some(format!("//127.0.0.1:{leader_port}/api/v1/scheduler"))
+    );
+    let (status, head, _) = request(&standby.url, "GET", "/master/redirect", "");
+    assert_eq!(
+        (status, location(&head)),
+        (307, Some(format!("//127.0.0.1:{leader_port}")))
+    );
+    assert_eq!(standby.get("/health").unwrap().0, 200, "answered locally");
+
+    // A change the registry keeps, made on the leader.
+    let (status, _, body) = request(
+        &masters[first].url,
+        "PUT",
+        "/master/weights",
+        r#"[{"role": "eng", "weight": 3.0}]"#,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // The leader dies: another leads, with the registry the first one wrote to ZooKeeper.
+    masters[first].kill9();
+    let rest: Vec<usize> = (0..3).filter(|i| *i != first).collect();
+    let second = rest[leader(&[&masters[rest[0]], &masters[rest[1]]], FAILOVER)];
+    let (_, weights) = masters[second].get("/master/weights").unwrap();
+    assert!(
+        weights.contains("\"eng\"") && weights.contains('3'),
+        "the new leader lost the registry's weights: {weights}"
+    );
+
+    // The old leader comes back as a standby of the new one.
+    let dir = dirs[first].path().to_path_buf();
+    masters[first] = master(&url, &dir);
+    let deadline = Instant::now() + FAILOVER;
+    loop {
+        let (status, head, _) = request(&masters[first].url, "GET", "/master/state", "");
+        if status == 307 {
+            assert_eq!(
+                location(&head),
+                Some(format!(
+                    "//127.0.0.1:{}/master/state",
+                    port(&masters[second])
+                ))
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted master: {status} {head}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(elected(&masters[first]), Some(false));
+    assert_eq!(elected(&masters[second]), Some(true));
+}
+
+#[test]
+fn a_leader_frozen_past_its_session_never_leads_again() {
+    let zk = ZooKeeper::shared().unwrap();
+    let url = zk.url(&unique_path("meseta-ha"));
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut masters: Vec<Daemon> = dirs.iter().map(|d| master(&url, d.path())).collect();
+    let first = leader(&masters.iter().collect::<Vec<_>>(), FAILOVER);
+    let other = 1 - first;
+    let pid = masters[first].pid().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+    };
+    signal("-STOP");
+    // The other master leads once the frozen one's session expired.
+    let deadline = Instant::now() + FAILOVER;
+    while elected(&masters[other]) != Some(true) {
+        assert!(
+            Instant::now() < deadline,
+            "no new leader: {}",
+            masters[other].output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal("-CONT");
+    // Resumed, it finds its leadership gone and exits as Mesos' master does, without leading.
+    let status = masters[first].wait_exit(FAILOVER);
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the deposed leader did not exit: {status:?}\n{}",
+        masters[first].output()
+    );
+    assert!(
+        masters[first].output().contains("lost leadership"),
+        "{}",
+        masters[first].output()
+    );
+    assert_eq!(elected(&masters[other]), Some(true));
+}
