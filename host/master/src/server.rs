@@ -553,7 +553,7 @@ async fn lead(
     };
     // The allocator's initialization goes out with the recovery's effects.
     let _ = shared.execute(Input::Recover(registry));
-    let loops = vec![
+    let loops = [
         tokio::spawn(registry_writer(shared.clone(), registry_queue)),
         tokio::spawn(registry_gc(
             shared.clone(),
