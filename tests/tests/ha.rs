@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 //! High availability on a real ZooKeeper (Debian's package, installed on first use): several
 //! `meseta master` processes with the same `--zk` elect one leader; the others redirect to it;
 //! the leader's death hands leadership over with the registry intact; a leader frozen past its
