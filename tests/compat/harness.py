@@ -33,7 +33,10 @@ class Fatal(Exception):
 
 
 def master_address(url):
-    """`http://host:port/` -> `host:port`, which is what pymesos takes."""
+    """`http://host:port/` -> `host:port`, which is what pymesos takes; a `zk://` URL is kept
+    as it is (pymesos then finds the leading master in ZooKeeper itself, with kazoo)."""
+    if url.startswith("zk://"):
+        return url
     address = url.split("://", 1)[-1].strip("/")
     return address if ":" in address else address + ":5050"
 
