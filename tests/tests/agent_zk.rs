@@ -294,6 +294,39 @@ fn the_agent_follows_the_leading_master_in_zookeeper() {
     drop(m1.daemon);
 }
 
+/// Mesos' usual failover: a standby master is already in the election (a higher sequence), so
+/// the agent stays with the leader; when the leader's znode goes, the standby leads at once
+/// (no moment without a leader) and the agent re-registers with it under its id.
+#[test]
+fn the_agent_moves_to_the_standby_when_the_leader_leaves() {
+    let zk = ZooKeeper::shared().unwrap();
+    let path = unique_path("agent-zk-standby");
+    let dir = tempfile::tempdir().unwrap();
+    let election = Election::new(zk, &path);
+    let m1 = Master::start(&dir.path().join("m1"), &[]);
+    let m2 = Master::start(&dir.path().join("m2"), &[]);
+    let leading = election.join(&m1, Some("127.0.0.1"));
+    election.join(&m2, Some("127.0.0.1"));
+    let agent =
+        AgentProcess::start(&zk.url(&path), 0, &dir.path().join("agent"), RESOURCES, &[]).unwrap();
+    let agent_id = wait_registered_with(&agent, &m1);
+    assert!(
+        m2.agent_ids().is_empty(),
+        "the standby is not the agent's master"
+    );
+    let before = agent.output().len();
+
+    election.leave(&leading);
+    assert_eq!(wait_registered_with(&agent, &m2), agent_id);
+    let output = agent.output();
+    let since = &output[before..];
+    assert!(since.contains("a new master leads"), "{output}");
+    assert!(
+        !since.contains("no leading master is known"),
+        "never without a leader:\n{output}"
+    );
+}
+
 /// With no election at all (not even its path), the agent registers nowhere and waits (one
 /// log line, no spinning); as soon as a leader is elected it registers with it. The URL comes
 /// through `file://`, as Mesos allows.
