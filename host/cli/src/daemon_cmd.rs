@@ -257,7 +257,9 @@ pub struct MasterCommand {
 
 #[derive(Args, Clone, Debug)]
 pub struct AgentCommand {
-    /// The master: `host:port`.
+    /// The master: `host:port`, or, to follow the leading master of a ZooKeeper election as
+    /// Mesos' agents do, `zk://host:port[,host:port...]/path` (`zk://user:password@hosts/path`
+    /// for digest authentication) or `file:///path` of a file holding such a URL.
     #[arg(long, env = "MESETA_MASTER")]
     master: String,
     /// IP address to listen on.

@@ -30,9 +30,23 @@ pub fn client() -> HttpClient {
         .build(connector)
 }
 
-/// POSTs `body` (JSON) to the master's `path`: the answer's status and body.
+/// POSTs `body` (JSON) to the current master's `path` (the leading one, with a ZooKeeper
+/// `--master`): the answer's status and body; an error while no leader is known.
 pub async fn post(d: &Shared, path: &str, body: Vec<u8>) -> Result<(u16, Bytes), String> {
-    let request = hyper::Request::post(format!("http://{}{path}", d.master))
+    let Some(master) = d.master() else {
+        return Err("no leading master is known".to_string());
+    };
+    post_to(d, &master, path, body).await
+}
+
+/// POSTs `body` (JSON) to `path` of the master at `master` (`host:port`).
+async fn post_to(
+    d: &Shared,
+    master: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<(u16, Bytes), String> {
+    let request = hyper::Request::post(format!("http://{master}{path}"))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
@@ -197,17 +211,32 @@ fn running_executors(st: &State) -> Vec<wire::RunningExecutor> {
 }
 
 /// Registers with the master, retrying with backoff while it is unreachable; then waits until
-/// the agent must register again (a `409` on a status update, or no ping for
-/// `ping_interval_seconds * max_ping_timeouts`), and does. Runs until the agent stops.
+/// the agent must register again (a `409` on a status update, no ping for
+/// `ping_interval_seconds * max_ping_timeouts`, or, with a ZooKeeper `--master`, another
+/// leading master), and does. While no leader is known it waits for one (status updates wait
+/// too: the agent counts as unregistered). Runs until the agent stops.
 pub async fn registration_loop(d: Shared) {
     let min = d.config.registration_backoff.max(Duration::from_millis(1));
     let max = min * 10;
     let mut backoff = min;
+    let mut leaders = d.leader.subscribe();
     loop {
         if d.is_stopping() {
             return;
         }
-        let ip = super::advertised_ip(d.address, &d.master).await;
+        let Some(leader) = leaders.borrow_and_update().clone() else {
+            disconnected(&d);
+            tracing::info!(zk = ?d.zk.as_ref().map(ToString::to_string),
+                "no leading master is known; waiting for one to be elected");
+            tokio::select! {
+                _ = leaders.wait_for(Option::is_some) => {}
+                _ = d.stopped() => return,
+            }
+            backoff = min;
+            continue;
+        };
+        let master = leader.address.clone();
+        let ip = super::advertised_ip(d.address, &master).await;
         let message = {
             let mut st = d.lock();
             st.endpoint = std::net::SocketAddr::new(ip, d.address.port()).to_string();
@@ -218,7 +247,7 @@ pub async fn registration_loop(d: Shared) {
         };
         let reregistering = message.agent_info.id.is_some();
         let answer = match serde_json::to_vec(&message) {
-            Ok(body) => post(&d, wire::REGISTER, body).await,
+            Ok(body) => post_to(&d, &master, wire::REGISTER, body).await,
             Err(e) => Err(e.to_string()),
         };
         let registered = match answer {
@@ -230,22 +259,25 @@ pub async fn registration_loop(d: Shared) {
                 }
             },
             Ok((code, body)) => {
-                tracing::warn!(code, answer = %String::from_utf8_lossy(&body),
+                tracing::warn!(master = %master, code, answer = %String::from_utf8_lossy(&body),
                     "the master refused the registration");
                 None
             }
             Err(e) => {
-                tracing::info!(master = %d.master, error = %e,
+                tracing::info!(master = %master, error = %e,
                     "cannot reach the master; will retry");
                 None
             }
         };
         let Some(registered) = registered else {
             tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(backoff) => {
+                    backoff = (backoff * 2).min(max);
+                }
+                // another leader: register with it at once
+                _ = leaders.changed() => backoff = min,
                 _ = d.stopped() => return,
             }
-            backoff = (backoff * 2).min(max);
             continue;
         };
         backoff = min;
@@ -270,10 +302,11 @@ pub async fn registration_loop(d: Shared) {
             super::recovery::checkpoint_agent(&d, &info, &agent_id);
         }
         d.registered.send_replace(Some(agent_id.clone()));
-        tracing::info!(agent = %agent_id, master = %registered.master_id, reregistering,
-            "registered with the master");
+        tracing::info!(agent = %agent_id, master = %registered.master_id, address = %master,
+            reregistering, "registered with the master");
 
-        // Wait for a reason to register again.
+        // Wait for a reason to register again (a leader elected while this registration was on
+        // its way counts: `changed` sees it at once).
         loop {
             let deadline = {
                 let st = d.lock();
@@ -289,10 +322,35 @@ pub async fn registration_loop(d: Shared) {
                         break;
                     }
                 }
+                changed = leaders.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let next = leaders.borrow().clone();
+                    if next.as_ref() == Some(&leader) {
+                        continue;
+                    }
+                    match &next {
+                        Some(next) => tracing::info!(old = %master, new = %next.address,
+                            id = ?next.id, "a new master leads; re-registering with it"),
+                        None => tracing::warn!(old = %master,
+                            "the leading master is lost; waiting for a new one"),
+                    }
+                    disconnected(&d);
+                    break;
+                }
                 _ = d.stopped() => return,
             }
         }
     }
+}
+
+/// The master the agent was registered with no longer leads: until the agent registers with
+/// the next one, it counts as unregistered (its status updates wait) and ignores the pings of
+/// the old one. It keeps its id and its tasks, which it reports when it re-registers.
+fn disconnected(d: &Shared) {
+    d.lock().master_id = None;
+    d.registered.send_replace(None);
 }
 
 /// `ping_interval_seconds * max_ping_timeouts`, sane even if the master sends nonsense.

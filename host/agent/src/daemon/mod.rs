@@ -5,8 +5,10 @@
 //!   ([`meseta_api::internal`]), the v1 executor API, and Mesos' agent operator endpoints
 //!   (`/slave(1)/state`, `/files/*`, `/metrics/snapshot`, `/slave(1)/health`, `/version`,
 //!   `/slave(1)/flags`).
-//! - `master_link`: the outgoing HTTP client; registration, re-registration (after a `409` or
-//!   when pings stop), and the agent → master messages.
+//! - `leader`: which master the agent talks to: `--master`'s `host:port`, or the leading master
+//!   of a ZooKeeper election (`--master=zk://...`), followed by a detector.
+//! - `master_link`: the outgoing HTTP client; registration, re-registration (after a `409`,
+//!   when pings stop, or when another master leads), and the agent → master messages.
 //! - `status`: the status update manager: one FIFO per task, only its head in flight, resent
 //!   with backoff until the master relays the framework's acknowledgement.
 //! - `tasks`: command tasks (one command executor per task), task groups (a pseudo default
@@ -22,6 +24,7 @@
 
 mod executor_api;
 mod hooks;
+mod leader;
 mod master_link;
 mod model;
 mod oversubscription;
@@ -72,7 +75,9 @@ pub const MAX_BODY: usize = 16 << 20;
 /// The agent's settings, with Mesos' flag names and defaults where Mesos has them.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
-    /// `--master`: `host:port` of the master (`http://host:port` is accepted too).
+    /// `--master`: `host:port` of the master (`http://host:port` is accepted too), or Mesos'
+    /// `zk://host:port[,host:port...]/path` (or `file:///path` of a file holding one): the agent
+    /// then follows the masters' election in ZooKeeper and talks to the leader.
     pub master: String,
     /// `--ip`/`--port`: where to listen; port 0 picks a free one.
     pub listen: SocketAddr,
@@ -183,8 +188,15 @@ pub use recovery::cleanup;
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("invalid --master '{0}': expected host:port or http://host:port")]
+    #[error(
+        "invalid --master '{0}': expected host:port, http://host:port, \
+         zk://host:port[,host:port...]/path or file:///path/to/file"
+    )]
     Master(String),
+    #[error("invalid --master: {0}")]
+    MasterUrl(meseta_zk::UrlError),
+    #[error("--master: cannot follow the ZooKeeper election: {0}")]
+    Detector(meseta_zk::ZkError),
     #[error("cannot create the work dir '{}': {source}", path.display())]
     WorkDir {
         path: PathBuf,
@@ -222,8 +234,11 @@ pub enum AgentError {
 /// What every part of the daemon shares.
 pub(crate) struct Daemon {
     pub config: AgentConfig,
-    /// The master's `host:port`.
-    pub master: String,
+    /// The master to talk to: `--master`'s, or the leader detected in ZooKeeper (`None` while
+    /// no leader is known).
+    pub leader: watch::Sender<Option<leader::Leader>>,
+    /// `--master`'s ZooKeeper URL, when the agent follows the election.
+    pub zk: Option<meseta_zk::ZkUrl>,
     /// The address the server is bound to.
     pub address: SocketAddr,
     pub layout: SandboxLayout,
@@ -256,6 +271,11 @@ impl Daemon {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// `host:port` of the master to talk to now, if one is known.
+    pub fn master(&self) -> Option<String> {
+        self.leader.borrow().as_ref().map(|l| l.address.clone())
+    }
+
     pub fn is_stopping(&self) -> bool {
         *self.stopping.borrow()
     }
@@ -285,27 +305,11 @@ pub struct Agent {
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// `host:port` from `host:port` or `http://host:port[/]`.
-fn normalize_master(master: &str) -> Result<String, AgentError> {
-    let bad = || AgentError::Master(master.to_string());
-    let text = master.trim();
-    let text = text.strip_prefix("http://").unwrap_or(text);
-    let text = text.trim_end_matches('/');
-    if text.is_empty() || text.contains("://") || text.contains('/') || !text.contains(':') {
-        return Err(bad());
-    }
-    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(bad());
-    }
-    Ok(text.to_string())
-}
-
 impl Agent {
     /// Checks the config, binds the listen address, starts serving and starts registering with
     /// the master in the background (retrying while the master is unreachable).
     pub async fn start(config: AgentConfig) -> Result<Agent, AgentError> {
-        let master = normalize_master(&config.master)?;
+        let master = leader::MasterFlag::parse(&config.master)?;
         let mut config = config;
         std::fs::create_dir_all(&config.work_dir).map_err(|source| AgentError::WorkDir {
             path: config.work_dir.clone(),
@@ -356,6 +360,17 @@ impl Agent {
         let endpoint = address.to_string();
         let (registered, _) = watch::channel(None);
         let (stopping, _) = watch::channel(false);
+        let (zk, detector, first) = match master {
+            leader::MasterFlag::Fixed(address) => {
+                (None, None, Some(leader::Leader::fixed(address)))
+            }
+            leader::MasterFlag::ZooKeeper(url) => {
+                let detector =
+                    meseta_zk::Detector::start(url.clone()).map_err(AgentError::Detector)?;
+                (Some(url), Some(detector), None)
+            }
+        };
+        let (leader, _) = watch::channel(first);
         let (statuses, status_queue) = tokio::sync::mpsc::unbounded_channel();
         let daemon = Arc::new(Daemon {
             layout: SandboxLayout::new(config.work_dir.clone()),
@@ -379,7 +394,8 @@ impl Agent {
                 hooks: config.hooks.clone(),
                 ..State::new(hostname, endpoint)
             }),
-            master,
+            leader,
+            zk,
             address,
             config,
         });
@@ -404,9 +420,20 @@ impl Agent {
         });
         let status_sender = tokio::spawn(master_link::status_sender(daemon.clone(), status_queue));
         let mut background = vec![registration, status_sender];
+        if let Some(detector) = detector {
+            background.push(tokio::spawn(leader::follow(
+                detector,
+                daemon.leader.clone(),
+            )));
+        }
         background.extend(policies.spawn(&daemon));
-        tracing::info!(address = %address, master = %daemon.master,
-            work_dir = %daemon.config.work_dir.display(), "agent started");
+        match &daemon.zk {
+            Some(url) => tracing::info!(address = %address, zk = %url,
+                work_dir = %daemon.config.work_dir.display(),
+                "agent started; following the leading master in ZooKeeper"),
+            None => tracing::info!(address = %address, master = ?daemon.master(),
+                work_dir = %daemon.config.work_dir.display(), "agent started"),
+        }
         Ok(Agent {
             daemon,
             server,
@@ -540,17 +567,5 @@ mod tests {
         let config = AgentConfig::default();
         assert_eq!(config.status_update_retry_min, Duration::from_secs(10));
         assert_eq!(config.status_update_retry_max, Duration::from_secs(600));
-    }
-
-    #[test]
-    fn master_addresses() {
-        assert_eq!(normalize_master("h:5050").ok().as_deref(), Some("h:5050"));
-        assert_eq!(
-            normalize_master("http://10.0.0.1:5050/").ok().as_deref(),
-            Some("10.0.0.1:5050")
-        );
-        for bad in ["", "h", "zk://h:2181/mesos", "h:x", ":5050", "https://h:1"] {
-            assert!(normalize_master(bad).is_err(), "{bad}");
-        }
     }
 }

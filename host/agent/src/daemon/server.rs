@@ -120,7 +120,18 @@ async fn ping(State(d): State<Shared>, body: Bytes) -> Response {
     };
     let mut st = d.lock();
     let known = st.agent_id.as_deref() == Some(ping.agent_id.value.as_str());
-    if known {
+    if known && d.zk.is_some() {
+        // The detector says which master leads: only the pings of the master the agent
+        // registered with count; another master's (a deposed leader still running, or a new
+        // one that pings before the agent has re-registered with it) are answered, not obeyed,
+        // as Mesos' agent ignores every master but the detected leader.
+        if st.master_id.as_deref() == Some(ping.master_id.as_str()) {
+            st.last_ping = std::time::Instant::now();
+        } else {
+            tracing::debug!(master = %ping.master_id,
+                "a ping from a master this agent is not registered with; ignored");
+        }
+    } else if known {
         st.last_ping = std::time::Instant::now();
         // A ping from another master (it restarted, or failed over) that found this agent in
         // its registry: re-register with it now, reporting our tasks, instead of waiting for

@@ -192,7 +192,11 @@ fn framework_json(framework: &Framework, agent_id: &str) -> Value {
 pub fn flags(d: &Shared) -> Value {
     let c = &d.config;
     json!({
-        "master": c.master,
+        // a ZooKeeper URL without its password
+        "master": match &d.zk {
+            Some(url) if c.master.trim().starts_with("zk://") => url.to_string(),
+            _ => c.master.clone(),
+        },
         "ip": c.listen.ip().to_string(),
         "port": d.address.port().to_string(),
         "hostname": c.hostname.clone().unwrap_or_default(),
@@ -215,12 +219,14 @@ pub fn flags(d: &Shared) -> Value {
 pub fn state(d: &Shared) -> Value {
     let st = d.lock();
     let agent_id = st.agent_id.clone().unwrap_or_default();
-    let master_hostname = d
-        .master
-        .rsplit_once(':')
-        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_string())
-        .unwrap_or_else(|| d.master.clone());
-    json!({
+    let master = d.master();
+    let master_hostname = master.as_deref().map(|m| {
+        m.rsplit_once(':')
+            .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_string())
+            .unwrap_or_else(|| m.to_string())
+    });
+    let leader_id = d.leader.borrow().as_ref().and_then(|l| l.id.clone());
+    let mut state = json!({
         "version": MESOS_VERSION,
         "meseta_version": env!("CARGO_PKG_VERSION"),
         "start_time": d.start_time,
@@ -232,11 +238,24 @@ pub fn state(d: &Shared) -> Value {
         "resources": resources_object(&d.resources),
         "unreserved_resources": resources_object(&d.resources.iter().filter(|r| r.role.is_none()).cloned().collect::<Vec<_>>()),
         "attributes": attributes_object(&d.attributes),
-        "master_hostname": master_hostname,
         "flags": flags(d),
         "frameworks": st.frameworks.values().map(|f| framework_json(f, &agent_id)).collect::<Vec<_>>(),
         "completed_frameworks": st.completed_frameworks.iter().map(|f| framework_json(f, &agent_id)).collect::<Vec<_>>(),
-    })
+        // Meseta's: the master the agent talks to (the detected leader with a ZooKeeper
+        // --master: `null` while none is known, `leader_id` its MasterInfo id), and the id of
+        // the master it is registered with (`null` while it is not).
+        "meseta_master": {
+            "address": master,
+            "leader_id": leader_id,
+            "registered_with": st.master_id.clone().filter(|_| d.registered.borrow().is_some()),
+            "zk": d.zk.as_ref().map(ToString::to_string),
+        },
+    });
+    // as Mesos: only while a master is known
+    if let (Some(hostname), Some(object)) = (master_hostname, state.as_object_mut()) {
+        object.insert("master_hostname".into(), Value::String(hostname));
+    }
+    state
 }
 
 fn live_tasks(st: &State) -> impl Iterator<Item = &Task> {
@@ -286,7 +305,7 @@ pub fn metrics(d: &Shared) -> Value {
     };
     let c = &st.counters;
     let mut out = json!({
-        "slave/registered": if st.agent_id.is_some() { 1.0 } else { 0.0 },
+        "slave/registered": if st.agent_id.is_some() && d.registered.borrow().is_some() { 1.0 } else { 0.0 },
         "slave/uptime_secs": d.started.elapsed().as_secs_f64(),
         "slave/frameworks_active": st.frameworks.len() as f64,
         "slave/tasks_staging": count(TaskState::Staging) + queued as f64,
