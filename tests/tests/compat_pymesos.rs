@@ -218,3 +218,150 @@ fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
     );
     println!("{}", printed.join("\n"));
 }
+
+/// Three `meseta master --zk` processes, an agent and a checkpointing pymesos framework that
+/// find the leader in a real ZooKeeper; the leader is SIGKILLed while the tasks run: another
+/// master leads with the registry kept in ZooKeeper, the agent and pymesos (its own kazoo
+/// detector) follow it, and every task ends TASK_FINISHED exactly once.
+#[test]
+fn pymesos_follows_the_leader_through_zookeeper_when_it_dies() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use meseta_tests::daemons::{Daemon, LOCAL_RESOURCES, RETRY_FLAGS, free_port};
+    use meseta_tests::zookeeper::{ZooKeeper, unique_path};
+
+    let python = python();
+    let zk = ZooKeeper::shared().unwrap();
+    let url = zk.url(&unique_path("meseta-pymesos-ha"));
+    let dir = tempfile::tempdir().unwrap();
+    let master = |i: usize| {
+        let work_dir = dir
+            .path()
+            .join(format!("m{i}"))
+            .to_string_lossy()
+            .into_owned();
+        Daemon::spawn(
+            &[
+                "master",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--work_dir",
+                &work_dir,
+                "--zk",
+                &url,
+                "--zk_session_timeout",
+                "2secs",
+            ],
+            "Master: ",
+        )
+        .unwrap()
+    };
+    let mut masters: Vec<Daemon> = (0..3).map(master).collect();
+    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
+    let agent_port = free_port().unwrap().to_string();
+    let agent = Daemon::spawn(
+        &[
+            "agent",
+            "--master",
+            &url,
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &agent_port,
+            "--work_dir",
+            &agent_dir,
+            "--resources",
+            LOCAL_RESOURCES,
+            RETRY_FLAGS[0],
+            RETRY_FLAGS[1],
+        ],
+        "Agent: ",
+    )
+    .unwrap();
+    let leader = |masters: &[Daemon]| -> Option<usize> {
+        masters.iter().position(|m| {
+            m.get("/metrics/snapshot")
+                .is_ok_and(|(status, body)| status == 200 && body.contains("\"master/elected\":1"))
+        })
+    };
+
+    let go = dir.path().join("go");
+    let mut script = Command::new(&python)
+        .arg(workspace_root().join("tests/compat/pymesos_failover.py"))
+        .arg(&url)
+        .arg("--go-file")
+        .arg(&go)
+        .args(["--timeout", "120"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel::<String>();
+    let stdout = script.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    loop {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                let ready = line == "READY";
+                printed.push(line);
+                if ready {
+                    break;
+                }
+            }
+            Err(e) => panic!(
+                "the script never got its tasks running ({e}):\n{}\n--- agent ---\n{}",
+                printed.join("\n"),
+                agent.output()
+            ),
+        }
+    }
+
+    let first = leader(&masters).expect("a leader runs the tasks");
+    masters[first].kill9();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while leader(&masters).is_none_or(|l| l == first) {
+        assert!(
+            Instant::now() < deadline,
+            "no new leader after the first died"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(&go, b"").unwrap();
+
+    printed.extend(lines.iter());
+    let status = script.wait().unwrap();
+    let mut stderr = String::new();
+    if let Some(mut e) = script.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    let last = printed
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        status.success() && last.ends_with(" 0 failed"),
+        "pymesos_failover.py failed ({status}), last line {last:?}\n--- stdout ---\n{}\n\
+         --- stderr ---\n{stderr}\n--- agent ---\n{}\n--- masters ---\n{}",
+        printed.join("\n"),
+        agent.output(),
+        masters
+            .iter()
+            .map(|m| m.output())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    );
+    println!("{}", printed.join("\n"));
+}

@@ -644,7 +644,12 @@ pub fn master_info(id: &str, address: SocketAddr, hostname: &str) -> MasterInfo 
         pid: Some(format!("master@{address}")),
         hostname: Some(hostname.to_string()),
         version: Some(crate::server::MESOS_VERSION.to_string()),
-        address: None,
+        // What detectors read (pymesos takes `address.ip` and `address.port`).
+        address: Some(meseta_api::common::Address {
+            hostname: Some(hostname.to_string()),
+            ip: Some(address.ip().to_string()),
+            port: u32::from(address.port()),
+        }),
     }
 }
 
