@@ -32,6 +32,8 @@ def main(argv):
     parser.add_argument("master")
     parser.add_argument("--go-file", required=True)
     parser.add_argument("--timeout", type=float, default=90)
+    parser.add_argument("--new-task", action="store_true",
+                        help="after the restarts, also run a new task from a fresh offer")
     args = parser.parse_args(argv)
     h = Harness(args.master, "pymesos-failover", args.timeout,
                 info={"checkpoint": True, "failover_timeout": 3600.0})
@@ -104,6 +106,23 @@ def main(argv):
         h.check("no task ended otherwise", not others, "; ".join(others))
         h.check("the same framework id", h.driver.framework_id == framework_id,
                 h.driver.framework_id)
+        if args.new_task:
+            h.phase = "a new task after the restarts"
+            offer = h.wait("a fresh offer", fitting, 30)
+            h.driver.launchTasks([offer["id"]], [{
+                "name": "after", "task_id": {"value": "after"}, "agent_id": offer["agent_id"],
+                "resources": [scalar_resource("cpus", 0.1), scalar_resource("mem", 32)],
+                "command": {"value": "true"},
+            }])
+
+            def after_finished(event):
+                if event[0] == "update" and event[1]["task_id"]["value"] == "after":
+                    state = event[1]["state"]
+                    if state in TERMINAL:
+                        return state
+                return None
+            state = h.wait("the new task's end", after_finished, 30)
+            h.check("a new task runs after the restarts", state == "TASK_FINISHED", state)
     except (Timeout, Fatal) as e:
         h.check("flow (%s)" % h.phase, False, str(e))
     except Exception:  # noqa: BLE001

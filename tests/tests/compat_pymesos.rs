@@ -222,7 +222,8 @@ fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
 /// Three `meseta master --zk` processes, an agent and a checkpointing pymesos framework that
 /// find the leader in a real ZooKeeper; the leader is SIGKILLed while the tasks run: another
 /// master leads with the registry kept in ZooKeeper, the agent and pymesos (its own kazoo
-/// detector) follow it, and every task ends TASK_FINISHED exactly once.
+/// detector) follow it, every task ends TASK_FINISHED exactly once, and a new task runs from a
+/// fresh offer of the new leader.
 #[test]
 fn pymesos_follows_the_leader_through_zookeeper_when_it_dies() {
     use std::io::{BufRead, BufReader};
@@ -296,7 +297,7 @@ fn pymesos_follows_the_leader_through_zookeeper_when_it_dies() {
         .arg(&url)
         .arg("--go-file")
         .arg(&go)
-        .args(["--timeout", "120"])
+        .args(["--timeout", "120", "--new-task"])
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
