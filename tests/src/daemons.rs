@@ -290,6 +290,11 @@ impl Local {
     pub fn get(&self, path: &str) -> Result<(u16, String), Failure> {
         http_get(&self.url, path)
     }
+
+    /// SIGKILL, as a crash.
+    pub fn kill9(&mut self) {
+        self.daemon.kill9();
+    }
 }
 
 /// A running `meseta agent` process, with its output kept for failure messages. Dropping it

@@ -228,3 +228,76 @@ fn a_leader_frozen_past_its_session_never_leads_again() {
     );
     assert_eq!(elected(&masters[other]), Some(true));
 }
+
+/// Two `meseta local --zk` on one ZooKeeper: the first one's master leads and both agents
+/// register with it; when that whole process dies, the second one's master leads and its agent
+/// follows it, under the same id.
+#[test]
+fn meseta_local_with_zk_follows_the_leader() {
+    use meseta_tests::daemons::{Local, free_port};
+
+    let zk = ZooKeeper::shared().unwrap();
+    let url = zk.url(&unique_path("meseta-local-ha"));
+    let local = |port: &str| {
+        Local::start_with(&[
+            "--zk",
+            &url,
+            "--zk_session_timeout",
+            SESSION,
+            "--agent_port",
+            port,
+        ])
+        .unwrap()
+    };
+    let (p1, p2) = (
+        free_port().unwrap().to_string(),
+        free_port().unwrap().to_string(),
+    );
+    let mut one = local(&p1);
+    let two = local(&p2);
+    let agents = |l: &Local| -> Vec<(String, bool)> {
+        let Ok((200, body)) = l.get("/master/slaves") else {
+            return Vec::new();
+        };
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        v["slaves"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                (
+                    format!("{}|{}", a["id"].as_str().unwrap_or(""), a["port"]),
+                    a["active"].as_bool() == Some(true),
+                )
+            })
+            .collect()
+    };
+    let before = agents(&one);
+    assert_eq!(
+        before.len(),
+        2,
+        "both agents register with the leader: {before:?}"
+    );
+    let second_agent = before
+        .iter()
+        .find(|(a, _)| a.ends_with(&format!("|{p2}")))
+        .map(|(a, _)| a.clone())
+        .unwrap_or_else(|| panic!("no agent on port {p2}: {before:?}"));
+    let (status, _) = two.get("/master/state").unwrap();
+    assert_eq!(status, 307, "the second master stands by");
+
+    one.kill9();
+    let deadline = Instant::now() + FAILOVER;
+    loop {
+        let now = agents(&two);
+        if now.iter().any(|(a, active)| *a == second_agent && *active) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second agent never re-registered with the new leader: {now:?}\n{}",
+            two.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -837,11 +837,16 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
             agent_hooks(&agent_hook_modules)?,
         )?);
     }
+    let zk = cmd.master.zk.clone();
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;
         let mut agents = Vec::new();
         for mut config in agent_configs {
-            config.master = master.address().to_string();
+            // with --zk the agents follow whichever master leads, as agents given the URL do
+            config.master = match &zk {
+                Some(url) => url.clone(),
+                None => master.address().to_string(),
+            };
             // new flags on the same --work_dir start a new agent rather than refuse to start
             config.new_agent_when_incompatible = true;
             match Agent::start(config).await.map_err(|e| e.to_string()) {
