@@ -111,14 +111,8 @@ fn pymesos_revocable_task_is_preempted() {
 /// TASK_FINISHED exactly once (`tests/compat/pymesos_failover.py`).
 #[test]
 fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::sync::mpsc;
-    use std::time::Duration;
-
     use meseta_tests::daemons::{Daemon, LOCAL_RESOURCES, RETRY_FLAGS, free_port};
 
-    let python = python();
     let dir = tempfile::tempdir().unwrap();
     let master_dir = dir.path().join("master").to_string_lossy().into_owned();
     let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
@@ -154,69 +148,25 @@ fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
     let mut master = Daemon::spawn(&master_args, "Master: ").unwrap();
     let mut agent = Daemon::spawn(&agent_args, "Agent: ").unwrap();
 
-    let go = dir.path().join("go");
-    let mut script = Command::new(&python)
-        .arg(workspace_root().join("tests/compat/pymesos_failover.py"))
-        .arg(format!("http://{address}"))
-        .arg("--go-file")
-        .arg(&go)
-        .args(["--timeout", "120"])
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, lines) = mpsc::channel::<String>();
-    let stdout = script.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
+    let script = FailoverScript::start(&format!("http://{address}"), dir.path(), &[], || {
+        format!(
+            "--- master ---\n{}\n--- agent ---\n{}",
+            master.output(),
+            agent.output()
+        )
     });
-    let mut printed = Vec::new();
-    loop {
-        match lines.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => {
-                let ready = line == "READY";
-                printed.push(line);
-                if ready {
-                    break;
-                }
-            }
-            Err(e) => panic!(
-                "the script never got its tasks running ({e}):\n{}",
-                printed.join("\n")
-            ),
-        }
-    }
 
     agent.kill9();
     let agent = Daemon::spawn(&agent_args, "Agent: ").unwrap();
     master.kill9();
     let master = Daemon::spawn(&master_args, "Master: ").unwrap();
-    std::fs::write(&go, b"").unwrap();
-
-    printed.extend(lines.iter());
-    let status = script.wait().unwrap();
-    let mut stderr = String::new();
-    if let Some(mut e) = script.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-    }
-    let last = printed
-        .iter()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        status.success() && last.ends_with(" 0 failed"),
-        "pymesos_failover.py failed ({status}), last line {last:?}\n--- stdout ---\n{}\n\
-         --- stderr ---\n{stderr}\n--- master ---\n{}\n--- agent ---\n{}",
-        printed.join("\n"),
-        master.output(),
-        agent.output()
-    );
-    println!("{}", printed.join("\n"));
+    script.finish(|| {
+        format!(
+            "--- master ---\n{}\n--- agent ---\n{}",
+            master.output(),
+            agent.output()
+        )
+    });
 }
 
 /// Three `meseta master --zk` processes, an agent and a checkpointing pymesos framework that
@@ -226,15 +176,11 @@ fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
 /// fresh offer of the new leader.
 #[test]
 fn pymesos_follows_the_leader_through_zookeeper_when_it_dies() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
     use meseta_tests::daemons::{Daemon, LOCAL_RESOURCES, RETRY_FLAGS, free_port};
     use meseta_tests::zookeeper::{ZooKeeper, unique_path};
 
-    let python = python();
     let zk = ZooKeeper::shared().unwrap();
     let url = zk.url(&unique_path("meseta-pymesos-ha"));
     let dir = tempfile::tempdir().unwrap();
@@ -291,42 +237,15 @@ fn pymesos_follows_the_leader_through_zookeeper_when_it_dies() {
         })
     };
 
-    let go = dir.path().join("go");
-    let mut script = Command::new(&python)
-        .arg(workspace_root().join("tests/compat/pymesos_failover.py"))
-        .arg(&url)
-        .arg("--go-file")
-        .arg(&go)
-        .args(["--timeout", "120", "--new-task"])
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, lines) = mpsc::channel::<String>();
-    let stdout = script.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut printed = Vec::new();
-    loop {
-        match lines.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => {
-                let ready = line == "READY";
-                printed.push(line);
-                if ready {
-                    break;
-                }
-            }
-            Err(e) => panic!(
-                "the script never got its tasks running ({e}):\n{}\n--- agent ---\n{}",
-                printed.join("\n"),
-                agent.output()
-            ),
-        }
-    }
+    let outputs = |masters: &[Daemon]| {
+        let all: Vec<String> = masters.iter().map(|m| m.output()).collect();
+        format!(
+            "--- agent ---\n{}\n--- masters ---\n{}",
+            agent.output(),
+            all.join("\n----\n")
+        )
+    };
+    let script = FailoverScript::start(&url, dir.path(), &["--new-task"], || outputs(&masters));
 
     let first = leader(&masters).expect("a leader runs the tasks");
     masters[first].kill9();
@@ -338,31 +257,93 @@ fn pymesos_follows_the_leader_through_zookeeper_when_it_dies() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::fs::write(&go, b"").unwrap();
+    script.finish(|| outputs(&masters));
+}
 
-    printed.extend(lines.iter());
-    let status = script.wait().unwrap();
-    let mut stderr = String::new();
-    if let Some(mut e) = script.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+/// `tests/compat/pymesos_failover.py` running against `master` (an address URL or `zk://`):
+/// started, then driven by the test between its `READY` line and the go file.
+struct FailoverScript {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    printed: Vec<String>,
+    go: PathBuf,
+}
+
+impl FailoverScript {
+    /// Starts the script and waits until its tasks run (`READY`); `context` (the daemons'
+    /// output) goes into the failure message.
+    fn start(master: &str, dir: &Path, extra: &[&str], context: impl Fn() -> String) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+
+        let go = dir.join("go");
+        let mut child = Command::new(python())
+            .arg(workspace_root().join("tests/compat/pymesos_failover.py"))
+            .arg(master)
+            .arg("--go-file")
+            .arg(&go)
+            .args(["--timeout", "120"])
+            .args(extra)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut printed = Vec::new();
+        loop {
+            match lines.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(line) => {
+                    let ready = line == "READY";
+                    printed.push(line);
+                    if ready {
+                        break;
+                    }
+                }
+                Err(e) => panic!(
+                    "the script never got its tasks running ({e}):\n{}\n{}",
+                    printed.join("\n"),
+                    context()
+                ),
+            }
+        }
+        FailoverScript {
+            child,
+            lines,
+            printed,
+            go,
+        }
     }
-    let last = printed
-        .iter()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        status.success() && last.ends_with(" 0 failed"),
-        "pymesos_failover.py failed ({status}), last line {last:?}\n--- stdout ---\n{}\n\
-         --- stderr ---\n{stderr}\n--- agent ---\n{}\n--- masters ---\n{}",
-        printed.join("\n"),
-        agent.output(),
-        masters
+
+    /// Lets the script go on (the failures are done) and checks that every check passed.
+    fn finish(mut self, context: impl Fn() -> String) {
+        std::fs::write(&self.go, b"").unwrap();
+        self.printed.extend(self.lines.iter());
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+        }
+        let last = self
+            .printed
             .iter()
-            .map(|m| m.output())
-            .collect::<Vec<_>>()
-            .join("\n----\n")
-    );
-    println!("{}", printed.join("\n"));
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            status.success() && last.ends_with(" 0 failed"),
+            "pymesos_failover.py failed ({status}), last line {last:?}\n--- stdout ---\n{}\n\
+             --- stderr ---\n{stderr}\n{}",
+            self.printed.join("\n"),
+            context()
+        );
+        println!("{}", self.printed.join("\n"));
+    }
 }
