@@ -378,13 +378,7 @@ fn live_containers(d: &Shared, state: &AgentState) -> Vec<(String, ContainerInfo
                 if !live(container.supervisor, container.task_pid) {
                     continue;
                 }
-                let user = task
-                    .info
-                    .command
-                    .as_ref()
-                    .and_then(|c| c.user.clone())
-                    .or_else(|| Some(framework.info.user.clone()))
-                    .filter(|u| !u.is_empty());
+                let user = run_as(task.info.command.as_ref(), &framework.info.user);
                 out.push((
                     container.container_id.clone(),
                     ContainerInfo {
@@ -408,13 +402,7 @@ fn live_containers(d: &Shared, state: &AgentState) -> Vec<(String, ContainerInfo
                     wire.extend(task.info.resources.iter().cloned());
                 }
             }
-            let user = executor
-                .info
-                .command
-                .as_ref()
-                .and_then(|c| c.user.clone())
-                .or_else(|| Some(framework.info.user.clone()))
-                .filter(|u| !u.is_empty());
+            let user = run_as(executor.info.command.as_ref(), &framework.info.user);
             out.push((
                 run.container_id.clone(),
                 ContainerInfo {
@@ -708,4 +696,15 @@ pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
         }
     }
     wait
+}
+
+/// The user a recovered container runs as: its command's, else its framework's (none if empty).
+fn run_as(
+    command: Option<&meseta_api::common::CommandInfo>,
+    framework_user: &str,
+) -> Option<String> {
+    command
+        .and_then(|c| c.user.clone())
+        .or_else(|| Some(framework_user.to_string()))
+        .filter(|u| !u.is_empty())
 }
