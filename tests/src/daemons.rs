@@ -208,16 +208,18 @@ impl Daemon {
         self.wait_exit(Duration::from_secs(10))
     }
 
-    /// Waits up to `timeout` for the daemon to exit; its exit status.
+    /// Waits up to `timeout` (zero: just looks) for the daemon to exit; its exit status.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
+        loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Some(status);
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        None
     }
 }
 

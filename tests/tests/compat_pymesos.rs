@@ -169,59 +169,51 @@ fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
     });
 }
 
-/// Three `meseta master --zk` processes, an agent and a checkpointing pymesos framework that
-/// find the leader in a real ZooKeeper; the leader is SIGKILLed while the tasks run: another
-/// master leads with the registry kept in ZooKeeper, the agent and pymesos (its own kazoo
-/// detector) follow it, every task ends TASK_FINISHED exactly once, and a new task runs from a
-/// fresh offer of the new leader.
-#[test]
-fn pymesos_follows_the_leader_through_zookeeper_when_it_dies() {
-    use std::time::{Duration, Instant};
+/// The session timeout of the HA tests' masters.
+const ZK_SESSION: &str = "2secs";
 
-    use meseta_tests::daemons::{Daemon, LOCAL_RESOURCES, RETRY_FLAGS, free_port};
-    use meseta_tests::zookeeper::{ZooKeeper, unique_path};
+/// How long a failover may take on a loaded 2-core machine: the session timeout, a JVM's
+/// latency, the new leader's recovery.
+const FAILOVER: std::time::Duration = std::time::Duration::from_secs(30);
 
-    let zk = ZooKeeper::shared().unwrap();
-    let url = zk.url(&unique_path("meseta-pymesos-ha"));
-    let dir = tempfile::tempdir().unwrap();
-    let master = |i: usize| {
-        let work_dir = dir
-            .path()
-            .join(format!("m{i}"))
-            .to_string_lossy()
-            .into_owned();
-        Daemon::spawn(
-            &[
-                "master",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--work_dir",
-                &work_dir,
-                "--zk",
-                &url,
-                "--zk_session_timeout",
-                "2secs",
-            ],
-            "Master: ",
-        )
-        .unwrap()
-    };
-    let mut masters: Vec<Daemon> = (0..3).map(master).collect();
-    let agent_dir = dir.path().join("agent").to_string_lossy().into_owned();
-    let agent_port = free_port().unwrap().to_string();
-    let agent = Daemon::spawn(
+/// `meseta master --zk <url>` with its work dir `dir`.
+fn zk_master(url: &str, dir: &Path) -> meseta_tests::daemons::Daemon {
+    let work_dir = dir.to_string_lossy().into_owned();
+    meseta_tests::daemons::Daemon::spawn(
         &[
-            "agent",
-            "--master",
-            &url,
+            "master",
             "--ip",
             "127.0.0.1",
             "--port",
-            &agent_port,
+            "0",
             "--work_dir",
-            &agent_dir,
+            &work_dir,
+            "--zk",
+            url,
+            "--zk_session_timeout",
+            ZK_SESSION,
+        ],
+        "Master: ",
+    )
+    .unwrap()
+}
+
+/// `meseta agent --master <zk url>` with its work dir `dir`.
+fn zk_agent(url: &str, dir: &Path) -> meseta_tests::daemons::Daemon {
+    use meseta_tests::daemons::{LOCAL_RESOURCES, RETRY_FLAGS, free_port};
+    let work_dir = dir.to_string_lossy().into_owned();
+    let port = free_port().unwrap().to_string();
+    meseta_tests::daemons::Daemon::spawn(
+        &[
+            "agent",
+            "--master",
+            url,
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--work_dir",
+            &work_dir,
             "--resources",
             LOCAL_RESOURCES,
             RETRY_FLAGS[0],
@@ -229,56 +221,252 @@ fn pymesos_follows_the_leader_through_zookeeper_when_it_dies() {
         ],
         "Agent: ",
     )
-    .unwrap();
-    let leader = |masters: &[Daemon]| -> Option<usize> {
-        masters.iter().position(|m| {
-            m.get("/metrics/snapshot")
-                .is_ok_and(|(status, body)| status == 200 && body.contains("\"master/elected\":1"))
-        })
-    };
-
-    let outputs = |masters: &[Daemon]| {
-        let all: Vec<String> = masters.iter().map(|m| m.output()).collect();
-        format!(
-            "--- agent ---\n{}\n--- masters ---\n{}",
-            agent.output(),
-            all.join("\n----\n")
-        )
-    };
-    let script = FailoverScript::start(&url, dir.path(), &["--new-task"], || outputs(&masters));
-
-    let first = leader(&masters).expect("a leader runs the tasks");
-    masters[first].kill9();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while leader(&masters).is_none_or(|l| l == first) {
-        assert!(
-            Instant::now() < deadline,
-            "no new leader after the first died"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    script.finish(|| outputs(&masters));
+    .unwrap()
 }
 
-/// `tests/compat/pymesos_failover.py` running against `master` (an address URL or `zk://`):
-/// started, then driven by the test between its `READY` line and the go file.
+/// The master that says it leads (`master/elected`), if one does.
+fn elected(masters: &[meseta_tests::daemons::Daemon]) -> Option<usize> {
+    masters.iter().position(|m| {
+        m.get("/metrics/snapshot")
+            .is_ok_and(|(status, body)| status == 200 && body.contains("\"master/elected\":1"))
+    })
+}
+
+/// Waits up to [`FAILOVER`] for a master other than `not` to lead; its index.
+fn next_leader(
+    masters: &[meseta_tests::daemons::Daemon],
+    not: Option<usize>,
+    context: impl Fn() -> String,
+) -> usize {
+    let deadline = std::time::Instant::now() + FAILOVER;
+    loop {
+        match elected(masters) {
+            Some(l) if Some(l) != not => return l,
+            _ => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new leader within {FAILOVER:?}\n{}",
+            context()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The masters' and the agent's output, for failure messages.
+fn outputs(
+    masters: &[meseta_tests::daemons::Daemon],
+    agent: &meseta_tests::daemons::Daemon,
+) -> String {
+    let all: Vec<String> = masters.iter().map(|m| m.output()).collect();
+    format!(
+        "--- agent ---\n{}\n--- masters ---\n{}",
+        agent.output(),
+        all.join("\n----\n")
+    )
+}
+
+/// Three `meseta master --zk` processes, an agent and a checkpointing pymesos framework that
+/// find the leader in a real ZooKeeper; the leader is SIGKILLed while the tasks run: another
+/// master leads with the registry kept in ZooKeeper, the agent and pymesos (its own kazoo
+/// detector) follow it, every task ends TASK_FINISHED exactly once, and a new task runs from a
+/// fresh offer of the new leader.
+#[test]
+fn pymesos_follows_the_leader_through_zookeeper_when_it_dies() {
+    use meseta_tests::zookeeper::{ZooKeeper, unique_path};
+
+    let zk = ZooKeeper::shared().unwrap();
+    let url = zk.url(&unique_path("meseta-pymesos-ha"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut masters: Vec<_> = (0..3)
+        .map(|i| zk_master(&url, &dir.path().join(format!("m{i}"))))
+        .collect();
+    let agent = zk_agent(&url, &dir.path().join("agent"));
+    let script = FailoverScript::start(&url, dir.path(), &["--new-task"], || {
+        outputs(&masters, &agent)
+    });
+
+    let first = elected(&masters).expect("a leader runs the tasks");
+    masters[first].kill9();
+    next_leader(&masters, Some(first), || outputs(&masters, &agent));
+    script.finish(|| outputs(&masters, &agent));
+}
+
+/// Issue 16's bounded chaos run: three masters, an agent and a pymesos framework launching
+/// short tasks continuously (`tests/compat/pymesos_chaos.py`); the leader is SIGKILLed 20
+/// times, each time after the framework launched again, and restarted as a standby. Afterwards
+/// every launch is accounted for (finished, or reported lost with a reason), every task seen
+/// running finished, and no task id ran twice (each task appends its id to a log).
+#[test]
+fn pymesos_launches_through_twenty_leader_kills() {
+    use meseta_tests::zookeeper::{ZooKeeper, unique_path};
+
+    const KILLS: usize = 20;
+    let zk = ZooKeeper::shared().unwrap();
+    let url = zk.url(&unique_path("meseta-pymesos-chaos"));
+    let dir = tempfile::tempdir().unwrap();
+    let master_dir = |i: usize| dir.path().join(format!("m{i}"));
+    let mut masters: Vec<_> = (0..3).map(|i| zk_master(&url, &master_dir(i))).collect();
+    let agent = zk_agent(&url, &dir.path().join("agent"));
+    let ran = dir.path().join("ran.log").to_string_lossy().into_owned();
+    let mut script = FailoverScript::start_script(
+        "pymesos_chaos.py",
+        &url,
+        dir.path(),
+        &["--ran-log", &ran, "--timeout", "900"],
+        || outputs(&masters, &agent),
+    );
+
+    let mut failovers = Vec::with_capacity(KILLS);
+    for kill in 1..=KILLS {
+        // A master that stopped on its own (its session lost on a loaded machine) comes back,
+        // as its supervisor would bring it back.
+        for (i, m) in masters.iter_mut().enumerate() {
+            if m.wait_exit(std::time::Duration::ZERO).is_some() {
+                *m = zk_master(&url, &master_dir(i));
+            }
+        }
+        script.skip_lines();
+        script.wait_line("LAUNCHED ", FAILOVER, || {
+            format!(
+                "the framework launched nothing before kill {kill}\n{}",
+                outputs(&masters, &agent)
+            )
+        });
+        let leader = next_leader(&masters, None, || outputs(&masters, &agent));
+        masters[leader].kill9();
+        let killed = std::time::Instant::now();
+        next_leader(&masters, Some(leader), || outputs(&masters, &agent));
+        failovers.push(killed.elapsed());
+        masters[leader] = zk_master(&url, &master_dir(leader));
+    }
+    println!("{KILLS} failovers, kill to new leader: {failovers:?}");
+    script.finish(|| outputs(&masters, &agent));
+}
+
+/// The whole system through a ZooKeeper ensemble losing its quorum: two masters, an agent and a
+/// checkpointing pymesos framework with running tasks on a three-server ensemble; two servers
+/// die. The leader stops leading (it exits, as Mesos' master does), the standby cannot lead
+/// without a quorum, the tasks keep running. The servers come back: the standby leads with the
+/// registry intact, the agent re-registers under its id, pymesos follows, every task finishes
+/// exactly once and a new one runs.
+#[test]
+fn pymesos_and_the_masters_survive_the_ensemble_losing_quorum() {
+    use meseta_tests::zookeeper::ZooKeeper;
+
+    let ensemble = ZooKeeper::ensemble(3).unwrap();
+    let url = ensemble.url("/mesos");
+    let dir = tempfile::tempdir().unwrap();
+    let master_dir = |i: usize| dir.path().join(format!("m{i}"));
+    let mut masters: Vec<_> = (0..2).map(|i| zk_master(&url, &master_dir(i))).collect();
+    let agent = zk_agent(&url, &dir.path().join("agent"));
+    let script = FailoverScript::start(&url, dir.path(), &["--new-task"], || {
+        outputs(&masters, &agent)
+    });
+    let first = next_leader(&masters, None, || outputs(&masters, &agent));
+    let other = 1 - first;
+    let quota = r#"{"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+        {"role": "eng", "limits": {"cpus": {"value": 1.5}}}]}}"#;
+    let address = masters[first].url.trim_start_matches("http://").to_string();
+    let (code, body) =
+        meseta_tests::scheduler::post_to(&address, "/api/v1", None, quota.as_bytes()).unwrap();
+    assert_eq!(code, 200, "UPDATE_QUOTA on the leader: {body}");
+    let agent_id = |m: &meseta_tests::daemons::Daemon| -> Option<String> {
+        let (status, body) = m.get("/master/slaves").ok()?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let a = v["slaves"].as_array()?.first()?.clone();
+        (status == 200 && a["active"] == serde_json::json!(true))
+            .then(|| a["id"].as_str().map(String::from))?
+    };
+    let registered = agent_id(&masters[first]).expect("the agent is registered");
+
+    ensemble.kill(0).unwrap();
+    ensemble.kill(1).unwrap();
+    // The leader stops leading at once and exits; the standby leads nobody without a quorum.
+    let status = masters[first].wait_exit(FAILOVER);
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the leader went on without a quorum: {status:?}\n{}",
+        outputs(&masters, &agent)
+    );
+    assert!(
+        masters[first].output().contains("lost leadership"),
+        "{}",
+        masters[first].output()
+    );
+    let deadline = std::time::Instant::now() + FAILOVER;
+    loop {
+        let (status, body) = masters[other].get("/master/state").unwrap();
+        if status == 503 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standby without a quorum: {status} {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(elected(&masters[other..=other]), None, "nobody leads");
+
+    ensemble.restart(0).unwrap();
+    ensemble.restart(1).unwrap();
+    for node in 0..3 {
+        ensemble
+            .wait_serving(node, std::time::Duration::from_secs(60))
+            .unwrap();
+    }
+    // Leadership resumes with the quorum, with what the registry held.
+    masters[first] = zk_master(&url, &master_dir(first));
+    let leader = next_leader(&masters, None, || outputs(&masters, &agent));
+    let (_, quota) = masters[leader].get("/master/quota").unwrap();
+    assert!(
+        quota.contains("\"eng\"") && quota.contains("1.5"),
+        "the registry's quota is gone: {quota}"
+    );
+    let deadline = std::time::Instant::now() + FAILOVER;
+    while agent_id(&masters[leader]).as_ref() != Some(&registered) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent did not re-register as {registered}\n{}",
+            outputs(&masters, &agent)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    script.finish(|| outputs(&masters, &agent));
+}
+
+/// A `tests/compat/` script running against `master` (an address URL or `zk://`): started,
+/// then driven by the test between its `READY` line and the go file, reading what it prints.
 struct FailoverScript {
     child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
     printed: Vec<String>,
+    /// What the script wrote to stderr (pymesos' log).
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
     go: PathBuf,
 }
 
 impl FailoverScript {
-    /// Starts the script and waits until its tasks run (`READY`); `context` (the daemons'
-    /// output) goes into the failure message.
+    /// Starts `tests/compat/pymesos_failover.py` and waits until its tasks run (`READY`);
+    /// `context` (the daemons' output) goes into the failure message.
     fn start(master: &str, dir: &Path, extra: &[&str], context: impl Fn() -> String) -> Self {
+        Self::start_script("pymesos_failover.py", master, dir, extra, context)
+    }
+
+    /// Starts `tests/compat/<script>` and waits for its `READY`.
+    fn start_script(
+        script: &str,
+        master: &str,
+        dir: &Path,
+        extra: &[&str],
+        context: impl Fn() -> String,
+    ) -> Self {
         use std::io::{BufRead, BufReader};
         use std::process::Stdio;
 
         let go = dir.join("go");
         let mut child = Command::new(python())
-            .arg(workspace_root().join("tests/compat/pymesos_failover.py"))
+            .arg(workspace_root().join("tests/compat").join(script))
             .arg(master)
             .arg("--go-file")
             .arg(&go)
@@ -296,29 +484,65 @@ impl FailoverScript {
                 let _ = tx.send(line);
             }
         });
-        let mut printed = Vec::new();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let errors = child.stderr.take().unwrap();
+        let sink = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(errors).lines().map_while(Result::ok) {
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+        let mut script = FailoverScript {
+            child,
+            lines,
+            printed: Vec::new(),
+            stderr,
+            go,
+        };
+        script.wait_line("READY", std::time::Duration::from_secs(60), || {
+            format!("the script never got its tasks running\n{}", context())
+        });
+        script
+    }
+
+    /// Waits up to `timeout` for a line that starts with `prefix`.
+    fn wait_line(
+        &mut self,
+        prefix: &str,
+        timeout: std::time::Duration,
+        context: impl Fn() -> String,
+    ) {
+        let deadline = std::time::Instant::now() + timeout;
         loop {
-            match lines.recv_timeout(std::time::Duration::from_secs(60)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    let ready = line == "READY";
-                    printed.push(line);
-                    if ready {
-                        break;
+                    let found = line.starts_with(prefix);
+                    self.printed.push(line);
+                    if found {
+                        return;
                     }
                 }
                 Err(e) => panic!(
-                    "the script never got its tasks running ({e}):\n{}\n{}",
-                    printed.join("\n"),
+                    "no `{prefix}` line from the script ({e}):\n{}\n--- its stderr ---\n{}\n{}",
+                    self.printed.join("\n"),
+                    self.stderr(),
                     context()
                 ),
             }
         }
-        FailoverScript {
-            child,
-            lines,
-            printed,
-            go,
-        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Takes in what the script printed so far without waiting.
+    fn skip_lines(&mut self) {
+        self.printed.extend(self.lines.try_iter());
     }
 
     /// Lets the script go on (the failures are done) and checks that every check passed.
@@ -326,10 +550,7 @@ impl FailoverScript {
         std::fs::write(&self.go, b"").unwrap();
         self.printed.extend(self.lines.iter());
         let status = self.child.wait().unwrap();
-        let mut stderr = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-        }
+        let stderr = self.stderr();
         let last = self
             .printed
             .iter()
@@ -339,7 +560,7 @@ impl FailoverScript {
             .unwrap_or_default();
         assert!(
             status.success() && last.ends_with(" 0 failed"),
-            "pymesos_failover.py failed ({status}), last line {last:?}\n--- stdout ---\n{}\n\
+            "the script failed ({status}), last line {last:?}\n--- stdout ---\n{}\n\
              --- stderr ---\n{stderr}\n{}",
             self.printed.join("\n"),
             context()

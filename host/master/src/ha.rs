@@ -5,8 +5,9 @@
 //! `/metrics/snapshot` locally (`master/elected` 0), everything else with a 307 to the leader
 //! (`Location: //<leader host>:<port><path>?<query>`), or 503 "No leader elected" while there is
 //! none. Once elected, the master recovers the registry kept in ZooKeeper (its writes fenced by
-//! its own election znode) and answers 503 "Master has not finished recovery" until it has;
-//! then the leading master's routes take over.
+//! its own election znode); a request that arrives meanwhile waits for the recovery (up to
+//! [`RECOVERY_WAIT`], then 503 "Master has not finished recovery"), and is then answered by the
+//! leading master's routes.
 //!
 //! A leader that loses its candidacy (its session expired, its znode is gone, or it cannot reach
 //! ZooKeeper for the session timeout) stops acting as leader at once: its routes are dropped (the
@@ -42,8 +43,8 @@ pub type Leading = Arc<RwLock<Option<(Shared, Router)>>>;
 pub struct Front {
     pub leading: Leading,
     pub leader: watch::Receiver<Option<MasterInfo>>,
-    /// Elected, recovering the registry.
-    pub elected: Arc<std::sync::atomic::AtomicBool>,
+    /// Elected, recovering the registry (`true` until the leading routes are in place).
+    pub elected: Arc<watch::Sender<bool>>,
     pub flags: Arc<Vec<(String, String)>>,
     pub started: Instant,
 }
@@ -52,13 +53,27 @@ pub fn router(front: Front) -> Router {
     Router::new().fallback(answer).with_state(front)
 }
 
+/// How long a request that arrives while this master recovers the registry waits for it (then
+/// 503). Agents and frameworks follow the election as fast as the master does, so their first
+/// requests usually arrive during the recovery; held, they are answered once it is done
+/// instead of being refused and retried after a backoff.
+const RECOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn answer(State(front): State<Front>, request: Request) -> Response {
-    let leading = front
-        .leading
-        .read()
-        .ok()
-        .and_then(|l| l.as_ref().map(|(_, router)| router.clone()));
-    if let Some(router) = leading {
+    let leading = || {
+        front
+            .leading
+            .read()
+            .ok()
+            .and_then(|l| l.as_ref().map(|(_, router)| router.clone()))
+    };
+    let mut router = leading();
+    if router.is_none() && *front.elected.borrow() && !answered_locally(request.uri().path()) {
+        let mut recovered = front.elected.subscribe();
+        let _ = tokio::time::timeout(RECOVERY_WAIT, recovered.wait_for(|e| !*e)).await;
+        router = leading();
+    }
+    if let Some(router) = router {
         return match router.oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},
@@ -84,6 +99,19 @@ pub fn leader_address(info: &MasterInfo) -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| meseta_api::common::mesos_u32_to_ipv4(info.ip).to_string());
     format!("{host}:{}", info.port)
+}
+
+/// What a standby answers itself rather than redirecting.
+fn answered_locally(path: &str) -> bool {
+    matches!(
+        path,
+        "/health"
+            | "/master/health"
+            | "/version"
+            | "/flags"
+            | "/master/flags"
+            | "/metrics/snapshot"
+    )
 }
 
 fn standby(front: &Front, request: Request) -> Response {
@@ -118,7 +146,7 @@ fn standby(front: &Front, request: Request) -> Response {
         }
         _ => {}
     }
-    if front.elected.load(std::sync::atomic::Ordering::Relaxed) {
+    if *front.elected.borrow() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "Master has not finished recovery",
@@ -166,15 +194,14 @@ pub async fn campaign<F, Fut>(
 {
     let fail = |why: String| {
         tracing::error!(%why, "the master cannot go on");
+        front.elected.send_replace(false);
         failure.send_replace(Some(why));
     };
     let fence = match contender.leading().await {
         Ok(fence) => fence,
         Err(e) => return fail(format!("the election failed: {e}")),
     };
-    front
-        .elected
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    front.elected.send_replace(true);
     tracing::info!(
         znode = fence.znode(),
         "elected leading master; recovering the registry"
@@ -191,9 +218,7 @@ pub async fn campaign<F, Fut>(
     if let Ok(mut l) = front.leading.write() {
         *l = Some((shared.clone(), routes));
     }
-    front
-        .elected
-        .store(false, std::sync::atomic::Ordering::Relaxed);
+    front.elected.send_replace(false);
     tracing::info!("leading");
     let mut candidacy = contender.watch();
     let lost = candidacy

@@ -330,7 +330,7 @@ impl Master {
                 let front = ha::Front {
                     leading: leading.clone(),
                     leader: detector.watch(),
-                    elected: Arc::default(),
+                    elected: Arc::new(tokio::sync::watch::channel(false).0),
                     flags: Arc::new(config.flags.clone()),
                     started: std::time::Instant::now(),
                 };
