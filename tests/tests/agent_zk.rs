@@ -189,7 +189,7 @@ fn task_state(tasks: &Value, task_id: &str) -> Option<String> {
 /// first one's znode deleted, one for the second created) it re-registers with the new one
 /// under its id, its running task still RUNNING there, and the task's later updates go there.
 /// The first master keeps running (as a deposed leader that has not noticed yet would) and
-/// pinging the agent: the agent stays with the leader.
+/// pinging the agent: the agent stays with the leader and refuses the other's messages.
 #[test]
 fn the_agent_follows_the_leading_master_in_zookeeper() {
     let zk = ZooKeeper::shared().unwrap();
@@ -287,11 +287,53 @@ fn the_agent_follows_the_leading_master_in_zookeeper() {
         "{}",
         agent.output()
     );
+
+    // Only the leader is obeyed: the first master, deposed without noticing, still pings, and
+    // the agent refuses what does not come from the master it follows, as Mesos' agent ignores
+    // a master that is not its leader; that master soon counts the agent as gone.
+    let ping = |from: &str| {
+        let body = json!({"master_id": from, "agent_id": {"value": agent_id}}).to_string();
+        post_from(&agent.url, from, "/internal/master/ping", &body)
+    };
+    let (code, answer) = ping(&m1.id);
+    assert_eq!(code, 409, "a ping from the deposed master: {answer}");
+    assert!(answer.contains(&m2.id), "{answer}");
+    assert_eq!(ping(&m2.id).0, 200, "a ping from the leader");
+    eventually(T, "the deposed master to lose the agent", || {
+        (!m1.agent_ids().contains(&agent_id)).then_some(())
+    });
     assert!(
-        m1.agent_ids().contains(&agent_id),
-        "the first master still has the agent (the agent answers its pings)"
+        agent
+            .output()
+            .contains("ignoring a message from a master that is not the leading master"),
+        "{}",
+        agent.output()
     );
     drop(m1.daemon);
+}
+
+/// `POST path` on `base` as master `from` would send it: the status and the body.
+fn post_from(base: &str, from: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let authority = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream.set_read_timeout(Some(T)).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         meseta-master-id: {from}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
 }
 
 /// Mesos' usual failover: a standby master is already in the election (a higher sequence), so

@@ -69,6 +69,11 @@ pub const ACKNOWLEDGE: &str = "/internal/master/acknowledge";
 pub const FRAMEWORK_MESSAGE: &str = "/internal/master/framework_message";
 pub const BATCH: &str = "/internal/master/batch";
 
+/// The header naming the master that sends a message to an agent (its `MasterInfo.id`). An
+/// agent that follows the election in ZooKeeper refuses (409) a message from any master but the
+/// leader it detected, as Mesos' agent ignores messages from a master that is not its leader.
+pub const MASTER_ID_HEADER: &str = "meseta-master-id";
+
 /// The most messages one batch carries.
 pub const MAX_BATCH: usize = 512;
 

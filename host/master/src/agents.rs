@@ -28,6 +28,7 @@ pub fn client() -> HttpClient {
 /// POSTs `body` to `http://endpoint path`; the answer's status and body.
 pub async fn post(
     client: &HttpClient,
+    master_id: &str,
     endpoint: &str,
     path: &str,
     body: Vec<u8>,
@@ -35,6 +36,7 @@ pub async fn post(
 ) -> Result<(u16, Bytes), String> {
     let request = hyper::Request::post(format!("http://{endpoint}{path}"))
         .header("content-type", "application/json")
+        .header(wire::MASTER_ID_HEADER, master_id)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
     let work = async {
@@ -59,6 +61,7 @@ pub async fn post(
 /// restarting); the ping loop decides whether the agent is gone.
 pub fn spawn_outbox(
     client: HttpClient,
+    master_id: String,
     agent_id: String,
     endpoint: String,
 ) -> mpsc::UnboundedSender<(&'static str, Vec<u8>)> {
@@ -71,7 +74,7 @@ pub fn spawn_outbox(
             wire::fill_batch(&mut waiting, || rx.try_recv().ok());
             if waiting.len() > 1 && batches {
                 let body = wire::encode_batch(waiting.iter().map(|(p, b)| (*p, b.as_slice())));
-                match deliver(&client, &agent_id, &endpoint, wire::BATCH, body).await {
+                match deliver(&client, &master_id, &agent_id, &endpoint, wire::BATCH, body).await {
                     Some((200, text)) => {
                         let codes = serde_json::from_slice::<wire::Codes>(&text)
                             .map(|c| c.codes)
@@ -103,7 +106,8 @@ pub fn spawn_outbox(
                 }
             }
             for (path, body) in waiting.drain(..) {
-                if let Some((code, text)) = deliver(&client, &agent_id, &endpoint, path, body).await
+                if let Some((code, text)) =
+                    deliver(&client, &master_id, &agent_id, &endpoint, path, body).await
                     && code >= 300
                 {
                     tracing::warn!(agent = %agent_id, path, code,
@@ -119,6 +123,7 @@ pub fn spawn_outbox(
 /// answer, or `None` after the last attempt.
 async fn deliver(
     client: &HttpClient,
+    master_id: &str,
     agent_id: &str,
     endpoint: &str,
     path: &str,
@@ -128,6 +133,7 @@ async fn deliver(
     for attempt in 0..5 {
         match post(
             client,
+            master_id,
             endpoint,
             path,
             body.clone(),
@@ -158,13 +164,14 @@ pub async fn ping_loop(shared: Shared, client: HttpClient, interval: Duration) {
         for (agent_id, endpoint) in targets {
             let shared = shared.clone();
             let client = client.clone();
+            let from = master_id.clone();
             let body = serde_json::to_vec(&wire::Ping {
                 master_id: master_id.clone(),
                 agent_id: meseta_api::common::AgentID::new(&agent_id),
             })
             .unwrap_or_default();
             tokio::spawn(async move {
-                let ok = match post(&client, &endpoint, wire::PING, body, interval).await {
+                let ok = match post(&client, &from, &endpoint, wire::PING, body, interval).await {
                     Ok((200, body)) => serde_json::from_slice::<wire::Pong>(&body)
                         .map(|p| p.known)
                         .unwrap_or(false),

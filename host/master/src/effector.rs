@@ -84,6 +84,8 @@ fn spawn_heartbeat(
 }
 
 pub struct Effector {
+    /// This master's id: every message to an agent names it (`wire::MASTER_ID_HEADER`).
+    pub master_id: String,
     pub allocator: AllocatorDriver,
     pub view: Arc<Mutex<AllocatorView>>,
     pub prepared: PreparedStreams,
@@ -228,8 +230,12 @@ impl Running {
                 }
             }
             Effect::LinkAgent { agent_id, endpoint } => {
-                let outbox =
-                    agents::spawn_outbox(self.fx.client.clone(), agent_id.clone(), endpoint);
+                let outbox = agents::spawn_outbox(
+                    self.fx.client.clone(),
+                    self.fx.master_id.clone(),
+                    agent_id.clone(),
+                    endpoint,
+                );
                 self.outboxes.insert(agent_id, outbox);
             }
             Effect::UnlinkAgent { agent_id } => {

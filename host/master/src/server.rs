@@ -526,6 +526,7 @@ async fn lead(
     let allocate_soon = Arc::new(Notify::new());
     let client = agents::client();
     let effector = Effector {
+        master_id: identity.master_id.clone(),
         allocator,
         view: view.clone(),
         prepared: prepared.clone(),

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use meseta_api::internal as wire;
@@ -61,9 +62,38 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Reject> {
     meseta_api::decode(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
 }
 
+/// Lets through only the messages of the master the agent follows: with `--master=zk://...`,
+/// the leader it detected (a deposed or partitioned master that still sends is refused with
+/// 409, as Mesos' agent ignores messages from a master that is not its leader). A fixed
+/// `--master` is not checked: whoever answers on that address is the master.
+async fn from_leader(State(d): State<Shared>, request: Request, next: Next) -> Response {
+    if d.zk.is_some() {
+        let from = request
+            .headers()
+            .get(wire::MASTER_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let leader = d.leader.borrow().as_ref().and_then(|l| l.id.clone());
+        if leader.as_deref() != Some(from.as_str()) {
+            let path = request.uri().path().to_string();
+            tracing::warn!(%path, from = %from, leader = ?leader,
+                "ignoring a message from a master that is not the leading master");
+            return error(
+                StatusCode::CONFLICT,
+                format!(
+                    "this agent follows the leading master {}; ignoring {path} from master \
+                     '{from}'",
+                    leader.as_deref().unwrap_or("(none elected)")
+                ),
+            );
+        }
+    }
+    next.run(request).await
+}
+
 pub fn router(d: Shared) -> Router {
-    Router::new()
-        // Master -> agent.
+    let from_master = Router::new()
         .route(wire::PING, post(ping))
         .route(wire::RUN_TASK, post(run_task))
         .route(wire::KILL_TASK, post(kill_task))
@@ -72,6 +102,10 @@ pub fn router(d: Shared) -> Router {
         .route(wire::ACKNOWLEDGE, post(acknowledge))
         .route(wire::FRAMEWORK_MESSAGE, post(framework_message))
         .route(wire::BATCH, post(batch))
+        .route_layer(axum::middleware::from_fn_with_state(d.clone(), from_leader));
+    Router::new()
+        // Master -> agent.
+        .merge(from_master)
         // Executors.
         .route("/api/v1/executor", post(executor))
         .route("/slave(1)/api/v1/executor", post(executor))
