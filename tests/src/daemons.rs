@@ -237,6 +237,55 @@ impl Drop for Daemon {
     }
 }
 
+/// `meseta master --zk <url> --zk_session_timeout <session>` on 127.0.0.1 (an ephemeral port)
+/// with its work dir `work_dir`, running once it printed its `Master: ` line (it may lead or
+/// stand by).
+pub fn zk_master(url: &str, work_dir: &Path, session: &str) -> Result<Daemon, Failure> {
+    let work_dir = work_dir.to_string_lossy();
+    Daemon::spawn(
+        &[
+            "master",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--work_dir",
+            &work_dir,
+            "--zk",
+            url,
+            "--zk_session_timeout",
+            session,
+        ],
+        "Master: ",
+    )
+}
+
+/// `meseta agent --master <zk url>` on 127.0.0.1 with [`LOCAL_RESOURCES`], [`RETRY_FLAGS`] and
+/// its work dir `work_dir`: it follows the leader of the election under the URL's path.
+pub fn zk_agent(url: &str, work_dir: &Path) -> Result<Daemon, Failure> {
+    let work_dir = work_dir.to_string_lossy();
+    let port = free_port()?.to_string();
+    Daemon::spawn(
+        &with_retry_flags(
+            vec![
+                "agent",
+                "--master",
+                url,
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--work_dir",
+                &work_dir,
+                "--resources",
+                LOCAL_RESOURCES,
+            ],
+            &[],
+        ),
+        "Agent: ",
+    )
+}
+
 /// A port that was free a moment ago (for a daemon that must come back on the same port).
 pub fn free_port() -> Result<u16, Failure> {
     std::net::TcpListener::bind("127.0.0.1:0")

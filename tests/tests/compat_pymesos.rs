@@ -178,50 +178,12 @@ const FAILOVER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `meseta master --zk <url>` with its work dir `dir`.
 fn zk_master(url: &str, dir: &Path) -> meseta_tests::daemons::Daemon {
-    let work_dir = dir.to_string_lossy().into_owned();
-    meseta_tests::daemons::Daemon::spawn(
-        &[
-            "master",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--work_dir",
-            &work_dir,
-            "--zk",
-            url,
-            "--zk_session_timeout",
-            ZK_SESSION,
-        ],
-        "Master: ",
-    )
-    .unwrap()
+    meseta_tests::daemons::zk_master(url, dir, ZK_SESSION).unwrap()
 }
 
 /// `meseta agent --master <zk url>` with its work dir `dir`.
 fn zk_agent(url: &str, dir: &Path) -> meseta_tests::daemons::Daemon {
-    use meseta_tests::daemons::{LOCAL_RESOURCES, RETRY_FLAGS, free_port};
-    let work_dir = dir.to_string_lossy().into_owned();
-    let port = free_port().unwrap().to_string();
-    meseta_tests::daemons::Daemon::spawn(
-        &[
-            "agent",
-            "--master",
-            url,
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--work_dir",
-            &work_dir,
-            "--resources",
-            LOCAL_RESOURCES,
-            RETRY_FLAGS[0],
-            RETRY_FLAGS[1],
-        ],
-        "Agent: ",
-    )
-    .unwrap()
+    meseta_tests::daemons::zk_agent(url, dir).unwrap()
 }
 
 /// The master that says it leads (`master/elected`), if one does.

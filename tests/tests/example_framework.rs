@@ -89,3 +89,104 @@ fn example_framework_runs_three_tasks() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// `--master zk://...` is all the example framework needs: it finds the leading master in a real
+/// ZooKeeper and, when that master is SIGKILLed while the tasks run, subscribes to the next
+/// leader under its id; every task finishes.
+#[test]
+fn example_framework_follows_the_leader_through_zookeeper() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    use meseta_tests::daemons::{zk_agent, zk_master};
+    use meseta_tests::zookeeper::{ZooKeeper, unique_path};
+
+    let zk = ZooKeeper::shared().unwrap();
+    let url = zk.url(&unique_path("meseta-example-ha"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut masters: Vec<_> = (0..2)
+        .map(|i| zk_master(&url, &dir.path().join(format!("m{i}")), "2secs").unwrap())
+        .collect();
+    let agent = zk_agent(&url, &dir.path().join("agent")).unwrap();
+    let framework = workspace_binary("example-framework", "meseta-example-framework").unwrap();
+    let mut child = Command::new(&framework)
+        .args(["--master", &url, "--tasks", "3", "--command", "sleep 4"])
+        .args(["--timeout", "90s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let context = |masters: &[meseta_tests::daemons::Daemon], printed: &[String]| {
+        let all: Vec<String> = masters.iter().map(|m| m.output()).collect();
+        format!(
+            "--- example-framework stdout ---\n{}\n--- agent ---\n{}\n--- masters ---\n{}",
+            printed.join("\n"),
+            agent.output(),
+            all.join("\n----\n")
+        )
+    };
+
+    // Once a task runs, the leader dies.
+    let mut printed = Vec::new();
+    while !printed.iter().any(|l: &String| l.contains("TASK_RUNNING")) {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => printed.push(line),
+            Err(e) => panic!("no task ran ({e})\n{}", context(&masters, &printed)),
+        }
+    }
+    let leader = masters
+        .iter()
+        .position(|m| {
+            m.get("/metrics/snapshot")
+                .is_ok_and(|(_, body)| body.contains("\"master/elected\":1"))
+        })
+        .expect("a master leads");
+    masters[leader].kill9();
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        printed.extend(lines.try_iter());
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the framework is still running\n{}",
+            context(&masters, &printed)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    printed.extend(lines.iter());
+    let mut stderr = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+    let context = || {
+        format!(
+            "{}\n--- its stderr ---\n{stderr}",
+            context(&masters, &printed)
+        )
+    };
+    assert!(
+        status.success(),
+        "example-framework failed ({status})\n{}",
+        context()
+    );
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.starts_with("subscribed again as framework")),
+        "it never subscribed to the new leader\n{}",
+        context()
+    );
+    assert!(
+        printed.iter().any(|l| l == "3 finished, 0 failed"),
+        "no `3 finished, 0 failed`\n{}",
+        context()
+    );
+}

@@ -3,8 +3,14 @@
 //!
 //! ```text
 //! example-framework --master http://127.0.0.1:5050 --tasks 5
+//! example-framework --master zk://127.0.0.1:2181/meseta --tasks 5 --failover_timeout 3600
 //! ```
 //!
+//! 0. Finding the master: `--master host:port` names it; a standby answers `307` with the
+//!    leader's address in `Location`, which the framework follows. With `zk://host:port/path`
+//!    (Mesos' URL) the framework follows the leader of the masters' election in ZooKeeper
+//!    (meseta-zk's detector reads the `json.info_*` znodes the masters write); when the leader
+//!    changes, the event stream ends and the framework subscribes to the new one.
 //! 1. `POST /api/v1/scheduler` a `SUBSCRIBE` call (JSON). The master answers `200` and keeps the
 //!    response open: its body is the event stream, in RecordIO framing (`<length>\n<json>` per
 //!    event). The `Mesos-Stream-Id` response header must be sent with every later call.
@@ -36,6 +42,7 @@ use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use meseta_api::common::MasterInfo;
 use meseta_api::scheduler::{
     Accept, Acknowledge, Call, CallKind, Decline, Event, Operation, Reconcile, Subscribe,
 };
@@ -44,13 +51,15 @@ use meseta_api::{
     FrameworkInfo, Offer, Resource, Scalar, TaskID, TaskInfo, TaskState, TaskStatus, Variable,
     VariableType,
 };
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 /// Runs N shell tasks on a Mesos-compatible master through the v1 scheduler HTTP API.
 #[derive(Parser)]
 struct Flags {
-    /// The master: `http://host:port` or `host:port`.
+    /// The master: `http://host:port`, `host:port`, or the masters' election in ZooKeeper,
+    /// `zk://host:port[,host:port...]/path` (or `file:///path` holding such a URL).
     #[arg(long, default_value = "http://127.0.0.1:5050")]
     master: String,
     /// How many tasks to run.
@@ -123,7 +132,7 @@ async fn run(flags: Flags) -> Result<ExitCode> {
         total: flags.timeout,
     };
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let endpoint = scheduler_endpoint(&flags.master)?;
+    let mut master = Master::new(&flags.master)?;
 
     // 1-2. SUBSCRIBE (no framework id yet: the master assigns one); SUBSCRIBED comes first.
     let info = FrameworkInfo {
@@ -137,8 +146,8 @@ async fn run(flags: Flags) -> Result<ExitCode> {
         checkpoint: flags.checkpoint,
         ..FrameworkInfo::default()
     };
-    let (stream_id, mut events, framework_id) =
-        subscribe(&client, &endpoint, &info, None, &deadline).await?;
+    let (endpoint, stream_id, mut events, framework_id) =
+        subscribe(&client, &mut master, &info, None, &deadline).await?;
     println!("subscribed as framework {framework_id}");
     let mut framework = Framework {
         info,
@@ -146,6 +155,7 @@ async fn run(flags: Flags) -> Result<ExitCode> {
         launched: BTreeMap::new(),
         flags,
         client,
+        master,
         endpoint,
         stream_id,
         framework_id,
@@ -164,21 +174,34 @@ async fn run(flags: Flags) -> Result<ExitCode> {
             });
         }
         let waiting_for = framework.waiting_for();
-        let event = match deadline.wait(&waiting_for, events.next()).await? {
+        // The next event, or the end of this master's leadership as ZooKeeper tells it (a
+        // frozen or cut-off leader may leave the stream open without sending anything).
+        let next = async {
+            tokio::select! {
+                event = events.next() => event,
+                moved = framework.master.moved_from(&framework.endpoint) => Err(moved),
+            }
+        };
+        let event = match deadline.wait(&waiting_for, next).await? {
             Ok(event) => event,
-            // The master went away: a framework with a failover timeout comes back under its
-            // id and asks for its tasks' states (implicit reconciliation).
-            Err(e) if framework.flags.failover_timeout > 0.0 => {
+            // The master went away: a framework with a failover timeout, or one following the
+            // election (another master leads), comes back under its id and asks for its tasks'
+            // states (implicit reconciliation).
+            Err(e) if framework.flags.failover_timeout > 0.0 || framework.master.is_detected() => {
                 warn!("{e:#}; subscribing again as {}", framework.framework_id);
-                let (stream_id, stream, _) = subscribe(
+                let (endpoint, stream_id, stream, _) = subscribe(
                     &framework.client,
-                    &framework.endpoint,
+                    &mut framework.master,
                     &framework.info,
                     Some(&framework.framework_id),
                     &deadline,
                 )
                 .await?;
-                println!("subscribed again as framework {}", framework.framework_id);
+                println!(
+                    "subscribed again as framework {} ({endpoint})",
+                    framework.framework_id
+                );
+                framework.endpoint = endpoint;
                 framework.stream_id = stream_id;
                 events = stream;
                 framework
@@ -205,6 +228,8 @@ struct Framework {
     info: FrameworkInfo,
     flags: Flags,
     client: HttpClient,
+    master: Master,
+    /// The scheduler endpoint of the master we subscribed with.
     endpoint: Uri,
     stream_id: String,
     framework_id: FrameworkID,
@@ -374,16 +399,17 @@ impl Framework {
     }
 }
 
-/// The SUBSCRIBE response body, read event by event.
-/// SUBSCRIBEs (again, with `id`, after a failover), retrying while the master is unreachable
-/// when `id` is set; the stream id, the event stream after SUBSCRIBED, and the framework id.
+/// SUBSCRIBEs (again, with `id`, after a failover) to the master `master` names now; a `307`
+/// is followed, and while the master is unreachable, not elected or recovering (and always
+/// with `id` set or a ZooKeeper URL) it retries. The scheduler endpoint, the stream id, the
+/// event stream after SUBSCRIBED, and the framework id.
 async fn subscribe(
     client: &HttpClient,
-    endpoint: &Uri,
+    master: &mut Master,
     info: &FrameworkInfo,
     id: Option<&FrameworkID>,
     deadline: &Deadline,
-) -> Result<(String, EventStream, FrameworkID)> {
+) -> Result<(Uri, String, EventStream, FrameworkID)> {
     let mut info = info.clone();
     info.id = id.cloned();
     let subscribe = Call::new(
@@ -393,15 +419,28 @@ async fn subscribe(
             suppressed_roles: Vec::new(),
         }),
     );
-    let what = format!("the master at {endpoint} to answer SUBSCRIBE");
-    let response = loop {
+    let patient = id.is_some() || master.is_detected();
+    let (endpoint, response) = loop {
+        let endpoint = master.endpoint(deadline).await?;
+        let what = format!("the master at {endpoint} to answer SUBSCRIBE");
         match deadline
-            .wait(&what, client.request(post(endpoint, &subscribe, None)?))
+            .wait(&what, client.request(post(&endpoint, &subscribe, None)?))
             .await?
         {
-            Ok(r) if r.status() == StatusCode::OK || id.is_none() => break r,
+            Ok(r) if r.status() == StatusCode::TEMPORARY_REDIRECT => {
+                let location = r
+                    .headers()
+                    .get(hyper::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                info!("{endpoint} is not the leading master; redirected to {location:?}");
+                master.redirected(&location)?;
+                continue;
+            }
+            Ok(r) if r.status() == StatusCode::OK || !patient => break (endpoint, r),
             Ok(r) => debug!("SUBSCRIBE answered {}; retrying", r.status()),
-            Err(e) if id.is_some() => debug!("SUBSCRIBE: {e}; retrying"),
+            Err(e) if patient => debug!("SUBSCRIBE: {e}; retrying"),
             Err(e) => return Err(e).with_context(|| format!("SUBSCRIBE to {endpoint}")),
         }
         deadline
@@ -431,7 +470,102 @@ async fn subscribe(
         Event::Error(error) => bail!("the master sent ERROR: {}", error.message),
         other => bail!("expected SUBSCRIBED first, got {}", other.type_name()),
     };
-    Ok((stream_id, events, framework_id))
+    Ok((endpoint, stream_id, events, framework_id))
+}
+
+/// The master to talk to: `--master`'s address (or where a standby redirected us), or the
+/// leader of the masters' election in ZooKeeper.
+enum Master {
+    Address(Uri),
+    Detected {
+        url: meseta_zk::ZkUrl,
+        leader: watch::Receiver<Option<MasterInfo>>,
+        /// Follows the election for as long as the framework runs.
+        _detector: meseta_zk::Detector,
+    },
+}
+
+impl Master {
+    /// `--master`: `zk://...` or `file://...` starts following the election.
+    fn new(flag: &str) -> Result<Master> {
+        if flag.starts_with("zk://") || flag.starts_with("file://") {
+            let url =
+                meseta_zk::ZkUrl::parse(flag).with_context(|| format!("bad --master {flag:?}"))?;
+            let detector = meseta_zk::Detector::start(url.clone())
+                .with_context(|| format!("--master {flag}"))?;
+            let leader = detector.watch();
+            return Ok(Master::Detected {
+                url,
+                leader,
+                _detector: detector,
+            });
+        }
+        Ok(Master::Address(scheduler_endpoint(flag)?))
+    }
+
+    fn is_detected(&self) -> bool {
+        matches!(self, Master::Detected { .. })
+    }
+
+    /// The scheduler endpoint of the master to talk to now; with ZooKeeper, waits for a leader
+    /// to be elected.
+    async fn endpoint(&mut self, deadline: &Deadline) -> Result<Uri> {
+        match self {
+            Master::Address(endpoint) => Ok(endpoint.clone()),
+            Master::Detected { url, leader, .. } => {
+                let what = format!("a leading master in {url}");
+                let info = deadline
+                    .wait(&what, leader.wait_for(|l| l.is_some()))
+                    .await?
+                    .map_err(|_| anyhow!("the ZooKeeper detector for {url} stopped"))?
+                    .clone();
+                let address = info
+                    .as_ref()
+                    .and_then(MasterInfo::http_address)
+                    .with_context(|| format!("the leader in {url} has no address: {info:?}"))?;
+                scheduler_endpoint(&address)
+            }
+        }
+    }
+
+    /// Returns once another master leads than the one at `endpoint` (never for a fixed
+    /// address), saying so.
+    async fn moved_from(&mut self, endpoint: &Uri) -> anyhow::Error {
+        let Master::Detected { url, leader, .. } = self else {
+            return std::future::pending().await;
+        };
+        let elsewhere = |l: &Option<MasterInfo>| {
+            l.as_ref()
+                .and_then(MasterInfo::http_address)
+                .and_then(|a| scheduler_endpoint(&a).ok())
+                .is_none_or(|e| e != *endpoint)
+        };
+        match leader.wait_for(elsewhere).await {
+            Ok(now) => match now.as_ref().and_then(MasterInfo::http_address) {
+                Some(address) => anyhow!("the leading master in {url} is now {address}"),
+                None => anyhow!("no master leads in {url} any more"),
+            },
+            Err(_) => anyhow!("the ZooKeeper detector for {url} stopped"),
+        }
+    }
+
+    /// A standby's `307` names the leader (`//host:port/path`, as Mesos writes it); a detected
+    /// leader is left to the detector, which will see the same.
+    fn redirected(&mut self, location: &str) -> Result<()> {
+        if let Master::Address(endpoint) = self {
+            let authority = location
+                .trim_start_matches("http://")
+                .trim_start_matches("//")
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            if authority.is_empty() {
+                bail!("a 307 without a leader's address (Location {location:?})");
+            }
+            *endpoint = scheduler_endpoint(authority)?;
+        }
+        Ok(())
+    }
 }
 
 struct EventStream {

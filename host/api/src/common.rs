@@ -496,6 +496,36 @@ pub struct MasterInfo {
     pub address: Option<Address>,
 }
 
+impl MasterInfo {
+    /// `host:port` of a `MasterInfo`, as Mesos derives it for HTTP (its masters' redirects): the
+    /// `hostname` when there is one, else the `ip` (Mesos' `uint32`, see
+    /// [`mesos_u32_to_ipv4`]); the `port`. Masters that fill only `address`
+    /// (hostname or ip, port) are understood too. `None` when no host or port is known.
+    pub fn http_address(&self) -> Option<String> {
+        let from_address = self.address.as_ref();
+        let port = Some(self.port)
+            .filter(|p| *p != 0)
+            .or_else(|| from_address.map(|a| a.port))
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)?;
+        let non_empty = |s: &Option<String>| -> Option<String> {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+        };
+        let host = non_empty(&self.hostname)
+            .or_else(|| (self.ip != 0).then(|| mesos_u32_to_ipv4(self.ip).to_string()))
+            .or_else(|| from_address.and_then(|a| non_empty(&a.hostname)))
+            .or_else(|| from_address.and_then(|a| non_empty(&a.ip)))?;
+        if host.contains(':') && !host.starts_with('[') {
+            Some(format!("[{host}]:{port}"))
+        } else {
+            Some(format!("{host}:{port}"))
+        }
+    }
+}
+
 /// `AgentInfo`. `domain` and `capabilities` are not modelled.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentInfo {

@@ -91,16 +91,6 @@ fn text(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// `host:port` of a master, as Mesos' redirect names it (hostname, else its address).
-pub fn leader_address(info: &MasterInfo) -> String {
-    let host = info
-        .hostname
-        .clone()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| meseta_api::common::mesos_u32_to_ipv4(info.ip).to_string());
-    format!("{host}:{}", info.port)
-}
-
 /// What a standby answers itself rather than redirecting.
 fn answered_locally(path: &str) -> bool {
     matches!(
@@ -152,7 +142,12 @@ fn standby(front: &Front, request: Request) -> Response {
             "Master has not finished recovery",
         );
     }
-    let Some(leader) = front.leader.borrow().clone() else {
+    let Some(leader) = front
+        .leader
+        .borrow()
+        .as_ref()
+        .and_then(MasterInfo::http_address)
+    else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "No leader elected");
     };
     let target = if path == "/redirect" || path == "/master/redirect" {
@@ -163,7 +158,7 @@ fn standby(front: &Front, request: Request) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             &format!(
                 "This master is not the leader; the leading master is {}",
-                leader_address(&leader)
+                leader
             ),
         );
     } else {
@@ -173,7 +168,7 @@ fn standby(front: &Front, request: Request) -> Response {
         }
     };
     let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("//{}{target}", leader_address(&leader))) {
+    if let Ok(location) = HeaderValue::from_str(&format!("//{leader}{target}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     *response.body_mut() = Body::empty();

@@ -7,7 +7,7 @@
 //! from the start for `host:port`, `None` while no leader is known, and a new value whenever
 //! the election's leader changes (the registration loop then registers with the new one).
 
-use meseta_api::common::{MasterInfo, mesos_u32_to_ipv4};
+use meseta_api::common::MasterInfo;
 use meseta_zk::{Detector, ZkUrl};
 use tokio::sync::watch;
 
@@ -69,37 +69,9 @@ impl Leader {
     /// The leader a `MasterInfo` of the election names; `None` when it holds no address.
     pub fn detected(info: &MasterInfo) -> Option<Leader> {
         Some(Leader {
-            address: address(info)?,
+            address: info.http_address()?,
             id: Some(info.id.clone()).filter(|id| !id.is_empty()),
         })
-    }
-}
-
-/// `host:port` of a `MasterInfo`, as Mesos derives it for HTTP (its masters' redirects): the
-/// `hostname` when there is one, else the `ip` (Mesos' `uint32`, see
-/// [`meseta_api::common::mesos_u32_to_ipv4`]); the `port`. Masters that fill only `address`
-/// (hostname or ip, port) are understood too. `None` when no host or port is known.
-pub fn address(info: &MasterInfo) -> Option<String> {
-    let from_address = info.address.as_ref();
-    let port = Some(info.port)
-        .filter(|p| *p != 0)
-        .or_else(|| from_address.map(|a| a.port))
-        .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p != 0)?;
-    let non_empty = |s: &Option<String>| -> Option<String> {
-        s.as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-    };
-    let host = non_empty(&info.hostname)
-        .or_else(|| (info.ip != 0).then(|| mesos_u32_to_ipv4(info.ip).to_string()))
-        .or_else(|| from_address.and_then(|a| non_empty(&a.hostname)))
-        .or_else(|| from_address.and_then(|a| non_empty(&a.ip)))?;
-    if host.contains(':') && !host.starts_with('[') {
-        Some(format!("[{host}]:{port}"))
-    } else {
-        Some(format!("{host}:{port}"))
     }
 }
 
@@ -185,11 +157,11 @@ mod tests {
             port: 5050,
             ..MasterInfo::default()
         };
-        assert_eq!(address(&info).as_deref(), Some("10.0.0.1:5050"));
+        assert_eq!(info.http_address().as_deref(), Some("10.0.0.1:5050"));
         info.hostname = Some("m1.example".into());
-        assert_eq!(address(&info).as_deref(), Some("m1.example:5050"));
+        assert_eq!(info.http_address().as_deref(), Some("m1.example:5050"));
         info.port = 0;
-        assert_eq!(address(&info), None);
+        assert_eq!(info.http_address(), None);
         let only_address = MasterInfo {
             address: Some(Address {
                 hostname: None,
@@ -198,8 +170,11 @@ mod tests {
             }),
             ..MasterInfo::default()
         };
-        assert_eq!(address(&only_address).as_deref(), Some("10.0.0.2:5051"));
-        assert_eq!(address(&MasterInfo::default()), None);
+        assert_eq!(
+            only_address.http_address().as_deref(),
+            Some("10.0.0.2:5051")
+        );
+        assert_eq!(MasterInfo::default().http_address(), None);
         let leader = Leader::detected(&MasterInfo {
             id: "m2".into(),
             ip,
