@@ -501,6 +501,41 @@ fn custom_executor_resubscribes_after_agent_restart() {
     no_more_updates(&mut s, "e1");
 }
 
+/// A custom executor that ended (its task finished, the framework told with a FAILURE event)
+/// is not reported again by a restarted agent: the agent marks an executor's end as handled
+/// in its checkpoints, as Mesos' executor sentinel does.
+#[test]
+fn an_ended_custom_executor_is_not_reported_again_after_agent_restart() {
+    let cluster = master();
+    let work = tempfile::tempdir().unwrap();
+    let tasks = Tasks::new();
+    let port = free_port().unwrap();
+    let mut agent = start_agent(&cluster, port, work.path());
+    let mut s = Scheduler::subscribe(&cluster.addr, framework("ended-executor", true)).unwrap();
+    s.set_auto_ack(true);
+    launch_on_executor(&mut s, &tasks, "e3");
+    let pid = tasks.pid("e3");
+    tasks.go("e3");
+    s.wait_state("e3", "TASK_FINISHED", T).unwrap();
+    let is_failure =
+        |e: &Value| e["type"] == "FAILURE" && e["failure"]["executor_id"]["value"] == "exec-e3";
+    s.wait_for(is_failure, T)
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
+    wait_until("the executor to exit", T, || !alive(pid));
+
+    agent.kill9();
+    let agent = start_agent(&cluster, port, work.path());
+    wait_until("the restarted agent to re-register", T, || {
+        agent.output().contains("registered with the master")
+    });
+    if let Some(e) = s.try_wait_for(is_failure, Duration::from_secs(3)) {
+        panic!(
+            "the ended executor was reported again: {e}\n{}",
+            agent.output()
+        );
+    }
+}
+
 #[test]
 fn custom_executor_that_does_not_resubscribe_is_killed_and_its_task_lost() {
     let cluster = master();

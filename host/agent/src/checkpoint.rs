@@ -14,6 +14,8 @@
 //!       runs/<cid>/launch.json                         what the supervisor runs
 //!       runs/<cid>/termination                         how the child ended (the supervisor's)
 //!       runs/<cid>/killed                              present once the agent asked for a kill
+//!       runs/<cid>/completed                           present once the agent handled the
+//!                                                      executor's end (Mesos' sentinel)
 //!       runs/<cid>/tasks/<tid>/task.info               TaskInfo (JSON)
 //!       runs/<cid>/tasks/<tid>/task.updates            status updates and acknowledgements
 //!       runs/<cid>/tasks/<tid>/{launch.json,pids/,termination,killed}
@@ -153,6 +155,12 @@ pub mod run_files {
     }
     pub fn killed(run: &Path) -> PathBuf {
         run.join("killed")
+    }
+    /// Written once the agent has handled the executor's end (its tasks' last updates
+    /// checkpointed, EXECUTOR_EXITED sent), as Mesos' executor sentinel: a restarted agent
+    /// does not report that end again.
+    pub fn completed(run: &Path) -> PathBuf {
+        run.join("completed")
     }
     pub fn supervisor_log(run: &Path) -> PathBuf {
         run.join("supervisor.log")
@@ -465,6 +473,8 @@ pub struct RunState {
     pub task_pid: Option<PidRecord>,
     pub termination: Option<TerminationRecord>,
     pub killed: bool,
+    /// The agent handled the executor's end before it stopped ([`run_files::completed`]).
+    pub completed: bool,
     pub tasks: Vec<TaskState>,
 }
 
@@ -602,6 +612,7 @@ fn read_executor(
                 supervisor: PidRecord::read(&run_files::forked_pid(&dir)),
                 task_pid: PidRecord::read(&run_files::task_pid(&dir)),
                 killed: run_files::killed(&dir).exists(),
+                completed: run_files::completed(&dir).exists(),
                 termination,
                 container_id: cid,
                 dir,

@@ -67,6 +67,19 @@ fn run_dir(d: &Shared, st: &State, fid: &str, eid: &str) -> Option<PathBuf> {
     Some(d.meta.run_dir(aid, fid, eid, &executor.container_id))
 }
 
+/// Marks a checkpointed executor's end as handled ([`crate::checkpoint::run_files::completed`]).
+pub fn checkpoint_completed(d: &Shared, st: &State, fid: &str, eid: &str) {
+    if !checkpoints(st, fid) {
+        return;
+    }
+    if let Some(run) = run_dir(d, st, fid, eid) {
+        log_error(crate::checkpoint::write_atomic(
+            &crate::checkpoint::run_files::completed(&run),
+            b"",
+        ));
+    }
+}
+
 /// How to supervise a container of executor `eid`: the executor's own (a custom executor's, a
 /// command task's), or with `tid` the container of one task of a task group (`None`: no
 /// supervisor configured, run it as a direct child).
@@ -678,6 +691,13 @@ pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
                         eid.clone(),
                         handle,
                     ));
+                }
+                // Its end was handled before the agent stopped: nothing to report again.
+                (_, None) if run.completed => {
+                    if let Some(e) = st.executor_mut(&fid, &eid) {
+                        e.terminated = true;
+                    }
+                    st.collect(&fid, &eid);
                 }
                 (_, None) => {
                     drop(st);

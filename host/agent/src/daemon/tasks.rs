@@ -933,6 +933,7 @@ pub(super) fn executor_ended(
     st.counters.executors_terminated += 1;
     let code = termination.map(|t| wait_status(t.status)).unwrap_or(-1);
     master_link::executor_exited(d, &st, fid, eid, code);
+    super::recovery::checkpoint_completed(d, &st, fid, eid);
     st.collect(fid, eid);
 }
 
