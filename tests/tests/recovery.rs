@@ -184,6 +184,55 @@ fn master_sigkill_and_restart_loses_nothing() {
     s.wait_state("long", "TASK_KILLED", T).unwrap();
 }
 
+/// A framework with `failover_timeout` 0 (pymesos' and the example framework's default) that
+/// comes back after the master restarted, but only after its agent re-registered (so the new
+/// master first learnt of it from the agent's report): it is still there, under its id, with
+/// its task running. A recovered framework gets at least `--agent_reregister_timeout` to
+/// return, as agents do; Mesos never times such frameworks out.
+#[test]
+fn a_framework_with_no_failover_timeout_survives_a_master_restart() {
+    let Site {
+        _dir,
+        master_dir,
+        agent_dir,
+        port,
+        address,
+        base,
+    } = site();
+    let mut m = master(port, &master_dir, &[]);
+    let _a = agent(&address, &agent_dir);
+    let info = json!({"name": "no-failover-timeout", "user": "root"});
+    let mut s = Scheduler::subscribe(&address, info.clone()).unwrap();
+    let framework_id = s.framework_id().to_string();
+    let agent_id = launch(&mut s, "long", "sleep 60");
+    s.wait_state("long", "TASK_RUNNING", T).unwrap();
+
+    m.kill9();
+    drop(s);
+    let m = master(port, &master_dir, &[]);
+    eventually(T, "the agent to re-register", || {
+        agent_ids(&base).contains(&agent_id).then_some(())
+    });
+    // Longer than the failover timeout (0 s) and a tick of the master's timers.
+    std::thread::sleep(Duration::from_secs(2));
+    let frameworks = get_json(&base, "/master/frameworks");
+    assert!(
+        frameworks.to_string().contains(&framework_id),
+        "the recovered framework is gone: {frameworks}\n{}",
+        m.output()
+    );
+
+    let mut info = info;
+    info["id"] = json!({"value": framework_id});
+    let mut s = Scheduler::subscribe(&address, info).unwrap();
+    assert_eq!(s.framework_id(), framework_id);
+    s.reconcile(&["long"]).unwrap();
+    let status = s.wait_update("long", T).unwrap();
+    assert_eq!(status["state"], "TASK_RUNNING", "{status}");
+    s.kill("long").unwrap();
+    s.wait_state("long", "TASK_KILLED", T).unwrap();
+}
+
 /// Before an agent of the registry has re-registered, explicit reconciliation of a task the
 /// new master does not know is not answered (Mesos: the agent may still report it); once the
 /// agent is back, the task's state comes. Weights and quota survive the restart.

@@ -100,6 +100,7 @@ impl Core {
             f.roles = roles;
             f.reregistered_time = Some(now);
             f.disconnected_at = None;
+            f.recovered = false;
             f.unregistered_time = None;
             f.suppressed = suppressed.into_iter().collect();
             let handle = f.handle;
@@ -160,6 +161,7 @@ impl Core {
                 reregistered_time: None,
                 unregistered_time: None,
                 disconnected_at: None,
+                recovered: false,
                 suppressed: suppressed.into_iter().collect(),
                 offers: BTreeSet::new(),
                 tasks: BTreeMap::new(),
@@ -301,17 +303,23 @@ impl Core {
         }
     }
 
-    /// Frameworks whose failover timeout elapsed are removed.
+    /// Frameworks whose failover timeout elapsed are removed. A recovered framework (this master
+    /// learnt of it from an agent) gets at least `--agent_reregister_timeout` to subscribe
+    /// again, as long as agents get to re-register: a master failover must not remove a
+    /// framework whose failover timeout is 0 before it could find the new leader.
     pub(super) fn expire_frameworks(&mut self) {
         let now = self.clock.instant;
+        let grace = self.settings.agent_reregister_timeout.as_secs_f64();
         let expired: Vec<String> = self
             .frameworks
             .values()
             .filter(|f| {
-                f.disconnected_at.is_some_and(|at| {
-                    now.saturating_duration_since(at).as_secs_f64()
-                        >= f.info.failover_timeout.unwrap_or(0.0)
-                })
+                let mut timeout = f.info.failover_timeout.unwrap_or(0.0);
+                if f.recovered {
+                    timeout = timeout.max(grace);
+                }
+                f.disconnected_at
+                    .is_some_and(|at| now.saturating_duration_since(at).as_secs_f64() >= timeout)
             })
             .map(|f| f.id.clone())
             .collect();
@@ -465,10 +473,11 @@ impl Core {
         }
     }
 
-    /// A framework known only from an agent's report (this master restarted and the framework
-    /// has not re-subscribed yet): added inactive and disconnected, so its failover timeout runs
-    /// from now and it is removed if it never comes back (Mesos leaves such frameworks forever,
-    /// MESOS-4659). SUBSCRIBE with its id takes it over.
+    /// A framework known only from an agent's report (this master restarted or took over, and
+    /// the framework has not re-subscribed yet): added inactive and disconnected, so its
+    /// failover timeout, but at least `--agent_reregister_timeout`, runs from now and it is
+    /// removed if it never comes back (Mesos leaves such frameworks forever, MESOS-4659).
+    /// SUBSCRIBE with its id takes it over.
     pub(super) fn recover_framework(&mut self, id: &str, mut info: FrameworkInfo) {
         let roles = self
             .validate_framework(&info)
@@ -500,6 +509,7 @@ impl Core {
                 reregistered_time: None,
                 unregistered_time: Some(now),
                 disconnected_at: Some(self.clock.instant),
+                recovered: true,
                 suppressed: BTreeSet::new(),
                 offers: BTreeSet::new(),
                 tasks: BTreeMap::new(),

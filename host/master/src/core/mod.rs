@@ -225,6 +225,9 @@ pub struct Framework {
     pub reregistered_time: Option<f64>,
     pub unregistered_time: Option<f64>,
     pub disconnected_at: Option<Instant>,
+    /// Known only from an agent's report since this master leads (Mesos' RECOVERED), until it
+    /// subscribes again.
+    pub recovered: bool,
     pub suppressed: BTreeSet<String>,
     pub offers: BTreeSet<String>,
     pub tasks: BTreeMap<String, Task>,
