@@ -25,10 +25,12 @@
 //! session timeout after the last message the leader sent it (its client pings when idle for
 //! 3/8 of its connection timeout, so that message may be up to about 2.5 s older than the kill
 //! with 10 s sessions), rounded up to the server's tick; it varies from run to run by that
-//! much. `detected_to_offer_ms` is the part after it, the masters', agents' and framework's. The baseline column is the same cluster's first start: from the first
-//! leader's recovery until the framework's first offer, the agents registering meanwhile as new
-//! agents. Checked: every agent re-registered under its old id, the framework kept its id, the
-//! new leader knows every agent and task, and the offer's agents are among them.
+//! much. `detected_to_offer_ms` is the part after it, the masters', agents' and framework's.
+//!
+//! The baseline column is the same cluster's first start: from the first leader's recovery
+//! until the framework's first offer, the agents registering meanwhile as new agents. Checked:
+//! every agent re-registered under its old id, the framework kept its id, the new leader knows
+//! every agent and task, and the offer's agents are among them.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
