@@ -18,11 +18,12 @@ use meseta_master::{Master, MasterConfig};
 use meseta_registry::Backend;
 use serde_json::{Value, json};
 
+use crate::child::{self, Child};
 use crate::launch::{self, AfterRunning, HttpClient, agent_resources, client, post, runtime};
 use crate::{BenchOptions, Report, progress};
 
 /// How many registrations are in flight at once.
-const CONCURRENCY: usize = 256;
+pub(crate) const CONCURRENCY: usize = 256;
 
 fn config(backend: Backend, work_dir: &std::path::Path, listen: SocketAddr) -> MasterConfig {
     MasterConfig {
@@ -35,6 +36,48 @@ fn config(backend: Backend, work_dir: &std::path::Path, listen: SocketAddr) -> M
     }
 }
 
+/// The REGISTER message of a simulated agent at `endpoint`: a new agent (`id` `None`), or one
+/// re-registering under `id` with the `tasks` it reports.
+pub(crate) fn registration(endpoint: SocketAddr, id: Option<&str>, tasks: Value) -> Value {
+    let mut body = json!({
+        "agent_info": {"hostname": "127.0.0.1", "port": endpoint.port(),
+            "resources": agent_resources()},
+        "endpoint": endpoint.to_string(),
+        "version": "bench",
+        "tasks": tasks,
+    });
+    if let Some(id) = id {
+        body["agent_info"]["id"] = json!({"value": id});
+    }
+    body
+}
+
+/// The master's answer to a REGISTER.
+pub(crate) enum Answer {
+    /// Registered, under this id.
+    Registered(String),
+    /// Refused: the status and body (a standby's 503 or 307, a bad message).
+    Refused(u16, String),
+}
+
+/// POSTs one REGISTER to `master` (`host:port`); an error when the master cannot be reached.
+pub(crate) async fn post_registration(
+    client: &HttpClient,
+    master: &str,
+    body: &Value,
+) -> anyhow::Result<Answer> {
+    let url = format!("http://{master}{}", wire::REGISTER);
+    let (code, body) = post(client, &url, None, serde_json::to_vec(body)?).await?;
+    if code != 200 {
+        return Ok(Answer::Refused(
+            code,
+            String::from_utf8_lossy(&body).into_owned(),
+        ));
+    }
+    let r: wire::Registered = serde_json::from_slice(&body)?;
+    Ok(Answer::Registered(r.agent_id.value))
+}
+
 /// Registers agents `ids` (claimed ids when re-registering, `None` for new ones), with the
 /// tasks `tasks(i)` reports, `CONCURRENCY` at a time; their ids as the master answered.
 async fn register(
@@ -44,39 +87,52 @@ async fn register(
     ids: &[Option<String>],
     tasks: &(dyn Fn(usize) -> Value + Sync),
 ) -> anyhow::Result<Vec<String>> {
-    let url = format!("http://{master}{}", wire::REGISTER);
     let mut out = Vec::with_capacity(ids.len());
     let mut inflight = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        let mut body = json!({
-            "agent_info": {"hostname": "127.0.0.1", "port": endpoint.port(),
-                "resources": agent_resources()},
-            "endpoint": endpoint.to_string(),
-            "version": "bench",
-            "tasks": tasks(i),
-        });
-        if let Some(id) = id {
-            body["agent_info"]["id"] = json!({"value": id});
-        }
-        let (client, url) = (client.clone(), url.clone());
+        let body = registration(endpoint, id.as_deref(), tasks(i));
+        let (client, master) = (client.clone(), master.to_string());
         inflight.push(tokio::spawn(async move {
-            post(&client, &url, None, serde_json::to_vec(&body)?).await
+            post_registration(&client, &master, &body).await
         }));
         if inflight.len() == CONCURRENCY || i + 1 == ids.len() {
             for h in inflight.drain(..) {
-                let (code, body) = h.await??;
-                if code != 200 {
-                    anyhow::bail!(
-                        "agent registration: {code} {}",
-                        String::from_utf8_lossy(&body)
-                    );
+                match h.await?? {
+                    Answer::Registered(id) => out.push(id),
+                    Answer::Refused(code, body) => {
+                        anyhow::bail!("agent registration: {code} {body}")
+                    }
                 }
-                let r: wire::Registered = serde_json::from_slice(&body)?;
-                out.push(r.agent_id.value);
             }
         }
     }
     Ok(out)
+}
+
+/// The tasks simulated agent `agent_id` reports when re-registering: `tasks` RUNNING tasks of
+/// `framework` (a FrameworkInfo with its id), named `task-<agent>-<k>` after `index`, the
+/// agent's index.
+pub(crate) fn running_tasks(
+    framework: &Value,
+    agent_id: &str,
+    index: usize,
+    tasks: std::ops::Range<usize>,
+) -> Value {
+    tasks
+        .map(|k| {
+            let task = format!("task-{index}-{k}");
+            json!({
+                "framework_id": framework["id"],
+                "task": {"name": task, "task_id": {"value": task},
+                    "agent_id": {"value": agent_id},
+                    "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                                  {"name": "mem", "type": "SCALAR", "scalar": {"value": 32.0}}]},
+                "status": {"task_id": {"value": task}, "state": "TASK_RUNNING",
+                    "agent_id": {"value": agent_id}},
+                "framework": framework,
+            })
+        })
+        .collect()
 }
 
 /// `registry`: admissions per second, in memory and durable.
@@ -164,35 +220,31 @@ pub fn master_failover(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
         // First start: agents admitted, a framework subscribed.
         let master = Master::start(config(Backend::Redb, dir.path(), listen)).await?;
         let start = Instant::now();
-        let ids = register(&client, &address, endpoint, &vec![None; agents], &|_| json!([]))
-            .await?;
+        let ids = register(&client, &address, endpoint, &vec![None; agents], &|_| {
+            json!([])
+        })
+        .await?;
         let first = start.elapsed();
         let sub = launch::subscribe(&client, &address, info.clone()).await?;
         let framework_id = sub.framework_id.clone();
         drop(sub);
         master.stop().await;
-        progress("master-failover", format!("{agents} agents admitted in {first:?}"));
+        progress(
+            "master-failover",
+            format!("{agents} agents admitted in {first:?}"),
+        );
 
         // The agents' tasks, as they report them when re-registering.
         let mut framework = info.clone();
         framework["id"] = json!({"value": framework_id});
         let reported = |i: usize| -> Value {
-            (0..per_agent)
-                .filter(|k| i * per_agent + k < tasks)
-                .map(|k| {
-                    let task = format!("task-{i}-{k}");
-                    json!({
-                        "framework_id": {"value": framework_id},
-                        "task": {"name": task, "task_id": {"value": task},
-                            "agent_id": {"value": ids[i]},
-                            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
-                                          {"name": "mem", "type": "SCALAR", "scalar": {"value": 32.0}}]},
-                        "status": {"task_id": {"value": task}, "state": "TASK_RUNNING",
-                            "agent_id": {"value": ids[i]}},
-                        "framework": framework,
-                    })
-                })
-                .collect()
+            let first = i * per_agent;
+            running_tasks(
+                &framework,
+                &ids[i],
+                i,
+                0..per_agent.min(tasks.saturating_sub(first)),
+            )
         };
 
         // The new master: recovery, every agent back with its tasks, the framework's offer.
@@ -215,9 +267,14 @@ pub fn master_failover(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
         let again = again?;
         anyhow::ensure!(again == ids, "agents re-registered under other ids");
         let mut sub = sub?;
-        anyhow::ensure!(sub.framework_id == framework_id, "the framework got a new id");
+        anyhow::ensure!(
+            sub.framework_id == framework_id,
+            "the framework got a new id"
+        );
         let mut offers = 0;
-        while let Some(ev) = tokio::time::timeout(Duration::from_secs(60), sub.events.recv()).await? {
+        while let Some(ev) =
+            tokio::time::timeout(Duration::from_secs(60), sub.events.recv()).await?
+        {
             if ev["type"] == "OFFERS" {
                 offers = ev["offers"]["offers"].as_array().map_or(0, Vec::len);
                 break;
@@ -231,7 +288,10 @@ pub fn master_failover(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
             .flatten()
             .map(|f| f["tasks"].as_array().map_or(0, Vec::len))
             .sum();
-        anyhow::ensure!(running == tasks, "{running} of {tasks} tasks known after failover");
+        anyhow::ensure!(
+            running == tasks,
+            "{running} of {tasks} tasks known after failover"
+        );
         master.stop().await;
         anyhow::Ok((first, failover, offers))
     })?;
@@ -265,20 +325,10 @@ async fn tracing_free_wait(e: &meseta_master::StartError) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-/// A `meseta agent` child process (this same binary), SIGKILLed when dropped.
-struct ChildAgent(std::process::Child);
-
-impl Drop for ChildAgent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `meseta agent` and waits for its `Agent: ` line.
-fn spawn_agent(master: &str, port: u16, work_dir: &std::path::Path) -> anyhow::Result<ChildAgent> {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
+/// Starts `meseta agent` (this same binary) and waits for its `Agent: ` line.
+fn spawn_agent(master: &str, port: u16, work_dir: &std::path::Path) -> anyhow::Result<Child> {
+    let mut command = child::meseta()?;
+    command
         .args(["agent", "--master", master, "--ip", "127.0.0.1", "--port"])
         .arg(port.to_string())
         .arg("--work_dir")
@@ -288,26 +338,8 @@ fn spawn_agent(master: &str, port: u16, work_dir: &std::path::Path) -> anyhow::R
             "cpus:1000;mem:100000;disk:1000;ports:[31000-32000]",
         ])
         .env("MESETA_LOG", "error")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let agent = ChildAgent(child);
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) if line.starts_with("Agent: ") => break,
-            Some(_) => {}
-            None => anyhow::bail!("the agent exited before it was ready"),
-        }
-    }
-    // keep draining stdout so the agent never blocks on it
-    std::thread::spawn(move || for _ in lines {});
-    Ok(agent)
+        .stderr(std::process::Stdio::null());
+    Ok(child::spawn_ready(&mut command, "Agent: ")?.0)
 }
 
 /// `agent-recovery`: an agent running `tasks` tasks of a checkpointing framework is SIGKILLed

@@ -67,6 +67,15 @@ pub async fn post(
     Ok((status, body))
 }
 
+/// GETs `url`; the status and body.
+pub async fn get(client: &HttpClient, url: &str) -> anyhow::Result<(u16, Bytes)> {
+    let request = hyper::Request::get(url).body(Full::new(Bytes::new()))?;
+    let response = client.request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

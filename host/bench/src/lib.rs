@@ -9,9 +9,12 @@
 //! modules per task launch), `module-start` (manifest to first call, with and without the
 //! compiled cache), `master-memory` (a `meseta master` child process's RSS with many agents
 //! and tasks), `registry` (durable agent admissions per second, against `in_memory`) and
-//! `master-failover` (a master with many agents and tasks restarted, to the first offer) and
+//! `master-failover` (a master with many agents and tasks restarted, to the first offer),
 //! `agent-recovery` (a `meseta agent` child process with many running tasks SIGKILLed and
-//! restarted, until it has re-registered with all of them).
+//! restarted, until it has re-registered with all of them) and `ha-failover` (three `meseta
+//! master --zk` child processes on a local ZooKeeper, which must be installed; the leader
+//! SIGKILLed with many agents and a framework following it through ZooKeeper: time to a new
+//! leader, to every agent re-registered and to the first offer).
 //!
 //! Every scenario also checks that its results are consistent (native and Wasm rounds made the
 //! same offers, every task was launched, ...); `--quick` runs all of them at small sizes as a
@@ -19,9 +22,13 @@
 //!
 //! Architecture note: like the master and the agent, this crate owns sockets and a tokio
 //! runtime (for `launch` and `master-memory`); it is a load generator, never part of a daemon.
+//! `master-memory`, `agent-recovery` and `ha-failover` run daemons as child processes of the
+//! same binary (`child`).
 
 mod allocators;
+mod child;
 mod failover;
+mod ha;
 mod hooks;
 mod launch;
 mod memory;
@@ -45,6 +52,7 @@ pub const SCENARIOS: &[&str] = &[
     "registry",
     "master-failover",
     "agent-recovery",
+    "ha-failover",
 ];
 
 /// Output format.
@@ -275,6 +283,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<bool> {
             "registry" => failover::registry(options)?,
             "master-failover" => failover::master_failover(options)?,
             "agent-recovery" => failover::agent_recovery(options)?,
+            "ha-failover" => ha::ha_failover(options)?,
             _ => Vec::new(),
         };
         for r in &reports {

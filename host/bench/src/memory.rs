@@ -6,7 +6,7 @@
 //! Run with `--allocator hierarchical` (native) and with the `allocator-drf` module.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -25,15 +25,6 @@ fn rss_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
             .unwrap_or(0)
     };
     Ok((field("VmRSS:"), field("VmHWM:")))
-}
-
-struct ChildMaster(Child);
-
-impl Drop for ChildMaster {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -58,8 +49,7 @@ fn one(
 ) -> anyhow::Result<Figures> {
     let name = "master-memory";
     let port = free_port()?;
-    let exe = std::env::current_exe()?;
-    let child = Command::new(exe)
+    let child = crate::child::meseta()?
         .args([
             "master",
             "--ip",
@@ -77,7 +67,7 @@ fn one(
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let child = ChildMaster(child);
+    let child = crate::child::Child(child);
     let pid = child.0.id();
     let master = format!("127.0.0.1:{port}");
     let rt = runtime()?;

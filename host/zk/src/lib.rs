@@ -6,9 +6,13 @@
 //!
 //! The client is the `zookeeper-client` crate; sessions run on the tokio runtime the contender,
 //! detector or storage is started on.
+//!
+//! [`server`] runs a local ZooKeeper server process (Debian's package) for the tests and for
+//! `meseta bench ha-failover`; the daemons never use it.
 
 mod election;
 mod error;
+pub mod server;
 mod session;
 mod storage;
 mod url;
