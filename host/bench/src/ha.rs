@@ -38,7 +38,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meseta_api::common::MasterInfo;
-use meseta_master::ha::leader_address;
 use meseta_zk::server::LocalZooKeeper;
 use meseta_zk::{Detector, ZkUrl};
 use serde_json::{Value, json};
@@ -157,7 +156,7 @@ where
             backoff = min;
             continue;
         };
-        match attempt(leader_address(&leader)).await {
+        match attempt(address_of(&leader)?).await {
             Ok(done) => return Ok((done, failures)),
             Err(_) => failures += 1,
         }
@@ -392,7 +391,7 @@ async fn run(
 
     // First start: the election, every agent registering as new, the framework's first offer.
     let first = next_leader(&mut agents_detector.watch(), None).await?;
-    let first_address = leader_address(&first);
+    let first_address = address_of(&first)?;
     recovered(&http, &first_address).await?;
     let first_election = spawned.elapsed();
     let (_sim, endpoint) = launch::start_sim(&first_address, AfterRunning::KeepRunning).await?;
@@ -474,7 +473,7 @@ async fn run(
         tokio::spawn(async move {
             let next = next_leader(&mut leaders, Some(&previous)).await?;
             let detected = Instant::now();
-            let address = leader_address(&next);
+            let address = address_of(&next)?;
             recovered(&http, &address).await?;
             anyhow::Ok((next, address, detected, Instant::now()))
         })
@@ -563,4 +562,11 @@ async fn run(
         offer_agents: offer_agents.len(),
         problems,
     })
+}
+
+/// `host:port` of a leader the election names.
+fn address_of(leader: &meseta_api::common::MasterInfo) -> anyhow::Result<String> {
+    leader
+        .http_address()
+        .ok_or_else(|| anyhow::anyhow!("the leader's MasterInfo holds no address: {leader:?}"))
 }
