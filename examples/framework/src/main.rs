@@ -374,20 +374,42 @@ impl Framework {
         format!("updates of {}", active.join(", "))
     }
 
-    /// Sends a call with our framework id and stream id; anything but `202 Accepted` is an error.
+    /// Whether the framework outlives its master (a failover timeout, or following the
+    /// election): then a call the master could not take is not the end of the run.
+    fn outlives_master(&self) -> bool {
+        self.flags.failover_timeout > 0.0 || self.master.is_detected()
+    }
+
+    /// Sends a call with our framework id and stream id; anything but `202 Accepted` is an error,
+    /// except, for a framework that outlives its master, a master that is gone or no longer
+    /// leads: the event stream ends too, and the framework subscribes again (an unacknowledged
+    /// update is sent again, a lost launch shows in reconciliation).
     async fn call(&self, kind: CallKind) -> Result<()> {
         let call = Call::new(Some(self.framework_id.clone()), kind);
         let name = call.type_name().to_string();
         let request = post(&self.endpoint, &call, Some(&self.stream_id))?;
-        let response = self
+        let answer = self
             .deadline
             .wait(
                 &format!("the answer to {name}"),
                 self.client.request(request),
             )
-            .await?
-            .with_context(|| format!("{name} call"))?;
+            .await?;
+        let response = match answer {
+            Ok(response) => response,
+            Err(e) if self.outlives_master() => {
+                warn!("{name} did not reach the master ({e}); it is going away");
+                return Ok(());
+            }
+            Err(e) => return Err(e).with_context(|| format!("{name} call")),
+        };
         let status = response.status();
+        let leaving =
+            status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TEMPORARY_REDIRECT;
+        if leaving && self.outlives_master() {
+            warn!("{name} answered {status}: the master no longer leads");
+            return Ok(());
+        }
         if status != StatusCode::ACCEPTED {
             let body = response.into_body().collect().await?.to_bytes();
             bail!(
