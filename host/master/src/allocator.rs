@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::core::AllocatorCall;
+use crate::mirror::Mirror;
 use allocator_drf::DrfAllocator;
 use meseta_allocator::WasmAllocator;
 use meseta_runtime::{FailurePolicy, LoadedModule, ModuleError};
@@ -22,7 +23,8 @@ use meseta_types::allocation::{
     RoleId,
 };
 
-/// The allocator `--allocator` names.
+/// The allocator `--allocator` names (or a swap puts in).
+#[derive(Clone)]
 pub enum AllocatorChoice {
     /// The hierarchical DRF compiled into the master (`--allocator=hierarchical`).
     Native,
@@ -57,12 +59,45 @@ pub struct AllocatorView {
     pub stats: RoundStats,
     /// The last round faulted: rounds run on the interval only until one succeeds.
     pub degraded: bool,
+    /// Every swap of this master's allocator, oldest first.
+    pub history: Vec<Swap>,
+}
+
+/// One change of the live allocator.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Swap {
+    /// Seconds since the epoch.
+    pub time: f64,
+    pub from: String,
+    pub to: String,
+    /// `swapped`, `refused` (the candidate failed while taking over) or `rolled back` (it
+    /// faulted in its first rounds; `to` is the allocator restored).
+    pub outcome: String,
+    /// Why a swap was refused or rolled back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// How many rounds a swapped-in allocator must allocate without a fault before it stays.
+pub const PROBATION_ROUNDS: u32 = 3;
+
+/// A swapped-in allocator's first rounds: a fault puts `previous` back.
+struct Probation {
+    previous: AllocatorChoice,
+    rounds_left: u32,
 }
 
 pub struct AllocatorDriver {
     policy: Policy,
+    choice: AllocatorChoice,
     name: String,
     failure_policy: Option<FailurePolicy>,
+    /// What the policy has been told, for a swap's replay.
+    mirror: Mirror,
+    history: Vec<Swap>,
+    probation: Option<Probation>,
+    /// The last fault of a module's event call, for a swap's refusal.
+    last_event_fault: Option<String>,
     /// The last round faulted: until one succeeds, rounds run on the interval only (a fallback
     /// round has no decline filters, so event-triggered rounds would re-offer declined
     /// resources as fast as a framework declines them).
@@ -80,6 +115,7 @@ macro_rules! event {
                 if let Err(e) = m.$method($($arg),*) {
                     $self.stats.event_faults += 1;
                     tracing::warn!(allocator = %$self.name, error = %e, "allocator module faulted on an event");
+                    $self.last_event_fault = Some(e.to_string());
                 }
             }
         }
@@ -88,22 +124,112 @@ macro_rules! event {
 
 impl AllocatorDriver {
     pub fn new(choice: AllocatorChoice) -> Result<Self, meseta_runtime::LoadError> {
-        Ok(match choice {
-            AllocatorChoice::Native => AllocatorDriver {
-                policy: Policy::Native(Box::new(DrfAllocator::new())),
-                name: "hierarchical".into(),
-                failure_policy: None,
-                degraded: false,
-                stats: RoundStats::default(),
-            },
-            AllocatorChoice::Module(module) => AllocatorDriver {
-                name: module.spec.name.clone(),
-                failure_policy: Some(module.spec.settings.failure_policy),
-                policy: Policy::Module(Box::new(WasmAllocator::new(module)?)),
-                degraded: false,
-                stats: RoundStats::default(),
-            },
+        let (policy, name, failure_policy) = match &choice {
+            AllocatorChoice::Native => (
+                Policy::Native(Box::new(DrfAllocator::new())),
+                "hierarchical".to_string(),
+                None,
+            ),
+            AllocatorChoice::Module(module) => (
+                Policy::Module(Box::new(WasmAllocator::new(module.clone())?)),
+                module.spec.name.clone(),
+                Some(module.spec.settings.failure_policy),
+            ),
+        };
+        Ok(AllocatorDriver {
+            policy,
+            choice,
+            name,
+            failure_policy,
+            mirror: Mirror::default(),
+            history: Vec::new(),
+            probation: None,
+            last_event_fault: None,
+            degraded: false,
+            stats: RoundStats::default(),
         })
+    }
+
+    /// A fresh `choice` given this allocator's state by replay; refused if it cannot be
+    /// loaded or faults on any replayed call.
+    fn candidate(&self, choice: AllocatorChoice, now_ms: u64) -> Result<AllocatorDriver, String> {
+        let mut candidate = AllocatorDriver::new(choice).map_err(|e| e.to_string())?;
+        for call in self.mirror.replay(now_ms) {
+            candidate.apply(call);
+            if let Some(fault) = candidate.last_event_fault.take() {
+                return Err(format!(
+                    "'{}' faulted while taking over the cluster's state: {fault}",
+                    candidate.name
+                ));
+            }
+        }
+        Ok(candidate)
+    }
+
+    /// Puts `next` in this allocator's place, keeping the statistics and the history.
+    fn replace(&mut self, mut next: AllocatorDriver) {
+        next.stats = std::mem::take(&mut self.stats);
+        next.history = std::mem::take(&mut self.history);
+        *self = next;
+    }
+
+    /// Replaces the live policy with `choice` between two rounds: the candidate is loaded,
+    /// given the current state by replay (what is held or offered stays held, filters and
+    /// suppressions stay), and allocates from the next round on. It is on probation for
+    /// [`PROBATION_ROUNDS`] rounds: a faulting round puts the previous allocator back. A
+    /// candidate that cannot take over is refused and the live allocator stays.
+    pub fn swap(&mut self, choice: AllocatorChoice, now_ms: u64) -> Result<Swap, Swap> {
+        let from = self.name.clone();
+        let to = choice_name(&choice);
+        let record = |outcome: &str, reason: Option<String>| Swap {
+            time: meseta_api::common::timestamp_now(),
+            from: from.clone(),
+            to: to.clone(),
+            outcome: outcome.to_string(),
+            reason,
+        };
+        match self.candidate(choice, now_ms) {
+            Ok(candidate) => {
+                let previous = self.choice.clone();
+                self.replace(candidate);
+                self.probation = Some(Probation {
+                    previous,
+                    rounds_left: PROBATION_ROUNDS,
+                });
+                let swap = record("swapped", None);
+                tracing::info!(from = %swap.from, to = %swap.to, "allocator swapped");
+                self.history.push(swap.clone());
+                Ok(swap)
+            }
+            Err(reason) => {
+                tracing::warn!(from = %from, to = %to, %reason, "allocator swap refused");
+                let swap = record("refused", Some(reason));
+                self.history.push(swap.clone());
+                Err(swap)
+            }
+        }
+    }
+
+    /// The swapped-in allocator faulted in its first rounds: the previous one comes back with
+    /// the current state.
+    fn roll_back(&mut self, previous: AllocatorChoice, reason: String, now_ms: u64) {
+        let from = self.name.clone();
+        match self.candidate(previous, now_ms) {
+            Ok(restored) => {
+                let to = restored.name.clone();
+                tracing::warn!(from = %from, to = %to, %reason, "allocator swap rolled back");
+                self.replace(restored);
+                self.history.push(Swap {
+                    time: meseta_api::common::timestamp_now(),
+                    from,
+                    to,
+                    outcome: "rolled back".into(),
+                    reason: Some(reason),
+                });
+            }
+            Err(e) => tracing::error!(allocator = %from, error = %e,
+                "cannot roll the allocator back; the swapped-in one stays (its failure policy applies)"),
+        }
     }
 
     /// `hierarchical`, or the module's name.
@@ -188,6 +314,7 @@ impl AllocatorDriver {
 
     /// Carries out one allocator call of the core.
     pub fn apply(&mut self, call: AllocatorCall) {
+        self.mirror.apply(&call);
         match call {
             AllocatorCall::Initialize(options) => self.initialize(options),
             AllocatorCall::AddRole { role, name } => self.add_role(role, &name),
@@ -238,6 +365,7 @@ impl AllocatorDriver {
             module: self.module().cloned(),
             stats: self.stats.clone(),
             degraded: self.degraded,
+            history: self.history.clone(),
         }
     }
 
@@ -273,6 +401,20 @@ impl AllocatorDriver {
         self.stats.last_ms = ms;
         self.stats.total_ms += ms;
         self.stats.max_ms = self.stats.max_ms.max(ms);
+        self.mirror.took(&offers);
+        if let Some(mut probation) = self.probation.take() {
+            if self.degraded {
+                let reason = format!(
+                    "'{}' faulted in round {} after the swap",
+                    self.name,
+                    PROBATION_ROUNDS - probation.rounds_left + 1
+                );
+                self.roll_back(probation.previous, reason, now_ms);
+            } else if probation.rounds_left > 1 {
+                probation.rounds_left -= 1;
+                self.probation = Some(probation);
+            }
+        }
         offers
     }
 
@@ -298,5 +440,13 @@ impl AllocatorDriver {
                 Vec::new()
             }
         }
+    }
+}
+
+/// `hierarchical`, or the module's name.
+pub fn choice_name(choice: &AllocatorChoice) -> String {
+    match choice {
+        AllocatorChoice::Native => "hierarchical".into(),
+        AllocatorChoice::Module(m) => m.spec.name.clone(),
     }
 }

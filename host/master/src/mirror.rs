@@ -1,0 +1,298 @@
+//! What the allocator has been told, kept by the master independently of the policy, so that
+//! another policy can be given the same state: the roles, weights and quota, the frameworks
+//! (active, suppressed roles), the agents with what each framework holds there in each role
+//! (tasks and outstanding offers alike), and the decline filters still running.
+//!
+//! [`Mirror::apply`] follows every [`AllocatorCall`], [`Mirror::took`] every round's offers.
+//! [`Mirror::replay`] turns the state back into calls for a fresh policy: the agents come with
+//! their holdings, so nothing held or offered is offered again, and every filter is
+//! re-installed by handing its resources back with the time it has left.
+
+use std::collections::BTreeMap;
+
+use meseta_types::Quantities;
+use meseta_types::allocation::{
+    AgentId, AgentInfo, AgentUsage, FrameworkId, FrameworkInfo, Offer, Options, RoleId,
+};
+
+use crate::core::AllocatorCall;
+
+struct MirroredFramework {
+    info: FrameworkInfo,
+    active: bool,
+    suppressed: Vec<RoleId>,
+}
+
+struct MirroredAgent {
+    info: AgentInfo,
+    total: Quantities,
+    /// What each (framework, role) holds on the agent: tasks and outstanding offers.
+    held: BTreeMap<(FrameworkId, RoleId), Quantities>,
+}
+
+/// A decline filter: the framework is not offered `resources` of the agent in the role until
+/// `until_ms` (the allocator's clock).
+struct Filter {
+    resources: Quantities,
+    until_ms: u64,
+}
+
+/// The allocator's state as the master told it (see the module doc).
+#[derive(Default)]
+pub struct Mirror {
+    options: Option<Options>,
+    roles: BTreeMap<RoleId, String>,
+    weights: BTreeMap<RoleId, f64>,
+    quotas: BTreeMap<RoleId, (Quantities, Quantities)>,
+    frameworks: BTreeMap<FrameworkId, MirroredFramework>,
+    agents: BTreeMap<AgentId, MirroredAgent>,
+    /// The latest filter per (framework, agent, role).
+    filters: BTreeMap<(FrameworkId, AgentId, RoleId), Filter>,
+}
+
+impl Mirror {
+    /// Follows one call the allocator is given.
+    pub fn apply(&mut self, call: &AllocatorCall) {
+        match call {
+            AllocatorCall::Initialize(options) => self.options = Some(options.clone()),
+            AllocatorCall::AddRole { role, name } => {
+                self.roles.insert(*role, name.clone());
+            }
+            AllocatorCall::UpdateWeights(weights) => {
+                for (role, weight) in weights {
+                    self.weights.insert(*role, *weight);
+                }
+            }
+            AllocatorCall::UpdateQuota {
+                role,
+                guarantees,
+                limits,
+            } => {
+                self.quotas
+                    .insert(*role, (guarantees.clone(), limits.clone()));
+            }
+            AllocatorCall::AddFramework {
+                framework,
+                info,
+                active,
+            } => {
+                self.frameworks.insert(
+                    *framework,
+                    MirroredFramework {
+                        info: info.clone(),
+                        active: *active,
+                        suppressed: Vec::new(),
+                    },
+                );
+            }
+            AllocatorCall::RemoveFramework(framework) => {
+                self.frameworks.remove(framework);
+                for agent in self.agents.values_mut() {
+                    agent.held.retain(|(f, _), _| f != framework);
+                }
+                self.filters.retain(|(f, _, _), _| f != framework);
+            }
+            AllocatorCall::ActivateFramework(framework) => {
+                if let Some(f) = self.frameworks.get_mut(framework) {
+                    f.active = true;
+                }
+            }
+            AllocatorCall::DeactivateFramework(framework) => {
+                if let Some(f) = self.frameworks.get_mut(framework) {
+                    f.active = false;
+                }
+            }
+            AllocatorCall::UpdateFramework {
+                framework,
+                info,
+                suppressed,
+            } => {
+                if let Some(f) = self.frameworks.get_mut(framework) {
+                    f.info = info.clone();
+                    f.suppressed = suppressed.clone();
+                }
+            }
+            AllocatorCall::AddAgent {
+                agent,
+                info,
+                total,
+                used,
+            } => {
+                let mut held: BTreeMap<(FrameworkId, RoleId), Quantities> = BTreeMap::new();
+                for u in used {
+                    held.entry((u.framework, u.role))
+                        .or_insert_with(|| Quantities::zeros(u.resources.len()))
+                        .add(&u.resources);
+                }
+                self.agents.insert(
+                    *agent,
+                    MirroredAgent {
+                        info: info.clone(),
+                        total: total.clone(),
+                        held,
+                    },
+                );
+            }
+            AllocatorCall::RemoveAgent(agent) => {
+                self.agents.remove(agent);
+                self.filters.retain(|(_, a, _), _| a != agent);
+            }
+            AllocatorCall::UpdateAgent { agent, total } => {
+                if let Some(a) = self.agents.get_mut(agent) {
+                    a.total = total.clone();
+                }
+            }
+            AllocatorCall::Recover {
+                framework,
+                agent,
+                role,
+                resources,
+                refuse_seconds,
+                now_ms,
+            } => {
+                if let Some(a) = self.agents.get_mut(agent)
+                    && let Some(held) = a.held.get_mut(&(*framework, *role))
+                {
+                    held.subtract(resources);
+                    if held
+                        .0
+                        .iter()
+                        .all(|x| *x <= meseta_types::quantities::EPSILON)
+                    {
+                        a.held.remove(&(*framework, *role));
+                    }
+                }
+                if let Some(seconds) = refuse_seconds.filter(|s| *s > 0.0) {
+                    let until_ms = now_ms.saturating_add((seconds * 1000.0) as u64);
+                    self.filters.insert(
+                        (*framework, *agent, *role),
+                        Filter {
+                            resources: resources.clone(),
+                            until_ms,
+                        },
+                    );
+                }
+            }
+            AllocatorCall::Suppress { framework, roles } => {
+                if let Some(f) = self.frameworks.get_mut(framework) {
+                    for r in roles {
+                        if !f.suppressed.contains(r) {
+                            f.suppressed.push(*r);
+                        }
+                    }
+                }
+            }
+            AllocatorCall::Revive { framework, roles } => {
+                if let Some(f) = self.frameworks.get_mut(framework) {
+                    if roles.is_empty() {
+                        f.suppressed.clear();
+                    } else {
+                        f.suppressed.retain(|r| !roles.contains(r));
+                    }
+                }
+                // Reviving clears the framework's filters (in those roles), as in Mesos.
+                self.filters.retain(|(f, _, r), _| {
+                    f != framework || !(roles.is_empty() || roles.contains(r))
+                });
+            }
+        }
+    }
+
+    /// Follows a round's offers: the offered resources are held by their framework until it
+    /// uses or declines them.
+    pub fn took(&mut self, offers: &[Offer]) {
+        for o in offers {
+            if let Some(a) = self.agents.get_mut(&o.agent) {
+                a.held
+                    .entry((o.framework, o.role))
+                    .or_insert_with(|| Quantities::zeros(o.resources.len()))
+                    .add(&o.resources);
+            }
+        }
+    }
+
+    /// The calls that give a fresh policy this state at `now_ms`. Each running filter's
+    /// resources are counted as held on its agent and then handed back with the time left, so
+    /// the new policy holds the same filters.
+    pub fn replay(&self, now_ms: u64) -> Vec<AllocatorCall> {
+        let mut calls = Vec::new();
+        if let Some(options) = &self.options {
+            calls.push(AllocatorCall::Initialize(options.clone()));
+        }
+        for (role, name) in &self.roles {
+            calls.push(AllocatorCall::AddRole {
+                role: *role,
+                name: name.clone(),
+            });
+        }
+        if !self.weights.is_empty() {
+            calls.push(AllocatorCall::UpdateWeights(
+                self.weights.iter().map(|(r, w)| (*r, *w)).collect(),
+            ));
+        }
+        for (role, (guarantees, limits)) in &self.quotas {
+            calls.push(AllocatorCall::UpdateQuota {
+                role: *role,
+                guarantees: guarantees.clone(),
+                limits: limits.clone(),
+            });
+        }
+        for (id, f) in &self.frameworks {
+            calls.push(AllocatorCall::AddFramework {
+                framework: *id,
+                info: f.info.clone(),
+                active: f.active,
+            });
+            if !f.suppressed.is_empty() {
+                calls.push(AllocatorCall::Suppress {
+                    framework: *id,
+                    roles: f.suppressed.clone(),
+                });
+            }
+        }
+        let running: Vec<(&(FrameworkId, AgentId, RoleId), &Filter)> = self
+            .filters
+            .iter()
+            .filter(|((f, a, _), filter)| {
+                filter.until_ms > now_ms
+                    && self.frameworks.contains_key(f)
+                    && self.agents.contains_key(a)
+            })
+            .collect();
+        for (id, agent) in &self.agents {
+            let mut used: Vec<AgentUsage> = agent
+                .held
+                .iter()
+                .map(|((framework, role), resources)| AgentUsage {
+                    framework: *framework,
+                    role: *role,
+                    resources: resources.clone(),
+                })
+                .collect();
+            for ((framework, _, role), filter) in running.iter().filter(|((_, a, _), _)| a == id) {
+                used.push(AgentUsage {
+                    framework: *framework,
+                    role: *role,
+                    resources: filter.resources.clone(),
+                });
+            }
+            calls.push(AllocatorCall::AddAgent {
+                agent: *id,
+                info: agent.info.clone(),
+                total: agent.total.clone(),
+                used,
+            });
+        }
+        for ((framework, agent, role), filter) in running {
+            calls.push(AllocatorCall::Recover {
+                framework: *framework,
+                agent: *agent,
+                role: *role,
+                resources: filter.resources.clone(),
+                refuse_seconds: Some((filter.until_ms - now_ms) as f64 / 1000.0),
+                now_ms,
+            });
+        }
+        calls
+    }
+}
