@@ -412,13 +412,13 @@ impl Report {
             .collect();
         let _ = writeln!(
             out,
-            "workload {}: {} agents ({}), {} frameworks, {} roles, {} tasks, allocation every {} s",
+            "workload {}: {} ({}), {}, {}, {}, allocation every {} s",
             w.name,
-            w.agents,
+            plural(w.agents, "agent"),
             resources.join(", "),
-            w.frameworks,
-            w.roles,
-            w.tasks,
+            plural(w.frameworks, "framework"),
+            plural(w.roles, "role"),
+            plural(w.tasks, "task"),
             num(w.allocation_interval_s)
         );
         let mut rows: Vec<(String, Vec<String>)> = Vec::new();
@@ -426,7 +426,7 @@ impl Report {
             rows.push((label.to_string(), self.runs.iter().map(f).collect()));
         };
         row("tasks launched / finished", &|r| {
-            format!("{}/{} / {}", r.launched, r.tasks, r.finished)
+            format!("{} / {}", r.launched, r.finished)
         });
         row("makespan", &|r| {
             format!(
@@ -530,6 +530,14 @@ pub(crate) fn num(x: f64) -> String {
         "0".into()
     } else {
         s.to_string()
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 
