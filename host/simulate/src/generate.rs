@@ -12,10 +12,12 @@
 //! * **Tasks**: the framework of each task is drawn uniformly; its shape from four, with these
 //!   probabilities: `cpus 0.5, mem 1024` 30 %, `cpus 1, mem 2048` 30 %, `cpus 2, mem 4096` 25 %,
 //!   `cpus 4, mem 8192` 15 %. Durations are log-normal with median `median_duration` (default 60
-//!   s) and σ 1 (mean `median · e^½`), at least 1 s and at most 100 times the median. Arrivals are
+//!   s) and σ 1 (mean `median · e^½`), at least 1 s and at most 20 times the median. Arrivals are
 //!   a Poisson process from time 0 (exponential inter-arrival times) whose rate puts the expected
 //!   CPU demand at `load` (default 0.8) of the cluster's CPUs: `λ = load · cpus / (E[task cpus] ·
-//!   E[duration])`.
+//!   E[duration])`. That is a steady state: the cluster fills to `load` only when the arrivals
+//!   last longer than a task runs, i.e. with many more tasks than `load · cpus / 1.7` (the
+//!   number of tasks that run at once then); fewer tasks make a burst.
 //!
 //! The same options and seed give the same workload (fastrand's generator, seeded).
 
@@ -132,8 +134,7 @@ pub fn generate(o: &GenOptions) -> Result<Workload, String> {
         // Box-Muller: a standard normal from two uniforms in (0, 1].
         let (u1, u2) = (1.0 - rng.f64(), rng.f64());
         let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        let duration =
-            (o.median_duration * (sigma * z).exp()).clamp(1.0, 100.0 * o.median_duration);
+        let duration = (o.median_duration * (sigma * z).exp()).clamp(1.0, 20.0 * o.median_duration);
         tasks.push(TaskGroup {
             framework: format!("framework-{framework}"),
             role: None,
@@ -201,6 +202,6 @@ mod tests {
         assert_eq!(r.roles.len(), 3);
         // Arrivals never go back in time and durations stay in their documented range.
         assert!(a.tasks.windows(2).all(|w| w[0].arrival <= w[1].arrival));
-        assert!(a.tasks.iter().all(|t| (1.0..=6000.0).contains(&t.duration)));
+        assert!(a.tasks.iter().all(|t| (1.0..=1200.0).contains(&t.duration)));
     }
 }

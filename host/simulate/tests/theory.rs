@@ -279,3 +279,42 @@ fn tasks_nothing_launches_stop_the_replay() {
     assert!(r.offers_declined > 0 && r.offers_declined == r.offers);
     assert!(r.makespan_s < 60.0, "{}", r.makespan_s);
 }
+
+#[test]
+fn the_hosts_checks_hold_a_lying_module_to_account() {
+    // Every round of this module offers more than an agent has: the adapter rejects each one as
+    // a fault, so nothing launches, and the report counts the faults.
+    let artifact = meseta_artifacts::test_guest("test-allocator-liar").unwrap();
+    let loader = Loader {
+        worlds: meseta_bindings::WORLDS,
+        builtins: &meseta_artifacts::Shipped,
+        cache: ComponentCache::disabled(),
+    };
+    let liar = |lie: &str| Candidate {
+        name: format!("liar-{lie}"),
+        spec: AllocatorSpec::Module(Arc::new(
+            loader
+                .load(&ModuleSpec {
+                    name: format!("liar_{lie}"),
+                    source: Source::File(artifact.path.into()),
+                    kind: Some("allocator".into()),
+                    parameters: vec![("lie".into(), lie.into())],
+                    settings: Settings::default(),
+                    origin: "the simulator's tests".into(),
+                })
+                .unwrap(),
+        )),
+    };
+    let json = r#"{
+      "agents": [{"count": 2, "resources": {"cpus": 4, "mem": 8192}}],
+      "frameworks": [{"name": "f"}],
+      "tasks": [{"framework": "f", "count": 4, "resources": {"cpus": 1, "mem": 1024}, "duration": 10}]
+    }"#;
+    let report = run(json, &[liar("oversized"), liar("honest")]);
+    let (lying, honest) = (&report.runs[0], &report.runs[1]);
+    assert!(lying.faults > 0);
+    assert_eq!(lying.launched, 0);
+    assert!(lying.stopped_early);
+    assert_eq!(honest.faults, 0);
+    assert_eq!(honest.finished, 4);
+}
