@@ -213,23 +213,23 @@ fn chart(title: &str, panels: &[Panel]) -> String {
         LEFT,
         escape(title)
     );
+    // One time axis for every panel, so that they compare at a glance.
+    let x_max_s = panels
+        .iter()
+        .flat_map(|p| p.lines.iter().filter_map(|l| l.xs.last().copied()))
+        .fold(0.0, f64::max)
+        .max(1e-9);
     for (i, p) in panels.iter().enumerate() {
-        panel(&mut s, TOP + i as f64 * (PANEL + GAP), p);
+        panel(&mut s, TOP + i as f64 * (PANEL + GAP), p, x_max_s);
     }
     s.push_str("</svg>\n");
     s
 }
 
-fn panel(s: &mut String, top: f64, p: &Panel) {
+fn panel(s: &mut String, top: f64, p: &Panel, x_max_s: f64) {
     let w = WIDTH - LEFT - RIGHT;
     let h = PANEL - 30.0;
     let y0 = top + 25.0;
-    let x_max_s = p
-        .lines
-        .iter()
-        .filter_map(|l| l.xs.last().copied())
-        .fold(0.0, f64::max)
-        .max(1e-9);
     let (unit, x_label) = time_unit(x_max_s);
     let x_max = x_max_s / unit;
     let data_max = p
