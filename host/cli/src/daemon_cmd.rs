@@ -18,7 +18,7 @@ use meseta_runtime::{LoadedModule, Manifest, ModuleSpec, Settings, Source};
 use crate::module_cmd;
 
 /// Names `--allocator` accepts for the native hierarchical DRF.
-const NATIVE_ALLOCATOR: &[&str] = &[
+pub(crate) const NATIVE_ALLOCATOR: &[&str] = &[
     "hierarchical",
     "HierarchicalDRF",
     "mesos::internal::master::allocator::HierarchicalDRFAllocator",
@@ -350,14 +350,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 /// The modules of the manifest, loaded and started once each (a broken module stops the daemon
 /// at start-up, with the loader's message).
-struct Modules {
+pub(crate) struct Modules {
     manifest: Manifest,
     loaded: Vec<Arc<LoadedModule>>,
     no_cache: bool,
 }
 
 impl Modules {
-    fn load(args: &ModuleArgs) -> Result<Modules, String> {
+    pub(crate) fn load(args: &ModuleArgs) -> Result<Modules, String> {
         let manifest = Manifest::from_flags(args.modules.as_deref(), args.modules_dir.as_deref())
             .map_err(|e| e.to_string())?;
         let loader = module_cmd::loader(args.no_cache);
@@ -373,8 +373,24 @@ impl Modules {
         })
     }
 
+    /// An allocator module by name, as [`Modules::get`], refusing a module of another kind.
+    pub(crate) fn allocator(
+        &mut self,
+        name: &str,
+        flag: &str,
+    ) -> Result<Arc<LoadedModule>, String> {
+        let m = self.get(name, flag)?;
+        if m.world.kind != "allocator" {
+            return Err(format!(
+                "{flag}: module '{name}' is a {} module, not an allocator",
+                m.world.kind
+            ));
+        }
+        Ok(m)
+    }
+
     /// A module by name: from the manifest, else one built into the binary (crate name).
-    fn get(&mut self, name: &str, flag: &str) -> Result<Arc<LoadedModule>, String> {
+    pub(crate) fn get(&mut self, name: &str, flag: &str) -> Result<Arc<LoadedModule>, String> {
         if let Some(m) = self.loaded.iter().find(|m| m.spec.name == name) {
             return Ok(m.clone());
         }
@@ -478,14 +494,7 @@ fn master_config(
     let allocator = if NATIVE_ALLOCATOR.contains(&args.allocator.as_str()) {
         None
     } else {
-        let m = modules.get(&args.allocator, "--allocator")?;
-        if m.world.kind != "allocator" {
-            return Err(format!(
-                "--allocator: module '{}' is a {} module, not an allocator",
-                args.allocator, m.world.kind
-            ));
-        }
-        Some(m)
+        Some(modules.allocator(&args.allocator, "--allocator")?)
     };
     let mut master_hooks = Vec::new();
     for name in hook_names(hooks) {

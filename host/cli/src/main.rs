@@ -3,6 +3,7 @@
 mod bench_cmd;
 mod daemon_cmd;
 mod module_cmd;
+mod simulate_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +40,9 @@ enum Command {
     /// Benchmarks: each scenario's native twin and Wasm module in one run, with the ratio and
     /// Mesos' figure (`--quick`: all at small sizes, a smoke test).
     Bench(bench_cmd::BenchCommand),
+    /// Replay a workload in virtual time through allocators (modules or native twins) and
+    /// compare them side by side; `simulate generate` writes a synthetic workload.
+    Simulate(simulate_cmd::SimulateCommand),
     /// Internal: the agent's per-container supervisor (see `meseta_agent::supervisor`).
     #[command(hide = true)]
     Supervise(SuperviseCommand),
@@ -58,7 +62,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Daemons log what they do; the module commands only what went wrong.
     let default = match cli.command {
-        Command::Module(_) | Command::Bench(_) | Command::Supervise(_) => "warn",
+        Command::Module(_) | Command::Bench(_) | Command::Simulate(_) | Command::Supervise(_) => {
+            "warn"
+        }
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -75,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Command::Agent(cmd) => daemon_cmd::agent(cmd),
         Command::Local(cmd) => daemon_cmd::local(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),
+        Command::Simulate(cmd) => simulate_cmd::run(cmd),
         Command::Supervise(cmd) => {
             let code = meseta_agent::supervisor::main(&cmd.run_dir, cmd.exit_with_agent);
             std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))

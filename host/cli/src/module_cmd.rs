@@ -84,7 +84,7 @@ pub fn run(cmd: ModuleCommand) -> ExitCode {
     }
 }
 
-fn file_spec(file: &Path, kind: Option<&str>) -> ModuleSpec {
+pub(crate) fn file_spec(file: &Path, kind: Option<&str>) -> ModuleSpec {
     ModuleSpec {
         name: file
             .file_stem()
