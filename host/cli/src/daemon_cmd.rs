@@ -530,6 +530,7 @@ fn master_config(
         work_dir: Some(work_dir),
         zk,
         zk_session_timeout: args.zk_session_timeout,
+        allocators: None,
         registry_fetch_timeout: args.registry_fetch_timeout,
         registry_store_timeout: args.registry_store_timeout,
         registry_gc_interval: args.registry_gc_interval,
@@ -749,10 +750,35 @@ pub fn local(cmd: LocalCommand) -> ExitCode {
     exit(run_local(cmd))
 }
 
+/// What `SWAP_ALLOCATOR` may put in: a name as `--allocator` takes it (from the daemon's module
+/// list or built into the binary, loaded on first use), `hierarchical`, or the path of a
+/// component file on the master's machine.
+fn allocator_resolver(modules: Modules) -> meseta_master::AllocatorResolver {
+    let modules = std::sync::Mutex::new(modules);
+    Arc::new(move |name: &str| {
+        if NATIVE_ALLOCATOR.contains(&name) {
+            return Ok(meseta_master::AllocatorChoice::Native);
+        }
+        if name.ends_with(".wasm") {
+            let spec = module_cmd::file_spec(std::path::Path::new(name), Some("allocator"));
+            let m = module_cmd::loader(false)
+                .load(&spec)
+                .map_err(|e| format!("SWAP_ALLOCATOR: {e}"))?;
+            return Ok(meseta_master::AllocatorChoice::Module(Arc::new(m)));
+        }
+        let mut modules = modules
+            .lock()
+            .map_err(|_| "SWAP_ALLOCATOR: the module list is unusable (a load panicked)")?;
+        modules
+            .allocator(name, "SWAP_ALLOCATOR")
+            .map(meseta_master::AllocatorChoice::Module)
+    })
+}
+
 fn run_master(cmd: MasterCommand) -> Result<(), String> {
     let listen = SocketAddr::new(cmd.ip, cmd.port);
     let mut modules = Modules::load(&cmd.modules)?;
-    let config = master_config(
+    let mut config = master_config(
         listen,
         cmd.hostname,
         cmd.work_dir,
@@ -760,6 +786,7 @@ fn run_master(cmd: MasterCommand) -> Result<(), String> {
         cmd.hooks.as_deref(),
         &mut modules,
     )?;
+    config.allocators = Some(allocator_resolver(modules));
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Master: http://{}", master.address()));
@@ -816,7 +843,7 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
     let listen = SocketAddr::new(cmd.ip, cmd.port);
     let mut modules = Modules::load(&cmd.modules)?;
     // the master's registry beside the agents' sandboxes
-    let config = master_config(
+    let mut config = master_config(
         listen,
         cmd.hostname.clone(),
         cmd.work_dir.join("master"),
@@ -846,6 +873,7 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
             agent_hooks(&agent_hook_modules)?,
         )?);
     }
+    config.allocators = Some(allocator_resolver(modules));
     let zk = cmd.master.zk.clone();
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;

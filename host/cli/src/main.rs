@@ -1,5 +1,6 @@
 //! `meseta`: the one binary. Flags, subcommands and the tracing subscriber live here.
 
+mod allocator_cmd;
 mod bench_cmd;
 mod daemon_cmd;
 mod module_cmd;
@@ -43,6 +44,9 @@ enum Command {
     /// Replay a workload in virtual time through allocators (modules or native twins) and
     /// compare them side by side; `simulate generate` writes a synthetic workload.
     Simulate(simulate_cmd::SimulateCommand),
+    /// Operate a running master's allocator: `allocator swap` replaces it without a restart.
+    #[command(subcommand)]
+    Allocator(allocator_cmd::AllocatorCommand),
     /// Internal: the agent's per-container supervisor (see `meseta_agent::supervisor`).
     #[command(hide = true)]
     Supervise(SuperviseCommand),
@@ -62,9 +66,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Daemons log what they do; the module commands only what went wrong.
     let default = match cli.command {
-        Command::Module(_) | Command::Bench(_) | Command::Simulate(_) | Command::Supervise(_) => {
-            "warn"
-        }
+        Command::Module(_)
+        | Command::Bench(_)
+        | Command::Simulate(_)
+        | Command::Allocator(_)
+        | Command::Supervise(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -82,6 +88,7 @@ fn main() -> std::process::ExitCode {
         Command::Local(cmd) => daemon_cmd::local(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),
         Command::Simulate(cmd) => simulate_cmd::run(cmd),
+        Command::Allocator(cmd) => allocator_cmd::run(cmd),
         Command::Supervise(cmd) => {
             let code = meseta_agent::supervisor::main(&cmd.run_dir, cmd.exit_with_agent);
             std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -49,6 +49,11 @@ pub enum Job {
     Allocate(oneshot::Sender<Vec<alloc::Offer>>),
     /// Ends every subscription stream (the master stops).
     CloseStreams,
+    /// Replaces the live allocator between two rounds.
+    SwapAllocator {
+        choice: crate::allocator::AllocatorChoice,
+        reply: oneshot::Sender<Result<crate::allocator::Swap, crate::allocator::Swap>>,
+    },
 }
 
 /// Encodes an event as one RecordIO record.
@@ -153,6 +158,14 @@ impl Running {
                 self.refresh_view();
                 let _ = reply.send(decisions);
             }
+            Job::SwapAllocator { choice, reply } => {
+                let now_ms = self.fx.start.elapsed().as_millis() as u64;
+                let outcome = self.fx.allocator.swap(choice, now_ms);
+                if let Ok(mut view) = self.fx.view.lock() {
+                    *view = self.fx.allocator.view();
+                }
+                let _ = reply.send(outcome);
+            }
             Job::CloseStreams => {
                 self.streams.clear();
                 if let Ok(mut prepared) = self.fx.prepared.lock() {
@@ -168,6 +181,7 @@ impl Running {
             if view.stats.runs != stats.runs
                 || view.stats.event_faults != stats.event_faults
                 || view.degraded != self.fx.allocator.degraded()
+                || view.name != self.fx.allocator.name()
             {
                 *view = self.fx.allocator.view();
             }

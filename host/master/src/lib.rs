@@ -30,4 +30,4 @@ pub mod resources;
 pub mod server;
 
 pub use allocator::AllocatorChoice;
-pub use server::{Master, MasterConfig, StartError, parse_min_allocatable};
+pub use server::{AllocatorResolver, Master, MasterConfig, StartError, parse_min_allocatable};

@@ -513,7 +513,12 @@ pub fn modules(
     loaded: &[std::sync::Arc<meseta_runtime::LoadedModule>],
 ) -> Value {
     let mut out = Vec::new();
-    for m in loaded {
+    // A module swapped in at run time is listed too.
+    let swapped_in = allocator
+        .module
+        .as_ref()
+        .filter(|a| !loaded.iter().any(|m| std::sync::Arc::ptr_eq(a, m)));
+    for m in loaded.iter().chain(swapped_in) {
         let c = m.counters.snapshot();
         let in_use = allocator
             .module
@@ -542,7 +547,11 @@ pub fn modules(
             },
         }));
     }
-    json!({ "allocator": allocator.name, "modules": out })
+    json!({
+        "allocator": allocator.name,
+        "allocator_history": allocator.history,
+        "modules": out,
+    })
 }
 
 pub fn metrics(
@@ -612,6 +621,10 @@ pub fn metrics(
         mx.executor_to_framework_messages as f64,
     );
     put("master/invalid_calls", mx.invalid_calls as f64);
+    put(
+        "meseta/allocator/stale_decisions",
+        mx.stale_decisions as f64,
+    );
     for (call, n) in &mx.calls {
         put(&format!("master/calls/{}", call.to_lowercase()), *n as f64);
     }

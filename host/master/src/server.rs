@@ -22,7 +22,7 @@ use meseta_runtime::LoadedModule;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::agents::{self, HttpClient};
-use crate::allocator::{AllocatorChoice, AllocatorDriver, AllocatorView};
+use crate::allocator::{AllocatorChoice, AllocatorDriver, AllocatorView, Swap};
 use crate::core::{self, Clock, Core, Input, MasterError, Quota, Refused, Reply, Settings};
 use crate::effector::{Effector, Job, PreparedStreams, record};
 use crate::{ha, hooks, operator};
@@ -92,7 +92,13 @@ pub struct MasterConfig {
     pub zk: Option<meseta_zk::ZkUrl>,
     /// `--zk_session_timeout` (10 s).
     pub zk_session_timeout: Duration,
+    /// Finds the allocator an operator swaps in by name (or module file path): the daemon's
+    /// module list and the modules built into the binary (`None`: swaps are refused).
+    pub allocators: Option<AllocatorResolver>,
 }
+
+/// Resolves `SWAP_ALLOCATOR`'s `allocator` (a name, `hierarchical`, or a component file path).
+pub type AllocatorResolver = Arc<dyn Fn(&str) -> Result<AllocatorChoice, String> + Send + Sync>;
 
 impl Default for MasterConfig {
     fn default() -> Self {
@@ -123,6 +129,7 @@ impl Default for MasterConfig {
             flags: Vec::new(),
             zk: None,
             zk_session_timeout: meseta_zk::DEFAULT_SESSION_TIMEOUT,
+            allocators: None,
         }
     }
 }
@@ -163,6 +170,7 @@ pub struct Shared {
     allocate_soon: Arc<Notify>,
     hooks: Arc<meseta_hooks::MasterHookChain>,
     modules: Arc<Vec<Arc<LoadedModule>>>,
+    allocators: Option<AllocatorResolver>,
     client: HttpClient,
     registrar: Registrar,
     /// Set when the master cannot go on (its registry failed, too many agents did not come
@@ -217,6 +225,26 @@ impl Shared {
             .lock()
             .map(|v| v.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Swaps the live allocator for `choice` between two rounds (see
+    /// [`crate::allocator::AllocatorDriver::swap`]): the swap's record, or why it was refused.
+    pub async fn swap_allocator(&self, choice: AllocatorChoice) -> Result<Swap, MasterError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.effector
+            .send(Job::SwapAllocator { choice, reply })
+            .map_err(|_| MasterError::Fatal("the effector has stopped".into()))?;
+        match answer.await {
+            Ok(Ok(swap)) => Ok(swap),
+            Ok(Err(refused)) => Err(MasterError::Invalid(format!(
+                "the allocator swap from '{}' to '{}' was refused: {}; '{}' stays",
+                refused.from,
+                refused.to,
+                refused.reason.unwrap_or_default(),
+                refused.from
+            ))),
+            Err(_) => Err(MasterError::Fatal("the effector has stopped".into())),
+        }
     }
 }
 
@@ -547,6 +575,7 @@ async fn lead(
         allocate_soon,
         hooks: config.hooks.clone(),
         modules: Arc::new(config.modules.clone()),
+        allocators: config.allocators.clone(),
         client,
         registrar,
         failure,
@@ -1313,9 +1342,32 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
             shared.execute(Input::UpdateQuota(parsed))?;
             Ok(StatusCode::OK.into_response())
         }
+        // Meseta's extension: replace the live allocator without a restart.
+        "SWAP_ALLOCATOR" => {
+            let name = call
+                .pointer("/swap_allocator/allocator")
+                .and_then(|n| n.as_str())
+                .filter(|n| !n.trim().is_empty())
+                .ok_or_else(|| {
+                    MasterError::Invalid(
+                        "SWAP_ALLOCATOR needs 'swap_allocator.allocator': a module name, \
+                         'hierarchical', or the path of a component file on the master"
+                            .into(),
+                    )
+                })?;
+            let resolve = shared.allocators.as_ref().ok_or_else(|| {
+                MasterError::Unsupported("this master cannot load allocators at run time".into())
+            })?;
+            let choice = resolve(name.trim()).map_err(MasterError::Invalid)?;
+            let swap = shared.swap_allocator(choice).await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"type": "SWAP_ALLOCATOR", "swap_allocator": swap}),
+            ))
+        }
         "" => Err(MasterError::Invalid("master::Call has no 'type'".into())),
         other => Err(MasterError::Unsupported(format!(
-            "Operator call '{other}' is not supported by Meseta yet (supported: GET_QUOTA, UPDATE_QUOTA)"
+            "Operator call '{other}' is not supported by Meseta yet (supported: GET_QUOTA, UPDATE_QUOTA, SWAP_ALLOCATOR)"
         ))),
     }
 }

@@ -19,6 +19,8 @@ pub enum Lie {
     Double,
     Negative,
     Wide,
+    /// Traps (panics) in `initialize`: a module that cannot even start.
+    TrapOnInitialize,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -46,10 +48,11 @@ impl Create for LiarAllocator {
             "double" => Lie::Double,
             "negative" => Lie::Negative,
             "wide" => Lie::Wide,
+            "trap-on-initialize" => Lie::TrapOnInitialize,
             other => {
                 return Err(format!(
                     "unknown lie '{other}' (expected honest, oversized, unknown-framework, \
-                     double, negative or wide)"
+                     double, negative, wide or trap-on-initialize)"
                 ));
             }
         };
@@ -75,6 +78,10 @@ impl LiarAllocator {
 
 impl AllocatorPolicy for LiarAllocator {
     fn initialize(&mut self, options: Options) {
+        #[allow(clippy::panic)]
+        if self.lie == Lie::TrapOnInitialize {
+            panic!("test-allocator-liar: trap-on-initialize");
+        }
         self.slots = options.resource_kinds.len();
     }
     fn add_role(&mut self, _role: RoleId, _name: &str) {}
@@ -212,6 +219,7 @@ impl AllocatorPolicy for LiarAllocator {
                 })
                 .into_iter()
                 .collect(),
+            Lie::TrapOnInitialize => Vec::new(),
         }
     }
 }

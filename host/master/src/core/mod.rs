@@ -292,6 +292,9 @@ pub struct Metrics {
     pub offers_accepted: u64,
     pub tasks_launched: u64,
     pub frameworks_removed: u64,
+    /// Allocator decisions the master could not offer (stale: the resources taken, the
+    /// framework or agent gone) and gave back.
+    pub stale_decisions: u64,
     pub framework_to_executor_messages: u64,
     pub executor_to_framework_messages: u64,
     pub calls: BTreeMap<String, u64>,

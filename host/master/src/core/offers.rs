@@ -86,6 +86,7 @@ impl Core {
             };
             let aid = self.agent_handles.get(&d.agent).cloned();
             let (true, Some(fid), Some(aid), Some(role)) = (usable, fid, aid, role) else {
+                self.metrics.stale_decisions += 1;
                 self.allocator(AllocatorCall::Recover {
                     framework: d.framework,
                     agent: d.agent,
@@ -104,6 +105,7 @@ impl Core {
             let resources = self.slots.materialize(&d.resources, &free);
             if resources.is_empty() {
                 // Nothing concrete to offer: the allocator gets its amounts back.
+                self.metrics.stale_decisions += 1;
                 self.allocator(AllocatorCall::Recover {
                     framework: d.framework,
                     agent: d.agent,
