@@ -185,3 +185,51 @@ fn a_candidate_that_traps_or_lies_does_not_stay() {
         assert!(scalar(&o["resources"], "cpus") <= 4.0 + 1e-6, "{o}");
     }
 }
+
+/// The swapped-in allocator is kept in the registry: `meseta master` SIGKILLed and restarted on
+/// its work dir leads with it, and the history says so.
+#[test]
+fn the_swapped_in_allocator_survives_a_master_restart() {
+    use meseta_tests::daemons::{Daemon, free_port};
+
+    let dir = tempfile::tempdir().unwrap();
+    let work_dir = dir.path().to_string_lossy().into_owned();
+    let port = free_port().unwrap().to_string();
+    let args = [
+        "master",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--work_dir",
+        &work_dir,
+    ];
+    let address = format!("127.0.0.1:{port}");
+    let call =
+        json!({"type": "SWAP_ALLOCATOR", "swap_allocator": {"allocator": "allocator-binpack"}});
+    let modules = |m: &Daemon| -> Value {
+        let (_, body) = m.get("/master/modules").unwrap();
+        serde_json::from_str(&body).unwrap()
+    };
+
+    let mut master = Daemon::spawn(&args, "Master: ").unwrap();
+    let (status, body) = post_to(&address, "/api/v1", None, call.to_string().as_bytes()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    master.kill9();
+
+    let master = Daemon::spawn(&args, "Master: ").unwrap();
+    let m = modules(&master);
+    assert_eq!(
+        m["allocator"],
+        "allocator-binpack",
+        "{m}\n{}",
+        master.output()
+    );
+    let outcomes: Vec<&str> = m["allocator_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["swapped", "restored"], "{m}");
+}

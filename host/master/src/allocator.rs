@@ -63,20 +63,8 @@ pub struct AllocatorView {
     pub history: Vec<Swap>,
 }
 
-/// One change of the live allocator.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Swap {
-    /// Seconds since the epoch.
-    pub time: f64,
-    pub from: String,
-    pub to: String,
-    /// `swapped`, `refused` (the candidate failed while taking over) or `rolled back` (it
-    /// faulted in its first rounds; `to` is the allocator restored).
-    pub outcome: String,
-    /// Why a swap was refused or rolled back.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
+/// One change of the live allocator (kept in the registry with the allocator's name).
+pub use meseta_registry::AllocatorSwap as Swap;
 
 /// How many rounds a swapped-in allocator must allocate without a fault before it stays.
 pub const PROBATION_ROUNDS: u32 = 3;
@@ -84,12 +72,19 @@ pub const PROBATION_ROUNDS: u32 = 3;
 /// A swapped-in allocator's first rounds: a fault puts `previous` back.
 struct Probation {
     previous: AllocatorChoice,
+    /// What names `previous` for the registry.
+    previous_source: String,
     rounds_left: u32,
 }
 
 pub struct AllocatorDriver {
     policy: Policy,
     choice: AllocatorChoice,
+    /// What names the policy for a restarted master: the module's name, `hierarchical`, or the
+    /// file a swap named.
+    source: String,
+    /// A swap changed the allocator or its history since the registry was last told.
+    dirty: bool,
     name: String,
     failure_policy: Option<FailurePolicy>,
     /// What the policy has been told, for a swap's replay.
@@ -139,6 +134,8 @@ impl AllocatorDriver {
         Ok(AllocatorDriver {
             policy,
             choice,
+            source: name.clone(),
+            dirty: false,
             name,
             failure_policy,
             mirror: Mirror::default(),
@@ -167,10 +164,38 @@ impl AllocatorDriver {
     }
 
     /// Puts `next` in this allocator's place, keeping the statistics and the history.
-    fn replace(&mut self, mut next: AllocatorDriver) {
+    fn replace(&mut self, mut next: AllocatorDriver, source: String) {
         next.stats = std::mem::take(&mut self.stats);
         next.history = std::mem::take(&mut self.history);
+        next.source = source;
+        next.dirty = true;
         *self = next;
+    }
+
+    /// The history a restarted master's registry kept, and how this allocator got here;
+    /// `source` names it as the swap that put it in did.
+    pub fn restore_history(
+        &mut self,
+        source: Option<String>,
+        history: Vec<Swap>,
+        restored: Option<Swap>,
+    ) {
+        if let Some(source) = source {
+            self.source = source;
+        }
+        self.history = history;
+        self.history.extend(restored);
+    }
+
+    /// The allocator and its swaps for the registry, once after each change.
+    pub fn take_record(&mut self) -> Option<meseta_registry::AllocatorRecord> {
+        if !std::mem::take(&mut self.dirty) {
+            return None;
+        }
+        Some(meseta_registry::AllocatorRecord {
+            name: self.source.clone(),
+            history: self.history.clone(),
+        })
     }
 
     /// Replaces the live policy with `choice` between two rounds: the candidate is loaded,
@@ -178,7 +203,12 @@ impl AllocatorDriver {
     /// suppressions stay), and allocates from the next round on. It is on probation for
     /// [`PROBATION_ROUNDS`] rounds: a faulting round puts the previous allocator back. A
     /// candidate that cannot take over is refused and the live allocator stays.
-    pub fn swap(&mut self, choice: AllocatorChoice, now_ms: u64) -> Result<Swap, Swap> {
+    pub fn swap(
+        &mut self,
+        choice: AllocatorChoice,
+        source: String,
+        now_ms: u64,
+    ) -> Result<Swap, Swap> {
         let from = self.name.clone();
         let to = choice_name(&choice);
         let record = |outcome: &str, reason: Option<String>| Swap {
@@ -191,9 +221,11 @@ impl AllocatorDriver {
         match self.candidate(choice, now_ms) {
             Ok(candidate) => {
                 let previous = self.choice.clone();
-                self.replace(candidate);
+                let previous_source = self.source.clone();
+                self.replace(candidate, source);
                 self.probation = Some(Probation {
                     previous,
+                    previous_source,
                     rounds_left: PROBATION_ROUNDS,
                 });
                 let swap = record("swapped", None);
@@ -205,6 +237,7 @@ impl AllocatorDriver {
                 tracing::warn!(from = %from, to = %to, %reason, "allocator swap refused");
                 let swap = record("refused", Some(reason));
                 self.history.push(swap.clone());
+                self.dirty = true;
                 Err(swap)
             }
         }
@@ -212,13 +245,13 @@ impl AllocatorDriver {
 
     /// The swapped-in allocator faulted in its first rounds: the previous one comes back with
     /// the current state.
-    fn roll_back(&mut self, previous: AllocatorChoice, reason: String, now_ms: u64) {
+    fn roll_back(&mut self, previous: Probation, reason: String, now_ms: u64) {
         let from = self.name.clone();
-        match self.candidate(previous, now_ms) {
+        match self.candidate(previous.previous, now_ms) {
             Ok(restored) => {
                 let to = restored.name.clone();
                 tracing::warn!(from = %from, to = %to, %reason, "allocator swap rolled back");
-                self.replace(restored);
+                self.replace(restored, previous.previous_source);
                 self.history.push(Swap {
                     time: meseta_api::common::timestamp_now(),
                     from,
@@ -409,7 +442,7 @@ impl AllocatorDriver {
                     self.name,
                     PROBATION_ROUNDS - probation.rounds_left + 1
                 );
-                self.roll_back(probation.previous, reason, now_ms);
+                self.roll_back(probation, reason, now_ms);
             } else if probation.rounds_left > 1 {
                 probation.rounds_left -= 1;
                 self.probation = Some(probation);

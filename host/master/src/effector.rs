@@ -52,7 +52,14 @@ pub enum Job {
     /// Replaces the live allocator between two rounds.
     SwapAllocator {
         choice: crate::allocator::AllocatorChoice,
-        reply: oneshot::Sender<Result<crate::allocator::Swap, crate::allocator::Swap>>,
+        /// What names the choice for a restarted master.
+        source: String,
+        /// The outcome, and the record for the registry (the caller stores it before it
+        /// answers).
+        reply: oneshot::Sender<(
+            Result<crate::allocator::Swap, crate::allocator::Swap>,
+            Option<meseta_registry::AllocatorRecord>,
+        )>,
     },
 }
 
@@ -156,15 +163,20 @@ impl Running {
                 let now_ms = self.fx.start.elapsed().as_millis() as u64;
                 let decisions = self.fx.allocator.allocate(now_ms);
                 self.refresh_view();
+                self.store_allocator();
                 let _ = reply.send(decisions);
             }
-            Job::SwapAllocator { choice, reply } => {
+            Job::SwapAllocator {
+                choice,
+                source,
+                reply,
+            } => {
                 let now_ms = self.fx.start.elapsed().as_millis() as u64;
-                let outcome = self.fx.allocator.swap(choice, now_ms);
+                let outcome = self.fx.allocator.swap(choice, source, now_ms);
                 if let Ok(mut view) = self.fx.view.lock() {
                     *view = self.fx.allocator.view();
                 }
-                let _ = reply.send(outcome);
+                let _ = reply.send((outcome, self.fx.allocator.take_record()));
             }
             Job::CloseStreams => {
                 self.streams.clear();
@@ -172,6 +184,16 @@ impl Running {
                     prepared.clear();
                 }
             }
+        }
+    }
+
+    /// A swap, a refusal or a roll-back goes to the registry, in order with its other writes.
+    fn store_allocator(&mut self) {
+        if let Some(record) = self.fx.allocator.take_record() {
+            let _ = self
+                .fx
+                .registry
+                .send(meseta_registry::Operation::SetAllocator(record));
         }
     }
 

@@ -229,21 +229,37 @@ impl Shared {
 
     /// Swaps the live allocator for `choice` between two rounds (see
     /// [`crate::allocator::AllocatorDriver::swap`]): the swap's record, or why it was refused.
-    pub async fn swap_allocator(&self, choice: AllocatorChoice) -> Result<Swap, MasterError> {
+    pub async fn swap_allocator(
+        &self,
+        choice: AllocatorChoice,
+        source: String,
+    ) -> Result<Swap, MasterError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.effector
-            .send(Job::SwapAllocator { choice, reply })
+            .send(Job::SwapAllocator {
+                choice,
+                source,
+                reply,
+            })
             .map_err(|_| MasterError::Fatal("the effector has stopped".into()))?;
-        match answer.await {
-            Ok(Ok(swap)) => Ok(swap),
-            Ok(Err(refused)) => Err(MasterError::Invalid(format!(
+        let (outcome, record) = answer
+            .await
+            .map_err(|_| MasterError::Fatal("the effector has stopped".into()))?;
+        // Durable before it is answered, as weights and quota are.
+        if let Some(record) = record {
+            self.registrar
+                .apply(Operation::SetAllocator(record))
+                .await?;
+        }
+        match outcome {
+            Ok(swap) => Ok(swap),
+            Err(refused) => Err(MasterError::Invalid(format!(
                 "the allocator swap from '{}' to '{}' was refused: {}; '{}' stays",
                 refused.from,
                 refused.to,
                 refused.reason.unwrap_or_default(),
                 refused.from
             ))),
-            Err(_) => Err(MasterError::Fatal("the effector has stopped".into())),
         }
     }
 }
@@ -505,6 +521,56 @@ fn url_text(config: &MasterConfig) -> String {
         .unwrap_or_default()
 }
 
+/// The allocator to lead with: `--allocator`'s, unless an operator swapped another in and the
+/// registry kept it (then that one, with the swaps' history). One that cannot be loaded any
+/// more leaves `--allocator`'s, saying so.
+fn recovered_allocator(
+    config: &MasterConfig,
+    kept: Option<meseta_registry::AllocatorRecord>,
+) -> Result<AllocatorDriver, StartError> {
+    let flag = match &config.allocator {
+        Some(m) => AllocatorChoice::Module(m.clone()),
+        None => AllocatorChoice::Native,
+    };
+    let Some(kept) = kept else {
+        return Ok(AllocatorDriver::new(flag)?);
+    };
+    let flag_name = crate::allocator::choice_name(&flag);
+    if kept.name == flag_name {
+        let mut driver = AllocatorDriver::new(flag)?;
+        driver.restore_history(None, kept.history, None);
+        return Ok(driver);
+    }
+    let resolved = match &config.allocators {
+        Some(resolve) => resolve(&kept.name),
+        None => Err("this master cannot load allocators at run time".into()),
+    };
+    let restored = |outcome: &str, to: &str, reason: Option<String>| Swap {
+        time: meseta_api::common::timestamp_now(),
+        from: flag_name.clone(),
+        to: to.to_string(),
+        outcome: outcome.to_string(),
+        reason,
+    };
+    match resolved.and_then(|choice| AllocatorDriver::new(choice).map_err(|e| e.to_string())) {
+        Ok(mut driver) => {
+            tracing::info!(allocator = %kept.name, flag = %flag_name,
+                "leading with the allocator an operator swapped in (kept in the registry)");
+            let swap = restored("restored", &kept.name, None);
+            driver.restore_history(Some(kept.name.clone()), kept.history, Some(swap));
+            Ok(driver)
+        }
+        Err(e) => {
+            tracing::warn!(allocator = %kept.name, error = %e, flag = %flag_name,
+                "the registry's allocator cannot be loaded; leading with --allocator's");
+            let mut driver = AllocatorDriver::new(flag)?;
+            let swap = restored("refused", &kept.name, Some(e));
+            driver.restore_history(None, kept.history, Some(swap));
+            Ok(driver)
+        }
+    }
+}
+
 /// Becomes the leading master on `storage`: recovers the registry (Mesos' registrar `recover`:
 /// this master's info is stored durably before anything else happens), builds the core and the
 /// effector, and starts the timers.
@@ -514,11 +580,6 @@ async fn lead(
     storage: Arc<dyn meseta_registry::Storage>,
     failure: Arc<tokio::sync::watch::Sender<Option<String>>>,
 ) -> Result<Shared, StartError> {
-    let choice = match &config.allocator {
-        Some(m) => AllocatorChoice::Module(m.clone()),
-        None => AllocatorChoice::Native,
-    };
-    let allocator = AllocatorDriver::new(choice)?;
     let info = core::master_info(&identity.master_id, identity.address, &identity.hostname);
     let options = meseta_registry::RegistrarOptions {
         fetch_timeout: config.registry_fetch_timeout,
@@ -527,6 +588,7 @@ async fn lead(
     let (registrar, registry) = Registrar::recover_with(storage, info, options).await?;
     tracing::info!(registry = %registrar.location(), agents = registry.agents.len(),
         unreachable = registry.unreachable.len(), gone = registry.gone.len(), "registry recovered");
+    let allocator = recovered_allocator(config, registry.allocator.clone())?;
     // Weights: the registry's win over --weights; the flag's are stored when it has none.
     let weights = if registry.weights.is_empty() {
         if !config.weights.is_empty() {
@@ -1359,7 +1421,9 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
                 MasterError::Unsupported("this master cannot load allocators at run time".into())
             })?;
             let choice = resolve(name.trim()).map_err(MasterError::Invalid)?;
-            let swap = shared.swap_allocator(choice).await?;
+            let swap = shared
+                .swap_allocator(choice, name.trim().to_string())
+                .await?;
             Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({"type": "SWAP_ALLOCATOR", "swap_allocator": swap}),

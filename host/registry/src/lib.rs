@@ -23,7 +23,8 @@ mod storage;
 pub use error::{OperationError, RegistryError};
 pub use memory::InMemoryStorage;
 pub use model::{
-    DEFAULT_MAX_AGENT_AGE, DEFAULT_MAX_AGENT_COUNT, GcCandidates, Operation, QuotaConfig, Registry,
+    AllocatorRecord, AllocatorSwap, DEFAULT_MAX_AGENT_AGE, DEFAULT_MAX_AGENT_COUNT, GcCandidates,
+    Operation, QuotaConfig, Registry,
 };
 pub use redb_store::RedbStorage;
 pub use registrar::{Registrar, RegistrarOptions};

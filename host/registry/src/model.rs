@@ -40,6 +40,8 @@ pub struct Registry {
     pub weights: BTreeMap<String, f64>,
     /// Quota configurations by role.
     pub quotas: BTreeMap<String, QuotaConfig>,
+    /// The allocator an operator swapped in (Meseta's, not in Mesos' registry), and the swaps.
+    pub allocator: Option<AllocatorRecord>,
     // Maintenance (Mesos' `machines` and `schedules`) will be kept here when it lands, each
     // machine under its own key of a `machines` table and the schedule under one key.
     /// The next insertion number of an unreachable agent: the storage keeps it with each entry
@@ -55,7 +57,34 @@ impl PartialEq for Registry {
             && self.gone == other.gone
             && self.weights == other.weights
             && self.quotas == other.quotas
+            && self.allocator == other.allocator
     }
+}
+
+/// The live allocator as swaps left it: a restarted or newly elected master takes it over.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AllocatorRecord {
+    /// What `SWAP_ALLOCATOR` takes: a module name, `hierarchical`, or a component file path.
+    pub name: String,
+    /// Every swap, oldest first.
+    #[serde(default)]
+    pub history: Vec<AllocatorSwap>,
+}
+
+/// One change of the live allocator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AllocatorSwap {
+    /// Seconds since the epoch.
+    pub time: f64,
+    pub from: String,
+    pub to: String,
+    /// `swapped`, `refused` (the candidate failed while taking over), `rolled back` (it
+    /// faulted in its first rounds; `to` is the allocator restored) or `restored` (a restarted
+    /// master took the registry's allocator over).
+    pub outcome: String,
+    /// Why a swap was refused or rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Mesos' `QuotaConfig` of one role: scalar guarantees and limits by resource name.
@@ -107,6 +136,8 @@ pub enum Operation {
     },
     /// A master took the lead: store its info.
     Recover(MasterInfo),
+    /// The live allocator changed (an operator's swap, or its roll-back).
+    SetAllocator(AllocatorRecord),
 }
 
 /// Agents the registry's GC should prune ([`Operation::Prune`]).
@@ -351,6 +382,14 @@ impl Operation {
                 registry.master = Some(info.clone());
                 Ok(true)
             }
+            Operation::SetAllocator(record) => {
+                if registry.allocator.as_ref() == Some(record) {
+                    return Ok(false);
+                }
+                changes.push(Change::put(Table::Master, ALLOCATOR_KEY, record)?);
+                registry.allocator = Some(record.clone());
+                Ok(true)
+            }
         }
     }
 }
@@ -381,6 +420,8 @@ fn check_quota(role: &str, config: &QuotaConfig) -> Result<(), OperationError> {
 
 /// The key of the master's info in [`Table::Master`].
 pub(crate) const MASTER_KEY: &str = "info";
+/// The key of the allocator record ([`AllocatorRecord`]) in the master table.
+pub(crate) const ALLOCATOR_KEY: &str = "allocator";
 
 /// A stored unreachable agent: when it was marked, and its insertion number.
 #[derive(Debug, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{OperationError, RegistryError};
 use crate::memory::InMemoryStorage;
 use crate::model::{
-    GoneRecord, MASTER_KEY, QuotaConfig, Registry, UnreachableRecord, WeightRecord,
+    ALLOCATOR_KEY, GoneRecord, MASTER_KEY, QuotaConfig, Registry, UnreachableRecord, WeightRecord,
 };
 use crate::redb_store::RedbStorage;
 
@@ -191,6 +191,8 @@ pub(crate) fn decode(location: &str, records: Vec<Record>) -> Result<Registry, R
             Table::Master => {
                 if record.key == MASTER_KEY {
                     registry.master = Some(parse::<MasterInfo>(location, &record)?);
+                } else if record.key == ALLOCATOR_KEY {
+                    registry.allocator = Some(parse(location, &record)?);
                 }
             }
             Table::Agents => {
