@@ -34,6 +34,9 @@ def main(argv):
     parser.add_argument("--timeout", type=float, default=90)
     parser.add_argument("--new-task", action="store_true",
                         help="after the restarts, also run a new task from a fresh offer")
+    parser.add_argument("--no-restart", action="store_true",
+                        help="the master is not restarted meanwhile (the test swaps its "
+                             "allocator instead): no re-subscription is expected")
     args = parser.parse_args(argv)
     h = Harness(args.master, "pymesos-failover", args.timeout,
                 info={"checkpoint": True, "failover_timeout": 3600.0})
@@ -100,7 +103,8 @@ def main(argv):
         h.wait("both tasks FINISHED", all_finished, SECONDS + 30)
         # resent updates would arrive now: give them time to
         h.drain(3, note)
-        h.check("pymesos re-subscribed after the master restart", bool(reregistered))
+        if not args.no_restart:
+            h.check("pymesos re-subscribed after the master restart", bool(reregistered))
         h.check("each task FINISHED exactly once", all(n == 1 for n in finished.values()),
                 repr(finished))
         h.check("no task ended otherwise", not others, "; ".join(others))

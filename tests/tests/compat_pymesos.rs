@@ -169,6 +169,41 @@ fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
     });
 }
 
+/// The policy lab's hot swap under an unmodified framework: while a checkpointing pymesos
+/// framework's tasks run, the allocator is swapped (DRF to binpack); the tasks finish exactly
+/// once, a new task runs from a fresh offer of the new allocator, and no decision of it had to
+/// be caught as stale (nothing held was offered again).
+#[test]
+fn pymesos_keeps_running_through_an_allocator_swap() {
+    let local = Local::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = FailoverScript::start(
+        &local.url,
+        dir.path(),
+        &["--new-task", "--no-restart"],
+        || local.output(),
+    );
+    let address = local.url.trim_start_matches("http://").to_string();
+    let call =
+        r#"{"type": "SWAP_ALLOCATOR", "swap_allocator": {"allocator": "allocator-binpack"}}"#;
+    let (status, body) =
+        meseta_tests::scheduler::post_to(&address, "/api/v1", None, call.as_bytes()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    script.finish(|| local.output());
+    let (_, modules) = local.get("/master/modules").unwrap();
+    assert!(
+        modules.contains("\"allocator\":\"allocator-binpack\""),
+        "{modules}"
+    );
+    let (_, metrics) = local.get("/metrics/snapshot").unwrap();
+    let metrics: serde_json::Value = serde_json::from_str(&metrics).unwrap();
+    assert_eq!(
+        metrics["meseta/allocator/stale_decisions"].as_f64(),
+        Some(0.0),
+        "{metrics}"
+    );
+}
+
 /// The session timeout of the HA tests' masters.
 const ZK_SESSION: &str = "2secs";
 
