@@ -237,27 +237,31 @@ impl Drop for Daemon {
     }
 }
 
-/// `meseta master --zk <url> --zk_session_timeout <session>` on 127.0.0.1 (an ephemeral port)
-/// with its work dir `work_dir`, running once it printed its `Master: ` line (it may lead or
-/// stand by).
-pub fn zk_master(url: &str, work_dir: &Path, session: &str) -> Result<Daemon, Failure> {
+/// `meseta master --zk <url> --zk_session_timeout <session> <extra>` on 127.0.0.1 (an
+/// ephemeral port) with its work dir `work_dir`, running once it printed its `Master: ` line
+/// (it may lead or stand by).
+pub fn zk_master(
+    url: &str,
+    work_dir: &Path,
+    session: &str,
+    extra: &[&str],
+) -> Result<Daemon, Failure> {
     let work_dir = work_dir.to_string_lossy();
-    Daemon::spawn(
-        &[
-            "master",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--work_dir",
-            &work_dir,
-            "--zk",
-            url,
-            "--zk_session_timeout",
-            session,
-        ],
-        "Master: ",
-    )
+    let mut args = vec![
+        "master",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--work_dir",
+        &work_dir,
+        "--zk",
+        url,
+        "--zk_session_timeout",
+        session,
+    ];
+    args.extend_from_slice(extra);
+    Daemon::spawn(&args, "Master: ")
 }
 
 /// `meseta agent --master <zk url>` on 127.0.0.1 with [`LOCAL_RESOURCES`], [`RETRY_FLAGS`] and
@@ -432,6 +436,45 @@ fn append(output: &Mutex<String>, stream: &str, line: &str) {
         o.push_str(line);
         o.push('\n');
     }
+}
+
+/// A blocking HTTP/1.1 request `METHOD path` on `base` (`http://host:port`) with `headers` and a
+/// JSON `body`, `Connection: close`: the status, the head (status line and headers, for
+/// `Location` and the like) and the body as sent (not de-chunked).
+pub fn http_request(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String, String), Failure> {
+    let authority = base.trim_start_matches("http://").trim_end_matches('/');
+    let err =
+        |what: &str, e: std::io::Error| Failure(format!("{method} {base}{path}: {what}: {e}"));
+    let mut stream = TcpStream::connect(authority).map_err(|e| err("connect", e))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| err("socket", e))?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         {extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| err("write", e))?;
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, head.to_string(), body.to_string()))
 }
 
 /// A blocking HTTP/1.1 `GET` of `path` on `base` (`http://host:port`), with

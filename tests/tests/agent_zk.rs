@@ -314,26 +314,10 @@ fn the_agent_follows_the_leading_master_in_zookeeper() {
 
 /// `POST path` on `base` as master `from` would send it: the status and the body.
 fn post_from(base: &str, from: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let authority = base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
-    stream.set_read_timeout(Some(T)).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-         meseta-master-id: {from}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    let _ = stream.read_to_string(&mut raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
+    let headers = [("meseta-master-id", from)];
+    let (status, _, body) =
+        meseta_tests::daemons::http_request(base, "POST", path, &headers, body).unwrap();
+    (status, body)
 }
 
 /// Mesos' usual failover: a standby master is already in the election (a higher sequence), so

@@ -213,7 +213,7 @@ const FAILOVER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `meseta master --zk <url>` with its work dir `dir`.
 fn zk_master(url: &str, dir: &Path) -> meseta_tests::daemons::Daemon {
-    meseta_tests::daemons::zk_master(url, dir, ZK_SESSION).unwrap()
+    meseta_tests::daemons::zk_master(url, dir, ZK_SESSION, &[]).unwrap()
 }
 
 /// `meseta agent --master <zk url>` with its work dir `dir`.

@@ -105,7 +105,7 @@ fn example_framework_follows_the_leader_through_zookeeper() {
     let url = zk.url(&unique_path("meseta-example-ha"));
     let dir = tempfile::tempdir().unwrap();
     let mut masters: Vec<_> = (0..2)
-        .map(|i| zk_master(&url, &dir.path().join(format!("m{i}")), "2secs").unwrap())
+        .map(|i| zk_master(&url, &dir.path().join(format!("m{i}")), "2secs", &[]).unwrap())
         .collect();
     let agent = zk_agent(&url, &dir.path().join("agent")).unwrap();
     let framework = workspace_binary("example-framework", "meseta-example-framework").unwrap();

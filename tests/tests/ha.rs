@@ -5,8 +5,6 @@
 //! the leader's death hands leadership over with the registry intact; a leader frozen past its
 //! session never leads again.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use meseta_tests::daemons::Daemon;
@@ -17,51 +15,12 @@ const SESSION: &str = "2secs";
 const FAILOVER: Duration = Duration::from_secs(20);
 
 fn master(url: &str, dir: &std::path::Path) -> Daemon {
-    let work_dir = dir.display().to_string();
-    Daemon::spawn(
-        &[
-            "master",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--work_dir",
-            &work_dir,
-            "--zk",
-            url,
-            "--zk_session_timeout",
-            SESSION,
-            "--quorum",
-            "1",
-        ],
-        "Master: ",
-    )
-    .unwrap()
+    meseta_tests::daemons::zk_master(url, dir, SESSION, &["--quorum", "1"]).unwrap()
 }
 
 /// `METHOD path` on `base` (`http://ip:port`): status, head, body.
 fn request(base: &str, method: &str, path: &str, body: &str) -> (u16, String, String) {
-    let authority = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(authority).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    let _ = stream.read_to_string(&mut raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_string(), body.to_string())
+    meseta_tests::daemons::http_request(base, method, path, &[], body).unwrap()
 }
 
 fn location(head: &str) -> Option<String> {
