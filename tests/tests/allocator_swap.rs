@@ -233,3 +233,51 @@ fn the_swapped_in_allocator_survives_a_master_restart() {
         .collect();
     assert_eq!(outcomes, ["swapped", "restored"], "{m}");
 }
+
+/// A candidate from a module manifest on the master's machine: its entry (file, parameters,
+/// settings) is loaded by name; a name the manifest lacks is refused, naming what it has.
+#[test]
+fn a_candidate_can_come_from_a_manifest_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = local_with_liars(dir.path());
+    let binpack = meseta_artifacts::shipped("allocator-binpack").unwrap().path;
+    let manifest = dir.path().join("candidates.json");
+    std::fs::write(
+        &manifest,
+        json!({"libraries": [{"file": binpack, "modules": [
+            {"name": "binpack_candidate", "deadline": "200ms"}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let manifest = manifest.to_string_lossy().into_owned();
+    let swap_from = |name: &str| {
+        let call = json!({"type": "SWAP_ALLOCATOR",
+            "swap_allocator": {"allocator": name, "manifest": manifest}});
+        post_to(
+            &address(&local),
+            "/api/v1",
+            None,
+            call.to_string().as_bytes(),
+        )
+        .unwrap()
+    };
+    let (status, body) = swap_from("nope");
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("no module named 'nope'") && body.contains("binpack_candidate"),
+        "{body}"
+    );
+    let (status, body) = swap_from("binpack_candidate");
+    assert_eq!(status, 200, "{body}");
+    let m = modules(&local);
+    assert_eq!(m["allocator"], "binpack_candidate", "{m}");
+    let entry = m["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "binpack_candidate")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(entry["deadline_ms"], 200.0, "{m}");
+    assert_eq!(entry["in_use"], true, "{m}");
+}

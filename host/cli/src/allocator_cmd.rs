@@ -22,6 +22,10 @@ pub struct SwapArgs {
     /// The master (`http://host:port` or `host:port`); a standby's redirect is followed.
     #[arg(long, default_value = "http://127.0.0.1:5050")]
     master: String,
+    /// A module manifest (`--modules`' format) on the master's machine whose entry named
+    /// ALLOCATOR to load, with its parameters and settings.
+    #[arg(long)]
+    manifest: Option<std::path::PathBuf>,
     /// A module name (`allocator-binpack`, `allocator-drf`, one of the master's `--modules`),
     /// `hierarchical` for the native DRF, or a component file (`*.wasm`) on the master's machine.
     allocator: String,
@@ -50,11 +54,17 @@ fn swap(args: &SwapArgs) -> Result<String, String> {
             .display()
             .to_string();
     }
-    let body = serde_json::json!({
+    let mut call = serde_json::json!({
         "type": "SWAP_ALLOCATOR",
         "swap_allocator": {"allocator": allocator},
-    })
-    .to_string();
+    });
+    if let Some(manifest) = &args.manifest {
+        // The master reads the manifest: name it absolutely.
+        let manifest = std::path::absolute(manifest)
+            .map_err(|e| format!("--manifest {}: {e}", manifest.display()))?;
+        call["swap_allocator"]["manifest"] = serde_json::json!(manifest.display().to_string());
+    }
+    let body = call.to_string();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -751,20 +751,49 @@ pub fn local(cmd: LocalCommand) -> ExitCode {
 }
 
 /// What `SWAP_ALLOCATOR` may put in: a name as `--allocator` takes it (from the daemon's module
-/// list or built into the binary, loaded on first use), `hierarchical`, or the path of a
-/// component file on the master's machine.
+/// list or built into the binary, loaded on first use), `hierarchical`, the path of a component
+/// file on the master's machine, or the entry of that name in a module manifest there.
 fn allocator_resolver(modules: Modules) -> meseta_master::AllocatorResolver {
     let modules = std::sync::Mutex::new(modules);
-    Arc::new(move |name: &str| {
+    Arc::new(move |source: &meseta_master::AllocatorSource| {
+        let name = source.allocator.as_str();
+        let load = |spec: &ModuleSpec| -> Result<meseta_master::AllocatorChoice, String> {
+            let m = module_cmd::loader(false)
+                .load(spec)
+                .map_err(|e| format!("SWAP_ALLOCATOR: {e}"))?;
+            if m.world.kind != "allocator" {
+                return Err(format!(
+                    "SWAP_ALLOCATOR: module '{name}' is a {} module, not an allocator",
+                    m.world.kind
+                ));
+            }
+            Ok(meseta_master::AllocatorChoice::Module(Arc::new(m)))
+        };
+        if let Some(manifest) = &source.manifest {
+            let manifest = Manifest::from_flags(Some(manifest), None)
+                .map_err(|e| format!("SWAP_ALLOCATOR: manifest {manifest}: {e}"))?;
+            let spec = manifest
+                .modules
+                .iter()
+                .find(|m| m.name == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> =
+                        manifest.modules.iter().map(|m| m.name.as_str()).collect();
+                    format!(
+                        "SWAP_ALLOCATOR: the manifest has no module named '{name}' (it has: {})",
+                        known.join(", ")
+                    )
+                })?;
+            return load(spec);
+        }
         if NATIVE_ALLOCATOR.contains(&name) {
             return Ok(meseta_master::AllocatorChoice::Native);
         }
         if name.ends_with(".wasm") {
-            let spec = module_cmd::file_spec(std::path::Path::new(name), Some("allocator"));
-            let m = module_cmd::loader(false)
-                .load(&spec)
-                .map_err(|e| format!("SWAP_ALLOCATOR: {e}"))?;
-            return Ok(meseta_master::AllocatorChoice::Module(Arc::new(m)));
+            return load(&module_cmd::file_spec(
+                std::path::Path::new(name),
+                Some("allocator"),
+            ));
         }
         let mut modules = modules
             .lock()

@@ -63,6 +63,14 @@ pub struct AllocatorView {
     pub history: Vec<Swap>,
 }
 
+/// What an operator names an allocator by: a module name, `hierarchical` or a component file,
+/// and optionally the module manifest (a path on the master's machine) whose entry names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllocatorSource {
+    pub allocator: String,
+    pub manifest: Option<String>,
+}
+
 /// One change of the live allocator (kept in the registry with the allocator's name).
 pub use meseta_registry::AllocatorSwap as Swap;
 
@@ -73,7 +81,7 @@ pub const PROBATION_ROUNDS: u32 = 3;
 struct Probation {
     previous: AllocatorChoice,
     /// What names `previous` for the registry.
-    previous_source: String,
+    previous_source: AllocatorSource,
     rounds_left: u32,
 }
 
@@ -81,8 +89,8 @@ pub struct AllocatorDriver {
     policy: Policy,
     choice: AllocatorChoice,
     /// What names the policy for a restarted master: the module's name, `hierarchical`, or the
-    /// file a swap named.
-    source: String,
+    /// file (or manifest entry) a swap named.
+    source: AllocatorSource,
     /// A swap changed the allocator or its history since the registry was last told.
     dirty: bool,
     name: String,
@@ -134,7 +142,10 @@ impl AllocatorDriver {
         Ok(AllocatorDriver {
             policy,
             choice,
-            source: name.clone(),
+            source: AllocatorSource {
+                allocator: name.clone(),
+                manifest: None,
+            },
             dirty: false,
             name,
             failure_policy,
@@ -164,7 +175,7 @@ impl AllocatorDriver {
     }
 
     /// Puts `next` in this allocator's place, keeping the statistics and the history.
-    fn replace(&mut self, mut next: AllocatorDriver, source: String) {
+    fn replace(&mut self, mut next: AllocatorDriver, source: AllocatorSource) {
         next.stats = std::mem::take(&mut self.stats);
         next.history = std::mem::take(&mut self.history);
         next.source = source;
@@ -176,7 +187,7 @@ impl AllocatorDriver {
     /// `source` names it as the swap that put it in did.
     pub fn restore_history(
         &mut self,
-        source: Option<String>,
+        source: Option<AllocatorSource>,
         history: Vec<Swap>,
         restored: Option<Swap>,
     ) {
@@ -193,7 +204,8 @@ impl AllocatorDriver {
             return None;
         }
         Some(meseta_registry::AllocatorRecord {
-            name: self.source.clone(),
+            name: self.source.allocator.clone(),
+            manifest: self.source.manifest.clone(),
             history: self.history.clone(),
         })
     }
@@ -206,7 +218,7 @@ impl AllocatorDriver {
     pub fn swap(
         &mut self,
         choice: AllocatorChoice,
-        source: String,
+        source: AllocatorSource,
         now_ms: u64,
     ) -> Result<Swap, Swap> {
         let from = self.name.clone();

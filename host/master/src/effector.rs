@@ -53,7 +53,7 @@ pub enum Job {
     SwapAllocator {
         choice: crate::allocator::AllocatorChoice,
         /// What names the choice for a restarted master.
-        source: String,
+        source: crate::allocator::AllocatorSource,
         /// The outcome, and the record for the registry (the caller stores it before it
         /// answers).
         reply: oneshot::Sender<(

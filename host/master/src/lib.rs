@@ -29,5 +29,5 @@ pub mod operator;
 pub mod resources;
 pub mod server;
 
-pub use allocator::AllocatorChoice;
+pub use allocator::{AllocatorChoice, AllocatorSource};
 pub use server::{AllocatorResolver, Master, MasterConfig, StartError, parse_min_allocatable};

@@ -22,7 +22,7 @@ use meseta_runtime::LoadedModule;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::agents::{self, HttpClient};
-use crate::allocator::{AllocatorChoice, AllocatorDriver, AllocatorView, Swap};
+use crate::allocator::{AllocatorChoice, AllocatorDriver, AllocatorSource, AllocatorView, Swap};
 use crate::core::{self, Clock, Core, Input, MasterError, Quota, Refused, Reply, Settings};
 use crate::effector::{Effector, Job, PreparedStreams, record};
 use crate::{ha, hooks, operator};
@@ -97,8 +97,10 @@ pub struct MasterConfig {
     pub allocators: Option<AllocatorResolver>,
 }
 
-/// Resolves `SWAP_ALLOCATOR`'s `allocator` (a name, `hierarchical`, or a component file path).
-pub type AllocatorResolver = Arc<dyn Fn(&str) -> Result<AllocatorChoice, String> + Send + Sync>;
+/// Resolves `SWAP_ALLOCATOR`'s `allocator` (a name, `hierarchical`, or a component file path),
+/// in its `manifest` when it names one.
+pub type AllocatorResolver =
+    Arc<dyn Fn(&AllocatorSource) -> Result<AllocatorChoice, String> + Send + Sync>;
 
 impl Default for MasterConfig {
     fn default() -> Self {
@@ -232,7 +234,7 @@ impl Shared {
     pub async fn swap_allocator(
         &self,
         choice: AllocatorChoice,
-        source: String,
+        source: AllocatorSource,
     ) -> Result<Swap, MasterError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.effector
@@ -536,13 +538,17 @@ fn recovered_allocator(
         return Ok(AllocatorDriver::new(flag)?);
     };
     let flag_name = crate::allocator::choice_name(&flag);
-    if kept.name == flag_name {
+    if kept.name == flag_name && kept.manifest.is_none() {
         let mut driver = AllocatorDriver::new(flag)?;
         driver.restore_history(None, kept.history, None);
         return Ok(driver);
     }
+    let source = AllocatorSource {
+        allocator: kept.name.clone(),
+        manifest: kept.manifest.clone(),
+    };
     let resolved = match &config.allocators {
-        Some(resolve) => resolve(&kept.name),
+        Some(resolve) => resolve(&source),
         None => Err("this master cannot load allocators at run time".into()),
     };
     let restored = |outcome: &str, to: &str, reason: Option<String>| Swap {
@@ -557,7 +563,7 @@ fn recovered_allocator(
             tracing::info!(allocator = %kept.name, flag = %flag_name,
                 "leading with the allocator an operator swapped in (kept in the registry)");
             let swap = restored("restored", &kept.name, None);
-            driver.restore_history(Some(kept.name.clone()), kept.history, Some(swap));
+            driver.restore_history(Some(source), kept.history, Some(swap));
             Ok(driver)
         }
         Err(e) => {
@@ -1413,17 +1419,25 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
                 .ok_or_else(|| {
                     MasterError::Invalid(
                         "SWAP_ALLOCATOR needs 'swap_allocator.allocator': a module name, \
-                         'hierarchical', or the path of a component file on the master"
+                         'hierarchical', or the path of a component file on the master (and \
+                         optionally 'swap_allocator.manifest': a module manifest on the master \
+                         whose entry of that name to load)"
                             .into(),
                     )
                 })?;
             let resolve = shared.allocators.as_ref().ok_or_else(|| {
                 MasterError::Unsupported("this master cannot load allocators at run time".into())
             })?;
-            let choice = resolve(name.trim()).map_err(MasterError::Invalid)?;
-            let swap = shared
-                .swap_allocator(choice, name.trim().to_string())
-                .await?;
+            let source = AllocatorSource {
+                allocator: name.trim().to_string(),
+                manifest: call
+                    .pointer("/swap_allocator/manifest")
+                    .and_then(|m| m.as_str())
+                    .filter(|m| !m.trim().is_empty())
+                    .map(|m| m.trim().to_string()),
+            };
+            let choice = resolve(&source).map_err(MasterError::Invalid)?;
+            let swap = shared.swap_allocator(choice, source).await?;
             Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({"type": "SWAP_ALLOCATOR", "swap_allocator": swap}),

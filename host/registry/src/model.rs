@@ -66,6 +66,10 @@ impl PartialEq for Registry {
 pub struct AllocatorRecord {
     /// What `SWAP_ALLOCATOR` takes: a module name, `hierarchical`, or a component file path.
     pub name: String,
+    /// The module manifest (a path on the master's machine) that names `name`, when the swap
+    /// gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     /// Every swap, oldest first.
     #[serde(default)]
     pub history: Vec<AllocatorSwap>,
