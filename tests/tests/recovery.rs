@@ -172,10 +172,20 @@ fn master_sigkill_and_restart_loses_nothing() {
     });
     assert_eq!(agent_ids(&base), vec![agent_id.clone()], "{}", m.output());
 
+    // The answer to reconciliation (the agent may resend the unacknowledged RUNNING update
+    // first: it is re-registered by then).
     s.reconcile(&["long"]).unwrap();
-    let status = s.wait_update("long", T).unwrap();
+    let event = s
+        .wait_for(
+            |e| {
+                meseta_tests::scheduler::is_update_of(e, "long")
+                    && e["update"]["status"]["reason"] == "REASON_RECONCILIATION"
+            },
+            T,
+        )
+        .unwrap();
+    let status = &event["update"]["status"];
     assert_eq!(status["state"], "TASK_RUNNING", "{status}");
-    assert_eq!(status["reason"], "REASON_RECONCILIATION");
 
     // A fresh offer (the old one vanished with the old master) runs a new task.
     launch(&mut s, "after", "true");
