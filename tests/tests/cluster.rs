@@ -214,6 +214,29 @@ fn accept_validation() {
     assert_eq!(st["state"], "TASK_ERROR", "{st}");
     assert_eq!(st["reason"], "REASON_TASK_INVALID", "{st}");
 
+    // A task id the agent could not make a sandbox of (longer than 255 bytes): refused by the
+    // master as by the agent, with a terminal update, never left staging.
+    let (offer, agent, _) = one_offer(&mut s);
+    let long = "x".repeat(300);
+    accepted(
+        s.accept(
+            &[offer],
+            json!([task(&long, &agent, "true", 0.1, 32.0)]),
+            0.0,
+        )
+        .unwrap(),
+    );
+    let st = wait_terminal(&mut s, &long);
+    assert_eq!(st["state"], "TASK_ERROR", "{st}");
+    assert_eq!(st["reason"], "REASON_TASK_INVALID", "{st}");
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("must be at most 255 bytes"),
+        "{st}"
+    );
+
     // Neither a command nor an executor.
     let (offer, agent, _) = one_offer(&mut s);
     let mut bare = task("bare", &agent, "true", 0.1, 32.0);

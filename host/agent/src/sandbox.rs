@@ -74,22 +74,10 @@ impl SandboxIds {
     }
 }
 
-/// Checks that `id` can be used as one path component (Mesos' `validateID` rules).
+/// Checks that `id` can be used as one path component (Mesos' `validateID` rules, shared with
+/// the master: [`meseta_api::common::id_problem`]).
 pub fn validate_id(kind: &'static str, id: &str) -> Result<(), SandboxError> {
-    let why = if id.is_empty() {
-        Some("must not be empty")
-    } else if id.len() > 255 {
-        Some("must be at most 255 bytes")
-    } else if id == "." || id == ".." {
-        Some("must not be '.' or '..'")
-    } else if id.contains('/') || id.contains('\\') {
-        Some("must not contain '/' or '\\'")
-    } else if id.chars().any(char::is_control) {
-        Some("must not contain control characters")
-    } else {
-        None
-    };
-    match why {
+    match meseta_api::common::id_problem(id) {
         Some(why) => Err(SandboxError::InvalidId {
             kind,
             id: id.to_string(),

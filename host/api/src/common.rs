@@ -464,6 +464,26 @@ pub struct Url {
     pub fragment: Option<String>,
 }
 
+/// What is wrong with an id (task, executor, framework, agent or container id) that becomes one
+/// path component of a sandbox, by Mesos' `validateID` rules: not empty, at most 255 bytes, not
+/// `.` or `..`, no `/` or `\\`, no control characters. `None` when it is fine. The master and
+/// the agent both check with it, so nothing the master accepts is refused by the agent.
+pub fn id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("must not be empty")
+    } else if id.len() > 255 {
+        Some("must be at most 255 bytes")
+    } else if id == "." || id == ".." {
+        Some("must not be '.' or '..'")
+    } else if id.contains('/') || id.contains('\\') {
+        Some("must not contain '/' or '\\'")
+    } else if id.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
+    }
+}
+
 /// Mesos' `uint32` IPv4 (`MasterInfo.ip`): the address's bytes in network order, read as a
 /// little-endian integer (what Mesos writes on the x86 hosts it runs on; 127.0.0.1 is
 /// 16777343).

@@ -257,11 +257,17 @@ impl Core {
         group_executor: Option<&ExecutorInfo>,
     ) -> Result<(String, ResourceSet, Option<(ExecutorInfo, ResourceSet)>), String> {
         let id = &task.task_id.value;
-        if id.is_empty() {
-            return Err("Task ID must not be empty".into());
+        // The agent makes a sandbox directory of it: checked by the same rules here.
+        if let Some(why) = meseta_api::common::id_problem(id) {
+            return Err(format!("Task ID '{}' {why}", shorten(id)));
         }
-        if id.contains('/') || id.chars().any(char::is_control) || id.contains("..") {
-            return Err(format!("Task ID '{id}' contains an invalid character"));
+        if let Some(e) = group_executor.or(task.executor.as_ref())
+            && let Some(why) = meseta_api::common::id_problem(&e.executor_id.value)
+        {
+            return Err(format!(
+                "Executor ID '{}' {why}",
+                shorten(&e.executor_id.value)
+            ));
         }
         let f = self
             .frameworks
@@ -755,5 +761,13 @@ impl Core {
             }),
         );
         self.trigger_allocation();
+    }
+}
+
+/// An id as an error message shows it: the first 64 characters of a long one.
+fn shorten(id: &str) -> String {
+    match id.char_indices().nth(64) {
+        Some((at, _)) => format!("{}... ({} bytes)", &id[..at], id.len()),
+        None => id.to_string(),
     }
 }
