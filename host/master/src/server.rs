@@ -784,7 +784,10 @@ async fn allocation_loop(shared: Shared, interval: Duration) {
         if !decisions.is_empty() {
             let _ = shared.execute(Input::Allocated(decisions));
         }
-        last_round = started.elapsed();
+        // The round's own cost, not the wait behind the effects queued before it (a wave of
+        // re-registrations after a failover would otherwise stretch the settle to the interval).
+        last_round = Duration::try_from_secs_f64(shared.allocator().stats.last_ms / 1e3)
+            .unwrap_or_else(|_| started.elapsed());
     }
 }
 
