@@ -39,6 +39,20 @@ struct Panel<'a> {
     lines: Vec<Line<'a>>,
 }
 
+/// One line per allocator's run, its values `ys` over the run's times.
+fn per_run<'a>(
+    runs: &'a [crate::report::RunReport],
+    ys: impl Fn(&'a crate::report::RunReport) -> Vec<Option<f64>>,
+) -> Vec<Line<'a>> {
+    runs.iter()
+        .map(|r| Line {
+            name: &r.allocator,
+            xs: &r.series.t_s,
+            ys: ys(r),
+        })
+        .collect()
+}
+
 /// Writes the report's charts into `dir` (created if missing); returns the files written.
 pub fn write_svgs(report: &Report, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
@@ -54,19 +68,13 @@ pub fn write_svgs(report: &Report, dir: &Path) -> std::io::Result<Vec<PathBuf>> 
             y_label: "of the cluster",
             y_max: Some(1.0),
             percent: true,
-            lines: runs
-                .iter()
-                .map(|r| Line {
-                    name: &r.allocator,
-                    xs: &r.series.t_s,
-                    ys: r
-                        .series
-                        .utilisation
-                        .get(*kind)
-                        .map(|v| v.iter().map(|x| Some(*x)).collect())
-                        .unwrap_or_default(),
-                })
-                .collect(),
+            lines: per_run(runs, |r| {
+                r.series
+                    .utilisation
+                    .get(*kind)
+                    .map(|v| v.iter().map(|x| Some(*x)).collect())
+                    .unwrap_or_default()
+            }),
         })
         .collect();
     charts.push((
@@ -107,14 +115,7 @@ pub fn write_svgs(report: &Report, dir: &Path) -> std::io::Result<Vec<PathBuf>> 
         y_label: "Jain's index",
         y_max: Some(1.0),
         percent: false,
-        lines: runs
-            .iter()
-            .map(|r| Line {
-                name: &r.allocator,
-                xs: &r.series.t_s,
-                ys: r.series.jain.clone(),
-            })
-            .collect(),
+        lines: per_run(runs, |r| r.series.jain.clone()),
     };
     charts.push((
         "fairness",
@@ -129,19 +130,13 @@ pub fn write_svgs(report: &Report, dir: &Path) -> std::io::Result<Vec<PathBuf>> 
         y_label: "agents",
         y_max: None,
         percent: false,
-        lines: runs
-            .iter()
-            .map(|r| Line {
-                name: &r.allocator,
-                xs: &r.series.t_s,
-                ys: r
-                    .series
-                    .agents_used
-                    .iter()
-                    .map(|x| Some(f64::from(*x)))
-                    .collect(),
-            })
-            .collect(),
+        lines: per_run(runs, |r| {
+            r.series
+                .agents_used
+                .iter()
+                .map(|x| Some(f64::from(*x)))
+                .collect()
+        }),
     };
     charts.push((
         "agents-used",
