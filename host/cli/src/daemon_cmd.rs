@@ -47,6 +47,15 @@ pub struct MasterArgs {
     /// (`allocator-drf`, `allocator-binpack`), or `hierarchical` for the native DRF.
     #[arg(long, env = "MESETA_ALLOCATOR", default_value = "allocator-drf")]
     allocator: String,
+    /// Candidate allocators run in shadow beside the live one, comma-separated (names as
+    /// --allocator takes them, or component files): each computes its own rounds on the same
+    /// state, its offers are never sent, and `/master/modules` shows how it differs.
+    #[arg(
+        long = "shadow_allocators",
+        alias = "shadow-allocators",
+        env = "MESETA_SHADOW_ALLOCATORS"
+    )]
+    shadow_allocators: Option<String>,
     /// Roles frameworks may use (besides `*`), comma-separated; any role when absent.
     #[arg(long, env = "MESETA_ROLES")]
     roles: Option<String>,
@@ -531,6 +540,7 @@ fn master_config(
         zk,
         zk_session_timeout: args.zk_session_timeout,
         allocators: None,
+        shadow_allocators: Vec::new(),
         registry_fetch_timeout: args.registry_fetch_timeout,
         registry_store_timeout: args.registry_store_timeout,
         registry_gc_interval: args.registry_gc_interval,
@@ -584,7 +594,45 @@ fn master_flags(args: &MasterArgs, listen: SocketAddr) -> Vec<(String, String)> 
     if let Some(r) = &args.roles {
         f.push(("roles".into(), r.clone()));
     }
+    if let Some(s) = &args.shadow_allocators {
+        f.push(("shadow_allocators".into(), s.clone()));
+    }
     f
+}
+
+/// `--shadow_allocators`, each loaded as `ADD_SHADOW_ALLOCATOR` would load it.
+fn shadow_allocators(
+    args: &MasterArgs,
+    resolve: &meseta_master::AllocatorResolver,
+) -> Result<
+    Vec<(
+        meseta_master::AllocatorChoice,
+        meseta_master::AllocatorSource,
+    )>,
+    String,
+> {
+    let Some(list) = &args.shadow_allocators else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let source = meseta_master::AllocatorSource {
+            allocator: name.to_string(),
+            manifest: None,
+        };
+        let choice = resolve(&source).map_err(|e| format!("--shadow_allocators: {e}"))?;
+        let named = meseta_master::allocator::choice_name(&choice);
+        if out
+            .iter()
+            .any(|(c, _)| meseta_master::allocator::choice_name(c) == named)
+        {
+            return Err(format!(
+                "--shadow_allocators: '{name}' is named twice (a shadow runs once)"
+            ));
+        }
+        out.push((choice, source));
+    }
+    Ok(out)
 }
 
 /// `--isolation`: each agent gets its own isolators (module instances start here).
@@ -750,7 +798,7 @@ pub fn local(cmd: LocalCommand) -> ExitCode {
     exit(run_local(cmd))
 }
 
-/// What `SWAP_ALLOCATOR` may put in: a name as `--allocator` takes it (from the daemon's module
+/// What `SWAP_ALLOCATOR`, `ADD_SHADOW_ALLOCATOR` and `--shadow_allocators` may name: a name as `--allocator` takes it (from the daemon's module
 /// list or built into the binary, loaded on first use), `hierarchical`, the path of a component
 /// file on the master's machine, or the entry of that name in a module manifest there.
 fn allocator_resolver(modules: Modules) -> meseta_master::AllocatorResolver {
@@ -760,10 +808,10 @@ fn allocator_resolver(modules: Modules) -> meseta_master::AllocatorResolver {
         let load = |spec: &ModuleSpec| -> Result<meseta_master::AllocatorChoice, String> {
             let m = module_cmd::loader(false)
                 .load(spec)
-                .map_err(|e| format!("SWAP_ALLOCATOR: {e}"))?;
+                .map_err(|e| format!("allocator '{name}': {e}"))?;
             if m.world.kind != "allocator" {
                 return Err(format!(
-                    "SWAP_ALLOCATOR: module '{name}' is a {} module, not an allocator",
+                    "module '{name}' is a {} module, not an allocator",
                     m.world.kind
                 ));
             }
@@ -771,7 +819,7 @@ fn allocator_resolver(modules: Modules) -> meseta_master::AllocatorResolver {
         };
         if let Some(manifest) = &source.manifest {
             let manifest = Manifest::from_flags(Some(manifest), None)
-                .map_err(|e| format!("SWAP_ALLOCATOR: manifest {manifest}: {e}"))?;
+                .map_err(|e| format!("manifest {manifest}: {e}"))?;
             let spec = manifest
                 .modules
                 .iter()
@@ -780,7 +828,7 @@ fn allocator_resolver(modules: Modules) -> meseta_master::AllocatorResolver {
                     let known: Vec<&str> =
                         manifest.modules.iter().map(|m| m.name.as_str()).collect();
                     format!(
-                        "SWAP_ALLOCATOR: the manifest has no module named '{name}' (it has: {})",
+                        "the manifest has no module named '{name}' (it has: {})",
                         known.join(", ")
                     )
                 })?;
@@ -797,9 +845,9 @@ fn allocator_resolver(modules: Modules) -> meseta_master::AllocatorResolver {
         }
         let mut modules = modules
             .lock()
-            .map_err(|_| "SWAP_ALLOCATOR: the module list is unusable (a load panicked)")?;
+            .map_err(|_| "the module list is unusable (a load panicked)")?;
         modules
-            .allocator(name, "SWAP_ALLOCATOR")
+            .allocator(name, "allocator")
             .map(meseta_master::AllocatorChoice::Module)
     })
 }
@@ -815,7 +863,9 @@ fn run_master(cmd: MasterCommand) -> Result<(), String> {
         cmd.hooks.as_deref(),
         &mut modules,
     )?;
-    config.allocators = Some(allocator_resolver(modules));
+    let resolve = allocator_resolver(modules);
+    config.shadow_allocators = shadow_allocators(&cmd.master, &resolve)?;
+    config.allocators = Some(resolve);
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Master: http://{}", master.address()));
@@ -902,7 +952,9 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
             agent_hooks(&agent_hook_modules)?,
         )?);
     }
-    config.allocators = Some(allocator_resolver(modules));
+    let resolve = allocator_resolver(modules);
+    config.shadow_allocators = shadow_allocators(&cmd.master, &resolve)?;
+    config.allocators = Some(resolve);
     let zk = cmd.master.zk.clone();
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;

@@ -44,7 +44,8 @@ enum Command {
     /// Replay a workload in virtual time through allocators (modules or native twins) and
     /// compare them side by side; `simulate generate` writes a synthetic workload.
     Simulate(simulate_cmd::SimulateCommand),
-    /// Operate a running master's allocator: `allocator swap` replaces it without a restart.
+    /// Operate a running master's allocator: `allocator swap` replaces it without a restart;
+    /// `allocator shadow add|remove|list` runs candidates beside it.
     #[command(subcommand)]
     Allocator(allocator_cmd::AllocatorCommand),
     /// Internal: the agent's per-container supervisor (see `meseta_agent::supervisor`).

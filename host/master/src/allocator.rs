@@ -360,6 +360,11 @@ impl AllocatorDriver {
     /// Carries out one allocator call of the core.
     pub fn apply(&mut self, call: AllocatorCall) {
         self.mirror.apply(&call);
+        self.tell(call);
+    }
+
+    /// Gives the policy one call, leaving the mirror as it is.
+    fn tell(&mut self, call: AllocatorCall) {
         match call {
             AllocatorCall::Initialize(options) => self.initialize(options),
             AllocatorCall::AddRole { role, name } => self.add_role(role, &name),
@@ -463,6 +468,69 @@ impl AllocatorDriver {
         offers
     }
 
+    /// A shadow's round: the policy's offers, or why it faulted. There is no fallback: a
+    /// shadow's fault is what the operator wants to see.
+    pub fn shadow_allocate(&mut self, now_ms: u64) -> Result<Vec<Offer>, String> {
+        let started = Instant::now();
+        let result = match &mut self.policy {
+            Policy::Native(p) => Ok(p.allocate(now_ms)),
+            Policy::Module(m) => m.allocate(now_ms).map_err(|e| e.to_string()),
+        };
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        self.stats.runs += 1;
+        self.stats.last_ms = ms;
+        self.stats.total_ms += ms;
+        self.stats.max_ms = self.stats.max_ms.max(ms);
+        if result.is_err() {
+            self.stats.faults += 1;
+        }
+        result
+    }
+
+    /// After a shadow's round: the live allocator's offers (`live`) are held, the shadow's own
+    /// (`own`) are not. Every agent on which the two differ is taken from the policy and given
+    /// back as the mirror has it (with its filters), so the shadow's next round starts from the
+    /// live cluster's state.
+    pub fn follow(&mut self, live: &[Offer], own: &[Offer], now_ms: u64) {
+        self.mirror.took(live);
+        let mut by_agent: std::collections::BTreeMap<AgentId, (Vec<OfferKey>, Vec<OfferKey>)> =
+            std::collections::BTreeMap::new();
+        for o in live {
+            by_agent.entry(o.agent).or_default().0.push(OfferKey::of(o));
+        }
+        for o in own {
+            by_agent.entry(o.agent).or_default().1.push(OfferKey::of(o));
+        }
+        let touched: Vec<AgentId> = by_agent
+            .into_iter()
+            .filter_map(|(agent, (mut l, mut o))| {
+                l.sort_unstable();
+                o.sort_unstable();
+                (l != o).then_some(agent)
+            })
+            .collect();
+        if touched.is_empty() {
+            return;
+        }
+        for agent in &touched {
+            self.remove_agent(*agent);
+        }
+        let (adds, filters) = self.mirror.agent_calls(&touched, now_ms);
+        for call in adds.into_iter().chain(filters) {
+            self.tell(call);
+        }
+    }
+
+    /// What the policy has been told (and, for a shadow, what the live allocator holds).
+    pub fn mirror(&self) -> &Mirror {
+        &self.mirror
+    }
+
+    /// The last fault of an event call, once.
+    pub fn take_event_fault(&mut self) -> Option<String> {
+        self.last_event_fault.take()
+    }
+
     fn on_fault(
         name: &str,
         policy: Option<FailurePolicy>,
@@ -493,5 +561,35 @@ pub fn choice_name(choice: &AllocatorChoice) -> String {
     match choice {
         AllocatorChoice::Native => "hierarchical".into(),
         AllocatorChoice::Module(m) => m.spec.name.clone(),
+    }
+}
+
+/// An offer as compared between two allocators: the same framework, role and agent, and the
+/// same amounts to a millionth.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OfferKey {
+    pub agent: AgentId,
+    pub framework: FrameworkId,
+    pub role: RoleId,
+    pub amounts: Vec<i64>,
+}
+
+impl OfferKey {
+    pub fn of(offer: &Offer) -> OfferKey {
+        let mut amounts: Vec<i64> = offer
+            .resources
+            .0
+            .iter()
+            .map(|x| (x * 1e6).round() as i64)
+            .collect();
+        while amounts.last() == Some(&0) {
+            amounts.pop();
+        }
+        OfferKey {
+            agent: offer.agent,
+            framework: offer.framework,
+            role: offer.role,
+            amounts,
+        }
     }
 }

@@ -49,6 +49,18 @@ pub enum Job {
     Allocate(oneshot::Sender<Vec<alloc::Offer>>),
     /// Ends every subscription stream (the master stops).
     CloseStreams,
+    /// Starts a shadow allocator from the live allocator's state; the reply says whether it
+    /// took the state.
+    AddShadow {
+        choice: crate::allocator::AllocatorChoice,
+        source: crate::allocator::AllocatorSource,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Stops a shadow allocator; the reply says whether one of that name ran.
+    RemoveShadow {
+        name: String,
+        reply: oneshot::Sender<bool>,
+    },
     /// Replaces the live allocator between two rounds.
     SwapAllocator {
         choice: crate::allocator::AllocatorChoice,
@@ -99,6 +111,8 @@ pub struct Effector {
     /// This master's id: every message to an agent names it (`wire::MASTER_ID_HEADER`).
     pub master_id: String,
     pub allocator: AllocatorDriver,
+    /// Candidates beside the live allocator: they get its calls and its rounds' offers.
+    pub shadows: crate::shadow::Shadows,
     pub view: Arc<Mutex<AllocatorView>>,
     pub prepared: PreparedStreams,
     pub client: HttpClient,
@@ -162,6 +176,7 @@ impl Running {
             Job::Allocate(reply) => {
                 let now_ms = self.fx.start.elapsed().as_millis() as u64;
                 let decisions = self.fx.allocator.allocate(now_ms);
+                self.fx.shadows.round(now_ms, &decisions);
                 self.refresh_view();
                 self.store_allocator();
                 let _ = reply.send(decisions);
@@ -177,6 +192,32 @@ impl Running {
                     *view = self.fx.allocator.view();
                 }
                 let _ = reply.send((outcome, self.fx.allocator.take_record()));
+            }
+            Job::AddShadow {
+                choice,
+                source,
+                reply,
+            } => {
+                let now_ms = self.fx.start.elapsed().as_millis() as u64;
+                let replay = self.fx.allocator.mirror().replay(now_ms);
+                let (started, outcome) = oneshot::channel();
+                match self.fx.shadows.add(choice, source, replay, Some(started)) {
+                    // The shadow's thread answers once it took the state.
+                    Ok(()) => {
+                        tokio::spawn(async move {
+                            let answer = outcome.await.unwrap_or_else(|_| {
+                                Err("the shadow allocator's thread ended".into())
+                            });
+                            let _ = reply.send(answer);
+                        });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Job::RemoveShadow { name, reply } => {
+                let _ = reply.send(self.fx.shadows.remove(&name));
             }
             Job::CloseStreams => {
                 self.streams.clear();
@@ -284,7 +325,12 @@ impl Running {
                 None => tracing::debug!(agent = %agent_id, path = message.path(),
                     "message for an agent without an outbox dropped"),
             },
-            Effect::Allocator(call) => self.fx.allocator.apply(call),
+            Effect::Allocator(call) => {
+                if !self.fx.shadows.is_empty() {
+                    self.fx.shadows.call(&call);
+                }
+                self.fx.allocator.apply(call)
+            }
             Effect::Registry(op) => {
                 let _ = self.fx.registry.send(op);
             }

@@ -28,6 +28,7 @@ mod mirror;
 pub mod operator;
 pub mod resources;
 pub mod server;
+pub mod shadow;
 
 pub use allocator::{AllocatorChoice, AllocatorSource};
 pub use server::{AllocatorResolver, Master, MasterConfig, StartError, parse_min_allocatable};

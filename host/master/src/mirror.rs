@@ -46,8 +46,8 @@ pub struct Mirror {
     quotas: BTreeMap<RoleId, (Quantities, Quantities)>,
     frameworks: BTreeMap<FrameworkId, MirroredFramework>,
     agents: BTreeMap<AgentId, MirroredAgent>,
-    /// The latest filter per (framework, agent, role).
-    filters: BTreeMap<(FrameworkId, AgentId, RoleId), Filter>,
+    /// The latest filter per (agent, framework, role).
+    filters: BTreeMap<(AgentId, FrameworkId, RoleId), Filter>,
 }
 
 impl Mirror {
@@ -90,7 +90,7 @@ impl Mirror {
                 for agent in self.agents.values_mut() {
                     agent.held.retain(|(f, _), _| f != framework);
                 }
-                self.filters.retain(|(f, _, _), _| f != framework);
+                self.filters.retain(|(_, f, _), _| f != framework);
             }
             AllocatorCall::ActivateFramework(framework) => {
                 if let Some(f) = self.frameworks.get_mut(framework) {
@@ -135,7 +135,7 @@ impl Mirror {
             }
             AllocatorCall::RemoveAgent(agent) => {
                 self.agents.remove(agent);
-                self.filters.retain(|(_, a, _), _| a != agent);
+                self.filters.retain(|(a, _, _), _| a != agent);
             }
             AllocatorCall::UpdateAgent { agent, total } => {
                 if let Some(a) = self.agents.get_mut(agent) {
@@ -165,7 +165,7 @@ impl Mirror {
                 if let Some(seconds) = refuse_seconds.filter(|s| *s > 0.0) {
                     let until_ms = now_ms.saturating_add((seconds * 1000.0) as u64);
                     self.filters.insert(
-                        (*framework, *agent, *role),
+                        (*agent, *framework, *role),
                         Filter {
                             resources: resources.clone(),
                             until_ms,
@@ -191,7 +191,7 @@ impl Mirror {
                     }
                 }
                 // Reviving clears the framework's filters (in those roles), as in Mesos.
-                self.filters.retain(|(f, _, r), _| {
+                self.filters.retain(|(_, f, r), _| {
                     f != framework || !(roles.is_empty() || roles.contains(r))
                 });
             }
@@ -250,16 +250,28 @@ impl Mirror {
                 });
             }
         }
-        let running: Vec<(&(FrameworkId, AgentId, RoleId), &Filter)> = self
-            .filters
-            .iter()
-            .filter(|((f, a, _), filter)| {
-                filter.until_ms > now_ms
-                    && self.frameworks.contains_key(f)
-                    && self.agents.contains_key(a)
-            })
-            .collect();
-        for (id, agent) in &self.agents {
+        let agents: Vec<AgentId> = self.agents.keys().copied().collect();
+        let (adds, filters) = self.agent_calls(&agents, now_ms);
+        calls.extend(adds);
+        calls.extend(filters);
+        calls
+    }
+
+    /// The calls that give a policy `agents` as they are (each agent with what is held there),
+    /// then their running filters: each filter's resources are counted as held and handed back
+    /// with the time it has left. A shadow allocator that removed those agents gets them back
+    /// as the live allocator has them.
+    pub fn agent_calls(
+        &self,
+        agents: &[AgentId],
+        now_ms: u64,
+    ) -> (Vec<AllocatorCall>, Vec<AllocatorCall>) {
+        let mut adds = Vec::with_capacity(agents.len());
+        let mut filters = Vec::new();
+        for id in agents {
+            let Some(agent) = self.agents.get(id) else {
+                continue;
+            };
             let mut used: Vec<AgentUsage> = agent
                 .held
                 .iter()
@@ -269,30 +281,93 @@ impl Mirror {
                     resources: resources.clone(),
                 })
                 .collect();
-            for ((framework, _, role), filter) in running.iter().filter(|((_, a, _), _)| a == id) {
+            let running = self
+                .filters
+                .range((*id, FrameworkId::MIN, RoleId::MIN)..=(*id, FrameworkId::MAX, RoleId::MAX))
+                .filter(|((_, f, _), filter)| {
+                    filter.until_ms > now_ms && self.frameworks.contains_key(f)
+                });
+            for ((_, framework, role), filter) in running {
                 used.push(AgentUsage {
                     framework: *framework,
                     role: *role,
                     resources: filter.resources.clone(),
                 });
+                filters.push(AllocatorCall::Recover {
+                    framework: *framework,
+                    agent: *id,
+                    role: *role,
+                    resources: filter.resources.clone(),
+                    refuse_seconds: Some((filter.until_ms - now_ms) as f64 / 1000.0),
+                    now_ms,
+                });
             }
-            calls.push(AllocatorCall::AddAgent {
+            adds.push(AllocatorCall::AddAgent {
                 agent: *id,
                 info: agent.info.clone(),
                 total: agent.total.clone(),
                 used,
             });
         }
-        for ((framework, agent, role), filter) in running {
-            calls.push(AllocatorCall::Recover {
-                framework: *framework,
-                agent: *agent,
-                role: *role,
-                resources: filter.resources.clone(),
-                refuse_seconds: Some((filter.until_ms - now_ms) as f64 / 1000.0),
-                now_ms,
-            });
+        (adds, filters)
+    }
+
+    /// The resource kinds' names, in slot order (empty before `initialize`).
+    pub fn resource_names(&self) -> Vec<String> {
+        self.options
+            .as_ref()
+            .map(|o| o.resource_kinds.iter().map(|k| k.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The slots a dominant share counts (not `fairness_excluded`).
+    pub fn fairness_slots(&self) -> Vec<usize> {
+        let Some(options) = &self.options else {
+            return Vec::new();
+        };
+        (0..options.resource_kinds.len())
+            .filter(|k| !options.fairness_excluded.contains(&(*k as u32)))
+            .collect()
+    }
+
+    pub fn role_name(&self, role: RoleId) -> String {
+        self.roles
+            .get(&role)
+            .cloned()
+            .unwrap_or_else(|| format!("role {role}"))
+    }
+
+    /// A role's weight (1 unless set).
+    pub fn weight(&self, role: RoleId) -> f64 {
+        self.weights.get(&role).copied().unwrap_or(1.0)
+    }
+
+    /// The cluster's total, over every agent.
+    pub fn total(&self) -> Quantities {
+        let mut total = Quantities::zeros(self.resource_names().len());
+        for agent in self.agents.values() {
+            total.add(&agent.total);
         }
-        calls
+        total
+    }
+
+    /// What each role holds over the cluster (tasks and outstanding offers), and the roles of
+    /// the frameworks (with nothing held, they hold zeros).
+    pub fn role_holdings(&self) -> BTreeMap<RoleId, Quantities> {
+        let slots = self.resource_names().len();
+        let mut out: BTreeMap<RoleId, Quantities> = BTreeMap::new();
+        for f in self.frameworks.values() {
+            for role in &f.info.roles {
+                out.entry(*role).or_insert_with(|| Quantities::zeros(slots));
+            }
+        }
+        for agent in self.agents.values() {
+            for ((_, role), held) in &agent.held {
+                out.entry(*role)
+                    .or_insert_with(|| Quantities::zeros(held.len()))
+                    .add(held);
+            }
+        }
+        out
     }
 }

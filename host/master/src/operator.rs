@@ -511,6 +511,7 @@ pub fn weights(inner: &Core) -> Value {
 pub fn modules(
     allocator: &AllocatorView,
     loaded: &[std::sync::Arc<meseta_runtime::LoadedModule>],
+    shadows: &[crate::shadow::ShadowReport],
 ) -> Value {
     let mut out = Vec::new();
     // A module swapped in at run time is listed too.
@@ -550,6 +551,7 @@ pub fn modules(
     json!({
         "allocator": allocator.name,
         "allocator_history": allocator.history,
+        "shadow_allocators": shadows,
         "modules": out,
     })
 }
@@ -558,6 +560,7 @@ pub fn metrics(
     inner: &Core,
     allocator: &AllocatorView,
     loaded: &[std::sync::Arc<meseta_runtime::LoadedModule>],
+    shadows: &[crate::shadow::ShadowReport],
 ) -> Value {
     let mut m: BTreeMap<String, f64> = BTreeMap::new();
     let mut put = |k: &str, v: f64| {
@@ -625,6 +628,26 @@ pub fn metrics(
         "meseta/allocator/stale_decisions",
         mx.stale_decisions as f64,
     );
+    for shadow in shadows {
+        let key = |k: &str| format!("meseta/allocator/shadow/{}/{k}", shadow.name);
+        put(&key("rounds"), shadow.rounds as f64);
+        put(&key("rounds_skipped"), shadow.rounds_skipped as f64);
+        put(&key("rounds_differing"), shadow.rounds_differing as f64);
+        put(&key("offers_differing"), shadow.offers_differing as f64);
+        put(&key("faults"), shadow.faults as f64);
+        put(&key("event_faults"), shadow.event_faults as f64);
+        put(&key("backlog"), shadow.backlog as f64);
+        put(&key("round_ms"), shadow.round_ms.last);
+        put(
+            &key("running"),
+            f64::from(u8::from(shadow.state == "running")),
+        );
+        if let Some(last) = &shadow.last_round {
+            put(&key("fairness_index"), last.fairness_index.shadow);
+            put(&key("live_fairness_index"), last.fairness_index.live);
+            put(&key("last_offers_differing"), last.offers_differing as f64);
+        }
+    }
     for (call, n) in &mx.calls {
         put(&format!("master/calls/{}", call.to_lowercase()), *n as f64);
     }

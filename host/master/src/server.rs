@@ -25,6 +25,7 @@ use crate::agents::{self, HttpClient};
 use crate::allocator::{AllocatorChoice, AllocatorDriver, AllocatorSource, AllocatorView, Swap};
 use crate::core::{self, Clock, Core, Input, MasterError, Quota, Refused, Reply, Settings};
 use crate::effector::{Effector, Job, PreparedStreams, record};
+use crate::shadow::{ShadowBoard, Shadows};
 use crate::{ha, hooks, operator};
 
 /// The Mesos version `/version` reports: numeric and dotted, as clients parse it with `int()`.
@@ -95,6 +96,9 @@ pub struct MasterConfig {
     /// Finds the allocator an operator swaps in by name (or module file path): the daemon's
     /// module list and the modules built into the binary (`None`: swaps are refused).
     pub allocators: Option<AllocatorResolver>,
+    /// `--shadow_allocators`: candidates that run beside the live allocator from the start
+    /// (see [`crate::shadow`]), resolved as `SWAP_ALLOCATOR` resolves a name.
+    pub shadow_allocators: Vec<(AllocatorChoice, AllocatorSource)>,
 }
 
 /// Resolves `SWAP_ALLOCATOR`'s `allocator` (a name, `hierarchical`, or a component file path),
@@ -132,6 +136,7 @@ impl Default for MasterConfig {
             zk: None,
             zk_session_timeout: meseta_zk::DEFAULT_SESSION_TIMEOUT,
             allocators: None,
+            shadow_allocators: Vec::new(),
         }
     }
 }
@@ -173,6 +178,8 @@ pub struct Shared {
     hooks: Arc<meseta_hooks::MasterHookChain>,
     modules: Arc<Vec<Arc<LoadedModule>>>,
     allocators: Option<AllocatorResolver>,
+    /// The shadow allocators' reports.
+    shadows: ShadowBoard,
     client: HttpClient,
     registrar: Registrar,
     /// Set when the master cannot go on (its registry failed, too many agents did not come
@@ -263,6 +270,66 @@ impl Shared {
                 refused.from
             ))),
         }
+    }
+
+    /// Starts a shadow allocator beside the live one (see [`crate::shadow`]); answers once it
+    /// took the cluster's state.
+    pub async fn add_shadow(
+        &self,
+        choice: AllocatorChoice,
+        source: AllocatorSource,
+    ) -> Result<crate::shadow::ShadowReport, MasterError> {
+        let name = crate::allocator::choice_name(&choice);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.effector
+            .send(Job::AddShadow {
+                choice,
+                source,
+                reply,
+            })
+            .map_err(|_| MasterError::Fatal("the effector has stopped".into()))?;
+        let started = answer
+            .await
+            .map_err(|_| MasterError::Fatal("the effector has stopped".into()))?;
+        started.map_err(MasterError::Invalid)?;
+        crate::shadow::reports(&self.shadows)
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| MasterError::Invalid(format!("shadow allocator '{name}' stopped")))
+    }
+
+    /// Stops the shadow allocator `name`.
+    pub async fn remove_shadow(&self, name: &str) -> Result<(), MasterError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.effector
+            .send(Job::RemoveShadow {
+                name: name.to_string(),
+                reply,
+            })
+            .map_err(|_| MasterError::Fatal("the effector has stopped".into()))?;
+        let removed = answer
+            .await
+            .map_err(|_| MasterError::Fatal("the effector has stopped".into()))?;
+        if removed {
+            return Ok(());
+        }
+        let running: Vec<String> = crate::shadow::reports(&self.shadows)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        Err(MasterError::Invalid(format!(
+            "no shadow allocator named '{name}' runs (running: {})",
+            if running.is_empty() {
+                "none".to_string()
+            } else {
+                running.join(", ")
+            }
+        )))
+    }
+
+    /// The shadow allocators' reports.
+    pub fn shadows(&self) -> Vec<crate::shadow::ShadowReport> {
+        crate::shadow::reports(&self.shadows)
     }
 }
 
@@ -618,12 +685,20 @@ async fn lead(
         clock,
     );
     let view = Arc::new(Mutex::new(allocator.view()));
+    let board = ShadowBoard::default();
+    let mut shadows = Shadows::new(board.clone());
+    for (choice, source) in &config.shadow_allocators {
+        shadows
+            .add(choice.clone(), source.clone(), Vec::new(), None)
+            .map_err(StartError::Config)?;
+    }
     let prepared = PreparedStreams::default();
     let allocate_soon = Arc::new(Notify::new());
     let client = agents::client();
     let effector = Effector {
         master_id: identity.master_id.clone(),
         allocator,
+        shadows,
         view: view.clone(),
         prepared: prepared.clone(),
         client: client.clone(),
@@ -644,6 +719,7 @@ async fn lead(
         hooks: config.hooks.clone(),
         modules: Arc::new(config.modules.clone()),
         allocators: config.allocators.clone(),
+        shadows: board,
         client,
         registrar,
         failure,
@@ -1214,15 +1290,16 @@ async fn modules(State(shared): State<Shared>) -> Response {
     let allocator = shared.allocator();
     json(
         StatusCode::OK,
-        &operator::modules(&allocator, &shared.modules),
+        &operator::modules(&allocator, &shared.modules, &shared.shadows()),
     )
 }
 
 async fn metrics(State(shared): State<Shared>) -> Response {
     let allocator = shared.allocator();
+    let shadows = shared.shadows();
     json(
         StatusCode::OK,
-        &shared.read(|core| operator::metrics(core, &allocator, &shared.modules)),
+        &shared.read(|core| operator::metrics(core, &allocator, &shared.modules, &shadows)),
     )
 }
 
@@ -1415,40 +1492,86 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
         }
         // Meseta's extension: replace the live allocator without a restart.
         "SWAP_ALLOCATOR" => {
-            let name = call
-                .pointer("/swap_allocator/allocator")
-                .and_then(|n| n.as_str())
-                .filter(|n| !n.trim().is_empty())
-                .ok_or_else(|| {
-                    MasterError::Invalid(
-                        "SWAP_ALLOCATOR needs 'swap_allocator.allocator': a module name, \
-                         'hierarchical', or the path of a component file on the master (and \
-                         optionally 'swap_allocator.manifest': a module manifest on the master \
-                         whose entry of that name to load)"
-                            .into(),
-                    )
-                })?;
-            let resolve = shared.allocators.as_ref().ok_or_else(|| {
-                MasterError::Unsupported("this master cannot load allocators at run time".into())
-            })?;
-            let source = AllocatorSource {
-                allocator: name.trim().to_string(),
-                manifest: call
-                    .pointer("/swap_allocator/manifest")
-                    .and_then(|m| m.as_str())
-                    .filter(|m| !m.trim().is_empty())
-                    .map(|m| m.trim().to_string()),
-            };
-            let choice = resolve(&source).map_err(MasterError::Invalid)?;
+            let (choice, source) = resolve_allocator(&shared, &call, "swap_allocator")?;
             let swap = shared.swap_allocator(choice, source).await?;
             Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({"type": "SWAP_ALLOCATOR", "swap_allocator": swap}),
             ))
         }
+        // Meseta's extension: run a candidate allocator beside the live one.
+        "ADD_SHADOW_ALLOCATOR" => {
+            let (choice, source) = resolve_allocator(&shared, &call, "add_shadow_allocator")?;
+            let report = shared.add_shadow(choice, source).await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "type": "ADD_SHADOW_ALLOCATOR",
+                    "add_shadow_allocator": {"shadow_allocator": report},
+                }),
+            ))
+        }
+        "REMOVE_SHADOW_ALLOCATOR" => {
+            let name = call
+                .pointer("/remove_shadow_allocator/name")
+                .and_then(|n| n.as_str())
+                .filter(|n| !n.trim().is_empty())
+                .ok_or_else(|| {
+                    MasterError::Invalid(
+                        "REMOVE_SHADOW_ALLOCATOR needs 'remove_shadow_allocator.name': the \
+                         shadow's name as GET_SHADOW_ALLOCATORS lists it"
+                            .into(),
+                    )
+                })?;
+            shared.remove_shadow(name.trim()).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        "GET_SHADOW_ALLOCATORS" => Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "type": "GET_SHADOW_ALLOCATORS",
+                "get_shadow_allocators": {"shadow_allocators": shared.shadows()},
+            }),
+        )),
         "" => Err(MasterError::Invalid("master::Call has no 'type'".into())),
         other => Err(MasterError::Unsupported(format!(
-            "Operator call '{other}' is not supported by Meseta yet (supported: GET_QUOTA, UPDATE_QUOTA, SWAP_ALLOCATOR)"
+            "Operator call '{other}' is not supported by Meseta yet (supported: GET_QUOTA, UPDATE_QUOTA, SWAP_ALLOCATOR, ADD_SHADOW_ALLOCATOR, REMOVE_SHADOW_ALLOCATOR, GET_SHADOW_ALLOCATORS)"
         ))),
     }
+}
+
+/// The allocator a `SWAP_ALLOCATOR` or `ADD_SHADOW_ALLOCATOR` call names in
+/// `<field>.allocator` (and `<field>.manifest`), loaded.
+fn resolve_allocator(
+    shared: &Shared,
+    call: &serde_json::Value,
+    field: &str,
+) -> Result<(AllocatorChoice, AllocatorSource), MasterError> {
+    let kind = field.to_uppercase();
+    let name = call
+        .get(field)
+        .and_then(|f| f.get("allocator"))
+        .and_then(|n| n.as_str())
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| {
+            MasterError::Invalid(format!(
+                "{kind} needs '{field}.allocator': a module name, 'hierarchical', or the path \
+                 of a component file on the master (and optionally '{field}.manifest': a module \
+                 manifest on the master whose entry of that name to load)"
+            ))
+        })?;
+    let resolve = shared.allocators.as_ref().ok_or_else(|| {
+        MasterError::Unsupported("this master cannot load allocators at run time".into())
+    })?;
+    let source = AllocatorSource {
+        allocator: name.trim().to_string(),
+        manifest: call
+            .get(field)
+            .and_then(|f| f.get("manifest"))
+            .and_then(|m| m.as_str())
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| m.trim().to_string()),
+    };
+    let choice = resolve(&source).map_err(MasterError::Invalid)?;
+    Ok((choice, source))
 }

@@ -13,6 +13,7 @@
 //! | `negative` | -1 of every resource on the first agent to the first framework |
 //! | `wide` | one cpu on the first agent to the first framework, with one amount more than there are resource kinds |
 //! | `trap-on-initialize` | none: `initialize` traps |
+//! | `spin` | none: `allocate` loops until the host's deadline stops it |
 //!
 //! This crate exports the policy as a version 2 allocator (`meseta:allocator@0.2.0`, columns);
 //! `test-allocator-liar-v1` exports the same policy in the version 1 world of

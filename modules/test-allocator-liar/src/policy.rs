@@ -21,6 +21,8 @@ pub enum Lie {
     Wide,
     /// Traps (panics) in `initialize`: a module that cannot even start.
     TrapOnInitialize,
+    /// Loops for ever in `allocate` (until the host's deadline stops it).
+    Spin,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -49,10 +51,11 @@ impl Create for LiarAllocator {
             "negative" => Lie::Negative,
             "wide" => Lie::Wide,
             "trap-on-initialize" => Lie::TrapOnInitialize,
+            "spin" => Lie::Spin,
             other => {
                 return Err(format!(
                     "unknown lie '{other}' (expected honest, oversized, unknown-framework, \
-                     double, negative, wide or trap-on-initialize)"
+                     double, negative, wide, trap-on-initialize or spin)"
                 ));
             }
         };
@@ -161,6 +164,12 @@ impl AllocatorPolicy for LiarAllocator {
     fn resume(&mut self) {}
 
     fn allocate(&mut self, _now_ms: u64) -> Vec<Offer> {
+        if self.lie == Lie::Spin {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
         let Some(&first) = self.frameworks.first() else {
             return Vec::new();
         };
@@ -219,7 +228,7 @@ impl AllocatorPolicy for LiarAllocator {
                 })
                 .into_iter()
                 .collect(),
-            Lie::TrapOnInitialize => Vec::new(),
+            Lie::TrapOnInitialize | Lie::Spin => Vec::new(),
         }
     }
 }
