@@ -3,7 +3,8 @@
 //! checks) in one run, with their ratio and Mesos' published figure where one exists.
 //!
 //! Scenarios: `allocator-decline`, `allocator-quota`, `allocator-suppress` (the allocator alone,
-//! Mesos' `DeclineOffers`, `LargeAndSmallQuota` and `SuppressOffers` replicas), `launch` (a real
+//! Mesos' `DeclineOffers`, `LargeAndSmallQuota` and `SuppressOffers` replicas),
+//! `allocator-shadow` (the live round's time with and without a shadow allocator), `launch` (a real
 //! master in this process driven over its v1 HTTP API by a load-generating framework, with
 //! simulated agents speaking the real master–agent protocol), `hooks` (a chain of two hook
 //! modules per task launch), `module-start` (manifest to first call, with and without the
@@ -32,6 +33,7 @@ mod ha;
 mod hooks;
 mod launch;
 mod memory;
+mod shadow;
 mod start;
 
 use std::time::{Duration, Instant};
@@ -45,6 +47,7 @@ pub const SCENARIOS: &[&str] = &[
     "allocator-decline",
     "allocator-quota",
     "allocator-suppress",
+    "allocator-shadow",
     "launch",
     "hooks",
     "module-start",
@@ -276,6 +279,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<bool> {
             "allocator-decline" => allocators::decline(options)?,
             "allocator-quota" => allocators::quota(options)?,
             "allocator-suppress" => allocators::suppress(options)?,
+            "allocator-shadow" => shadow::run(options)?,
             "launch" => launch::run(options)?,
             "hooks" => hooks::run(options)?,
             "module-start" => start::run(options)?,

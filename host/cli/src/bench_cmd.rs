@@ -13,8 +13,9 @@ pub enum OutputFormat {
 
 #[derive(Args)]
 pub struct BenchCommand {
-    /// Scenarios to run: all, allocator-decline, allocator-quota, allocator-suppress, launch,
-    /// hooks, module-start, master-memory (default: all).
+    /// Scenarios to run: all, allocator-decline, allocator-quota, allocator-suppress,
+    /// allocator-shadow, launch, hooks, module-start, master-memory, registry, master-failover,
+    /// agent-recovery, ha-failover (default: all).
     scenarios: Vec<String>,
     /// Every scenario at small sizes: a smoke test that they complete and agree (CI).
     #[arg(long)]
@@ -25,7 +26,7 @@ pub struct BenchCommand {
     /// Frameworks (allocator scenarios; roles and frameworks for allocator-quota).
     #[arg(long)]
     frameworks: Option<u32>,
-    /// Allocation rounds (allocator-decline, allocator-suppress).
+    /// Allocation rounds (allocator-decline, allocator-suppress, allocator-shadow).
     #[arg(long)]
     rounds: Option<u32>,
     /// Tasks (launch, master-memory).

@@ -171,6 +171,7 @@ impl Running {
                         self.effect(effect);
                     }
                 }
+                self.fx.shadows.flush();
                 self.refresh_view();
             }
             Job::Allocate(reply) => {

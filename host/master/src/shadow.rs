@@ -10,8 +10,8 @@
 //!
 //! A shadow that falls behind skips rounds (when a later round is already queued, the older
 //! one is only followed, not computed), so a slow or looping shadow costs the live allocator
-//! one channel send per call and per round. One that falls [`MAX_BACKLOG`] messages behind is
-//! stopped and says so.
+//! a copy of each call (handed over in one message per batch of effects) and of each round's
+//! offers. One that falls [`MAX_BACKLOG`] calls behind is stopped and says so.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,7 +27,7 @@ use crate::core::AllocatorCall;
 use crate::mirror::Mirror;
 
 /// A shadow this many calls and rounds behind the live allocator is stopped, so a shadow that
-/// cannot keep up never holds memory without bound.
+/// cannot keep up never holds memory without bound (about 100 MB of calls).
 pub const MAX_BACKLOG: usize = 1 << 20;
 
 /// Every shadow's report, by name, as the operator endpoints read them.
@@ -250,12 +250,10 @@ enum Msg {
         replay: Vec<AllocatorCall>,
         reply: Option<oneshot::Sender<Result<(), String>>>,
     },
-    Call(AllocatorCall),
+    /// Calls the live allocator was given, in order.
+    Calls(Arc<Vec<AllocatorCall>>),
     /// A live round's offers.
-    Round {
-        now_ms: u64,
-        live: Arc<Vec<Offer>>,
-    },
+    Round { now_ms: u64, live: Arc<Vec<Offer>> },
 }
 
 struct Handle {
@@ -275,6 +273,8 @@ struct Handle {
 pub struct Shadows {
     list: Vec<Handle>,
     board: ShadowBoard,
+    /// Calls not yet handed over: they go in one message per batch ([`Shadows::flush`]).
+    pending: Vec<AllocatorCall>,
 }
 
 impl Shadows {
@@ -282,6 +282,7 @@ impl Shadows {
         Shadows {
             list: Vec::new(),
             board,
+            pending: Vec::new(),
         }
     }
 
@@ -300,6 +301,8 @@ impl Shadows {
         reply: Option<oneshot::Sender<Result<(), String>>>,
     ) -> Result<(), String> {
         let name = choice_name(&choice);
+        // Calls kept before this shadow existed are in `replay` already.
+        self.flush();
         self.list.retain(|h| !h.ended.load(Ordering::Acquire));
         if self.list.iter().any(|h| h.name == name) {
             return Err(format!(
@@ -367,27 +370,42 @@ impl Shadows {
         true
     }
 
-    /// Hands every shadow a copy of a call the live allocator is given.
+    /// Keeps a copy of a call the live allocator is given, for every shadow.
     pub fn call(&mut self, call: &AllocatorCall) {
-        self.send(|| Msg::Call(call.clone()), false);
+        if !self.list.is_empty() {
+            self.pending.push(call.clone());
+        }
     }
 
-    /// Hands every shadow a live round's offers.
+    /// Hands the calls kept since the last flush to every shadow, in one message.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let calls = Arc::new(std::mem::take(&mut self.pending));
+        let n = calls.len();
+        self.send(|| Msg::Calls(calls.clone()), n, false);
+    }
+
+    /// Hands every shadow a live round's offers (after the calls before it).
     pub fn round(&mut self, now_ms: u64, live: &[Offer]) {
         if self.list.is_empty() {
             return;
         }
+        self.flush();
         let live = Arc::new(live.to_vec());
         self.send(
             || Msg::Round {
                 now_ms,
                 live: live.clone(),
             },
+            1,
             true,
         );
     }
 
-    fn send(&mut self, msg: impl Fn() -> Msg, round: bool) {
+    /// `weight`: how many calls the message carries, for the backlog.
+    fn send(&mut self, msg: impl Fn() -> Msg, weight: usize, round: bool) {
         self.list.retain(|h| {
             if h.backlog.load(Ordering::Relaxed) >= MAX_BACKLOG {
                 h.stop.store(true, Ordering::Relaxed);
@@ -400,7 +418,7 @@ impl Shadows {
                 tracing::warn!(shadow = %h.name, "shadow allocator stopped: it fell too far behind");
                 return false;
             }
-            h.backlog.fetch_add(1, Ordering::Relaxed);
+            h.backlog.fetch_add(weight, Ordering::Relaxed);
             if round {
                 h.rounds_queued.fetch_add(1, Ordering::AcqRel);
             }
@@ -430,7 +448,11 @@ impl Worker {
     fn serve(&self, rx: mpsc::Receiver<Msg>) {
         let mut driver: Option<AllocatorDriver> = None;
         while let Ok(msg) = rx.recv() {
-            self.backlog.fetch_sub(1, Ordering::Relaxed);
+            let weight = match &msg {
+                Msg::Calls(calls) => calls.len(),
+                _ => 1,
+            };
+            self.backlog.fetch_sub(weight, Ordering::Relaxed);
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
@@ -463,9 +485,14 @@ impl Worker {
                         return;
                     }
                 },
-                Msg::Call(call) => {
+                Msg::Calls(calls) => {
                     if let Some(d) = &mut driver {
-                        d.apply(call);
+                        // The last shadow to take a batch owns it; others copy the calls.
+                        let calls =
+                            Arc::try_unwrap(calls).unwrap_or_else(|shared| (*shared).clone());
+                        for call in calls {
+                            d.apply(call);
+                        }
                         self.event_fault(d);
                     }
                 }

@@ -1,0 +1,205 @@
+//! `allocator-shadow`: what a shadow allocator costs the live allocation round.
+//!
+//! Mesos' `DeclineOffers` cluster (10,000 agents, 1,000 frameworks; `--quick`: 200 x 20) in
+//! the master's own allocator driver with the `allocator-drf` module live. Each round is what
+//! the master's effector does: the live round, the round's offers handed to the shadows, and
+//! every offer declined (without a filter, so every round offers the whole cluster again), each
+//! decline a call the shadows get too. The same rounds run without a shadow and then with
+//! `allocator-binpack` in shadow (it offers one agent per framework where DRF offers every
+//! agent, so after every round it must follow the live state on most agents: a shadow at its
+//! busiest). Rounds are spaced as the master's allocation loop spaces them at its busiest (the
+//! next no sooner than four times the last one's cost). Reported: the live round's time (the
+//! round, handing its offers over, and the declines) without and with the shadow (median),
+//! their ratio, and what the shadow did meanwhile (rounds computed and skipped, its own round
+//! time).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use meseta_master::allocator::{AllocatorChoice, AllocatorDriver, AllocatorSource};
+use meseta_master::core::AllocatorCall;
+use meseta_master::shadow::{ShadowBoard, Shadows, reports};
+use meseta_types::Quantities;
+use meseta_types::allocation::{
+    AgentInfo, AgentUsage, Capabilities, FrameworkInfo, Offer, Options, ResourceKind,
+};
+use serde_json::json;
+
+use crate::{BenchOptions, Report, median, ms, progress};
+
+const NAME: &str = "allocator-shadow";
+
+/// The calls that build Mesos' benchmark cluster: agents `cpus:24;mem:4096;disk:4096;
+/// ports:[31000-32000]`, each partly used by framework `i % frameworks`.
+fn cluster(agents: u32, frameworks: u32) -> Vec<AllocatorCall> {
+    let kinds = ["cpus", "mem", "disk", "ports"];
+    let mut calls = vec![
+        AllocatorCall::Initialize(Options {
+            resource_kinds: kinds
+                .iter()
+                .map(|k| ResourceKind {
+                    name: k.to_string(),
+                    revocable: false,
+                })
+                .collect(),
+            allocation_interval_ms: 1000,
+            min_allocatable: vec![
+                Quantities(vec![0.01, 0.0, 0.0, 0.0]),
+                Quantities(vec![0.0, 32.0, 0.0, 0.0]),
+            ],
+            fairness_excluded: Vec::new(),
+            sorter: Default::default(),
+        }),
+        AllocatorCall::AddRole {
+            role: 0,
+            name: "*".into(),
+        },
+    ];
+    for f in 0..frameworks {
+        calls.push(AllocatorCall::AddFramework {
+            framework: f,
+            info: FrameworkInfo {
+                name: format!("framework-{f}"),
+                roles: vec![0],
+                capabilities: Capabilities::default(),
+            },
+            active: true,
+        });
+    }
+    for a in 0..agents {
+        calls.push(AllocatorCall::AddAgent {
+            agent: a,
+            info: AgentInfo {
+                hostname: format!("agent-{a}"),
+                attributes: Vec::new(),
+            },
+            total: Quantities(vec![24.0, 4096.0, 4096.0, 1001.0]),
+            used: vec![AgentUsage {
+                framework: a % frameworks,
+                role: 0,
+                resources: Quantities(vec![16.0, 2014.0, 1024.0, 16.0]),
+            }],
+        });
+    }
+    calls
+}
+
+/// One round as the effector runs it; its time.
+fn round(live: &mut AllocatorDriver, shadows: &mut Shadows, now_ms: u64) -> (Duration, usize) {
+    let started = Instant::now();
+    let offers: Vec<Offer> = live.allocate(now_ms);
+    shadows.round(now_ms, &offers);
+    for o in &offers {
+        let call = AllocatorCall::Recover {
+            framework: o.framework,
+            agent: o.agent,
+            role: o.role,
+            resources: o.resources.clone(),
+            refuse_seconds: None,
+            now_ms,
+        };
+        shadows.call(&call);
+        live.apply(call);
+    }
+    // The effector hands the calls of each batch of effects over at its end.
+    shadows.flush();
+    (started.elapsed(), offers.len())
+}
+
+pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
+    let agents = o.agents.unwrap_or(if o.quick { 200 } else { 10_000 });
+    let frameworks = o.frameworks.unwrap_or((agents / 10).max(1));
+    let rounds = o.rounds.unwrap_or(if o.quick { 3 } else { 10 }).max(1);
+    progress(
+        NAME,
+        format!("{agents} agents x {frameworks} frameworks: building the live allocator-drf"),
+    );
+    let drf = crate::load_builtin("allocator-drf", &[])?;
+    let binpack = crate::load_builtin("allocator-binpack", &[])?;
+    let mut live = AllocatorDriver::new(AllocatorChoice::Module(drf))?;
+    for call in cluster(agents, frameworks) {
+        live.apply(call);
+    }
+    let board = ShadowBoard::default();
+    let mut shadows = Shadows::new(board.clone());
+    let mut now = 1_000;
+    let alone = phase(
+        &mut live,
+        &mut shadows,
+        &mut now,
+        rounds,
+        "without a shadow:",
+    );
+    let (started, outcome) = tokio::sync::oneshot::channel();
+    let replay = live.mirror().replay(now);
+    shadows
+        .add(
+            AllocatorChoice::Module(Arc::clone(&binpack)),
+            AllocatorSource {
+                allocator: "allocator-binpack".into(),
+                manifest: None,
+            },
+            replay,
+            Some(started),
+        )
+        .map_err(anyhow::Error::msg)?;
+    outcome
+        .blocking_recv()
+        .map_err(|_| anyhow::anyhow!("the shadow's thread ended"))?
+        .map_err(anyhow::Error::msg)?;
+    let beside = phase(
+        &mut live,
+        &mut shadows,
+        &mut now,
+        rounds,
+        "beside a binpack shadow:",
+    );
+    let report = reports(&board)
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the shadow is gone"))?;
+
+    let mut rep = Report::new(
+        NAME,
+        json!({"agents": agents, "frameworks": frameworks, "rounds": rounds}),
+        median(alone.clone()),
+        median(beside.clone()),
+    );
+    rep.set("live_round_ms_without_shadow", json!(ms(median(alone))));
+    rep.set("live_round_ms_with_shadow", json!(ms(median(beside))));
+    rep.set("shadow_rounds_computed", json!(report.rounds));
+    rep.set("shadow_rounds_skipped", json!(report.rounds_skipped));
+    rep.set("shadow_round_ms_mean", json!(report.round_ms.mean));
+    rep.set("shadow_backlog_at_end", json!(report.backlog));
+    rep.set("shadow_faults", json!(report.faults));
+    rep.consistent = report.faults == 0 && report.state == "running";
+    if agents == 10_000 && frameworks == 1_000 {
+        let r = rep.ratio();
+        rep.goal("live round with a shadow <= 1.05x without", r <= 1.05);
+    }
+    Ok(vec![rep])
+}
+
+/// `rounds` rounds; their times.
+fn phase(
+    live: &mut AllocatorDriver,
+    shadows: &mut Shadows,
+    now: &mut u64,
+    rounds: u32,
+    label: &str,
+) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for r in 0..rounds {
+        *now += 1_000;
+        let (t, offers) = round(live, shadows, *now);
+        // The master's allocation loop at its busiest: the next round no sooner than four
+        // times the last round's cost (its settle after events).
+        std::thread::sleep(Duration::from_secs_f64(live.stats.last_ms * 4.0 / 1e3));
+        progress(
+            NAME,
+            format!("{label} round {r}: {offers} offers in {:.2} ms", ms(t)),
+        );
+        times.push(t);
+    }
+    times
+}
