@@ -62,6 +62,11 @@ fn metrics(local: &Local) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// `meseta allocator shadow VERB --master MASTER NAME`.
+fn shadow_cmd(master: &str, verb: &str, name: &str) -> (bool, String) {
+    meseta(&["allocator", "shadow", verb, "--master", master, name])
+}
+
 fn meseta(args: &[&str]) -> (bool, String) {
     let out = Command::new(workspace_binary("meseta", "meseta-cli").unwrap())
         .args(args)
@@ -180,54 +185,19 @@ fn a_shadow_binpack_beside_live_drf_reports_differences_while_frameworks_see_onl
 
     // Removed and added again at run time, through the CLI.
     let master = local.url.as_str();
-    let (ok, out) = meseta(&[
-        "allocator",
-        "shadow",
-        "remove",
-        "--master",
-        master,
-        "allocator-binpack",
-    ]);
+    let (ok, out) = shadow_cmd(master, "remove", "allocator-binpack");
     assert!(ok, "{out}");
     assert!(shadows(&local).is_empty());
-    let (ok, out) = meseta(&[
-        "allocator",
-        "shadow",
-        "remove",
-        "--master",
-        master,
-        "allocator-binpack",
-    ]);
+    let (ok, out) = shadow_cmd(master, "remove", "allocator-binpack");
     assert!(
         !ok && out.contains("no shadow allocator named 'allocator-binpack'"),
         "{out}"
     );
-    let (ok, out) = meseta(&[
-        "allocator",
-        "shadow",
-        "add",
-        "--master",
-        master,
-        "hierarchical",
-    ]);
+    let (ok, out) = shadow_cmd(master, "add", "hierarchical");
     assert!(ok, "{out}");
-    let (ok, out) = meseta(&[
-        "allocator",
-        "shadow",
-        "add",
-        "--master",
-        master,
-        "hierarchical",
-    ]);
+    let (ok, out) = shadow_cmd(master, "add", "hierarchical");
     assert!(!ok && out.contains("runs already"), "{out}");
-    let (ok, out) = meseta(&[
-        "allocator",
-        "shadow",
-        "add",
-        "--master",
-        master,
-        "no-such-allocator",
-    ]);
+    let (ok, out) = shadow_cmd(master, "add", "no-such-allocator");
     assert!(
         !ok && out.contains("no module named 'no-such-allocator'"),
         "{out}"

@@ -122,7 +122,7 @@ impl Alloc for WasmAllocator {
     }
 }
 
-fn options(kinds: &[&str], min_allocatable: Vec<Quantities>) -> Options {
+pub(crate) fn options(kinds: &[&str], min_allocatable: Vec<Quantities>) -> Options {
     Options {
         resource_kinds: kinds
             .iter()
@@ -139,7 +139,7 @@ fn options(kinds: &[&str], min_allocatable: Vec<Quantities>) -> Options {
 }
 
 /// Mesos' default `--min_allocatable_resources`, `cpus:0.01|mem:32`, over `slots` slots.
-fn mesos_min_allocatable(slots: usize) -> Vec<Quantities> {
+pub(crate) fn mesos_min_allocatable(slots: usize) -> Vec<Quantities> {
     let mut cpus = vec![0.0; slots];
     cpus[0] = 0.01;
     let mut mem = vec![0.0; slots];
@@ -147,7 +147,7 @@ fn mesos_min_allocatable(slots: usize) -> Vec<Quantities> {
     vec![Quantities(cpus), Quantities(mem)]
 }
 
-fn framework(f: u32, role: u32) -> FrameworkInfo {
+pub(crate) fn framework(f: u32, role: u32) -> FrameworkInfo {
     FrameworkInfo {
         name: format!("framework-{f}"),
         roles: vec![role],
@@ -155,7 +155,7 @@ fn framework(f: u32, role: u32) -> FrameworkInfo {
     }
 }
 
-fn agent(a: u32) -> AgentInfo {
+pub(crate) fn agent(a: u32) -> AgentInfo {
     AgentInfo {
         hostname: format!("agent-{a}"),
         attributes: vec![],

@@ -20,11 +20,10 @@ use meseta_master::allocator::{AllocatorChoice, AllocatorDriver, AllocatorSource
 use meseta_master::core::AllocatorCall;
 use meseta_master::shadow::{ShadowBoard, Shadows, reports};
 use meseta_types::Quantities;
-use meseta_types::allocation::{
-    AgentInfo, AgentUsage, Capabilities, FrameworkInfo, Offer, Options, ResourceKind,
-};
+use meseta_types::allocation::{AgentUsage, Offer};
 use serde_json::json;
 
+use crate::allocators::{agent, framework, mesos_min_allocatable, options};
 use crate::{BenchOptions, Report, median, ms, progress};
 
 const NAME: &str = "allocator-shadow";
@@ -32,24 +31,11 @@ const NAME: &str = "allocator-shadow";
 /// The calls that build Mesos' benchmark cluster: agents `cpus:24;mem:4096;disk:4096;
 /// ports:[31000-32000]`, each partly used by framework `i % frameworks`.
 fn cluster(agents: u32, frameworks: u32) -> Vec<AllocatorCall> {
-    let kinds = ["cpus", "mem", "disk", "ports"];
     let mut calls = vec![
-        AllocatorCall::Initialize(Options {
-            resource_kinds: kinds
-                .iter()
-                .map(|k| ResourceKind {
-                    name: k.to_string(),
-                    revocable: false,
-                })
-                .collect(),
-            allocation_interval_ms: 1000,
-            min_allocatable: vec![
-                Quantities(vec![0.01, 0.0, 0.0, 0.0]),
-                Quantities(vec![0.0, 32.0, 0.0, 0.0]),
-            ],
-            fairness_excluded: Vec::new(),
-            sorter: Default::default(),
-        }),
+        AllocatorCall::Initialize(options(
+            &["cpus", "mem", "disk", "ports"],
+            mesos_min_allocatable(4),
+        )),
         AllocatorCall::AddRole {
             role: 0,
             name: "*".into(),
@@ -58,21 +44,14 @@ fn cluster(agents: u32, frameworks: u32) -> Vec<AllocatorCall> {
     for f in 0..frameworks {
         calls.push(AllocatorCall::AddFramework {
             framework: f,
-            info: FrameworkInfo {
-                name: format!("framework-{f}"),
-                roles: vec![0],
-                capabilities: Capabilities::default(),
-            },
+            info: framework(f, 0),
             active: true,
         });
     }
     for a in 0..agents {
         calls.push(AllocatorCall::AddAgent {
             agent: a,
-            info: AgentInfo {
-                hostname: format!("agent-{a}"),
-                attributes: Vec::new(),
-            },
+            info: agent(a),
             total: Quantities(vec![24.0, 4096.0, 4096.0, 1001.0]),
             used: vec![AgentUsage {
                 framework: a % frameworks,
