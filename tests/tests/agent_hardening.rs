@@ -1,0 +1,129 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Hostile tasks and input against the agent (issue 18), each on real daemons: a master and an
+//! agent started in-process on 127.0.0.1 port 0 (or a `meseta agent` process where the agent's
+//! own exit is under test), real task processes, real cgroups where the machine has them.
+
+use std::time::{Duration, Instant};
+
+use meseta_tests::cluster::{Cluster, RES, T, eventually, framework, master_config};
+use meseta_tests::daemons::http_get;
+use meseta_tests::scheduler::{Scheduler, offer_ids, task};
+use serde_json::{Value, json};
+
+/// Whether process `pid` is alive (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let state = s.rsplit(')').next().unwrap_or("").split_whitespace().next();
+            state != Some("Z")
+        })
+        .unwrap_or(false)
+}
+
+fn read_pid(pidfile: &std::path::Path) -> u32 {
+    let mut pid = 0;
+    eventually("a pid file", || {
+        pid = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        pid != 0
+    });
+    pid
+}
+
+/// Launches `task_json` (a task without `agent_id`) on the next offer; the agent id.
+fn launch_task(s: &mut Scheduler, mut task_json: Value) -> String {
+    let offers = s.wait_offers(T).unwrap();
+    let offer = offers[0]["id"]["value"].as_str().unwrap().to_string();
+    let agent = offers[0]["agent_id"]["value"].as_str().unwrap().to_string();
+    if offers.len() > 1 {
+        s.decline(&offer_ids(&offers[1..]), 0.0).unwrap();
+    }
+    task_json["agent_id"] = json!({"value": agent});
+    let (code, body) = s.accept(&[offer], json!([task_json]), 0.0).unwrap();
+    assert_eq!(code, 202, "ACCEPT: {body}");
+    agent
+}
+
+fn launch(s: &mut Scheduler, id: &str, command: &str) -> String {
+    launch_task(s, task(id, "", command, 0.1, 32.0))
+}
+
+fn agent_url(c: &Cluster) -> String {
+    format!("http://{}", c.agents[0].as_ref().unwrap().address())
+}
+
+// Finding 1 -----------------------------------------------------------------------------------
+
+#[test]
+fn files_endpoints_refuse_a_fifo_at_once_and_keep_serving() {
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("fifo"));
+    s.set_auto_ack(true);
+    let fid = s.framework_id().to_string();
+    launch(
+        &mut s,
+        "fifo",
+        "mkfifo trap && echo ready > marker && exec sleep 1000",
+    );
+    s.wait_state("fifo", "TASK_RUNNING", T).unwrap();
+    let agent = agent_url(&c);
+    let sandbox = format!("/frameworks/{fid}/executors/fifo/runs/latest");
+    eventually("the task's marker file", || {
+        http_get(
+            &agent,
+            &format!("/files/read?path={sandbox}/marker&offset=0"),
+        )
+        .is_ok_and(|(code, body)| code == 200 && body.contains("ready"))
+    });
+
+    // Far more requests than the blocking pool has threads (512), from 32 clients at once:
+    // each must be refused, none may hang on the FIFO waiting for a writer.
+    let endpoints = [
+        format!("/files/read?path={sandbox}/trap&offset=0"),
+        format!("/files/read.json?path={sandbox}/trap&offset=0&length=10"),
+        format!("/files/download?path={sandbox}/trap"),
+    ];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32)
+            .map(|i| {
+                let agent = agent.clone();
+                let endpoints = endpoints.clone();
+                scope.spawn(move || {
+                    for j in 0..20 {
+                        let path = &endpoints[(i + j) % endpoints.len()];
+                        let (code, body) = http_get(&agent, path).unwrap();
+                        assert_eq!(code, 400, "GET {path}: {body}");
+                        assert!(body.contains("FIFO"), "GET {path}: {body}");
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+
+    // Browsing lists the FIFO as one (`p`) without opening it.
+    let (code, body) = http_get(&agent, &format!("/files/browse?path={sandbox}")).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let listing: Value = serde_json::from_str(&body).unwrap();
+    let trap = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"].as_str().unwrap().ends_with("/trap"))
+        .expect("the FIFO in the listing");
+    assert!(trap["mode"].as_str().unwrap().starts_with('p'), "{trap}");
+
+    // File serving still works and the master still offers: a new task runs to its end.
+    let (code, body) = http_get(
+        &agent,
+        &format!("/files/read?path={sandbox}/marker&offset=0"),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    launch(&mut s, "after", "echo after");
+    s.wait_state("after", "TASK_FINISHED", T).unwrap();
+}
