@@ -127,3 +127,83 @@ fn files_endpoints_refuse_a_fifo_at_once_and_keep_serving() {
     launch(&mut s, "after", "echo after");
     s.wait_state("after", "TASK_FINISHED", T).unwrap();
 }
+
+// Finding 3 -----------------------------------------------------------------------------------
+
+/// A task that ignores SIGTERM (so does its `sleep`: an ignored signal stays ignored across
+/// `exec`) and asks for a grace period of `i64::MAX` ns; it writes its pid to `pidfile`.
+fn stubborn_task(id: &str, pidfile: &std::path::Path) -> Value {
+    let mut t = task(
+        id,
+        "",
+        &format!(
+            "trap '' TERM; echo $$ > {}; exec sleep 1000",
+            pidfile.display()
+        ),
+        0.1,
+        32.0,
+    );
+    t["kill_policy"] = json!({"grace_period": {"nanoseconds": i64::MAX}});
+    t
+}
+
+#[test]
+fn an_endless_kill_grace_period_is_capped_and_ends_in_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    // The agents of `Cluster` have --executor_shutdown_grace_period=2secs.
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("stubborn"));
+    s.set_auto_ack(true);
+
+    let pidfile = dir.path().join("killed.pid");
+    launch_task(&mut s, stubborn_task("killed", &pidfile));
+    s.wait_state("killed", "TASK_RUNNING", T).unwrap();
+    let pid = read_pid(&pidfile);
+    let (code, body) = s.kill("killed").unwrap();
+    assert_eq!(code, 202, "{body}");
+    let status = s.wait_state("killed", "TASK_KILLED", T).unwrap();
+    assert_eq!(
+        status["message"], "Command terminated with signal Killed",
+        "{status}"
+    );
+    assert!(!alive(pid));
+
+    // Torn down while its task ignores SIGTERM: the task still ends, by SIGKILL.
+    let pidfile = dir.path().join("torn.pid");
+    launch_task(&mut s, stubborn_task("torn", &pidfile));
+    s.wait_state("torn", "TASK_RUNNING", T).unwrap();
+    let pid = read_pid(&pidfile);
+    let (code, body) = s.teardown().unwrap();
+    assert_eq!(code, 202, "{body}");
+    eventually("the torn-down task's process to end", || !alive(pid));
+}
+
+#[test]
+fn an_agent_exits_on_sigterm_although_its_task_ignores_sigterm_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Cluster::start(master_config(), &[]);
+    let port = meseta_tests::daemons::free_port().unwrap();
+    let mut agent = meseta_tests::daemons::AgentProcess::start(
+        &c.addr,
+        port,
+        &dir.path().join("agent"),
+        RES,
+        &["--executor_shutdown_grace_period=1secs"],
+    )
+    .unwrap();
+    let mut s = c.subscribe(framework("stubborn"));
+    s.set_auto_ack(true);
+    let pidfile = dir.path().join("task.pid");
+    launch_task(&mut s, stubborn_task("stubborn", &pidfile));
+    s.wait_state("stubborn", "TASK_RUNNING", T).unwrap();
+    let pid = read_pid(&pidfile);
+
+    // `terminate` waits up to 10 s: the agent must not wait on its task's SIGTERM forever.
+    let exit = agent.terminate();
+    assert!(
+        exit.is_some(),
+        "the agent did not exit on SIGTERM\n{}",
+        agent.output()
+    );
+    eventually("the task's process to end", || !alive(pid));
+}

@@ -148,7 +148,8 @@ pub struct AgentArgs {
     /// Attributes to advertise: `rack:r1;zone:west`.
     #[arg(long, env = "MESETA_ATTRIBUTES")]
     attributes: Option<String>,
-    /// Grace period between SIGTERM and SIGKILL when a task is killed.
+    /// Grace period between SIGTERM and SIGKILL when a task is killed; also the most a task's
+    /// kill policy or an executor's shutdown_grace_period may ask for.
     #[arg(long = "executor_shutdown_grace_period", alias = "executor-shutdown-grace-period", env = "MESETA_EXECUTOR_SHUTDOWN_GRACE_PERIOD", default_value = "5secs", value_parser = parse_duration)]
     executor_shutdown_grace_period: Duration,
     /// How long a custom executor has to subscribe.

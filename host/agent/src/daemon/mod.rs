@@ -90,7 +90,9 @@ pub struct AgentConfig {
     /// `--attributes` text (`rack:r1;zone:z2`).
     pub attributes: Option<String>,
     /// `--executor_shutdown_grace_period` (5 s): the default kill grace of a task, and how long
-    /// a custom executor has to exit after `SHUTDOWN`.
+    /// a custom executor has to exit after `SHUTDOWN`; also the cap of every grace period a
+    /// framework asks for (a kill policy's, an executor's `shutdown_grace_period`), so a kill,
+    /// a framework's removal and the agent's own shutdown end in bounded time.
     pub executor_shutdown_grace_period: Duration,
     /// `--executor_registration_timeout` (1 min): a custom executor that has not subscribed
     /// by then is killed and its tasks fail.
