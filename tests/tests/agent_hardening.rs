@@ -207,3 +207,66 @@ fn an_agent_exits_on_sigterm_although_its_task_ignores_sigterm_forever() {
     );
     eventually("the task's process to end", || !alive(pid));
 }
+
+// Finding 2 -----------------------------------------------------------------------------------
+
+/// A shell command that starts a process in a session of its own (`setsid`, so it leaves the
+/// task's session and process group), which writes its pid to `pidfile` and sleeps; the
+/// command then goes on with `rest`.
+fn escaping(pidfile: &std::path::Path, rest: &str) -> String {
+    let p = pidfile.display();
+    format!(
+        "setsid sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; exec sleep 1000' & \
+         while [ ! -s {p} ]; do sleep 0.05; done; {rest}"
+    )
+}
+
+/// Whether `pid` runs in a session other than the one `other` leads.
+fn own_session(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // state ppid pgrp session ...
+    fields[3] == pid.to_string()
+}
+
+#[test]
+fn processes_that_leave_the_session_end_with_their_container() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Cluster::start(master_config(), &[RES]);
+    let mut s = c.subscribe(framework("escapes"));
+    s.set_auto_ack(true);
+
+    // The task finishes while the process it started in its own session still runs.
+    let pidfile = dir.path().join("finished.pid");
+    launch(&mut s, "finishes", &escaping(&pidfile, "exit 0"));
+    s.wait_state("finishes", "TASK_FINISHED", T).unwrap();
+    let escaped = read_pid(&pidfile);
+    eventually("the escaped process of a finished task to end", || {
+        !alive(escaped)
+    });
+
+    // The framework is torn down while its task and the escaped process run.
+    let pidfile = dir.path().join("torn.pid");
+    launch(&mut s, "runs", &escaping(&pidfile, "exec sleep 1000"));
+    s.wait_state("runs", "TASK_RUNNING", T).unwrap();
+    let escaped = read_pid(&pidfile);
+    assert!(alive(escaped) && own_session(escaped), "not escaped");
+    if std::path::Path::new("/sys/fs/cgroup/freezer/cgroup.procs").exists() {
+        let cgroups = std::fs::read_to_string(format!("/proc/{escaped}/cgroup")).unwrap();
+        assert!(
+            cgroups.lines().any(|l| l.contains(":freezer:/meseta/")),
+            "not in a container freezer cgroup: {cgroups}"
+        );
+    }
+    let (code, body) = s.teardown().unwrap();
+    assert_eq!(code, 202, "{body}");
+    eventually(
+        "the escaped process of a torn-down framework to end",
+        || !alive(escaped),
+    );
+}

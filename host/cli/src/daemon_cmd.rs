@@ -698,6 +698,7 @@ fn agent_config(
             .min(Duration::from_secs(15)),
         status_update_retry_min: args.status_update_retry_interval_min,
         status_update_retry_max: args.status_update_retry_interval_max,
+        cgroups_root: args.cgroups_root.clone(),
         ..AgentConfig::default()
     })
 }
@@ -852,7 +853,8 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
         hooks,
     )?;
     if config.recover == RecoverMode::Cleanup {
-        let killed = meseta_agent::daemon::cleanup(&config.work_dir).map_err(|e| e.to_string())?;
+        let killed = meseta_agent::daemon::cleanup(&config.work_dir, &config.cgroups_root)
+            .map_err(|e| e.to_string())?;
         tracing::info!(
             containers = killed,
             "--recover=cleanup: killed what the previous agent left; exiting"
