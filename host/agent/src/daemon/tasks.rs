@@ -117,26 +117,71 @@ fn spawn_kill(handle: ContainerHandle, grace: Duration) {
 /// Checks a RUN_TASK and starts what it asks for (the launches go on in the background).
 pub fn run_task(d: &Shared, mut msg: wire::RunTask) -> Result<(), RunTaskError> {
     let fid = msg.framework_id.value.clone();
-    validate_id("framework id", &fid).map_err(|e| RunTaskError::Invalid(e.to_string()))?;
     if msg.tasks.is_empty() {
         return Err(RunTaskError::Invalid("RUN_TASK has no tasks".into()));
-    }
-    for task in &msg.tasks {
-        validate_id("task id", &task.task_id.value)
-            .map_err(|e| RunTaskError::Invalid(e.to_string()))?;
-    }
-    let executors = msg
-        .executor
-        .iter()
-        .chain(msg.tasks.iter().filter_map(|t| t.executor.as_ref()));
-    for executor in executors {
-        validate_id("executor id", &executor.executor_id.value)
-            .map_err(|e| RunTaskError::Invalid(e.to_string()))?;
     }
     let mut st = d.lock();
     let Some(agent_id) = st.agent_id.clone() else {
         return Err(RunTaskError::NotRegistered);
     };
+    // Ids become sandbox paths. A task the agent cannot make a sandbox for ends with
+    // TASK_ERROR (the master checks ids alike, so only a master of another rule sends one);
+    // a refusal of the whole message would leave its tasks staging at the master.
+    let message_problem = validate_id("framework id", &fid).err().or_else(|| {
+        msg.executor
+            .as_ref()
+            .and_then(|e| validate_id("executor id", &e.executor_id.value).err())
+    });
+    let problems: Vec<Option<String>> = msg
+        .tasks
+        .iter()
+        .map(|task| {
+            message_problem
+                .as_ref()
+                .map(ToString::to_string)
+                .or_else(|| {
+                    validate_id("task id", &task.task_id.value)
+                        .err()
+                        .map(|e| e.to_string())
+                })
+                .or_else(|| {
+                    task.executor.as_ref().and_then(|e| {
+                        validate_id("executor id", &e.executor_id.value)
+                            .err()
+                            .map(|e| e.to_string())
+                    })
+                })
+        })
+        .collect();
+    if problems.iter().any(Option::is_some) {
+        // a task group launches whole or not at all
+        let group_problem = problems.iter().flatten().next().cloned();
+        let tasks = std::mem::take(&mut msg.tasks);
+        for (task, problem) in tasks.into_iter().zip(problems) {
+            let problem = match (problem, msg.group) {
+                (Some(p), _) => Some(p),
+                (None, true) => group_problem
+                    .as_ref()
+                    .map(|p| format!("another task of its group is invalid: {p}")),
+                (None, false) => None,
+            };
+            match problem {
+                Some(message) => refuse_as(
+                    d,
+                    &mut st,
+                    &fid,
+                    &task,
+                    TaskState::Error,
+                    Reason::TaskInvalid,
+                    message,
+                ),
+                None => msg.tasks.push(task),
+            }
+        }
+        if msg.tasks.is_empty() {
+            return Ok(());
+        }
+    }
     let mut framework_info = msg.framework.clone();
     framework_info.id = Some(FrameworkID::new(&fid));
     st.framework_entry(&fid, Some(framework_info.clone()));
@@ -179,10 +224,23 @@ pub fn run_task(d: &Shared, mut msg: wire::RunTask) -> Result<(), RunTaskError> 
 /// A task the agent refuses before it has an executor: TASK_FAILED (or TASK_DROPPED-like
 /// cases) straight to the master.
 fn refuse(d: &Shared, st: &mut State, fid: &str, task: &TaskInfo, reason: Reason, message: String) {
+    refuse_as(d, st, fid, task, TaskState::Failed, reason, message);
+}
+
+/// [`refuse`] with the terminal `state` to report.
+fn refuse_as(
+    d: &Shared,
+    st: &mut State,
+    fid: &str,
+    task: &TaskInfo,
+    state: TaskState,
+    reason: Reason,
+    message: String,
+) {
     tracing::warn!(framework = %fid, task = %task.task_id.value, %message, "task refused");
     let status = status::status(
         &task.task_id.value,
-        TaskState::Failed,
+        state,
         Source::Agent,
         Some(reason),
         Some(message),
