@@ -3,8 +3,6 @@
 //! agent started in-process on 127.0.0.1 port 0 (or a `meseta agent` process where the agent's
 //! own exit is under test), real task processes, real cgroups where the machine has them.
 
-use std::time::{Duration, Instant};
-
 use meseta_tests::cluster::{Cluster, RES, T, eventually, framework, master_config};
 use meseta_tests::daemons::http_get;
 use meseta_tests::scheduler::{Scheduler, offer_ids, task};
@@ -221,7 +219,7 @@ fn escaping(pidfile: &std::path::Path, rest: &str) -> String {
     )
 }
 
-/// Whether `pid` runs in a session other than the one `other` leads.
+/// Whether `pid` leads a session of its own.
 fn own_session(pid: u32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat
