@@ -10,7 +10,8 @@
 //!
 //! A kill sends SIGTERM to the whole group, and SIGKILL to the group once the grace period has
 //! passed, unless the container is already gone. Processes that leave the group (a new session
-//! or `setpgid`) escape both; containing those needs cgroups.
+//! or `setpgid`) escape both; they are still in the container's own cgroup, which is destroyed
+//! (everything in it SIGKILLed) once the container has ended (see [`crate::tracking`]).
 //!
 //! The API is async over tokio: the runtime must have the time driver enabled (`enable_all`).
 
@@ -29,6 +30,7 @@ use crate::checkpoint::{PidRecord, run_files};
 use crate::isolation::{ContainerInfo, Isolation};
 use crate::launcher::{self, ContainerConfig, LaunchError};
 use crate::sys;
+use crate::tracking::ProcessTracker;
 use meseta_types::isolation::{Limitation, LimitationReason};
 
 /// Mesos' task states, as the wire types define them.
@@ -346,6 +348,8 @@ pub struct Containerizer {
     /// Set by [`Containerizer::shutdown_all`]: no container starts after it.
     closed: Arc<std::sync::atomic::AtomicBool>,
     isolation: Option<Arc<Isolation>>,
+    /// Each container's own cgroup, whose processes die with it (see [`crate::tracking`]).
+    tracker: Arc<ProcessTracker>,
 }
 
 impl Containerizer {
@@ -365,6 +369,17 @@ impl Containerizer {
         self.isolation.as_ref()
     }
 
+    /// Tracks the containers' processes with `tracker` (by default: cgroups under `meseta`
+    /// where the machine has them).
+    pub fn with_tracker(mut self, tracker: ProcessTracker) -> Self {
+        self.tracker = Arc::new(tracker);
+        self
+    }
+
+    pub fn tracker(&self) -> &ProcessTracker {
+        &self.tracker
+    }
+
     /// Launches the container's process (see [`launcher::launch`]) and starts watching it.
     ///
     /// The container id must be a valid id and not belong to a running container. The sandbox
@@ -381,13 +396,15 @@ impl Containerizer {
         }
         let running = Arc::downgrade(&self.running);
         let isolation = self.isolation.clone();
-        let handle =
-            tokio::task::spawn_blocking(move || launch_isolated(config, running, isolation))
-                .await
-                .map_err(|e| LaunchError::Spawn {
-                    command: "container".to_string(),
-                    source: std::io::Error::other(e.to_string()),
-                })??;
+        let tracker = Arc::clone(&self.tracker);
+        let handle = tokio::task::spawn_blocking(move || {
+            launch_isolated(config, running, isolation, tracker)
+        })
+        .await
+        .map_err(|e| LaunchError::Spawn {
+            command: "container".to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
         if let Some(isolation) = &self.isolation {
             tokio::spawn(watch(Arc::clone(isolation), handle.clone()));
         }
@@ -436,6 +453,7 @@ impl Containerizer {
         registry(&self.running).insert(container_id.to_string(), handle.clone());
         let running = Arc::downgrade(&self.running);
         let isolation = self.isolation.clone();
+        let tracker = Arc::clone(&self.tracker);
         let id = container_id.to_string();
         let watcher = move || {
             sys::wait_gone(supervisor.pid, || supervisor.is_alive());
@@ -449,6 +467,7 @@ impl Containerizer {
                 &tx,
                 &running,
                 isolation.as_deref(),
+                &tracker,
             );
         };
         if let Err(e) = std::thread::Builder::new()
@@ -547,9 +566,10 @@ fn launch_isolated(
     mut config: ContainerConfig,
     running: Weak<Registry>,
     isolation: Option<Arc<Isolation>>,
+    tracker: Arc<ProcessTracker>,
 ) -> Result<ContainerHandle, LaunchError> {
     let Some(isolation) = isolation else {
-        return launch_blocking(config, running, None);
+        return launch_tracked(config, running, None, tracker);
     };
     let id = config.container_id.clone();
     let info = ContainerInfo {
@@ -564,7 +584,7 @@ fn launch_isolated(
         .map_err(LaunchError::Isolation)?;
     config.extra_environment.extend(prepared.environment);
     config.cgroups = prepared.cgroups;
-    let handle = match launch_blocking(config, running, Some(Arc::clone(&isolation))) {
+    let handle = match launch_tracked(config, running, Some(Arc::clone(&isolation)), tracker) {
         Ok(handle) => handle,
         Err(e) => {
             isolation.cleanup(&id);
@@ -579,13 +599,34 @@ fn launch_isolated(
     Ok(handle)
 }
 
+/// Creates the container's own cgroup (see [`crate::tracking`]) for its process to join, then
+/// launches it; removes the cgroup again when the launch fails.
+fn launch_tracked(
+    mut config: ContainerConfig,
+    running: Weak<Registry>,
+    isolation: Option<Arc<Isolation>>,
+    tracker: Arc<ProcessTracker>,
+) -> Result<ContainerHandle, LaunchError> {
+    let id = config.container_id.clone();
+    let procs = tracker
+        .prepare(&id)
+        .map_err(|e| LaunchError::Tracking(e.to_string()))?;
+    config.cgroups.extend(procs);
+    let launched = launch_blocking(config, running, isolation, Arc::clone(&tracker));
+    if launched.is_err() {
+        tracker.destroy(&id);
+    }
+    launched
+}
+
 fn launch_blocking(
     config: ContainerConfig,
     running: Weak<Registry>,
     isolation: Option<Arc<Isolation>>,
+    tracker: Arc<ProcessTracker>,
 ) -> Result<ContainerHandle, LaunchError> {
     if config.supervisor.is_some() {
-        return launch_supervised(config, running, isolation);
+        return launch_supervised(config, running, isolation, tracker);
     }
     let state = Arc::new(Mutex::new(ProcState::default()));
     let (tx, rx) = watch::channel(None);
@@ -607,6 +648,7 @@ fn launch_blocking(
                     &tx,
                     &reaper_running,
                     isolation.as_deref(),
+                    &tracker,
                 );
             }
         })
@@ -663,6 +705,7 @@ fn launch_supervised(
     config: ContainerConfig,
     running: Weak<Registry>,
     isolation: Option<Arc<Isolation>>,
+    tracker: Arc<ProcessTracker>,
 ) -> Result<ContainerHandle, LaunchError> {
     use std::process::{Command, Stdio};
     let Some(supervision) = config.supervisor.clone() else {
@@ -715,7 +758,7 @@ fn launch_supervised(
         // it has already exited (the container ended at once): its zombie has no start time
         // to read, but this agent is its parent, so the pid cannot be reused before we reap.
         return Ok(finish_supervised_now(
-            config, child, task_pid, running, isolation,
+            config, child, task_pid, running, isolation, &tracker,
         ));
     };
     if let Err(e) = crate::checkpoint::write_atomic(
@@ -761,6 +804,7 @@ fn launch_supervised(
             &tx,
             &running,
             isolation.as_deref(),
+            &tracker,
         );
     };
     std::thread::Builder::new()
@@ -781,6 +825,7 @@ fn finish_supervised_now(
     task_pid: u32,
     running: Weak<Registry>,
     isolation: Option<Arc<Isolation>>,
+    tracker: &ProcessTracker,
 ) -> ContainerHandle {
     let run_dir = config
         .supervisor
@@ -815,13 +860,16 @@ fn finish_supervised_now(
         &tx,
         &running,
         isolation.as_deref(),
+        tracker,
     );
     handle
 }
 
-/// Publishes a container's end (supervised, or reaped by [`reap`]): marks it reaped, asks the
-/// isolators once more (the kernel may have killed the process for a limit, an OOM kill,
-/// before the watcher looked), cleans them up in reverse order, forgets the container.
+/// Publishes a container's end (supervised, or reaped by [`reap`]): marks it reaped, kills
+/// whatever is left in its cgroup (processes that left its session), asks the isolators once
+/// more (the kernel may have killed the process for a limit, an OOM kill, before the watcher
+/// looked), cleans them up in reverse order, forgets the container.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     container_id: &str,
     pid: u32,
@@ -830,7 +878,9 @@ fn finish(
     tx: &watch::Sender<Option<Termination>>,
     running: &Weak<Registry>,
     isolation: Option<&Isolation>,
+    tracker: &ProcessTracker,
 ) {
+    tracker.destroy(container_id);
     let mut termination = {
         let mut state = lock(state);
         state.reaped = true;
@@ -870,6 +920,7 @@ fn reap(
     tx: &watch::Sender<Option<Termination>>,
     running: &Weak<Registry>,
     isolation: Option<&Isolation>,
+    tracker: &ProcessTracker,
 ) {
     let pid = child.id();
     if let Err(e) = sys::wait_exited_unreaped(pid) {
@@ -897,7 +948,16 @@ fn reap(
         state.reaped = true;
         status
     };
-    finish(container_id, pid, status, state, tx, running, isolation);
+    finish(
+        container_id,
+        pid,
+        status,
+        state,
+        tx,
+        running,
+        isolation,
+        tracker,
+    );
 }
 
 #[cfg(test)]

@@ -112,6 +112,8 @@ pub enum LaunchError {
     InvalidConfig(String),
     #[error("isolation failed: {0}")]
     Isolation(String),
+    #[error("cannot create the container's cgroup: {0}")]
+    Tracking(String),
     #[error("cannot prepare the sandbox '{}': {source}", path.display())]
     Sandbox { path: PathBuf, source: io::Error },
     #[error("cannot look up user '{user}': {source}")]

@@ -7,6 +7,8 @@
 //!   Mesos' executor environment, as the right user.
 //! - [`containerizer`]: tracks launched containers; wait, kill with a grace period (SIGTERM then
 //!   SIGKILL to the whole process group), and the task state a termination maps to.
+//! - [`tracking`]: each container's own freezer cgroup, so that everything it starts (even in
+//!   a new session) dies with it.
 //! - [`resources`]: the resources the agent advertises (detected, then `--resources`).
 //! - [`checkpoint`]: Mesos' `meta/` checkpoint layout (infos, pids, status update streams),
 //!   read back when a restarted agent recovers.
@@ -32,6 +34,7 @@ pub mod resources;
 pub mod sandbox;
 pub mod supervisor;
 mod sys;
+pub mod tracking;
 
 pub use containerizer::{
     ContainerHandle, Containerizer, ExitStatus, TaskState, Termination, signal_name,

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, symlink};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, symlink};
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
@@ -280,6 +280,12 @@ pub enum FileError {
     NotFound,
     #[error("cannot read a directory")]
     IsDirectory,
+    /// A FIFO, device, socket or other non-regular file: reading one could block forever or
+    /// touch hardware, so only regular files are served.
+    #[error("cannot read {0}: only regular files are served")]
+    NotRegular(&'static str),
+    #[error("the file is too large to download ({size} bytes; at most {max})")]
+    TooLarge { size: u64, max: u64 },
     #[error("{0}")]
     Io(#[source] io::Error),
 }
@@ -289,7 +295,8 @@ impl FileError {
     pub fn http_status(&self) -> u16 {
         match self {
             FileError::NotFound => 404,
-            FileError::IsDirectory => 400,
+            FileError::IsDirectory | FileError::NotRegular(_) => 400,
+            FileError::TooLarge { .. } => 413,
             FileError::Io(_) => 500,
         }
     }
@@ -303,6 +310,71 @@ impl From<io::Error> for FileError {
             FileError::Io(e)
         }
     }
+}
+
+/// What a file that is not a regular file is, for the refusal's message.
+fn kind_of(file_type: fs::FileType) -> Option<&'static str> {
+    if file_type.is_file() {
+        None
+    } else if file_type.is_dir() {
+        Some("a directory")
+    } else if file_type.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if file_type.is_char_device() {
+        Some("a character device")
+    } else if file_type.is_block_device() {
+        Some("a block device")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else if file_type.is_symlink() {
+        Some("a symbolic link")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+fn refuse_kind(kind: &'static str) -> FileError {
+    if kind == "a directory" {
+        FileError::IsDirectory
+    } else {
+        FileError::NotRegular(kind)
+    }
+}
+
+/// Opens `path` for reading only if it is a regular file, without ever blocking: its type is
+/// checked first without following a symlink, the open itself is `O_NONBLOCK | O_NOFOLLOW` (a
+/// FIFO swapped in meanwhile opens at once instead of waiting for a writer), and the opened
+/// descriptor is checked again with `fstat`, which is what is read. A task owns its sandbox and
+/// can replace any file in it at any time, so each check alone is not enough.
+pub fn open_regular(path: &Path) -> Result<fs::File, FileError> {
+    if let Some(kind) = kind_of(fs::symlink_metadata(path)?.file_type()) {
+        return Err(refuse_kind(kind));
+    }
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => FileError::NotRegular("a symbolic link"),
+            _ => FileError::from(e),
+        })?;
+    if let Some(kind) = kind_of(file.metadata()?.file_type()) {
+        return Err(refuse_kind(kind));
+    }
+    Ok(file)
+}
+
+/// Reads a whole regular file (see [`open_regular`]) of at most `max` bytes.
+pub fn read_all(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+    let file = open_regular(path)?;
+    let size = file.metadata()?.len();
+    if size > max {
+        return Err(FileError::TooLarge { size, max });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // a file that grows meanwhile is cut at the limit
+    file.take(max).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The body of Mesos' `/files/read`: `{"data": "...", "offset": N}`.
@@ -330,11 +402,7 @@ pub fn read_range(
     offset: Option<u64>,
     length: Option<u64>,
 ) -> Result<ReadChunk, FileError> {
-    let meta = fs::metadata(path)?;
-    if meta.is_dir() {
-        return Err(FileError::IsDirectory);
-    }
-    let mut file = fs::File::open(path)?;
+    let mut file = open_regular(path)?;
     let size = file.seek(SeekFrom::End(0))?;
     let Some(offset) = offset else {
         return Ok(ReadChunk {
@@ -537,6 +605,52 @@ mod tests {
         assert_eq!(mode_string(libc::S_IFREG | 0o644), "-rw-r--r--");
         assert_eq!(mode_string(libc::S_IFDIR | 0o755), "drwxr-xr-x");
         assert_eq!(mode_string(libc::S_IFREG | 0o4711), "-rwx--x--x");
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_nothing_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo(3) on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        // No writer ever comes: a blocking open would hang here.
+        let e = read_range(&fifo, Some(0), None).unwrap_err();
+        assert!(matches!(e, FileError::NotRegular(_)), "{e}");
+        assert_eq!(e.http_status(), 400);
+        assert!(e.to_string().contains("FIFO"), "{e}");
+        assert!(
+            read_all(&fifo, 10)
+                .unwrap_err()
+                .to_string()
+                .contains("FIFO")
+        );
+
+        let socket = dir.path().join("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let e = read_range(&socket, None, None).unwrap_err();
+        assert!(e.to_string().contains("socket"), "{e}");
+
+        let e = read_range(Path::new("/dev/zero"), Some(0), Some(10)).unwrap_err();
+        assert!(e.to_string().contains("character device"), "{e}");
+
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        assert!(read_range(&link, Some(0), None).is_err());
+
+        assert!(matches!(
+            read_range(dir.path(), Some(0), None),
+            Err(FileError::IsDirectory)
+        ));
+
+        let file = dir.path().join("file");
+        std::fs::write(&file, "hello").unwrap();
+        assert_eq!(read_range(&file, Some(1), Some(3)).unwrap().data, "ell");
+        assert_eq!(read_all(&file, 5).unwrap(), b"hello");
+        assert!(matches!(
+            read_all(&file, 4),
+            Err(FileError::TooLarge { size: 5, max: 4 })
+        ));
     }
 
     #[test]

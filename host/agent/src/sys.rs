@@ -177,6 +177,25 @@ pub(crate) fn signal_group(pgid: u32, signal: libc::c_int) -> io::Result<bool> {
     }
 }
 
+/// Sends `signal` to process `pid` (one found in a container's cgroup). `Ok(false)` when it is
+/// gone.
+pub(crate) fn signal_process(pid: libc::pid_t, signal: libc::c_int) -> io::Result<bool> {
+    if pid <= 1 {
+        // 0 and -1 would signal groups or everything; 1 is init.
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
 fn waitid_nowait(pid: u32, extra_flags: libc::c_int) -> io::Result<Option<()>> {
     loop {
         // SAFETY: `siginfo_t` is a plain C struct for which all-zero bytes are a valid value.

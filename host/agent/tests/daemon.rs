@@ -749,7 +749,7 @@ async fn updates_survive_the_master_being_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let master = FakeMaster::start(true).await;
+    let mut master = FakeMaster::start(true).await;
     let agent = start_agent(&master, dir.path()).await;
     let base = format!("http://{}", agent.address());
 
@@ -774,7 +774,21 @@ async fn bad_requests_are_refused() {
         Some(bad_id.to_string().into_bytes()),
     )
     .await;
-    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&text));
+    // refused task by task, each with a terminal update, never left staging
+    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&text));
+    let update = master.next_status().await;
+    assert_eq!(update.status.task_id.value, "t");
+    assert_eq!(update.status.state, TaskState::Error);
+    assert_eq!(update.status.reason, Some(Reason::TaskInvalid));
+    assert!(
+        update
+            .status
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("framework id"),
+        "{update:?}"
+    );
     for path in [
         wire::KILL_TASK,
         wire::ACKNOWLEDGE,
@@ -786,6 +800,26 @@ async fn bad_requests_are_refused() {
     }
     let state = get_json(&format!("{base}/slave(1)/state")).await;
     assert!(state["frameworks"].as_array().unwrap().is_empty());
+
+    // A task id longer than 255 bytes: TASK_ERROR for it, its neighbour runs.
+    let long = "x".repeat(256);
+    run_task(
+        &agent,
+        "fw-ids",
+        None,
+        vec![command_task(&long, "true"), command_task("fine", "true")],
+    )
+    .await;
+    let refused = master.updates_until_terminal(&long).await;
+    let last = &refused.last().unwrap().status;
+    assert_eq!(last.state, TaskState::Error);
+    assert_eq!(last.reason, Some(Reason::TaskInvalid));
+    assert!(
+        last.message.as_deref().unwrap().contains("task id"),
+        "{last:?}"
+    );
+    let fine = master.updates_until_terminal("fine").await;
+    assert_eq!(fine.last().unwrap().status.state, TaskState::Finished);
 
     // Sandbox paths only.
     run_task(&agent, "fw-1", None, vec![command_task("f", "true")]).await;

@@ -157,7 +157,8 @@ pub struct AgentArgs {
     /// Attributes to advertise: `rack:r1;zone:west`.
     #[arg(long, env = "MESETA_ATTRIBUTES")]
     attributes: Option<String>,
-    /// Grace period between SIGTERM and SIGKILL when a task is killed.
+    /// Grace period between SIGTERM and SIGKILL when a task is killed; also the most a task's
+    /// kill policy or an executor's shutdown_grace_period may ask for.
     #[arg(long = "executor_shutdown_grace_period", alias = "executor-shutdown-grace-period", env = "MESETA_EXECUTOR_SHUTDOWN_GRACE_PERIOD", default_value = "5secs", value_parser = parse_duration)]
     executor_shutdown_grace_period: Duration,
     /// How long a custom executor has to subscribe.
@@ -745,6 +746,7 @@ fn agent_config(
             .min(Duration::from_secs(15)),
         status_update_retry_min: args.status_update_retry_interval_min,
         status_update_retry_max: args.status_update_retry_interval_max,
+        cgroups_root: args.cgroups_root.clone(),
         ..AgentConfig::default()
     })
 }
@@ -901,7 +903,8 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
         hooks,
     )?;
     if config.recover == RecoverMode::Cleanup {
-        let killed = meseta_agent::daemon::cleanup(&config.work_dir).map_err(|e| e.to_string())?;
+        let killed = meseta_agent::daemon::cleanup(&config.work_dir, &config.cgroups_root)
+            .map_err(|e| e.to_string())?;
         tracing::info!(
             containers = killed,
             "--recover=cleanup: killed what the previous agent left; exiting"

@@ -90,7 +90,9 @@ pub struct AgentConfig {
     /// `--attributes` text (`rack:r1;zone:z2`).
     pub attributes: Option<String>,
     /// `--executor_shutdown_grace_period` (5 s): the default kill grace of a task, and how long
-    /// a custom executor has to exit after `SHUTDOWN`.
+    /// a custom executor has to exit after `SHUTDOWN`; also the cap of every grace period a
+    /// framework asks for (a kill policy's, an executor's `shutdown_grace_period`), so a kill,
+    /// a framework's removal and the agent's own shutdown end in bounded time.
     pub executor_shutdown_grace_period: Duration,
     /// `--executor_registration_timeout` (1 min): a custom executor that has not subscribed
     /// by then is killed and its tasks fail.
@@ -136,6 +138,9 @@ pub struct AgentConfig {
     /// `--executor_reregistration_timeout` (2 s): recovered custom executors must subscribe
     /// again within this, or are killed (their tasks `TASK_LOST`/`TASK_GONE`).
     pub executor_reregistration_timeout: Duration,
+    /// `--cgroups_root` (`meseta`): each container's processes are tracked in their own cgroup
+    /// `<freezer>/<cgroups_root>/<container id>` (see [`crate::tracking`]).
+    pub cgroups_root: String,
     /// When the checkpointed agent's resources or attributes differ from this start's: `false`
     /// (Mesos, `meseta agent`) refuses to start, naming the checkpoint to remove; `true`
     /// (`meseta local`, where a new set of flags is an everyday thing) warns and starts as a
@@ -179,6 +184,7 @@ impl Default for AgentConfig {
             recovery_timeout: Duration::from_secs(15 * 60),
             executor_reregistration_timeout: Duration::from_secs(2),
             new_agent_when_incompatible: false,
+            cgroups_root: "meseta".into(),
         }
     }
 }
@@ -378,7 +384,10 @@ impl Agent {
             containerizer: match &config.isolation {
                 Some(isolation) => Containerizer::with_isolation(Arc::clone(isolation)),
                 None => Containerizer::new(),
-            },
+            }
+            .with_tracker(crate::tracking::ProcessTracker::detect(
+                &config.cgroups_root,
+            )),
             client: master_link::client(),
             statuses,
             wire_resources: meseta_api::convert::resources_to_wire(&resources),

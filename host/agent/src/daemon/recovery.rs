@@ -43,6 +43,7 @@ use crate::containerizer::{ContainerHandle, ExitStatus, Termination};
 use crate::isolation::ContainerInfo;
 use crate::sandbox::SandboxIds;
 use crate::supervisor::Supervision;
+use crate::tracking::ProcessTracker;
 
 /// `meta/transient`: supervisors of containers that must not outlive the agent.
 fn transient_dir(meta: &MetaLayout) -> PathBuf {
@@ -291,7 +292,7 @@ pub fn recover_identity(
 
 /// Kills what is left of non-checkpointing frameworks' containers (their supervisors normally
 /// did when the agent died) and forgets them.
-fn kill_transient(meta: &MetaLayout) -> usize {
+fn kill_transient(meta: &MetaLayout, tracker: &ProcessTracker) -> usize {
     let dir = transient_dir(meta);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return 0;
@@ -299,7 +300,8 @@ fn kill_transient(meta: &MetaLayout) -> usize {
     let mut killed = 0;
     for entry in entries.flatten() {
         let run = entry.path();
-        if kill_run(&run) {
+        let container_id = entry.file_name().to_string_lossy().into_owned();
+        if kill_run(&run, &container_id, tracker) {
             killed += 1;
         }
         let _ = std::fs::remove_dir_all(&run);
@@ -307,10 +309,11 @@ fn kill_transient(meta: &MetaLayout) -> usize {
     killed
 }
 
-/// SIGKILLs a run's container group (and its supervisor) if they are the processes recorded.
-/// Whether anything was running.
-fn kill_run(run: &Path) -> bool {
-    let mut any = false;
+/// SIGKILLs a run's container group (and its supervisor) if they are the processes recorded,
+/// and everything in the container's cgroup. Whether anything was running.
+fn kill_run(run: &Path, container_id: &str, tracker: &ProcessTracker) -> bool {
+    let mut any = !tracker.pids(container_id).is_empty();
+    tracker.destroy(container_id);
     if let Some(task) = PidRecord::read(&run_files::task_pid(run))
         && task.is_alive()
     {
@@ -329,23 +332,24 @@ fn kill_run(run: &Path) -> bool {
 }
 
 /// `--recover=cleanup`: kills every container a previous agent left in `work_dir` (of
-/// checkpointing frameworks or not) and forgets the agent id. The number of containers found
-/// running.
-pub fn cleanup(work_dir: &Path) -> Result<usize, AgentError> {
+/// checkpointing frameworks or not; with their cgroups under `cgroups_root`) and forgets the
+/// agent id. The number of containers found running.
+pub fn cleanup(work_dir: &Path, cgroups_root: &str) -> Result<usize, AgentError> {
     let meta = MetaLayout::new(work_dir);
-    let mut killed = kill_transient(&meta);
+    let tracker = ProcessTracker::detect(cgroups_root);
+    let mut killed = kill_transient(&meta, &tracker);
     if let Some(aid) = checkpoint::read_text(&meta.latest_agent())? {
         let state = checkpoint::read_agent(&meta, &aid, false)?;
         for framework in &state.frameworks {
             for executor in &framework.executors {
                 let Some(run) = &executor.run else { continue };
-                if kill_run(&run.dir) {
+                if kill_run(&run.dir, &run.container_id, &tracker) {
                     killed += 1;
                 }
                 // the containers of a task group's tasks
                 for task in &run.tasks {
                     if let Some(container) = &task.container
-                        && kill_run(&container.dir)
+                        && kill_run(&container.dir, &container.container_id, &tracker)
                     {
                         killed += 1;
                     }
@@ -460,6 +464,10 @@ fn adopt(
         tracing::warn!(container = %container_id, pid = task_pid.pid,
             "killing a container whose supervisor cannot be followed");
         let _ = crate::sys::signal_group(task_pid.pid, libc::SIGKILL);
+    }
+    if handle.is_none() {
+        // what its processes started (even in sessions of their own) goes with it
+        d.containerizer.tracker().destroy(container_id);
     }
     handle
 }
@@ -581,7 +589,7 @@ fn recover_group(d: &Shared, st: &mut State, mut model: Executor, replayed: Vec<
 /// Recovery, steps 2 to 4. Whether there are recovered custom executors to wait for before
 /// registering.
 pub fn recover(d: &Shared, recovered: Option<AgentState>) -> bool {
-    let transient = kill_transient(&d.meta);
+    let transient = kill_transient(&d.meta, d.containerizer.tracker());
     if transient > 0 {
         tracing::info!(
             containers = transient,

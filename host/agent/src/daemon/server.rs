@@ -358,6 +358,31 @@ fn file_error(e: &sandbox::FileError) -> Response {
     error(code, e.to_string())
 }
 
+/// How long one `/files` request may spend on the file system before it is answered `504`.
+/// Only regular files are opened, and never in a way that waits (see
+/// [`sandbox::open_regular`]), so this bounds what the kernel alone could stall (a hung
+/// disk); the blocking thread is then left to finish on its own.
+const FILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs a `/files` operation on the blocking pool, bounded by [`FILE_TIMEOUT`]; a failure is
+/// the answer to give.
+async fn file_op<T: Send + 'static>(
+    op: impl FnOnce() -> Result<T, sandbox::FileError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::time::timeout(FILE_TIMEOUT, tokio::task::spawn_blocking(op)).await {
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(e))) => Err(file_error(&e)),
+        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Err(_) => Err(error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the file system did not answer within {}",
+                crate::launcher::format_duration(FILE_TIMEOUT)
+            ),
+        )),
+    }
+}
+
 /// The `path` query parameter, resolved inside the sandboxes.
 fn resolve(d: &Shared, query: &HashMap<String, String>) -> Result<(String, PathBuf), Reject> {
     let Some(path) = query.get("path") else {
@@ -396,14 +421,12 @@ async fn files_browse(
         Ok(p) => p,
         Err(r) => return reject(r),
     };
-    let listing = tokio::task::spawn_blocking(move || sandbox::browse_as(&path, &shown)).await;
-    match listing {
-        Ok(Ok(entries)) => match serde_json::to_value(entries) {
+    match file_op(move || sandbox::browse_as(&path, &shown)).await {
+        Ok(entries) => match serde_json::to_value(entries) {
             Ok(v) => json(StatusCode::OK, &v),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
-        Ok(Err(e)) => file_error(&e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(response) => response,
     }
 }
 
@@ -424,15 +447,12 @@ async fn files_read(
         Ok(v) => v,
         Err(r) => return reject(r),
     };
-    let chunk =
-        tokio::task::spawn_blocking(move || sandbox::read_range(&path, offset, length)).await;
-    match chunk {
-        Ok(Ok(chunk)) => match serde_json::to_value(chunk) {
+    match file_op(move || sandbox::read_range(&path, offset, length)).await {
+        Ok(chunk) => match serde_json::to_value(chunk) {
             Ok(v) => json(StatusCode::OK, &v),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
-        Ok(Err(e)) => file_error(&e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(response) => response,
     }
 }
 
@@ -447,21 +467,8 @@ async fn files_download(
         Ok(p) => p,
         Err(r) => return reject(r),
     };
-    let read = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, sandbox::FileError> {
-        let meta = std::fs::metadata(&path)?;
-        if meta.is_dir() {
-            return Err(sandbox::FileError::IsDirectory);
-        }
-        if meta.len() > MAX_DOWNLOAD {
-            return Err(sandbox::FileError::Io(std::io::Error::other(
-                "file too large to download",
-            )));
-        }
-        Ok(std::fs::read(&path)?)
-    })
-    .await;
-    match read {
-        Ok(Ok(bytes)) => {
+    match file_op(move || sandbox::read_all(&path, MAX_DOWNLOAD)).await {
+        Ok(bytes) => {
             let mut response = (StatusCode::OK, bytes).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -469,7 +476,6 @@ async fn files_download(
             );
             response
         }
-        Ok(Err(e)) => file_error(&e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(response) => response,
     }
 }

@@ -82,16 +82,30 @@ fn command_spec(command: &CommandInfo, framework_user: &str) -> Result<CommandSp
     })
 }
 
-/// The grace period of a task kill: the kill's policy, else the task's, else the agent's.
+/// A grace period a framework asked for (a kill policy's, an executor's
+/// `shutdown_grace_period`), or `limit` when it asked for none, never longer than `limit`:
+/// the agent's `--executor_shutdown_grace_period`, as in Mesos, where the agent destroys an
+/// executor's container once that period has passed whatever the task asked for. So no
+/// framework can make a kill (or the agent's own shutdown) wait longer; negative periods are
+/// zero.
+pub(super) fn capped_grace(
+    limit: Duration,
+    requested: Option<meseta_api::common::DurationInfo>,
+) -> Duration {
+    requested.map_or(limit, |g| g.as_duration().min(limit))
+}
+
+/// The grace period of a task kill: the kill's policy, else the task's, else the agent's;
+/// capped (see [`capped_grace`]).
 fn kill_grace(
     d: &Shared,
     kill: Option<&meseta_api::common::KillPolicy>,
     task: &TaskInfo,
 ) -> Duration {
-    kill.and_then(|k| k.grace_period)
-        .or_else(|| task.kill_policy.as_ref().and_then(|k| k.grace_period))
-        .map(|g| g.as_duration())
-        .unwrap_or(d.config.executor_shutdown_grace_period)
+    let requested = kill
+        .and_then(|k| k.grace_period)
+        .or_else(|| task.kill_policy.as_ref().and_then(|k| k.grace_period));
+    capped_grace(d.config.executor_shutdown_grace_period, requested)
 }
 
 fn spawn_kill(handle: ContainerHandle, grace: Duration) {
@@ -103,26 +117,71 @@ fn spawn_kill(handle: ContainerHandle, grace: Duration) {
 /// Checks a RUN_TASK and starts what it asks for (the launches go on in the background).
 pub fn run_task(d: &Shared, mut msg: wire::RunTask) -> Result<(), RunTaskError> {
     let fid = msg.framework_id.value.clone();
-    validate_id("framework id", &fid).map_err(|e| RunTaskError::Invalid(e.to_string()))?;
     if msg.tasks.is_empty() {
         return Err(RunTaskError::Invalid("RUN_TASK has no tasks".into()));
-    }
-    for task in &msg.tasks {
-        validate_id("task id", &task.task_id.value)
-            .map_err(|e| RunTaskError::Invalid(e.to_string()))?;
-    }
-    let executors = msg
-        .executor
-        .iter()
-        .chain(msg.tasks.iter().filter_map(|t| t.executor.as_ref()));
-    for executor in executors {
-        validate_id("executor id", &executor.executor_id.value)
-            .map_err(|e| RunTaskError::Invalid(e.to_string()))?;
     }
     let mut st = d.lock();
     let Some(agent_id) = st.agent_id.clone() else {
         return Err(RunTaskError::NotRegistered);
     };
+    // Ids become sandbox paths. A task the agent cannot make a sandbox for ends with
+    // TASK_ERROR (the master checks ids alike, so only a master of another rule sends one);
+    // a refusal of the whole message would leave its tasks staging at the master.
+    let message_problem = validate_id("framework id", &fid).err().or_else(|| {
+        msg.executor
+            .as_ref()
+            .and_then(|e| validate_id("executor id", &e.executor_id.value).err())
+    });
+    let problems: Vec<Option<String>> = msg
+        .tasks
+        .iter()
+        .map(|task| {
+            message_problem
+                .as_ref()
+                .map(ToString::to_string)
+                .or_else(|| {
+                    validate_id("task id", &task.task_id.value)
+                        .err()
+                        .map(|e| e.to_string())
+                })
+                .or_else(|| {
+                    task.executor.as_ref().and_then(|e| {
+                        validate_id("executor id", &e.executor_id.value)
+                            .err()
+                            .map(|e| e.to_string())
+                    })
+                })
+        })
+        .collect();
+    if problems.iter().any(Option::is_some) {
+        // a task group launches whole or not at all
+        let group_problem = problems.iter().flatten().next().cloned();
+        let tasks = std::mem::take(&mut msg.tasks);
+        for (task, problem) in tasks.into_iter().zip(problems) {
+            let problem = match (problem, msg.group) {
+                (Some(p), _) => Some(p),
+                (None, true) => group_problem
+                    .as_ref()
+                    .map(|p| format!("another task of its group is invalid: {p}")),
+                (None, false) => None,
+            };
+            match problem {
+                Some(message) => refuse_as(
+                    d,
+                    &mut st,
+                    &fid,
+                    &task,
+                    TaskState::Error,
+                    Reason::TaskInvalid,
+                    message,
+                ),
+                None => msg.tasks.push(task),
+            }
+        }
+        if msg.tasks.is_empty() {
+            return Ok(());
+        }
+    }
     let mut framework_info = msg.framework.clone();
     framework_info.id = Some(FrameworkID::new(&fid));
     st.framework_entry(&fid, Some(framework_info.clone()));
@@ -165,10 +224,23 @@ pub fn run_task(d: &Shared, mut msg: wire::RunTask) -> Result<(), RunTaskError> 
 /// A task the agent refuses before it has an executor: TASK_FAILED (or TASK_DROPPED-like
 /// cases) straight to the master.
 fn refuse(d: &Shared, st: &mut State, fid: &str, task: &TaskInfo, reason: Reason, message: String) {
+    refuse_as(d, st, fid, task, TaskState::Failed, reason, message);
+}
+
+/// [`refuse`] with the terminal `state` to report.
+fn refuse_as(
+    d: &Shared,
+    st: &mut State,
+    fid: &str,
+    task: &TaskInfo,
+    state: TaskState,
+    reason: Reason,
+    message: String,
+) {
     tracing::warn!(framework = %fid, task = %task.task_id.value, %message, "task refused");
     let status = status::status(
         &task.task_id.value,
-        TaskState::Failed,
+        state,
         Source::Agent,
         Some(reason),
         Some(message),
@@ -448,13 +520,10 @@ pub(super) fn process_ended(d: &Shared, st: &mut State, fid: &str, eid: &str, ti
                     if id == tid || task.state.is_terminal() || task.kill.is_some() {
                         continue;
                     }
-                    let grace = task
-                        .info
-                        .kill_policy
-                        .as_ref()
-                        .and_then(|k| k.grace_period)
-                        .map(|g| g.as_duration())
-                        .unwrap_or(d.config.executor_shutdown_grace_period);
+                    let grace = capped_grace(
+                        d.config.executor_shutdown_grace_period,
+                        task.info.kill_policy.as_ref().and_then(|k| k.grace_period),
+                    );
                     task.kill = Some(grace);
                     if let Some(handle) = task.handle.clone() {
                         spawn_kill(handle, grace);
@@ -751,10 +820,10 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
             return;
         }
     };
-    let grace = info
-        .shutdown_grace_period
-        .map(|g| g.as_duration())
-        .unwrap_or(d.config.executor_shutdown_grace_period);
+    let grace = capped_grace(
+        d.config.executor_shutdown_grace_period,
+        info.shutdown_grace_period,
+    );
     // the executor's container holds its own resources and those of its first tasks
     let resources = d
         .lock()
@@ -1001,13 +1070,12 @@ pub fn kill_task(d: &Shared, msg: wire::KillTask) {
             if task.state.is_terminal() || task.kill.is_some() {
                 return;
             }
-            let grace = msg
+            let requested = msg
                 .kill_policy
                 .as_ref()
                 .and_then(|k| k.grace_period)
-                .or_else(|| task.info.kill_policy.as_ref().and_then(|k| k.grace_period))
-                .map(|g| g.as_duration())
-                .unwrap_or(default_grace);
+                .or_else(|| task.info.kill_policy.as_ref().and_then(|k| k.grace_period));
+            let grace = capped_grace(default_grace, requested);
             task.kill = Some(grace);
             tracing::info!(framework = %fid, task = %tid, grace = ?grace, "killing task");
             if let Some(handle) = task.handle.clone() {
@@ -1063,13 +1131,10 @@ pub fn shutdown_executor(d: &Shared, st: &mut State, fid: &str, eid: &str) {
                 if task.state.is_terminal() || task.kill.is_some() {
                     continue;
                 }
-                let grace = task
-                    .info
-                    .kill_policy
-                    .as_ref()
-                    .and_then(|k| k.grace_period)
-                    .map(|g| g.as_duration())
-                    .unwrap_or(default_grace);
+                let grace = capped_grace(
+                    default_grace,
+                    task.info.kill_policy.as_ref().and_then(|k| k.grace_period),
+                );
                 task.kill = Some(grace);
                 if let Some(handle) = task.handle.clone() {
                     spawn_kill(handle, grace);
@@ -1077,11 +1142,7 @@ pub fn shutdown_executor(d: &Shared, st: &mut State, fid: &str, eid: &str) {
             }
         }
         ExecutorKind::Custom => {
-            let grace = executor
-                .info
-                .shutdown_grace_period
-                .map(|g| g.as_duration())
-                .unwrap_or(default_grace);
+            let grace = capped_grace(default_grace, executor.info.shutdown_grace_period);
             let handle = executor.handle.clone();
             if executor.send(&Event::Shutdown) {
                 if let Some(handle) = handle {
@@ -1130,5 +1191,25 @@ pub fn framework_message(d: &Shared, msg: wire::FrameworkToExecutor) {
         st.counters.invalid_framework_messages += 1;
         tracing::warn!(framework = %fid, executor = %eid,
             "framework message for an executor that is not connected; dropped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meseta_api::common::DurationInfo;
+
+    #[test]
+    fn grace_periods_are_capped_by_the_agents_flag() {
+        let limit = Duration::from_secs(5);
+        let ns = |nanoseconds| Some(DurationInfo { nanoseconds });
+        assert_eq!(capped_grace(limit, None), limit);
+        assert_eq!(capped_grace(limit, ns(i64::MAX)), limit);
+        assert_eq!(
+            capped_grace(limit, ns(1_000_000_000)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(capped_grace(limit, ns(-1)), Duration::ZERO);
+        assert_eq!(capped_grace(limit, ns(i64::MIN)), Duration::ZERO);
     }
 }
