@@ -63,26 +63,40 @@ fn cluster(agents: u32, frameworks: u32) -> Vec<AllocatorCall> {
     calls
 }
 
-/// One round as the effector runs it; its time.
-fn round(live: &mut AllocatorDriver, shadows: &mut Shadows, now_ms: u64) -> (Duration, usize) {
+/// One round as the effector runs it: its time, the part of it spent handing calls and offers
+/// to the shadows, and the offers made.
+fn round(
+    live: &mut AllocatorDriver,
+    shadows: &mut Shadows,
+    now_ms: u64,
+) -> (Duration, Duration, usize) {
     let started = Instant::now();
     let offers: Vec<Offer> = live.allocate(now_ms);
+    let handing = Instant::now();
     shadows.round(now_ms, &offers);
-    for o in &offers {
-        let call = AllocatorCall::Recover {
+    let mut handoff = handing.elapsed();
+    let declines: Vec<AllocatorCall> = offers
+        .iter()
+        .map(|o| AllocatorCall::Recover {
             framework: o.framework,
             agent: o.agent,
             role: o.role,
             resources: o.resources.clone(),
             refuse_seconds: None,
             now_ms,
-        };
-        shadows.call(&call);
-        live.apply(call);
+        })
+        .collect();
+    let handing = Instant::now();
+    for call in &declines {
+        shadows.call(call);
     }
     // The effector hands the calls of each batch of effects over at its end.
     shadows.flush();
-    (started.elapsed(), offers.len())
+    handoff += handing.elapsed();
+    for call in declines {
+        live.apply(call);
+    }
+    (started.elapsed(), handoff, offers.len())
 }
 
 pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
@@ -102,7 +116,7 @@ pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
     let board = ShadowBoard::default();
     let mut shadows = Shadows::new(board.clone());
     let mut now = 1_000;
-    let alone = phase(
+    let (alone, _) = phase(
         &mut live,
         &mut shadows,
         &mut now,
@@ -126,7 +140,7 @@ pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
         .blocking_recv()
         .map_err(|_| anyhow::anyhow!("the shadow's thread ended"))?
         .map_err(anyhow::Error::msg)?;
-    let beside = phase(
+    let (beside, handoffs) = phase(
         &mut live,
         &mut shadows,
         &mut now,
@@ -146,6 +160,7 @@ pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
     );
     rep.set("live_round_ms_without_shadow", json!(ms(median(alone))));
     rep.set("live_round_ms_with_shadow", json!(ms(median(beside))));
+    rep.set("handoff_ms", json!(ms(median(handoffs))));
     rep.set("shadow_rounds_computed", json!(report.rounds));
     rep.set("shadow_rounds_skipped", json!(report.rounds_skipped));
     rep.set("shadow_round_ms_mean", json!(report.round_ms.mean));
@@ -159,26 +174,31 @@ pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
     Ok(vec![rep])
 }
 
-/// `rounds` rounds; their times.
+/// `rounds` rounds: their times, and the parts spent handing over to the shadows.
 fn phase(
     live: &mut AllocatorDriver,
     shadows: &mut Shadows,
     now: &mut u64,
     rounds: u32,
     label: &str,
-) -> Vec<Duration> {
-    let mut times = Vec::new();
+) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut times, mut handoffs) = (Vec::new(), Vec::new());
     for r in 0..rounds {
         *now += 1_000;
-        let (t, offers) = round(live, shadows, *now);
+        let (t, handoff, offers) = round(live, shadows, *now);
         // The master's allocation loop at its busiest: the next round no sooner than four
         // times the last round's cost (its settle after events).
         std::thread::sleep(Duration::from_secs_f64(live.stats.last_ms * 4.0 / 1e3));
         progress(
             NAME,
-            format!("{label} round {r}: {offers} offers in {:.2} ms", ms(t)),
+            format!(
+                "{label} round {r}: {offers} offers in {:.2} ms (handing over {:.2} ms)",
+                ms(t),
+                ms(handoff)
+            ),
         );
         times.push(t);
+        handoffs.push(handoff);
     }
-    times
+    (times, handoffs)
 }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use meseta_types::Quantities;
-use meseta_types::allocation::{Offer, RoleId};
+use meseta_types::allocation::{AgentId, FrameworkId, Offer, RoleId};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -251,9 +251,118 @@ enum Msg {
         reply: Option<oneshot::Sender<Result<(), String>>>,
     },
     /// Calls the live allocator was given, in order.
-    Calls(Arc<Vec<AllocatorCall>>),
+    Calls(Arc<Batch>),
     /// A live round's offers.
-    Round { now_ms: u64, live: Arc<Vec<Offer>> },
+    Round { now_ms: u64, live: Arc<Columns> },
+}
+
+/// Calls as the live path keeps them: a decline or a use (`recover`, the call every offer ends
+/// in) is stored without an allocation of its own, its amounts in one shared column; the
+/// shadow's thread builds the calls back.
+#[derive(Default)]
+struct Batch {
+    calls: Vec<Kept>,
+    amounts: Vec<f64>,
+}
+
+enum Kept {
+    Call(AllocatorCall),
+    Recover {
+        framework: FrameworkId,
+        agent: AgentId,
+        role: RoleId,
+        /// `amounts[at..at + len]`.
+        at: usize,
+        len: usize,
+        refuse_seconds: Option<f64>,
+        now_ms: u64,
+    },
+}
+
+impl Batch {
+    fn keep(&mut self, call: &AllocatorCall) {
+        match call {
+            AllocatorCall::Recover {
+                framework,
+                agent,
+                role,
+                resources,
+                refuse_seconds,
+                now_ms,
+            } => {
+                let at = self.amounts.len();
+                self.amounts.extend_from_slice(&resources.0);
+                self.calls.push(Kept::Recover {
+                    framework: *framework,
+                    agent: *agent,
+                    role: *role,
+                    at,
+                    len: resources.0.len(),
+                    refuse_seconds: *refuse_seconds,
+                    now_ms: *now_ms,
+                });
+            }
+            other => self.calls.push(Kept::Call(other.clone())),
+        }
+    }
+
+    fn calls(&self) -> impl Iterator<Item = AllocatorCall> + '_ {
+        self.calls.iter().map(|k| match k {
+            Kept::Call(call) => call.clone(),
+            Kept::Recover {
+                framework,
+                agent,
+                role,
+                at,
+                len,
+                refuse_seconds,
+                now_ms,
+            } => AllocatorCall::Recover {
+                framework: *framework,
+                agent: *agent,
+                role: *role,
+                resources: Quantities(self.amounts[*at..*at + *len].to_vec()),
+                refuse_seconds: *refuse_seconds,
+                now_ms: *now_ms,
+            },
+        })
+    }
+}
+
+/// A round's offers in columns: ids, and every offer's amounts in one list.
+struct Columns {
+    ids: Vec<(FrameworkId, RoleId, AgentId, usize, usize)>,
+    amounts: Vec<f64>,
+}
+
+impl Columns {
+    fn of(offers: &[Offer]) -> Columns {
+        let mut ids = Vec::with_capacity(offers.len());
+        let mut amounts = Vec::with_capacity(offers.len() * 4);
+        for o in offers {
+            ids.push((
+                o.framework,
+                o.role,
+                o.agent,
+                amounts.len(),
+                o.resources.0.len(),
+            ));
+            amounts.extend_from_slice(&o.resources.0);
+        }
+        Columns { ids, amounts }
+    }
+
+    fn offers(&self) -> Vec<Offer> {
+        self.ids
+            .iter()
+            .map(|(framework, role, agent, at, len)| Offer {
+                framework: *framework,
+                role: *role,
+                agent: *agent,
+                resources: Quantities(self.amounts[*at..*at + *len].to_vec()),
+            })
+            .collect()
+    }
 }
 
 struct Handle {
@@ -274,7 +383,7 @@ pub struct Shadows {
     list: Vec<Handle>,
     board: ShadowBoard,
     /// Calls not yet handed over: they go in one message per batch ([`Shadows::flush`]).
-    pending: Vec<AllocatorCall>,
+    pending: Batch,
 }
 
 impl Shadows {
@@ -282,7 +391,7 @@ impl Shadows {
         Shadows {
             list: Vec::new(),
             board,
-            pending: Vec::new(),
+            pending: Batch::default(),
         }
     }
 
@@ -373,17 +482,17 @@ impl Shadows {
     /// Keeps a copy of a call the live allocator is given, for every shadow.
     pub fn call(&mut self, call: &AllocatorCall) {
         if !self.list.is_empty() {
-            self.pending.push(call.clone());
+            self.pending.keep(call);
         }
     }
 
     /// Hands the calls kept since the last flush to every shadow, in one message.
     pub fn flush(&mut self) {
-        if self.pending.is_empty() {
+        if self.pending.calls.is_empty() {
             return;
         }
         let calls = Arc::new(std::mem::take(&mut self.pending));
-        let n = calls.len();
+        let n = calls.calls.len();
         self.send(|| Msg::Calls(calls.clone()), n, false);
     }
 
@@ -393,7 +502,7 @@ impl Shadows {
             return;
         }
         self.flush();
-        let live = Arc::new(live.to_vec());
+        let live = Arc::new(Columns::of(live));
         self.send(
             || Msg::Round {
                 now_ms,
@@ -449,7 +558,7 @@ impl Worker {
         let mut driver: Option<AllocatorDriver> = None;
         while let Ok(msg) = rx.recv() {
             let weight = match &msg {
-                Msg::Calls(calls) => calls.len(),
+                Msg::Calls(calls) => calls.calls.len(),
                 _ => 1,
             };
             self.backlog.fetch_sub(weight, Ordering::Relaxed);
@@ -487,16 +596,14 @@ impl Worker {
                 },
                 Msg::Calls(calls) => {
                     if let Some(d) = &mut driver {
-                        // The last shadow to take a batch owns it; others copy the calls.
-                        let calls =
-                            Arc::try_unwrap(calls).unwrap_or_else(|shared| (*shared).clone());
-                        for call in calls {
+                        for call in calls.calls() {
                             d.apply(call);
                         }
                         self.event_fault(d);
                     }
                 }
                 Msg::Round { now_ms, live } => {
+                    let live = live.offers();
                     let later = self.rounds_queued.fetch_sub(1, Ordering::AcqRel) > 1;
                     let Some(d) = &mut driver else {
                         continue;
