@@ -18,6 +18,9 @@ use meseta_runtime::{LoadedModule, Manifest, ModuleSpec, Settings, Source};
 use crate::module_cmd;
 
 /// Names `--allocator` accepts for the native hierarchical DRF.
+/// `--isolation`'s built-in isolators (they report usage from `/proc`).
+const POSIX_ISOLATORS: &[&str] = &["posix/cpu", "posix/mem"];
+
 pub(crate) const NATIVE_ALLOCATOR: &[&str] = &[
     "hierarchical",
     "HierarchicalDRF",
@@ -351,7 +354,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// The modules of the manifest, loaded and started once each (a broken module stops the daemon
 /// at start-up, with the loader's message).
 pub(crate) struct Modules {
-    manifest: Manifest,
     loaded: Vec<Arc<LoadedModule>>,
     no_cache: bool,
 }
@@ -367,7 +369,6 @@ impl Modules {
             loaded.push(m);
         }
         Ok(Modules {
-            manifest,
             loaded,
             no_cache: args.no_cache,
         })
@@ -379,32 +380,77 @@ impl Modules {
         name: &str,
         flag: &str,
     ) -> Result<Arc<LoadedModule>, String> {
-        let m = self.get(name, flag)?;
+        let m = self.get_of(name, flag, &["allocator"])?;
         if m.world.kind != "allocator" {
             return Err(format!(
-                "{flag}: module '{name}' is a {} module, not an allocator",
+                "{flag}: module '{name}' is {} {} module, not an allocator",
+                meseta_runtime::article(m.world.kind),
                 m.world.kind
             ));
         }
         Ok(m)
     }
 
+    /// An isolator module for `--isolation`, which also takes the built-in `posix/*` names.
+    fn isolator(&mut self, name: &str) -> Result<Arc<LoadedModule>, String> {
+        self.get_or(name, "--isolation", &["isolator"], POSIX_ISOLATORS)
+    }
+
     /// A module by name: from the manifest, else one built into the binary (crate name).
     pub(crate) fn get(&mut self, name: &str, flag: &str) -> Result<Arc<LoadedModule>, String> {
+        self.get_of(name, flag, &[])
+    }
+
+    /// [`Modules::get`] for a flag that takes modules of `kinds` only (all kinds when empty):
+    /// an unknown name is answered with the modules of those kinds, plus `also` (the flag's
+    /// built-in names, e.g. `posix/cpu`).
+    pub(crate) fn get_of(
+        &mut self,
+        name: &str,
+        flag: &str,
+        kinds: &[&str],
+    ) -> Result<Arc<LoadedModule>, String> {
+        self.get_or(name, flag, kinds, &[])
+    }
+
+    fn get_or(
+        &mut self,
+        name: &str,
+        flag: &str,
+        kinds: &[&str],
+        also: &[&str],
+    ) -> Result<Arc<LoadedModule>, String> {
         if let Some(m) = self.loaded.iter().find(|m| m.spec.name == name) {
             return Ok(m.clone());
         }
         if meseta_artifacts::shipped(name).is_none() {
-            let mut known: Vec<String> = self
-                .manifest
-                .modules
-                .iter()
-                .map(|m| m.name.clone())
-                .collect();
-            known.extend(meseta_artifacts::SHIPPED.iter().map(|a| a.name.to_string()));
-            return Err(format!(
-                "{flag}: no module named '{name}' in --modules/--modules_dir and none built into this binary (known: {})",
+            let fits = |kind: &str| kinds.is_empty() || kinds.contains(&kind);
+            let mut known: Vec<String> = also.iter().map(|s| s.to_string()).collect();
+            // Manifest modules are loaded at start-up, so their kinds are known.
+            known.extend(
+                self.loaded
+                    .iter()
+                    .filter(|m| fits(m.world.kind))
+                    .map(|m| m.spec.name.clone()),
+            );
+            known.extend(
+                meseta_artifacts::SHIPPED
+                    .iter()
+                    .filter(|a| fits(a.kind))
+                    .map(|a| a.name.to_string()),
+            );
+            let what = match kinds {
+                [] => "module".to_string(),
+                [kind] => format!("{kind} module"),
+                _ => format!("{} module", kinds.join(" or ")),
+            };
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
                 known.join(", ")
+            };
+            return Err(format!(
+                "{flag}: no {what} named '{name}' in --modules/--modules_dir and none built into this binary (known: {known})"
             ));
         }
         let spec = ModuleSpec {
@@ -498,10 +544,11 @@ fn master_config(
     };
     let mut master_hooks = Vec::new();
     for name in hook_names(hooks) {
-        let m = modules.get(name, "--hooks")?;
+        let m = modules.get_of(name, "--hooks", &["master-hooks", "agent-hooks"])?;
         if m.world.kind != "master-hooks" && m.world.kind != "agent-hooks" {
             return Err(format!(
-                "--hooks: module '{name}' is a {} module, not a hook module",
+                "--hooks: module '{name}' is {} {} module, not a hook module",
+                meseta_runtime::article(m.world.kind),
                 m.world.kind
             ));
         }
@@ -605,7 +652,7 @@ fn isolation(args: &AgentArgs, modules: &mut Modules) -> Result<Arc<Isolation>, 
                      the module 'isolator-cgroups'"
                 ));
             }
-            _ => IsolatorSpec::Module(modules.get(name, "--isolation")?),
+            _ => IsolatorSpec::Module(modules.isolator(name)?),
         });
     }
     let options = IsolationOptions {
@@ -651,11 +698,13 @@ fn agent_config(
     hooks: Arc<AgentHookChain>,
 ) -> Result<AgentConfig, String> {
     let resource_estimator = match &args.resource_estimator {
-        Some(name) => Some(modules.get(name, "--resource_estimator")?),
+        Some(name) => {
+            Some(modules.get_of(name, "--resource_estimator", &["resource-estimator"])?)
+        }
         None => None,
     };
     let qos_controller = match &args.qos_controller {
-        Some(name) => Some(modules.get(name, "--qos_controller")?),
+        Some(name) => Some(modules.get_of(name, "--qos_controller", &["qos-controller"])?),
         None => None,
     };
     if args.status_update_retry_interval_min.is_zero() {
@@ -763,7 +812,8 @@ fn allocator_resolver(modules: Modules) -> meseta_master::AllocatorResolver {
                 .map_err(|e| format!("SWAP_ALLOCATOR: {e}"))?;
             if m.world.kind != "allocator" {
                 return Err(format!(
-                    "SWAP_ALLOCATOR: module '{name}' is a {} module, not an allocator",
+                    "SWAP_ALLOCATOR: module '{name}' is {} {} module, not an allocator",
+                    meseta_runtime::article(m.world.kind),
                     m.world.kind
                 ));
             }
@@ -832,10 +882,11 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
     let listen = SocketAddr::new(cmd.ip, cmd.port);
     let mut modules = Modules::load(&cmd.modules)?;
     for name in hook_names(cmd.hooks.as_deref()) {
-        let m = modules.get(name, "--hooks")?;
+        let m = modules.get_of(name, "--hooks", &["agent-hooks"])?;
         if m.world.kind != "agent-hooks" {
             return Err(format!(
-                "--hooks: module '{name}' is a {} module, not an agent-hooks module",
+                "--hooks: module '{name}' is {} {} module, not an agent-hooks module",
+                meseta_runtime::article(m.world.kind),
                 m.world.kind
             ));
         }

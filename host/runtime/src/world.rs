@@ -103,7 +103,8 @@ pub fn missing(
         let others = implemented(summary, worlds);
         if let Some(o) = others.first() {
             format!(
-                "; it is a '{}' module (it exports '{}')",
+                "; it is {} '{}' module (it exports '{}')",
+                article(o.kind),
                 o.kind,
                 o.export_name()
             )
@@ -170,5 +171,15 @@ mod tests {
             hint.contains("rebuild it against meseta:modules@0.1.0"),
             "{hint}"
         );
+    }
+}
+
+/// The indefinite article for a module kind or other word: "an" before a vowel ("an
+/// allocator", "an 'agent-hooks' module"), else "a" ("a 'master-hooks' module").
+pub fn article(word: &str) -> &'static str {
+    let first = word.trim_start_matches(['\'', '"']).chars().next();
+    match first.map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
     }
 }
