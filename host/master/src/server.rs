@@ -1254,6 +1254,7 @@ async fn weights(
         role: String,
         weight: f64,
     }
+    meseta_api::limits::check(&body).map_err(|e| MasterError::Invalid(e.to_string()))?;
     let list: Vec<WeightInfo> = serde_json::from_slice(&body).map_err(|e| {
         MasterError::Invalid(format!(
             "Failed to parse update weights request JSON (expected [{{\"role\": \"...\", \"weight\": 1.0}}]): {e}"
@@ -1378,6 +1379,7 @@ fn parse_quota_configs(call: &serde_json::Value) -> Result<Vec<(String, Quota)>,
 /// The v1 operator API (`POST /api/v1`), JSON: `UPDATE_QUOTA` and `GET_QUOTA`, the calls that
 /// set what the allocator enforces. Other operator calls are answered 501, naming the call.
 async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Response, MasterError> {
+    meseta_api::limits::check(&body).map_err(|e| MasterError::Invalid(e.to_string()))?;
     let call: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         MasterError::Invalid(format!("Failed to parse body into master::Call: {e}"))
     })?;
