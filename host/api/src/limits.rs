@@ -15,7 +15,6 @@
 
 use std::fmt;
 
-use serde::Deserializer as _;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 /// Any string field not listed in [`FIELDS`]: a command, an argument, an environment

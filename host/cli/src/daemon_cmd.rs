@@ -230,6 +230,82 @@ pub struct AgentArgs {
     status_update_retry_interval_max: Duration,
 }
 
+/// What a daemon's HTTP server accepts (`meseta local`: the master's and each agent's).
+#[derive(Args, Clone, Debug)]
+pub struct HttpArgs {
+    /// Connections open at once; past it new connections wait until one closes.
+    #[arg(long = "http_max_connections", alias = "http-max-connections", env = "MESETA_HTTP_MAX_CONNECTIONS", default_value_t = meseta_http::DEFAULT_MAX_CONNECTIONS, value_parser = parse_max_connections)]
+    max_connections: usize,
+    /// How long a request's head may take to arrive, from its first byte (a new connection:
+    /// from its start); slower connections are closed.
+    #[arg(long = "http_header_read_timeout", alias = "http-header-read-timeout", env = "MESETA_HTTP_HEADER_READ_TIMEOUT", default_value = "30secs", value_parser = parse_positive_duration)]
+    header_read_timeout: Duration,
+    /// How long a keep-alive connection with no request in flight may stay silent before it is
+    /// closed (streams such as SUBSCRIBE are requests in flight, never cut).
+    #[arg(long = "http_idle_timeout", alias = "http-idle-timeout", env = "MESETA_HTTP_IDLE_TIMEOUT", default_value = "1hrs", value_parser = parse_positive_duration)]
+    idle_timeout: Duration,
+    /// Largest request body (`16MB`, `512KB`); a larger one is answered 413.
+    #[arg(long = "http_max_body_size", alias = "http-max-body-size", env = "MESETA_HTTP_MAX_BODY_SIZE", default_value = "16MB", value_parser = parse_body_size)]
+    max_body_size: usize,
+}
+
+impl HttpArgs {
+    fn limits(&self) -> meseta_http::Limits {
+        meseta_http::Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_body_size: self.max_body_size,
+        }
+    }
+
+    fn flags(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "http_max_connections".into(),
+                self.max_connections.to_string(),
+            ),
+            (
+                "http_header_read_timeout".into(),
+                format!("{:?}", self.header_read_timeout),
+            ),
+            (
+                "http_idle_timeout".into(),
+                format!("{:?}", self.idle_timeout),
+            ),
+            (
+                "http_max_body_size".into(),
+                format!("{}B", self.max_body_size),
+            ),
+        ]
+    }
+}
+
+fn parse_max_connections(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "\"{text}\" is not a positive number of connections"
+        )),
+    }
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("\"{text}\" must be longer than zero"));
+    }
+    Ok(d)
+}
+
+fn parse_body_size(text: &str) -> Result<usize, String> {
+    let n = meseta_runtime::manifest::parse_bytes(text)?;
+    if n == 0 {
+        return Err(format!("\"{text}\" must be more than zero bytes"));
+    }
+    usize::try_from(n).map_err(|_| format!("\"{text}\" is too large"))
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct MasterCommand {
     /// IP address to listen on.
@@ -254,6 +330,8 @@ pub struct MasterCommand {
     hooks: Option<String>,
     #[command(flatten)]
     master: MasterArgs,
+    #[command(flatten)]
+    http: HttpArgs,
     #[command(flatten)]
     modules: ModuleArgs,
 }
@@ -287,6 +365,8 @@ pub struct AgentCommand {
     hooks: Option<String>,
     #[command(flatten)]
     agent: AgentArgs,
+    #[command(flatten)]
+    http: HttpArgs,
     #[command(flatten)]
     modules: ModuleArgs,
 }
@@ -335,6 +415,8 @@ pub struct LocalCommand {
     master: MasterArgs,
     #[command(flatten)]
     agent: AgentArgs,
+    #[command(flatten)]
+    http: HttpArgs,
     #[command(flatten)]
     modules: ModuleArgs,
 }
@@ -567,6 +649,7 @@ fn master_config(
     Ok(MasterConfig {
         listen,
         hostname,
+        http: meseta_http::Limits::default(),
         heartbeat_interval: args.heartbeat_interval,
         allocation_interval: args.allocation_interval,
         offer_timeout: args.offer_timeout,
@@ -721,6 +804,7 @@ fn agent_config(
         master,
         listen,
         hostname,
+        http: meseta_http::Limits::default(),
         work_dir,
         resources: args.resources.clone(),
         attributes: args.attributes.clone(),
@@ -866,6 +950,8 @@ fn run_master(cmd: MasterCommand) -> Result<(), String> {
         &mut modules,
     )?;
     config.allocators = Some(allocator_resolver(modules));
+    config.http = cmd.http.limits();
+    config.flags.extend(cmd.http.flags());
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Master: http://{}", master.address()));
@@ -892,7 +978,7 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
         }
     }
     let hooks = agent_hooks(&agent_hook_modules(cmd.hooks.as_deref(), &mut modules)?)?;
-    let config = agent_config(
+    let mut config = agent_config(
         cmd.master,
         listen,
         cmd.hostname,
@@ -901,6 +987,7 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
         &mut modules,
         hooks,
     )?;
+    config.http = cmd.http.limits();
     if config.recover == RecoverMode::Cleanup {
         let killed = meseta_agent::daemon::cleanup(&config.work_dir).map_err(|e| e.to_string())?;
         tracing::info!(
@@ -953,7 +1040,12 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
             agent_hooks(&agent_hook_modules)?,
         )?);
     }
+    for agent in &mut agent_configs {
+        agent.http = cmd.http.limits();
+    }
     config.allocators = Some(allocator_resolver(modules));
+    config.http = cmd.http.limits();
+    config.flags.extend(cmd.http.flags());
     let zk = cmd.master.zk.clone();
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;

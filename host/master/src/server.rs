@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -30,9 +30,6 @@ use crate::{ha, hooks, operator};
 /// The Mesos version `/version` reports: numeric and dotted, as clients parse it with `int()`.
 pub const MESOS_VERSION: &str = "1.11.0";
 
-/// Largest request body accepted (Mesos has no limit; 16 MiB is far above any real call).
-pub const MAX_BODY: usize = 16 << 20;
-
 /// The master's settings, with Mesos' flag names and defaults.
 #[derive(Clone)]
 pub struct MasterConfig {
@@ -40,6 +37,9 @@ pub struct MasterConfig {
     pub listen: SocketAddr,
     /// `--hostname`; the listen ip when absent.
     pub hostname: Option<String>,
+    /// `--http_max_connections`, `--http_header_read_timeout`, `--http_idle_timeout`,
+    /// `--http_max_body_size`: what the master's HTTP server accepts.
+    pub http: meseta_http::Limits,
     /// Interval of HEARTBEAT events (clients drop a stream after 10 s of silence).
     pub heartbeat_interval: Duration,
     /// `--allocation_interval` (1 s).
@@ -107,6 +107,7 @@ impl Default for MasterConfig {
         MasterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5050)),
             hostname: None,
+            http: meseta_http::Limits::default(),
             heartbeat_interval: Duration::from_secs(5),
             allocation_interval: Duration::from_secs(1),
             offer_timeout: None,
@@ -403,16 +404,9 @@ impl Master {
             }
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "master HTTP server failed");
-            }
-        });
+        let server = tokio::spawn(meseta_http::serve(listener, app, config.http, async {
+            let _ = rx.await;
+        }));
         Ok(Master {
             address,
             leading,
@@ -839,7 +833,6 @@ pub(crate) fn routes(shared: Shared) -> Router {
         .route("/api/v1", post(operator_api))
         .route("/master/api/v1", post(operator_api))
         .route("/metrics/snapshot", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }
 
