@@ -137,6 +137,16 @@ fn compatible(host: (u64, u64, u64), guest: (u64, u64, u64)) -> bool {
     true
 }
 
+/// The indefinite article for a module kind or other word: "an" before a vowel ("an
+/// allocator", "an 'agent-hooks' module"), else "a" ("a 'master-hooks' module").
+pub fn article(word: &str) -> &'static str {
+    let first = word.trim_start_matches(['\'', '"']).chars().next();
+    match first.map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,15 +181,5 @@ mod tests {
             hint.contains("rebuild it against meseta:modules@0.1.0"),
             "{hint}"
         );
-    }
-}
-
-/// The indefinite article for a module kind or other word: "an" before a vowel ("an
-/// allocator", "an 'agent-hooks' module"), else "a" ("a 'master-hooks' module").
-pub fn article(word: &str) -> &'static str {
-    let first = word.trim_start_matches(['\'', '"']).chars().next();
-    match first.map(|c| c.to_ascii_lowercase()) {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
-        _ => "a",
     }
 }
