@@ -15,6 +15,7 @@
 //! - [`internal`]: Meseta's own master–agent protocol messages.
 //! - [`text`]: Mesos' `--resources` and `--attributes` flag texts.
 //! - [`lenient`]: the serde helpers behind the leniency rules.
+//! - [`limits`]: the bounds on field sizes every decoded request is checked against.
 //!
 //! What every type here does, following `shared/reference/v1-clients.md`:
 //! - On input, JSON `null` is "absent" everywhere, repeated fields included (rule 18); unknown
@@ -34,6 +35,7 @@ pub mod convert;
 pub mod executor;
 pub mod internal;
 pub mod lenient;
+pub mod limits;
 pub mod recordio;
 pub mod scheduler;
 pub mod text;
@@ -45,19 +47,25 @@ pub use recordio::{Decoder, RecordIoError, ascii_json};
 
 use serde::de::DeserializeOwned;
 
-/// A request body that is not a valid message. Its `Display` is a plain-text reason fit for a
-/// `400 Bad Request` body.
+/// A request body that is not a valid message, or has a field over its limit. Its `Display` is
+/// a plain-text reason fit for a `400 Bad Request` body.
 #[derive(Debug, thiserror::Error)]
-#[error("Failed to parse body into {what}: {source}")]
-pub struct DecodeError {
-    what: &'static str,
-    #[source]
-    source: serde_json::Error,
+pub enum DecodeError {
+    #[error("Failed to parse body into {what}: {source}")]
+    Malformed {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Limit(#[from] limits::LimitError),
 }
 
-/// Parses a JSON request body, e.g. `decode::<scheduler::Call>(body)`.
+/// Parses a JSON request body, e.g. `decode::<scheduler::Call>(body)`, after checking its fields
+/// against [`limits`].
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
-    serde_json::from_slice(body).map_err(|source| DecodeError {
+    limits::check(body)?;
+    serde_json::from_slice(body).map_err(|source| DecodeError::Malformed {
         what: short_type_name::<T>(),
         source,
     })

@@ -18,6 +18,9 @@ use meseta_runtime::{LoadedModule, Manifest, ModuleSpec, Settings, Source};
 use crate::module_cmd;
 
 /// Names `--allocator` accepts for the native hierarchical DRF.
+/// `--isolation`'s built-in isolators (they report usage from `/proc`).
+const POSIX_ISOLATORS: &[&str] = &["posix/cpu", "posix/mem"];
+
 pub(crate) const NATIVE_ALLOCATOR: &[&str] = &[
     "hierarchical",
     "HierarchicalDRF",
@@ -237,6 +240,82 @@ pub struct AgentArgs {
     status_update_retry_interval_max: Duration,
 }
 
+/// What a daemon's HTTP server accepts (`meseta local`: the master's and each agent's).
+#[derive(Args, Clone, Debug)]
+pub struct HttpArgs {
+    /// Connections open at once; past it new connections wait until one closes.
+    #[arg(long = "http_max_connections", alias = "http-max-connections", env = "MESETA_HTTP_MAX_CONNECTIONS", default_value_t = meseta_http::DEFAULT_MAX_CONNECTIONS, value_parser = parse_max_connections)]
+    max_connections: usize,
+    /// How long a request's head may take to arrive, from its first byte (a new connection:
+    /// from its start); slower connections are closed.
+    #[arg(long = "http_header_read_timeout", alias = "http-header-read-timeout", env = "MESETA_HTTP_HEADER_READ_TIMEOUT", default_value = "30secs", value_parser = parse_positive_duration)]
+    header_read_timeout: Duration,
+    /// How long a keep-alive connection with no request in flight may stay silent before it is
+    /// closed (streams such as SUBSCRIBE are requests in flight, never cut).
+    #[arg(long = "http_idle_timeout", alias = "http-idle-timeout", env = "MESETA_HTTP_IDLE_TIMEOUT", default_value = "1hrs", value_parser = parse_positive_duration)]
+    idle_timeout: Duration,
+    /// Largest request body (`16MB`, `512KB`); a larger one is answered 413.
+    #[arg(long = "http_max_body_size", alias = "http-max-body-size", env = "MESETA_HTTP_MAX_BODY_SIZE", default_value = "16MB", value_parser = parse_body_size)]
+    max_body_size: usize,
+}
+
+impl HttpArgs {
+    fn limits(&self) -> meseta_http::Limits {
+        meseta_http::Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_body_size: self.max_body_size,
+        }
+    }
+
+    fn flags(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "http_max_connections".into(),
+                self.max_connections.to_string(),
+            ),
+            (
+                "http_header_read_timeout".into(),
+                format!("{:?}", self.header_read_timeout),
+            ),
+            (
+                "http_idle_timeout".into(),
+                format!("{:?}", self.idle_timeout),
+            ),
+            (
+                "http_max_body_size".into(),
+                format!("{}B", self.max_body_size),
+            ),
+        ]
+    }
+}
+
+fn parse_max_connections(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "\"{text}\" is not a positive number of connections"
+        )),
+    }
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("\"{text}\" must be longer than zero"));
+    }
+    Ok(d)
+}
+
+fn parse_body_size(text: &str) -> Result<usize, String> {
+    let n = meseta_runtime::manifest::parse_bytes(text)?;
+    if n == 0 {
+        return Err(format!("\"{text}\" must be more than zero bytes"));
+    }
+    usize::try_from(n).map_err(|_| format!("\"{text}\" is too large"))
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct MasterCommand {
     /// IP address to listen on.
@@ -261,6 +340,8 @@ pub struct MasterCommand {
     hooks: Option<String>,
     #[command(flatten)]
     master: MasterArgs,
+    #[command(flatten)]
+    http: HttpArgs,
     #[command(flatten)]
     modules: ModuleArgs,
 }
@@ -294,6 +375,8 @@ pub struct AgentCommand {
     hooks: Option<String>,
     #[command(flatten)]
     agent: AgentArgs,
+    #[command(flatten)]
+    http: HttpArgs,
     #[command(flatten)]
     modules: ModuleArgs,
 }
@@ -343,6 +426,8 @@ pub struct LocalCommand {
     #[command(flatten)]
     agent: AgentArgs,
     #[command(flatten)]
+    http: HttpArgs,
+    #[command(flatten)]
     modules: ModuleArgs,
 }
 
@@ -361,7 +446,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// The modules of the manifest, loaded and started once each (a broken module stops the daemon
 /// at start-up, with the loader's message).
 pub(crate) struct Modules {
-    manifest: Manifest,
     loaded: Vec<Arc<LoadedModule>>,
     no_cache: bool,
 }
@@ -377,7 +461,6 @@ impl Modules {
             loaded.push(m);
         }
         Ok(Modules {
-            manifest,
             loaded,
             no_cache: args.no_cache,
         })
@@ -389,32 +472,77 @@ impl Modules {
         name: &str,
         flag: &str,
     ) -> Result<Arc<LoadedModule>, String> {
-        let m = self.get(name, flag)?;
+        let m = self.get_of(name, flag, &["allocator"])?;
         if m.world.kind != "allocator" {
             return Err(format!(
-                "{flag}: module '{name}' is a {} module, not an allocator",
+                "{flag}: module '{name}' is {} {} module, not an allocator",
+                meseta_runtime::article(m.world.kind),
                 m.world.kind
             ));
         }
         Ok(m)
     }
 
+    /// An isolator module for `--isolation`, which also takes the built-in `posix/*` names.
+    fn isolator(&mut self, name: &str) -> Result<Arc<LoadedModule>, String> {
+        self.get_or(name, "--isolation", &["isolator"], POSIX_ISOLATORS)
+    }
+
     /// A module by name: from the manifest, else one built into the binary (crate name).
     pub(crate) fn get(&mut self, name: &str, flag: &str) -> Result<Arc<LoadedModule>, String> {
+        self.get_of(name, flag, &[])
+    }
+
+    /// [`Modules::get`] for a flag that takes modules of `kinds` only (all kinds when empty):
+    /// an unknown name is answered with the modules of those kinds, plus `also` (the flag's
+    /// built-in names, e.g. `posix/cpu`).
+    pub(crate) fn get_of(
+        &mut self,
+        name: &str,
+        flag: &str,
+        kinds: &[&str],
+    ) -> Result<Arc<LoadedModule>, String> {
+        self.get_or(name, flag, kinds, &[])
+    }
+
+    fn get_or(
+        &mut self,
+        name: &str,
+        flag: &str,
+        kinds: &[&str],
+        also: &[&str],
+    ) -> Result<Arc<LoadedModule>, String> {
         if let Some(m) = self.loaded.iter().find(|m| m.spec.name == name) {
             return Ok(m.clone());
         }
         if meseta_artifacts::shipped(name).is_none() {
-            let mut known: Vec<String> = self
-                .manifest
-                .modules
-                .iter()
-                .map(|m| m.name.clone())
-                .collect();
-            known.extend(meseta_artifacts::SHIPPED.iter().map(|a| a.name.to_string()));
-            return Err(format!(
-                "{flag}: no module named '{name}' in --modules/--modules_dir and none built into this binary (known: {})",
+            let fits = |kind: &str| kinds.is_empty() || kinds.contains(&kind);
+            let mut known: Vec<String> = also.iter().map(|s| s.to_string()).collect();
+            // Manifest modules are loaded at start-up, so their kinds are known.
+            known.extend(
+                self.loaded
+                    .iter()
+                    .filter(|m| fits(m.world.kind))
+                    .map(|m| m.spec.name.clone()),
+            );
+            known.extend(
+                meseta_artifacts::SHIPPED
+                    .iter()
+                    .filter(|a| fits(a.kind))
+                    .map(|a| a.name.to_string()),
+            );
+            let what = match kinds {
+                [] => "module".to_string(),
+                [kind] => format!("{kind} module"),
+                _ => format!("{} module", kinds.join(" or ")),
+            };
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
                 known.join(", ")
+            };
+            return Err(format!(
+                "{flag}: no {what} named '{name}' in --modules/--modules_dir and none built into this binary (known: {known})"
             ));
         }
         let spec = ModuleSpec {
@@ -508,10 +636,11 @@ fn master_config(
     };
     let mut master_hooks = Vec::new();
     for name in hook_names(hooks) {
-        let m = modules.get(name, "--hooks")?;
+        let m = modules.get_of(name, "--hooks", &["master-hooks", "agent-hooks"])?;
         if m.world.kind != "master-hooks" && m.world.kind != "agent-hooks" {
             return Err(format!(
-                "--hooks: module '{name}' is a {} module, not a hook module",
+                "--hooks: module '{name}' is {} {} module, not a hook module",
+                meseta_runtime::article(m.world.kind),
                 m.world.kind
             ));
         }
@@ -530,6 +659,7 @@ fn master_config(
     Ok(MasterConfig {
         listen,
         hostname,
+        http: meseta_http::Limits::default(),
         heartbeat_interval: args.heartbeat_interval,
         allocation_interval: args.allocation_interval,
         offer_timeout: args.offer_timeout,
@@ -654,7 +784,7 @@ fn isolation(args: &AgentArgs, modules: &mut Modules) -> Result<Arc<Isolation>, 
                      the module 'isolator-cgroups'"
                 ));
             }
-            _ => IsolatorSpec::Module(modules.get(name, "--isolation")?),
+            _ => IsolatorSpec::Module(modules.isolator(name)?),
         });
     }
     let options = IsolationOptions {
@@ -700,11 +830,13 @@ fn agent_config(
     hooks: Arc<AgentHookChain>,
 ) -> Result<AgentConfig, String> {
     let resource_estimator = match &args.resource_estimator {
-        Some(name) => Some(modules.get(name, "--resource_estimator")?),
+        Some(name) => {
+            Some(modules.get_of(name, "--resource_estimator", &["resource-estimator"])?)
+        }
         None => None,
     };
     let qos_controller = match &args.qos_controller {
-        Some(name) => Some(modules.get(name, "--qos_controller")?),
+        Some(name) => Some(modules.get_of(name, "--qos_controller", &["qos-controller"])?),
         None => None,
     };
     if args.status_update_retry_interval_min.is_zero() {
@@ -721,6 +853,7 @@ fn agent_config(
         master,
         listen,
         hostname,
+        http: meseta_http::Limits::default(),
         work_dir,
         resources: args.resources.clone(),
         attributes: args.attributes.clone(),
@@ -813,7 +946,8 @@ fn allocator_resolver(modules: Modules) -> meseta_master::AllocatorResolver {
                 .map_err(|e| format!("allocator '{name}': {e}"))?;
             if m.world.kind != "allocator" {
                 return Err(format!(
-                    "module '{name}' is a {} module, not an allocator",
+                    "module '{name}' is {} {} module, not an allocator",
+                    meseta_runtime::article(m.world.kind),
                     m.world.kind
                 ));
             }
@@ -868,6 +1002,8 @@ fn run_master(cmd: MasterCommand) -> Result<(), String> {
     let resolve = allocator_resolver(modules);
     config.shadow_allocators = shadow_allocators(&cmd.master, &resolve)?;
     config.allocators = Some(resolve);
+    config.http = cmd.http.limits();
+    config.flags.extend(cmd.http.flags());
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Master: http://{}", master.address()));
@@ -884,16 +1020,17 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
     let listen = SocketAddr::new(cmd.ip, cmd.port);
     let mut modules = Modules::load(&cmd.modules)?;
     for name in hook_names(cmd.hooks.as_deref()) {
-        let m = modules.get(name, "--hooks")?;
+        let m = modules.get_of(name, "--hooks", &["agent-hooks"])?;
         if m.world.kind != "agent-hooks" {
             return Err(format!(
-                "--hooks: module '{name}' is a {} module, not an agent-hooks module",
+                "--hooks: module '{name}' is {} {} module, not an agent-hooks module",
+                meseta_runtime::article(m.world.kind),
                 m.world.kind
             ));
         }
     }
     let hooks = agent_hooks(&agent_hook_modules(cmd.hooks.as_deref(), &mut modules)?)?;
-    let config = agent_config(
+    let mut config = agent_config(
         cmd.master,
         listen,
         cmd.hostname,
@@ -902,6 +1039,7 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
         &mut modules,
         hooks,
     )?;
+    config.http = cmd.http.limits();
     if config.recover == RecoverMode::Cleanup {
         let killed = meseta_agent::daemon::cleanup(&config.work_dir, &config.cgroups_root)
             .map_err(|e| e.to_string())?;
@@ -955,9 +1093,14 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
             agent_hooks(&agent_hook_modules)?,
         )?);
     }
+    for agent in &mut agent_configs {
+        agent.http = cmd.http.limits();
+    }
     let resolve = allocator_resolver(modules);
     config.shadow_allocators = shadow_allocators(&cmd.master, &resolve)?;
     config.allocators = Some(resolve);
+    config.http = cmd.http.limits();
+    config.flags.extend(cmd.http.flags());
     let zk = cmd.master.zk.clone();
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;

@@ -70,8 +70,13 @@ fn check_accepts_each_shipped_module_for_its_kind_and_rejects_it_for_others() {
                 "{} as {other}: {out}",
                 a.name
             );
+            let article = if a.kind.starts_with(['a', 'i']) {
+                "an"
+            } else {
+                "a"
+            };
             assert!(
-                out.contains(&format!("it is a '{}' module", a.kind)),
+                out.contains(&format!("it is {article} '{}' module", a.kind)),
                 "{out}"
             );
         }
@@ -308,5 +313,98 @@ fn agent_status_update_retry_flags_are_listed_and_checked() {
         text(&out).contains("--status_update_retry_interval_max"),
         "{}",
         text(&out)
+    );
+}
+
+/// Issue 18, finding 7: each error names what is actually wrong.
+#[test]
+fn error_texts_say_what_is_wrong() {
+    // A manifest whose `libraries` is no array: not blamed on a `libraries[0]` that is not there.
+    let o = meseta(&["module", "validate", "--modules", r#"{"libraries":5}"#]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("libraries: must be an array, not a number"),
+        "{out}"
+    );
+    assert!(!out.contains("libraries[0]"), "{out}");
+    let o = meseta(&[
+        "module",
+        "validate",
+        "--modules",
+        r#"{"libraries":[{"name":"hook-env","modules":"env"}]}"#,
+    ]);
+    let out = text(&o);
+    assert!(
+        out.contains("libraries[0].modules: must be an array, not a string"),
+        "{out}"
+    );
+
+    // A missing --modules_dir is a directory, not a manifest.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let o = meseta(&[
+        "module",
+        "validate",
+        "--modules_dir",
+        missing.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("cannot read --modules_dir {}", missing.display())),
+        "{out}"
+    );
+    assert!(!out.contains("module manifest {"), "{out}");
+    assert!(!out.contains("cannot read module manifest"), "{out}");
+
+    // An unknown isolator: the known ones are isolators only.
+    let o = meseta(&[
+        "agent",
+        "--master",
+        "127.0.0.1:1",
+        "--work_dir",
+        dir.path().join("agent").to_str().unwrap(),
+        "--isolation",
+        "posix/nope",
+    ]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("--isolation: no isolator module named 'posix/nope'"),
+        "{out}"
+    );
+    let known = out.split("(known: ").nth(1).unwrap_or_default();
+    assert!(
+        known.contains("posix/cpu")
+            && known.contains("posix/mem")
+            && known.contains("isolator-cgroups")
+            && known.contains("isolator-disk"),
+        "{out}"
+    );
+    for other in meseta_artifacts::SHIPPED
+        .iter()
+        .filter(|a| a.kind != "isolator")
+    {
+        assert!(!known.contains(other.name), "{} listed: {out}", other.name);
+    }
+
+    // "an agent-hooks module", not "a agent-hooks module".
+    let o = meseta(&[
+        "master",
+        "--port",
+        "0",
+        "--registry",
+        "in_memory",
+        "--work_dir",
+        dir.path().join("master").to_str().unwrap(),
+        "--allocator",
+        "hook-env",
+    ]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("module 'hook-env' is an agent-hooks module, not an allocator"),
+        "{out}"
     );
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -31,9 +31,6 @@ use crate::{ha, hooks, operator};
 /// The Mesos version `/version` reports: numeric and dotted, as clients parse it with `int()`.
 pub const MESOS_VERSION: &str = "1.11.0";
 
-/// Largest request body accepted (Mesos has no limit; 16 MiB is far above any real call).
-pub const MAX_BODY: usize = 16 << 20;
-
 /// The master's settings, with Mesos' flag names and defaults.
 #[derive(Clone)]
 pub struct MasterConfig {
@@ -41,6 +38,9 @@ pub struct MasterConfig {
     pub listen: SocketAddr,
     /// `--hostname`; the listen ip when absent.
     pub hostname: Option<String>,
+    /// `--http_max_connections`, `--http_header_read_timeout`, `--http_idle_timeout`,
+    /// `--http_max_body_size`: what the master's HTTP server accepts.
+    pub http: meseta_http::Limits,
     /// Interval of HEARTBEAT events (clients drop a stream after 10 s of silence).
     pub heartbeat_interval: Duration,
     /// `--allocation_interval` (1 s).
@@ -111,6 +111,7 @@ impl Default for MasterConfig {
         MasterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5050)),
             hostname: None,
+            http: meseta_http::Limits::default(),
             heartbeat_interval: Duration::from_secs(5),
             allocation_interval: Duration::from_secs(1),
             offer_timeout: None,
@@ -470,16 +471,9 @@ impl Master {
             }
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "master HTTP server failed");
-            }
-        });
+        let server = tokio::spawn(meseta_http::serve(listener, app, config.http, async {
+            let _ = rx.await;
+        }));
         Ok(Master {
             address,
             leading,
@@ -915,7 +909,6 @@ pub(crate) fn routes(shared: Shared) -> Router {
         .route("/api/v1", post(operator_api))
         .route("/master/api/v1", post(operator_api))
         .route("/metrics/snapshot", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }
 
@@ -1331,6 +1324,7 @@ async fn weights(
         role: String,
         weight: f64,
     }
+    meseta_api::limits::check(&body).map_err(|e| MasterError::Invalid(e.to_string()))?;
     let list: Vec<WeightInfo> = serde_json::from_slice(&body).map_err(|e| {
         MasterError::Invalid(format!(
             "Failed to parse update weights request JSON (expected [{{\"role\": \"...\", \"weight\": 1.0}}]): {e}"
@@ -1455,6 +1449,7 @@ fn parse_quota_configs(call: &serde_json::Value) -> Result<Vec<(String, Quota)>,
 /// The v1 operator API (`POST /api/v1`), JSON: `UPDATE_QUOTA` and `GET_QUOTA`, the calls that
 /// set what the allocator enforces. Other operator calls are answered 501, naming the call.
 async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Response, MasterError> {
+    meseta_api::limits::check(&body).map_err(|e| MasterError::Invalid(e.to_string()))?;
     let call: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         MasterError::Invalid(format!("Failed to parse body into master::Call: {e}"))
     })?;

@@ -16,6 +16,8 @@ pub enum LoadError {
     BothModuleFlags,
     #[error("cannot read module manifest {path}: {message}")]
     ManifestRead { path: PathBuf, message: String },
+    #[error("cannot read --modules_dir {path} (a directory of module manifests): {message}")]
+    ModulesDirRead { path: PathBuf, message: String },
     #[error("bad module manifest {origin}: {message}")]
     ManifestParse { origin: String, message: String },
     #[error(
@@ -87,7 +89,10 @@ pub enum LoadError {
         missing: String,
         hint: String,
     },
-    #[error("module '{module}': {path} cannot be linked as a '{kind}' module: {message}")]
+    #[error(
+        "module '{module}': {path} cannot be linked as {} '{kind}' module: {message}",
+        crate::world::article(.kind)
+    )]
     Link {
         module: String,
         path: String,
@@ -104,7 +109,9 @@ pub enum LoadError {
         cause: Box<ModuleError>,
     },
     #[error(
-        "module '{module}' is a '{actual}' module, but it is named where a '{expected}' module is needed"
+        "module '{module}' is {} '{actual}' module, but it is named where {} '{expected}' module is needed",
+        crate::world::article(.actual),
+        crate::world::article(.expected)
     )]
     KindMismatch {
         module: String,

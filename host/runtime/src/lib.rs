@@ -29,4 +29,4 @@ pub use error::{FaultCause, LoadError, ModuleError};
 pub use manifest::{FailurePolicy, Grant, Manifest, ModuleSpec, Settings, Source};
 pub use module::{Builtins, LoadedModule, Loader, NoBuiltins};
 pub use sandbox::{InstanceContext, Sandbox, StoreState, World};
-pub use world::{Summary, WorldSpec};
+pub use world::{Summary, WorldSpec, article};

@@ -133,7 +133,7 @@ impl Manifest {
 
     /// `--modules_dir`: every regular file in the directory, in alphabetical order.
     pub fn from_dir(dir: &Path) -> Result<Manifest, LoadError> {
-        let read_err = |e: std::io::Error| LoadError::ManifestRead {
+        let read_err = |e: std::io::Error| LoadError::ModulesDirRead {
             path: dir.to_path_buf(),
             message: e.to_string(),
         };
@@ -167,7 +167,8 @@ impl Manifest {
         let root = object(&root, "manifest").map_err(|m| err("manifest", m))?;
         check_fields(root, &["libraries"]).map_err(|m| err("manifest", m))?;
         let mut manifest = Manifest::default();
-        for (li, lib) in list(root.get("libraries")).into_iter().enumerate() {
+        let libraries = array(root.get("libraries")).map_err(|m| err("libraries", m))?;
+        for (li, lib) in libraries.into_iter().enumerate() {
             let at = format!("libraries[{li}]");
             let lib = object(lib, &at).map_err(|m| err(&at, m))?;
             check_fields(lib, &["file", "name", "modules"]).map_err(|m| err(&at, m))?;
@@ -187,7 +188,8 @@ impl Manifest {
                     ));
                 }
             };
-            let modules = list(lib.get("modules"));
+            let modules =
+                array(lib.get("modules")).map_err(|m| err(&format!("{at}.modules"), m))?;
             if modules.is_empty() {
                 return Err(err(&at, "lists no \"modules\"".into()));
             }
@@ -259,7 +261,8 @@ fn parse_module(
         return Err("has an empty \"name\"".into());
     }
     let mut parameters = Vec::new();
-    for (pi, p) in list(m.get("parameters")).into_iter().enumerate() {
+    let given = array(m.get("parameters")).map_err(|e| format!("parameters: {e}"))?;
+    for (pi, p) in given.into_iter().enumerate() {
         let p = object(p, "parameter").map_err(|e| format!("parameters[{pi}]: {e}"))?;
         check_fields(p, &["key", "value"]).map_err(|e| format!("parameters[{pi}]: {e}"))?;
         let key = string(p.get("key"))
@@ -296,7 +299,8 @@ fn parse_module(
         },
     };
     let mut grants = Vec::new();
-    for (gi, g) in list(m.get("grants")).into_iter().enumerate() {
+    let given = array(m.get("grants")).map_err(|e| format!("grants: {e}"))?;
+    for (gi, g) in given.into_iter().enumerate() {
         let g = object(g, "grant").map_err(|e| format!("grants[{gi}]: {e}"))?;
         check_fields(g, &["host_path", "guest_path", "read_only"])
             .map_err(|e| format!("grants[{gi}]: {e}"))?;
@@ -362,12 +366,15 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// A repeated field: absent or `null` is empty, a single object is a one-element list.
-fn list(v: Option<&Value>) -> Vec<&Value> {
+/// A list of the manifest's structure (`libraries`, `modules`): absent or `null` is empty; a
+/// single object is a one-element list (Mesos' JSON-to-protobuf reading accepts it); anything
+/// else is an error saying an array is needed.
+fn array(v: Option<&Value>) -> Result<Vec<&Value>, String> {
     match v {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(other) => vec![other],
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items.iter().collect()),
+        Some(obj @ Value::Object(_)) => Ok(vec![obj]),
+        Some(other) => Err(format!("must be an array, not {}", kind_of(other))),
     }
 }
 

@@ -103,7 +103,8 @@ pub fn missing(
         let others = implemented(summary, worlds);
         if let Some(o) = others.first() {
             format!(
-                "; it is a '{}' module (it exports '{}')",
+                "; it is {} '{}' module (it exports '{}')",
+                article(o.kind),
                 o.kind,
                 o.export_name()
             )
@@ -134,6 +135,16 @@ fn compatible(host: (u64, u64, u64), guest: (u64, u64, u64)) -> bool {
         return host.1 == guest.1;
     }
     true
+}
+
+/// The indefinite article for a module kind or other word: "an" before a vowel ("an
+/// allocator", "an 'agent-hooks' module"), else "a" ("a 'master-hooks' module").
+pub fn article(word: &str) -> &'static str {
+    let first = word.trim_start_matches(['\'', '"']).chars().next();
+    match first.map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
 }
 
 #[cfg(test)]

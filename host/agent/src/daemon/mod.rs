@@ -69,9 +69,6 @@ pub const STATUS_UPDATE_RETRY_INTERVAL_MIN: Duration = Duration::from_secs(10);
 /// Mesos' `STATUS_UPDATE_RETRY_INTERVAL_MAX`: the default cap of the doubling resend interval.
 pub const STATUS_UPDATE_RETRY_INTERVAL_MAX: Duration = Duration::from_secs(10 * 60);
 
-/// Largest request body accepted.
-pub const MAX_BODY: usize = 16 << 20;
-
 /// The agent's settings, with Mesos' flag names and defaults where Mesos has them.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -83,6 +80,9 @@ pub struct AgentConfig {
     pub listen: SocketAddr,
     /// `--hostname`: the advertised hostname; the advertised ip as text when absent.
     pub hostname: Option<String>,
+    /// `--http_max_connections`, `--http_header_read_timeout`, `--http_idle_timeout`,
+    /// `--http_max_body_size`: what the agent's HTTP server accepts.
+    pub http: meseta_http::Limits,
     /// `--work_dir`: sandboxes live under `<work_dir>/slaves`.
     pub work_dir: PathBuf,
     /// `--resources` text; the rest is detected (see [`crate::agent_resources`]).
@@ -164,6 +164,7 @@ impl Default for AgentConfig {
             master: "127.0.0.1:5050".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 5051)),
             hostname: None,
+            http: meseta_http::Limits::default(),
             work_dir: PathBuf::from("/var/lib/meseta/agent"),
             resources: None,
             attributes: None,

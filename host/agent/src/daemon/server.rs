@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 
 use super::tasks::{self, RunTaskError};
-use super::{MAX_BODY, MESOS_VERSION, Shared, executor_api, state_json, status};
+use super::{MESOS_VERSION, Shared, executor_api, state_json, status};
 use crate::sandbox::{self, PathError};
 
 /// A plain-text error answer.
@@ -129,7 +129,6 @@ pub fn router(d: Shared) -> Router {
         .route("/version", get(version))
         .route("/slave(1)/flags", get(flags))
         .route("/flags", get(flags))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(d)
 }
 
@@ -137,12 +136,8 @@ pub fn router(d: Shared) -> Router {
 pub async fn serve(d: Shared, listener: TcpListener) {
     let app = router(d.clone());
     let stop = d.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.stopped().await })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "the agent's HTTP server failed");
-    }
+    let limits = d.config.http;
+    meseta_http::serve(listener, app, limits, async move { stop.stopped().await }).await;
 }
 
 // Master -> agent -----------------------------------------------------------------------------
