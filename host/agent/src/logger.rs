@@ -90,36 +90,6 @@ impl ContainerLogger {
     }
 }
 
-/// Parses a byte size as Mesos writes one: an integer or decimal followed by `B`, `KB`, `MB`,
-/// `GB` or `TB` (powers of 1024), e.g. `10MB`; a bare number is bytes.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "KB" => 1 << 10,
-        "MB" => 1 << 20,
-        "GB" => 1 << 30,
-        "TB" => 1 << 40,
-        other => {
-            return Err(format!(
-                "invalid size '{text}': unknown unit '{other}' (B, KB, MB, GB or TB)"
-            ));
-        }
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid size '{text}': expected a number and a unit, e.g. 10MB"))?;
-    let bytes = value * scale as f64;
-    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
-        return Err(format!("invalid size '{text}': out of range"));
-    }
-    Ok(bytes as u64)
-}
-
 /// Reads Mesos' `logrotate_stdout_options`: logrotate directives, of which the built-in
 /// rotation understands `rotate <count>`, the number of rotated files kept. Without it no
 /// rotated file is kept (logrotate's own default, `rotate 0`). Any other directive is refused
@@ -146,18 +116,15 @@ pub fn parse_logrotate_options(text: &str) -> Result<u32, String> {
     Ok(keep)
 }
 
-/// Checks a maximum size and a logrotate options string; the rotation they describe.
-pub fn rotation(max_size: u64, options: &str) -> Result<Rotation, String> {
+/// Checks a maximum file size: at least [`MIN_MAX_SIZE`].
+pub fn check_max_size(max_size: u64) -> Result<u64, String> {
     if max_size < MIN_MAX_SIZE {
         return Err(format!(
             "a maximum log size of {max_size} bytes is below the minimum of {MIN_MAX_SIZE} \
              bytes (one page)"
         ));
     }
-    Ok(Rotation {
-        max_size,
-        keep: parse_logrotate_options(options)?,
-    })
+    Ok(max_size)
 }
 
 /// The log streams of a launched container: the threads draining its pipes (none for the
@@ -386,21 +353,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_parse_as_mesos_writes_them() {
-        assert_eq!(parse_bytes("10MB"), Ok(10 * 1024 * 1024));
-        assert_eq!(parse_bytes("1KB"), Ok(1024));
-        assert_eq!(parse_bytes("4096B"), Ok(4096));
-        assert_eq!(parse_bytes("4096"), Ok(4096));
-        assert_eq!(parse_bytes("1.5GB"), Ok(3 << 29));
-        assert_eq!(parse_bytes("2tb"), Ok(2 << 40));
-        assert!(parse_bytes("10XB").unwrap_err().contains("unknown unit"));
-        assert!(parse_bytes("MB").is_err());
-        assert!(parse_bytes("").is_err());
-        assert!(parse_bytes("1.2.3MB").is_err());
-        assert!(parse_bytes("99999999999TB").unwrap_err().contains("range"));
-    }
-
-    #[test]
     fn logrotate_options_give_the_count_kept() {
         assert_eq!(parse_logrotate_options("rotate 9"), Ok(9));
         assert_eq!(parse_logrotate_options("  rotate 3\n"), Ok(3));
@@ -413,14 +365,8 @@ mod tests {
         assert!(parse_logrotate_options("rotate").is_err());
         assert!(parse_logrotate_options("rotate -1").is_err());
         assert!(parse_logrotate_options("rotate 1000000").is_err());
-        assert!(rotation(100, "rotate 1").unwrap_err().contains("minimum"));
-        assert_eq!(
-            rotation(1 << 20, "rotate 2"),
-            Ok(Rotation {
-                max_size: 1 << 20,
-                keep: 2
-            })
-        );
+        assert!(check_max_size(100).unwrap_err().contains("minimum"));
+        assert_eq!(check_max_size(4096), Ok(4096));
     }
 
     fn sizes(dir: &Path) -> Vec<(String, u64)> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use meseta_agent::isolation::{Isolation, IsolationOptions, IsolatorSpec};
-use meseta_agent::logger::ContainerLogger;
+use meseta_agent::logger::{self, ContainerLogger, Rotation};
 use meseta_agent::{Agent, AgentConfig, RecoverMode};
 use meseta_hooks::{AgentHookChain, MasterHookChain};
 use meseta_master::{Master, MasterConfig};
@@ -204,14 +204,14 @@ pub struct AgentArgs {
     container_logger: String,
     /// The logrotate logger's `max_stdout_size`: `stdout` is rotated when it reaches this
     /// (Mesos' byte syntax: `10MB`; at least 4KB).
-    #[arg(long = "container_logger_max_stdout_size", alias = "container-logger-max-stdout-size", env = "MESETA_CONTAINER_LOGGER_MAX_STDOUT_SIZE", default_value = "10MB", value_parser = meseta_agent::logger::parse_bytes)]
+    #[arg(long = "container_logger_max_stdout_size", alias = "container-logger-max-stdout-size", env = "MESETA_CONTAINER_LOGGER_MAX_STDOUT_SIZE", default_value = "10MB", value_parser = meseta_runtime::manifest::parse_bytes)]
     container_logger_max_stdout_size: u64,
     /// The logrotate logger's `logrotate_stdout_options`: `rotate <count>` rotated files of
     /// stdout are kept (`stdout.1` newest); without it none.
     #[arg(long = "container_logger_logrotate_stdout_options", alias = "container-logger-logrotate-stdout-options", env = "MESETA_CONTAINER_LOGGER_LOGROTATE_STDOUT_OPTIONS", default_value = meseta_agent::logger::DEFAULT_OPTIONS)]
     container_logger_logrotate_stdout_options: String,
     /// The logrotate logger's `max_stderr_size`.
-    #[arg(long = "container_logger_max_stderr_size", alias = "container-logger-max-stderr-size", env = "MESETA_CONTAINER_LOGGER_MAX_STDERR_SIZE", default_value = "10MB", value_parser = meseta_agent::logger::parse_bytes)]
+    #[arg(long = "container_logger_max_stderr_size", alias = "container-logger-max-stderr-size", env = "MESETA_CONTAINER_LOGGER_MAX_STDERR_SIZE", default_value = "10MB", value_parser = meseta_runtime::manifest::parse_bytes)]
     container_logger_max_stderr_size: u64,
     /// The logrotate logger's `logrotate_stderr_options`.
     #[arg(long = "container_logger_logrotate_stderr_options", alias = "container-logger-logrotate-stderr-options", env = "MESETA_CONTAINER_LOGGER_LOGROTATE_STDERR_OPTIONS", default_value = meseta_agent::logger::DEFAULT_OPTIONS)]
@@ -730,9 +730,13 @@ fn container_logger(args: &AgentArgs) -> Result<ContainerLogger, String> {
     ) {
         return Ok(ContainerLogger::Sandbox);
     }
-    let stream = |name: &str, max_size: u64, options: &str| {
-        meseta_agent::logger::rotation(max_size, options)
-            .map_err(|e| format!("--container_logger_max_{name}_size / --container_logger_logrotate_{name}_options: {e}"))
+    let stream = |name: &str, max_size: u64, options: &str| -> Result<Rotation, String> {
+        Ok(Rotation {
+            max_size: logger::check_max_size(max_size)
+                .map_err(|e| format!("--container_logger_max_{name}_size: {e}"))?,
+            keep: logger::parse_logrotate_options(options)
+                .map_err(|e| format!("--container_logger_logrotate_{name}_options: {e}"))?,
+        })
     };
     Ok(ContainerLogger::Logrotate {
         stdout: stream(
