@@ -312,7 +312,6 @@ impl RotatingFile {
         self.failed = false;
         let create = || {
             OpenOptions::new()
-                .write(true)
                 .append(true)
                 .create_new(true)
                 .mode(0o644)
