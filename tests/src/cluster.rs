@@ -163,3 +163,52 @@ pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The files of a sandbox whose names start with `stream` (`stdout`, `stdout.1`, ...), with
+/// their sizes, sorted by name.
+pub fn log_files(sandbox: &std::path::Path, stream: &str) -> Vec<(String, u64)> {
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(sandbox)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let size = e.metadata().unwrap().len();
+            name.starts_with(stream).then_some((name, size))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Asserts that `stream` in `sandbox` was rotated with files of at most `max_size` bytes and
+/// exactly `keep` rotated files (`<stream>.1` to `<stream>.<keep>`), none beyond, and that the
+/// current file ends with `last`.
+pub fn assert_rotated(
+    sandbox: &std::path::Path,
+    stream: &str,
+    max_size: u64,
+    keep: u32,
+    last: &str,
+) {
+    let files = log_files(sandbox, stream);
+    let mut expected: Vec<String> = (1..=keep).map(|n| format!("{stream}.{n}")).collect();
+    expected.push(stream.to_string());
+    expected.sort();
+    let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(names, expected, "{files:?}");
+    assert!(
+        files.iter().all(|(_, size)| *size <= max_size),
+        "a file above {max_size} bytes: {files:?}"
+    );
+    for (name, size) in &files {
+        if name != stream {
+            assert_eq!(*size, max_size, "{name} was rotated before it was full");
+        }
+    }
+    let current = std::fs::read(sandbox.join(stream)).unwrap();
+    assert!(
+        current.ends_with(last.as_bytes()),
+        "{stream} does not end with {last:?}: ...{:?}",
+        String::from_utf8_lossy(&current[current.len().saturating_sub(80)..])
+    );
+}

@@ -3,7 +3,10 @@
 //! agent started in-process on 127.0.0.1 port 0 (or a `meseta agent` process where the agent's
 //! own exit is under test), real task processes, real cgroups where the machine has them.
 
-use meseta_tests::cluster::{Cluster, RES, T, eventually, framework, master_config};
+use meseta_agent::logger::{ContainerLogger, Rotation};
+use meseta_tests::cluster::{
+    Cluster, RES, T, assert_rotated, eventually, framework, log_files, master_config,
+};
 use meseta_tests::daemons::http_get;
 use meseta_tests::scheduler::{Scheduler, offer_ids, task};
 use serde_json::{Value, json};
@@ -266,5 +269,100 @@ fn processes_that_leave_the_session_end_with_their_container() {
     eventually(
         "the escaped process of a torn-down framework to end",
         || !alive(escaped),
+    );
+}
+
+// Finding 6 -----------------------------------------------------------------------------------
+
+const MB: u64 = 1 << 20;
+
+/// 50 MB on stdout, then a last line; a line on stderr.
+const FLOOD: &str = "head -c 52428800 /dev/zero | tr '\\0' a; echo; echo the-last-line; \
+                     echo on-stderr >&2";
+
+#[test]
+fn a_task_flooding_stdout_leaves_rotated_files_of_bounded_size() {
+    let mut c = Cluster::start(master_config(), &[]);
+    let rotation = Rotation {
+        max_size: MB,
+        keep: 3,
+    };
+    c.add_agent_with(RES, |config| {
+        config.container_logger = ContainerLogger::Logrotate {
+            stdout: rotation,
+            stderr: rotation,
+        };
+    });
+    let mut s = c.subscribe(framework("flood"));
+    s.set_auto_ack(true);
+    let fid = s.framework_id().to_string();
+    let agent_id = launch(&mut s, "flood", FLOOD);
+    s.wait_state("flood", "TASK_FINISHED", T).unwrap();
+
+    // on disk: stdout and stdout.1..3, each at most 1 MB, the newest output in stdout
+    let sandbox = c.dirs[0].path().join(format!(
+        "slaves/{agent_id}/frameworks/{fid}/executors/flood/runs/latest"
+    ));
+    assert_rotated(&sandbox, "stdout", MB, 3, "\nthe-last-line\n");
+    let total: u64 = log_files(&sandbox, "stdout").iter().map(|(_, s)| s).sum();
+    assert!(total <= 4 * MB, "{total} bytes of stdout kept");
+    assert_eq!(
+        log_files(&sandbox, "stderr"),
+        vec![("stderr".to_string(), 10)]
+    );
+    assert_eq!(
+        std::fs::read_to_string(sandbox.join("stderr")).unwrap(),
+        "on-stderr\n"
+    );
+
+    // the sandbox browser and file reader show the same
+    let agent = agent_url(&c);
+    let path = format!("/frameworks/{fid}/executors/flood/runs/latest");
+    let (code, body) = http_get(&agent, &format!("/files/browse?path={path}")).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let listing: Value = serde_json::from_str(&body).unwrap();
+    let mut names: Vec<String> = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .filter(|n| n.starts_with("std"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["stderr", "stdout", "stdout.1", "stdout.2", "stdout.3"]
+    );
+    let (code, body) =
+        http_get(&agent, &format!("/files/read?path={path}/stdout&offset=0")).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("the-last-line"), "{body}");
+}
+
+#[test]
+fn the_sandbox_logger_leaves_one_unrotated_file() {
+    let mut c = Cluster::start(master_config(), &[]);
+    c.add_agent_with(RES, |config| {
+        config.container_logger = ContainerLogger::Sandbox;
+    });
+    let mut s = c.subscribe(framework("sandbox-logger"));
+    s.set_auto_ack(true);
+    let fid = s.framework_id().to_string();
+    let agent_id = launch(&mut s, "big", "head -c 3000000 /dev/zero; echo end");
+    s.wait_state("big", "TASK_FINISHED", T).unwrap();
+    let sandbox = c.dirs[0].path().join(format!(
+        "slaves/{agent_id}/frameworks/{fid}/executors/big/runs/latest"
+    ));
+    assert_eq!(
+        log_files(&sandbox, "stdout"),
+        vec![("stdout".to_string(), 3_000_004)]
     );
 }

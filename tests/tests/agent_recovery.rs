@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use meseta_master::MasterConfig;
-use meseta_tests::cluster::{Cluster, T, master_config};
+use meseta_tests::cluster::{Cluster, T, assert_rotated, master_config};
 use meseta_tests::daemons::{AgentProcess, free_port};
 use meseta_tests::scheduler::{Scheduler, is_update_of, offer_ids, task};
 use serde_json::{Value, json};
@@ -672,4 +672,58 @@ fn sigterm_leaves_checkpointed_tasks_running() {
     kept.wait_state("kept", "TASK_FINISHED", T)
         .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
     no_more_updates(&mut kept, "kept");
+}
+
+#[test]
+fn logs_rotate_while_the_agent_is_down() {
+    const MB: u64 = 1 << 20;
+    let cluster = master();
+    let work = tempfile::tempdir().unwrap();
+    let tasks = Tasks::new();
+    let port = free_port().unwrap();
+    let flags = [
+        "--container_logger_max_stdout_size",
+        "1MB",
+        "--container_logger_logrotate_stdout_options",
+        "rotate 3",
+    ];
+    let mut agent = AgentProcess::start(&cluster.addr, port, work.path(), RES, &flags).unwrap();
+    let mut s = Scheduler::subscribe(&cluster.addr, framework("ckpt-logs", true)).unwrap();
+    s.set_auto_ack(true);
+    let fid = s.framework_id().to_string();
+
+    // 2 MB, then the pid file and a wait for the go file, then 30 MB and a last line
+    let flood = |mb: u32| format!("head -c {} /dev/zero | tr '\\0' a", mb * 1024 * 1024);
+    let command = format!(
+        "{}; {}; {}; echo; echo the-last-line",
+        flood(2),
+        tasks.command("logs").replace("; echo done", ""),
+        flood(30)
+    );
+    let offers = s.wait_offers(T).unwrap();
+    let agent_id = offers[0]["agent_id"]["value"].as_str().unwrap().to_string();
+    let info = task("logs", &agent_id, &command, 0.1, 16.0);
+    let (code, body) = s
+        .accept(&offer_ids(&offers[..1]), json!([info]), 0.0)
+        .unwrap();
+    assert_eq!(code, 202, "{body}");
+    s.wait_state("logs", "TASK_RUNNING", T).unwrap();
+    let pid = tasks.pid("logs");
+    let sandbox = work.path().join(format!(
+        "slaves/{agent_id}/frameworks/{fid}/executors/logs/runs/latest"
+    ));
+
+    // the agent goes; the task writes on, and its supervisor rotates
+    agent.kill9();
+    tasks.go("logs");
+    wait_until("the task to end while the agent is down", T, || !alive(pid));
+    wait_until("its last line in stdout", T, || {
+        std::fs::read(sandbox.join("stdout")).is_ok_and(|b| b.ends_with(b"the-last-line\n"))
+    });
+    assert_rotated(&sandbox, "stdout", MB, 3, "\nthe-last-line\n");
+
+    let agent = start_agent(&cluster, port, work.path());
+    s.wait_state("logs", "TASK_FINISHED", T)
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", agent.output()));
+    assert_rotated(&sandbox, "stdout", MB, 3, "\nthe-last-line\n");
 }

@@ -632,7 +632,8 @@ fn launch_blocking(
     let (tx, rx) = watch::channel(None);
 
     // Start the reaper first: if no thread can be had, nothing has been launched yet.
-    let (child_tx, child_rx) = std::sync::mpsc::channel::<(Child, String)>();
+    let (child_tx, child_rx) =
+        std::sync::mpsc::channel::<(Child, String, crate::logger::LogStreams)>();
     let reaper_state = Arc::clone(&state);
     let reaper_running = running.clone();
     std::thread::Builder::new()
@@ -640,10 +641,11 @@ fn launch_blocking(
         .stack_size(128 * 1024)
         .spawn(move || {
             // A closed channel means the launch failed: nothing to watch.
-            if let Ok((child, container_id)) = child_rx.recv() {
+            if let Ok((child, container_id, logs)) = child_rx.recv() {
                 reap(
                     child,
                     &container_id,
+                    logs,
                     &reaper_state,
                     &tx,
                     &reaper_running,
@@ -681,8 +683,8 @@ fn launch_blocking(
         map.insert(config.container_id.clone(), handle.clone());
     }
 
-    if let Err(std::sync::mpsc::SendError((child, container_id))) =
-        child_tx.send((process.child, config.container_id))
+    if let Err(std::sync::mpsc::SendError((child, container_id, _))) =
+        child_tx.send((process.child, config.container_id, process.logs))
     {
         // The reaper thread is gone (it cannot be, short of a panic): clean up here.
         if let Some(map) = running.upgrade() {
@@ -913,9 +915,11 @@ fn destroy_now(mut child: Child, pid: u32) {
 
 /// The reaper thread's body: wait for the leader to exit (unreaped), kill what is left of its
 /// group, reap it, publish the termination, forget the container.
+#[allow(clippy::too_many_arguments)]
 fn reap(
     mut child: Child,
     container_id: &str,
+    logs: crate::logger::LogStreams,
     state: &Mutex<ProcState>,
     tx: &watch::Sender<Option<Termination>>,
     running: &Weak<Registry>,
@@ -948,6 +952,11 @@ fn reap(
         state.reaped = true;
         status
     };
+    // the end is reported once the container's output is in its files
+    if !logs.drain(crate::logger::DRAIN_TIMEOUT) {
+        tracing::debug!(container = %container_id,
+            "a process outside the container still holds its output");
+    }
     finish(
         container_id,
         pid,

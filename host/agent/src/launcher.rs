@@ -6,15 +6,15 @@
 //! - starts a new session (`setsid`), so it and everything it forks form one process group that
 //!   the containerizer can signal as a whole, and an executor may `killpg(0, ...)` its own group;
 //! - has the sandbox as its working directory, stdin from `/dev/null`, and stdout and stderr
-//!   appended to the files `stdout` and `stderr` in the sandbox;
+//!   going to the files `stdout` and `stderr` in the sandbox, through the container logger
+//!   ([`crate::logger`]: appended directly, or drained by threads of the launching process and
+//!   rotated by size);
 //! - gets a clean environment built by [`environment`];
 //! - runs as the agent's user, or as `user` when that differs and the agent is root (the sandbox
 //!   is then chowned to that user, as Mesos does). A non-root agent refuses another user.
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -91,6 +91,8 @@ pub struct ContainerConfig {
     /// Run under a supervisor process that outlives the agent (see [`crate::supervisor`]);
     /// `None` makes the process a direct child of the agent.
     pub supervisor: Option<crate::supervisor::Supervision>,
+    /// Where the process's stdout and stderr go (`--container_logger`).
+    pub logger: crate::logger::ContainerLogger,
 }
 
 /// Why a container could not be launched.
@@ -306,6 +308,9 @@ pub fn environment(config: &ContainerConfig, run_as: &RunAs) -> Vec<(String, Str
 pub struct LaunchedProcess {
     pub child: Child,
     pub run_as: RunAs,
+    /// The container's log streams: once the process has ended, drain them before its end is
+    /// reported, so that its files hold all it wrote.
+    pub logs: crate::logger::LogStreams,
 }
 
 impl LaunchedProcess {
@@ -374,16 +379,8 @@ pub fn launch(config: &ContainerConfig) -> Result<LaunchedProcess, LaunchError> 
     if !sandbox.is_dir() {
         return Err(sandbox_err(io::Error::from(io::ErrorKind::NotFound)));
     }
-    let open_log = |name: &str| {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o644)
-            .open(sandbox.join(name))
-            .map_err(sandbox_err)
-    };
-    let stdout = open_log("stdout")?;
-    let stderr = open_log("stderr")?;
+    let owner = run_as.switch.as_ref().map(|s| (s.uid, s.gid));
+    let outputs = crate::logger::open(&config.logger, sandbox, owner).map_err(sandbox_err)?;
     if let Some(switch) = &run_as.switch {
         chown_tree(sandbox, switch.uid, switch.gid).map_err(sandbox_err)?;
     }
@@ -406,8 +403,8 @@ pub fn launch(config: &ContainerConfig) -> Result<LaunchedProcess, LaunchError> 
                 .map(|(k, v)| (OsString::from(k), OsString::from(v))),
         )
         .stdin(Stdio::null())
-        .stdout(Stdio::from(stdout))
-        .stderr(Stdio::from(stderr));
+        .stdout(outputs.stdout)
+        .stderr(outputs.stderr);
 
     let switch = run_as.switch.clone();
     let cgroups = config
@@ -461,7 +458,14 @@ pub fn launch(config: &ContainerConfig) -> Result<LaunchedProcess, LaunchError> 
         command = %describe(command),
         "launched container process"
     );
-    Ok(LaunchedProcess { child, run_as })
+    // `cmd` holds the pipes' write ends: only the child may keep them, or the log streams
+    // never reach end of file
+    drop(cmd);
+    Ok(LaunchedProcess {
+        child,
+        run_as,
+        logs: outputs.streams,
+    })
 }
 
 #[cfg(test)]
@@ -484,6 +488,7 @@ mod tests {
             cgroups: Vec::new(),
             checkpoint: None,
             supervisor: None,
+            logger: crate::logger::ContainerLogger::Sandbox,
         }
     }
 

@@ -5,6 +5,8 @@
 //!   the confined file access behind `/files/browse` and `/files/read`.
 //! - [`launcher`]: starts a command as a real process in its own session, in its sandbox, with
 //!   Mesos' executor environment, as the right user.
+//! - [`logger`]: the container loggers: `stdout`/`stderr` in the sandbox as they are, or
+//!   rotated by size (Mesos' `LogrotateContainerLogger`, the default).
 //! - [`containerizer`]: tracks launched containers; wait, kill with a grace period (SIGTERM then
 //!   SIGKILL to the whole process group), and the task state a termination maps to.
 //! - [`tracking`]: each container's own freezer cgroup, so that everything it starts (even in
@@ -30,6 +32,7 @@ pub mod containerizer;
 pub mod daemon;
 pub mod isolation;
 pub mod launcher;
+pub mod logger;
 pub mod resources;
 pub mod sandbox;
 pub mod supervisor;

@@ -6,12 +6,14 @@
 //! 1. starts a session of its own (`setsid`), so signals to the agent's group miss it;
 //! 2. reads `launch.json` ([`LaunchSpec`]) from the run dir and starts the process exactly as
 //!    the agent would ([`crate::launcher::launch`]: own session and process group, sandbox cwd,
-//!    `stdout`/`stderr` files, user switch, cgroups joined before `exec`);
+//!    `stdout`/`stderr` files, user switch, cgroups joined before `exec`); with the logrotate
+//!    container logger its threads drain and rotate the container's output, agent or not;
 //! 3. checkpoints the process's pid and start time (`pids/task.pid`) and prints
 //!    `started <pid>` on its stdout (a pipe the agent reads once), or `failed <message>`;
 //! 4. waits for the process to exit (unreaped, so the process group id cannot be recycled),
-//!    SIGKILLs what is left of the group, reaps it, and checkpoints how it ended
-//!    (`termination`, written via a rename) before it exits itself.
+//!    SIGKILLs what is left of the group, reaps it, drains the container's log streams (at most
+//!    [`crate::logger::DRAIN_TIMEOUT`]), and checkpoints how it ended (`termination`, written
+//!    via a rename) before it exits itself.
 //!
 //! With `--exit_with_agent` (tasks of frameworks that do not checkpoint) the supervisor also
 //! reads its stdin, a pipe whose write end only the agent holds: end of file means the agent
@@ -53,6 +55,10 @@ pub struct LaunchSpec {
     pub cgroups: Vec<PathBuf>,
     /// `Some(recovery timeout in ms)` for a checkpointing framework.
     pub checkpoint_ms: Option<u64>,
+    /// The container logger; its threads run in the supervisor, so rotation goes on while the
+    /// agent is down.
+    #[serde(default)]
+    pub logger: crate::logger::ContainerLogger,
 }
 
 impl LaunchSpec {
@@ -76,6 +82,7 @@ impl LaunchSpec {
             checkpoint_ms: c
                 .checkpoint
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            logger: c.logger,
         }
     }
 
@@ -101,6 +108,7 @@ impl LaunchSpec {
             cgroups: self.cgroups.clone(),
             checkpoint: self.checkpoint_ms.map(Duration::from_millis),
             supervisor: None,
+            logger: self.logger,
         }
     }
 }
@@ -193,6 +201,7 @@ pub fn main(run_dir: &Path, exit_with_agent: bool) -> i32 {
     }
 
     let mut child = process.child;
+    let logs = process.logs;
     if let Err(e) = sys::wait_exited_unreaped(pid) {
         eprintln!("meseta supervise: cannot wait for {pid}: {e}");
     }
@@ -206,6 +215,12 @@ pub fn main(run_dir: &Path, exit_with_agent: bool) -> i32 {
         *reaped = true;
         status
     };
+    if !logs.drain(crate::logger::DRAIN_TIMEOUT) {
+        eprintln!(
+            "meseta supervise: a process outside the container still holds its output; \
+             not waiting for it"
+        );
+    }
     let record = TerminationRecord::from(status);
     if let Err(e) = checkpoint::write_json(&run_files::termination(run_dir), &record) {
         eprintln!("meseta supervise: {e}");

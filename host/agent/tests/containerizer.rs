@@ -40,6 +40,7 @@ impl Fixture {
             cgroups: Vec::new(),
             checkpoint: None,
             supervisor: None,
+            logger: meseta_agent::logger::ContainerLogger::Sandbox,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use meseta_agent::isolation::{Isolation, IsolationOptions, IsolatorSpec};
+use meseta_agent::logger::{self, ContainerLogger, Rotation};
 use meseta_agent::{Agent, AgentConfig, RecoverMode};
 use meseta_hooks::{AgentHookChain, MasterHookChain};
 use meseta_master::{Master, MasterConfig};
@@ -187,6 +188,37 @@ pub struct AgentArgs {
         env = "MESETA_CGROUPS_ENABLE_CFS"
     )]
     cgroups_enable_cfs: bool,
+    /// Where tasks' stdout and stderr go: `logrotate` (files in the sandbox rotated by size,
+    /// Mesos' LogrotateContainerLogger) or `sandbox` (unrotated files, Mesos' default). Mesos'
+    /// module names `org_apache_mesos_LogrotateContainerLogger` and
+    /// `org_apache_mesos_SandboxContainerLogger` are accepted too.
+    #[arg(
+        long = "container_logger",
+        alias = "container-logger",
+        env = "MESETA_CONTAINER_LOGGER",
+        default_value = "logrotate",
+        value_parser = [
+            "logrotate",
+            "sandbox",
+            "org_apache_mesos_LogrotateContainerLogger",
+            "org_apache_mesos_SandboxContainerLogger",
+        ]
+    )]
+    container_logger: String,
+    /// The logrotate logger's `max_stdout_size`: `stdout` is rotated when it reaches this
+    /// (Mesos' byte syntax: `10MB`; at least 4KB).
+    #[arg(long = "container_logger_max_stdout_size", alias = "container-logger-max-stdout-size", env = "MESETA_CONTAINER_LOGGER_MAX_STDOUT_SIZE", default_value = "10MB", value_parser = meseta_runtime::manifest::parse_bytes)]
+    container_logger_max_stdout_size: u64,
+    /// The logrotate logger's `logrotate_stdout_options`: `rotate <count>` rotated files of
+    /// stdout are kept (`stdout.1` newest); without it none.
+    #[arg(long = "container_logger_logrotate_stdout_options", alias = "container-logger-logrotate-stdout-options", env = "MESETA_CONTAINER_LOGGER_LOGROTATE_STDOUT_OPTIONS", default_value = meseta_agent::logger::DEFAULT_OPTIONS)]
+    container_logger_logrotate_stdout_options: String,
+    /// The logrotate logger's `max_stderr_size`.
+    #[arg(long = "container_logger_max_stderr_size", alias = "container-logger-max-stderr-size", env = "MESETA_CONTAINER_LOGGER_MAX_STDERR_SIZE", default_value = "10MB", value_parser = meseta_runtime::manifest::parse_bytes)]
+    container_logger_max_stderr_size: u64,
+    /// The logrotate logger's `logrotate_stderr_options`.
+    #[arg(long = "container_logger_logrotate_stderr_options", alias = "container-logger-logrotate-stderr-options", env = "MESETA_CONTAINER_LOGGER_LOGROTATE_STDERR_OPTIONS", default_value = meseta_agent::logger::DEFAULT_OPTIONS)]
+    container_logger_logrotate_stderr_options: String,
     /// How often disk isolators measure a sandbox (isolator parameter `watch_interval`).
     #[arg(long = "container_disk_watch_interval", alias = "container-disk-watch-interval", env = "MESETA_CONTAINER_DISK_WATCH_INTERVAL", default_value = "15secs", value_parser = parse_duration)]
     container_disk_watch_interval: Duration,
@@ -820,6 +852,36 @@ fn agent_hooks(modules: &[Arc<LoadedModule>]) -> Result<Arc<AgentHookChain>, Str
         .map_err(|e| e.to_string())
 }
 
+/// `--container_logger` and the logrotate logger's parameters.
+fn container_logger(args: &AgentArgs) -> Result<ContainerLogger, String> {
+    if matches!(
+        args.container_logger.as_str(),
+        "sandbox" | "org_apache_mesos_SandboxContainerLogger"
+    ) {
+        return Ok(ContainerLogger::Sandbox);
+    }
+    let stream = |name: &str, max_size: u64, options: &str| -> Result<Rotation, String> {
+        Ok(Rotation {
+            max_size: logger::check_max_size(max_size)
+                .map_err(|e| format!("--container_logger_max_{name}_size: {e}"))?,
+            keep: logger::parse_logrotate_options(options)
+                .map_err(|e| format!("--container_logger_logrotate_{name}_options: {e}"))?,
+        })
+    };
+    Ok(ContainerLogger::Logrotate {
+        stdout: stream(
+            "stdout",
+            args.container_logger_max_stdout_size,
+            &args.container_logger_logrotate_stdout_options,
+        )?,
+        stderr: stream(
+            "stderr",
+            args.container_logger_max_stderr_size,
+            &args.container_logger_logrotate_stderr_options,
+        )?,
+    })
+}
+
 fn agent_config(
     master: String,
     listen: SocketAddr,
@@ -849,7 +911,9 @@ fn agent_config(
             args.status_update_retry_interval_max, args.status_update_retry_interval_min
         ));
     }
+    let container_logger = container_logger(args)?;
     Ok(AgentConfig {
+        container_logger,
         master,
         listen,
         hostname,

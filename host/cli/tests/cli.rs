@@ -407,4 +407,46 @@ fn error_texts_say_what_is_wrong() {
         out.contains("module 'hook-env' is an agent-hooks module, not an allocator"),
         "{out}"
     );
+
+#[test]
+fn agent_container_logger_flags_are_listed_and_checked() {
+    let help = text(&meseta(&["agent", "--help"]));
+    for flag in [
+        "--container_logger ",
+        "--container_logger_max_stdout_size",
+        "--container_logger_logrotate_stdout_options",
+        "--container_logger_max_stderr_size",
+        "--container_logger_logrotate_stderr_options",
+    ] {
+        assert!(help.contains(flag), "{flag} missing: {help}");
+    }
+    let dir = std::env::temp_dir().join(format!("meseta-cli-logger-{}", std::process::id()));
+    let work_dir = dir.to_str().unwrap();
+    let agent = |extra: &[&str]| {
+        let mut args = vec!["agent", "--master", "127.0.0.1:1", "--work_dir", work_dir];
+        args.extend_from_slice(extra);
+        meseta(&args)
+    };
+    let options = agent(&[
+        "--container_logger_logrotate_stderr_options",
+        "rotate 3 compress",
+    ]);
+    let size = agent(&["--container_logger_max_stdout_size", "1KB"]);
+    let logger = agent(&["--container_logger", "journald"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!options.status.success());
+    assert!(
+        text(&options).contains("--container_logger_logrotate_stderr_options")
+            && text(&options).contains("'compress'"),
+        "{}",
+        text(&options)
+    );
+    assert!(!size.status.success());
+    assert!(
+        text(&size).contains("--container_logger_max_stdout_size") && text(&size).contains("4096"),
+        "{}",
+        text(&size)
+    );
+    assert!(!logger.status.success());
+    assert!(text(&logger).contains("journald"), "{}", text(&logger));
 }

@@ -478,7 +478,12 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
             ));
         }
     };
-    Ok((value * scale as f64) as u64)
+    let bytes = value * scale as f64;
+    // `as` would saturate: a size beyond u64 is an error, not 16 EiB
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("\"{text}\" is too large a size"));
+    }
+    Ok(bytes as u64)
 }
 
 /// Parses Mesos' durations: `100ms`, `5secs`, `2mins`, `1hrs`, `250us`, `10ns`.
@@ -504,7 +509,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs <= 0.0 {
         return Err(format!("\"{text}\" must be a positive duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // `Duration::from_secs_f64` panics beyond u64::MAX seconds
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("\"{text}\" is too long a duration"))
 }
 
 #[cfg(test)]

@@ -141,6 +141,9 @@ pub struct AgentConfig {
     /// `--cgroups_root` (`meseta`): each container's processes are tracked in their own cgroup
     /// `<freezer>/<cgroups_root>/<container id>` (see [`crate::tracking`]).
     pub cgroups_root: String,
+    /// `--container_logger` (`logrotate`, with 10 MB files and `rotate 9`): where the stdout
+    /// and stderr of every container go (see [`crate::logger`]).
+    pub container_logger: crate::logger::ContainerLogger,
     /// When the checkpointed agent's resources or attributes differ from this start's: `false`
     /// (Mesos, `meseta agent`) refuses to start, naming the checkpoint to remove; `true`
     /// (`meseta local`, where a new set of flags is an everyday thing) warns and starts as a
@@ -186,6 +189,7 @@ impl Default for AgentConfig {
             executor_reregistration_timeout: Duration::from_secs(2),
             new_agent_when_incompatible: false,
             cgroups_root: "meseta".into(),
+            container_logger: crate::logger::ContainerLogger::default(),
         }
     }
 }

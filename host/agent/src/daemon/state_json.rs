@@ -212,6 +212,7 @@ pub fn flags(d: &Shared) -> Value {
         "qos_controller": c.qos_controller.as_ref().map(|m| m.spec.name.clone()).unwrap_or_default(),
         "oversubscribed_resources_interval": crate::launcher::format_duration(c.oversubscribed_resources_interval),
         "qos_correction_interval_min": crate::launcher::format_duration(c.qos_correction_interval_min),
+        "container_logger": c.container_logger.name(),
     })
 }
 

@@ -409,6 +409,7 @@ async fn launch_process_task(
         cgroups: Vec::new(),
         checkpoint,
         supervisor,
+        logger: d.config.container_logger,
     };
     let handle = match d.containerizer.launch(config).await {
         Ok(handle) => handle,
@@ -851,6 +852,7 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
         cgroups: Vec::new(),
         checkpoint,
         supervisor,
+        logger: d.config.container_logger,
     };
     let handle = match d.containerizer.launch(config).await {
         Ok(handle) => handle,
