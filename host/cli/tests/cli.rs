@@ -407,6 +407,7 @@ fn error_texts_say_what_is_wrong() {
         out.contains("module 'hook-env' is an agent-hooks module, not an allocator"),
         "{out}"
     );
+}
 
 #[test]
 fn agent_container_logger_flags_are_listed_and_checked() {
