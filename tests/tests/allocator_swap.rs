@@ -140,7 +140,7 @@ fn a_candidate_that_traps_or_lies_does_not_stay() {
     let (status, body) = swap(&local, "no-such-allocator");
     assert_eq!(status, 400);
     assert!(
-        body.contains("no module named 'no-such-allocator'"),
+        body.contains("no allocator module named 'no-such-allocator'"),
         "{body}"
     );
     let (status, body) = swap(&local, "hook-labels");

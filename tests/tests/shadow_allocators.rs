@@ -199,7 +199,7 @@ fn a_shadow_binpack_beside_live_drf_reports_differences_while_frameworks_see_onl
     assert!(!ok && out.contains("runs already"), "{out}");
     let (ok, out) = shadow_cmd(master, "add", "no-such-allocator");
     assert!(
-        !ok && out.contains("no module named 'no-such-allocator'"),
+        !ok && out.contains("no allocator module named 'no-such-allocator'"),
         "{out}"
     );
 

@@ -568,6 +568,9 @@ impl Modules {
                 [kind] => format!("{kind} module"),
                 _ => format!("{} module", kinds.join(" or ")),
             };
+            // A shipped module already loaded (as the allocator, say) is named once.
+            let mut seen = std::collections::HashSet::new();
+            known.retain(|k| seen.insert(k.clone()));
             let known = if known.is_empty() {
                 "none".to_string()
             } else {

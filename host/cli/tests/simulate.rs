@@ -111,7 +111,7 @@ fn simulate_names_the_bad_field_and_the_unknown_allocator() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("--allocator: no module named 'allocator-nope'"),
+        err.contains("--allocator: no allocator module named 'allocator-nope'"),
         "{err}"
     );
     let o = meseta(&[

@@ -1330,6 +1330,24 @@ async fn weights(
             "Failed to parse update weights request JSON (expected [{{\"role\": \"...\", \"weight\": 1.0}}]): {e}"
         ))
     })?;
+    update_weights(
+        &shared,
+        list.into_iter().map(|w| (w.role, w.weight)).collect(),
+    )
+    .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Validates and stores `list` (role, weight), then applies it: `/master/weights` and
+/// `UPDATE_WEIGHTS`.
+async fn update_weights(shared: &Shared, list: Vec<(String, f64)>) -> Result<(), MasterError> {
+    struct WeightInfo {
+        role: String,
+        weight: f64,
+    }
+    let list = list
+        .into_iter()
+        .map(|(role, weight)| WeightInfo { role, weight });
     let mut updates = Vec::new();
     for w in list {
         core::validate_role(&w.role)
@@ -1348,7 +1366,7 @@ async fn weights(
         .apply(Operation::UpdateWeights(updates.clone()))
         .await?;
     shared.execute(Input::UpdateWeights(updates))?;
-    Ok(StatusCode::OK.into_response())
+    Ok(())
 }
 
 /// `GET /registrar(1)/registry`: the registry as last stored, in Mesos' JSON shape.
@@ -1485,6 +1503,93 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
             shared.execute(Input::UpdateQuota(parsed))?;
             Ok(StatusCode::OK.into_response())
         }
+        "GET_HEALTH" => Ok(answer(kind, serde_json::json!({"healthy": true}))),
+        "GET_VERSION" => Ok(answer(
+            kind,
+            serde_json::json!({"version_info": {
+                "version": MESOS_VERSION,
+                "meseta_version": env!("CARGO_PKG_VERSION"),
+            }}),
+        )),
+        "GET_FLAGS" => {
+            let flags: Vec<serde_json::Value> = shared.read(|core| {
+                core.flags
+                    .iter()
+                    .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+                    .collect()
+            });
+            Ok(answer(kind, serde_json::json!({ "flags": flags })))
+        }
+        "GET_METRICS" => {
+            let allocator = shared.allocator();
+            let shadows = shared.shadows();
+            let snapshot =
+                shared.read(|core| operator::metrics(core, &allocator, &shared.modules, &shadows));
+            let metrics: Vec<serde_json::Value> = snapshot
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+                .collect();
+            Ok(answer(kind, serde_json::json!({ "metrics": metrics })))
+        }
+        // Meseta logs through `RUST_LOG`; Mesos' glog level 0 is its default.
+        "GET_LOGGING_LEVEL" => Ok(answer(kind, serde_json::json!({"level": 0}))),
+        "GET_MASTER" => {
+            let (info, start) = shared.read(|core| (core.master_info(), core.start_time));
+            Ok(answer(
+                kind,
+                serde_json::json!({"master_info": info, "start_time": start, "elected_time": start}),
+            ))
+        }
+        "GET_WEIGHTS" => {
+            let weights = shared.read(operator::weights);
+            Ok(answer(kind, serde_json::json!({ "weight_infos": weights })))
+        }
+        "UPDATE_WEIGHTS" => {
+            let infos = call
+                .pointer("/update_weights/weight_infos")
+                .and_then(|w| w.as_array())
+                .ok_or_else(|| {
+                    MasterError::Invalid(
+                        "UPDATE_WEIGHTS needs 'update_weights.weight_infos': a list of \
+                         {\"role\": \"...\", \"weight\": 1.0}"
+                            .into(),
+                    )
+                })?;
+            let mut list = Vec::new();
+            for (i, w) in infos.iter().enumerate() {
+                let role = w.get("role").and_then(|r| r.as_str());
+                let weight = w.get("weight").and_then(|x| x.as_f64());
+                let (Some(role), Some(weight)) = (role, weight) else {
+                    return Err(MasterError::Invalid(format!(
+                        "update_weights.weight_infos[{i}] needs a string 'role' and a number 'weight'"
+                    )));
+                };
+                list.push((role.to_string(), weight));
+            }
+            update_weights(&shared, list).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        "GET_ROLES" => {
+            let roles = shared.read(operator::roles);
+            Ok(answer(kind, roles))
+        }
+        "TEARDOWN" => {
+            let framework_id = call
+                .pointer("/teardown/framework_id/value")
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    MasterError::Invalid(
+                        "TEARDOWN needs 'teardown.framework_id.value': the framework's id".into(),
+                    )
+                })?;
+            shared.execute(Input::Teardown {
+                framework_id: framework_id.to_string(),
+            })?;
+            Ok(StatusCode::OK.into_response())
+        }
         // Meseta's extension: replace the live allocator without a restart.
         "SWAP_ALLOCATOR" => {
             let (choice, source) = resolve_allocator(&shared, &call, "swap_allocator")?;
@@ -1530,7 +1635,7 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
         )),
         "" => Err(MasterError::Invalid("master::Call has no 'type'".into())),
         other => Err(MasterError::Unsupported(format!(
-            "Operator call '{other}' is not supported by Meseta yet (supported: GET_QUOTA, UPDATE_QUOTA, SWAP_ALLOCATOR, ADD_SHADOW_ALLOCATOR, REMOVE_SHADOW_ALLOCATOR, GET_SHADOW_ALLOCATORS)"
+            "Operator call '{other}' is not supported by Meseta yet (supported: GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS, GET_LOGGING_LEVEL, GET_MASTER, GET_WEIGHTS, UPDATE_WEIGHTS, GET_ROLES, TEARDOWN, GET_QUOTA, UPDATE_QUOTA, SWAP_ALLOCATOR, ADD_SHADOW_ALLOCATOR, REMOVE_SHADOW_ALLOCATOR, GET_SHADOW_ALLOCATORS)"
         ))),
     }
 }
@@ -1569,4 +1674,12 @@ fn resolve_allocator(
     };
     let choice = resolve(&source).map_err(MasterError::Invalid)?;
     Ok((choice, source))
+}
+
+/// An operator call's answer: `{"type": KIND, "<kind>": payload}`.
+fn answer(kind: &str, payload: serde_json::Value) -> Response {
+    let mut out = serde_json::Map::new();
+    out.insert("type".into(), serde_json::json!(kind));
+    out.insert(kind.to_lowercase(), payload);
+    json(StatusCode::OK, &serde_json::Value::Object(out))
 }
