@@ -491,7 +491,10 @@ impl AllocatorDriver {
     /// (`own`) are not. Every agent on which the two differ is taken from the policy and given
     /// back as the mirror has it (with its filters), so the shadow's next round starts from the
     /// live cluster's state.
-    pub fn follow(&mut self, live: &[Offer], own: &[Offer], now_ms: u64) {
+    ///
+    /// `pause` is called every 64 agents: a shadow's thread waits there while the
+    /// live allocator works.
+    pub fn follow(&mut self, live: &[Offer], own: &[Offer], now_ms: u64, pause: &mut dyn FnMut()) {
         self.mirror.took(live);
         let mut by_agent: std::collections::BTreeMap<AgentId, (Vec<OfferKey>, Vec<OfferKey>)> =
             std::collections::BTreeMap::new();
@@ -512,12 +515,15 @@ impl AllocatorDriver {
         if touched.is_empty() {
             return;
         }
-        for agent in &touched {
-            self.remove_agent(*agent);
-        }
-        let (adds, filters) = self.mirror.agent_calls(&touched, now_ms);
-        for call in adds.into_iter().chain(filters) {
-            self.tell(call);
+        for chunk in touched.chunks(64) {
+            pause();
+            for agent in chunk {
+                self.remove_agent(*agent);
+            }
+            let (adds, filters) = self.mirror.agent_calls(chunk, now_ms);
+            for call in adds.into_iter().chain(filters) {
+                self.tell(call);
+            }
         }
     }
 

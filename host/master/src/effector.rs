@@ -153,7 +153,10 @@ impl Effector {
                     waiting: BTreeMap::new(),
                 };
                 while let Ok(job) = rx.recv() {
+                    // Shadows wait while the effector works (see `Shadows::busy`).
+                    running.fx.shadows.busy();
                     running.job(job);
+                    running.fx.shadows.idle();
                 }
             })?;
         Ok(tx)
@@ -218,7 +221,7 @@ impl Running {
                 }
             }
             Job::RemoveShadow { name, reply } => {
-                let _ = reply.send(self.fx.shadows.remove(&name));
+                let _ = reply.send(self.fx.shadows.remove(&name).is_some());
             }
             Job::CloseStreams => {
                 self.streams.clear();

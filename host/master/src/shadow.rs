@@ -329,6 +329,39 @@ impl Batch {
     }
 }
 
+/// Handed-over buffers the shadows are done with (a few of each), back to the live path.
+#[derive(Clone, Default)]
+struct Spares {
+    batches: Arc<Mutex<Vec<Batch>>>,
+    columns: Arc<Mutex<Vec<Columns>>>,
+}
+
+impl Spares {
+    const KEEP: usize = 4;
+
+    /// Keeps `batch` if this shadow was the last to hold it.
+    fn give_batch(&self, batch: Arc<Batch>) {
+        if let Ok(mut b) = Arc::try_unwrap(batch) {
+            b.calls.clear();
+            b.amounts.clear();
+            if let Ok(mut spare) = self.batches.lock()
+                && spare.len() < Self::KEEP
+            {
+                spare.push(b);
+            }
+        }
+    }
+
+    fn give_columns(&self, columns: Arc<Columns>) {
+        if let Ok(c) = Arc::try_unwrap(columns)
+            && let Ok(mut spare) = self.columns.lock()
+            && spare.len() < Self::KEEP
+        {
+            spare.push(c);
+        }
+    }
+}
+
 /// A round's offers in columns: ids, and every offer's amounts in one list.
 struct Columns {
     ids: Vec<(FrameworkId, RoleId, AgentId, usize, usize)>,
@@ -336,20 +369,21 @@ struct Columns {
 }
 
 impl Columns {
-    fn of(offers: &[Offer]) -> Columns {
-        let mut ids = Vec::with_capacity(offers.len());
-        let mut amounts = Vec::with_capacity(offers.len() * 4);
+    /// `offers` in columns, in `spare`'s buffers.
+    fn of(offers: &[Offer], spare: Option<Columns>) -> Columns {
+        let mut c = spare.unwrap_or(Columns {
+            ids: Vec::new(),
+            amounts: Vec::new(),
+        });
+        c.ids.clear();
+        c.amounts.clear();
         for o in offers {
-            ids.push((
-                o.framework,
-                o.role,
-                o.agent,
-                amounts.len(),
-                o.resources.0.len(),
-            ));
-            amounts.extend_from_slice(&o.resources.0);
+            let at = c.amounts.len();
+            c.ids
+                .push((o.framework, o.role, o.agent, at, o.resources.0.len()));
+            c.amounts.extend_from_slice(&o.resources.0);
         }
-        Columns { ids, amounts }
+        c
     }
 
     fn offers(&self) -> Vec<Offer> {
@@ -368,6 +402,8 @@ impl Columns {
 struct Handle {
     name: String,
     tx: mpsc::Sender<Msg>,
+    thread: std::thread::Thread,
+    joined: Option<std::thread::JoinHandle<()>>,
     /// Messages sent and not yet taken.
     backlog: Arc<AtomicUsize>,
     /// Rounds sent and not yet taken.
@@ -384,6 +420,11 @@ pub struct Shadows {
     board: ShadowBoard,
     /// Calls not yet handed over: they go in one message per batch ([`Shadows::flush`]).
     pending: Batch,
+    /// Buffers the shadows are done with, for the next batches: the live path then neither
+    /// allocates nor frees memory a shadow's thread touched.
+    spares: Spares,
+    /// Set while the effector works: shadows wait for it to be idle ([`Shadows::busy`]).
+    live_busy: Arc<AtomicBool>,
 }
 
 impl Shadows {
@@ -392,6 +433,8 @@ impl Shadows {
             list: Vec::new(),
             board,
             pending: Batch::default(),
+            spares: Spares::default(),
+            live_busy: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -426,28 +469,37 @@ impl Shadows {
             ..ShadowReport::default()
         }));
         let (tx, rx) = mpsc::channel();
-        let handle = Handle {
-            name: name.clone(),
-            tx,
-            backlog: Arc::new(AtomicUsize::new(1)),
-            rounds_queued: Arc::new(AtomicUsize::new(0)),
-            stop: Arc::new(AtomicBool::new(false)),
-            ended: Arc::new(AtomicBool::new(false)),
-            report: report.clone(),
-        };
+        let backlog = Arc::new(AtomicUsize::new(1));
+        let rounds_queued = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ended = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             name: name.clone(),
             board: self.board.clone(),
-            ended: handle.ended.clone(),
+            spares: self.spares.clone(),
+            live_busy: self.live_busy.clone(),
+            ended: ended.clone(),
             report: report.clone(),
-            backlog: handle.backlog.clone(),
-            rounds_queued: handle.rounds_queued.clone(),
-            stop: handle.stop.clone(),
+            backlog: backlog.clone(),
+            rounds_queued: rounds_queued.clone(),
+            stop: stop.clone(),
         };
-        std::thread::Builder::new()
+        let joined = std::thread::Builder::new()
             .name(format!("meseta-shadow-{name}"))
             .spawn(move || worker.run(rx))
             .map_err(|e| format!("cannot start a thread for shadow allocator '{name}': {e}"))?;
+        let thread = joined.thread().clone();
+        let handle = Handle {
+            name: name.clone(),
+            tx,
+            thread,
+            joined: Some(joined),
+            backlog,
+            rounds_queued,
+            stop,
+            ended,
+            report: report.clone(),
+        };
         let _ = handle.tx.send(Msg::Start {
             choice,
             replay,
@@ -466,17 +518,34 @@ impl Shadows {
         Ok(())
     }
 
-    /// Stops the shadow `name` (it finishes the call it is in) and forgets its report.
-    pub fn remove(&mut self, name: &str) -> bool {
-        let Some(at) = self.list.iter().position(|h| h.name == name) else {
-            return false;
-        };
-        let handle = self.list.remove(at);
+    /// Stops the shadow `name` (it finishes the call it is in) and forgets its report; its
+    /// thread, to join if the caller wants to wait for it (`None`: no shadow of that name).
+    pub fn remove(&mut self, name: &str) -> Option<std::thread::JoinHandle<()>> {
+        let at = self.list.iter().position(|h| h.name == name)?;
+        let mut handle = self.list.remove(at);
         handle.stop.store(true, Ordering::Relaxed);
+        handle.thread.unpark();
         if let Ok(mut board) = self.board.lock() {
             board.remove(name);
         }
-        true
+        handle.joined.take()
+    }
+
+    /// The effector starts a job: shadows hold off until it is done, so that on a small
+    /// machine a shadow's work does not compete with the live allocator's.
+    pub fn busy(&self) {
+        if !self.list.is_empty() {
+            self.live_busy.store(true, Ordering::Release);
+        }
+    }
+
+    /// The effector is idle: shadows go on.
+    pub fn idle(&self) {
+        if self.live_busy.swap(false, Ordering::AcqRel) {
+            for h in &self.list {
+                h.thread.unpark();
+            }
+        }
     }
 
     /// Keeps a copy of a call the live allocator is given, for every shadow.
@@ -491,7 +560,14 @@ impl Shadows {
         if self.pending.calls.is_empty() {
             return;
         }
-        let calls = Arc::new(std::mem::take(&mut self.pending));
+        let fresh = self
+            .spares
+            .batches
+            .lock()
+            .ok()
+            .and_then(|mut b| b.pop())
+            .unwrap_or_default();
+        let calls = Arc::new(std::mem::replace(&mut self.pending, fresh));
         let n = calls.calls.len();
         self.send(|| Msg::Calls(calls.clone()), n, false);
     }
@@ -502,7 +578,8 @@ impl Shadows {
             return;
         }
         self.flush();
-        let live = Arc::new(Columns::of(live));
+        let spare = self.spares.columns.lock().ok().and_then(|mut c| c.pop());
+        let live = Arc::new(Columns::of(live, spare));
         self.send(
             || Msg::Round {
                 now_ms,
@@ -539,6 +616,8 @@ impl Shadows {
 
 /// A shadow's thread.
 struct Worker {
+    spares: Spares,
+    live_busy: Arc<AtomicBool>,
     name: String,
     board: ShadowBoard,
     ended: Arc<AtomicBool>,
@@ -557,6 +636,7 @@ impl Worker {
     fn serve(&self, rx: mpsc::Receiver<Msg>) {
         let mut driver: Option<AllocatorDriver> = None;
         while let Ok(msg) = rx.recv() {
+            self.wait_for_idle_live();
             let weight = match &msg {
                 Msg::Calls(calls) => calls.calls.len(),
                 _ => 1,
@@ -596,20 +676,28 @@ impl Worker {
                 },
                 Msg::Calls(calls) => {
                     if let Some(d) = &mut driver {
-                        for call in calls.calls() {
+                        for (i, call) in calls.calls().enumerate() {
+                            if i % 64 == 63 {
+                                self.wait_for_idle_live();
+                            }
                             d.apply(call);
                         }
+                        self.spares.give_batch(calls);
                         self.event_fault(d);
                     }
                 }
                 Msg::Round { now_ms, live } => {
-                    let live = live.offers();
+                    let live = {
+                        let offers = live.offers();
+                        self.spares.give_columns(live);
+                        offers
+                    };
                     let later = self.rounds_queued.fetch_sub(1, Ordering::AcqRel) > 1;
                     let Some(d) = &mut driver else {
                         continue;
                     };
                     if later {
-                        d.follow(&live, &[], now_ms);
+                        d.follow(&live, &[], now_ms, &mut || self.wait_for_idle_live());
                         self.event_fault(d);
                         self.update(|r| r.rounds_skipped += 1);
                         continue;
@@ -620,7 +708,12 @@ impl Worker {
                         .as_ref()
                         .ok()
                         .map(|own| compare(d.mirror(), now_ms, &live, own));
-                    d.follow(&live, outcome.as_deref().unwrap_or(&[]), now_ms);
+                    d.follow(
+                        &live,
+                        outcome.as_deref().unwrap_or(&[]),
+                        now_ms,
+                        &mut || self.wait_for_idle_live(),
+                    );
                     self.event_fault(d);
                     self.update(|r| {
                         r.rounds += 1;
@@ -650,6 +743,13 @@ impl Worker {
                     });
                 }
             }
+        }
+    }
+
+    /// The live allocator first: a shadow works while the effector is idle.
+    fn wait_for_idle_live(&self) {
+        while self.live_busy.load(Ordering::Acquire) && !self.stop.load(Ordering::Relaxed) {
+            std::thread::park_timeout(std::time::Duration::from_millis(100));
         }
     }
 
@@ -836,7 +936,7 @@ mod tests {
         let own_cpus: f64 = own.iter().map(|o| o.resources.0[0]).sum();
         assert_eq!(own_cpus, 8.0, "{own:?}");
         // The live allocator offered nothing (say it was another policy): all is free again.
-        shadow.follow(&[], &own, 1_000);
+        shadow.follow(&[], &own, 1_000, &mut || {});
         let again = shadow.shadow_allocate(2_000).unwrap();
         assert_eq!(
             again.iter().map(|o| o.resources.0[0]).sum::<f64>(),
@@ -845,7 +945,7 @@ mod tests {
         );
         // Now the live allocator gave all of agent 1 to framework 1: only agent 0 is left.
         let live = [offer(1, 1, 1, 4.0, 8.0)];
-        shadow.follow(&live, &again, 2_000);
+        shadow.follow(&live, &again, 2_000, &mut || {});
         let third = shadow.shadow_allocate(3_000).unwrap();
         assert!(third.iter().all(|o| o.agent == 0), "{third:?}");
         assert_eq!(third.iter().map(|o| o.resources.0[0]).sum::<f64>(), 4.0);
@@ -867,7 +967,7 @@ mod tests {
         }
         let live = [offer(0, 0, 0, 4.0, 8.0)];
         let own = shadow.shadow_allocate(1_000).unwrap();
-        shadow.follow(&live, &own, 1_000);
+        shadow.follow(&live, &own, 1_000, &mut || {});
         shadow.apply(AllocatorCall::Recover {
             framework: 0,
             agent: 0,
@@ -879,7 +979,7 @@ mod tests {
         assert!(shadow.shadow_allocate(2_000).unwrap().is_empty());
         // A round in which the shadow and the live allocator differ on the agent re-adds it
         // from the mirror, filter included.
-        shadow.follow(&[], &[offer(0, 0, 0, 1.0, 1.0)], 2_000);
+        shadow.follow(&[], &[offer(0, 0, 0, 1.0, 1.0)], 2_000, &mut || {});
         assert!(shadow.shadow_allocate(3_000).unwrap().is_empty());
         assert_eq!(shadow.shadow_allocate(62_000).unwrap().len(), 1);
     }
