@@ -122,7 +122,7 @@ fn simulate_names_the_bad_field_and_the_unknown_allocator() {
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("is a isolator module, not an allocator"),
+        err.contains("is an isolator module, not an allocator"),
         "{err}"
     );
 }
