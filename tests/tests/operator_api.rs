@@ -127,3 +127,85 @@ fn operator_calls_answer_in_mesos_shapes() {
     assert_eq!(status, 501, "{v}");
     assert!(v.as_str().unwrap().contains("GET_HEALTH"), "{v}");
 }
+
+#[test]
+fn the_state_calls_show_agents_frameworks_and_tasks() {
+    let local = Local::start_with(&[]).unwrap();
+    let address = local.url.trim_start_matches("http://").to_string();
+    let mut s = Scheduler::subscribe(
+        &address,
+        json!({"name": "seen", "user": "root", "roles": ["*"]}),
+    )
+    .unwrap();
+    s.set_auto_ack(true);
+    let offers = s.wait_offers(Duration::from_secs(30)).unwrap();
+    let agent = offers[0]["agent_id"]["value"].as_str().unwrap().to_string();
+    let (status, body) = s
+        .accept(
+            &meseta_tests::scheduler::offer_ids(&offers[..1]),
+            json!([meseta_tests::scheduler::task(
+                "seen-1", &agent, "sleep 30", 0.5, 32.0
+            )]),
+            0.0,
+        )
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    s.wait_state("seen-1", "TASK_RUNNING", Duration::from_secs(30))
+        .unwrap();
+
+    let (status, v) = call(&local, json!({"type": "GET_TASKS"}));
+    assert_eq!(status, 200, "{v}");
+    let task = &v["get_tasks"]["tasks"][0];
+    assert_eq!(task["task_id"]["value"], "seen-1", "{v}");
+    assert_eq!(task["state"], "TASK_RUNNING", "{v}");
+    assert_eq!(task["agent_id"]["value"], agent.as_str(), "{v}");
+    assert_eq!(task["framework_id"]["value"], s.framework_id(), "{v}");
+    assert!(
+        task["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "cpus" && r["scalar"]["value"] == 0.5),
+        "{v}"
+    );
+    assert_eq!(task["statuses"][0]["state"], "TASK_RUNNING", "{v}");
+
+    let (_, v) = call(&local, json!({"type": "GET_FRAMEWORKS"}));
+    let f = &v["get_frameworks"]["frameworks"][0];
+    assert_eq!(f["framework_info"]["id"]["value"], s.framework_id(), "{v}");
+    assert_eq!(f["framework_info"]["name"], "seen", "{v}");
+    assert_eq!(
+        (&f["active"], &f["connected"]),
+        (&json!(true), &json!(true)),
+        "{v}"
+    );
+    assert!(
+        f["registered_time"]["nanoseconds"].as_i64().unwrap() > 0,
+        "{v}"
+    );
+
+    let (_, v) = call(&local, json!({"type": "GET_AGENTS"}));
+    let a = &v["get_agents"]["agents"][0];
+    assert_eq!(a["agent_info"]["id"]["value"], agent.as_str(), "{v}");
+    assert!(
+        a["allocated_resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "cpus"),
+        "{v}"
+    );
+
+    let (_, v) = call(&local, json!({"type": "GET_STATE"}));
+    let state = &v["get_state"];
+    assert_eq!(state["get_tasks"]["tasks"][0]["task_id"]["value"], "seen-1");
+    assert_eq!(
+        state["get_agents"]["agents"][0]["agent_info"]["id"]["value"],
+        agent.as_str()
+    );
+    assert!(state["get_executors"]["executors"].is_array(), "{v}");
+    assert_eq!(
+        state["get_frameworks"]["frameworks"][0]["framework_info"]["id"]["value"],
+        s.framework_id()
+    );
+}

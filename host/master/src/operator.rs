@@ -747,3 +747,180 @@ pub fn metrics(
     }
     Value::Object(out)
 }
+
+/// Mesos' `TimeInfo` for a wall-clock time in seconds.
+fn time_info(seconds: f64) -> Value {
+    json!({ "nanoseconds": (seconds * 1e9) as i64 })
+}
+
+/// Resources in the v1 JSON shape.
+fn wire(set: &ResourceSet) -> Value {
+    serde_json::to_value(meseta_api::convert::resources_to_wire(&set.to_resources()))
+        .unwrap_or_default()
+}
+
+fn id(value: &str) -> Value {
+    json!({ "value": value })
+}
+
+/// A task as the v1 operator API shows it (`v1::Task`).
+fn task_v1(t: &Task) -> Value {
+    let info = serde_json::to_value(&t.info).unwrap_or_default();
+    let mut out = Map::new();
+    out.insert("name".into(), info["name"].clone());
+    out.insert("task_id".into(), info["task_id"].clone());
+    out.insert("framework_id".into(), id(&t.framework_id));
+    if let Some(e) = &t.executor_id {
+        out.insert("executor_id".into(), id(e));
+    }
+    out.insert("agent_id".into(), id(&t.agent_id));
+    out.insert("state".into(), json!(t.state.as_str()));
+    out.insert("resources".into(), wire(&t.resources));
+    let statuses: Vec<Value> = t
+        .last_status
+        .iter()
+        .filter_map(|s| serde_json::to_value(s).ok())
+        .collect();
+    out.insert("statuses".into(), Value::Array(statuses));
+    for key in [
+        "labels",
+        "discovery",
+        "container",
+        "health_check",
+        "check",
+        "kill_policy",
+    ] {
+        if let Some(v) = info.get(key).filter(|v| !v.is_null()) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// `GET_TASKS`' payload.
+pub fn get_tasks(inner: &Core) -> Value {
+    let mut frameworks: Vec<&Framework> = inner
+        .frameworks
+        .values()
+        .chain(inner.completed_frameworks.iter())
+        .collect();
+    frameworks.sort_by(|a, b| a.id.cmp(&b.id));
+    let (mut tasks, mut unreachable, mut completed) = (Vec::new(), Vec::new(), Vec::new());
+    for f in frameworks {
+        tasks.extend(f.tasks.values().map(task_v1));
+        unreachable.extend(f.unreachable_tasks.values().map(task_v1));
+        completed.extend(f.completed_tasks.iter().map(task_v1));
+    }
+    json!({"tasks": tasks, "unreachable_tasks": unreachable, "completed_tasks": completed})
+}
+
+/// `GET_EXECUTORS`' payload: the custom executors.
+pub fn get_executors(inner: &Core) -> Value {
+    let mut executors = Vec::new();
+    for f in inner.frameworks.values() {
+        for ((agent, _), (info, _)) in &f.executors {
+            executors.push(json!({
+                "executor_info": serde_json::to_value(info).unwrap_or_default(),
+                "agent_id": id(agent),
+            }));
+        }
+    }
+    json!({ "executors": executors })
+}
+
+fn framework_v1(inner: &Core, f: &Framework) -> Value {
+    let mut info = serde_json::to_value(&f.info).unwrap_or_default();
+    info["id"] = id(&f.id);
+    let mut allocated = ResourceSet::default();
+    for t in f.tasks.values() {
+        allocated.add(&t.resources);
+    }
+    let mut offered = ResourceSet::default();
+    for o in f.offers.iter().filter_map(|o| inner.offers.get(o)) {
+        offered.add(&o.resources);
+    }
+    let mut out = json!({
+        "framework_info": info,
+        "active": f.active,
+        "connected": f.connected(),
+        "recovered": f.recovered,
+        "registered_time": time_info(f.registered_time),
+        "offers": [],
+        "allocated_resources": wire(&allocated),
+        "offered_resources": wire(&offered),
+    });
+    if let Some(t) = f.reregistered_time {
+        out["reregistered_time"] = time_info(t);
+    }
+    if let Some(t) = f.unregistered_time {
+        out["unregistered_time"] = time_info(t);
+    }
+    out
+}
+
+/// `GET_FRAMEWORKS`' payload.
+pub fn get_frameworks(inner: &Core) -> Value {
+    let mut frameworks: Vec<&Framework> = inner.frameworks.values().collect();
+    frameworks.sort_by(|a, b| a.id.cmp(&b.id));
+    json!({
+        "frameworks": frameworks.iter().map(|f| framework_v1(inner, f)).collect::<Vec<_>>(),
+        "completed_frameworks": inner
+            .completed_frameworks
+            .iter()
+            .map(|f| framework_v1(inner, f))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// `GET_AGENTS`' payload.
+pub fn get_agents(inner: &Core) -> Value {
+    let mut agents: Vec<&Agent> = inner.agents.values().collect();
+    agents.sort_by(|a, b| a.id.cmp(&b.id));
+    let agents: Vec<Value> = agents
+        .iter()
+        .map(|a| {
+            let mut info = serde_json::to_value(&a.info).unwrap_or_default();
+            info["id"] = id(&a.id);
+            let mut offered = ResourceSet::default();
+            for o in inner.offers.values().filter(|o| o.agent_id == a.id) {
+                offered.add(&o.resources);
+            }
+            let mut out = json!({
+                "agent_info": info,
+                "active": true,
+                "deactivated": false,
+                "version": a.version.clone().unwrap_or_else(|| MESOS_VERSION.to_string()),
+                "pid": format!("slave(1)@{}", a.endpoint.trim_start_matches("http://").split('/').next().unwrap_or_default()),
+                "registered_time": time_info(a.registered_time),
+                "total_resources": wire(&a.total),
+                "allocated_resources": wire(&a.allocated),
+                "offered_resources": wire(&offered),
+                "capabilities": [],
+            });
+            if let Some(t) = a.reregistered_time {
+                out["reregistered_time"] = time_info(t);
+            }
+            out
+        })
+        .collect();
+    let recovered: Vec<Value> = inner
+        .recovered_agents
+        .iter()
+        .map(|(agent_id, r)| {
+            let mut info = serde_json::to_value(&r.info).unwrap_or_default();
+            info["id"] = id(agent_id);
+            info
+        })
+        .collect();
+    json!({ "agents": agents, "recovered_agents": recovered })
+}
+
+/// `GET_STATE`'s payload.
+pub fn get_state(inner: &Core) -> Value {
+    json!({
+        "get_tasks": get_tasks(inner),
+        "get_executors": get_executors(inner),
+        "get_frameworks": get_frameworks(inner),
+        "get_agents": get_agents(inner),
+    })
+}

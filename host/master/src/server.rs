@@ -1571,6 +1571,11 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
             update_weights(&shared, list).await?;
             Ok(StatusCode::OK.into_response())
         }
+        "GET_STATE" => Ok(answer(kind, shared.read(operator::get_state))),
+        "GET_AGENTS" => Ok(answer(kind, shared.read(operator::get_agents))),
+        "GET_FRAMEWORKS" => Ok(answer(kind, shared.read(operator::get_frameworks))),
+        "GET_EXECUTORS" => Ok(answer(kind, shared.read(operator::get_executors))),
+        "GET_TASKS" => Ok(answer(kind, shared.read(operator::get_tasks))),
         "GET_ROLES" => {
             let roles = shared.read(operator::roles);
             Ok(answer(kind, roles))
@@ -1635,7 +1640,7 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
         )),
         "" => Err(MasterError::Invalid("master::Call has no 'type'".into())),
         other => Err(MasterError::Unsupported(format!(
-            "Operator call '{other}' is not supported by Meseta yet (supported: GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS, GET_LOGGING_LEVEL, GET_MASTER, GET_WEIGHTS, UPDATE_WEIGHTS, GET_ROLES, TEARDOWN, GET_QUOTA, UPDATE_QUOTA, SWAP_ALLOCATOR, ADD_SHADOW_ALLOCATOR, REMOVE_SHADOW_ALLOCATOR, GET_SHADOW_ALLOCATORS)"
+            "Operator call '{other}' is not supported by Meseta yet (supported: GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS, GET_LOGGING_LEVEL, GET_MASTER, GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_WEIGHTS, UPDATE_WEIGHTS, GET_ROLES, TEARDOWN, GET_QUOTA, UPDATE_QUOTA, SWAP_ALLOCATOR, ADD_SHADOW_ALLOCATOR, REMOVE_SHADOW_ALLOCATOR, GET_SHADOW_ALLOCATORS)"
         ))),
     }
 }
