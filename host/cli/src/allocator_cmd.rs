@@ -171,7 +171,7 @@ fn shadow_text(s: &serde_json::Value) -> String {
     let f = |p: &str| s.pointer(p).and_then(|v| v.as_f64()).unwrap_or(0.0);
     let u = |p: &str| s.pointer(p).and_then(|v| v.as_u64()).unwrap_or(0);
     let mut out = format!(
-        "{} ({}){}\n  rounds {} (differing {}, skipped {}, faulted {}), offers differing {}, round {:.2} ms (mean {:.2}, max {:.2}), backlog {}\n  fairness (Jain, mean over rounds): live {:.3}, shadow {:.3}\n",
+        "{} ({}){}\n  rounds {} (differing {}, skipped {}, faulted {}), offers differing {}, round {:.2} ms (mean {:.2}, max {:.2}), backlog {}\n  fairness (Jain, mean over rounds): {}\n",
         s["name"].as_str().unwrap_or("?"),
         s["state"].as_str().unwrap_or("?"),
         s["reason"]
@@ -187,8 +187,15 @@ fn shadow_text(s: &serde_json::Value) -> String {
         f("/round_ms/mean"),
         f("/round_ms/max"),
         u("/backlog"),
-        f("/fairness_index_mean/live"),
-        f("/fairness_index_mean/shadow"),
+        if u("/rounds") > u("/faults") {
+            format!(
+                "live {:.3}, shadow {:.3}",
+                f("/fairness_index_mean/live"),
+                f("/fairness_index_mean/shadow")
+            )
+        } else {
+            "no round compared yet".to_string()
+        },
     );
     if let Some(fault) = s["last_fault"].as_str() {
         out.push_str(&format!("  last fault: {fault}\n"));
