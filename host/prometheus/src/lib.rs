@@ -323,6 +323,19 @@ fn modules(x: &mut Exposition, modules: &[ModuleMetrics]) {
     }
 }
 
+/// `prometheus-client` takes each bucket's own count (it sums them up) and `f64::MAX` for
+/// `+Inf`; the runtime's histogram is cumulative.
+fn per_bucket(h: &LatencyHistogram) -> Vec<(f64, u64)> {
+    let mut out = Vec::with_capacity(h.buckets.len() + 1);
+    let mut below = 0;
+    for (bound, cumulative) in &h.buckets {
+        out.push((*bound, cumulative.saturating_sub(below)));
+        below = below.max(*cumulative);
+    }
+    out.push((f64::MAX, h.count.saturating_sub(below)));
+    out
+}
+
 impl Collector for Exposition {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         for (name, family) in &self.families {
@@ -357,7 +370,7 @@ impl Collector for Exposition {
                 metric.encode_family(&h.labels)?.encode_histogram::<NoLabelSet>(
                     l.sum_seconds,
                     l.count,
-                    &l.buckets,
+                    &per_bucket(l),
                     None,
                 )?;
             }
@@ -431,5 +444,32 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }
         assert!(!text.contains("meseta_modules_drf"), "{text}");
+    }
+
+    #[test]
+    fn module_latency_is_a_cumulative_histogram() {
+        let counters = meseta_runtime::Counters::default();
+        counters.record_call(std::time::Duration::from_nanos(900));
+        counters.record_call(std::time::Duration::from_micros(500));
+        counters.record_call(std::time::Duration::from_secs(3));
+        let m = ModuleMetrics {
+            name: "drf".into(),
+            kind: "allocator".into(),
+            counters: counters.snapshot(),
+            latency: counters.latency_histogram(),
+        };
+        let text = render(&BTreeMap::new(), &[m]).unwrap();
+        let base = "meseta_module_call_duration_seconds";
+        for line in [
+            format!("{base}_count{{module=\"drf\",kind=\"allocator\"}} 3"),
+            format!("{base}_bucket{{le=\"0.000001024\",module=\"drf\",kind=\"allocator\"}} 1"),
+            format!("{base}_bucket{{le=\"0.000262144\",module=\"drf\",kind=\"allocator\"}} 1"),
+            format!("{base}_bucket{{le=\"0.001048576\",module=\"drf\",kind=\"allocator\"}} 2"),
+            format!("{base}_bucket{{le=\"1.073741824\",module=\"drf\",kind=\"allocator\"}} 2"),
+            format!("{base}_bucket{{le=\"+Inf\",module=\"drf\",kind=\"allocator\"}} 3"),
+            "meseta_module_calls_total{module=\"drf\",kind=\"allocator\"} 3.0".to_string(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
     }
 }
