@@ -339,22 +339,20 @@ fn per_bucket(h: &LatencyHistogram) -> Vec<(f64, u64)> {
 impl Collector for Exposition {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         for (name, family) in &self.families {
-            let metric_type = match family.kind {
-                Kind::Gauge => MetricType::Gauge,
-                Kind::Counter => MetricType::Counter,
+            // The 0.0.4 text format names a counter's `# TYPE` line as its samples
+            // (`x_total`); `prometheus-client` writes OpenMetrics' `# TYPE x counter` over
+            // `x_total` samples, which 0.0.4 parsers read as two families. So a counter is
+            // described under its full name and its samples written plain, under that name.
+            let (name, metric_type) = match family.kind {
+                Kind::Gauge => (name.clone(), MetricType::Gauge),
+                Kind::Counter => (format!("{name}_total"), MetricType::Counter),
             };
-            let mut metric = encoder.encode_descriptor(name, &family.help, None, metric_type)?;
+            let mut metric = encoder.encode_descriptor(&name, &family.help, None, metric_type)?;
             for (labels, v) in &family.samples {
-                let write = |m: &mut prometheus_client::encoding::MetricEncoder| match family
-                    .kind
-                {
-                    Kind::Gauge => m.encode_gauge(v),
-                    Kind::Counter => m.encode_counter::<NoLabelSet, _, f64>(v, None),
-                };
                 if labels.is_empty() {
-                    write(&mut metric)?;
+                    metric.encode_gauge(v)?;
                 } else {
-                    write(&mut metric.encode_family(labels)?)?;
+                    metric.encode_family(labels)?.encode_gauge(v)?;
                 }
             }
         }
@@ -433,6 +431,7 @@ mod tests {
         for line in [
             "mesos_master_elected 1.0",
             "mesos_master_task_states_current{state=\"running\"} 2.0",
+            "# TYPE mesos_master_task_states_exit_total counter",
             "mesos_master_task_states_exit_total{state=\"finished\"} 3.0",
             "mesos_master_cpus{type=\"total\"} 4.0",
             "mesos_master_cpus{type=\"free\"} 3.0",
