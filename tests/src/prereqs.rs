@@ -100,7 +100,10 @@ fn prepare_pymesos() -> Result<PathBuf, String> {
 /// `ci/setup-prometheus-client.sh` on first use (seconds; later runs find it ready at once).
 pub fn prometheus_python() -> Result<PathBuf, Failure> {
     static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    READY.get_or_init(prepare_prometheus).clone().map_err(Failure)
+    READY
+        .get_or_init(prepare_prometheus)
+        .clone()
+        .map_err(Failure)
 }
 
 fn prepare_prometheus() -> Result<PathBuf, String> {

@@ -93,7 +93,9 @@ fn scrape(base: &str) -> String {
         "{head}"
     );
     assert!(
-        !head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
         "{head}"
     );
     body.to_string()
@@ -122,7 +124,10 @@ fn master_and_agent_metrics_parse_and_move() {
         sample(&master, "mesos_master_elected", "mesos_master_elected", &[]),
         1.0
     );
-    assert_eq!(family(&master, "mesos_master_task_states_exit")["type"], "counter");
+    assert_eq!(
+        family(&master, "mesos_master_task_states_exit")["type"],
+        "counter"
+    );
     assert!(
         sample(
             &master,
@@ -142,7 +147,12 @@ fn master_and_agent_metrics_parse_and_move() {
         1.0
     );
     let drf = [("module", "allocator-drf"), ("kind", "allocator")];
-    let calls = sample(&master, "meseta_module_calls", "meseta_module_calls_total", &drf);
+    let calls = sample(
+        &master,
+        "meseta_module_calls",
+        "meseta_module_calls_total",
+        &drf,
+    );
     assert!(calls > 0.0, "the allocator module was called");
     let latency = family(&master, "meseta_module_call_duration_seconds");
     assert_eq!(latency["type"], "histogram");
@@ -170,8 +180,14 @@ fn master_and_agent_metrics_parse_and_move() {
         &[("module", "allocator-drf"), ("le", "+Inf")],
     );
     assert_eq!(inf, count, "+Inf holds every call: {latency}");
-    let values: Vec<f64> = buckets.iter().map(|b| b["value"].as_f64().unwrap()).collect();
-    assert!(values.windows(2).all(|w| w[0] <= w[1]), "cumulative: {values:?}");
+    let values: Vec<f64> = buckets
+        .iter()
+        .map(|b| b["value"].as_f64().unwrap())
+        .collect();
+    assert!(
+        values.windows(2).all(|w| w[0] <= w[1]),
+        "cumulative: {values:?}"
+    );
     assert!(
         sample(
             &master,
@@ -187,7 +203,12 @@ fn master_and_agent_metrics_parse_and_move() {
     let port = slaves["slaves"][0]["port"].as_u64().unwrap();
     let agent = parse(&scrape(&format!("http://127.0.0.1:{port}")));
     assert_eq!(
-        sample(&agent, "mesos_slave_registered", "mesos_slave_registered", &[]),
+        sample(
+            &agent,
+            "mesos_slave_registered",
+            "mesos_slave_registered",
+            &[]
+        ),
         1.0
     );
     assert!(
@@ -199,5 +220,12 @@ fn master_and_agent_metrics_parse_and_move() {
         ) >= 1.0,
         "the agent counts the finished task"
     );
-    assert!(sample(&agent, "mesos_slave_cpus", "mesos_slave_cpus", &[("type", "total")]) > 0.0);
+    assert!(
+        sample(
+            &agent,
+            "mesos_slave_cpus",
+            "mesos_slave_cpus",
+            &[("type", "total")]
+        ) > 0.0
+    );
 }

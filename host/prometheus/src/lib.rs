@@ -189,7 +189,8 @@ fn classify(x: &mut Exposition, key: &str, v: f64) {
                 _ => None,
             };
             if let Some((what, event)) = event {
-                let help = "/metrics/snapshot master/slave_{registrations,reregistrations,removals}";
+                let help =
+                    "/metrics/snapshot master/slave_{registrations,reregistrations,removals}";
                 let name = format!("{p}_slave_{what}_events");
                 return x.put(name, Counter, help, &[("event", event)], v);
             }
@@ -203,7 +204,13 @@ fn classify(x: &mut Exposition, key: &str, v: f64) {
             }
             if let Some(call) = rest.strip_prefix("calls/") {
                 let help = "/metrics/snapshot master/calls/<call>";
-                return x.put("meseta_master_calls".into(), Counter, help, &[("call", call)], v);
+                return x.put(
+                    "meseta_master_calls".into(),
+                    Counter,
+                    help,
+                    &[("call", call)],
+                    v,
+                );
             }
         }
     }
@@ -215,7 +222,13 @@ fn classify(x: &mut Exposition, key: &str, v: f64) {
             let t = t.strip_prefix('/').unwrap_or("last");
             let help = "/metrics/snapshot allocator/mesos/allocation_run_ms[/<type>]";
             let name = "mesos_master_allocation_run_ms".to_string();
-            return x.put(name, Gauge, help, &[("type", if t.is_empty() { "last" } else { t })], v);
+            return x.put(
+                name,
+                Gauge,
+                help,
+                &[("type", if t.is_empty() { "last" } else { t })],
+                v,
+            );
         }
         let parts: Vec<&str> = rest.split('/').collect();
         match parts.as_slice() {
@@ -282,7 +295,13 @@ fn derive(x: &mut Exposition, snapshot: &BTreeMap<String, f64>) {
             ) {
                 let help = format!("/metrics/snapshot {daemon}/{r}_<type>");
                 let name = format!("mesos_{daemon}_{r}");
-                x.put(name, Kind::Gauge, &help, &[("type", "free")], (t - u).max(0.0));
+                x.put(
+                    name,
+                    Kind::Gauge,
+                    &help,
+                    &[("type", "free")],
+                    (t - u).max(0.0),
+                );
             }
         }
     }
@@ -294,7 +313,13 @@ fn modules(x: &mut Exposition, modules: &[ModuleMetrics]) {
         let id = [("module", m.name.as_str()), ("kind", m.kind.as_str())];
         let c = &m.counters;
         let calls = "calls into the module";
-        x.put("meseta_module_calls".into(), Counter, calls, &id, c.calls as f64);
+        x.put(
+            "meseta_module_calls".into(),
+            Counter,
+            calls,
+            &id,
+            c.calls as f64,
+        );
         let f = &c.faults;
         for (cause, n) in [
             ("trap", f.trap),
@@ -306,10 +331,22 @@ fn modules(x: &mut Exposition, modules: &[ModuleMetrics]) {
         ] {
             let labels = [id[0], id[1], ("cause", cause)];
             let help = "the module's faults by cause (quarantined: calls refused, not entered)";
-            x.put("meseta_module_faults".into(), Counter, help, &labels, n as f64);
+            x.put(
+                "meseta_module_faults".into(),
+                Counter,
+                help,
+                &labels,
+                n as f64,
+            );
         }
         let help = "calls answered by the kind's built-in default after a fault";
-        x.put("meseta_module_fallbacks".into(), Counter, help, &id, c.fallbacks as f64);
+        x.put(
+            "meseta_module_fallbacks".into(),
+            Counter,
+            help,
+            &id,
+            c.fallbacks as f64,
+        );
         let help = "instances of the module created";
         let n = c.instantiations as f64;
         x.put("meseta_module_instantiations".into(), Counter, help, &id, n);
@@ -365,12 +402,9 @@ impl Collector for Exposition {
             )?;
             for h in &self.histograms {
                 let l = &h.latency;
-                metric.encode_family(&h.labels)?.encode_histogram::<NoLabelSet>(
-                    l.sum_seconds,
-                    l.count,
-                    &per_bucket(l),
-                    None,
-                )?;
+                metric
+                    .encode_family(&h.labels)?
+                    .encode_histogram::<NoLabelSet>(l.sum_seconds, l.count, &per_bucket(l), None)?;
             }
         }
         Ok(())

@@ -215,7 +215,10 @@ mod tests {
         let h = c.latency_histogram();
         assert_eq!(h.count, 100);
         assert_eq!(h.buckets[0], (1.024e-6, 98));
-        assert_eq!(h.buckets[4].1, 98, "262 µs bound: the 500 µs calls are over it");
+        assert_eq!(
+            h.buckets[4].1, 98,
+            "262 µs bound: the 500 µs calls are over it"
+        );
         assert_eq!(h.buckets[5].1, 100, "1.05 ms bound");
         assert!((h.sum_seconds - (98.0 * 900e-9 + 1e-3)).abs() < 1e-12);
     }
