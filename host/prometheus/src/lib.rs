@@ -86,7 +86,8 @@ impl Exposition {
             .iter()
             .map(|(k, v)| ((*k).to_string(), escape(v)))
             .collect();
-        family.samples.entry(labels).or_insert(v);
+        // `+ 0.0` turns a `-0.0` (an empty sum in the snapshot) into `0.0`
+        family.samples.entry(labels).or_insert(v + 0.0);
     }
 }
 
@@ -477,6 +478,25 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }
         assert!(!text.contains("meseta_modules_drf"), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped_and_negative_zero_is_zero() {
+        let s = snapshot(&[
+            ("meseta/allocator/shadow/a\"b\\c/rounds", 1.0),
+            ("slave/cpus_used", -0.0),
+        ]);
+        let text = render(&s, &[]).unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l == "meseta_allocator_shadow_rounds{shadow=\"a\\\"b\\\\c\"} 1.0"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l == "mesos_slave_cpus{type=\"used\"} 0.0"),
+            "{text}"
+        );
     }
 
     #[test]
