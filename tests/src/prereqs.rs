@@ -94,3 +94,57 @@ fn prepare_pymesos() -> Result<PathBuf, String> {
     }
     Ok(python)
 }
+
+/// The Python of a venv that has the official Prometheus client (for its text parser):
+/// `$MESETA_PROMETHEUS_PYTHON` when set, else `target/prometheus-venv`, made by
+/// `ci/setup-prometheus-client.sh` on first use (seconds; later runs find it ready at once).
+pub fn prometheus_python() -> Result<PathBuf, Failure> {
+    static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    READY
+        .get_or_init(prepare_prometheus)
+        .clone()
+        .map_err(Failure)
+}
+
+fn prepare_prometheus() -> Result<PathBuf, String> {
+    if let Some(python) = std::env::var_os("MESETA_PROMETHEUS_PYTHON").filter(|p| !p.is_empty()) {
+        let python = PathBuf::from(python);
+        return if python.is_file() {
+            Ok(python)
+        } else {
+            Err(format!(
+                "MESETA_PROMETHEUS_PYTHON={} is not a file: unset it to let the tests make their \
+                 own venv, or point it at a venv's python with prometheus-client",
+                python.display()
+            ))
+        };
+    }
+    let root = workspace_root();
+    let venv = root.join("target/prometheus-venv");
+    std::fs::create_dir_all(root.join("target"))
+        .map_err(|e| format!("cannot create {}/target: {e}", root.display()))?;
+    let lock_path = root.join("target/prometheus-venv.lock");
+    let lock = File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    // the script returns at once when the venv is ready
+    let script = root.join("ci/setup-prometheus-client.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&venv)
+        .output()
+        .map_err(|e| format!("cannot run bash {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "bash {} {} failed ({}): the Prometheus test needs it\n--- stdout ---\n{}\n--- \
+             stderr ---\n{}",
+            script.display(),
+            venv.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(venv.join("bin/python"))
+}

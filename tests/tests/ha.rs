@@ -144,6 +144,13 @@ fn three_masters_elect_one_leader_that_fails_over_with_its_registry() {
     }
     assert_eq!(elected(&masters[first]), Some(false));
     assert_eq!(elected(&masters[second]), Some(true));
+    // Prometheus scrapes every master: a standby answers `/metrics` itself, not elected.
+    let (status, text) = masters[first].get("/metrics").unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.lines().any(|l| l == "mesos_master_elected 0.0"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -275,6 +275,17 @@ impl AgentHookChain {
         self.hooks.is_empty()
     }
 
+    /// The loaded module of every Wasm hook, in chain order.
+    pub fn modules(&self) -> Vec<std::sync::Arc<meseta_runtime::LoadedModule>> {
+        self.hooks
+            .iter()
+            .filter_map(|h| match h {
+                Hook::Wasm(w) => Some(w.module().clone()),
+                Hook::Native { .. } => None,
+            })
+            .collect()
+    }
+
     /// The name and counters of every Wasm hook, in chain order.
     pub fn counters(&self) -> Vec<(String, meseta_runtime::CountersSnapshot)> {
         self.hooks

@@ -289,6 +289,11 @@ impl WasmAgentHooks {
         self.0.module.counters.snapshot()
     }
 
+    /// The loaded module behind the hooks.
+    pub fn module(&self) -> &Arc<LoadedModule> {
+        &self.0.module
+    }
+
     pub fn new(module: Arc<LoadedModule>) -> Result<Self, LoadError> {
         Module::new(module).map(WasmAgentHooks)
     }

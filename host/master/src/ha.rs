@@ -101,6 +101,7 @@ fn answered_locally(path: &str) -> bool {
             | "/flags"
             | "/master/flags"
             | "/metrics/snapshot"
+            | "/metrics"
     )
 }
 
@@ -125,14 +126,16 @@ fn standby(front: &Front, request: Request) -> Response {
                 .collect();
             return server::json(StatusCode::OK, &serde_json::json!({ "flags": flags }));
         }
-        "/metrics/snapshot" => {
-            return server::json(
-                StatusCode::OK,
-                &serde_json::json!({
-                    "master/elected": 0.0,
-                    "master/uptime_secs": front.started.elapsed().as_secs_f64(),
-                }),
-            );
+        "/metrics/snapshot" | "/metrics" => {
+            let snapshot = serde_json::json!({
+                "master/elected": 0.0,
+                "master/uptime_secs": front.started.elapsed().as_secs_f64(),
+            });
+            return if path == "/metrics" {
+                server::prometheus_text(&snapshot, &[])
+            } else {
+                server::json(StatusCode::OK, &snapshot)
+            };
         }
         _ => {}
     }

@@ -909,6 +909,7 @@ pub(crate) fn routes(shared: Shared) -> Router {
         .route("/api/v1", post(operator_api))
         .route("/master/api/v1", post(operator_api))
         .route("/metrics/snapshot", get(metrics))
+        .route("/metrics", get(prometheus))
         .with_state(shared)
 }
 
@@ -1294,6 +1295,42 @@ async fn metrics(State(shared): State<Shared>) -> Response {
         StatusCode::OK,
         &shared.read(|core| operator::metrics(core, &allocator, &shared.modules, &shadows)),
     )
+}
+
+/// `GET /metrics`: the snapshot and the modules' counters in the Prometheus text format.
+async fn prometheus(State(shared): State<Shared>) -> Response {
+    let allocator = shared.allocator();
+    let shadows = shared.shadows();
+    let snapshot =
+        shared.read(|core| operator::metrics(core, &allocator, &shared.modules, &shadows));
+    prometheus_text(&snapshot, &shared.modules)
+}
+
+/// A `/metrics/snapshot` object and the modules, rendered for Prometheus.
+pub(crate) fn prometheus_text(
+    snapshot: &serde_json::Value,
+    modules: &[Arc<LoadedModule>],
+) -> Response {
+    let snapshot: BTreeMap<String, f64> = snapshot
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    match meseta_prometheus::render_loaded(&snapshot, modules) {
+        Ok(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, meseta_prometheus::CONTENT_TYPE)],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("cannot encode the metrics: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 async fn redirect(State(shared): State<Shared>) -> Response {

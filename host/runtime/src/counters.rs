@@ -53,6 +53,20 @@ impl FaultCounts {
     }
 }
 
+/// The latency histogram for Prometheus: cumulative counts at fixed bounds, read from the same
+/// power-of-two buckets `record_call` fills (so recording costs nothing more). A bound of
+/// 2^i ns counts the calls that took less than 2^i ns.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LatencyHistogram {
+    pub count: u64,
+    pub sum_seconds: f64,
+    /// `(upper bound in seconds, calls at or under it)`, cumulative, ascending, without `+Inf`.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+/// The histogram's bounds, as powers of two of nanoseconds: 1.024 µs, 4.1 µs, ... 1.07 s.
+const HISTOGRAM_BOUNDS: [usize; 11] = [10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct LatencySummary {
     pub count: u64,
@@ -110,6 +124,27 @@ impl Counters {
 
     pub fn record_instantiation(&self) {
         self.instantiations.fetch_add(1, Relaxed);
+    }
+
+    /// The latency as a histogram with fixed bounds (see [`LatencyHistogram`]).
+    pub fn latency_histogram(&self) -> LatencyHistogram {
+        let counts: Vec<u64> = self.latency.iter().map(|b| b.load(Relaxed)).collect();
+        let mut buckets = Vec::with_capacity(HISTOGRAM_BOUNDS.len());
+        let mut seen = 0;
+        let mut next = 0;
+        for bound in HISTOGRAM_BOUNDS {
+            // bucket i holds calls of [2^(i-1), 2^i) ns: under 2^bound ns are buckets 0..=bound
+            while next <= bound && next < counts.len() {
+                seen += counts[next];
+                next += 1;
+            }
+            buckets.push(((1u64 << bound) as f64 / 1e9, seen));
+        }
+        LatencyHistogram {
+            count: counts.iter().sum(),
+            sum_seconds: self.latency_sum_ns.load(Relaxed) as f64 / 1e9,
+            buckets,
+        }
     }
 
     pub fn snapshot(&self) -> CountersSnapshot {
@@ -177,5 +212,14 @@ mod tests {
         assert_eq!(s.latency.max_us, 500.0);
         assert_eq!(s.faults.deadline, 1);
         assert_eq!(s.faults.total(), 1);
+        let h = c.latency_histogram();
+        assert_eq!(h.count, 100);
+        assert_eq!(h.buckets[0], (1.024e-6, 98));
+        assert_eq!(
+            h.buckets[4].1, 98,
+            "262 µs bound: the 500 µs calls are over it"
+        );
+        assert_eq!(h.buckets[5].1, 100, "1.05 ms bound");
+        assert!((h.sum_seconds - (98.0 * 900e-9 + 1e-3)).abs() < 1e-12);
     }
 }

@@ -24,7 +24,7 @@ pub mod sandbox;
 pub mod world;
 
 pub use cache::{CacheOutcome, ComponentCache};
-pub use counters::{Counters, CountersSnapshot};
+pub use counters::{Counters, CountersSnapshot, LatencyHistogram};
 pub use error::{FaultCause, LoadError, ModuleError};
 pub use manifest::{FailurePolicy, Grant, Manifest, ModuleSpec, Settings, Source};
 pub use module::{Builtins, LoadedModule, Loader, NoBuiltins};

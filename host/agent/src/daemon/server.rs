@@ -121,6 +121,7 @@ pub fn router(d: Shared) -> Router {
         .route("/files/download", get(files_download))
         .route("/files/download.json", get(files_download))
         .route("/metrics/snapshot", get(metrics))
+        .route("/metrics", get(prometheus))
         .route("/monitor/statistics", get(statistics))
         .route("/monitor/statistics.json", get(statistics))
         .route("/slave(1)/monitor/statistics", get(statistics))
@@ -290,6 +291,30 @@ async fn state(State(d): State<Shared>) -> Response {
 
 async fn metrics(State(d): State<Shared>) -> Response {
     json(StatusCode::OK, &state_json::metrics(&d))
+}
+
+/// `GET /metrics`: the snapshot and the modules' counters in the Prometheus text format.
+async fn prometheus(State(d): State<Shared>) -> Response {
+    let snapshot: std::collections::BTreeMap<String, f64> = state_json::metrics(&d)
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    match meseta_prometheus::render_loaded(&snapshot, &state_json::modules(&d)) {
+        Ok(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, meseta_prometheus::CONTENT_TYPE)],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("cannot encode the metrics: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// `/monitor/statistics`: one entry per live executor with its isolators' usage, as Mesos

@@ -8,6 +8,8 @@ use meseta_types::resources::{Attribute, AttributeValue, Resource, ResourceValue
 use serde_json::{Map, Value, json};
 
 use super::model::{Executor, ExecutorKind, Framework, State, Task};
+use meseta_runtime::LoadedModule;
+
 use super::{MESOS_VERSION, Shared};
 
 fn ranges_text(ranges: &[ValueRange]) -> String {
@@ -266,6 +268,23 @@ fn live_tasks(st: &State) -> impl Iterator<Item = &Task> {
         .flat_map(|e| e.tasks.values())
 }
 
+/// The agent's isolation, estimator and QoS modules (the hooks keep their own list).
+fn non_hook_modules(d: &Shared) -> impl Iterator<Item = &std::sync::Arc<LoadedModule>> {
+    d.config
+        .isolation
+        .iter()
+        .flat_map(|i| i.modules().iter())
+        .chain(d.config.resource_estimator.iter())
+        .chain(d.config.qos_controller.iter())
+}
+
+/// Every module the agent loaded, hooks included, for `/metrics`.
+pub fn modules(d: &Shared) -> Vec<std::sync::Arc<LoadedModule>> {
+    let mut all: Vec<_> = non_hook_modules(d).cloned().collect();
+    all.extend(d.config.hooks.modules());
+    all
+}
+
 /// `GET /metrics/snapshot`: Mesos' agent metric names.
 pub fn metrics(d: &Shared) -> Value {
     let st = d.lock();
@@ -347,15 +366,8 @@ pub fn metrics(d: &Shared) -> Value {
         "meseta/agent/pending_status_updates": st.streams.values().map(|s| s.pending.len()).sum::<usize>() as f64,
     });
     // the agent's modules, as the master reports its own
-    let modules = d
-        .config
-        .isolation
-        .iter()
-        .flat_map(|i| i.modules().iter())
-        .chain(d.config.resource_estimator.iter())
-        .chain(d.config.qos_controller.iter());
     if let Some(map) = out.as_object_mut() {
-        for module in modules {
+        for module in non_hook_modules(d) {
             let c = module.counters.snapshot();
             let base = format!("meseta/modules/{}", module.spec.name);
             map.insert(format!("{base}/calls"), json!(c.calls as f64));
