@@ -196,6 +196,72 @@ fn the_state_calls_show_agents_frameworks_and_tasks() {
         "{v}"
     );
 
+    // The agent's own operator API: its flags and the task's sandbox.
+    let (_, slaves) = local.get("/master/slaves").unwrap();
+    let slaves: Value = serde_json::from_str(&slaves).unwrap();
+    let agent_address = format!(
+        "127.0.0.1:{}",
+        slaves["slaves"][0]["port"].as_u64().unwrap()
+    );
+    let agent_call = |body: Value| {
+        let (status, text) =
+            post_to(&agent_address, "/api/v1", None, body.to_string().as_bytes()).unwrap();
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+        )
+    };
+    let (status, v) = agent_call(json!({"type": "GET_AGENT"}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["get_agent"]["agent_info"]["id"]["value"],
+        agent.as_str(),
+        "{v}"
+    );
+    let (_, v) = agent_call(json!({"type": "GET_FLAGS"}));
+    assert!(
+        v["get_flags"]["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "port"),
+        "{v}"
+    );
+    let (_, _, agent_state) = meseta_tests::daemons::http_request(
+        &format!("http://{agent_address}"),
+        "GET",
+        "/slave(1)/state",
+        &[],
+        "",
+    )
+    .unwrap();
+    let agent_state: Value = serde_json::from_str(&agent_state).unwrap();
+    let sandbox = agent_state["frameworks"][0]["executors"][0]["directory"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{agent_state}"))
+        .to_string();
+    let (status, v) = agent_call(json!({"type": "LIST_FILES", "list_files": {"path": sandbox}}));
+    assert_eq!(status, 200, "{v}");
+    let stdout = v["list_files"]["file_infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("/stdout"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        stdout["mode"].as_u64().unwrap() & 0o170000,
+        0o100000,
+        "{stdout}"
+    );
+    let (status, v) = agent_call(json!({"type": "READ_FILE",
+        "read_file": {"path": format!("{sandbox}/stdout"), "offset": 0}}));
+    assert_eq!(status, 200, "{v}");
+    assert!(v["read_file"]["size"].is_u64(), "{v}");
+    assert!(v["read_file"]["data"].is_string(), "{v}");
+    let (status, v) = agent_call(json!({"type": "LIST_FILES", "list_files": {"path": "/etc"}}));
+    assert!(status >= 400, "outside the sandboxes: {status} {v}");
+
     let (_, v) = call(&local, json!({"type": "GET_STATE"}));
     let state = &v["get_state"];
     assert_eq!(state["get_tasks"]["tasks"][0]["task_id"]["value"], "seen-1");

@@ -120,6 +120,8 @@ pub fn router(d: Shared) -> Router {
         .route("/files/read.json", get(files_read))
         .route("/files/download", get(files_download))
         .route("/files/download.json", get(files_download))
+        .route("/api/v1", post(operator_api))
+        .route("/slave(1)/api/v1", post(operator_api))
         .route("/metrics/snapshot", get(metrics))
         .route("/metrics", get(prometheus))
         .route("/monitor/statistics", get(statistics))
@@ -498,4 +500,150 @@ async fn files_download(
         }
         Err(response) => response,
     }
+}
+
+/// The agent's v1 operator API (`POST /api/v1`): what the agent has, in Mesos' shapes.
+async fn operator_api(State(d): State<Shared>, body: Bytes) -> Response {
+    let call: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse body into agent::Call: {e}"),
+            );
+        }
+    };
+    let kind = call.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    let answer = |payload: serde_json::Value| {
+        let mut out = serde_json::Map::new();
+        out.insert("type".into(), serde_json::json!(kind));
+        out.insert(kind.to_lowercase(), payload);
+        json(StatusCode::OK, &serde_json::Value::Object(out))
+    };
+    match kind {
+        "GET_HEALTH" => answer(serde_json::json!({"healthy": true})),
+        "GET_VERSION" => answer(serde_json::json!({"version_info": {
+            "version": MESOS_VERSION,
+            "meseta_version": env!("CARGO_PKG_VERSION"),
+        }})),
+        "GET_FLAGS" => {
+            let flags: Vec<serde_json::Value> = state_json::flags(&d)
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| {
+                    let value = value
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| value.to_string());
+                    serde_json::json!({"name": name, "value": value})
+                })
+                .collect();
+            answer(serde_json::json!({ "flags": flags }))
+        }
+        "GET_METRICS" => {
+            let metrics: Vec<serde_json::Value> = state_json::metrics(&d)
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+                .collect();
+            answer(serde_json::json!({ "metrics": metrics }))
+        }
+        "GET_LOGGING_LEVEL" => answer(serde_json::json!({"level": 0})),
+        "GET_AGENT" => {
+            let state = state_json::state(&d);
+            answer(serde_json::json!({"agent_info": {
+                "id": {"value": state["id"]},
+                "hostname": state["hostname"],
+                "port": state["port"],
+            }}))
+        }
+        "LIST_FILES" => {
+            let Some(path) = call.pointer("/list_files/path").and_then(|p| p.as_str()) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "LIST_FILES needs 'list_files.path'",
+                );
+            };
+            let query = HashMap::from([("path".to_string(), path.to_string())]);
+            let (shown, resolved) = match resolve(&d, &query) {
+                Ok(p) => p,
+                Err(r) => return reject(r),
+            };
+            match file_op(move || sandbox::browse_as(&resolved, &shown)).await {
+                Ok(entries) => {
+                    let infos: Vec<serde_json::Value> = entries.iter().map(file_info_v1).collect();
+                    answer(serde_json::json!({ "file_infos": infos }))
+                }
+                Err(response) => response,
+            }
+        }
+        "READ_FILE" => {
+            let Some(path) = call.pointer("/read_file/path").and_then(|p| p.as_str()) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "READ_FILE needs 'read_file.path' (and 'read_file.offset', optionally 'read_file.length')",
+                );
+            };
+            let query = HashMap::from([("path".to_string(), path.to_string())]);
+            let (_, resolved) = match resolve(&d, &query) {
+                Ok(p) => p,
+                Err(r) => return reject(r),
+            };
+            let offset = call
+                .pointer("/read_file/offset")
+                .and_then(|o| o.as_u64())
+                .unwrap_or(0);
+            let length = call.pointer("/read_file/length").and_then(|l| l.as_u64());
+            let size_of = resolved.clone();
+            let size = match file_op(move || sandbox::read_range(&size_of, None, None)).await {
+                Ok(chunk) => chunk.offset,
+                Err(response) => return response,
+            };
+            match file_op(move || sandbox::read_range(&resolved, Some(offset), length)).await {
+                Ok(chunk) => answer(serde_json::json!({
+                    "size": size,
+                    "data": meseta_api::bytes::base64_encode(chunk.data.as_bytes()),
+                })),
+                Err(response) => response,
+            }
+        }
+        "" => error(StatusCode::BAD_REQUEST, "agent::Call has no 'type'"),
+        other => error(
+            StatusCode::NOT_IMPLEMENTED,
+            format!(
+                "Agent operator call '{other}' is not supported by Meseta yet (supported: \
+                 GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS, GET_LOGGING_LEVEL, GET_AGENT, \
+                 LIST_FILES, READ_FILE)"
+            ),
+        ),
+    }
+}
+
+/// A sandbox entry as `v1::FileInfo`: the mode as `st_mode` bits, the time as `TimeInfo`.
+fn file_info_v1(f: &sandbox::FileInfo) -> serde_json::Value {
+    let mut mode: u32 = match f.mode.chars().next() {
+        Some('d') => 0o040000,
+        Some('l') => 0o120000,
+        Some('p') => 0o010000,
+        Some('s') => 0o140000,
+        Some('c') => 0o020000,
+        Some('b') => 0o060000,
+        _ => 0o100000,
+    };
+    for (i, c) in f.mode.chars().skip(1).take(9).enumerate() {
+        if c != '-' {
+            mode |= 1 << (8 - i);
+        }
+    }
+    serde_json::json!({
+        "path": f.path,
+        "nlink": f.nlink,
+        "size": f.size,
+        "mtime": {"nanoseconds": f.mtime.saturating_mul(1_000_000_000)},
+        "mode": mode,
+        "uid": f.uid,
+        "gid": f.gid,
+    })
 }
