@@ -41,6 +41,27 @@ impl Drop for Conn {
 /// id, until the core's `OpenStream` makes one a framework's.
 pub type PreparedStreams = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Bytes>>>>;
 
+/// Requests for an allocation round soon, counted: the allocation loop skips a wake-up whose
+/// requests all came before the round it last ran (that round saw their effects).
+#[derive(Default)]
+pub struct AllocateSoon {
+    pub notify: Notify,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl AllocateSoon {
+    pub fn request(&self) {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.notify.notify_one();
+    }
+
+    /// How many requests there have been.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// Work for the effector.
 pub enum Job {
     /// The effects of one transition, numbered in the order of the transitions.
@@ -117,7 +138,7 @@ pub struct Effector {
     pub prepared: PreparedStreams,
     pub client: HttpClient,
     pub registry: mpsc::UnboundedSender<meseta_registry::Operation>,
-    pub allocate_soon: Arc<Notify>,
+    pub allocate_soon: Arc<AllocateSoon>,
     pub hooks: Arc<meseta_hooks::MasterHookChain>,
     /// The core's start: the allocator's clock.
     pub start: Instant,
@@ -341,7 +362,7 @@ impl Running {
             Effect::AgentLostHook { agent_id, info } => {
                 crate::hooks::agent_lost(&self.fx.hooks, &agent_id, &info);
             }
-            Effect::AllocateSoon => self.fx.allocate_soon.notify_one(),
+            Effect::AllocateSoon => self.fx.allocate_soon.request(),
         }
     }
 }

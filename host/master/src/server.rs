@@ -19,7 +19,7 @@ use meseta_api::internal as wire;
 use meseta_api::scheduler::{Call, CallKind, Event};
 use meseta_registry::{Operation, Registrar};
 use meseta_runtime::LoadedModule;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::agents::{self, HttpClient};
 use crate::allocator::{AllocatorChoice, AllocatorDriver, AllocatorSource, AllocatorView, Swap};
@@ -175,7 +175,7 @@ pub struct Shared {
     effector: std::sync::mpsc::Sender<Job>,
     prepared: PreparedStreams,
     allocator: Arc<Mutex<AllocatorView>>,
-    allocate_soon: Arc<Notify>,
+    allocate_soon: Arc<crate::effector::AllocateSoon>,
     hooks: Arc<meseta_hooks::MasterHookChain>,
     modules: Arc<Vec<Arc<LoadedModule>>>,
     allocators: Option<AllocatorResolver>,
@@ -687,7 +687,7 @@ async fn lead(
             .map_err(StartError::Config)?;
     }
     let prepared = PreparedStreams::default();
-    let allocate_soon = Arc::new(Notify::new());
+    let allocate_soon = Arc::new(crate::effector::AllocateSoon::default());
     let client = agents::client();
     let effector = Effector {
         master_id: identity.master_id.clone(),
@@ -824,13 +824,19 @@ async fn registry_gc(shared: Shared, interval: Duration, max_age: Duration, max_
 /// for a round) gets a round every few dozen milliseconds, not one per event, and rounds take
 /// no more than about a fifth of a core away from the rest of the master.
 async fn allocation_loop(shared: Shared, interval: Duration) {
-    let notify = shared.allocate_soon.clone();
+    let soon = shared.allocate_soon.clone();
     let mut next_tick = tokio::time::Instant::now() + interval;
     let mut last_round = Duration::ZERO;
+    // Requests seen when the last round was sent: the round saw their effects.
+    let mut seen = u64::MAX;
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next_tick) => {}
-            _ = notify.notified() => {
+            _ = soon.notify.notified() => {
+                if soon.requests() == seen {
+                    // A wake-up left over from requests the last round already answered.
+                    continue;
+                }
                 if shared.allocator().degraded {
                     // The allocator module is faulting: interval rounds only.
                     continue;
@@ -845,6 +851,8 @@ async fn allocation_loop(shared: Shared, interval: Duration) {
         }
         let started = std::time::Instant::now();
         let (tx, rx) = oneshot::channel();
+        // Every request counted so far had its effects queued before this round.
+        seen = soon.requests();
         if shared.effector.send(Job::Allocate(tx)).is_err() {
             return;
         }
