@@ -462,8 +462,11 @@ fn agents_that_never_come_back_are_marked_unreachable_then_pruned() {
         &[
             "--agent_reregister_timeout",
             "500ms",
+            // Long enough after the 500 ms re-registration timeout that the agent is seen
+            // unreachable before the GC prunes it (a 300 ms interval left a window a loaded
+            // machine's polls could miss).
             "--registry_gc_interval",
-            "300ms",
+            "2secs",
             "--registry_max_agent_count",
             "0",
         ],
