@@ -1319,15 +1319,7 @@ pub(crate) fn prometheus_text(
     snapshot: &serde_json::Value,
     modules: &[Arc<LoadedModule>],
 ) -> Response {
-    let snapshot: BTreeMap<String, f64> = snapshot
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    match meseta_prometheus::render_loaded(&snapshot, modules) {
+    match meseta_prometheus::render_snapshot(snapshot, modules) {
         Ok(text) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, meseta_prometheus::CONTENT_TYPE)],

@@ -431,6 +431,22 @@ pub fn render(
 }
 
 /// [`render`] for modules the daemon holds as [`LoadedModule`]s.
+/// [`render_loaded`] of a daemon's `/metrics/snapshot` JSON (its numeric entries).
+pub fn render_snapshot(
+    snapshot: &serde_json::Value,
+    loaded: &[Arc<LoadedModule>],
+) -> Result<String, std::fmt::Error> {
+    let values: BTreeMap<String, f64> = snapshot
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    render_loaded(&values, loaded)
+}
+
 pub fn render_loaded(
     snapshot: &BTreeMap<String, f64>,
     loaded: &[Arc<LoadedModule>],

@@ -297,15 +297,7 @@ async fn metrics(State(d): State<Shared>) -> Response {
 
 /// `GET /metrics`: the snapshot and the modules' counters in the Prometheus text format.
 async fn prometheus(State(d): State<Shared>) -> Response {
-    let snapshot: std::collections::BTreeMap<String, f64> = state_json::metrics(&d)
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    match meseta_prometheus::render_loaded(&snapshot, &state_json::modules(&d)) {
+    match meseta_prometheus::render_snapshot(&state_json::metrics(&d), &state_json::modules(&d)) {
         Ok(text) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, meseta_prometheus::CONTENT_TYPE)],
