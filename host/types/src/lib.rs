@@ -7,6 +7,7 @@
 //! the WIT bindings.
 
 pub mod allocation;
+pub mod authorization;
 pub mod handles;
 pub mod hooks;
 pub mod isolation;
