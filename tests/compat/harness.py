@@ -129,7 +129,7 @@ class Driver(MesosSchedulerDriver):
 
 class Harness(object):
     def __init__(self, master_url, name, timeout, multi_role=False, acknowledge=True,
-                 capabilities=(), info=None):
+                 capabilities=(), info=None, principal=None, secret=None):
         self.deadline = time.time() + timeout
         self.timeout = timeout
         self.address = master_address(master_url)
@@ -147,7 +147,8 @@ class Harness(object):
         framework.update(info or {})
         self.driver = Driver(self.scheduler, framework,
                              self.address,
-                             implicit_acknowledgements=not acknowledge, timeout=timeout)
+                             implicit_acknowledgements=not acknowledge, timeout=timeout,
+                             principal=principal, secret=secret)
         self._watchdog()
 
     # -- reporting -----------------------------------------------------------------------

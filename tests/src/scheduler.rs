@@ -30,12 +30,24 @@ pub struct Scheduler {
     closed: bool,
     auto_ack: Arc<AtomicBool>,
     stream: TcpStream,
+    /// The `Authorization` header every request carries (a framework's credentials).
+    authorization: Option<String>,
 }
 
 impl Scheduler {
     /// SUBSCRIBEs with `framework_info` (its `id`, when set, also goes in the call's top-level
     /// `framework_id`: a failover) and waits for `SUBSCRIBED`.
     pub fn subscribe(master: &str, framework_info: Value) -> Result<Scheduler, Failure> {
+        Scheduler::subscribe_with(master, framework_info, None)
+    }
+
+    /// [`Scheduler::subscribe`] with an `Authorization` header on every request (the stream's
+    /// and every call's).
+    pub fn subscribe_with(
+        master: &str,
+        framework_info: Value,
+        authorization: Option<&str>,
+    ) -> Result<Scheduler, Failure> {
         let mut call =
             json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}});
         if let Some(id) = framework_info.get("id") {
@@ -45,10 +57,13 @@ impl Scheduler {
             |what: &str, e: std::io::Error| Failure(format!("SUBSCRIBE to {master}: {what}: {e}"));
         let mut stream = TcpStream::connect(master).map_err(|e| err("connect", e))?;
         let body = call.to_string();
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
         write!(
             stream,
             "POST /api/v1/scheduler HTTP/1.1\r\nHost: {master}\r\nContent-Type: application/json\r\n\
-             Accept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+             {auth}Accept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .map_err(|e| err("write", e))?;
@@ -71,8 +86,13 @@ impl Scheduler {
             closed: false,
             auto_ack: auto_ack.clone(),
             stream,
+            authorization: authorization.map(str::to_string),
         };
-        let acker = (master.to_string(), scheduler.stream_id.clone());
+        let acker = (
+            master.to_string(),
+            scheduler.stream_id.clone(),
+            scheduler.authorization.clone(),
+        );
         std::thread::spawn(move || read_events(reader, tx, auto_ack, acker));
         let first = scheduler
             .next_event(Duration::from_secs(30))
@@ -215,9 +235,10 @@ impl Scheduler {
     /// POSTs `call` (with this framework's id and stream id): the status and the body.
     pub fn call(&self, mut call: Value) -> Result<(u16, String), Failure> {
         call["framework_id"] = json!({"value": self.framework_id});
-        post_call(
+        post_call_with(
             &self.master,
             Some(&self.stream_id),
+            self.authorization.as_deref(),
             call.to_string().as_bytes(),
         )
     }
@@ -360,6 +381,23 @@ pub fn post_call(
     post_to(master, "/api/v1/scheduler", stream_id, body)
 }
 
+/// [`post_call`] with an `Authorization` header.
+pub fn post_call_with(
+    master: &str,
+    stream_id: Option<&str>,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> Result<(u16, String), Failure> {
+    let mut headers = Vec::new();
+    if let Some(s) = stream_id {
+        headers.push(("Mesos-Stream-Id", s));
+    }
+    if let Some(a) = authorization {
+        headers.push(("Authorization", a));
+    }
+    post_with_headers(master, "/api/v1/scheduler", &headers, body)
+}
+
 /// POSTs a JSON `body` to `path` on `master` (see [`post_call`]).
 pub fn post_to(
     master: &str,
@@ -367,14 +405,29 @@ pub fn post_to(
     stream_id: Option<&str>,
     body: &[u8],
 ) -> Result<(u16, String), Failure> {
+    match stream_id {
+        Some(s) => post_with_headers(master, path, &[("Mesos-Stream-Id", s)], body),
+        None => post_with_headers(master, path, &[], body),
+    }
+}
+
+/// POSTs a JSON `body` to `path` on `master` with extra `headers`: the status and the
+/// (de-chunked) body.
+pub fn post_with_headers(
+    master: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String), Failure> {
     let err = |what: &str, e: std::io::Error| Failure(format!("POST to {master}: {what}: {e}"));
     let mut stream = TcpStream::connect(master).map_err(|e| err("connect", e))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| err("socket", e))?;
-    let extra = stream_id
-        .map(|s| format!("Mesos-Stream-Id: {s}\r\n"))
-        .unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {master}\r\nContent-Type: application/json\r\n\
          {extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -460,7 +513,7 @@ fn read_events(
     mut reader: BufReader<TcpStream>,
     tx: mpsc::Sender<Value>,
     auto_ack: Arc<AtomicBool>,
-    (master, stream_id): (String, String),
+    (master, stream_id, authorization): (String, String, Option<String>),
 ) {
     let mut buffer: Vec<u8> = Vec::new();
     let mut framework_id = Value::Null;
@@ -495,7 +548,12 @@ fn read_events(
             {
                 let mut call = ack_call(&event["update"]["status"]);
                 call["framework_id"] = framework_id.clone();
-                let _ = post_call(&master, Some(&stream_id), call.to_string().as_bytes());
+                let _ = post_call_with(
+                    &master,
+                    Some(&stream_id),
+                    authorization.as_deref(),
+                    call.to_string().as_bytes(),
+                );
             }
             if tx.send(event).is_err() {
                 return;

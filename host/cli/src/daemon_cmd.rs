@@ -60,6 +60,8 @@ pub struct MasterArgs {
         env = "MESETA_SHADOW_ALLOCATORS"
     )]
     shadow_allocators: Option<String>,
+    #[command(flatten)]
+    pub(crate) security: crate::security_args::MasterSecurityArgs,
     /// Roles frameworks may use (besides `*`), comma-separated; any role when absent.
     #[arg(long, env = "MESETA_ROLES")]
     roles: Option<String>,
@@ -408,6 +410,8 @@ pub struct AgentCommand {
     #[command(flatten)]
     agent: AgentArgs,
     #[command(flatten)]
+    security: crate::security_args::AgentSecurityArgs,
+    #[command(flatten)]
     http: HttpArgs,
     #[command(flatten)]
     modules: ModuleArgs,
@@ -652,7 +656,9 @@ fn master_config(
     if args.quorum == Some(0) {
         return Err("--quorum must be at least 1".into());
     }
+    let authentication = args.security.authentication()?;
     let mut flags = master_flags(args, listen);
+    flags.extend(args.security.flags());
     flags.push(("work_dir".into(), work_dir.display().to_string()));
     if let Some(zk) = &zk {
         flags.push(("zk".into(), zk.to_string()));
@@ -725,6 +731,8 @@ fn master_config(
         modules: modules.loaded.clone(),
         hooks: Arc::new(hooks),
         flags,
+        authentication,
+        authz: Default::default(),
     })
 }
 
@@ -1107,6 +1115,7 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
         hooks,
     )?;
     config.http = cmd.http.limits();
+    config.auth = cmd.security.auth()?;
     if config.recover == RecoverMode::Cleanup {
         let killed = meseta_agent::daemon::cleanup(&config.work_dir, &config.cgroups_root)
             .map_err(|e| e.to_string())?;
@@ -1160,8 +1169,10 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
             agent_hooks(&agent_hook_modules)?,
         )?);
     }
+    let agent_credential = cmd.master.security.agent_credential()?;
     for agent in &mut agent_configs {
         agent.http = cmd.http.limits();
+        agent.auth.credential = agent_credential.clone();
     }
     let resolve = allocator_resolver(modules);
     config.shadow_allocators = shadow_allocators(&cmd.master, &resolve)?;

@@ -23,6 +23,8 @@
 //! **Invariant:** a connection is only ever closed for a limit while no request is in flight on
 //! it. **API boundary:** [`serve`], [`Limits`].
 
+pub mod auth;
+
 use std::future::Future;
 use std::io;
 use std::pin::{Pin, pin};

@@ -20,7 +20,7 @@ use meseta_api::convert::{
 use meseta_api::scheduler::{Operation, OperationKind};
 use meseta_types::hooks as h;
 
-use crate::core::Refused;
+use crate::core::{Refusal, Refused};
 
 /// Runs a hook call off the async runtime's worker: a module that touches WASI (a file grant,
 /// a panic message on stderr) makes wasmtime-wasi block on the ambient runtime, which a worker
@@ -94,7 +94,9 @@ pub(crate) fn decorate_accept(
                 Err(fault) => {
                     refused.insert(
                         task.task_id.value.clone(),
-                        format!("Task refused: a resource decorator hook failed: {fault}"),
+                        Refusal::invalid(format!(
+                            "Task refused: a resource decorator hook failed: {fault}"
+                        )),
                     );
                     continue;
                 }
@@ -111,7 +113,9 @@ pub(crate) fn decorate_accept(
                 Err(fault) => {
                     refused.insert(
                         task.task_id.value.clone(),
-                        format!("Task refused: a label decorator hook failed: {fault}"),
+                        Refusal::invalid(format!(
+                            "Task refused: a label decorator hook failed: {fault}"
+                        )),
                     );
                 }
             }

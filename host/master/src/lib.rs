@@ -27,6 +27,7 @@ mod hooks;
 mod mirror;
 pub mod operator;
 pub mod resources;
+pub mod security;
 pub mod server;
 pub mod shadow;
 

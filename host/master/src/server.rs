@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -23,10 +23,15 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::agents::{self, HttpClient};
 use crate::allocator::{AllocatorChoice, AllocatorDriver, AllocatorSource, AllocatorView, Swap};
-use crate::core::{self, Clock, Core, Input, MasterError, Quota, Refused, Reply, Settings};
+use crate::core::{
+    self, Clock, Core, Input, MasterError, Quota, Refusal, Refused, Reply, Settings,
+};
 use crate::effector::{Effector, Job, PreparedStreams, record};
+use crate::security::{Authentication, Authz, Visibility};
 use crate::shadow::{ShadowBoard, Shadows};
 use crate::{ha, hooks, operator};
+use meseta_http::auth::{Principal, in_realm};
+use meseta_types::authorization::{Action, Object};
 
 /// The Mesos version `/version` reports: numeric and dotted, as clients parse it with `int()`.
 pub const MESOS_VERSION: &str = "1.11.0";
@@ -99,6 +104,10 @@ pub struct MasterConfig {
     /// `--shadow_allocators`: candidates that run beside the live allocator from the start
     /// (see [`crate::shadow`]), resolved as `SWAP_ALLOCATOR` resolves a name.
     pub shadow_allocators: Vec<(AllocatorChoice, AllocatorSource)>,
+    /// `--credentials` and `--authenticate_*`: which realms require credentials.
+    pub authentication: Authentication,
+    /// `--authorizers` / `--acls`: who may do and see what.
+    pub authz: Authz,
 }
 
 /// Resolves `SWAP_ALLOCATOR`'s `allocator` (a name, `hierarchical`, or a component file path),
@@ -138,6 +147,8 @@ impl Default for MasterConfig {
             zk_session_timeout: meseta_zk::DEFAULT_SESSION_TIMEOUT,
             allocators: None,
             shadow_allocators: Vec::new(),
+            authentication: Authentication::default(),
+            authz: Authz::default(),
         }
     }
 }
@@ -188,12 +199,31 @@ pub struct Shared {
     failure: Arc<tokio::sync::watch::Sender<Option<String>>>,
     /// The leading master's timers, stopped when it stops leading.
     loops: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    authentication: Arc<Authentication>,
+    authz: Authz,
 }
 
 impl Shared {
     fn fail(&self, why: String) {
         tracing::error!(%why, "the master cannot go on");
         self.failure.send_replace(Some(why));
+    }
+
+    /// What `principal` may see of the state, decided now.
+    fn visibility(&self, principal: &Principal) -> Visibility {
+        self.read(|core| Visibility::of(&self.authz, principal.0.as_deref(), core))
+    }
+
+    /// `Err(403)` with the reason unless `principal` may `action` on `object`.
+    fn authorize(
+        &self,
+        principal: &Principal,
+        action: Action,
+        object: Object,
+    ) -> Result<(), MasterError> {
+        self.authz
+            .require(principal.0.as_deref(), action, object)
+            .map_err(MasterError::Forbidden)
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -718,6 +748,8 @@ async fn lead(
         registrar,
         failure,
         loops: Arc::default(),
+        authentication: Arc::new(config.authentication.clone()),
+        authz: config.authz.clone(),
     };
     // The allocator's initialization goes out with the recovery's effects.
     let _ = shared.execute(Input::Recover(registry));
@@ -882,20 +914,25 @@ async fn sweep_loop(shared: Shared) {
     }
 }
 
-/// The leading master's routes.
+/// The leading master's routes, each in its realm (see [`crate::security`]).
 pub(crate) fn routes(shared: Shared) -> Router {
-    Router::new()
+    let auth = shared.authentication.clone();
+    let open = Router::new()
         .route("/version", get(version))
         .route("/master/health", get(|| async { StatusCode::OK }))
         .route("/health", get(|| async { StatusCode::OK }))
+        .route("/master/redirect", get(redirect));
+    let scheduler_api = Router::new()
         .route("/api/v1/scheduler", post(scheduler))
-        .route("/master/api/v1/scheduler", post(scheduler))
+        .route("/master/api/v1/scheduler", post(scheduler));
+    let agent_protocol = Router::new()
         .route(wire::REGISTER, post(agent_register))
         .route(wire::STATUS, post(agent_status))
         .route(wire::STATUSES, post(agent_statuses))
         .route(wire::EXECUTOR_MESSAGE, post(agent_executor_message))
         .route(wire::EXECUTOR_EXITED, post(agent_executor_exited))
-        .route(wire::UPDATE, post(agent_update))
+        .route(wire::UPDATE, post(agent_update));
+    let readonly = Router::new()
         .route("/master/state", get(state_endpoint))
         .route("/master/state.json", get(state_endpoint))
         .route("/state", get(state_endpoint))
@@ -907,17 +944,23 @@ pub(crate) fn routes(shared: Shared) -> Router {
         .route("/master/tasks.json", get(tasks))
         .route("/master/roles", get(roles))
         .route("/master/roles.json", get(roles))
+        .route("/master/flags", get(flags))
+        .route("/master/modules", get(modules))
+        .route("/registrar(1)/registry", get(registry_endpoint))
+        .route("/metrics/snapshot", get(metrics))
+        .route("/metrics", get(prometheus));
+    let readwrite = Router::new()
         .route("/master/weights", any(weights))
         .route("/master/teardown", post(teardown))
-        .route("/master/flags", get(flags))
-        .route("/master/redirect", get(redirect))
-        .route("/master/modules", get(modules))
         .route("/master/quota", get(quota))
-        .route("/registrar(1)/registry", get(registry_endpoint))
         .route("/api/v1", post(operator_api))
-        .route("/master/api/v1", post(operator_api))
-        .route("/metrics/snapshot", get(metrics))
-        .route("/metrics", get(prometheus))
+        .route("/master/api/v1", post(operator_api));
+    Router::new()
+        .merge(open)
+        .merge(in_realm(scheduler_api, auth.scheduler()))
+        .merge(in_realm(agent_protocol, auth.agents()))
+        .merge(in_realm(readonly, auth.readonly()))
+        .merge(in_realm(readwrite, auth.readwrite()))
         .with_state(shared)
 }
 
@@ -973,6 +1016,7 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, MasterError>
 
 async fn scheduler(
     State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, MasterError> {
@@ -994,7 +1038,21 @@ async fn scheduler(
             "Failed to validate scheduler::Call: unknown call type '{t}'"
         )));
     }
-    if let CallKind::Subscribe(subscribe) = call.kind {
+    if let CallKind::Subscribe(mut subscribe) = call.kind {
+        // As Mesos: a principal set in FrameworkInfo must be the authenticated one; an unset
+        // one is filled in.
+        if let Some(authenticated) = &principal.0 {
+            match &subscribe.framework_info.principal {
+                Some(claimed) if claimed != authenticated => {
+                    return Err(MasterError::Invalid(format!(
+                        "Authenticated principal '{authenticated}' does not match principal \
+                         '{claimed}' set in `FrameworkInfo`"
+                    )));
+                }
+                Some(_) => {}
+                None => subscribe.framework_info.principal = Some(authenticated.clone()),
+            }
+        }
         return subscribe_call(&shared, subscribe, call.framework_id);
     }
     let Some(framework_id) = call.framework_id else {
@@ -1003,17 +1061,36 @@ async fn scheduler(
         ));
     };
     let framework_id = framework_id.value;
+    let framework_principal = shared.read(|core| {
+        core.frameworks
+            .get(&framework_id)
+            .map(|f| f.info.principal.clone())
+    });
+    if let (Some(authenticated), Some(framework_principal)) = (&principal.0, &framework_principal)
+        && framework_principal.as_deref() != Some(authenticated.as_str())
+    {
+        return Err(MasterError::Invalid(format!(
+            "Authenticated principal '{authenticated}' does not match principal '{}' set in \
+             `FrameworkInfo`",
+            framework_principal.as_deref().unwrap_or_default()
+        )));
+    }
     let stream_id = headers
         .get("mesos-stream-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut kind = call.kind;
-    let refused = match &mut kind {
+    let mut refused = match &mut kind {
         CallKind::Accept(accept) if !shared.hooks.is_empty() => {
             decorate(&shared, &framework_id, accept)
         }
         _ => Refused::new(),
     };
+    if let CallKind::Accept(accept) = &kind
+        && !shared.authz.allows_everything()
+    {
+        authorize_launches(&shared, &framework_id, accept, &mut refused);
+    }
     shared.execute(Input::Call {
         framework_id,
         stream_id,
@@ -1021,6 +1098,57 @@ async fn scheduler(
         refused,
     })?;
     Ok(accepted())
+}
+
+/// Asks `run_tasks` for every task an ACCEPT launches (on the user it would run as, with the
+/// framework's principal as the subject); a refused task ends in TASK_ERROR /
+/// REASON_TASK_UNAUTHORIZED, as Mesos' does.
+fn authorize_launches(
+    shared: &Shared,
+    framework_id: &str,
+    accept: &meseta_api::scheduler::Accept,
+    refused: &mut Refused,
+) {
+    let Some(info) = shared.read(|core| core.frameworks.get(framework_id).map(|f| f.info.clone()))
+    else {
+        return;
+    };
+    let subject = info.principal.as_deref();
+    let mut ask = |task: &meseta_api::common::TaskInfo| {
+        let user = crate::security::task_info_user(&info, task);
+        let object = Object {
+            value: Some(user.to_string()),
+            framework_id: Some(framework_id.to_string()),
+            framework_name: Some(info.name.clone()),
+            framework_principal: info.principal.clone(),
+            user: Some(user.to_string()),
+            task_id: Some(task.task_id.value.clone()),
+            agent_id: task.agent_id.as_ref().map(|a| a.value.clone()),
+            ..Object::default()
+        };
+        if let Err(why) = shared.authz.require(subject, Action::RunTask, object) {
+            refused
+                .entry(task.task_id.value.clone())
+                .or_insert(Refusal::unauthorized(format!(
+                    "Not authorized to launch: {why}"
+                )));
+        }
+    };
+    for op in &accept.operations {
+        match &op.kind {
+            meseta_api::scheduler::OperationKind::Launch(l) => {
+                l.task_infos.iter().for_each(&mut ask);
+            }
+            meseta_api::scheduler::OperationKind::LaunchGroup(g) => {
+                for task in &g.task_group.tasks {
+                    let mut task = task.clone();
+                    task.executor = Some(g.executor.clone());
+                    ask(&task);
+                }
+            }
+            meseta_api::scheduler::OperationKind::Other(_) => {}
+        }
+    }
 }
 
 /// Runs the master's task decorators over an ACCEPT's tasks, outside the state lock.
@@ -1079,6 +1207,15 @@ fn subscribe_call(
         .filter(|s| !s.is_empty());
     let stream_id = uuid::Uuid::new_v4().to_string();
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    if let Some(why) = unauthorized_roles(shared, &info) {
+        // As Mesos: the subscription's stream carries the ERROR event and ends.
+        tracing::info!(framework = %info.name, %why, "refused a framework's subscription");
+        if let Some(bytes) = record(&Event::error(&why)) {
+            let _ = tx.send(bytes);
+        }
+        drop(tx);
+        return Ok(stream_response(rx, &stream_id, None));
+    }
     if let Ok(mut prepared) = shared.prepared.lock() {
         prepared.insert(stream_id.clone(), tx);
     }
@@ -1123,6 +1260,38 @@ fn subscribe_call(
     }
 }
 
+/// Why a framework may not subscribe in its roles (`register_frameworks`, the framework's
+/// principal as the subject), or `None` when it may.
+fn unauthorized_roles(shared: &Shared, info: &meseta_api::common::FrameworkInfo) -> Option<String> {
+    if shared.authz.allows_everything() {
+        return None;
+    }
+    let roles: Vec<String> = if !info.roles.is_empty() {
+        info.roles.clone()
+    } else {
+        vec![info.role.clone().unwrap_or_else(|| "*".to_string())]
+    };
+    for role in roles {
+        let object = Object {
+            value: Some(role.clone()),
+            framework_name: Some(info.name.clone()),
+            framework_principal: info.principal.clone(),
+            role: Some(role.clone()),
+            user: Some(info.user.clone()),
+            framework_id: info.id.as_ref().map(|i| i.value.clone()),
+            ..Object::default()
+        };
+        if let Err(why) =
+            shared
+                .authz
+                .require(info.principal.as_deref(), Action::RegisterFramework, object)
+        {
+            return Some(format!("Not authorized to subscribe: {why}"));
+        }
+    }
+    None
+}
+
 fn stream_response(
     rx: mpsc::UnboundedReceiver<Bytes>,
     stream_id: &str,
@@ -1150,9 +1319,18 @@ fn stream_response(
 
 async fn agent_register(
     State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> Result<Response, MasterError> {
     let mut msg: wire::RegisterAgent = decode(&body)?;
+    shared.authorize(
+        &principal,
+        Action::RegisterAgent,
+        Object {
+            agent_id: msg.agent_info.id.as_ref().map(|i| i.value.clone()),
+            ..Object::default()
+        },
+    )?;
     let reregistering = msg
         .agent_info
         .id
@@ -1247,20 +1425,35 @@ async fn agent_executor_exited(
 
 // Operator endpoints --------------------------------------------------------------------------
 
-async fn state_endpoint(State(shared): State<Shared>) -> Response {
+async fn state_endpoint(
+    State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
     let allocator = shared.allocator();
-    json(
-        StatusCode::OK,
-        &shared.read(|core| operator::state(core, &allocator)),
-    )
+    let visibility = shared.visibility(&principal);
+    let mut state = shared.read(|core| operator::state(core, &allocator));
+    visibility.state(&mut state);
+    json(StatusCode::OK, &state)
 }
 
-async fn state_summary(State(shared): State<Shared>) -> Response {
-    json(StatusCode::OK, &shared.read(operator::state_summary))
+async fn state_summary(
+    State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
+    let visibility = shared.visibility(&principal);
+    let mut summary = shared.read(operator::state_summary);
+    visibility.frameworks(&mut summary);
+    json(StatusCode::OK, &summary)
 }
 
-async fn frameworks(State(shared): State<Shared>) -> Response {
-    json(StatusCode::OK, &shared.read(operator::frameworks))
+async fn frameworks(
+    State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
+    let visibility = shared.visibility(&principal);
+    let mut frameworks = shared.read(operator::frameworks);
+    visibility.frameworks(&mut frameworks);
+    json(StatusCode::OK, &frameworks)
 }
 
 async fn slaves(State(shared): State<Shared>) -> Response {
@@ -1269,23 +1462,36 @@ async fn slaves(State(shared): State<Shared>) -> Response {
 
 async fn tasks(
     State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Result<Response, MasterError> {
-    let tasks = shared
+    let visibility = shared.visibility(&principal);
+    let mut tasks = shared
         .read(|core| operator::tasks(core, &query))
         .map_err(MasterError::Invalid)?;
+    visibility.tasks_v0(&mut tasks);
     Ok(json(StatusCode::OK, &tasks))
 }
 
-async fn roles(State(shared): State<Shared>) -> Response {
-    json(StatusCode::OK, &shared.read(operator::roles))
+async fn roles(
+    State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
+    let visibility = shared.visibility(&principal);
+    let mut roles = shared.read(operator::roles);
+    visibility.roles_v0(&mut roles);
+    json(StatusCode::OK, &roles)
 }
 
-async fn flags(State(shared): State<Shared>) -> Response {
-    json(
+async fn flags(
+    State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Response, MasterError> {
+    shared.authorize(&principal, Action::ViewFlags, Object::default())?;
+    Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "flags": shared.read(operator::flags_json) }),
-    )
+    ))
 }
 
 async fn modules(State(shared): State<Shared>) -> Response {
@@ -1296,22 +1502,34 @@ async fn modules(State(shared): State<Shared>) -> Response {
     )
 }
 
-async fn metrics(State(shared): State<Shared>) -> Response {
+async fn metrics(
+    State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Response, MasterError> {
+    shared.authorize(
+        &principal,
+        Action::GetEndpoint,
+        Object::value("/metrics/snapshot"),
+    )?;
     let allocator = shared.allocator();
     let shadows = shared.shadows();
-    json(
+    Ok(json(
         StatusCode::OK,
         &shared.read(|core| operator::metrics(core, &allocator, &shared.modules, &shadows)),
-    )
+    ))
 }
 
 /// `GET /metrics`: the snapshot and the modules' counters in the Prometheus text format.
-async fn prometheus(State(shared): State<Shared>) -> Response {
+async fn prometheus(
+    State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Response, MasterError> {
+    shared.authorize(&principal, Action::GetEndpoint, Object::value("/metrics"))?;
     let allocator = shared.allocator();
     let shadows = shared.shadows();
     let snapshot =
         shared.read(|core| operator::metrics(core, &allocator, &shared.modules, &shadows));
-    prometheus_text(&snapshot, &shared.modules)
+    Ok(prometheus_text(&snapshot, &shared.modules))
 }
 
 /// A `/metrics/snapshot` object and the modules, rendered for Prometheus.
@@ -1345,11 +1563,17 @@ async fn redirect(State(shared): State<Shared>) -> Response {
 /// `GET /master/weights`; `PUT` (or `POST`) with `[{"role": "r", "weight": 2.0}, ...]`.
 async fn weights(
     State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
     method: Method,
     body: Bytes,
 ) -> Result<Response, MasterError> {
     if method == Method::GET {
-        return Ok(json(StatusCode::OK, &shared.read(operator::weights)));
+        let visibility = shared.visibility(&principal);
+        let mut weights = shared.read(operator::weights);
+        if let Some(list) = weights.as_array_mut() {
+            list.retain(|w| visibility.role(w["role"].as_str().unwrap_or_default()));
+        }
+        return Ok(json(StatusCode::OK, &weights));
     }
     if method != Method::PUT && method != Method::POST {
         return Err(MasterError::MethodNotAllowed(
@@ -1369,6 +1593,7 @@ async fn weights(
     })?;
     update_weights(
         &shared,
+        &principal,
         list.into_iter().map(|w| (w.role, w.weight)).collect(),
     )
     .await?;
@@ -1377,7 +1602,11 @@ async fn weights(
 
 /// Validates and stores `list` (role, weight), then applies it: `/master/weights` and
 /// `UPDATE_WEIGHTS`.
-async fn update_weights(shared: &Shared, list: Vec<(String, f64)>) -> Result<(), MasterError> {
+async fn update_weights(
+    shared: &Shared,
+    principal: &Principal,
+    list: Vec<(String, f64)>,
+) -> Result<(), MasterError> {
     struct WeightInfo {
         role: String,
         weight: f64,
@@ -1397,6 +1626,9 @@ async fn update_weights(shared: &Shared, list: Vec<(String, f64)>) -> Result<(),
         }
         updates.push((w.role, w.weight));
     }
+    for (role, _) in &updates {
+        shared.authorize(principal, Action::UpdateWeight, role_object(role))?;
+    }
     // Durable before it takes effect.
     shared
         .registrar
@@ -1414,8 +1646,44 @@ async fn registry_endpoint(State(shared): State<Shared>) -> Response {
     )
 }
 
+/// The object of a role's action.
+fn role_object(role: &str) -> Object {
+    Object {
+        role: Some(role.to_string()),
+        ..Object::value(role)
+    }
+}
+
+/// Tears `framework_id` down if `principal` may (`teardown_frameworks`, on the framework's
+/// principal): `/master/teardown` and `TEARDOWN`.
+fn teardown_framework(
+    shared: &Shared,
+    principal: &Principal,
+    framework_id: String,
+) -> Result<(), MasterError> {
+    if !shared.authz.allows_everything() {
+        let object = shared.read(|core| {
+            core.frameworks.get(&framework_id).map(|f| {
+                crate::security::framework_object(
+                    f,
+                    f.info.principal.as_deref().unwrap_or_default(),
+                )
+            })
+        });
+        if let Some(object) = object {
+            shared.authorize(principal, Action::TeardownFramework, object)?;
+        }
+    }
+    shared.execute(Input::Teardown { framework_id })?;
+    Ok(())
+}
+
 /// `POST /master/teardown` with the form `frameworkId=<id>`.
-async fn teardown(State(shared): State<Shared>, body: Bytes) -> Result<Response, MasterError> {
+async fn teardown(
+    State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
+    body: Bytes,
+) -> Result<Response, MasterError> {
     let text = String::from_utf8_lossy(&body);
     let id = text.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
@@ -1426,7 +1694,7 @@ async fn teardown(State(shared): State<Shared>, body: Bytes) -> Result<Response,
             "Missing 'frameworkId' query parameter in the request body".into(),
         ));
     };
-    shared.execute(Input::Teardown { framework_id })?;
+    teardown_framework(&shared, &principal, framework_id)?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -1503,7 +1771,11 @@ fn parse_quota_configs(call: &serde_json::Value) -> Result<Vec<(String, Quota)>,
 
 /// The v1 operator API (`POST /api/v1`), JSON: `UPDATE_QUOTA` and `GET_QUOTA`, the calls that
 /// set what the allocator enforces. Other operator calls are answered 501, naming the call.
-async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Response, MasterError> {
+async fn operator_api(
+    State(shared): State<Shared>,
+    Extension(principal): Extension<Principal>,
+    body: Bytes,
+) -> Result<Response, MasterError> {
     meseta_api::limits::check(&body).map_err(|e| MasterError::Invalid(e.to_string()))?;
     let call: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         MasterError::Invalid(format!("Failed to parse body into master::Call: {e}"))
@@ -1519,6 +1791,9 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
         )),
         "UPDATE_QUOTA" => {
             let parsed = parse_quota_configs(&call)?;
+            for (role, _) in &parsed {
+                shared.authorize(&principal, Action::UpdateQuota, role_object(role))?;
+            }
             // Validate everything before changing anything.
             shared.read(|core| {
                 parsed.iter().try_for_each(|(role, quota)| {
@@ -1549,6 +1824,7 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
             }}),
         )),
         "GET_FLAGS" => {
+            shared.authorize(&principal, Action::ViewFlags, Object::default())?;
             let flags: Vec<serde_json::Value> = shared.read(|core| {
                 core.flags
                     .iter()
@@ -1558,6 +1834,11 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
             Ok(answer(kind, serde_json::json!({ "flags": flags })))
         }
         "GET_METRICS" => {
+            shared.authorize(
+                &principal,
+                Action::GetEndpoint,
+                Object::value("/metrics/snapshot"),
+            )?;
             let allocator = shared.allocator();
             let shadows = shared.shadows();
             let snapshot =
@@ -1605,18 +1886,22 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
                 };
                 list.push((role.to_string(), weight));
             }
-            update_weights(&shared, list).await?;
+            update_weights(&shared, &principal, list).await?;
             Ok(StatusCode::OK.into_response())
         }
-        "GET_STATE" => Ok(answer(kind, shared.read(operator::get_state))),
-        "GET_AGENTS" => Ok(answer(kind, shared.read(operator::get_agents))),
-        "GET_FRAMEWORKS" => Ok(answer(kind, shared.read(operator::get_frameworks))),
-        "GET_EXECUTORS" => Ok(answer(kind, shared.read(operator::get_executors))),
-        "GET_TASKS" => Ok(answer(kind, shared.read(operator::get_tasks))),
-        "GET_ROLES" => {
-            let roles = shared.read(operator::roles);
-            Ok(answer(kind, roles))
+        "GET_STATE" | "GET_FRAMEWORKS" | "GET_EXECUTORS" | "GET_TASKS" | "GET_ROLES" => {
+            let visibility = shared.visibility(&principal);
+            let mut payload = match kind {
+                "GET_STATE" => shared.read(operator::get_state),
+                "GET_FRAMEWORKS" => shared.read(operator::get_frameworks),
+                "GET_EXECUTORS" => shared.read(operator::get_executors),
+                "GET_TASKS" => shared.read(operator::get_tasks),
+                _ => shared.read(operator::roles),
+            };
+            visibility.v1(&mut payload);
+            Ok(answer(kind, payload))
         }
+        "GET_AGENTS" => Ok(answer(kind, shared.read(operator::get_agents))),
         "TEARDOWN" => {
             let framework_id = call
                 .pointer("/teardown/framework_id/value")
@@ -1627,9 +1912,7 @@ async fn operator_api(State(shared): State<Shared>, body: Bytes) -> Result<Respo
                         "TEARDOWN needs 'teardown.framework_id.value': the framework's id".into(),
                     )
                 })?;
-            shared.execute(Input::Teardown {
-                framework_id: framework_id.to_string(),
-            })?;
+            teardown_framework(&shared, &principal, framework_id.to_string())?;
             Ok(StatusCode::OK.into_response())
         }
         // Meseta's extension: replace the live allocator without a restart.

@@ -15,7 +15,7 @@
 use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use meseta_api::common::{AgentID, ContainerID, ExecutorID, FrameworkID, Source};
 use meseta_api::executor::{Call, CallKind, Event, Subscribed};
@@ -26,13 +26,24 @@ use super::model::{EventStream, ExecutorKind};
 use super::server::error;
 use super::{EXECUTOR_HEARTBEAT_INTERVAL, Shared, master_link, status, tasks};
 
-pub async fn executor_call(d: Shared, body: Bytes) -> Response {
+pub async fn executor_call(d: Shared, headers: &HeaderMap, body: Bytes) -> Response {
     let call: Call = match meseta_api::decode(&body) {
         Ok(c) => c,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let fid = call.framework_id.value.clone();
     let eid = call.executor_id.value.clone();
+    if d.config.auth.http_executors
+        && let Some(secret) = &d.config.auth.executor_secret
+    {
+        let container = d
+            .lock()
+            .executor_mut(&fid, &eid)
+            .map(|e| e.container_id.clone());
+        if let Err(refused) = secret.check(headers, &fid, &eid, container.as_deref()) {
+            return refused;
+        }
+    }
     match call.kind {
         CallKind::Subscribe(sub) => subscribe(&d, &fid, &eid, sub),
         CallKind::Update(update) => {

@@ -46,8 +46,12 @@ async fn post_to(
     path: &str,
     body: Vec<u8>,
 ) -> Result<(u16, Bytes), String> {
-    let request = hyper::Request::post(format!("http://{master}{path}"))
-        .header("content-type", "application/json")
+    let mut request = hyper::Request::post(format!("http://{master}{path}"))
+        .header("content-type", "application/json");
+    if let Some(credential) = &d.config.auth.credential {
+        request = request.header("authorization", credential.basic_header());
+    }
+    let request = request
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
     let work = async {
@@ -258,6 +262,12 @@ pub async fn registration_loop(d: Shared) {
                     None
                 }
             },
+            Ok((401, body)) => {
+                tracing::warn!(master = %master, code = 401, answer = %String::from_utf8_lossy(&body),
+                    "the master requires agents to authenticate: give this agent its principal \
+                     and secret with --credential");
+                None
+            }
             Ok((code, body)) => {
                 tracing::warn!(master = %master, code, answer = %String::from_utf8_lossy(&body),
                     "the master refused the registration");

@@ -23,6 +23,7 @@
 //! every slow thing (launching, waiting, HTTP) runs in spawned tasks.
 
 mod executor_api;
+pub mod executor_auth;
 mod hooks;
 mod leader;
 mod master_link;
@@ -149,6 +150,54 @@ pub struct AgentConfig {
     /// (`meseta local`, where a new set of flags is an everyday thing) warns and starts as a
     /// new agent.
     pub new_agent_when_incompatible: bool,
+    /// Credentials and the `--authenticate_*` flags.
+    pub auth: AgentAuth,
+}
+
+/// Who the agent is to its master, and who may call it.
+#[derive(Clone, Debug, Default)]
+pub struct AgentAuth {
+    /// `--credential`: presented to the master (HTTP Basic) on every request.
+    pub credential: Option<meseta_http::auth::Credential>,
+    /// `--http_credentials`: the principals the agent's own endpoints accept.
+    pub http_credentials: Option<Arc<meseta_http::auth::Credentials>>,
+    /// `--authenticate_http_readonly`: `/state`, `/files/*`, `/flags`, `/metrics/*`,
+    /// `/monitor/statistics` require credentials (realm `mesos-agent-readonly`).
+    pub http_readonly: bool,
+    /// `--authenticate_http_readwrite`: the agent's operator API requires credentials (realm
+    /// `mesos-agent-readwrite`).
+    pub http_readwrite: bool,
+    /// `--authenticate_http_executors`: executor API calls need their executor's token.
+    pub http_executors: bool,
+    /// `--executor_secret_key`: signs the executors' tokens (set whenever executors get one).
+    pub executor_secret: Option<executor_auth::ExecutorSecret>,
+}
+
+impl AgentAuth {
+    /// Refuses flags that cannot work together.
+    pub fn check(&self) -> Result<(), String> {
+        if self.http_executors && self.executor_secret.is_none() {
+            return Err(
+                "--authenticate_http_executors needs --executor_secret_key: the path \
+                 of a file holding the key executor tokens are signed with"
+                    .into(),
+            );
+        }
+        if self.http_credentials.is_none() {
+            for (set, flag) in [
+                (self.http_readonly, "--authenticate_http_readonly"),
+                (self.http_readwrite, "--authenticate_http_readwrite"),
+            ] {
+                if set {
+                    return Err(format!(
+                        "{flag} needs --http_credentials: give the path of a JSON file \
+                         {{\"credentials\": [{{\"principal\": \"NAME\", \"secret\": \"SECRET\"}}]}}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `--recover`.
@@ -188,6 +237,7 @@ impl Default for AgentConfig {
             recovery_timeout: Duration::from_secs(15 * 60),
             executor_reregistration_timeout: Duration::from_secs(2),
             new_agent_when_incompatible: false,
+            auth: AgentAuth::default(),
             cgroups_root: "meseta".into(),
             container_logger: crate::logger::ContainerLogger::default(),
         }

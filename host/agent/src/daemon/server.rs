@@ -11,11 +11,12 @@ use std::path::PathBuf;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use meseta_api::internal as wire;
+use meseta_http::auth::{Realm, in_realm};
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 
@@ -103,13 +104,8 @@ pub fn router(d: Shared) -> Router {
         .route(wire::FRAMEWORK_MESSAGE, post(framework_message))
         .route(wire::BATCH, post(batch))
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), from_leader));
-    Router::new()
-        // Master -> agent.
-        .merge(from_master)
-        // Executors.
-        .route("/api/v1/executor", post(executor))
-        .route("/slave(1)/api/v1/executor", post(executor))
-        // Operators.
+    let auth = &d.config.auth;
+    let readonly = Router::new()
         .route("/slave(1)/state", get(state))
         .route("/slave(1)/state.json", get(state))
         .route("/state", get(state))
@@ -120,18 +116,42 @@ pub fn router(d: Shared) -> Router {
         .route("/files/read.json", get(files_read))
         .route("/files/download", get(files_download))
         .route("/files/download.json", get(files_download))
-        .route("/api/v1", post(operator_api))
-        .route("/slave(1)/api/v1", post(operator_api))
         .route("/metrics/snapshot", get(metrics))
         .route("/metrics", get(prometheus))
         .route("/monitor/statistics", get(statistics))
         .route("/monitor/statistics.json", get(statistics))
         .route("/slave(1)/monitor/statistics", get(statistics))
+        .route("/slave(1)/flags", get(flags))
+        .route("/flags", get(flags));
+    let readwrite = Router::new()
+        .route("/api/v1", post(operator_api))
+        .route("/slave(1)/api/v1", post(operator_api));
+    Router::new()
+        // Master -> agent.
+        .merge(from_master)
+        // Executors (authenticated by their tokens, see `executor_auth`).
+        .route("/api/v1/executor", post(executor))
+        .route("/slave(1)/api/v1/executor", post(executor))
+        // Operators.
+        .merge(in_realm(
+            readonly,
+            Realm::new(
+                "mesos-agent-readonly",
+                auth.http_readonly,
+                &auth.http_credentials,
+            ),
+        ))
+        .merge(in_realm(
+            readwrite,
+            Realm::new(
+                "mesos-agent-readwrite",
+                auth.http_readwrite,
+                &auth.http_credentials,
+            ),
+        ))
         .route("/slave(1)/health", get(health))
         .route("/health", get(health))
         .route("/version", get(version))
-        .route("/slave(1)/flags", get(flags))
-        .route("/flags", get(flags))
         .with_state(d)
 }
 
@@ -281,8 +301,8 @@ async fn batch(State(d): State<Shared>, body: Bytes) -> Response {
     )
 }
 
-async fn executor(State(d): State<Shared>, body: Bytes) -> Response {
-    executor_api::executor_call(d, body).await
+async fn executor(State(d): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    executor_api::executor_call(d, &headers, body).await
 }
 
 // Operators -----------------------------------------------------------------------------------

@@ -808,6 +808,13 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
     let spec = spec.and_then(|spec| {
         super::hooks::prepare_launch(&d, &fid, &eid, &container_id, &sandbox).map(|env| (spec, env))
     });
+    let spec = spec.and_then(|(spec, mut env)| {
+        if let Some(secret) = &d.config.auth.executor_secret {
+            let token = secret.token(&fid, &eid, &container_id)?;
+            env.push((super::executor_auth::TOKEN_VARIABLE.to_string(), token));
+        }
+        Ok((spec, env))
+    });
     let (spec, extra_environment) = match spec {
         Ok(spec) => spec,
         Err(message) => {

@@ -46,8 +46,33 @@ pub use roles::validate_role;
 const MAX_COMPLETED_TASKS: usize = 1000;
 const MAX_COMPLETED_FRAMEWORKS: usize = 50;
 
-/// Tasks a hook refused before the ACCEPT reached the core: task id → why.
-pub type Refused = BTreeMap<String, String>;
+/// Tasks a hook or the authorizer refused before the ACCEPT reached the core: task id → why.
+pub type Refused = BTreeMap<String, Refusal>;
+
+/// Why a task was refused before validation: its TASK_ERROR's reason and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: meseta_api::common::Reason,
+    pub message: String,
+}
+
+impl Refusal {
+    /// An invalid task (`REASON_TASK_INVALID`).
+    pub fn invalid(message: String) -> Refusal {
+        Refusal {
+            reason: meseta_api::common::Reason::TaskInvalid,
+            message,
+        }
+    }
+
+    /// A task its framework's principal may not run (`REASON_TASK_UNAUTHORIZED`).
+    pub fn unauthorized(message: String) -> Refusal {
+        Refusal {
+            reason: meseta_api::common::Reason::TaskUnauthorized,
+            message,
+        }
+    }
+}
 
 /// The time an input happens at: monotonic for timeouts, wall-clock for what frameworks and
 /// operators see.

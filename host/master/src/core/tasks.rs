@@ -10,13 +10,15 @@ use meseta_api::common::{
 use meseta_api::internal as wire;
 use meseta_api::scheduler::{Accept, Event, Failure, Message, OperationKind, Reconcile};
 
-use super::{Core, Framework, MAX_COMPLETED_TASKS, MasterError, Refused, Result, Task, ToAgent};
+use super::{
+    Core, Framework, MAX_COMPLETED_TASKS, MasterError, Refusal, Refused, Result, Task, ToAgent,
+};
 use crate::resources::ResourceSet;
 
-/// `Err` with the refusal of `task`, if a hook refused it.
-fn check_refused(refused: &Refused, task: &TaskInfo) -> std::result::Result<(), String> {
+/// `Err` with the refusal of `task`, if a hook or the authorizer refused it.
+fn check_refused(refused: &Refused, task: &TaskInfo) -> std::result::Result<(), Refusal> {
     match refused.get(&task.task_id.value) {
-        Some(message) => Err(message.clone()),
+        Some(refusal) => Err(refusal.clone()),
         None => Ok(()),
     }
 }
@@ -126,16 +128,18 @@ impl Core {
             match op.kind {
                 OperationKind::Launch(l) => {
                     for task in l.task_infos {
-                        let validated = self.validate_task(
-                            framework_id,
-                            &agent_id,
-                            &task,
-                            &launched_ids,
-                            &pool,
-                            None,
-                        );
-                        let validated =
-                            validated.and_then(|v| check_refused(refused, &task).map(|()| v));
+                        // As Mesos: authorization (and the hooks) first, then validation.
+                        let validated = check_refused(refused, &task).and_then(|()| {
+                            self.validate_task(
+                                framework_id,
+                                &agent_id,
+                                &task,
+                                &launched_ids,
+                                &pool,
+                                None,
+                            )
+                            .map_err(Refusal::invalid)
+                        });
                         match validated {
                             Ok((role, res, exec)) => {
                                 launched_ids.insert(task.task_id.value.clone());
@@ -155,13 +159,13 @@ impl Core {
                                     false,
                                 );
                             }
-                            Err(message) => {
+                            Err(refusal) => {
                                 let status = self.master_status(
                                     &task.task_id.value,
                                     Some(&agent_id),
                                     TaskState::Error,
-                                    Reason::TaskInvalid,
-                                    message,
+                                    refusal.reason,
+                                    refusal.message,
                                 );
                                 self.send(framework_id, Self::update_event(status));
                             }
@@ -172,22 +176,25 @@ impl Core {
                     let mut scratch = pool.clone();
                     let mut ids = launched_ids.clone();
                     let mut parts = Vec::new();
-                    let mut error = None;
+                    let mut error: Option<(Reason, String)> = None;
                     let mut exec_res: Option<(ExecutorInfo, ResourceSet)> = None;
                     if g.task_group.tasks.is_empty() {
-                        error = Some("Task group is empty".to_string());
+                        error = Some((Reason::TaskGroupInvalid, "Task group is empty".to_string()));
                     }
                     for task in &g.task_group.tasks {
                         let executor = Some(&g.executor);
-                        let validated = self.validate_task(
-                            framework_id,
-                            &agent_id,
-                            task,
-                            &ids,
-                            &scratch,
-                            executor,
-                        );
-                        match validated.and_then(|v| check_refused(refused, task).map(|()| v)) {
+                        let validated = check_refused(refused, task).and_then(|()| {
+                            self.validate_task(
+                                framework_id,
+                                &agent_id,
+                                task,
+                                &ids,
+                                &scratch,
+                                executor,
+                            )
+                            .map_err(Refusal::invalid)
+                        });
+                        match validated {
                             Ok((role, res, exec)) => {
                                 if let Some(p) = scratch.get_mut(&role) {
                                     p.subtract(&res);
@@ -201,19 +208,27 @@ impl Core {
                                 ids.insert(task.task_id.value.clone());
                                 parts.push((role, res));
                             }
-                            Err(e) => {
-                                error = Some(format!("Task '{}': {e}", task.task_id.value));
+                            Err(refusal) => {
+                                let reason = if refusal.reason == Reason::TaskUnauthorized {
+                                    Reason::TaskGroupUnauthorized
+                                } else {
+                                    Reason::TaskGroupInvalid
+                                };
+                                error = Some((
+                                    reason,
+                                    format!("Task '{}': {}", task.task_id.value, refusal.message),
+                                ));
                                 break;
                             }
                         }
                     }
-                    if let Some(message) = error {
+                    if let Some((reason, message)) = error {
                         for task in &g.task_group.tasks {
                             let status = self.master_status(
                                 &task.task_id.value,
                                 Some(&agent_id),
                                 TaskState::Error,
-                                Reason::TaskGroupInvalid,
+                                reason.clone(),
                                 message.clone(),
                             );
                             self.send(framework_id, Self::update_event(status));
