@@ -102,7 +102,17 @@ struct Flags {
     /// Give up after this long (`90s`, `2m`, `500ms`; a bare number is seconds).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     timeout: Duration,
+    /// The framework's principal (`FrameworkInfo.principal`), authenticated with `--secret`
+    /// by HTTP Basic on every call when both are given.
+    #[arg(long, env = "MESOS_PRINCIPAL")]
+    principal: Option<String>,
+    /// The principal's secret (better given as `MESOS_SECRET`: a flag shows in `ps`).
+    #[arg(long, env = "MESOS_SECRET", hide_env_values = true)]
+    secret: Option<String>,
 }
+
+/// `Authorization: Basic ...` for every call, from `--principal` and `--secret`.
+static CREDENTIAL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -144,8 +154,15 @@ async fn run(flags: Flags) -> Result<ExitCode> {
         }],
         failover_timeout: (flags.failover_timeout > 0.0).then_some(flags.failover_timeout),
         checkpoint: flags.checkpoint,
+        principal: flags.principal.clone(),
         ..FrameworkInfo::default()
     };
+    if let (Some(principal), Some(secret)) = (&flags.principal, &flags.secret) {
+        use base64::Engine as _;
+        let pair =
+            base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"));
+        let _ = CREDENTIAL.set(format!("Basic {pair}"));
+    }
     let (endpoint, stream_id, mut events, framework_id) =
         subscribe(&client, &mut master, &info, None, &deadline).await?;
     println!("subscribed as framework {framework_id}");
@@ -460,7 +477,10 @@ async fn subscribe(
                 master.redirected(&location)?;
                 continue;
             }
-            Ok(r) if r.status() == StatusCode::OK || !patient => break (endpoint, r),
+            // A refusal (401 credentials, 400 principal) does not change by retrying.
+            Ok(r) if r.status() == StatusCode::OK || !patient || r.status().is_client_error() => {
+                break (endpoint, r);
+            }
             Ok(r) => debug!("SUBSCRIBE answered {}; retrying", r.status()),
             Err(e) if patient => debug!("SUBSCRIBE: {e}; retrying"),
             Err(e) => return Err(e).with_context(|| format!("SUBSCRIBE to {endpoint}")),
@@ -635,6 +655,9 @@ fn post(endpoint: &Uri, call: &Call, stream_id: Option<&str>) -> Result<Request<
         .header(ACCEPT, "application/json");
     if let Some(stream_id) = stream_id {
         request = request.header("Mesos-Stream-Id", stream_id);
+    }
+    if let Some(credential) = CREDENTIAL.get() {
+        request = request.header(hyper::header::AUTHORIZATION, credential.as_str());
     }
     Ok(request.body(Full::new(Bytes::from(serde_json::to_vec(call)?)))?)
 }

@@ -1,0 +1,176 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Hostile input to the v1 operator API (issue 18, build item 5): arbitrary bodies and
+//! arbitrary payloads under every call name reach a real master over HTTP. Each must be
+//! answered with a 2xx or a 4xx (a refusal that says why), never a 5xx, a hang or a crash, and
+//! the master must go on answering. A fixed number of cases keeps it within seconds.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use meseta_master::{Master, MasterConfig};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Value, json};
+
+const CALLS: &[&str] = &[
+    "GET_HEALTH",
+    "GET_FLAGS",
+    "GET_VERSION",
+    "GET_METRICS",
+    "GET_LOGGING_LEVEL",
+    "GET_STATE",
+    "GET_AGENTS",
+    "GET_FRAMEWORKS",
+    "GET_EXECUTORS",
+    "GET_TASKS",
+    "GET_ROLES",
+    "GET_WEIGHTS",
+    "UPDATE_WEIGHTS",
+    "GET_MASTER",
+    "GET_QUOTA",
+    "UPDATE_QUOTA",
+    "TEARDOWN",
+    "SWAP_ALLOCATOR",
+    "ADD_SHADOW_ALLOCATOR",
+    "REMOVE_SHADOW_ALLOCATOR",
+    "GET_SHADOW_ALLOCATORS",
+    "MARK_AGENT_GONE",
+    "SUBSCRIBE",
+    "NOT_A_CALL",
+    "",
+];
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<String>().prop_map(Value::String),
+        prop::sample::select(vec!["*", "web", "eng/backend", "cpus", "mem", "", "/"])
+            .prop_map(|s| Value::String(s.to_string())),
+    ];
+    leaf.prop_recursive(4, 40, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec![
+                        "role",
+                        "weight",
+                        "weight_infos",
+                        "quota_configs",
+                        "guarantees",
+                        "limits",
+                        "value",
+                        "framework_id",
+                        "agent_id",
+                        "allocator",
+                        "manifest",
+                        "name",
+                        "update_weights",
+                        "update_quota",
+                        "teardown",
+                        "swap_allocator",
+                        "add_shadow_allocator",
+                        "remove_shadow_allocator",
+                    ]),
+                    inner,
+                ),
+                0..5,
+            )
+            .prop_map(|fields| {
+                Value::Object(
+                    fields
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                )
+            }),
+        ]
+    })
+}
+
+/// A call: a known (or unknown) type and an arbitrary payload under its lower-case key.
+fn operator_call() -> impl Strategy<Value = Value> {
+    (prop::sample::select(CALLS.to_vec()), json_value()).prop_map(|(kind, payload)| {
+        let mut call = json!({ "type": kind });
+        call[kind.to_lowercase()] = payload;
+        call
+    })
+}
+
+fn post(addr: SocketAddr, body: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /api/v1 HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn any_operator_call_is_answered_without_a_server_error() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let master = rt
+        .block_on(Master::start(MasterConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..MasterConfig::default()
+        }))
+        .unwrap();
+    let addr = master.address();
+    let config = Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut runner = TestRunner::new(config.clone());
+    runner
+        .run(&operator_call(), |call| {
+            let body = call.to_string();
+            let status = post(addr, body.as_bytes());
+            seen.lock().unwrap().insert(status);
+            prop_assert!(
+                (200..500).contains(&status) || status == 501,
+                "{body} was answered {status}"
+            );
+            Ok(())
+        })
+        .unwrap();
+    // The cases reached both answers: calls that worked and calls refused.
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.contains(&200) && seen.contains(&400),
+        "answers seen: {seen:?}"
+    );
+    // Bytes that are not JSON, or JSON that is not an object.
+    let mut runner = TestRunner::new(config);
+    runner
+        .run(&prop::collection::vec(any::<u8>(), 0..256), |bytes| {
+            let status = post(addr, &bytes);
+            prop_assert!(
+                (400..500).contains(&status),
+                "{bytes:?} was answered {status}"
+            );
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(post(addr, br#"{"type": "GET_HEALTH"}"#), 200);
+    rt.block_on(master.stop());
+}
