@@ -561,3 +561,87 @@ fn read_events(
         }
     }
 }
+
+/// An operator's event stream: `SUBSCRIBE` on the master's `/api/v1`, its RecordIO records
+/// decoded on a background thread, HEARTBEATs included. Dropping it closes the connection.
+pub struct OperatorStream {
+    events: mpsc::Receiver<Value>,
+    stream: TcpStream,
+}
+
+impl OperatorStream {
+    /// Subscribes; the first event (SUBSCRIBED) is left for the test to take.
+    pub fn open(master: &str, authorization: Option<&str>) -> Result<OperatorStream, Failure> {
+        let err =
+            |what: &str, e: std::io::Error| Failure(format!("SUBSCRIBE to {master}: {what}: {e}"));
+        let mut stream = TcpStream::connect(master).map_err(|e| err("connect", e))?;
+        let body = r#"{"type": "SUBSCRIBE"}"#;
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "POST /api/v1 HTTP/1.1\r\nHost: {master}\r\nContent-Type: application/json\r\n\
+             {auth}Accept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .map_err(|e| err("write", e))?;
+        let mut reader = BufReader::new(stream.try_clone().map_err(|e| err("clone", e))?);
+        let (status, _) = read_head(&mut reader).map_err(|e| err("read", e))?;
+        if status != 200 {
+            return Err(Failure(format!("SUBSCRIBE to {master}: {status}")));
+        }
+        let (tx, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buffer: Vec<u8> = Vec::new();
+            while let Ok(Some(chunk)) = read_chunk(&mut reader) {
+                buffer.extend(chunk);
+                while let Some(newline) = buffer.iter().position(|b| *b == b'\n') {
+                    let Some(len) = std::str::from_utf8(&buffer[..newline])
+                        .ok()
+                        .and_then(|l| l.trim().parse::<usize>().ok())
+                    else {
+                        return;
+                    };
+                    if buffer.len() < newline + 1 + len {
+                        break;
+                    }
+                    let record: Vec<u8> = buffer
+                        .drain(..newline + 1 + len)
+                        .skip(newline + 1)
+                        .collect();
+                    let Ok(event) = serde_json::from_slice::<Value>(&record) else {
+                        return;
+                    };
+                    if tx.send(event).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(OperatorStream { events, stream })
+    }
+
+    /// The next event, HEARTBEATs included; `None` after `timeout` or when the stream ended.
+    pub fn next(&self, timeout: Duration) -> Option<Value> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// The next event that is not a HEARTBEAT.
+    pub fn next_change(&self, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = self.events.recv_timeout(left).ok()?;
+            if event["type"] != "HEARTBEAT" {
+                return Some(event);
+            }
+        }
+    }
+}
+
+impl Drop for OperatorStream {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}

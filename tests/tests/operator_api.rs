@@ -275,3 +275,93 @@ fn the_state_calls_show_agents_frameworks_and_tasks() {
         s.framework_id()
     );
 }
+
+/// `SUBSCRIBE` on the operator API: twenty operators follow one framework's life in the same
+/// order (SUBSCRIBED with the state, FRAMEWORK_ADDED, TASK_ADDED, TASK_UPDATED to RUNNING and
+/// FINISHED, FRAMEWORK_REMOVED), and a HEARTBEAT comes when nothing happens; a subscriber that
+/// leaves does not disturb the others.
+#[test]
+fn the_event_stream_tells_every_subscriber_everything_in_order() {
+    use meseta_tests::scheduler::{OperatorStream, offer_ids, task};
+    let local = Local::start_with(&["--heartbeat_interval", "1secs"]).unwrap();
+    let address = local.url.trim_start_matches("http://").to_string();
+    let t = Duration::from_secs(30);
+    let streams: Vec<OperatorStream> = (0..20)
+        .map(|_| OperatorStream::open(&address, None).unwrap())
+        .collect();
+    for stream in &streams {
+        let first = stream.next(t).unwrap();
+        assert_eq!(first["type"], "SUBSCRIBED", "{first}");
+        let agents = &first["subscribed"]["get_state"]["get_agents"]["agents"];
+        assert_eq!(agents.as_array().unwrap().len(), 1, "{first}");
+    }
+    // One leaves at once; the rest keep going.
+    let mut streams = streams;
+    drop(streams.pop());
+
+    let mut s = Scheduler::subscribe(&address, json!({"user": "root", "name": "watched"})).unwrap();
+    s.set_auto_ack(true);
+    let offers = s.wait_offers(t).unwrap();
+    let agent = offers[0]["agent_id"]["value"].as_str().unwrap();
+    s.accept(
+        &offer_ids(&offers[..1]),
+        json!([task("watched-task", agent, "sleep 0.2", 0.1, 32.0)]),
+        0.0,
+    )
+    .unwrap();
+    s.wait_state("watched-task", "TASK_FINISHED", t).unwrap();
+    s.teardown().unwrap();
+
+    let expected = [
+        "FRAMEWORK_ADDED",
+        "TASK_ADDED",
+        "TASK_UPDATED:TASK_STARTING",
+        "TASK_UPDATED:TASK_RUNNING",
+        "TASK_UPDATED:TASK_FINISHED",
+        "FRAMEWORK_REMOVED",
+    ];
+    for stream in &streams {
+        let mut seen = Vec::new();
+        while seen.len() < expected.len() {
+            let Some(event) = stream.next_change(t) else {
+                panic!(
+                    "the stream ended or stalled after {seen:?}\n{}",
+                    local.output()
+                );
+            };
+            let kind = event["type"].as_str().unwrap().to_string();
+            let label = match kind.as_str() {
+                "TASK_UPDATED" => {
+                    assert_eq!(
+                        event["task_updated"]["framework_id"]["value"],
+                        s.framework_id()
+                    );
+                    format!(
+                        "{kind}:{}",
+                        event["task_updated"]["state"].as_str().unwrap()
+                    )
+                }
+                "TASK_ADDED" => {
+                    assert_eq!(
+                        event["task_added"]["task"]["task_id"]["value"],
+                        "watched-task"
+                    );
+                    kind
+                }
+                "FRAMEWORK_ADDED" => {
+                    assert_eq!(
+                        event["framework_added"]["framework"]["framework_info"]["name"],
+                        "watched"
+                    );
+                    kind
+                }
+                _ => kind,
+            };
+            seen.push(label);
+        }
+        assert_eq!(seen, expected);
+    }
+    // Nothing happens now: a HEARTBEAT within the interval (and a little).
+    let beat = streams[0].next(Duration::from_secs(5)).unwrap();
+    assert_eq!(beat["type"], "HEARTBEAT", "{beat}");
+}

@@ -107,6 +107,43 @@ pub fn record(event: &Event) -> Option<Bytes> {
     }
 }
 
+/// Events an operator stream may have waiting before it is dropped as too slow.
+pub const OPERATOR_STREAM_BUFFER: usize = 4096;
+
+/// Sends `bytes` to every operator subscriber. A subscriber whose channel is full has not read
+/// for [`OPERATOR_STREAM_BUFFER`] events: it is dropped (its stream ends) rather than buffered
+/// without bound or waited for; a closed one is forgotten. The number dropped as too slow.
+pub fn fan_out(subscribers: &mut Vec<crate::core::OperatorSubscriber>, bytes: &Bytes) -> usize {
+    let mut slow = 0;
+    subscribers.retain(|subscriber| match subscriber.try_send(bytes.clone()) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            slow += 1;
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    });
+    if slow > 0 {
+        tracing::warn!(
+            streams = slow,
+            buffered = OPERATOR_STREAM_BUFFER,
+            "dropped operator event streams that did not keep up"
+        );
+    }
+    slow
+}
+
+/// A v1 operator event as one RecordIO record.
+pub fn operator_record(event: &serde_json::Value) -> Option<Bytes> {
+    match meseta_api::recordio::encode(event) {
+        Ok(bytes) => Some(Bytes::from(bytes)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode an operator event");
+            None
+        }
+    }
+}
+
 /// HEARTBEAT every `interval` on a stream, the first one `interval` after SUBSCRIBED (which
 /// is followed by one at once).
 fn spawn_heartbeat(
@@ -152,6 +189,8 @@ struct Running {
     outboxes: HashMap<String, mpsc::UnboundedSender<(&'static str, Vec<u8>)>>,
     next_seq: u64,
     waiting: BTreeMap<u64, Vec<Effect>>,
+    /// The operators' event streams (v1 operator `SUBSCRIBE`).
+    operator: Vec<crate::core::OperatorSubscriber>,
 }
 
 impl Effector {
@@ -172,6 +211,7 @@ impl Effector {
                     outboxes: HashMap::new(),
                     next_seq: 0,
                     waiting: BTreeMap::new(),
+                    operator: Vec::new(),
                 };
                 while let Ok(job) = rx.recv() {
                     // Shadows wait while the effector works (see `Shadows::busy`).
@@ -363,6 +403,46 @@ impl Running {
                 crate::hooks::agent_lost(&self.fx.hooks, &agent_id, &info);
             }
             Effect::AllocateSoon => self.fx.allocate_soon.request(),
+            Effect::OperatorSubscribe {
+                subscriber,
+                subscribed,
+            } => {
+                if let Some(bytes) = operator_record(&subscribed)
+                    && subscriber.try_send(bytes).is_ok()
+                {
+                    self.operator.push(subscriber);
+                }
+            }
+            Effect::Operator(event) => {
+                let Some(bytes) = operator_record(&event) else {
+                    return;
+                };
+                fan_out(&mut self.operator, &bytes);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscriber_that_does_not_read_is_dropped_and_the_others_are_served() {
+        let (reader, mut read) = mpsc::channel::<Bytes>(2);
+        let (stuck, _never_read) = mpsc::channel::<Bytes>(2);
+        let (gone, closed) = mpsc::channel::<Bytes>(2);
+        drop(closed);
+        let mut subscribers = vec![reader, stuck, gone];
+        let event = Bytes::from_static(b"2\n{}");
+        assert_eq!(fan_out(&mut subscribers, &event), 0);
+        assert_eq!(subscribers.len(), 2, "the closed one is forgotten");
+        assert_eq!(read.try_recv().unwrap(), event);
+        assert_eq!(fan_out(&mut subscribers, &event), 0);
+        assert_eq!(read.try_recv().unwrap(), event);
+        // `stuck` now holds two unread events: the third drops it, `reader` gets it.
+        assert_eq!(fan_out(&mut subscribers, &event), 1);
+        assert_eq!(subscribers.len(), 1);
+        assert_eq!(read.try_recv().unwrap(), event);
     }
 }

@@ -764,7 +764,8 @@ fn id(value: &str) -> Value {
 }
 
 /// A task as the v1 operator API shows it (`v1::Task`).
-fn task_v1(t: &Task) -> Value {
+/// A task in the v1 operator API's shape.
+pub fn task_v1(t: &Task) -> Value {
     let info = serde_json::to_value(&t.info).unwrap_or_default();
     let mut out = Map::new();
     out.insert("name".into(), info["name"].clone());
@@ -828,7 +829,8 @@ pub fn get_executors(inner: &Core) -> Value {
     json!({ "executors": executors })
 }
 
-fn framework_v1(inner: &Core, f: &Framework) -> Value {
+/// A framework in the v1 operator API's shape.
+pub fn framework_v1(inner: &Core, f: &Framework) -> Value {
     let mut info = serde_json::to_value(&f.info).unwrap_or_default();
     info["id"] = id(&f.id);
     let mut allocated = ResourceSet::default();
@@ -872,37 +874,37 @@ pub fn get_frameworks(inner: &Core) -> Value {
     })
 }
 
+/// An agent in the v1 operator API's shape.
+pub fn agent_v1(inner: &Core, a: &Agent) -> Value {
+    let mut info = serde_json::to_value(&a.info).unwrap_or_default();
+    info["id"] = id(&a.id);
+    let mut offered = ResourceSet::default();
+    for o in inner.offers.values().filter(|o| o.agent_id == a.id) {
+        offered.add(&o.resources);
+    }
+    let mut out = json!({
+        "agent_info": info,
+        "active": true,
+        "deactivated": false,
+        "version": a.version.clone().unwrap_or_else(|| MESOS_VERSION.to_string()),
+        "pid": format!("slave(1)@{}", a.endpoint.trim_start_matches("http://").split('/').next().unwrap_or_default()),
+        "registered_time": time_info(a.registered_time),
+        "total_resources": wire(&a.total),
+        "allocated_resources": wire(&a.allocated),
+        "offered_resources": wire(&offered),
+        "capabilities": [],
+    });
+    if let Some(t) = a.reregistered_time {
+        out["reregistered_time"] = time_info(t);
+    }
+    out
+}
+
 /// `GET_AGENTS`' payload.
 pub fn get_agents(inner: &Core) -> Value {
     let mut agents: Vec<&Agent> = inner.agents.values().collect();
     agents.sort_by(|a, b| a.id.cmp(&b.id));
-    let agents: Vec<Value> = agents
-        .iter()
-        .map(|a| {
-            let mut info = serde_json::to_value(&a.info).unwrap_or_default();
-            info["id"] = id(&a.id);
-            let mut offered = ResourceSet::default();
-            for o in inner.offers.values().filter(|o| o.agent_id == a.id) {
-                offered.add(&o.resources);
-            }
-            let mut out = json!({
-                "agent_info": info,
-                "active": true,
-                "deactivated": false,
-                "version": a.version.clone().unwrap_or_else(|| MESOS_VERSION.to_string()),
-                "pid": format!("slave(1)@{}", a.endpoint.trim_start_matches("http://").split('/').next().unwrap_or_default()),
-                "registered_time": time_info(a.registered_time),
-                "total_resources": wire(&a.total),
-                "allocated_resources": wire(&a.allocated),
-                "offered_resources": wire(&offered),
-                "capabilities": [],
-            });
-            if let Some(t) = a.reregistered_time {
-                out["reregistered_time"] = time_info(t);
-            }
-            out
-        })
-        .collect();
+    let agents: Vec<Value> = agents.iter().map(|a| agent_v1(inner, a)).collect();
     let recovered: Vec<Value> = inner
         .recovered_agents
         .iter()

@@ -1292,6 +1292,67 @@ fn unauthorized_roles(shared: &Shared, info: &meseta_api::common::FrameworkInfo)
     None
 }
 
+/// The operator API's `SUBSCRIBE`: a RecordIO stream of SUBSCRIBED (the state), then
+/// TASK_ADDED, TASK_UPDATED, AGENT_ADDED, AGENT_REMOVED, FRAMEWORK_ADDED, FRAMEWORK_UPDATED
+/// and FRAMEWORK_REMOVED as they happen, in order, with a HEARTBEAT when nothing happened for
+/// the heartbeat interval. A subscriber that stops reading is dropped (see the effector).
+fn operator_subscribe(shared: &Shared) -> Result<Response, MasterError> {
+    let (tx, rx) = mpsc::channel::<Bytes>(crate::effector::OPERATOR_STREAM_BUFFER);
+    shared.execute(Input::OperatorSubscribe(tx))?;
+    let guard = OperatorStreamGuard(shared.clone());
+    let interval = shared.read(|core| core.settings.heartbeat_interval);
+    let heartbeat = crate::effector::operator_record(&serde_json::json!({"type": "HEARTBEAT"}))
+        .unwrap_or_default();
+    struct Stream {
+        rx: mpsc::Receiver<Bytes>,
+        ticker: Option<tokio::time::Interval>,
+        heartbeat: Bytes,
+        interval: Duration,
+        _guard: OperatorStreamGuard,
+    }
+    let state = Stream {
+        rx,
+        ticker: None,
+        heartbeat,
+        interval,
+        _guard: guard,
+    };
+    let body = futures_util::stream::unfold(state, |mut s| async move {
+        let bytes = match &mut s.ticker {
+            // SUBSCRIBED first; heartbeats only after it.
+            None => {
+                let first = s.rx.recv().await?;
+                let start = tokio::time::Instant::now() + s.interval;
+                s.ticker = Some(tokio::time::interval_at(start, s.interval));
+                first
+            }
+            Some(ticker) => tokio::select! {
+                item = s.rx.recv() => {
+                    ticker.reset();
+                    item?
+                }
+                _ = ticker.tick() => s.heartbeat.clone(),
+            },
+        };
+        Some((Ok::<Bytes, Infallible>(bytes), s))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// Tells the core when an operator stream ends (the client left, or it was dropped).
+struct OperatorStreamGuard(Shared);
+
+impl Drop for OperatorStreamGuard {
+    fn drop(&mut self) {
+        let _ = self.0.execute(Input::OperatorUnsubscribed);
+    }
+}
+
 fn stream_response(
     rx: mpsc::UnboundedReceiver<Bytes>,
     stream_id: &str,
@@ -1816,6 +1877,7 @@ async fn operator_api(
             Ok(StatusCode::OK.into_response())
         }
         "GET_HEALTH" => Ok(answer(kind, serde_json::json!({"healthy": true}))),
+        "SUBSCRIBE" => operator_subscribe(&shared),
         "GET_VERSION" => Ok(answer(
             kind,
             serde_json::json!({"version_info": {

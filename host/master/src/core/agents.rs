@@ -229,6 +229,11 @@ impl Core {
         });
         self.agent_handles.insert(handle, id.clone());
         self.agents.insert(id.clone(), agent);
+        self.operator_event(|core| {
+            let agent = core.agents.get(&id)?;
+            Some(serde_json::json!({"type": "AGENT_ADDED",
+                "agent_added": { "agent": crate::operator::agent_v1(core, agent) }}))
+        });
         for fid in shutdown {
             self.send_to_agent(
                 &id,
@@ -500,6 +505,10 @@ impl Core {
         let Some(agent) = self.agents.remove(agent_id) else {
             return;
         };
+        self.operator_event(|_| {
+            Some(serde_json::json!({"type": "AGENT_REMOVED",
+                "agent_removed": { "agent_id": { "value": agent_id } }}))
+        });
         tracing::warn!(agent = agent_id, hostname = %agent.info.hostname, why, "agent removed");
         self.metrics.agent_removals += 1;
         self.allocator(AllocatorCall::RemoveAgent(agent.handle));

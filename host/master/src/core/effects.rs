@@ -40,7 +40,19 @@ pub enum Effect {
     AgentLostHook { agent_id: String, info: AgentInfo },
     /// An allocation round should run soon (resources were freed or added).
     AllocateSoon,
+    /// An event for the operators' `SUBSCRIBE` streams (a v1 `master::Event`, JSON).
+    Operator(serde_json::Value),
+    /// A new operator subscription: `subscribed` (SUBSCRIBED with the state as of this batch)
+    /// goes first, then every [`Effect::Operator`] after it.
+    OperatorSubscribe {
+        subscriber: OperatorSubscriber,
+        subscribed: serde_json::Value,
+    },
 }
+
+/// An operator subscription's channel: bounded, so a subscriber that does not read is dropped
+/// rather than buffered without bound.
+pub type OperatorSubscriber = tokio::sync::mpsc::Sender<axum::body::Bytes>;
 
 /// A message from the master to an agent.
 #[derive(Clone, Debug)]

@@ -129,6 +129,7 @@ impl Core {
                 self.allocator(AllocatorCall::ActivateFramework(handle));
             }
             self.trigger_allocation();
+            self.framework_event("FRAMEWORK_UPDATED", &id);
             tracing::info!(framework = %id, failover = true, "framework subscribed");
             return Ok(id);
         }
@@ -172,8 +173,20 @@ impl Core {
         );
         self.open_stream(&id, stream_id);
         self.trigger_allocation();
+        self.framework_event("FRAMEWORK_ADDED", &id);
         tracing::info!(framework = %id, failover = false, "framework subscribed");
         Ok(id)
+    }
+
+    /// FRAMEWORK_ADDED or FRAMEWORK_UPDATED for the operator streams.
+    fn framework_event(&mut self, kind: &str, id: &str) {
+        self.operator_event(|core| {
+            let f = core.frameworks.get(id)?;
+            let mut event = serde_json::json!({ "type": kind });
+            event[kind.to_lowercase()] =
+                serde_json::json!({ "framework": crate::operator::framework_v1(core, f) });
+            Some(event)
+        });
     }
 
     /// The stream becomes the framework's; SUBSCRIBED and a first HEARTBEAT go ahead of
@@ -378,7 +391,13 @@ impl Core {
         while f.completed_tasks.len() > MAX_COMPLETED_TASKS {
             f.completed_tasks.pop_front();
         }
+        let mut info = serde_json::to_value(&f.info).unwrap_or_default();
+        info["id"] = serde_json::json!({ "value": f.id });
         self.completed_frameworks.push_back(f);
+        self.operator_event(|_| {
+            Some(serde_json::json!({"type": "FRAMEWORK_REMOVED",
+                "framework_removed": { "framework_info": info }}))
+        });
         while self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
             self.completed_frameworks.pop_front();
         }

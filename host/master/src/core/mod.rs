@@ -38,7 +38,7 @@ use meseta_types::allocation::{self as alloc, Capabilities, ResourceKind};
 
 use crate::resources::{ResourceSet, SlotTable};
 
-pub use effects::{AllocatorCall, Effect, ToAgent};
+pub use effects::{AllocatorCall, Effect, OperatorSubscriber, ToAgent};
 pub use error::{MasterError, Result};
 pub use roles::validate_role;
 
@@ -174,6 +174,10 @@ pub enum Input {
     ForgetAgents(Vec<String>),
     /// What an earlier master left in the registry (at start).
     Recover(meseta_registry::Registry),
+    /// An operator's `SUBSCRIBE` (v1 operator API): the state now, then every change.
+    OperatorSubscribe(OperatorSubscriber),
+    /// An operator's event stream ended.
+    OperatorUnsubscribed,
 }
 
 /// The answer to an input.
@@ -367,6 +371,8 @@ pub struct Core {
     pub quotas: BTreeMap<String, Quota>,
     pub slots: SlotTable,
     pub metrics: Metrics,
+    /// Operator event streams open: events are built only while there is one.
+    pub operator_streams: usize,
 }
 
 impl Core {
@@ -434,6 +440,7 @@ impl Core {
             quotas: BTreeMap::new(),
             slots,
             metrics: Metrics::default(),
+            operator_streams: 0,
         };
         core.role_handle("*");
         core.set_weights(&weights);
@@ -551,6 +558,22 @@ impl Core {
                 self.recover_from_registry(&registry);
                 Ok(Reply::Done)
             }
+            Input::OperatorSubscribe(subscriber) => {
+                self.operator_streams += 1;
+                let subscribed = serde_json::json!({"type": "SUBSCRIBED", "subscribed": {
+                    "get_state": crate::operator::get_state(self),
+                    "heartbeat_interval_seconds": self.settings.heartbeat_interval.as_secs_f64(),
+                }});
+                self.effects.push(Effect::OperatorSubscribe {
+                    subscriber,
+                    subscribed,
+                });
+                Ok(Reply::Done)
+            }
+            Input::OperatorUnsubscribed => {
+                self.operator_streams = self.operator_streams.saturating_sub(1);
+                Ok(Reply::Done)
+            }
         }
     }
 
@@ -606,7 +629,26 @@ impl Core {
         }
     }
 
+    /// An event for the operator streams, built by `build` only when one is open.
+    fn operator_event(&mut self, build: impl FnOnce(&Core) -> Option<serde_json::Value>) {
+        if self.operator_streams > 0
+            && let Some(event) = build(self)
+        {
+            self.effects.push(Effect::Operator(event));
+        }
+    }
+
     fn send(&mut self, framework_id: &str, event: Event) {
+        if let Event::Update(update) = &event {
+            let status = &update.status;
+            self.operator_event(|_| {
+                Some(serde_json::json!({"type": "TASK_UPDATED", "task_updated": {
+                    "framework_id": {"value": framework_id},
+                    "status": status,
+                    "state": status.state.as_str(),
+                }}))
+            });
+        }
         if self
             .frameworks
             .get(framework_id)

@@ -447,6 +447,10 @@ impl Core {
             );
             self.metrics.tasks_launched += 1;
         }
+        self.tasks_added(framework_id, &tasks);
+        let Some(f) = self.frameworks.get(framework_id) else {
+            return;
+        };
         let msg = wire::RunTask {
             framework: f.info.clone(),
             framework_id: FrameworkID::new(framework_id),
@@ -490,6 +494,10 @@ impl Core {
             );
             self.metrics.tasks_launched += 1;
         }
+        self.tasks_added(framework_id, &tasks);
+        let Some(f) = self.frameworks.get(framework_id) else {
+            return;
+        };
         let msg = wire::RunTask {
             framework: f.info.clone(),
             framework_id: FrameworkID::new(framework_id),
@@ -498,6 +506,21 @@ impl Core {
             group: true,
         };
         self.send_to_agent(agent_id, ToAgent::RunTask(Box::new(msg)));
+    }
+
+    /// TASK_ADDED for each of `tasks` (just recorded) on the operator streams.
+    fn tasks_added(&mut self, framework_id: &str, tasks: &[TaskInfo]) {
+        for t in tasks {
+            self.operator_event(|core| {
+                let task = core
+                    .frameworks
+                    .get(framework_id)?
+                    .tasks
+                    .get(&t.task_id.value)?;
+                Some(serde_json::json!({"type": "TASK_ADDED",
+                    "task_added": { "task": crate::operator::task_v1(task) }}))
+            });
+        }
     }
 
     // Task calls ------------------------------------------------------------------------------
