@@ -100,18 +100,18 @@ fn shipped_wasm_local_authorizer_agrees_with_the_native_one() {
         let wasm = Authorizer::resolve("authorizer-local", Some(acls), shipped).unwrap();
         assert_eq!(wasm.name(), "authorizer-local");
         assert!(wasm.module().is_some());
-        assert_eq!(native.allows_everything(), wasm.allows_everything(), "{acls}");
+        assert_eq!(
+            native.allows_everything(),
+            wasm.allows_everything(),
+            "{acls}"
+        );
         let mut decisions = 0;
         for action in Action::ALL {
             assert_eq!(native.allows_all(action), wasm.allows_all(action));
             for subject in SUBJECTS {
                 for value in VALUES {
                     let r = req(*subject, action, *value);
-                    assert_eq!(
-                        native.authorized(&r),
-                        wasm.authorized(&r),
-                        "{acls}\n{r:?}"
-                    );
+                    assert_eq!(native.authorized(&r), wasm.authorized(&r), "{acls}\n{r:?}");
                     decisions += 1;
                 }
             }
@@ -125,7 +125,11 @@ fn shipped_wasm_local_authorizer_agrees_with_the_native_one() {
     }
     // one of them for real: the docs' example denies what it should
     let native = Authorizer::local(Some(ACLS[2])).unwrap();
-    assert!(native.authorized(&req(Some("payroll"), Action::RegisterFramework, Some("accounting"))));
+    assert!(native.authorized(&req(
+        Some("payroll"),
+        Action::RegisterFramework,
+        Some("accounting")
+    )));
     assert!(native.authorized(&req(None, Action::RegisterFramework, Some("eng/a"))));
     assert!(!native.authorized(&req(Some("dev"), Action::RegisterFramework, Some("eng"))));
     assert!(!native.authorized(&req(Some("dev"), Action::ViewFlags, None)));
@@ -197,10 +201,13 @@ fn clones_share_one_module_across_threads() {
 fn resolve_errors_name_the_flag_and_the_fix() {
     let e = Authorizer::resolve("local", Some(r#"{"regster_frameworks": []}"#), |_| panic!())
         .unwrap_err();
-    assert!(e.starts_with("--acls: 'regster_frameworks' is not a Mesos ACL key"), "{e}");
+    assert!(
+        e.starts_with("--acls: 'regster_frameworks' is not a Mesos ACL key"),
+        "{e}"
+    );
     assert!(e.contains("did you mean 'register_frameworks'?"), "{e}");
-    let e = Authorizer::resolve("authorizer-local", Some(r#"{"run_tasks": 1}"#), shipped)
-        .unwrap_err();
+    let e =
+        Authorizer::resolve("authorizer-local", Some(r#"{"run_tasks": 1}"#), shipped).unwrap_err();
     assert!(e.starts_with("--authorizers: "), "{e}");
     assert!(e.contains("'run_tasks' must be a list of rules"), "{e}");
     let e = Authorizer::resolve("local,other", None, |_| panic!()).unwrap_err();
@@ -219,9 +226,12 @@ fn resolve_errors_name_the_flag_and_the_fix() {
             .map_err(|e| e.to_string())
     })
     .unwrap_err();
-    assert!(e.contains("is an allocator module, not an authorizer"), "{e}");
-    let e = Authorizer::resolve("nope", None, |n| Err(format!("no module named '{n}'")))
-        .unwrap_err();
+    assert!(
+        e.contains("is an allocator module, not an authorizer"),
+        "{e}"
+    );
+    let e =
+        Authorizer::resolve("nope", None, |n| Err(format!("no module named '{n}'"))).unwrap_err();
     assert_eq!(e, "no module named 'nope'");
 }
 
@@ -253,6 +263,9 @@ fn acls_flag_is_json_or_a_file() {
         json
     );
     let e = meseta_authorizer::read_acls_flag("/no/such/acls.json").unwrap_err();
-    assert!(e.starts_with("--acls: cannot read '/no/such/acls.json'"), "{e}");
+    assert!(
+        e.starts_with("--acls: cannot read '/no/such/acls.json'"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -242,8 +242,8 @@ fn allows(request: Option<&str>, acl: &Entity) -> bool {
 impl LocalAuthorizer {
     /// Parses and validates Mesos' `--acls` JSON.
     pub fn from_json(text: &str) -> Result<LocalAuthorizer, String> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| format!("the ACLs are not valid JSON: {e}"))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("the ACLs are not valid JSON: {e}"))?;
         let Value::Object(top) = value else {
             return Err(format!(
                 "the ACLs must be a JSON object such as {{\"permissive\": false, \
@@ -255,10 +255,7 @@ impl LocalAuthorizer {
         for (key, value) in &top {
             if key == "permissive" {
                 out.permissive = value.as_bool().ok_or_else(|| {
-                    format!(
-                        "'permissive' must be true or false, not {}",
-                        kind_of(value)
-                    )
+                    format!("'permissive' must be true or false, not {}", kind_of(value))
                 })?;
                 continue;
             }

@@ -93,10 +93,30 @@ fn mesos_docs_example() {
         (None, Action::ReserveResources, Some("eng/a"), true),
         // eng itself is not a descendant: no rule matches, not permissive
         (Some("x"), Action::ReserveResources, Some("eng"), false),
-        (Some("x"), Action::ReserveResources, Some("engineering/a"), false),
-        (Some("ops"), Action::GetEndpoint, Some("/metrics/snapshot"), true),
-        (Some("dev"), Action::GetEndpoint, Some("/metrics/snapshot"), false),
-        (Some("ops"), Action::GetEndpoint, Some("/files/debug"), false),
+        (
+            Some("x"),
+            Action::ReserveResources,
+            Some("engineering/a"),
+            false,
+        ),
+        (
+            Some("ops"),
+            Action::GetEndpoint,
+            Some("/metrics/snapshot"),
+            true,
+        ),
+        (
+            Some("dev"),
+            Action::GetEndpoint,
+            Some("/metrics/snapshot"),
+            false,
+        ),
+        (
+            Some("ops"),
+            Action::GetEndpoint,
+            Some("/files/debug"),
+            false,
+        ),
         (Some("ops"), Action::RunTask, Some("root"), false),
     ];
     for (subject, action, value, expected) in table {
@@ -156,9 +176,12 @@ fn unauthenticated_subject_skips_rules_naming_principals() {
     assert!(allow_default.decide(&req(None, Action::ViewFramework, Some("u"))));
     assert!(allow_default.decide(&req(Some("dev"), Action::ViewFramework, Some("u"))));
     // ANY principals match and allow it; NONE principals match and deny it
-    let any = acls(r#"{"permissive": false, "view_tasks": [{"principals": {"type": "ANY"}, "users": {"type": "ANY"}}]}"#);
+    let any = acls(
+        r#"{"permissive": false, "view_tasks": [{"principals": {"type": "ANY"}, "users": {"type": "ANY"}}]}"#,
+    );
     assert!(any.decide(&req(None, Action::ViewTask, Some("u"))));
-    let none = acls(r#"{"view_tasks": [{"principals": {"type": "NONE"}, "users": {"type": "ANY"}}]}"#);
+    let none =
+        acls(r#"{"view_tasks": [{"principals": {"type": "NONE"}, "users": {"type": "ANY"}}]}"#);
     assert!(!none.decide(&req(None, Action::ViewTask, Some("u"))));
     assert!(!none.decide(&req(Some("x"), Action::ViewTask, Some("u"))));
 }
@@ -271,7 +294,11 @@ fn every_action_reads_its_own_key_and_object() {
         if OBJECT_ANY_OR_NONE.contains(&action.acl_key()) {
             continue;
         }
-        let value = if action == Action::GetEndpoint { "/files/debug" } else { "v" };
+        let value = if action == Action::GetEndpoint {
+            "/files/debug"
+        } else {
+            "v"
+        };
         let json = format!(
             r#"{{"permissive": false, "{}": [{{"principals": {{"values": ["p"]}}, "{}": {{"values": ["{value}"]}}}}]}}"#,
             action.acl_key(),
@@ -307,8 +334,12 @@ fn mesos_keys_meseta_does_not_check_are_accepted_and_ignored() {
         r#"{"access_mesos_logs": [{"principals": {"type": "ANY"}, "logs": {"values": ["x"]}}]}"#,
     );
     assert!(e.contains("access_mesos_logs[0].logs"), "{e}");
-    let e = err(r#"{"resize_volumes": [{"principals": {"type": "ANY"}, "users": {"type": "ANY"}}]}"#);
-    assert!(e.contains("'users' is not a field of a 'resize_volumes' rule"), "{e}");
+    let e =
+        err(r#"{"resize_volumes": [{"principals": {"type": "ANY"}, "users": {"type": "ANY"}}]}"#);
+    assert!(
+        e.contains("'users' is not a field of a 'resize_volumes' rule"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -333,14 +364,32 @@ fn errors_say_what_is_wrong_and_how_to_fix_it() {
     let cases: &[(&str, &[&str])] = &[
         ("not json", &["not valid JSON"]),
         ("[]", &["must be a JSON object"]),
-        (r#"{"permissive": "false"}"#, &["'permissive' must be true or false", "string"]),
+        (
+            r#"{"permissive": "false"}"#,
+            &["'permissive' must be true or false", "string"],
+        ),
         (
             r#"{"regster_frameworks": []}"#,
-            &["'regster_frameworks' is not a Mesos ACL key", "did you mean 'register_frameworks'?"],
+            &[
+                "'regster_frameworks' is not a Mesos ACL key",
+                "did you mean 'register_frameworks'?",
+            ],
         ),
-        (r#"{"launch_rockets": []}"#, &["'launch_rockets' is not a Mesos ACL key", "Meseta checks register_frameworks"]),
-        (r#"{"run_tasks": {}}"#, &["'run_tasks' must be a list of rules", "\"users\""]),
-        (r#"{"run_tasks": [1]}"#, &["run_tasks[0] must be an object with 'principals' and 'users'"]),
+        (
+            r#"{"launch_rockets": []}"#,
+            &[
+                "'launch_rockets' is not a Mesos ACL key",
+                "Meseta checks register_frameworks",
+            ],
+        ),
+        (
+            r#"{"run_tasks": {}}"#,
+            &["'run_tasks' must be a list of rules", "\"users\""],
+        ),
+        (
+            r#"{"run_tasks": [1]}"#,
+            &["run_tasks[0] must be an object with 'principals' and 'users'"],
+        ),
         (
             r#"{"register_frameworks": [{"principals": {"type": "ANY"}, "users": {"type": "ANY"}}]}"#,
             &[
@@ -359,7 +408,10 @@ fn errors_say_what_is_wrong_and_how_to_fix_it() {
         ),
         (
             r#"{"run_tasks": [{"principals": {"type": "ALL"}, "users": {"type": "ANY"}}]}"#,
-            &["run_tasks[0].principals.type must be \"SOME\", \"ANY\" or \"NONE\"", "\"ALL\""],
+            &[
+                "run_tasks[0].principals.type must be \"SOME\", \"ANY\" or \"NONE\"",
+                "\"ALL\"",
+            ],
         ),
         (
             r#"{"run_tasks": [{"principals": {"type": "any"}, "users": {"type": "ANY"}}]}"#,
@@ -395,7 +447,10 @@ fn errors_say_what_is_wrong_and_how_to_fix_it() {
         ),
         (
             r#"{"get_endpoints": [{"principals": {"type": "ANY"}, "paths": {"values": ["/state"]}}]}"#,
-            &["get_endpoints[0].paths: '/state' is not an endpoint", "/metrics/snapshot"],
+            &[
+                "get_endpoints[0].paths: '/state' is not an endpoint",
+                "/metrics/snapshot",
+            ],
         ),
     ];
     for (json, wanted) in cases {
@@ -405,12 +460,23 @@ fn errors_say_what_is_wrong_and_how_to_fix_it() {
         }
     }
     let e = LocalAuthorizer::create(&[("acls".into(), "{\"x\": 1}".into())]).unwrap_err();
-    assert!(e.starts_with("parameter 'acls': 'x' is not a Mesos ACL key"), "{e}");
+    assert!(
+        e.starts_with("parameter 'acls': 'x' is not a Mesos ACL key"),
+        "{e}"
+    );
 }
 
 #[test]
 fn policy_trait_answers_decide() {
-    let mut a = acls(r#"{"permissive": false, "run_tasks": [{"principals": {"values": ["a"]}, "users": {"type": "ANY"}}]}"#);
-    assert_eq!(a.authorized(&req(Some("a"), Action::RunTask, Some("u"))), Ok(true));
-    assert_eq!(a.authorized(&req(Some("b"), Action::RunTask, Some("u"))), Ok(false));
+    let mut a = acls(
+        r#"{"permissive": false, "run_tasks": [{"principals": {"values": ["a"]}, "users": {"type": "ANY"}}]}"#,
+    );
+    assert_eq!(
+        a.authorized(&req(Some("a"), Action::RunTask, Some("u"))),
+        Ok(true)
+    );
+    assert_eq!(
+        a.authorized(&req(Some("b"), Action::RunTask, Some("u"))),
+        Ok(false)
+    );
 }
