@@ -28,6 +28,7 @@ const SHIPPED: &[(&str, &str)] = &[
     ("qos-load", "qos-controller"),
     ("hook-labels", "master-hooks"),
     ("hook-env", "agent-hooks"),
+    ("authorizer-local", "authorizer"),
 ];
 
 /// Misbehaving guests for the host's tests.
@@ -40,6 +41,7 @@ const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-qos-adversary", "qos-controller"),
     ("test-hooks-recorder", "agent-hooks"),
     ("test-hooks-recorder-v1", "agent-hooks"),
+    ("test-authorizer-adversary", "authorizer"),
 ];
 
 /// Crates under `modules/` that are not components.
@@ -260,7 +262,12 @@ fn target_installed() -> bool {
 /// The component must export its world's interface (hooks: at either version); a wrong SDK
 /// feature would not.
 fn check_world(name: &str, kind: &str, bytes: &[u8]) -> Result<(), String> {
-    for package in ["meseta:modules", "meseta:hooks", "meseta:allocator"] {
+    for package in [
+        "meseta:modules",
+        "meseta:hooks",
+        "meseta:allocator",
+        "meseta:authorizer",
+    ] {
         let export = format!("{package}/{kind}-api@");
         if bytes.windows(export.len()).any(|w| w == export.as_bytes()) {
             return Ok(());

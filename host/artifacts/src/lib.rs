@@ -6,10 +6,10 @@
 //!
 //! * [`SHIPPED`]: the modules Meseta ships (`allocator-drf`, `allocator-binpack`,
 //!   `isolator-cgroups`, `isolator-disk`, `estimator-fixed`, `estimator-load`, `qos-load`,
-//!   `hook-labels`, `hook-env`).
+//!   `hook-labels`, `hook-env`, `authorizer-local`).
 //! * [`TEST_GUESTS`]: misbehaving guests for the host's tests (`test-hooks-adversary`,
 //!   `test-allocator-liar`, `test-isolator-adversary`, `test-estimator-adversary`,
-//!   `test-qos-adversary`) and `test-hooks-recorder` (agent hooks for the call-site tests).
+//!   `test-qos-adversary`, `test-authorizer-adversary`) and `test-hooks-recorder` (agent hooks for the call-site tests).
 //!
 //! **Architecture invariant**: every crate under `modules/` except the SDK is listed in exactly
 //! one table with the world it implements, and its component exports that world's interface;
@@ -22,7 +22,7 @@ pub struct Artifact {
     /// The crate name, e.g. `"hook-labels"`.
     pub name: &'static str,
     /// The world it implements: `"allocator"`, `"isolator"`, `"resource-estimator"`,
-    /// `"qos-controller"`, `"master-hooks"` or `"agent-hooks"`.
+    /// `"qos-controller"`, `"master-hooks"`, `"agent-hooks"` or `"authorizer"`.
     pub kind: &'static str,
     /// Absolute path of the copy under `target/modules/`.
     pub path: &'static str,
@@ -67,7 +67,7 @@ mod tests {
             assert!(std::path::Path::new(a.path).is_file(), "{}", a.path);
             assert!(a.path.ends_with(&format!("target/modules/{}.wasm", a.name)));
         }
-        assert_eq!(SHIPPED.len(), 9);
+        assert_eq!(SHIPPED.len(), 10);
         assert_eq!(shipped("hook-labels").unwrap().kind, "master-hooks");
         assert_eq!(test_guest("test-allocator-liar").unwrap().kind, "allocator");
         assert!(shipped("test-allocator-liar").is_none());

@@ -7,7 +7,8 @@
 //! `allocator-shadow` (the live round's time with and without a shadow allocator), `launch` (a real
 //! master in this process driven over its v1 HTTP API by a load-generating framework, with
 //! simulated agents speaking the real master–agent protocol), `hooks` (a chain of two hook
-//! modules per task launch), `module-start` (manifest to first call, with and without the
+//! modules per task launch), `authorizer` (one decision of Mesos' local ACL authorizer over a
+//! realistic ACL), `module-start` (manifest to first call, with and without the
 //! compiled cache), `master-memory` (a `meseta master` child process's RSS with many agents
 //! and tasks), `registry` (durable agent admissions per second, against `in_memory`) and
 //! `master-failover` (a master with many agents and tasks restarted, to the first offer),
@@ -27,6 +28,7 @@
 //! same binary (`child`).
 
 mod allocators;
+mod authorizer;
 mod child;
 mod failover;
 mod ha;
@@ -50,6 +52,7 @@ pub const SCENARIOS: &[&str] = &[
     "allocator-shadow",
     "launch",
     "hooks",
+    "authorizer",
     "module-start",
     "master-memory",
     "registry",
@@ -282,6 +285,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<bool> {
             "allocator-shadow" => shadow::run(options)?,
             "launch" => launch::run(options)?,
             "hooks" => hooks::run(options)?,
+            "authorizer" => authorizer::run(options)?,
             "module-start" => start::run(options)?,
             "master-memory" => memory::run(options)?,
             "registry" => failover::registry(options)?,

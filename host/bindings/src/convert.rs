@@ -276,3 +276,100 @@ pub fn usage_to(x: &o::ResourceUsage) -> w::ResourceUsage {
         },
     }
 }
+
+// --- authorizer (`meseta:authorizer@0.1.0`) ---
+
+use crate::authorizer::exports::meseta::authorizer::authorizer_api as wa;
+use meseta_types::authorization as az;
+
+pub fn action_to(x: az::Action) -> wa::Action {
+    use az::Action as A;
+    use wa::Action as W;
+    match x {
+        A::RegisterFramework => W::RegisterFramework,
+        A::RunTask => W::RunTask,
+        A::TeardownFramework => W::TeardownFramework,
+        A::UpdateWeight => W::UpdateWeight,
+        A::UpdateQuota => W::UpdateQuota,
+        A::GetQuota => W::GetQuota,
+        A::ViewRole => W::ViewRole,
+        A::GetEndpoint => W::GetEndpoint,
+        A::ViewFramework => W::ViewFramework,
+        A::ViewTask => W::ViewTask,
+        A::ViewExecutor => W::ViewExecutor,
+        A::ViewFlags => W::ViewFlags,
+        A::AccessSandbox => W::AccessSandbox,
+        A::RegisterAgent => W::RegisterAgent,
+        A::MarkAgentGone => W::MarkAgentGone,
+        A::ReserveResources => W::ReserveResources,
+        A::UnreserveResources => W::UnreserveResources,
+        A::CreateVolume => W::CreateVolume,
+        A::DestroyVolume => W::DestroyVolume,
+    }
+}
+
+pub fn action_from(x: wa::Action) -> az::Action {
+    use az::Action as A;
+    use wa::Action as W;
+    match x {
+        W::RegisterFramework => A::RegisterFramework,
+        W::RunTask => A::RunTask,
+        W::TeardownFramework => A::TeardownFramework,
+        W::UpdateWeight => A::UpdateWeight,
+        W::UpdateQuota => A::UpdateQuota,
+        W::GetQuota => A::GetQuota,
+        W::ViewRole => A::ViewRole,
+        W::GetEndpoint => A::GetEndpoint,
+        W::ViewFramework => A::ViewFramework,
+        W::ViewTask => A::ViewTask,
+        W::ViewExecutor => A::ViewExecutor,
+        W::ViewFlags => A::ViewFlags,
+        W::AccessSandbox => A::AccessSandbox,
+        W::RegisterAgent => A::RegisterAgent,
+        W::MarkAgentGone => A::MarkAgentGone,
+        W::ReserveResources => A::ReserveResources,
+        W::UnreserveResources => A::UnreserveResources,
+        W::CreateVolume => A::CreateVolume,
+        W::DestroyVolume => A::DestroyVolume,
+    }
+}
+
+pub fn authz_object_to(x: &az::Object) -> wa::Object {
+    wa::Object {
+        value: x.value.clone(),
+        framework_id: x.framework_id.clone(),
+        framework_name: x.framework_name.clone(),
+        framework_principal: x.framework_principal.clone(),
+        role: x.role.clone(),
+        user: x.user.clone(),
+        task_id: x.task_id.clone(),
+        executor_id: x.executor_id.clone(),
+        agent_id: x.agent_id.clone(),
+    }
+}
+
+pub fn authz_request_to(x: &az::Request) -> wa::Request {
+    wa::Request {
+        subject: x.subject.clone(),
+        action: action_to(x.action),
+        object: authz_object_to(&x.object),
+    }
+}
+
+pub fn authz_request_from(x: wa::Request) -> az::Request {
+    az::Request {
+        subject: x.subject,
+        action: action_from(x.action),
+        object: az::Object {
+            value: x.object.value,
+            framework_id: x.object.framework_id,
+            framework_name: x.object.framework_name,
+            framework_principal: x.object.framework_principal,
+            role: x.object.role,
+            user: x.object.user,
+            task_id: x.object.task_id,
+            executor_id: x.object.executor_id,
+            agent_id: x.object.agent_id,
+        },
+    }
+}

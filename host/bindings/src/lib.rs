@@ -1,5 +1,5 @@
-//! Host bindings for the `meseta:modules@0.1.0` worlds and their later versions
-//! (`meseta:hooks@0.2.0`, `meseta:allocator@0.2.0`), generated at compile time from `wit/`.
+//! Host bindings for the `meseta:modules@0.1.0` worlds, their later versions
+//! (`meseta:hooks@0.2.0`, `meseta:allocator@0.2.0`) and `meseta:authorizer@0.1.0`, generated at compile time from `wit/`.
 //!
 //! This is the only crate that runs `wasmtime::component::bindgen!`. It shares the generated
 //! `types`, `host` and `hook-types` interfaces between the worlds, implements the `host` import
@@ -119,6 +119,18 @@ pub mod allocator_v2 {
     });
 }
 
+/// The authorizer world (`meseta:authorizer@0.1.0`): one call per decision.
+pub mod authorizer {
+    wasmtime::component::bindgen!({
+        world: "meseta:authorizer/authorizer@0.1.0",
+        path: ["../../wit/meseta-modules-0.1.0", "../../wit/meseta-authorizer-0.1.0"],
+        with: {
+            "meseta:modules/types": crate::allocator::meseta::modules::types,
+            "meseta:modules/host": crate::allocator::meseta::modules::host,
+        },
+    });
+}
+
 pub mod convert;
 pub mod views;
 
@@ -199,6 +211,17 @@ pub const ALLOCATOR_V2: WorldSpec = WorldSpec {
     ..ALLOCATOR
 };
 
+/// `authorizer` (`meseta:authorizer@0.1.0`): Mesos' `--authorizers`. A decision is a lookup,
+/// so the deadline is short: a daemon asks on every request it authorizes.
+pub const AUTHORIZER: WorldSpec = WorldSpec {
+    kind: "authorizer",
+    package: "meseta:authorizer",
+    version: (0, 1, 0),
+    export: "authorizer-api",
+    default_deadline: Duration::from_millis(100),
+    default_memory: 64 * MIB,
+};
+
 /// Every module kind this host serves; a kind served at two versions is listed newest first.
 pub const WORLDS: &[WorldSpec] = &[
     ALLOCATOR_V2,
@@ -210,6 +233,7 @@ pub const WORLDS: &[WorldSpec] = &[
     MASTER_HOOKS,
     AGENT_HOOKS_V2,
     AGENT_HOOKS,
+    AUTHORIZER,
 ];
 
 fn origin() -> Instant {
@@ -303,6 +327,11 @@ plain_world!(
     qos_controller::QosController,
     qos_controller::QosControllerPre<StoreState<T>>,
     meseta_modules_qos_controller_api
+);
+plain_world!(
+    authorizer::Authorizer,
+    authorizer::AuthorizerPre<StoreState<T>>,
+    meseta_authorizer_authorizer_api
 );
 plain_world!(
     master_hooks::MasterHooks,

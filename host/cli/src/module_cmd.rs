@@ -18,7 +18,8 @@ pub enum ModuleCommand {
     /// Verify that FILE implements the world of KIND; print its world, version, imports and exports.
     Check {
         file: PathBuf,
-        /// allocator, isolator, resource-estimator, qos-controller, master-hooks or agent-hooks.
+        /// allocator, isolator, resource-estimator, qos-controller, master-hooks, agent-hooks or
+        /// authorizer.
         #[arg(long)]
         kind: String,
         /// Do not read or write the compiled-module cache.
@@ -143,6 +144,10 @@ fn link(module: Arc<LoadedModule>) -> Result<Arc<LoadedModule>, LoadError> {
             module.clone(),
             || (),
         )?),
+        "authorizer" => drop(Sandbox::<b::authorizer::Authorizer, ()>::new(
+            module.clone(),
+            || (),
+        )?),
         _ => {}
     }
     Ok(module)
@@ -173,6 +178,7 @@ fn start(module: Arc<LoadedModule>) -> Result<(), LoadError> {
         }
         "master-hooks" => Sandbox::<b::master_hooks::MasterHooks, ()>::new(module, || ())?.start(),
         "agent-hooks" => Sandbox::<b::agent_hooks::AgentHooks, ()>::new(module, || ())?.start(),
+        "authorizer" => Sandbox::<b::authorizer::Authorizer, ()>::new(module, || ())?.start(),
         _ => Ok(()),
     }
 }

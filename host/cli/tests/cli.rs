@@ -30,6 +30,7 @@ const KINDS: &[&str] = &[
     "qos-controller",
     "master-hooks",
     "agent-hooks",
+    "authorizer",
 ];
 
 /// The package and version of the newest world of `kind` (hooks: `meseta:hooks@0.2.0`,
@@ -39,6 +40,8 @@ fn newest(kind: &str) -> (&'static str, &'static str) {
         ("meseta:hooks", "0.2.0")
     } else if kind == "allocator" {
         ("meseta:allocator", "0.2.0")
+    } else if kind == "authorizer" {
+        ("meseta:authorizer", "0.1.0")
     } else {
         ("meseta:modules", "0.1.0")
     }
@@ -46,7 +49,7 @@ fn newest(kind: &str) -> (&'static str, &'static str) {
 
 #[test]
 fn check_accepts_each_shipped_module_for_its_kind_and_rejects_it_for_others() {
-    assert_eq!(meseta_artifacts::SHIPPED.len(), 9);
+    assert_eq!(meseta_artifacts::SHIPPED.len(), 10);
     for a in meseta_artifacts::SHIPPED {
         let o = meseta(&["module", "check", a.path, "--kind", a.kind]);
         let out = text(&o);

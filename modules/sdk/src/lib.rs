@@ -3,8 +3,8 @@
 //!
 //! A Meseta module is a WebAssembly component that implements one world of the WIT contract (see
 //! `wit/` at the root of the repository): `isolator`, `resource-estimator` or `qos-controller`
-//! of `meseta:modules@0.1.0`, `allocator` of `meseta:allocator@0.2.0`, or `master-hooks` or
-//! `agent-hooks` of `meseta:hooks@0.2.0`. Allocators and hooks are at their second version; the
+//! of `meseta:modules@0.1.0`, `allocator` of `meseta:allocator@0.2.0`, `master-hooks` or
+//! `agent-hooks` of `meseta:hooks@0.2.0`, or `authorizer` of `meseta:authorizer@0.1.0`. Allocators and hooks are at their second version; the
 //! first, in `meseta:modules@0.1.0`, is still served and exported with the `*-v1` features. This crate hides the bindings: you implement a
 //! policy trait from [`meseta_types`] on a plain Rust type, and one macro turns it into the
 //! component's exports.
@@ -83,6 +83,7 @@
 //! | `agent-hooks` (`meseta:hooks@0.2.0`) | `agent-hooks` | [`AgentHooks`](meseta_types::hooks::AgentHooks) | [`export_agent_hooks!`] |
 //! | `master-hooks` (`meseta:modules@0.1.0`) | `master-hooks-v1` | [`MasterHooks`](meseta_types::hooks::MasterHooks) | [`export_master_hooks_v1!`] |
 //! | `agent-hooks` (`meseta:modules@0.1.0`) | `agent-hooks-v1` | [`AgentHooks`](meseta_types::hooks::AgentHooks) | [`export_agent_hooks_v1!`] |
+//! | `authorizer` (`meseta:authorizer@0.1.0`) | `authorizer` | [`AuthorizerPolicy`](meseta_types::authorization::AuthorizerPolicy) | [`export_authorizer!`] |
 //! | `allocator` (`meseta:modules@0.1.0`) | `allocator-v1` | [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy) | [`export_allocator_v1!`] |
 //!
 //! Enable exactly one world feature per module: the component then contains exactly that world.
@@ -181,7 +182,8 @@ pub use wit_bindgen;
         feature = "master-hooks",
         feature = "master-hooks-v1",
         feature = "agent-hooks",
-        feature = "agent-hooks-v1"
+        feature = "agent-hooks-v1",
+        feature = "authorizer"
     )
 ))]
 compile_error!(
@@ -204,6 +206,8 @@ pub mod allocator;
 mod allocator_guest;
 #[cfg(feature = "allocator-v1")]
 pub mod allocator_v1;
+#[cfg(feature = "authorizer")]
+pub mod authorizer;
 #[cfg(feature = "isolator")]
 pub mod isolator;
 #[cfg(feature = "master-hooks")]

@@ -74,3 +74,11 @@ macro_rules! export_agent_hooks_v1 {
         compile_error!("export_agent_hooks_v1! needs the `agent-hooks-v1` feature of meseta-sdk");
     };
 }
+
+#[cfg(not(feature = "authorizer"))]
+#[macro_export]
+macro_rules! export_authorizer {
+    ($($t:tt)*) => {
+        compile_error!("export_authorizer! needs the `authorizer` feature of meseta-sdk");
+    };
+}
