@@ -657,6 +657,22 @@ fn master_config(
         return Err("--quorum must be at least 1".into());
     }
     let authentication = args.security.authentication()?;
+    let acls = args
+        .security
+        .acls
+        .as_deref()
+        .map(meseta_authorizer::read_acls_flag)
+        .transpose()?;
+    let authorizer = meseta_authorizer::Authorizer::resolve(
+        &args.security.authorizers,
+        acls.as_deref(),
+        |name| modules.get_of(name, "--authorizers", &["authorizer"]),
+    )?;
+    let authz = if authorizer.allows_everything() {
+        meseta_master::security::Authz::default()
+    } else {
+        meseta_master::security::Authz::new(move |request| authorizer.authorized(request))
+    };
     let mut flags = master_flags(args, listen);
     flags.extend(args.security.flags());
     flags.push(("work_dir".into(), work_dir.display().to_string()));
@@ -732,7 +748,7 @@ fn master_config(
         hooks: Arc::new(hooks),
         flags,
         authentication,
-        authz: Default::default(),
+        authz,
     })
 }
 
