@@ -215,6 +215,7 @@ impl Realm {
     }
 
     /// Who `headers` authenticate as in this realm, or the 401 to answer.
+    #[allow(clippy::result_large_err)] // the answer is built once per refused request
     pub fn check(&self, headers: &HeaderMap) -> Result<Principal, Response> {
         let Some(credentials) = &self.credentials else {
             return Ok(Principal(None));
