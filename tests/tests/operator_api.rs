@@ -365,3 +365,92 @@ fn the_event_stream_tells_every_subscriber_everything_in_order() {
     let beat = streams[0].next(Duration::from_secs(5)).unwrap();
     assert_eq!(beat["type"], "HEARTBEAT", "{beat}");
 }
+
+/// `MARK_AGENT_GONE`: the agent's tasks end TASK_GONE_BY_OPERATOR, the agent is told to shut
+/// down (it kills its tasks and exits), operators see AGENT_REMOVED, and the agent, started
+/// again on its work dir, comes back as a new agent; an unknown id is 404.
+#[test]
+fn mark_agent_gone_ends_its_tasks_and_shuts_the_agent_down() {
+    use meseta_tests::daemons::{AgentProcess, Daemon};
+    use meseta_tests::scheduler::{OperatorStream, offer_ids, task};
+    let t = Duration::from_secs(30);
+    let dir = tempfile::tempdir().unwrap();
+    let master_dir = dir.path().join("master");
+    let master = Daemon::spawn(
+        &[
+            "master",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--registry",
+            "in_memory",
+            "--work_dir",
+            master_dir.to_str().unwrap(),
+            "--allocation_interval",
+            "100ms",
+        ],
+        "Master: ",
+    )
+    .unwrap();
+    let address = master.url.trim_start_matches("http://").to_string();
+    let work = dir.path().join("agent");
+    let mut agent = AgentProcess::start(&address, 0, &work, "cpus:2;mem:512", &[]).unwrap();
+    let stream = OperatorStream::open(&address, None).unwrap();
+    let mut s = Scheduler::subscribe(&address, json!({"user": "root", "name": "gone"})).unwrap();
+    s.set_auto_ack(true);
+    let offers = s.wait_offers(t).unwrap();
+    let agent_id = offers[0]["agent_id"]["value"].as_str().unwrap().to_string();
+    s.accept(
+        &offer_ids(&offers[..1]),
+        json!([task("doomed", &agent_id, "sleep 600", 0.1, 32.0)]),
+        0.0,
+    )
+    .unwrap();
+    s.wait_state("doomed", "TASK_RUNNING", t).unwrap();
+
+    let call = |body: Value| {
+        let (status, text) =
+            post_to(&address, "/api/v1", None, body.to_string().as_bytes()).unwrap();
+        (status, text)
+    };
+    let (status, text) = call(json!({"type": "MARK_AGENT_GONE",
+        "mark_agent_gone": {"agent_id": {"value": "no-such-agent"}}}));
+    assert_eq!(status, 404, "{text}");
+    let (status, text) = call(json!({"type": "MARK_AGENT_GONE",
+        "mark_agent_gone": {"agent_id": {"value": agent_id}}}));
+    assert_eq!(status, 200, "{text}");
+
+    let update = s.wait_state("doomed", "TASK_GONE_BY_OPERATOR", t).unwrap();
+    assert_eq!(
+        update["reason"], "REASON_AGENT_REMOVED_BY_OPERATOR",
+        "{update}"
+    );
+    assert!(
+        agent.wait_exit(t).is_some(),
+        "the agent did not exit\n{}",
+        agent.output()
+    );
+    let removed = loop {
+        let event = stream.next_change(t).expect("AGENT_REMOVED");
+        if event["type"] == "AGENT_REMOVED" {
+            break event;
+        }
+    };
+    assert_eq!(
+        removed["agent_removed"]["agent_id"]["value"],
+        agent_id.as_str()
+    );
+
+    // Started again on its work dir, it is a new agent: offers come from it under a new id.
+    let again = AgentProcess::start(&address, 0, &work, "cpus:2;mem:512", &[]).unwrap();
+    let fresh = |e: &Value| {
+        e["type"] == "OFFERS"
+            && e["offers"]["offers"].as_array().is_some_and(|o| {
+                o.iter()
+                    .any(|o| o["agent_id"]["value"] != agent_id.as_str())
+            })
+    };
+    s.wait_for(fresh, t)
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", again.output()));
+}

@@ -312,6 +312,15 @@ pub struct ShutdownExecutor {
 
 pub const SHUTDOWN_EXECUTOR: &str = "/internal/master/shutdown_executor";
 
+/// The master tells an agent to shut down for good (Mesos' `ShutdownMessage`): an operator
+/// marked it gone. It kills everything it runs, forgets its id and stops.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShutdownAgent {
+    pub message: String,
+}
+
+pub const SHUTDOWN_AGENT: &str = "/internal/master/shutdown_agent";
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -1144,10 +1144,18 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
     runtime()?.block_on(async move {
         let agent = Agent::start(config).await.map_err(|e| e.to_string())?;
         print_line(&format!("Agent: http://{}", agent.address()));
-        stop_signal().await;
-        // as Mesos' agent: the tasks of checkpointing frameworks outlive a clean exit
-        agent.exit().await;
-        Ok(())
+        tokio::select! {
+            _ = stop_signal() => {
+                // as Mesos' agent: the tasks of checkpointing frameworks outlive a clean exit
+                agent.exit().await;
+                Ok(())
+            }
+            why = agent.shut_down_by_master() => {
+                agent.stop().await;
+                eprintln!("meseta: the master shut this agent down: {why}");
+                Ok(())
+            }
+        }
     })
 }
 

@@ -1878,6 +1878,48 @@ async fn operator_api(
         }
         "GET_HEALTH" => Ok(answer(kind, serde_json::json!({"healthy": true}))),
         "SUBSCRIBE" => operator_subscribe(&shared),
+        "MARK_AGENT_GONE" => {
+            let agent_id = call
+                .pointer("/mark_agent_gone/agent_id/value")
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    MasterError::Invalid(
+                        "MARK_AGENT_GONE needs 'mark_agent_gone.agent_id.value': the agent's id"
+                            .into(),
+                    )
+                })?
+                .to_string();
+            shared.authorize(
+                &principal,
+                Action::MarkAgentGone,
+                Object {
+                    agent_id: Some(agent_id.clone()),
+                    ..Object::default()
+                },
+            )?;
+            let known = shared.read(|core| {
+                core.agents.contains_key(&agent_id)
+                    || core.unreachable_agents.contains_key(&agent_id)
+                    || core.gone_agents.contains_key(&agent_id)
+            });
+            if !known {
+                return Err(MasterError::NotFound(format!(
+                    "Agent '{agent_id}' is neither registered nor unreachable"
+                )));
+            }
+            // Durable before it takes effect: a restarted master refuses the agent too.
+            let time = Clock::now().wall;
+            shared
+                .registrar
+                .apply(Operation::MarkAgentGone {
+                    id: meseta_api::common::AgentID::new(&agent_id),
+                    time,
+                })
+                .await?;
+            shared.execute(Input::MarkGone { agent_id })?;
+            Ok(StatusCode::OK.into_response())
+        }
         "GET_VERSION" => Ok(answer(
             kind,
             serde_json::json!({"version_info": {

@@ -320,6 +320,8 @@ pub(crate) struct Daemon {
     pub reregister: Notify,
     /// `true` once the agent is stopping.
     pub stopping: watch::Sender<bool>,
+    /// `Some(why)` once the master told the agent to shut down for good (it was marked gone).
+    pub shut_down_by_master: watch::Sender<Option<String>>,
     pub start_time: f64,
     pub started: Instant,
     state: Mutex<State>,
@@ -452,6 +454,7 @@ impl Agent {
             registered,
             reregister: Notify::new(),
             stopping,
+            shut_down_by_master: watch::channel(None).0,
             start_time: meseta_api::common::timestamp_now(),
             started: Instant::now(),
             state: Mutex::new(State {
@@ -527,6 +530,17 @@ impl Agent {
             tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await,
             Ok(Ok(_))
         )
+    }
+
+    /// Resolves, with the master's reason, once the master told this agent to shut down for
+    /// good (an operator marked it gone): everything it ran is killed and its id forgotten;
+    /// the process should exit.
+    pub async fn shut_down_by_master(&self) -> String {
+        let mut rx = self.daemon.shut_down_by_master.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// Stops the agent: stops serving (ending executor streams), stops talking to the master,

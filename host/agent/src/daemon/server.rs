@@ -103,6 +103,7 @@ pub fn router(d: Shared) -> Router {
         .route(wire::ACKNOWLEDGE, post(acknowledge))
         .route(wire::FRAMEWORK_MESSAGE, post(framework_message))
         .route(wire::BATCH, post(batch))
+        .route(wire::SHUTDOWN_AGENT, post(shutdown_agent))
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), from_leader));
     let auth = &d.config.auth;
     let readonly = Router::new()
@@ -235,6 +236,24 @@ async fn shutdown_framework(State(d): State<Shared>, body: Bytes) -> Response {
     }
 }
 
+/// The master marked this agent gone (Mesos' `ShutdownMessage`): kill everything, forget the
+/// agent id (a restart registers as a new agent), and let the process exit.
+async fn shutdown_agent(State(d): State<Shared>, body: Bytes) -> Response {
+    match decode::<wire::ShutdownAgent>(&body) {
+        Ok(msg) => {
+            tracing::warn!(reason = %msg.message, "the master told this agent to shut down");
+            let frameworks: Vec<String> = d.lock().frameworks.keys().cloned().collect();
+            for fid in frameworks {
+                tasks::shutdown_framework(&d, &fid);
+            }
+            let _ = std::fs::remove_file(d.meta.latest_agent());
+            d.shut_down_by_master.send_replace(Some(msg.message));
+            accepted()
+        }
+        Err(r) => reject(r),
+    }
+}
+
 async fn shutdown_executor(State(d): State<Shared>, body: Bytes) -> Response {
     match decode::<wire::ShutdownExecutor>(&body) {
         Ok(msg) => {
@@ -285,6 +304,7 @@ async fn batch(State(d): State<Shared>, body: Bytes) -> Response {
             wire::SHUTDOWN_EXECUTOR => shutdown_executor(s, body).await,
             wire::ACKNOWLEDGE => acknowledge(s, body).await,
             wire::FRAMEWORK_MESSAGE => framework_message(s, body).await,
+            wire::SHUTDOWN_AGENT => shutdown_agent(s, body).await,
             other => {
                 tracing::warn!(
                     path = other,

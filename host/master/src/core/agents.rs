@@ -493,6 +493,64 @@ impl Core {
     }
 
     pub(super) fn mark_unreachable(&mut self, agent_id: &str, why: &str) {
+        self.remove_agent(agent_id, why, false);
+    }
+
+    /// MARK_AGENT_GONE, once the registry holds it: a registered agent is told to shut down and
+    /// removed, its tasks TASK_GONE_BY_OPERATOR; an unreachable one's tasks likewise. The agent
+    /// is refused if it comes back. `Err` for an agent the master does not know.
+    pub(super) fn mark_gone(&mut self, agent_id: &str) -> Result<()> {
+        let now = self.clock.wall;
+        if self.agents.contains_key(agent_id) {
+            self.send_to_agent(
+                agent_id,
+                ToAgent::ShutdownAgent(wire::ShutdownAgent {
+                    message: "the agent was marked gone by an operator (MARK_AGENT_GONE)".into(),
+                }),
+            );
+            self.remove_agent(agent_id, "marked gone by an operator", true);
+        } else if self.unreachable_agents.remove(agent_id).is_some() {
+            let mut updates = Vec::new();
+            for (fid, f) in self.frameworks.iter_mut() {
+                let ids: Vec<String> = f
+                    .unreachable_tasks
+                    .values()
+                    .filter(|t| t.agent_id == agent_id)
+                    .map(|t| t.info.task_id.value.clone())
+                    .collect();
+                for tid in ids {
+                    let Some(mut t) = f.unreachable_tasks.remove(&tid) else {
+                        continue;
+                    };
+                    let state = TaskState::GoneByOperator;
+                    t.state = state;
+                    t.statuses.push((state, now));
+                    let mut s = TaskStatus::new(TaskID::new(&tid), state);
+                    s.source = Some(Source::Master);
+                    s.reason = Some(Reason::AgentRemovedByOperator);
+                    s.message = Some(format!("Agent {agent_id} was marked gone by an operator"));
+                    s.agent_id = Some(AgentID::new(agent_id));
+                    s.timestamp = Some(now);
+                    t.last_status = Some(s.clone());
+                    f.completed_tasks.push_back(t);
+                    updates.push((fid.clone(), s));
+                }
+            }
+            for (fid, s) in updates {
+                self.send(&fid, Self::update_event(s));
+            }
+        } else if !self.gone_agents.contains_key(agent_id) {
+            return Err(MasterError::NotFound(format!(
+                "Agent '{agent_id}' is neither registered nor unreachable"
+            )));
+        }
+        self.gone_agents.insert(agent_id.to_string(), now);
+        Ok(())
+    }
+
+    /// Removes a registered agent: unreachable (its tasks LOST, or UNREACHABLE for
+    /// partition-aware frameworks) or, when `gone`, for good (TASK_GONE_BY_OPERATOR).
+    fn remove_agent(&mut self, agent_id: &str, why: &str, gone: bool) {
         let offers: Vec<String> = self
             .offers
             .values()
@@ -517,13 +575,15 @@ impl Core {
             agent_id: agent_id.to_string(),
         });
         let now = self.clock.wall;
-        self.unreachable_agents.insert(agent_id.to_string(), now);
-        self.effect(Effect::Registry(
-            meseta_registry::Operation::MarkAgentUnreachable {
-                id: AgentID::new(agent_id),
-                time: now,
-            },
-        ));
+        if !gone {
+            self.unreachable_agents.insert(agent_id.to_string(), now);
+            self.effect(Effect::Registry(
+                meseta_registry::Operation::MarkAgentUnreachable {
+                    id: AgentID::new(agent_id),
+                    time: now,
+                },
+            ));
+        }
         let mut updates: Vec<(String, TaskStatus)> = Vec::new();
         let message = format!(
             "Agent {} ({}) is unreachable: {why}",
@@ -534,7 +594,7 @@ impl Core {
             let Some(f) = self.frameworks.get_mut(fid) else {
                 continue;
             };
-            let aware = f.partition_aware();
+            let aware = f.partition_aware() && !gone;
             let ids: Vec<String> = f
                 .tasks
                 .values()
@@ -545,7 +605,9 @@ impl Core {
                 let Some(mut t) = f.tasks.remove(&tid) else {
                     continue;
                 };
-                let state = if aware {
+                let state = if gone {
+                    TaskState::GoneByOperator
+                } else if aware {
                     TaskState::Unreachable
                 } else {
                     TaskState::Lost
@@ -554,7 +616,11 @@ impl Core {
                 t.statuses.push((state, now));
                 let mut s = TaskStatus::new(TaskID::new(&tid), state);
                 s.source = Some(Source::Master);
-                s.reason = Some(Reason::AgentRemoved);
+                s.reason = Some(if gone {
+                    Reason::AgentRemovedByOperator
+                } else {
+                    Reason::AgentRemoved
+                });
                 s.message = Some(message.clone());
                 s.agent_id = Some(AgentID::new(agent_id));
                 s.executor_id = t.executor_id.clone().map(ExecutorID::new);
@@ -569,7 +635,8 @@ impl Core {
                 if aware {
                     f.unreachable_tasks.insert(tid, t);
                 } else {
-                    *self.metrics.terminal.entry("lost").or_default() += 1;
+                    let key = if gone { "gone_by_operator" } else { "lost" };
+                    *self.metrics.terminal.entry(key).or_default() += 1;
                     f.completed_tasks.push_back(t);
                     while f.completed_tasks.len() > MAX_COMPLETED_TASKS {
                         f.completed_tasks.pop_front();

@@ -63,6 +63,7 @@ pub enum ToAgent {
     ShutdownFramework(wire::ShutdownFramework),
     ShutdownExecutor(wire::ShutdownExecutor),
     FrameworkMessage(wire::FrameworkToExecutor),
+    ShutdownAgent(wire::ShutdownAgent),
 }
 
 impl ToAgent {
@@ -75,6 +76,7 @@ impl ToAgent {
             ToAgent::ShutdownFramework(_) => wire::SHUTDOWN_FRAMEWORK,
             ToAgent::ShutdownExecutor(_) => wire::SHUTDOWN_EXECUTOR,
             ToAgent::FrameworkMessage(_) => wire::FRAMEWORK_MESSAGE,
+            ToAgent::ShutdownAgent(_) => wire::SHUTDOWN_AGENT,
         }
     }
 
@@ -87,6 +89,7 @@ impl ToAgent {
             ToAgent::ShutdownFramework(m) => serde_json::to_vec(m),
             ToAgent::ShutdownExecutor(m) => serde_json::to_vec(m),
             ToAgent::FrameworkMessage(m) => serde_json::to_vec(m),
+            ToAgent::ShutdownAgent(m) => serde_json::to_vec(m),
         };
         encoded.unwrap_or_default()
     }

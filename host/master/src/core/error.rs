@@ -17,6 +17,9 @@ pub enum MasterError {
     /// An agent id the master refuses (marked gone), or an admission the registry refused (403).
     #[error("{0}")]
     Forbidden(String),
+    /// Something the request names that the master does not know (404).
+    #[error("{0}")]
+    NotFound(String),
     /// A message from an agent that is not registered with this master: it must register
     /// again (409).
     #[error("Agent '{0}' is not registered with this master: register again")]
@@ -44,6 +47,7 @@ impl MasterError {
         match self {
             MasterError::Invalid(_) | MasterError::FrameworkRemoved(_) => 400,
             MasterError::NotSubscribed(_) | MasterError::Forbidden(_) => 403,
+            MasterError::NotFound(_) => 404,
             MasterError::MethodNotAllowed(_) => 405,
             MasterError::UnsupportedMediaType(_) => 415,
             MasterError::UnknownAgent(_) => 409,

@@ -178,6 +178,10 @@ pub enum Input {
     OperatorSubscribe(OperatorSubscriber),
     /// An operator's event stream ended.
     OperatorUnsubscribed,
+    /// MARK_AGENT_GONE, already stored in the registry.
+    MarkGone {
+        agent_id: String,
+    },
 }
 
 /// The answer to an input.
@@ -568,6 +572,10 @@ impl Core {
                     subscriber,
                     subscribed,
                 });
+                Ok(Reply::Done)
+            }
+            Input::MarkGone { agent_id } => {
+                self.mark_gone(&agent_id)?;
                 Ok(Reply::Done)
             }
             Input::OperatorUnsubscribed => {
