@@ -226,7 +226,8 @@ async fn http1<I>(io: I, service: Tracked, watcher: Watcher)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn).await {
         tracing::trace!(error = %e, "connection ended");
     }

@@ -24,8 +24,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -215,7 +215,9 @@ impl TlsConfig {
             format!("{enabled} is set but {PREFIX}CERT_FILE is not (the PEM certificate to serve)")
         })?;
         let (key_var, key_file) = vars.path("KEY_FILE").ok_or_else(|| {
-            format!("{enabled} is set but {PREFIX}KEY_FILE is not (the PEM private key of {cert_var})")
+            format!(
+                "{enabled} is set but {PREFIX}KEY_FILE is not (the PEM private key of {cert_var})"
+            )
         })?;
         let certs = read_certs(&cert_var, &cert_file)?;
         let key = read_key(&key_var, &key_file)?;
@@ -470,13 +472,20 @@ mod tests {
     #[test]
     fn disabled_unless_enabled() {
         assert!(read(&[]).unwrap().is_none());
-        assert!(read(&[("LIBPROCESS_SSL_ENABLED", "false")]).unwrap().is_none());
+        assert!(
+            read(&[("LIBPROCESS_SSL_ENABLED", "false")])
+                .unwrap()
+                .is_none()
+        );
         assert!(read(&[("LIBPROCESS_SSL_ENABLED", "0")]).unwrap().is_none());
         // Nothing else is read while disabled.
         assert!(
-            read(&[("LIBPROCESS_SSL_ENABLED", "false"), ("LIBPROCESS_SSL_CERT_FILE", "/nope")])
-                .unwrap()
-                .is_none()
+            read(&[
+                ("LIBPROCESS_SSL_ENABLED", "false"),
+                ("LIBPROCESS_SSL_CERT_FILE", "/nope")
+            ])
+            .unwrap()
+            .is_none()
         );
     }
 
@@ -514,28 +523,41 @@ mod tests {
     #[test]
     fn file_errors_name_the_variable_and_the_file() {
         let pki = Pki::new();
-        let (cert, key, empty) = (pki.path("cert.pem"), pki.path("key.pem"), pki.path("empty.pem"));
+        let (cert, key, empty) = (
+            pki.path("cert.pem"),
+            pki.path("key.pem"),
+            pki.path("empty.pem"),
+        );
         let e = read(&[
             ("LIBPROCESS_SSL_ENABLED", "true"),
             ("LIBPROCESS_SSL_CERT_FILE", "/no/such/cert.pem"),
             ("LIBPROCESS_SSL_KEY_FILE", &key),
         ])
         .unwrap_err();
-        assert!(e.starts_with("LIBPROCESS_SSL_CERT_FILE=/no/such/cert.pem: cannot read"), "{e}");
+        assert!(
+            e.starts_with("LIBPROCESS_SSL_CERT_FILE=/no/such/cert.pem: cannot read"),
+            "{e}"
+        );
         let e = read(&[
             ("LIBPROCESS_SSL_ENABLED", "true"),
             ("LIBPROCESS_SSL_CERT_FILE", &empty),
             ("LIBPROCESS_SSL_KEY_FILE", &key),
         ])
         .unwrap_err();
-        assert!(e.contains(&format!("LIBPROCESS_SSL_CERT_FILE={empty}: no certificate")), "{e}");
+        assert!(
+            e.contains(&format!("LIBPROCESS_SSL_CERT_FILE={empty}: no certificate")),
+            "{e}"
+        );
         let e = read(&[
             ("LIBPROCESS_SSL_ENABLED", "true"),
             ("LIBPROCESS_SSL_CERT_FILE", &cert),
             ("LIBPROCESS_SSL_KEY_FILE", &cert),
         ])
         .unwrap_err();
-        assert!(e.contains(&format!("LIBPROCESS_SSL_KEY_FILE={cert}: no private key")), "{e}");
+        assert!(
+            e.contains(&format!("LIBPROCESS_SSL_KEY_FILE={cert}: no private key")),
+            "{e}"
+        );
         let e = read(&[
             ("LIBPROCESS_SSL_ENABLED", "true"),
             ("LIBPROCESS_SSL_CERT_FILE", &cert),
@@ -544,13 +566,20 @@ mod tests {
             ("LIBPROCESS_SSL_CA_FILE", &empty),
         ])
         .unwrap_err();
-        assert!(e.contains(&format!("LIBPROCESS_SSL_CA_FILE={empty}: no certificate")), "{e}");
+        assert!(
+            e.contains(&format!("LIBPROCESS_SSL_CA_FILE={empty}: no certificate")),
+            "{e}"
+        );
     }
 
     #[test]
     fn legacy_names_and_implications() {
         let pki = Pki::new();
-        let (cert, key, ca) = (pki.path("cert.pem"), pki.path("key.pem"), pki.path("ca.pem"));
+        let (cert, key, ca) = (
+            pki.path("cert.pem"),
+            pki.path("key.pem"),
+            pki.path("ca.pem"),
+        );
         let c = read(&[
             ("SSL_ENABLED", "true"),
             ("SSL_CERT_FILE", &cert),
