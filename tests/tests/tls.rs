@@ -16,7 +16,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meseta_tests::daemons::{Daemon, LOCAL_RESOURCES, RETRY_FLAGS, free_port, http_get, workspace_binary};
+use meseta_tests::daemons::{
+    Daemon, LOCAL_RESOURCES, RETRY_FLAGS, free_port, http_get, workspace_binary,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
@@ -45,7 +47,10 @@ impl Pki {
         write("ca.pem", ca_cert.pem());
         // The daemons' certificate: served, and presented to the daemons they call.
         for (name, sans) in [
-            ("server", vec!["localhost".to_string(), "127.0.0.1".to_string()]),
+            (
+                "server",
+                vec!["localhost".to_string(), "127.0.0.1".to_string()],
+            ),
             ("client", vec!["test-client".to_string()]),
         ] {
             let key = rcgen::KeyPair::generate().unwrap();
@@ -72,8 +77,14 @@ impl Pki {
     fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut env = vec![
             ("LIBPROCESS_SSL_ENABLED".to_string(), "true".to_string()),
-            ("LIBPROCESS_SSL_CERT_FILE".to_string(), self.text("server.pem")),
-            ("LIBPROCESS_SSL_KEY_FILE".to_string(), self.text("server.key")),
+            (
+                "LIBPROCESS_SSL_CERT_FILE".to_string(),
+                self.text("server.pem"),
+            ),
+            (
+                "LIBPROCESS_SSL_KEY_FILE".to_string(),
+                self.text("server.key"),
+            ),
             ("LIBPROCESS_SSL_CA_FILE".to_string(), self.text("ca.pem")),
         ];
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -82,7 +93,7 @@ impl Pki {
 
     /// A TLS client trusting the CA, presenting the client certificate when `with_cert`.
     fn client(&self, with_cert: bool) -> Arc<rustls::ClientConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = meseta_http::tls::provider();
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(self.path("ca.pem")).unwrap() {
             roots.add(cert.unwrap()).unwrap();
@@ -110,10 +121,21 @@ fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 /// `meseta master` on 127.0.0.1 (an ephemeral port) with `env`.
-fn master(work_dir: &Path, env: &[(String, String)]) -> Result<Daemon, meseta_tests::daemons::Failure> {
+fn master(
+    work_dir: &Path,
+    env: &[(String, String)],
+) -> Result<Daemon, meseta_tests::daemons::Failure> {
     let work_dir = work_dir.display().to_string();
     Daemon::spawn_env(
-        &["master", "--ip", "127.0.0.1", "--port", "0", "--work_dir", &work_dir],
+        &[
+            "master",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--work_dir",
+            &work_dir,
+        ],
         &pairs(env),
         "Master: ",
     )
@@ -188,7 +210,11 @@ fn https_get(
 }
 
 /// Waits (up to 30 s) until `active` agents are registered, reading `/master/slaves` with `get`.
-fn wait_agents(active: usize, get: impl Fn() -> Result<(u16, String), String>, context: impl Fn() -> String) {
+fn wait_agents(
+    active: usize,
+    get: impl Fn() -> Result<(u16, String), String>,
+    context: impl Fn() -> String,
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok((200, body)) = get() {
@@ -220,11 +246,25 @@ fn master_and_agent_run_the_example_framework_over_tls() {
         ("LIBPROCESS_SSL_REQUIRE_CLIENT_CERT", "true"),
     ]);
     let master = master(&dir.path().join("master"), &env).unwrap();
-    assert!(master.url.starts_with("https://127.0.0.1:"), "{}", master.url);
+    assert!(
+        master.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        master.url
+    );
     let agent = agent(&master.url, &dir.path().join("agent"), &env);
     assert!(agent.url.starts_with("https://127.0.0.1:"), "{}", agent.url);
-    let context = || format!("--- master ---\n{}\n--- agent ---\n{}", master.output(), agent.output());
-    wait_agents(1, || https_get(&master.url, "/master/slaves", pki.client(true)), context);
+    let context = || {
+        format!(
+            "--- master ---\n{}\n--- agent ---\n{}",
+            master.output(),
+            agent.output()
+        )
+    };
+    wait_agents(
+        1,
+        || https_get(&master.url, "/master/slaves", pki.client(true)),
+        context,
+    );
 
     let framework = workspace_binary("example-framework", "meseta-example-framework").unwrap();
     let authority = master.url.trim_start_matches("https://");
@@ -262,13 +302,23 @@ fn plaintext_is_refused_unless_downgrade_is_supported() {
         "a plaintext GET of a TLS master was served: {refused:?}"
     );
     // TLS works, without a client certificate (not required) and verifying the master's.
-    assert_eq!(https_get(&strict.url, "/health", pki.client(false)).unwrap().0, 200);
+    assert_eq!(
+        https_get(&strict.url, "/health", pki.client(false))
+            .unwrap()
+            .0,
+        200
+    );
 
     let env = pki.env(&[("LIBPROCESS_SSL_SUPPORT_DOWNGRADE", "true")]);
     let lenient = master(&dir.path().join("lenient"), &env).unwrap();
     let plain = lenient.url.replacen("https://", "http://", 1);
     assert_eq!(http_get(&plain, "/health").unwrap().0, 200);
-    assert_eq!(https_get(&lenient.url, "/health", pki.client(false)).unwrap().0, 200);
+    assert_eq!(
+        https_get(&lenient.url, "/health", pki.client(false))
+            .unwrap()
+            .0,
+        200
+    );
 
     // A rollout's step: an agent without TLS registers with the downgrading master (its
     // requests in clear are served; the master's https to it falls back to clear).
@@ -277,7 +327,13 @@ fn plaintext_is_refused_unless_downgrade_is_supported() {
     wait_agents(
         1,
         || http_get(&plain, "/master/slaves").map_err(|e| e.to_string()),
-        || format!("--- master ---\n{}\n--- agent ---\n{}", lenient.output(), agent.output()),
+        || {
+            format!(
+                "--- master ---\n{}\n--- agent ---\n{}",
+                lenient.output(),
+                agent.output()
+            )
+        },
     );
 }
 
@@ -289,14 +345,17 @@ fn a_required_client_certificate_is_checked() {
     let master = master(&dir.path().join("master"), &env).unwrap();
 
     let without = https_get(&master.url, "/health", pki.client(false));
-    assert!(without.is_err(), "served without a client certificate: {without:?}");
+    assert!(
+        without.is_err(),
+        "served without a client certificate: {without:?}"
+    );
     let with = https_get(&master.url, "/health", pki.client(true)).unwrap();
     assert_eq!(with.0, 200, "{with:?}");
 
     // A client certificate from another CA is refused too.
     let other = Pki::new();
     let foreign = {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = meseta_http::tls::provider();
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(pki.path("ca.pem")).unwrap() {
             roots.add(cert.unwrap()).unwrap();
@@ -316,7 +375,10 @@ fn a_required_client_certificate_is_checked() {
         )
     };
     let foreign = https_get(&master.url, "/health", foreign);
-    assert!(foreign.is_err(), "served with another CA's certificate: {foreign:?}");
+    assert!(
+        foreign.is_err(),
+        "served with another CA's certificate: {foreign:?}"
+    );
 }
 
 #[test]
@@ -325,14 +387,23 @@ fn a_bad_cert_file_stops_the_daemon_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-cert.pem").display().to_string();
     let not_a_cert = pki.text("server.key");
-    for (cert, problem) in [(&missing, "cannot read the file"), (&not_a_cert, "no certificate")] {
+    for (cert, problem) in [
+        (&missing, "cannot read the file"),
+        (&not_a_cert, "no certificate"),
+    ] {
         let env = pki.env(&[("LIBPROCESS_SSL_CERT_FILE", cert)]);
         for (what, started) in [
             ("master", master(&dir.path().join("m"), &env).err()),
             (
                 "agent",
                 Daemon::spawn_env(
-                    &["agent", "--master", "127.0.0.1:1", "--work_dir", &dir.path().join("a").display().to_string()],
+                    &[
+                        "agent",
+                        "--master",
+                        "127.0.0.1:1",
+                        "--work_dir",
+                        &dir.path().join("a").display().to_string(),
+                    ],
                     &pairs(&env),
                     "Agent: ",
                 )
@@ -342,9 +413,15 @@ fn a_bad_cert_file_stops_the_daemon_naming_it() {
             let message = started
                 .unwrap_or_else(|| panic!("the {what} started with CERT_FILE={cert}"))
                 .to_string();
-            assert!(message.contains("exited (exit status: 1)"), "{what}: {message}");
+            assert!(
+                message.contains("exited (exit status: 1)"),
+                "{what}: {message}"
+            );
             let named = format!("LIBPROCESS_SSL_CERT_FILE={cert}: {problem}");
-            assert!(message.contains(&named), "{what}: no `{named}` in\n{message}");
+            assert!(
+                message.contains(&named),
+                "{what}: no `{named}` in\n{message}"
+            );
         }
     }
 }

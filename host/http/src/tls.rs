@@ -181,10 +181,11 @@ fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
-/// rustls on *ring*: aws-lc-rs, the provider with post-quantum key exchange that rustls now
-/// recommends, needs cmake and clang to build.
+/// The crypto provider of every TLS configuration here: rustls on *ring* (aws-lc-rs, the
+/// provider with post-quantum key exchange that rustls now recommends, needs cmake and clang
+/// to build).
 #[allow(deprecated)]
-fn provider() -> Arc<CryptoProvider> {
+pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
