@@ -108,9 +108,15 @@ impl Daemon {
     /// Runs `meseta <args>` and waits until it prints a line starting with `ready` (e.g.
     /// `"Master: "`); the rest of that line is [`Daemon::url`].
     pub fn spawn(args: &[&str], ready: &str) -> Result<Daemon, Failure> {
+        Daemon::spawn_env(args, &[], ready)
+    }
+
+    /// [`Daemon::spawn`] with `env` added to the test's environment (e.g. `LIBPROCESS_SSL_*`).
+    pub fn spawn_env(args: &[&str], env: &[(&str, &str)], ready: &str) -> Result<Daemon, Failure> {
         let meseta = workspace_binary("meseta", "meseta-cli")?;
         let mut child = Command::new(&meseta)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -39,9 +39,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ACCEPT, CONTENT_TYPE};
 use hyper::{Request, StatusCode, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use meseta_api::common::MasterInfo;
 use meseta_api::scheduler::{
     Accept, Acknowledge, Call, CallKind, Decline, Event, Operation, Reconcile, Subscribe,
@@ -58,9 +55,10 @@ use tracing::{debug, info, warn};
 /// Runs N shell tasks on a Mesos-compatible master through the v1 scheduler HTTP API.
 #[derive(Parser)]
 struct Flags {
-    /// The master: `http://host:port`, `host:port`, or the masters' election in ZooKeeper,
+    /// The master: `http(s)://host:port`, `host:port` (`https` when `LIBPROCESS_SSL_ENABLED`
+    /// is set, as for every Mesos process), or the masters' election in ZooKeeper,
     /// `zk://host:port[,host:port...]/path` (or `file:///path` holding such a URL).
-    #[arg(long, default_value = "http://127.0.0.1:5050")]
+    #[arg(long, default_value = "127.0.0.1:5050")]
     master: String,
     /// How many tasks to run.
     #[arg(long, default_value_t = 5)]
@@ -134,14 +132,20 @@ async fn main() -> ExitCode {
     }
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = meseta_http::HttpClient<Full<Bytes>>;
 
 async fn run(flags: Flags) -> Result<ExitCode> {
     let deadline = Deadline {
         at: Instant::now() + flags.timeout,
         total: flags.timeout,
     };
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    // TLS as every Mesos process configures it: `LIBPROCESS_SSL_*` (see meseta_http::tls).
+    meseta_http::tls::process().map_err(anyhow::Error::msg)?;
+    let client: HttpClient = meseta_http::client(meseta_http::ClientOptions {
+        connect_timeout: None,
+        pool_idle_timeout: Some(Duration::from_secs(90)),
+        ..meseta_http::ClientOptions::default()
+    });
     let mut master = Master::new(&flags.master)?;
 
     // 1-2. SUBSCRIBE (no framework id yet: the master assigns one); SUBSCRIBED comes first.
@@ -597,6 +601,7 @@ impl Master {
         if let Master::Address(endpoint) = self {
             let authority = location
                 .trim_start_matches("http://")
+                .trim_start_matches("https://")
                 .trim_start_matches("//")
                 .split('/')
                 .next()
@@ -604,7 +609,9 @@ impl Master {
             if authority.is_empty() {
                 bail!("a 307 without a leader's address (Location {location:?})");
             }
-            *endpoint = scheduler_endpoint(authority)?;
+            // Protocol-relative: the leader speaks the scheme this master spoke.
+            let scheme = endpoint.scheme_str().unwrap_or("http").to_string();
+            *endpoint = scheduler_endpoint(&format!("{scheme}://{authority}"))?;
         }
         Ok(())
     }
@@ -662,12 +669,13 @@ fn post(endpoint: &Uri, call: &Call, stream_id: Option<&str>) -> Result<Request<
     Ok(request.body(Full::new(Bytes::from(serde_json::to_vec(call)?)))?)
 }
 
-/// `http://host:port/api/v1/scheduler` from `--master`.
+/// `http(s)://host:port/api/v1/scheduler` from `--master` (without a scheme, `https` with
+/// `LIBPROCESS_SSL_ENABLED`).
 fn scheduler_endpoint(master: &str) -> Result<Uri> {
     let base = if master.contains("://") {
         master.to_string()
     } else {
-        format!("http://{master}")
+        meseta_http::tls::url(master)
     };
     format!("{}/api/v1/scheduler", base.trim_end_matches('/'))
         .parse()

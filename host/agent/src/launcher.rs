@@ -251,7 +251,10 @@ impl Env {
 /// 2. Mesos' variables: `MESOS_SANDBOX`, `MESOS_DIRECTORY`, `MESOS_FRAMEWORK_ID`,
 ///    `MESOS_EXECUTOR_ID`, `MESOS_SLAVE_ID`, `MESOS_AGENT_ID`, `MESOS_AGENT_ENDPOINT` (if set),
 ///    `MESOS_CHECKPOINT` (`1` and `MESOS_RECOVERY_TIMEOUT` when checkpointing),
-///    `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD`, `MESOS_TASK_ID` (command tasks);
+///    `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD`, `MESOS_TASK_ID` (command tasks), and the
+///    agent's own `LIBPROCESS_SSL_*` (and legacy `SSL_*`) TLS variables, so an executor
+///    connects back to `MESOS_AGENT_ENDPOINT` as the agent serves it (Mesos' executors read
+///    the same variables);
 /// 3. the task's own environment;
 /// 4. `extra_environment` (hooks and isolators).
 pub fn environment(config: &ContainerConfig, run_as: &RunAs) -> Vec<(String, String)> {
@@ -290,6 +293,9 @@ pub fn environment(config: &ContainerConfig, run_as: &RunAs) -> Vec<(String, Str
     );
     if let Some(task_id) = &config.task_id {
         env.set("MESOS_TASK_ID", task_id.as_str());
+    }
+    for (name, value) in meseta_http::tls::variables_set() {
+        env.set(name, value);
     }
 
     for (name, value) in config

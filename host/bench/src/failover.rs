@@ -66,7 +66,11 @@ pub(crate) async fn post_registration(
     master: &str,
     body: &Value,
 ) -> anyhow::Result<Answer> {
-    let url = format!("http://{master}{}", wire::REGISTER);
+    let url = format!(
+        "{}://{master}{}",
+        meseta_http::tls::scheme(),
+        wire::REGISTER
+    );
     let (code, body) = post(client, &url, None, serde_json::to_vec(body)?).await?;
     if code != 200 {
         return Ok(Answer::Refused(
@@ -364,7 +368,10 @@ pub fn agent_recovery(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
         let info = json!({"name": "recovery-bench", "user": "root", "checkpoint": true,
             "failover_timeout": 3600.0});
         let mut sub = launch::subscribe(&client, &address, info).await?;
-        let scheduler = format!("http://{address}/api/v1/scheduler");
+        let scheduler = format!(
+            "{}://{address}/api/v1/scheduler",
+            meseta_http::tls::scheme()
+        );
         let call = |body: Value| {
             let (client, scheduler, stream) =
                 (client.clone(), scheduler.clone(), sub.stream_id.clone());

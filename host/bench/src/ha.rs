@@ -77,7 +77,10 @@ fn spawn_master(url: &str, session: Duration, dir: &Path) -> anyhow::Result<Mast
     let (child, url) = child::spawn_ready(&mut command, "Master: ")?;
     Ok(MasterProcess {
         child,
-        address: url.trim_start_matches("http://").to_string(),
+        address: url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_string(),
         log,
     })
 }
@@ -114,7 +117,10 @@ async fn next_leader(
 
 /// Waits until the master at `address` leads and has recovered (`master/elected` 1).
 async fn recovered(client: &HttpClient, address: &str) -> anyhow::Result<()> {
-    let url = format!("http://{address}/metrics/snapshot");
+    let url = format!(
+        "{}://{address}/metrics/snapshot",
+        meseta_http::tls::scheme()
+    );
     let start = Instant::now();
     loop {
         if let Ok((200, body)) = get(client, &url).await
@@ -510,7 +516,14 @@ async fn run(
     if next.id == first.id {
         problems.push("the new leader is the old one".into());
     }
-    let (code, body) = get(&http, &format!("http://{next_address}/master/state")).await?;
+    let (code, body) = get(
+        &http,
+        &format!(
+            "{}://{next_address}/master/state",
+            meseta_http::tls::scheme()
+        ),
+    )
+    .await?;
     let state: Value = serde_json::from_slice(&body)
         .map_err(|e| anyhow::anyhow!("/master/state of {next_address} ({code}): {e}"))?;
     let known: HashSet<&str> = state["slaves"]

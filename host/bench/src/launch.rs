@@ -25,9 +25,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post as route_post;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use meseta_api::common::{AgentID, ExecutorID, FrameworkID, TaskID, TaskState, TaskStatus};
 use meseta_api::internal as wire;
 use meseta_master::{Master, MasterConfig};
@@ -36,14 +33,14 @@ use tokio::sync::Notify;
 
 use crate::{BenchOptions, Report, progress};
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = meseta_http::HttpClient<Full<Bytes>>;
 
+/// The bench's client, the daemons' (`https` with `LIBPROCESS_SSL_ENABLED`).
 pub fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
+    meseta_http::client(meseta_http::ClientOptions {
+        connect_timeout: None,
+        ..meseta_http::ClientOptions::default()
+    })
 }
 
 /// POSTs JSON; the status and body.
@@ -167,7 +164,7 @@ async fn status_sender(
         };
         let n = waiting.len().max(1) as u64;
         waiting.clear();
-        let url = format!("http://{}{path}", sim.master);
+        let url = format!("{}://{}{path}", meseta_http::tls::scheme(), sim.master);
         // The real agent resends until acknowledged; the master here is local and up.
         if post(&sim.client, &url, None, body).await.is_ok() {
             sim.updates_sent.fetch_add(n, Ordering::Relaxed);
@@ -267,7 +264,14 @@ pub async fn start_sim(
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        // The master's side speaks TLS to it as to a real agent (`LIBPROCESS_SSL_*`).
+        meseta_http::serve(
+            listener,
+            app,
+            meseta_http::Limits::default(),
+            std::future::pending(),
+        )
+        .await;
     });
     Ok((sim, addr))
 }
@@ -290,7 +294,11 @@ pub async fn register_agents(
     n: u32,
     tasks: impl Fn(u32) -> Value,
 ) -> anyhow::Result<Vec<String>> {
-    let url = format!("http://{master}{}", wire::REGISTER);
+    let url = format!(
+        "{}://{master}{}",
+        meseta_http::tls::scheme(),
+        wire::REGISTER
+    );
     let mut ids = Vec::with_capacity(n as usize);
     let mut batch = Vec::new();
     for i in 0..n {
@@ -340,10 +348,13 @@ pub async fn subscribe(
     framework_info: Value,
 ) -> anyhow::Result<Subscription> {
     let body = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}});
-    let req = hyper::Request::post(format!("http://{master}/api/v1/scheduler"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json")
-        .body(Full::new(Bytes::from(serde_json::to_vec(&body)?)))?;
+    let req = hyper::Request::post(format!(
+        "{}://{master}/api/v1/scheduler",
+        meseta_http::tls::scheme()
+    ))
+    .header("content-type", "application/json")
+    .header("accept", "application/json")
+    .body(Full::new(Bytes::from(serde_json::to_vec(&body)?)))?;
     let response = client.request(req).await?;
     if response.status() != 200 {
         anyhow::bail!("SUBSCRIBE: {}", response.status());
@@ -514,7 +525,7 @@ async fn one_run(
         stream_id,
         mut events,
     } = sub;
-    let url = format!("http://{addr}/api/v1/scheduler");
+    let url = format!("{}://{addr}/api/v1/scheduler", meseta_http::tls::scheme());
     let progress_state = Arc::new(Mutex::new(Progress::default()));
     let acked = Arc::new(AtomicU64::new(0));
     let all_acked = Arc::new(Notify::new());

@@ -75,7 +75,7 @@ fn one(
         let http = client();
         let started = Instant::now();
         loop {
-            let req = hyper::Request::get(format!("http://{master}/health"))
+            let req = hyper::Request::get(format!("{}://{master}/health", meseta_http::tls::scheme()))
                 .body(http_body_util::Full::new(axum::body::Bytes::new()))?;
             if let Ok(r) = http.request(req).await
                 && r.status() == 200
@@ -144,7 +144,7 @@ fn one(
         tokio::time::sleep(Duration::from_secs(3)).await;
         let (rss, hwm) = rss_kib(pid)?;
         // After the measurement (rendering the state costs memory): did everything get in?
-        let req = hyper::Request::get(format!("http://{master}/master/state"))
+        let req = hyper::Request::get(format!("{}://{master}/master/state", meseta_http::tls::scheme()))
             .body(http_body_util::Full::new(axum::body::Bytes::new()))?;
         let body = http_body_util::BodyExt::collect(http.request(req).await?.into_body())
             .await?

@@ -8,8 +8,6 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 #[derive(Subcommand)]
 pub enum AllocatorCommand {
@@ -36,8 +34,9 @@ pub enum ShadowCommand {
 
 #[derive(Args)]
 pub struct SwapArgs {
-    /// The master (`http://host:port` or `host:port`); a standby's redirect is followed.
-    #[arg(long, default_value = "http://127.0.0.1:5050")]
+    /// The master (`http(s)://host:port`, or `host:port`: `https` with
+    /// `LIBPROCESS_SSL_ENABLED`); a standby's redirect is followed.
+    #[arg(long, default_value = "127.0.0.1:5050")]
     master: String,
     /// A module manifest (`--modules`' format) on the master's machine whose entry named
     /// ALLOCATOR to load, with its parameters and settings.
@@ -50,8 +49,9 @@ pub struct SwapArgs {
 
 #[derive(Args)]
 pub struct RemoveArgs {
-    /// The master (`http://host:port` or `host:port`); a standby's redirect is followed.
-    #[arg(long, default_value = "http://127.0.0.1:5050")]
+    /// The master (`http(s)://host:port`, or `host:port`: `https` with
+    /// `LIBPROCESS_SSL_ENABLED`); a standby's redirect is followed.
+    #[arg(long, default_value = "127.0.0.1:5050")]
     master: String,
     /// The shadow's name, as `meseta allocator shadow list` shows it.
     name: String,
@@ -59,8 +59,9 @@ pub struct RemoveArgs {
 
 #[derive(Args)]
 pub struct ListArgs {
-    /// The master (`http://host:port` or `host:port`); a standby's redirect is followed.
-    #[arg(long, default_value = "http://127.0.0.1:5050")]
+    /// The master (`http(s)://host:port`, or `host:port`: `https` with
+    /// `LIBPROCESS_SSL_ENABLED`); a standby's redirect is followed.
+    #[arg(long, default_value = "127.0.0.1:5050")]
     master: String,
     /// Print the master's answer as JSON instead of a table.
     #[arg(long)]
@@ -260,6 +261,7 @@ fn operator_call(
     call: &serde_json::Value,
 ) -> Result<(String, serde_json::Value), String> {
     let body = call.to_string();
+    meseta_http::tls::process()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -268,10 +270,14 @@ fn operator_call(
     let mut base = if base.contains("://") {
         base.to_string()
     } else {
-        format!("http://{base}")
+        meseta_http::tls::url(base)
     };
     runtime.block_on(async {
-        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let client = meseta_http::client::<Full<Bytes>>(meseta_http::ClientOptions {
+            connect_timeout: None,
+            pool_idle_timeout: None,
+            ..meseta_http::ClientOptions::default()
+        });
         for _ in 0..3 {
             let request = hyper::Request::post(format!("{base}/api/v1"))
                 .header("content-type", "application/json")
@@ -297,15 +303,18 @@ fn operator_call(
             if status == hyper::StatusCode::TEMPORARY_REDIRECT
                 && let Some(location) = location
             {
-                // Mesos' standbys redirect protocol-relatively: `//leader:port/api/v1`.
+                // Mesos' standbys redirect protocol-relatively: `//leader:port/api/v1`; the
+                // scheme stays the one this request used.
+                let scheme = base.split("://").next().unwrap_or("http").to_string();
                 let authority = location
                     .trim_start_matches("http://")
+                    .trim_start_matches("https://")
                     .trim_start_matches("//")
                     .split('/')
                     .next()
                     .unwrap_or_default()
                     .to_string();
-                base = format!("http://{authority}");
+                base = format!("{scheme}://{authority}");
                 continue;
             }
             if !status.is_success() {

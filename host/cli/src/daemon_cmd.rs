@@ -1097,7 +1097,10 @@ fn run_master(cmd: MasterCommand) -> Result<(), String> {
     config.flags.extend(cmd.http.flags());
     runtime()?.block_on(async move {
         let master = Master::start(config).await.map_err(|e| e.to_string())?;
-        print_line(&format!("Master: http://{}", master.address()));
+        print_line(&format!(
+            "Master: {}",
+            meseta_http::tls::url(&master.address().to_string())
+        ));
         let failed = tokio::select! {
             _ = stop_signal() => None,
             why = master.failed() => Some(why),
@@ -1143,7 +1146,10 @@ fn run_agent(cmd: AgentCommand) -> Result<(), String> {
     }
     runtime()?.block_on(async move {
         let agent = Agent::start(config).await.map_err(|e| e.to_string())?;
-        print_line(&format!("Agent: http://{}", agent.address()));
+        print_line(&format!(
+            "Agent: {}",
+            meseta_http::tls::url(&agent.address().to_string())
+        ));
         tokio::select! {
             _ = stop_signal() => {
                 // as Mesos' agent: the tasks of checkpointing frameworks outlive a clean exit
@@ -1233,9 +1239,15 @@ fn run_local(cmd: LocalCommand) -> Result<(), String> {
                     agent.address()
                 );
             }
-            print_line(&format!("Agent: http://{}", agent.address()));
+            print_line(&format!(
+                "Agent: {}",
+                meseta_http::tls::url(&agent.address().to_string())
+            ));
         }
-        print_line(&format!("Master: http://{}", master.address()));
+        print_line(&format!(
+            "Master: {}",
+            meseta_http::tls::url(&master.address().to_string())
+        ));
         let failed = tokio::select! {
             _ = stop_signal() => None,
             why = master.failed() => Some(why),

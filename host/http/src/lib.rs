@@ -20,8 +20,15 @@
 //! request's head, so it cannot tell an idle keep-alive connection from a slow one (hyper#1628,
 //! hyper#3828); the two phases are timed here, around hyper's connection, instead.
 //!
+//! - **TLS**: with `LIBPROCESS_SSL_ENABLED` ([`tls`]) a connection must begin with a TLS
+//!   handshake (its first byte, `0x16`, is sniffed) or it is closed, unless
+//!   `LIBPROCESS_SSL_SUPPORT_DOWNGRADE` lets it be served in clear on the same port. The
+//!   handshake counts against the header-read timeout.
+//!
+//! [`client`] is the matching client: `https` with the same configuration.
+//!
 //! **Invariant:** a connection is only ever closed for a limit while no request is in flight on
-//! it. **API boundary:** [`serve`], [`Limits`].
+//! it. **API boundary:** [`serve`], [`serve_with`], [`Limits`], [`client()`], [`tls`].
 
 pub mod auth;
 
@@ -40,12 +47,19 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+pub mod client;
+pub mod tls;
+
+pub use client::{ClientOptions, Connector, HttpClient, client, client_with};
+pub use tls::TlsConfig;
 
 /// What one server accepts. The defaults are the daemons' flag defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +104,29 @@ pub async fn serve<F>(listener: TcpListener, app: Router, limits: Limits, shutdo
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let tls = match tls::process() {
+        Ok(tls) => tls,
+        Err(e) => {
+            // The daemons check it before they bind; a server never falls back to plaintext.
+            tracing::error!("not serving: {e}");
+            return;
+        }
+    };
+    serve_with(listener, app, limits, tls, shutdown).await;
+}
+
+/// [`serve`] with an explicit TLS configuration (`None`: plaintext only) instead of the
+/// process's `LIBPROCESS_SSL_*`.
+pub async fn serve_with<F>(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    tls: Option<Arc<TlsConfig>>,
+    shutdown: F,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let tls = tls.map(|t| (TlsAcceptor::from(t.server.clone()), t.support_downgrade));
     let app = with_body_limit(app, limits.max_body_size);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
@@ -129,24 +166,17 @@ where
             () = &mut shutdown => break,
         };
         let activity = Arc::new(Activity::new());
-        let io = TokioIo::new(Watched {
-            inner: stream,
-            activity: activity.clone(),
-        });
         let service = Tracked {
             app: app.clone(),
             activity: activity.clone(),
         };
-        let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            // The TLS handshake is part of the first request's head, timed from the start.
             tokio::select! {
-                served = conn => {
-                    if let Err(e) = served {
-                        tracing::trace!(error = %e, "connection ended");
-                    }
-                }
+                () = connection(stream, tls, activity.clone(), service, watcher) => {}
                 why = activity.expired(&limits) => {
                     tracing::debug!(why, "closing a connection");
                 }
@@ -155,6 +185,54 @@ where
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The first byte of a TLS ClientHello record (a handshake record).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Serves one accepted connection: in clear, or (with `tls`) after the TLS handshake; a
+/// plaintext client of a TLS server is served only with `SUPPORT_DOWNGRADE` and otherwise
+/// closed. Ends when the connection does.
+async fn connection(
+    stream: TcpStream,
+    tls: Option<(TlsAcceptor, bool)>,
+    activity: Arc<Activity>,
+    service: Tracked,
+    watcher: Watcher,
+) {
+    let Some((acceptor, downgrade)) = tls else {
+        return http1(Watched::new(stream, activity), service, watcher).await;
+    };
+    let mut first = [0u8; 1];
+    match stream.peek(&mut first).await {
+        Ok(0) | Err(_) => return,
+        Ok(_) => {}
+    }
+    if first[0] != TLS_HANDSHAKE {
+        if downgrade {
+            return http1(Watched::new(stream, activity), service, watcher).await;
+        }
+        tracing::debug!(
+            "refusing a plaintext connection (LIBPROCESS_SSL_ENABLED without SUPPORT_DOWNGRADE)"
+        );
+        return;
+    }
+    match acceptor.accept(Watched::new(stream, activity)).await {
+        Ok(stream) => http1(stream, service, watcher).await,
+        Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+    }
+}
+
+/// hyper's HTTP/1 connection over `io`, watched for the graceful shutdown.
+async fn http1<I>(io: I, service: Tracked, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::trace!(error = %e, "connection ended");
+    }
 }
 
 /// Errors of one connection that `accept` reports; the listener itself is fine.
@@ -337,10 +415,17 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
 
 fn still_in_flight(_: &InFlight) {}
 
-/// The connection's socket, telling [`Activity`] when bytes arrive.
+/// The connection's socket, telling [`Activity`] when bytes arrive (under TLS, the encrypted
+/// bytes: a record of the next request begins its head as its first byte would).
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
+}
+
+impl Watched {
+    fn new(inner: TcpStream, activity: Arc<Activity>) -> Watched {
+        Watched { inner, activity }
+    }
 }
 
 impl AsyncRead for Watched {

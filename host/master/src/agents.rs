@@ -5,27 +5,20 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use meseta_api::internal as wire;
 use tokio::sync::mpsc;
 
 use crate::core::Input;
 use crate::server::Shared;
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = meseta_http::HttpClient<Full<Bytes>>;
 
+/// The master's client to its agents: `https` with `LIBPROCESS_SSL_ENABLED`.
 pub fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
+    meseta_http::client(meseta_http::ClientOptions::default())
 }
 
-/// POSTs `body` to `http://endpoint path`; the answer's status and body.
+/// POSTs `body` to `http(s)://endpoint path`; the answer's status and body.
 pub async fn post(
     client: &HttpClient,
     master_id: &str,
@@ -34,7 +27,7 @@ pub async fn post(
     body: Vec<u8>,
     timeout: Duration,
 ) -> Result<(u16, Bytes), String> {
-    let request = hyper::Request::post(format!("http://{endpoint}{path}"))
+    let request = hyper::Request::post(format!("{}{path}", meseta_http::tls::url(endpoint)))
         .header("content-type", "application/json")
         .header(wire::MASTER_ID_HEADER, master_id)
         .body(Full::new(Bytes::from(body)))

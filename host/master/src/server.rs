@@ -407,6 +407,8 @@ impl Master {
     /// [`Master::stop`]. With `--zk`, the master contends in the election first and stands by
     /// (redirecting to the leader) until it leads.
     pub async fn start(config: MasterConfig) -> Result<Master, StartError> {
+        // LIBPROCESS_SSL_*: a bad TLS configuration stops the master before it listens.
+        meseta_http::tls::process().map_err(StartError::Config)?;
         let min_allocatable =
             parse_min_allocatable(&config.min_allocatable_resources).map_err(StartError::Config)?;
         for (role, w) in &config.weights {

@@ -36,11 +36,15 @@ impl MasterFlag {
     }
 }
 
-/// `host:port` from `host:port` or `http://host:port[/]`.
+/// `host:port` from `host:port` or `http(s)://host:port[/]` (the scheme the agent speaks is
+/// the process's, `LIBPROCESS_SSL_ENABLED`).
 fn normalize_master(master: &str) -> Result<String, AgentError> {
     let bad = || AgentError::Master(master.to_string());
     let text = master.trim();
-    let text = text.strip_prefix("http://").unwrap_or(text);
+    let text = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .unwrap_or(text);
     let text = text.trim_end_matches('/');
     if text.is_empty() || text.contains("://") || text.contains('/') || !text.contains(':') {
         return Err(bad());
@@ -121,7 +125,11 @@ mod tests {
             fixed("http://10.0.0.1:5050/").as_deref(),
             Some("10.0.0.1:5050")
         );
-        for bad in ["", "h", "h:x", ":5050", "https://h:1"] {
+        assert_eq!(
+            fixed("https://10.0.0.1:5050/").as_deref(),
+            Some("10.0.0.1:5050")
+        );
+        for bad in ["", "h", "h:x", ":5050", "ftp://h:1"] {
             assert!(
                 matches!(MasterFlag::parse(bad), Err(AgentError::Master(_))),
                 "{bad}"

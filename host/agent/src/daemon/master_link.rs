@@ -5,9 +5,6 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use meseta_api::common::{AgentID, ExecutorID, FrameworkID};
 use meseta_api::internal as wire;
 use tokio::sync::{mpsc, oneshot};
@@ -16,18 +13,14 @@ use super::Shared;
 use super::model::{ExecutorKind, State};
 use super::status;
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = meseta_http::HttpClient<Full<Bytes>>;
 
 /// How long one request to the master may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The agent's client to the master: `https` with `LIBPROCESS_SSL_ENABLED`.
 pub fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
+    meseta_http::client(meseta_http::ClientOptions::default())
 }
 
 /// POSTs `body` (JSON) to the current master's `path` (the leading one, with a ZooKeeper
@@ -46,7 +39,7 @@ async fn post_to(
     path: &str,
     body: Vec<u8>,
 ) -> Result<(u16, Bytes), String> {
-    let mut request = hyper::Request::post(format!("http://{master}{path}"))
+    let mut request = hyper::Request::post(format!("{}{path}", meseta_http::tls::url(master)))
         .header("content-type", "application/json");
     if let Some(credential) = &d.config.auth.credential {
         request = request.header("authorization", credential.basic_header());

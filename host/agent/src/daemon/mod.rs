@@ -250,7 +250,7 @@ pub use recovery::cleanup;
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     #[error(
-        "invalid --master '{0}': expected host:port, http://host:port, \
+        "invalid --master '{0}': expected host:port, http(s)://host:port, \
          zk://host:port[,host:port...]/path or file:///path/to/file"
     )]
     Master(String),
@@ -285,6 +285,8 @@ pub enum AgentError {
         new: String,
         latest: PathBuf,
     },
+    #[error("{0}")]
+    Tls(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -372,6 +374,8 @@ impl Agent {
     /// Checks the config, binds the listen address, starts serving and starts registering with
     /// the master in the background (retrying while the master is unreachable).
     pub async fn start(config: AgentConfig) -> Result<Agent, AgentError> {
+        // LIBPROCESS_SSL_*: a bad TLS configuration stops the agent before it listens.
+        meseta_http::tls::process().map_err(AgentError::Tls)?;
         let master = leader::MasterFlag::parse(&config.master)?;
         let mut config = config;
         std::fs::create_dir_all(&config.work_dir).map_err(|source| AgentError::WorkDir {
