@@ -30,7 +30,8 @@ use authorizer_local::LocalAuthorizer;
 use meseta_bindings::authorizer::Authorizer as AuthorizerWorld;
 use meseta_bindings::convert as cv;
 use meseta_runtime::{
-    Counters, CountersSnapshot, InstanceContext, LatencyHistogram, LoadedModule, Sandbox, Source,
+    Counters, CountersSnapshot, FaultCause, InstanceContext, LatencyHistogram, LoadedModule,
+    Sandbox, Source,
 };
 pub use meseta_types::authorization::{Action, Object, Request};
 
@@ -233,6 +234,18 @@ impl Authorizer {
                             kind = "authorizer",
                             action = request.action.acl_key(),
                             "authorizer '{}' could not decide ({reason}): denied",
+                            module.spec.name
+                        );
+                        false
+                    }
+                    Err(e) if matches!(e.cause, FaultCause::Quarantined(_)) => {
+                        // counted by the sandbox; the fault that started the quarantine was
+                        // logged, so not every request it denies is
+                        sandbox.record_fallback();
+                        tracing::debug!(
+                            module = %module.spec.name,
+                            action = request.action.acl_key(),
+                            "authorizer '{}' is quarantined: denied",
                             module.spec.name
                         );
                         false

@@ -269,3 +269,26 @@ fn acls_flag_is_json_or_a_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_quarantined_module_denies_without_being_called() {
+    let path = meseta_artifacts::test_guest("test-authorizer-adversary")
+        .unwrap()
+        .path;
+    let settings = Settings {
+        failure_policy: meseta_runtime::FailurePolicy::Reload,
+        ..Settings::default()
+    };
+    let m = load("adversary", Source::File(path.into()), settings).unwrap();
+    let a = Authorizer::from_module(m, None).unwrap();
+    let alice = req(Some("alice"), Action::RunTask, None);
+    assert!(a.authorized(&alice));
+    assert!(!a.authorized(&req(Some("trap"), Action::RunTask, None)));
+    // within the first backoff (500 ms): denied, counted, the module not entered
+    assert!(!a.authorized(&alice));
+    let c = a.counters();
+    assert_eq!(c.faults.trap, 1);
+    assert_eq!(c.faults.quarantined, 1);
+    assert_eq!(c.fallbacks, 2);
+    assert_eq!(c.calls, 2);
+}

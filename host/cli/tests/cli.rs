@@ -131,12 +131,13 @@ fn check_rejects_a_core_module_and_a_non_wasm_file_clearly() {
     assert!(text(&o).contains("does not exist"), "{}", text(&o));
 
     let a = &meseta_artifacts::SHIPPED[0];
-    let o = meseta(&["module", "check", a.path, "--kind", "authorizer"]);
+    let o = meseta(&["module", "check", a.path, "--kind", "authenticator"]);
     assert!(
-        text(&o).contains("unknown kind 'authorizer' (known kinds: allocator, isolator"),
+        text(&o).contains("unknown kind 'authenticator' (known kinds: allocator, isolator"),
         "{}",
         text(&o)
     );
+    assert!(text(&o).contains("agent-hooks, authorizer"), "{}", text(&o));
 }
 
 #[test]
