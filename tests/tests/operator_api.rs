@@ -262,6 +262,40 @@ fn the_state_calls_show_agents_frameworks_and_tasks() {
     let (status, v) = agent_call(json!({"type": "LIST_FILES", "list_files": {"path": "/etc"}}));
     assert!(status >= 400, "outside the sandboxes: {status} {v}");
 
+    // The agent's state and containers, in the v1 shapes.
+    let (status, v) = agent_call(json!({"type": "GET_STATE"}));
+    assert_eq!(status, 200, "{v}");
+    let state = &v["get_state"];
+    let launched = &state["get_tasks"]["launched_tasks"][0];
+    assert_eq!(launched["task_id"]["value"], "seen-1", "{v}");
+    assert_eq!(launched["state"], "TASK_RUNNING", "{v}");
+    assert_eq!(launched["agent_id"]["value"], agent.as_str(), "{v}");
+    assert_eq!(
+        state["get_frameworks"]["frameworks"][0]["framework_info"]["id"]["value"],
+        s.framework_id(),
+        "{v}"
+    );
+    assert!(
+        state["get_executors"]["executors"][0]["executor_info"]["executor_id"]["value"].is_string(),
+        "{v}"
+    );
+    let (status, v) = agent_call(json!({"type": "GET_TASKS"}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["get_tasks"]["launched_tasks"][0]["task_id"]["value"],
+        "seen-1"
+    );
+    let (status, v) = agent_call(json!({"type": "GET_CONTAINERS"}));
+    assert_eq!(status, 200, "{v}");
+    let container = &v["get_containers"]["containers"][0];
+    assert_eq!(container["framework_id"]["value"], s.framework_id(), "{v}");
+    assert!(
+        container["container_id"]["value"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{v}"
+    );
+
     let (_, v) = call(&local, json!({"type": "GET_STATE"}));
     let state = &v["get_state"];
     assert_eq!(state["get_tasks"]["tasks"][0]["task_id"]["value"], "seen-1");

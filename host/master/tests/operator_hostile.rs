@@ -115,10 +115,14 @@ fn post(addr: SocketAddr, body: &[u8]) -> u16 {
     )
     .unwrap();
     let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw);
-    text.split_whitespace()
+    // Only the status line: a SUBSCRIBE answer is a stream that does not end.
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+        line.push(byte[0]);
+    }
+    String::from_utf8_lossy(&line)
+        .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)

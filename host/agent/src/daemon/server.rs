@@ -353,6 +353,32 @@ async fn prometheus(State(d): State<Shared>) -> Response {
 
 /// `/monitor/statistics`: one entry per live executor with its isolators' usage, as Mesos
 /// shows it.
+/// `GET_CONTAINERS`' containers: each running executor's container, with its usage.
+async fn containers_v1(d: &Shared) -> Vec<serde_json::Value> {
+    let d2 = d.clone();
+    tokio::task::spawn_blocking(move || {
+        let snapshot = super::oversubscription::executors(&d2.lock());
+        snapshot
+            .into_iter()
+            .map(|e| {
+                let stats = super::oversubscription::statistics(&d2, &e.containers);
+                let mut v = serde_json::json!({
+                    "framework_id": {"value": e.framework_id},
+                    "executor_id": {"value": e.executor_id},
+                    "executor_name": e.executor_name,
+                    "container_id": {"value": e.containers.first().cloned().unwrap_or_default()},
+                });
+                if let Some(stats) = stats {
+                    v["resource_statistics"] = state_json::statistics_json(&stats);
+                }
+                v
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default()
+}
+
 async fn statistics(State(d): State<Shared>) -> Response {
     let d2 = d.clone();
     let entries =
@@ -641,12 +667,19 @@ async fn operator_api(State(d): State<Shared>, body: Bytes) -> Response {
                 Err(response) => response,
             }
         }
+        "GET_STATE" => answer(state_json::get_state_v1(&d)),
+        "GET_FRAMEWORKS" | "GET_EXECUTORS" | "GET_TASKS" => {
+            let state = state_json::get_state_v1(&d);
+            answer(state[kind.to_lowercase()].clone())
+        }
+        "GET_CONTAINERS" => answer(serde_json::json!({ "containers": containers_v1(&d).await })),
         "" => error(StatusCode::BAD_REQUEST, "agent::Call has no 'type'"),
         other => error(
             StatusCode::NOT_IMPLEMENTED,
             format!(
                 "Agent operator call '{other}' is not supported by Meseta yet (supported: \
                  GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS, GET_LOGGING_LEVEL, GET_AGENT, \
+                 GET_STATE, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_CONTAINERS, \
                  LIST_FILES, READ_FILE)"
             ),
         ),

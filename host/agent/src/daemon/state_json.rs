@@ -400,3 +400,109 @@ pub fn statistics_json(s: &meseta_types::isolation::ResourceStatistics) -> Value
     }
     Value::Object(m)
 }
+
+// The v1 agent operator API's shapes ----------------------------------------------------------
+
+fn id_v1(value: &str) -> Value {
+    json!({ "value": value })
+}
+
+/// A task as `v1::Task`.
+fn task_v1(task: &Task, agent_id: &str) -> Value {
+    let mut v = json!({
+        "name": task.info.name,
+        "task_id": id_v1(task.id()),
+        "framework_id": id_v1(&task.framework_id),
+        "executor_id": id_v1(&task.executor_id),
+        "agent_id": id_v1(agent_id),
+        "state": task.state.as_str(),
+        "resources": task.info.resources,
+        "statuses": task.statuses,
+    });
+    if let (Some(map), Some(status)) = (v.as_object_mut(), task.statuses.last()) {
+        map.insert("status_update_state".into(), json!(status.state.as_str()));
+    }
+    v
+}
+
+fn queued_task_v1(
+    task: &meseta_api::common::TaskInfo,
+    executor: &Executor,
+    agent_id: &str,
+) -> Value {
+    json!({
+        "name": task.name,
+        "task_id": id_v1(&task.task_id.value),
+        "framework_id": id_v1(&executor.framework_id),
+        "executor_id": id_v1(&executor.id),
+        "agent_id": id_v1(agent_id),
+        "state": TaskState::Staging.as_str(),
+        "resources": task.resources,
+    })
+}
+
+fn executor_info_v1(executor: &Executor) -> Value {
+    let mut info = serde_json::to_value(&executor.info).unwrap_or_default();
+    info["framework_id"] = id_v1(&executor.framework_id);
+    info
+}
+
+fn framework_info_v1(framework: &Framework) -> Value {
+    let mut info = serde_json::to_value(&framework.info).unwrap_or_default();
+    info["id"] = id_v1(&framework.id);
+    info
+}
+
+/// `GET_STATE`'s payload: `get_tasks`, `get_executors` and `get_frameworks`, from one look at
+/// the agent's state.
+pub fn get_state_v1(d: &Shared) -> Value {
+    let st = d.lock();
+    let agent_id = st.agent_id.clone().unwrap_or_default();
+    let (mut launched, mut queued, mut completed) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut executors, mut completed_executors) = (Vec::new(), Vec::new());
+    let (mut frameworks, mut completed_frameworks) = (Vec::new(), Vec::new());
+    let mut tasks_of = |e: &Executor, launched: &mut Vec<Value>, completed: &mut Vec<Value>| {
+        for t in e.tasks.values() {
+            if t.state.is_terminal() {
+                completed.push(task_v1(t, &agent_id));
+            } else {
+                launched.push(task_v1(t, &agent_id));
+            }
+        }
+        completed.extend(e.completed_tasks.iter().map(|t| task_v1(t, &agent_id)));
+        queued.extend(e.queued.iter().map(|t| queued_task_v1(t, e, &agent_id)));
+    };
+    for f in st.frameworks.values() {
+        frameworks.push(json!({ "framework_info": framework_info_v1(f) }));
+        for e in f.executors.values() {
+            executors.push(json!({ "executor_info": executor_info_v1(e) }));
+            tasks_of(e, &mut launched, &mut completed);
+        }
+        for e in &f.completed_executors {
+            completed_executors.push(json!({ "executor_info": executor_info_v1(e) }));
+            tasks_of(e, &mut launched, &mut completed);
+        }
+    }
+    for f in &st.completed_frameworks {
+        completed_frameworks.push(json!({ "framework_info": framework_info_v1(f) }));
+        for e in f.executors.values().chain(f.completed_executors.iter()) {
+            completed_executors.push(json!({ "executor_info": executor_info_v1(e) }));
+            tasks_of(e, &mut launched, &mut completed);
+        }
+    }
+    json!({
+        "get_tasks": {
+            "launched_tasks": launched,
+            "queued_tasks": queued,
+            "completed_tasks": completed,
+        },
+        "get_executors": {
+            "executors": executors,
+            "completed_executors": completed_executors,
+        },
+        "get_frameworks": {
+            "frameworks": frameworks,
+            "completed_frameworks": completed_frameworks,
+        },
+    })
+}
