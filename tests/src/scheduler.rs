@@ -515,9 +515,36 @@ fn read_events(
     auto_ack: Arc<AtomicBool>,
     (master, stream_id, authorization): (String, String, Option<String>),
 ) {
-    let mut buffer: Vec<u8> = Vec::new();
     let mut framework_id = Value::Null;
-    while let Ok(Some(chunk)) = read_chunk(&mut reader) {
+    for_each_record(&mut reader, |event| {
+        if event["type"] == "HEARTBEAT" {
+            return true;
+        }
+        if event["type"] == "SUBSCRIBED" {
+            framework_id = event["subscribed"]["framework_id"].clone();
+        }
+        if auto_ack.load(Ordering::SeqCst)
+            && event["type"] == "UPDATE"
+            && event["update"]["status"].get("uuid").is_some()
+        {
+            let mut call = ack_call(&event["update"]["status"]);
+            call["framework_id"] = framework_id.clone();
+            let _ = post_call_with(
+                &master,
+                Some(&stream_id),
+                authorization.as_deref(),
+                call.to_string().as_bytes(),
+            );
+        }
+        tx.send(event).is_ok()
+    });
+}
+
+/// Decodes a chunked RecordIO body (`<len>\n<json>` records, split across chunks any way) and
+/// hands each record to `f` until it returns `false`, the body ends, or a record is not JSON.
+fn for_each_record(reader: &mut impl BufRead, mut f: impl FnMut(Value) -> bool) {
+    let mut buffer: Vec<u8> = Vec::new();
+    while let Ok(Some(chunk)) = read_chunk(reader) {
         buffer.extend(chunk);
         while let Some(newline) = buffer.iter().position(|b| *b == b'\n') {
             let Some(len) = std::str::from_utf8(&buffer[..newline])
@@ -536,26 +563,7 @@ fn read_events(
             let Ok(event) = serde_json::from_slice::<Value>(&record) else {
                 return;
             };
-            if event["type"] == "HEARTBEAT" {
-                continue;
-            }
-            if event["type"] == "SUBSCRIBED" {
-                framework_id = event["subscribed"]["framework_id"].clone();
-            }
-            if auto_ack.load(Ordering::SeqCst)
-                && event["type"] == "UPDATE"
-                && event["update"]["status"].get("uuid").is_some()
-            {
-                let mut call = ack_call(&event["update"]["status"]);
-                call["framework_id"] = framework_id.clone();
-                let _ = post_call_with(
-                    &master,
-                    Some(&stream_id),
-                    authorization.as_deref(),
-                    call.to_string().as_bytes(),
-                );
-            }
-            if tx.send(event).is_err() {
+            if !f(event) {
                 return;
             }
         }
@@ -593,31 +601,7 @@ impl OperatorStream {
         }
         let (tx, events) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut buffer: Vec<u8> = Vec::new();
-            while let Ok(Some(chunk)) = read_chunk(&mut reader) {
-                buffer.extend(chunk);
-                while let Some(newline) = buffer.iter().position(|b| *b == b'\n') {
-                    let Some(len) = std::str::from_utf8(&buffer[..newline])
-                        .ok()
-                        .and_then(|l| l.trim().parse::<usize>().ok())
-                    else {
-                        return;
-                    };
-                    if buffer.len() < newline + 1 + len {
-                        break;
-                    }
-                    let record: Vec<u8> = buffer
-                        .drain(..newline + 1 + len)
-                        .skip(newline + 1)
-                        .collect();
-                    let Ok(event) = serde_json::from_slice::<Value>(&record) else {
-                        return;
-                    };
-                    if tx.send(event).is_err() {
-                        return;
-                    }
-                }
-            }
+            for_each_record(&mut reader, |event| tx.send(event).is_ok());
         });
         Ok(OperatorStream { events, stream })
     }

@@ -33,3 +33,30 @@ pub fn parameter<'a>(parameters: &'a Parameters, key: &str) -> Option<&'a str> {
 pub trait Create: Sized {
     fn create(parameters: &Parameters) -> Result<Self, String>;
 }
+
+/// The candidate within edit distance 3 of `name`, if any: the "did you mean" of error messages
+/// (a misspelt module, library or ACL key).
+pub fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(name, c), *c))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

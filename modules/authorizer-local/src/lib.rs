@@ -57,7 +57,7 @@
 //! authorizes. Unlike Mesos' protobuf parser, every error names where it is and how to fix it.
 
 use meseta_types::authorization::{Action, AuthorizerPolicy, Request};
-use meseta_types::{Create, Parameters, parameter};
+use meseta_types::{Create, Parameters, closest, parameter};
 use serde_json::{Map, Value};
 
 /// Every ACL key of Mesos 1.11 (`ACLs` in `acls.proto`) with the name of its object field.
@@ -532,31 +532,6 @@ fn split(action: Action, rules: Vec<(Entity, Entity)>) -> Vec<Rule> {
         }
     }
     out
-}
-
-/// The candidate within edit distance 3 of `name`, if any (for "did you mean").
-fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(name, c), *c))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(target_arch = "wasm32")]
