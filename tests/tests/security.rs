@@ -456,8 +456,15 @@ fn executors_authenticate_to_their_agent_with_their_own_token() {
     // The tokens are in no state an operator or a framework reads.
     let (_, state) = meseta_tests::daemons::http_get(&agent.url, "/state").unwrap();
     let (_, master_state) = master.get("/master/state").unwrap();
-    for text in [&state, &master_state, &agent.output()] {
+    let (_, flags) = meseta_tests::daemons::http_get(&agent.url, "/flags").unwrap();
+    assert!(
+        flags.contains(r#""authenticate_http_executors":"true""#),
+        "{flags}"
+    );
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    for text in [&state, &master_state, &agent.output(), &flags] {
         assert!(!text.contains(&one), "a token leaked: {text}");
+        assert!(!text.contains(key_text.trim()), "the key leaked: {text}");
     }
     s.teardown().unwrap();
 }

@@ -215,6 +215,11 @@ pub fn flags(d: &Shared) -> Value {
         "oversubscribed_resources_interval": crate::launcher::format_duration(c.oversubscribed_resources_interval),
         "qos_correction_interval_min": crate::launcher::format_duration(c.qos_correction_interval_min),
         "container_logger": c.container_logger.name(),
+        // whether, never what: the credential's principal and secret stay out of /flags
+        "authenticate_http_readonly": c.auth.http_readonly.to_string(),
+        "authenticate_http_readwrite": c.auth.http_readwrite.to_string(),
+        "authenticate_http_executors": c.auth.http_executors.to_string(),
+        "credential_set": c.auth.credential.is_some().to_string(),
     })
 }
 
