@@ -37,6 +37,7 @@ mod launch;
 mod memory;
 mod shadow;
 mod start;
+mod state;
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,7 @@ pub const SCENARIOS: &[&str] = &[
     "launch",
     "hooks",
     "authorizer",
+    "operator-state",
     "module-start",
     "master-memory",
     "registry",
@@ -286,6 +288,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<bool> {
             "launch" => launch::run(options)?,
             "hooks" => hooks::run(options)?,
             "authorizer" => authorizer::run(options)?,
+            "operator-state" => state::run(options)?,
             "module-start" => start::run(options)?,
             "master-memory" => memory::run(options)?,
             "registry" => failover::registry(options)?,
