@@ -802,10 +802,10 @@ fn id(value: &str) -> Value {
 /// A task as the v1 operator API shows it (`v1::Task`).
 /// A task in the v1 operator API's shape.
 pub fn task_v1(t: &Task) -> Value {
-    let info = serde_json::to_value(&t.info).unwrap_or_default();
+    let info = &t.info;
     let mut out = Map::new();
-    out.insert("name".into(), info["name"].clone());
-    out.insert("task_id".into(), info["task_id"].clone());
+    out.insert("name".into(), json!(info.name));
+    out.insert("task_id".into(), id(&info.task_id.value));
     out.insert("framework_id".into(), id(&t.framework_id));
     if let Some(e) = &t.executor_id {
         out.insert("executor_id".into(), id(e));
@@ -819,16 +819,49 @@ pub fn task_v1(t: &Task) -> Value {
         .filter_map(|s| serde_json::to_value(s).ok())
         .collect();
     out.insert("statuses".into(), Value::Array(statuses));
-    for key in [
-        "labels",
-        "discovery",
-        "container",
-        "health_check",
-        "check",
-        "kill_policy",
-    ] {
-        if let Some(v) = info.get(key).filter(|v| !v.is_null()) {
-            out.insert(key.into(), v.clone());
+    // Only the fields the v1 `Task` carries, each serialized on its own (the whole `TaskInfo`,
+    // command and data included, would cost several times more for 100,000 tasks).
+    let optional = [
+        (
+            "labels",
+            info.labels
+                .as_ref()
+                .and_then(|v| serde_json::to_value(v).ok()),
+        ),
+        (
+            "discovery",
+            info.discovery
+                .as_ref()
+                .and_then(|v| serde_json::to_value(v).ok()),
+        ),
+        (
+            "container",
+            info.container
+                .as_ref()
+                .and_then(|v| serde_json::to_value(v).ok()),
+        ),
+        (
+            "health_check",
+            info.health_check
+                .as_ref()
+                .and_then(|v| serde_json::to_value(v).ok()),
+        ),
+        (
+            "check",
+            info.check
+                .as_ref()
+                .and_then(|v| serde_json::to_value(v).ok()),
+        ),
+        (
+            "kill_policy",
+            info.kill_policy
+                .as_ref()
+                .and_then(|v| serde_json::to_value(v).ok()),
+        ),
+    ];
+    for (key, value) in optional {
+        if let Some(v) = value.filter(|v| !v.is_null()) {
+            out.insert(key.into(), v);
         }
     }
     Value::Object(out)
