@@ -97,7 +97,7 @@ fn cluster(agents: usize, per_agent: usize) -> anyhow::Result<Core> {
                 let mut status = TaskStatus::new(TaskID::new(&task_id), TaskState::Running);
                 status.timestamp = Some(clock.wall);
                 Ok(wire::RunningTask {
-                    framework_id: FrameworkID::new(&format!("F{f}")),
+                    framework_id: FrameworkID::new(format!("F{f}")),
                     task,
                     status,
                     framework: frameworks.get(f).cloned(),
