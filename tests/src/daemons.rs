@@ -270,6 +270,28 @@ pub fn zk_master(
     Daemon::spawn(&args, "Master: ")
 }
 
+/// `meseta master` on 127.0.0.1 (an ephemeral port) with an in-memory registry, its work dir
+/// `work_dir` and 100 ms allocation rounds, once it printed its `Master: ` line.
+pub fn in_memory_master(work_dir: &Path) -> Result<Daemon, Failure> {
+    let work_dir = work_dir.to_string_lossy();
+    Daemon::spawn(
+        &[
+            "master",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--registry",
+            "in_memory",
+            "--work_dir",
+            &work_dir,
+            "--allocation_interval",
+            "100ms",
+        ],
+        "Master: ",
+    )
+}
+
 /// `meseta agent --master <zk url>` on 127.0.0.1 with [`LOCAL_RESOURCES`], [`RETRY_FLAGS`] and
 /// its work dir `work_dir`: it follows the leader of the election under the URL's path.
 pub fn zk_agent(url: &str, work_dir: &Path) -> Result<Daemon, Failure> {

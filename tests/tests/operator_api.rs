@@ -406,28 +406,12 @@ fn the_event_stream_tells_every_subscriber_everything_in_order() {
 /// again on its work dir, comes back as a new agent; an unknown id is 404.
 #[test]
 fn mark_agent_gone_ends_its_tasks_and_shuts_the_agent_down() {
-    use meseta_tests::daemons::{AgentProcess, Daemon};
+    use meseta_tests::daemons::{AgentProcess, in_memory_master};
     use meseta_tests::scheduler::{OperatorStream, offer_ids, task};
     let t = Duration::from_secs(30);
     let dir = tempfile::tempdir().unwrap();
     let master_dir = dir.path().join("master");
-    let master = Daemon::spawn(
-        &[
-            "master",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--registry",
-            "in_memory",
-            "--work_dir",
-            master_dir.to_str().unwrap(),
-            "--allocation_interval",
-            "100ms",
-        ],
-        "Master: ",
-    )
-    .unwrap();
+    let master = in_memory_master(&master_dir).unwrap();
     let address = master.url.trim_start_matches("http://").to_string();
     let work = dir.path().join("agent");
     let mut agent = AgentProcess::start(&address, 0, &work, "cpus:2;mem:512", &[]).unwrap();

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use meseta_tests::daemons::{AgentProcess, Daemon, Local, http_request, workspace_root};
+use meseta_tests::daemons::{AgentProcess, Local, http_request, in_memory_master, workspace_root};
 use meseta_tests::prereqs::pymesos_python;
 use meseta_tests::scheduler::{Scheduler, offer_ids, post_call_with, post_with_headers, task};
 use serde_json::{Value, json};
@@ -337,23 +337,7 @@ fn credentials_realms_principals_and_acls_as_mesos_has_them() {
 fn executors_authenticate_to_their_agent_with_their_own_token() {
     let dir = tempfile::tempdir().unwrap();
     let master_dir = dir.path().join("master");
-    let master = Daemon::spawn(
-        &[
-            "master",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--registry",
-            "in_memory",
-            "--work_dir",
-            master_dir.to_str().unwrap(),
-            "--allocation_interval",
-            "100ms",
-        ],
-        "Master: ",
-    )
-    .unwrap();
+    let master = in_memory_master(&master_dir).unwrap();
     let key = dir.path().join("executor.key");
     std::fs::write(&key, "an executor secret key of 32 bytes").unwrap();
     let work = dir.path().join("agent");

@@ -152,16 +152,9 @@ impl MasterSecurityArgs {
         let Some(path) = &self.credentials else {
             return Ok(None);
         };
-        let path = path.strip_prefix("file://").unwrap_or(path);
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--credentials {path}: cannot read it: {e}"))?;
-        #[derive(serde::Deserialize)]
-        struct File {
-            credentials: Vec<Credential>,
-        }
-        let file: File = serde_json::from_str(&text)
-            .map_err(|e| format!("--credentials {path}: not a credentials file ({e})"))?;
-        Ok(file.credentials.into_iter().next())
+        Ok(Credentials::read_list(path, "--credentials")?
+            .into_iter()
+            .next())
     }
 }
 

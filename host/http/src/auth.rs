@@ -110,6 +110,13 @@ impl Credentials {
     /// JSON file `{"credentials": [{"principal": ..., "secret": ...}, ...]}`. Mesos 1.11 dropped
     /// the text format; it is refused with a message saying what to write instead.
     pub fn load(path: &str, flag: &str) -> Result<Credentials, String> {
+        let list = Credentials::read_list(path, flag)?;
+        let path = path.strip_prefix("file://").unwrap_or(path);
+        Credentials::from_list(list).map_err(|e| format!("{flag} {path}: {e}"))
+    }
+
+    /// The file's credentials in file order, unchecked (see [`Credentials::load`]).
+    pub fn read_list(path: &str, flag: &str) -> Result<Vec<Credential>, String> {
         let (path, text) = read(path, flag)?;
         let file: CredentialsFile = serde_json::from_str(&text).map_err(|e| {
             format!(
@@ -117,7 +124,7 @@ impl Credentials {
                  {{\"credentials\": [{{\"principal\": \"NAME\", \"secret\": \"SECRET\"}}]}}"
             )
         })?;
-        Credentials::from_list(file.credentials).map_err(|e| format!("{flag} {path}: {e}"))
+        Ok(file.credentials)
     }
 
     /// Credentials from a list (duplicates and empty principals refused).
