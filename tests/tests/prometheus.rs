@@ -146,6 +146,14 @@ fn master_and_agent_metrics_parse_and_move() {
         ),
         1.0
     );
+    // The framework's role is listed with its dominant share (a fraction of the cluster).
+    let share = sample(
+        &master,
+        "mesos_master_allocator_role_shares_dominant",
+        "mesos_master_allocator_role_shares_dominant",
+        &[("role", "*")],
+    );
+    assert!((0.0..=1.0).contains(&share), "dominant share {share}");
     let drf = [("module", "allocator-drf"), ("kind", "allocator")];
     let calls = sample(
         &master,

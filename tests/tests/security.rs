@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use meseta_tests::daemons::{AgentProcess, Local, http_request, in_memory_master, workspace_root};
 use meseta_tests::prereqs::pymesos_python;
-use meseta_tests::scheduler::{Scheduler, offer_ids, post_call_with, post_with_headers, task};
+use meseta_tests::scheduler::{
+    OperatorStream, Scheduler, offer_ids, post_call_with, post_with_headers, task,
+};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
@@ -226,6 +228,21 @@ fn credentials_realms_principals_and_acls_as_mesos_has_them() {
         &context,
     );
 
+    // Operator event streams are filtered as the state is: ops follows everything, bob (who
+    // may view no framework) gets the state without frameworks and no framework's events.
+    let ops_stream = OperatorStream::open(authority(&url), Some(&ops)).unwrap();
+    let bob_stream = OperatorStream::open(authority(&url), Some(&bob)).unwrap();
+    let first = bob_stream.next(T).unwrap();
+    assert_eq!(first["type"], "SUBSCRIBED", "{first}");
+    let state = &first["subscribed"]["get_state"];
+    assert_eq!(
+        state["get_frameworks"]["frameworks"],
+        json!([]),
+        "bob sees no framework: {first}"
+    );
+    assert_eq!(state["get_tasks"]["completed_tasks"], json!([]), "{first}");
+    assert_eq!(ops_stream.next(T).unwrap()["type"], "SUBSCRIBED");
+
     // carol may register in `web` but not run tasks: TASK_ERROR, REASON_TASK_UNAUTHORIZED.
     let mut s = Scheduler::subscribe_with(
         authority(&url),
@@ -250,6 +267,21 @@ fn credentials_realms_principals_and_acls_as_mesos_has_them() {
         status["message"].as_str().unwrap().contains("run_tasks"),
         "{status}"
     );
+    // ops saw carol's framework arrive and her task fail; bob saw neither (events go to every
+    // stream in the same batch, so bob's would be there by now: one second is plenty).
+    let (mut added, mut failed) = (false, false);
+    while !(added && failed) {
+        let event = ops_stream
+            .next_change(T)
+            .expect("ops's stream has carol's framework and task");
+        added |= event["type"] == "FRAMEWORK_ADDED"
+            && event["framework_added"]["framework"]["framework_info"]["name"] == "carol-fw";
+        failed |= event["type"] == "TASK_UPDATED"
+            && event["task_updated"]["status"]["task_id"]["value"] == "carol-task";
+    }
+    if let Some(event) = bob_stream.next_change(Duration::from_secs(1)) {
+        panic!("bob may view no framework, yet his stream got {event}");
+    }
     // The framework's calls must come with its principal's credentials.
     let (code, body) = post_call_with(
         authority(&url),

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::ser::Formatter;
 
 /// serde_json's compact formatting (the trait's defaults), escaping every non-ASCII character.
-struct AsciiFormatter;
+pub struct AsciiFormatter;
 
 impl Formatter for AsciiFormatter {
     fn write_string_fragment<W: ?Sized + io::Write>(
@@ -92,6 +92,9 @@ const MAX_LENGTH_DIGITS: usize = 20;
 #[derive(Debug)]
 pub struct Decoder {
     buf: Vec<u8>,
+    /// Where the bytes not yet returned start in `buf` (records are consumed by moving this,
+    /// and `buf` is compacted once per `push`, not once per record).
+    pos: usize,
     max_record: usize,
 }
 
@@ -110,29 +113,35 @@ impl Decoder {
     pub fn with_max_record(max_record: usize) -> Self {
         Decoder {
             buf: Vec::new(),
+            pos: 0,
             max_record,
         }
     }
 
     /// Appends received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes received but not yet returned as records.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.pos
     }
 
     /// The next complete record's data, `Ok(None)` if more bytes are needed.
     pub fn pop(&mut self) -> Result<Option<Vec<u8>>, RecordIoError> {
-        let Some(newline) = self.buf.iter().position(|&b| b == b'\n') else {
-            if self.buf.len() > MAX_LENGTH_DIGITS || !self.buf.iter().all(u8::is_ascii_digit) {
-                return Err(self.bad_length(self.buf.len()));
+        let pending = &self.buf[self.pos..];
+        let Some(newline) = pending.iter().position(|&b| b == b'\n') else {
+            if pending.len() > MAX_LENGTH_DIGITS || !pending.iter().all(u8::is_ascii_digit) {
+                return Err(self.bad_length(pending.len()));
             }
             return Ok(None);
         };
-        let digits = &self.buf[..newline];
+        let digits = &pending[..newline];
         if digits.is_empty()
             || digits.len() > MAX_LENGTH_DIGITS
             || !digits.iter().all(u8::is_ascii_digit)
@@ -156,11 +165,12 @@ impl Decoder {
                 max: self.max_record,
             })?;
         let start = newline + 1;
-        if self.buf.len() - start < len_usize {
+        let pending = &self.buf[self.pos..];
+        if pending.len() - start < len_usize {
             return Ok(None);
         }
-        let record = self.buf[start..start + len_usize].to_vec();
-        self.buf.drain(..start + len_usize);
+        let record = pending[start..start + len_usize].to_vec();
+        self.pos += start + len_usize;
         Ok(Some(record))
     }
 
@@ -173,7 +183,7 @@ impl Decoder {
     }
 
     fn bad_length(&self, upto: usize) -> RecordIoError {
-        let shown = &self.buf[..upto.min(32)];
+        let shown = &self.buf[self.pos..][..upto.min(32)];
         RecordIoError::BadLength(String::from_utf8_lossy(shown).into_owned())
     }
 }

@@ -420,15 +420,17 @@ struct Progress {
 }
 
 /// One run's figures.
-struct RunFigures {
-    total: Duration,
-    tasks_per_s: f64,
-    updates_per_s: f64,
-    p50: Duration,
-    p99: Duration,
-    finished: u64,
-    acked: u64,
-    offers: u64,
+pub(crate) struct RunFigures {
+    pub total: Duration,
+    pub tasks_per_s: f64,
+    pub updates_per_s: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub finished: u64,
+    pub acked: u64,
+    pub offers: u64,
+    /// What the attached operator streams received, when any were.
+    pub stream: Option<crate::stream::StreamFigures>,
 }
 
 fn pct(v: &[Duration], p: f64) -> Duration {
@@ -457,7 +459,7 @@ fn scalar(resources: &Value, name: &str) -> f64 {
 
 /// How the load generator launches.
 #[derive(Clone, Copy)]
-enum Load {
+pub(crate) enum Load {
     /// As fast as offers allow, with at most this many tasks between ACCEPT and RUNNING
     /// (the throughput run).
     Window(u64),
@@ -495,6 +497,18 @@ async fn one_run(
     label: &str,
     load: Load,
 ) -> anyhow::Result<RunFigures> {
+    one_run_with(allocator, agents, tasks, label, load, 0).await
+}
+
+/// One run with `streams` operator event streams attached and read throughout.
+pub(crate) async fn one_run_with(
+    allocator: Option<Arc<meseta_runtime::LoadedModule>>,
+    agents: u32,
+    tasks: u64,
+    label: &str,
+    load: Load,
+    streams: usize,
+) -> anyhow::Result<RunFigures> {
     let name = "launch";
     let master = Master::start(MasterConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -509,6 +523,12 @@ async fn one_run(
     let (sim, endpoint) = start_sim(&addr, AfterRunning::Finish).await?;
     let client = client();
     register_agents(&client, &addr, endpoint, agents, |_| Value::Null).await?;
+    let attached_at = Instant::now();
+    let attached = if streams > 0 {
+        Some(crate::stream::attach(&client, &addr, streams, attached_at).await?)
+    } else {
+        None
+    };
     progress(
         name,
         format!("{label}: {agents} simulated agents registered; launching {tasks} tasks"),
@@ -715,6 +735,22 @@ async fn one_run(
     if let Some(p) = pacer {
         p.abort();
     }
+    let first_accept = progress_state
+        .lock()
+        .ok()
+        .and_then(|p| p.first_accept)
+        .unwrap_or(start);
+    let stream = match attached {
+        Some((counters, readers)) => {
+            // TASK_ADDED, RUNNING and FINISHED for every task, on every stream.
+            let expected = 3 * tasks * streams as u64;
+            Some(
+                crate::stream::collect(&counters, readers, expected, attached_at, first_accept)
+                    .await,
+            )
+        }
+        None => None,
+    };
     master.stop().await;
     let p = progress_state
         .lock()
@@ -747,6 +783,7 @@ async fn one_run(
         finished: p.finished,
         acked,
         offers: offers_seen.load(Ordering::Relaxed),
+        stream,
     })
 }
 

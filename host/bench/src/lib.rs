@@ -8,7 +8,9 @@
 //! master in this process driven over its v1 HTTP API by a load-generating framework, with
 //! simulated agents speaking the real master–agent protocol), `hooks` (a chain of two hook
 //! modules per task launch), `authorizer` (one decision of Mesos' local ACL authorizer over a
-//! realistic ACL), `module-start` (manifest to first call, with and without the
+//! realistic ACL), `operator-state` (`/master/state` and the operator stream's SUBSCRIBED for
+//! 10,000 agents and 100,000 tasks), `operator-stream` (`launch` with 100 operator event streams
+//! attached and read), `module-start` (manifest to first call, with and without the
 //! compiled cache), `master-memory` (a `meseta master` child process's RSS with many agents
 //! and tasks), `registry` (durable agent admissions per second, against `in_memory`) and
 //! `master-failover` (a master with many agents and tasks restarted, to the first offer),
@@ -38,6 +40,7 @@ mod memory;
 mod shadow;
 mod start;
 mod state;
+mod stream;
 
 use std::time::{Duration, Instant};
 
@@ -55,6 +58,7 @@ pub const SCENARIOS: &[&str] = &[
     "hooks",
     "authorizer",
     "operator-state",
+    "operator-stream",
     "module-start",
     "master-memory",
     "registry",
@@ -286,6 +290,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<bool> {
             "allocator-suppress" => allocators::suppress(options)?,
             "allocator-shadow" => shadow::run(options)?,
             "launch" => launch::run(options)?,
+            "operator-stream" => stream::run(options)?,
             "hooks" => hooks::run(options)?,
             "authorizer" => authorizer::run(options)?,
             "operator-state" => state::run(options)?,

@@ -14,7 +14,8 @@ use meseta_api::common::{
 use meseta_api::internal as wire;
 use meseta_master::allocator::AllocatorView;
 use meseta_master::core::{Clock, Core, Input, Reply, Settings};
-use meseta_master::operator;
+use meseta_master::security::Approver;
+use meseta_master::state_json;
 use serde_json::json;
 
 use crate::{BenchOptions, Report, progress};
@@ -153,19 +154,16 @@ pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
     let build_time = built.elapsed();
     let running: usize = core.frameworks.values().map(|f| f.tasks.len()).sum();
     let view = AllocatorView::default();
+    let everyone = Approver::everyone();
     let (mut state_times, mut snapshot_times) = (Vec::new(), Vec::new());
     let (mut state_bytes, mut snapshot_bytes) = (0, 0);
     for _ in 0..5 {
         let start = Instant::now();
-        let body = meseta_api::ascii_json(&operator::state(&core, &view))?;
+        let body = state_json::state(&core, &view, &everyone)?;
         state_times.push(start.elapsed());
         state_bytes = body.len();
         let start = Instant::now();
-        let subscribed = json!({"type": "SUBSCRIBED", "subscribed": {
-            "get_state": operator::get_state(&core),
-            "heartbeat_interval_seconds": 5.0,
-        }});
-        let record = meseta_api::recordio::encode(&subscribed)?;
+        let record = state_json::subscribed(&core, &everyone, Duration::from_secs(5))?;
         snapshot_times.push(start.elapsed());
         snapshot_bytes = record.len();
     }

@@ -14,7 +14,7 @@ pub enum OutputFormat {
 #[derive(Args)]
 pub struct BenchCommand {
     /// Scenarios to run: all, allocator-decline, allocator-quota, allocator-suppress,
-    /// allocator-shadow, launch, hooks, authorizer, operator-state, module-start, master-memory, registry,
+    /// allocator-shadow, launch, hooks, authorizer, operator-state, operator-stream, module-start, master-memory, registry,
     /// master-failover, agent-recovery, ha-failover (default: all).
     scenarios: Vec<String>,
     /// Every scenario at small sizes: a smoke test that they complete and agree (CI).

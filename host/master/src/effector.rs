@@ -107,21 +107,55 @@ pub fn record(event: &Event) -> Option<Bytes> {
     }
 }
 
-/// Events an operator stream may have waiting before it is dropped as too slow.
+/// Batches of events an operator stream may have waiting before it is dropped as too slow.
 pub const OPERATOR_STREAM_BUFFER: usize = 4096;
 
-/// Sends `bytes` to every operator subscriber. A subscriber whose channel is full has not read
-/// for [`OPERATOR_STREAM_BUFFER`] events: it is dropped (its stream ends) rather than buffered
+/// Sends a batch of operator events (RecordIO records, each with who may see it) to every
+/// operator subscriber, as one chunk each: the events it may see, in order. Subscribers that
+/// see all of them share one buffer. A subscriber whose channel is full has not read for
+/// [`OPERATOR_STREAM_BUFFER`] batches: it is dropped (its stream ends) rather than buffered
 /// without bound or waited for; a closed one is forgotten. The number dropped as too slow.
-pub fn fan_out(subscribers: &mut Vec<crate::core::OperatorSubscriber>, bytes: &Bytes) -> usize {
-    let mut slow = 0;
-    subscribers.retain(|subscriber| match subscriber.try_send(bytes.clone()) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            slow += 1;
-            false
+pub fn fan_out(
+    subscribers: &mut Vec<crate::core::OperatorSubscriber>,
+    batch: &[(Bytes, crate::core::EventScope)],
+) -> usize {
+    let concat = |records: &mut dyn Iterator<Item = &Bytes>| -> Bytes {
+        let parts: Vec<&Bytes> = records.collect();
+        match parts.as_slice() {
+            [one] => (*one).clone(),
+            _ => {
+                let mut out = Vec::with_capacity(parts.iter().map(|b| b.len()).sum());
+                for part in parts {
+                    out.extend_from_slice(part);
+                }
+                Bytes::from(out)
+            }
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    };
+    let mut everything: Option<Bytes> = None;
+    let mut slow = 0;
+    subscribers.retain(|subscriber| {
+        let sees =
+            |(_, scope): &&(Bytes, crate::core::EventScope)| subscriber.approver.event(scope);
+        let chunk = if batch.iter().all(|e| sees(&e)) {
+            everything
+                .get_or_insert_with(|| concat(&mut batch.iter().map(|(b, _)| b)))
+                .clone()
+        } else {
+            let mut visible = batch.iter().filter(sees).map(|(b, _)| b).peekable();
+            if visible.peek().is_none() {
+                return !subscriber.tx.is_closed();
+            }
+            concat(&mut visible)
+        };
+        match subscriber.tx.try_send(chunk) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                slow += 1;
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     });
     if slow > 0 {
         tracing::warn!(
@@ -191,6 +225,8 @@ struct Running {
     waiting: BTreeMap<u64, Vec<Effect>>,
     /// The operators' event streams (v1 operator `SUBSCRIBE`).
     operator: Vec<crate::core::OperatorSubscriber>,
+    /// Their events of the batch being carried out, sent together at its end.
+    operator_batch: Vec<(Bytes, crate::core::EventScope)>,
 }
 
 impl Effector {
@@ -212,6 +248,7 @@ impl Effector {
                     next_seq: 0,
                     waiting: BTreeMap::new(),
                     operator: Vec::new(),
+                    operator_batch: Vec::new(),
                 };
                 while let Ok(job) = rx.recv() {
                     // Shadows wait while the effector works (see `Shadows::busy`).
@@ -235,6 +272,7 @@ impl Running {
                         self.effect(effect);
                     }
                 }
+                self.flush_operator_events();
                 self.fx.shadows.flush();
                 self.refresh_view();
             }
@@ -290,6 +328,14 @@ impl Running {
                     prepared.clear();
                 }
             }
+        }
+    }
+
+    /// Sends the operator events gathered since the last flush.
+    fn flush_operator_events(&mut self) {
+        if !self.operator_batch.is_empty() {
+            fan_out(&mut self.operator, &self.operator_batch);
+            self.operator_batch.clear();
         }
     }
 
@@ -407,17 +453,16 @@ impl Running {
                 subscriber,
                 subscribed,
             } => {
-                if let Some(bytes) = operator_record(&subscribed)
-                    && subscriber.try_send(bytes).is_ok()
-                {
+                // The events before the subscription are not the new subscriber's.
+                self.flush_operator_events();
+                if subscriber.tx.try_send(subscribed).is_ok() {
                     self.operator.push(subscriber);
                 }
             }
-            Effect::Operator(event) => {
-                let Some(bytes) = operator_record(&event) else {
-                    return;
-                };
-                fan_out(&mut self.operator, &bytes);
+            Effect::Operator { event, scope } => {
+                if let Some(bytes) = operator_record(&event) {
+                    self.operator_batch.push((bytes, scope));
+                }
             }
         }
     }
@@ -433,15 +478,23 @@ mod tests {
         let (stuck, _never_read) = mpsc::channel::<Bytes>(2);
         let (gone, closed) = mpsc::channel::<Bytes>(2);
         drop(closed);
-        let mut subscribers = vec![reader, stuck, gone];
+        let everyone = std::sync::Arc::new(crate::security::Approver::everyone());
+        let mut subscribers: Vec<_> = [reader, stuck, gone]
+            .into_iter()
+            .map(|tx| crate::core::OperatorSubscriber {
+                tx,
+                approver: everyone.clone(),
+            })
+            .collect();
         let event = Bytes::from_static(b"2\n{}");
-        assert_eq!(fan_out(&mut subscribers, &event), 0);
+        let batch = [(event.clone(), crate::core::EventScope::Cluster)];
+        assert_eq!(fan_out(&mut subscribers, &batch), 0);
         assert_eq!(subscribers.len(), 2, "the closed one is forgotten");
         assert_eq!(read.try_recv().unwrap(), event);
-        assert_eq!(fan_out(&mut subscribers, &event), 0);
+        assert_eq!(fan_out(&mut subscribers, &batch), 0);
         assert_eq!(read.try_recv().unwrap(), event);
-        // `stuck` now holds two unread events: the third drops it, `reader` gets it.
-        assert_eq!(fan_out(&mut subscribers, &event), 1);
+        // `stuck` now holds two unread batches: the third drops it, `reader` gets it.
+        assert_eq!(fan_out(&mut subscribers, &batch), 1);
         assert_eq!(subscribers.len(), 1);
         assert_eq!(read.try_recv().unwrap(), event);
     }

@@ -30,6 +30,7 @@ pub mod resources;
 pub mod security;
 pub mod server;
 pub mod shadow;
+pub mod state_json;
 
 pub use allocator::{AllocatorChoice, AllocatorSource};
 pub use server::{AllocatorResolver, Master, MasterConfig, StartError, parse_min_allocatable};

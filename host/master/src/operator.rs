@@ -10,30 +10,26 @@ use serde_json::{Map, Value, json};
 use crate::allocator::AllocatorView;
 use crate::core::{Agent, Core, Framework, Task};
 use crate::resources::ResourceSet;
-use crate::server::MESOS_VERSION;
+use crate::security::Approver;
+use crate::state_json::{
+    AgentUsage, Flags, GetAgents, GetExecutors, GetFrameworks, GetTasks, Resources, V0Agent,
+    V0Framework, V0Task, V1Agent, V1Framework, V1Task, used_by,
+};
 
 /// Mesos' resources object: `{"cpus": 4, "mem": 1024, "ports": "[31000-32000]"}`.
 pub fn resources_json(set: &ResourceSet) -> Value {
-    let mut out = Map::new();
-    for name in ["cpus", "mem", "disk", "gpus"] {
-        out.insert(name.into(), json!(round(set.scalar(name))));
-    }
-    for ((name, revocable), v) in &set.scalars {
-        if !revocable && !out.contains_key(name) {
-            out.insert(name.clone(), json!(round(*v)));
-        }
-    }
-    for (name, ranges) in &set.ranges {
-        out.insert(name.clone(), json!(ranges_text(ranges.as_slice())));
-    }
-    Value::Object(out)
+    to_value(&Resources(set))
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 fn round(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-fn ranges_text(r: &[meseta_types::resources::ValueRange]) -> String {
+pub(crate) fn ranges_text(r: &[meseta_types::resources::ValueRange]) -> String {
     let parts: Vec<String> = r.iter().map(|x| format!("{}-{}", x.begin, x.end)).collect();
     format!("[{}]", parts.join(", "))
 }
@@ -80,243 +76,20 @@ pub fn attribute_text(a: &Attribute) -> String {
     String::new()
 }
 
-fn attributes_json(attrs: &[Attribute]) -> Value {
-    let mut out = Map::new();
-    for a in attrs {
-        let v = match &a.scalar {
-            Some(s) if a.text.is_none() => json!(s.value),
-            _ => json!(attribute_text(a)),
-        };
-        out.insert(a.name.clone(), v);
-    }
-    Value::Object(out)
-}
-
 pub fn task_json(t: &Task) -> Value {
-    let statuses: Vec<Value> = t
-        .statuses
-        .iter()
-        .map(|(state, ts)| json!({"state": state.as_str(), "timestamp": ts}))
-        .collect();
-    let mut v = json!({
-        "id": t.info.task_id.value,
-        "name": t.info.name,
-        "framework_id": t.framework_id,
-        "executor_id": t.executor_id.clone().unwrap_or_default(),
-        "slave_id": t.agent_id,
-        "agent_id": t.agent_id,
-        "state": t.state.as_str(),
-        "role": t.role,
-        "resources": resources_json(&t.resources),
-        "statuses": statuses,
-    });
-    if let (Some(labels), Value::Object(m)) = (&t.info.labels, &mut v) {
-        m.insert(
-            "labels".into(),
-            serde_json::to_value(&labels.labels).unwrap_or(Value::Null),
-        );
-    }
-    if let (Some(s), Value::Object(m)) = (&t.last_status, &mut v)
-        && let Some(msg) = &s.message
-    {
-        m.insert("message".into(), json!(msg));
-    }
-    v
-}
-
-fn used_by(f: &Framework) -> ResourceSet {
-    let mut used = ResourceSet::default();
-    for t in f.tasks.values() {
-        used.add(&t.resources);
-    }
-    for (_, r) in f.executors.values() {
-        used.add(r);
-    }
-    used
-}
-
-fn framework_json(inner: &Core, f: &Framework) -> Value {
-    let mut offered = ResourceSet::default();
-    let offers: Vec<Value> = f
-        .offers
-        .iter()
-        .filter_map(|id| inner.offers.get(id))
-        .map(|o| {
-            offered.add(&o.resources);
-            json!({
-                "id": o.id, "framework_id": o.framework_id, "slave_id": o.agent_id,
-                "agent_id": o.agent_id, "resources": resources_json(&o.resources),
-                "allocation_info": {"role": o.role},
-            })
-        })
-        .collect();
-    let used = used_by(f);
-    let executors: Vec<Value> = f
-        .executors
-        .iter()
-        .map(|((agent, id), (e, r))| {
-            json!({
-                "executor_id": id, "name": e.name.clone().unwrap_or_default(),
-                "framework_id": f.id, "slave_id": agent, "agent_id": agent,
-                "resources": resources_json(r),
-            })
-        })
-        .collect();
-    let caps: Vec<Value> = f
-        .info
-        .capabilities
-        .iter()
-        .map(|c| json!(c.kind.as_str()))
-        .collect();
-    json!({
-        "id": f.id,
-        "name": f.info.name,
-        "pid": Value::Null,
-        "user": f.info.user,
-        "hostname": f.info.hostname.clone().unwrap_or_default(),
-        "webui_url": f.info.webui_url.clone().unwrap_or_default(),
-        "principal": f.info.principal,
-        "role": f.roles.first().cloned().unwrap_or_else(|| "*".into()),
-        "roles": f.roles,
-        "capabilities": caps,
-        "failover_timeout": f.info.failover_timeout.unwrap_or(0.0),
-        "checkpoint": f.info.checkpoint,
-        "active": f.active,
-        "connected": f.connected(),
-        "recovered": false,
-        "registered_time": f.registered_time,
-        "reregistered_time": f.reregistered_time.unwrap_or(f.registered_time),
-        "unregistered_time": f.unregistered_time.unwrap_or(0.0),
-        "suppressed_roles": f.suppressed.iter().collect::<Vec<_>>(),
-        "resources": resources_json(&{ let mut r = used.clone(); r.add(&offered); r }),
-        "allocated_resources": resources_json(&used),
-        "used_resources": resources_json(&used),
-        "offered_resources": resources_json(&offered),
-        "tasks": f.tasks.values().map(task_json).collect::<Vec<_>>(),
-        "unreachable_tasks": f.unreachable_tasks.values().map(task_json).collect::<Vec<_>>(),
-        "completed_tasks": f.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
-        "offers": offers,
-        "executors": executors,
-        "labels": f.info.labels.as_ref().map(|l| serde_json::to_value(&l.labels).unwrap_or(Value::Null)),
-    })
-}
-
-/// What each agent holds, gathered in one pass over the tasks, executors and offers (asking
-/// per agent would cost agents x tasks: 10^9 steps for 10,000 agents and 100,000 tasks).
-#[derive(Default)]
-struct AgentUsage<'a> {
-    /// Resources of active tasks and custom executors.
-    used: HashMap<&'a str, ResourceSet>,
-    offered: HashMap<&'a str, ResourceSet>,
-}
-
-impl<'a> AgentUsage<'a> {
-    fn of(inner: &'a Core) -> AgentUsage<'a> {
-        let mut u = AgentUsage::default();
-        for f in inner.frameworks.values() {
-            for t in f.tasks.values() {
-                u.used
-                    .entry(t.agent_id.as_str())
-                    .or_default()
-                    .add(&t.resources);
-            }
-            for ((a, _), (_, r)) in &f.executors {
-                u.used.entry(a.as_str()).or_default().add(r);
-            }
-        }
-        for o in inner.offers.values() {
-            u.offered
-                .entry(o.agent_id.as_str())
-                .or_default()
-                .add(&o.resources);
-        }
-        u
-    }
-
-    fn get(&self, agent_id: &str) -> (ResourceSet, ResourceSet) {
-        (
-            self.used.get(agent_id).cloned().unwrap_or_default(),
-            self.offered.get(agent_id).cloned().unwrap_or_default(),
-        )
-    }
-}
-
-fn agent_json(a: &Agent, usage: &AgentUsage) -> Value {
-    let (used, offered) = usage.get(&a.id);
-    let mut unreserved_full = Vec::new();
-    for r in meseta_api::convert::resources_to_wire(&a.total.to_resources()) {
-        unreserved_full.push(serde_json::to_value(r).unwrap_or(Value::Null));
-    }
-    json!({
-        "id": a.id,
-        "pid": format!("slave(1)@{}", a.endpoint),
-        "hostname": a.info.hostname,
-        "port": a.info.port.unwrap_or(5051),
-        "registered_time": a.registered_time,
-        "reregistered_time": a.reregistered_time,
-        "resources": resources_json(&a.total),
-        "used_resources": resources_json(&used),
-        "offered_resources": resources_json(&offered),
-        "reserved_resources": {},
-        "unreserved_resources": resources_json(&a.total),
-        "unreserved_resources_full": unreserved_full,
-        "reserved_resources_full": {},
-        "attributes": attributes_json(&a.info.attributes),
-        "active": true,
-        "deactivated": false,
-        "version": MESOS_VERSION,
-        "meseta_version": a.version,
-        "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
-    })
+    to_value(&V0Task(t))
 }
 
 pub fn flags_json(inner: &Core) -> Value {
-    let mut flags = Map::new();
-    for (k, v) in &inner.flags {
-        flags.insert(k.clone(), json!(v));
-    }
-    Value::Object(flags)
+    to_value(&Flags(&inner.flags))
 }
 
-fn master_info_json(inner: &Core) -> Value {
-    json!({
-        "id": inner.master_id,
-        "pid": format!("master@{}", inner.address),
-        "port": inner.address.port(),
-        "hostname": inner.hostname,
-        "version": MESOS_VERSION,
-        "address": {"hostname": inner.hostname, "ip": inner.address.ip().to_string(), "port": inner.address.port()},
-    })
-}
-
+/// `/master/state` for everyone, as a value.
 pub fn state(inner: &Core, allocator: &AllocatorView) -> Value {
-    let usage = AgentUsage::of(inner);
-    let mut frameworks: Vec<&Framework> = inner.frameworks.values().collect();
-    frameworks.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut agents: Vec<&Agent> = inner.agents.values().collect();
-    agents.sort_by(|a, b| a.id.cmp(&b.id));
-    json!({
-        "version": MESOS_VERSION,
-        "meseta_version": env!("CARGO_PKG_VERSION"),
-        "id": inner.master_id,
-        "pid": format!("master@{}", inner.address),
-        "hostname": inner.hostname,
-        "start_time": inner.start_time,
-        "elected_time": inner.start_time,
-        "leader": format!("master@{}", inner.address),
-        "leader_info": master_info_json(inner),
-        "activated_slaves": inner.agents.len(),
-        "deactivated_slaves": 0,
-        "unreachable_slaves": inner.unreachable_agents.len(),
-        "allocator": allocator.name,
-        "flags": flags_json(inner),
-        "slaves": agents.iter().map(|a| agent_json(a, &usage)).collect::<Vec<_>>(),
-        "recovered_slaves": [],
-        "frameworks": frameworks.iter().map(|f| framework_json(inner, f)).collect::<Vec<_>>(),
-        "completed_frameworks": inner.completed_frameworks.iter().map(|f| framework_json(inner, f)).collect::<Vec<_>>(),
-        "orphan_tasks": [],
-        "unregistered_frameworks": [],
-    })
+    crate::state_json::state(inner, allocator, &Approver::everyone())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null)
 }
 
 fn task_counts(tasks: impl Iterator<Item = TaskState>) -> BTreeMap<&'static str, u64> {
@@ -375,7 +148,10 @@ pub fn state_summary(inner: &Core) -> Value {
     }
     let mut agents = Vec::new();
     for a in inner.agents.values() {
-        let mut v = agent_json(a, &usage);
+        let mut v = to_value(&V0Agent {
+            agent: a,
+            usage: &usage,
+        });
         let tasks = states.get(a.id.as_str()).into_iter().flatten().copied();
         let fids: Vec<&String> = agent_frameworks
             .get(a.id.as_str())
@@ -419,12 +195,21 @@ pub fn state_summary(inner: &Core) -> Value {
     })
 }
 
-pub fn frameworks(inner: &Core) -> Value {
+/// `/master/frameworks`, as `approver` may see it.
+pub fn frameworks(inner: &Core, approver: &Approver) -> Value {
     let mut fs: Vec<&Framework> = inner.frameworks.values().collect();
     fs.sort_by(|a, b| a.id.cmp(&b.id));
+    let visible = |f: &&Framework| approver.everything() || approver.framework(f);
+    let v0 = |framework| {
+        to_value(&V0Framework {
+            core: inner,
+            framework,
+            approver,
+        })
+    };
     json!({
-        "frameworks": fs.iter().map(|f| framework_json(inner, f)).collect::<Vec<_>>(),
-        "completed_frameworks": inner.completed_frameworks.iter().map(|f| framework_json(inner, f)).collect::<Vec<_>>(),
+        "frameworks": fs.into_iter().filter(visible).map(v0).collect::<Vec<_>>(),
+        "completed_frameworks": inner.completed_frameworks.iter().filter(visible).map(v0).collect::<Vec<_>>(),
         "unregistered_frameworks": [],
     })
 }
@@ -434,7 +219,7 @@ pub fn slaves(inner: &Core) -> Value {
     let mut agents: Vec<&Agent> = inner.agents.values().collect();
     agents.sort_by(|a, b| a.id.cmp(&b.id));
     json!({
-        "slaves": agents.iter().map(|a| agent_json(a, &usage)).collect::<Vec<_>>(),
+        "slaves": agents.iter().map(|a| to_value(&V0Agent { agent: a, usage: &usage })).collect::<Vec<_>>(),
         "recovered_slaves": [],
     })
 }
@@ -725,7 +510,9 @@ pub fn metrics(
     let usage = AgentUsage::of(inner);
     for a in inner.agents.values() {
         total.add(&a.total);
-        used.add(&usage.get(&a.id).0);
+        if let Some(u) = usage.used(&a.id) {
+            used.add(u);
+        }
     }
     let mut offered = ResourceSet::default();
     for o in inner.offers.values() {
@@ -768,6 +555,56 @@ pub fn metrics(
     for (role, w) in &inner.weights {
         put(&format!("allocator/mesos/roles/{role}/weight"), *w);
     }
+    // Per role: the dominant share of what it holds (offered or allocated, as DRF counts it)
+    // and, for roles with quota, its guarantee, limit and holding per resource.
+    let mut held: BTreeMap<&str, ResourceSet> = BTreeMap::new();
+    for f in inner.frameworks.values() {
+        for role in &f.roles {
+            held.entry(role.as_str()).or_default();
+        }
+        for t in f.tasks.values() {
+            held.entry(t.role.as_str()).or_default().add(&t.resources);
+        }
+    }
+    for o in inner.offers.values() {
+        held.entry(o.role.as_str()).or_default().add(&o.resources);
+    }
+    for role in inner.weights.keys().chain(inner.quotas.keys()) {
+        held.entry(role.as_str()).or_default();
+    }
+    for (role, set) in &held {
+        let share = ["cpus", "mem", "disk", "gpus"]
+            .iter()
+            .filter(|r| total.scalar(r) > 0.0)
+            .map(|r| set.scalar(r) / total.scalar(r))
+            .fold(0.0, f64::max);
+        put(
+            &format!("allocator/mesos/roles/{role}/shares/dominant"),
+            share,
+        );
+    }
+    for (role, quota) in &inner.quotas {
+        let set = held.get(role.as_str());
+        let names: std::collections::BTreeSet<&String> =
+            quota.guarantees.keys().chain(quota.limits.keys()).collect();
+        for r in names {
+            let base = format!("allocator/mesos/quota/roles/{role}/resources/{r}");
+            if let Some(g) = quota.guarantees.get(r) {
+                put(&format!("{base}/guarantee"), *g);
+            }
+            if let Some(l) = quota.limits.get(r) {
+                put(&format!("{base}/limit"), *l);
+            }
+            put(
+                &format!("{base}/offered_or_allocated"),
+                set.map_or(0.0, |s| s.scalar(r)),
+            );
+        }
+    }
+    put(
+        "master/operator_event_stream_subscribers",
+        inner.operator_streams as f64,
+    );
     for module in loaded {
         let c = module.counters.snapshot();
         let base = format!("meseta/modules/{}", module.spec.name);
@@ -784,162 +621,16 @@ pub fn metrics(
     Value::Object(out)
 }
 
-/// Mesos' `TimeInfo` for a wall-clock time in seconds.
-fn time_info(seconds: f64) -> Value {
-    json!({ "nanoseconds": (seconds * 1e9) as i64 })
-}
-
-/// Resources in the v1 JSON shape.
-fn wire(set: &ResourceSet) -> Value {
-    serde_json::to_value(meseta_api::convert::resources_to_wire(&set.to_resources()))
-        .unwrap_or_default()
-}
-
-fn id(value: &str) -> Value {
-    json!({ "value": value })
-}
-
-/// A task as the v1 operator API shows it (`v1::Task`).
-/// A task in the v1 operator API's shape.
+/// A task in the v1 operator API's shape (`v1::Task`).
 pub fn task_v1(t: &Task) -> Value {
-    let info = &t.info;
-    let mut out = Map::new();
-    out.insert("name".into(), json!(info.name));
-    out.insert("task_id".into(), id(&info.task_id.value));
-    out.insert("framework_id".into(), id(&t.framework_id));
-    if let Some(e) = &t.executor_id {
-        out.insert("executor_id".into(), id(e));
-    }
-    out.insert("agent_id".into(), id(&t.agent_id));
-    out.insert("state".into(), json!(t.state.as_str()));
-    out.insert("resources".into(), wire(&t.resources));
-    let statuses: Vec<Value> = t
-        .last_status
-        .iter()
-        .filter_map(|s| serde_json::to_value(s).ok())
-        .collect();
-    out.insert("statuses".into(), Value::Array(statuses));
-    // Only the fields the v1 `Task` carries, each serialized on its own (the whole `TaskInfo`,
-    // command and data included, would cost several times more for 100,000 tasks).
-    let optional = [
-        (
-            "labels",
-            info.labels
-                .as_ref()
-                .and_then(|v| serde_json::to_value(v).ok()),
-        ),
-        (
-            "discovery",
-            info.discovery
-                .as_ref()
-                .and_then(|v| serde_json::to_value(v).ok()),
-        ),
-        (
-            "container",
-            info.container
-                .as_ref()
-                .and_then(|v| serde_json::to_value(v).ok()),
-        ),
-        (
-            "health_check",
-            info.health_check
-                .as_ref()
-                .and_then(|v| serde_json::to_value(v).ok()),
-        ),
-        (
-            "check",
-            info.check
-                .as_ref()
-                .and_then(|v| serde_json::to_value(v).ok()),
-        ),
-        (
-            "kill_policy",
-            info.kill_policy
-                .as_ref()
-                .and_then(|v| serde_json::to_value(v).ok()),
-        ),
-    ];
-    for (key, value) in optional {
-        if let Some(v) = value.filter(|v| !v.is_null()) {
-            out.insert(key.into(), v);
-        }
-    }
-    Value::Object(out)
-}
-
-/// `GET_TASKS`' payload.
-pub fn get_tasks(inner: &Core) -> Value {
-    let mut frameworks: Vec<&Framework> = inner
-        .frameworks
-        .values()
-        .chain(inner.completed_frameworks.iter())
-        .collect();
-    frameworks.sort_by(|a, b| a.id.cmp(&b.id));
-    let (mut tasks, mut unreachable, mut completed) = (Vec::new(), Vec::new(), Vec::new());
-    for f in frameworks {
-        tasks.extend(f.tasks.values().map(task_v1));
-        unreachable.extend(f.unreachable_tasks.values().map(task_v1));
-        completed.extend(f.completed_tasks.iter().map(task_v1));
-    }
-    json!({"tasks": tasks, "unreachable_tasks": unreachable, "completed_tasks": completed})
-}
-
-/// `GET_EXECUTORS`' payload: the custom executors.
-pub fn get_executors(inner: &Core) -> Value {
-    let mut executors = Vec::new();
-    for f in inner.frameworks.values() {
-        for ((agent, _), (info, _)) in &f.executors {
-            executors.push(json!({
-                "executor_info": serde_json::to_value(info).unwrap_or_default(),
-                "agent_id": id(agent),
-            }));
-        }
-    }
-    json!({ "executors": executors })
+    to_value(&V1Task(t))
 }
 
 /// A framework in the v1 operator API's shape.
 pub fn framework_v1(inner: &Core, f: &Framework) -> Value {
-    let mut info = serde_json::to_value(&f.info).unwrap_or_default();
-    info["id"] = id(&f.id);
-    let mut allocated = ResourceSet::default();
-    for t in f.tasks.values() {
-        allocated.add(&t.resources);
-    }
-    let mut offered = ResourceSet::default();
-    for o in f.offers.iter().filter_map(|o| inner.offers.get(o)) {
-        offered.add(&o.resources);
-    }
-    let mut out = json!({
-        "framework_info": info,
-        "active": f.active,
-        "connected": f.connected(),
-        "recovered": f.recovered,
-        "registered_time": time_info(f.registered_time),
-        "offers": [],
-        "allocated_resources": wire(&allocated),
-        "offered_resources": wire(&offered),
-    });
-    if let Some(t) = f.reregistered_time {
-        out["reregistered_time"] = time_info(t);
-    }
-    if let Some(t) = f.unregistered_time {
-        out["unregistered_time"] = time_info(t);
-    }
-    out
-}
-
-/// `GET_FRAMEWORKS`' payload.
-pub fn get_frameworks(inner: &Core) -> Value {
-    let mut frameworks: Vec<&Framework> = inner.frameworks.values().collect();
-    frameworks.sort_by(|a, b| a.id.cmp(&b.id));
-    json!({
-        "frameworks": frameworks.iter().map(|f| framework_v1(inner, f)).collect::<Vec<_>>(),
-        "completed_frameworks": inner
-            .completed_frameworks
-            .iter()
-            .map(|f| framework_v1(inner, f))
-            .collect::<Vec<_>>(),
+    to_value(&V1Framework {
+        core: inner,
+        framework: f,
     })
 }
 
@@ -949,57 +640,37 @@ pub fn agent_v1(inner: &Core, a: &Agent) -> Value {
     for o in inner.offers.values().filter(|o| o.agent_id == a.id) {
         offered.add(&o.resources);
     }
-    agent_v1_with(a, &offered)
+    to_value(&V1Agent {
+        agent: a,
+        offered: &offered,
+    })
 }
 
-fn agent_v1_with(a: &Agent, offered: &ResourceSet) -> Value {
-    let mut info = serde_json::to_value(&a.info).unwrap_or_default();
-    info["id"] = id(&a.id);
-    let mut out = json!({
-        "agent_info": info,
-        "active": true,
-        "deactivated": false,
-        "version": a.version.clone().unwrap_or_else(|| MESOS_VERSION.to_string()),
-        "pid": format!("slave(1)@{}", a.endpoint.trim_start_matches("http://").split('/').next().unwrap_or_default()),
-        "registered_time": time_info(a.registered_time),
-        "total_resources": wire(&a.total),
-        "allocated_resources": wire(&a.allocated),
-        "offered_resources": wire(offered),
-        "capabilities": [],
-    });
-    if let Some(t) = a.reregistered_time {
-        out["reregistered_time"] = time_info(t);
-    }
-    out
+/// `GET_TASKS`' payload, as `approver` may see it.
+pub fn get_tasks(inner: &Core, approver: &Approver) -> Value {
+    to_value(&GetTasks {
+        core: inner,
+        approver,
+    })
+}
+
+/// `GET_EXECUTORS`' payload, as `approver` may see it.
+pub fn get_executors(inner: &Core, approver: &Approver) -> Value {
+    to_value(&GetExecutors {
+        core: inner,
+        approver,
+    })
+}
+
+/// `GET_FRAMEWORKS`' payload, as `approver` may see it.
+pub fn get_frameworks(inner: &Core, approver: &Approver) -> Value {
+    to_value(&GetFrameworks {
+        core: inner,
+        approver,
+    })
 }
 
 /// `GET_AGENTS`' payload.
 pub fn get_agents(inner: &Core) -> Value {
-    let mut agents: Vec<&Agent> = inner.agents.values().collect();
-    agents.sort_by(|a, b| a.id.cmp(&b.id));
-    let usage = AgentUsage::of(inner);
-    let agents: Vec<Value> = agents
-        .iter()
-        .map(|a| agent_v1_with(a, &usage.get(&a.id).1))
-        .collect();
-    let recovered: Vec<Value> = inner
-        .recovered_agents
-        .iter()
-        .map(|(agent_id, r)| {
-            let mut info = serde_json::to_value(&r.info).unwrap_or_default();
-            info["id"] = id(agent_id);
-            info
-        })
-        .collect();
-    json!({ "agents": agents, "recovered_agents": recovered })
-}
-
-/// `GET_STATE`'s payload.
-pub fn get_state(inner: &Core) -> Value {
-    json!({
-        "get_tasks": get_tasks(inner),
-        "get_executors": get_executors(inner),
-        "get_frameworks": get_frameworks(inner),
-        "get_agents": get_agents(inner),
-    })
+    to_value(&GetAgents(inner))
 }

@@ -215,6 +215,122 @@ pub fn framework_object(f: &Framework, value: &str) -> Object {
     }
 }
 
+/// One subject's view decisions (Mesos' approvers), asked of the authorizer lazily and each
+/// distinct (action, user or role) once: a request's renderer asks it framework by framework and
+/// task by task, and an operator event stream keeps one for its whole life (the ACLs do not
+/// change while the master runs).
+pub struct Approver {
+    authz: Authz,
+    subject: Option<String>,
+    memo: std::sync::Mutex<BTreeMap<(Action, String), bool>>,
+}
+
+impl std::fmt::Debug for Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Approver({:?}, {:?})", self.subject, self.authz)
+    }
+}
+
+impl Approver {
+    pub fn new(authz: &Authz, subject: Option<&str>) -> Approver {
+        Approver {
+            authz: authz.clone(),
+            subject: subject.map(str::to_string),
+            memo: std::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Sees everything (no authorizer configured).
+    pub fn everyone() -> Approver {
+        Approver::new(&Authz::default(), None)
+    }
+
+    /// Whether nothing is filtered, so renderers need not ask.
+    pub fn everything(&self) -> bool {
+        self.authz.allows_everything()
+    }
+
+    fn ask(&self, action: Action, value: &str, object: impl FnOnce() -> Object) -> bool {
+        if self.everything() {
+            return true;
+        }
+        let key = (action, value.to_string());
+        if let Ok(memo) = self.memo.lock()
+            && let Some(answer) = memo.get(&key)
+        {
+            return *answer;
+        }
+        let answer = self
+            .authz
+            .authorized(self.subject.as_deref(), action, object());
+        if let Ok(mut memo) = self.memo.lock() {
+            memo.insert(key, answer);
+        }
+        answer
+    }
+
+    pub fn flags(&self) -> bool {
+        self.ask(Action::ViewFlags, "", Object::default)
+    }
+
+    pub fn framework(&self, f: &Framework) -> bool {
+        let user = f.info.user.as_str();
+        self.ask(Action::ViewFramework, user, || framework_object(f, user))
+    }
+
+    /// Whether `t` is visible, given that its framework `f` is.
+    pub fn task_of(&self, f: &Framework, t: &Task) -> bool {
+        let user = task_user(f, t);
+        self.ask(Action::ViewTask, user, || Object {
+            task_id: Some(t.info.task_id.value.clone()),
+            agent_id: Some(t.agent_id.clone()),
+            ..framework_object(f, user)
+        })
+    }
+
+    /// Whether the executor `info` is visible, given that its framework `f` is.
+    pub fn executor_of(&self, f: &Framework, info: &meseta_api::common::ExecutorInfo) -> bool {
+        let user = info
+            .command
+            .as_ref()
+            .and_then(|c| c.user.as_deref())
+            .unwrap_or(&f.info.user);
+        self.ask(Action::ViewExecutor, user, || Object {
+            executor_id: Some(info.executor_id.value.clone()),
+            ..framework_object(f, user)
+        })
+    }
+
+    pub fn role(&self, role: &str) -> bool {
+        self.ask(Action::ViewRole, role, || Object {
+            role: Some(role.to_string()),
+            ..Object::value(role.to_string())
+        })
+    }
+
+    /// Whether an operator event of `scope` may be sent to this subject.
+    pub fn event(&self, scope: &crate::core::EventScope) -> bool {
+        use crate::core::EventScope;
+        if self.everything() {
+            return true;
+        }
+        let value = |o: &Object| o.value.clone().unwrap_or_default();
+        match scope {
+            EventScope::Cluster => true,
+            EventScope::Framework(framework) => {
+                self.ask(Action::ViewFramework, &value(framework), || {
+                    framework.as_ref().clone()
+                })
+            }
+            EventScope::Task { framework, task } => {
+                self.ask(Action::ViewFramework, &value(framework), || {
+                    framework.as_ref().clone()
+                }) && self.ask(Action::ViewTask, &value(task), || task.as_ref().clone())
+            }
+        }
+    }
+}
+
 /// What one subject may see of the cluster's state: the frameworks, tasks, executors and roles
 /// it may not, and whether it may see the flags. Decided once per request under the state lock
 /// (each distinct user or role asked once), then applied to the JSON the endpoint built.
@@ -232,21 +348,16 @@ pub struct Visibility {
 
 impl Visibility {
     pub fn of(authz: &Authz, subject: Option<&str>, core: &Core) -> Visibility {
-        if authz.allows_everything() {
+        let approver = Approver::new(authz, subject);
+        if approver.everything() {
             return Visibility {
                 everything: true,
                 flags: true,
                 ..Visibility::default()
             };
         }
-        let mut memo: BTreeMap<(Action, String), bool> = BTreeMap::new();
-        let mut ask = |action: Action, value: &str, object: &dyn Fn() -> Object| -> bool {
-            *memo
-                .entry((action, value.to_string()))
-                .or_insert_with(|| authz.authorized(subject, action, object()))
-        };
         let mut v = Visibility {
-            flags: authz.authorized(subject, Action::ViewFlags, Object::default()),
+            flags: approver.flags(),
             ..Visibility::default()
         };
         for f in core
@@ -254,8 +365,7 @@ impl Visibility {
             .values()
             .chain(core.completed_frameworks.iter())
         {
-            let user = f.info.user.as_str();
-            if !ask(Action::ViewFramework, user, &|| framework_object(f, user)) {
+            if !approver.framework(f) {
                 v.hidden_frameworks.insert(f.id.clone());
                 continue;
             }
@@ -265,28 +375,13 @@ impl Visibility {
                 .chain(f.unreachable_tasks.values())
                 .chain(f.completed_tasks.iter());
             for t in tasks {
-                let user = task_user(f, t);
-                let object = || Object {
-                    task_id: Some(t.info.task_id.value.clone()),
-                    agent_id: Some(t.agent_id.clone()),
-                    ..framework_object(f, user)
-                };
-                if !ask(Action::ViewTask, user, &object) {
+                if !approver.task_of(f, t) {
                     v.hidden_tasks
                         .insert((f.id.clone(), t.info.task_id.value.clone()));
                 }
             }
             for (_, (info, _)) in f.executors.iter() {
-                let user = info
-                    .command
-                    .as_ref()
-                    .and_then(|c| c.user.as_deref())
-                    .unwrap_or(&f.info.user);
-                let object = || Object {
-                    executor_id: Some(info.executor_id.value.clone()),
-                    ..framework_object(f, user)
-                };
-                if !ask(Action::ViewExecutor, user, &object) {
+                if !approver.executor_of(f, info) {
                     v.hidden_executors
                         .insert((f.id.clone(), info.executor_id.value.clone()));
                 }
@@ -297,11 +392,7 @@ impl Visibility {
             roles.extend(f.roles.iter().cloned());
         }
         for role in roles {
-            let object = || Object {
-                role: Some(role.clone()),
-                ..Object::value(role.clone())
-            };
-            if !ask(Action::ViewRole, &role, &object) {
+            if !approver.role(&role) {
                 v.hidden_roles.insert(role);
             }
         }
@@ -363,19 +454,6 @@ impl Visibility {
         }
     }
 
-    /// Filters `/master/state`.
-    pub fn state(&self, value: &mut Value) {
-        if self.everything {
-            return;
-        }
-        self.frameworks(value);
-        if !self.flags
-            && let Some(map) = value.as_object_mut()
-        {
-            map.remove("flags");
-        }
-    }
-
     /// Filters `/master/tasks` (and any `{"tasks": [...]}` of v0 tasks).
     pub fn tasks_v0(&self, value: &mut Value) {
         if self.everything {
@@ -395,63 +473,6 @@ impl Visibility {
     pub fn roles_v0(&self, value: &mut Value) {
         if self.everything {
             return;
-        }
-        if let Some(list) = value.get_mut("roles").and_then(Value::as_array_mut) {
-            list.retain(|r| self.role(r["name"].as_str().unwrap_or_default()));
-        }
-    }
-
-    /// Filters the v1 operator payloads `GET_TASKS`, `GET_EXECUTORS`, `GET_FRAMEWORKS` and
-    /// `GET_STATE` (which holds the other three), and `GET_ROLES`.
-    pub fn v1(&self, value: &mut Value) {
-        if self.everything {
-            return;
-        }
-        if let Some(inner) = value.get_mut("get_tasks") {
-            self.v1(inner);
-        }
-        if let Some(inner) = value.get_mut("get_executors") {
-            self.v1(inner);
-        }
-        if let Some(inner) = value.get_mut("get_frameworks") {
-            self.v1(inner);
-        }
-        for key in ["tasks", "unreachable_tasks", "completed_tasks"] {
-            if let Some(list) = value.get_mut(key).and_then(Value::as_array_mut) {
-                list.retain(|t| {
-                    self.task(
-                        t.pointer("/framework_id/value")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default(),
-                        t.pointer("/task_id/value")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default(),
-                    )
-                });
-            }
-        }
-        if let Some(list) = value.get_mut("executors").and_then(Value::as_array_mut) {
-            list.retain(|e| {
-                self.executor(
-                    e.pointer("/executor_info/framework_id/value")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                    e.pointer("/executor_info/executor_id/value")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                )
-            });
-        }
-        for key in ["frameworks", "completed_frameworks"] {
-            if let Some(list) = value.get_mut(key).and_then(Value::as_array_mut) {
-                list.retain(|f| {
-                    self.framework(
-                        f.pointer("/framework_info/id/value")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default(),
-                    )
-                });
-            }
         }
         if let Some(list) = value.get_mut("roles").and_then(Value::as_array_mut) {
             list.retain(|r| self.role(r["name"].as_str().unwrap_or_default()));

@@ -24,10 +24,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::agents::{self, HttpClient};
 use crate::allocator::{AllocatorChoice, AllocatorDriver, AllocatorSource, AllocatorView, Swap};
 use crate::core::{
-    self, Clock, Core, Input, MasterError, Quota, Refusal, Refused, Reply, Settings,
+    self, Clock, Core, Input, MasterError, OperatorSubscriber, Quota, Refusal, Refused, Reply,
+    Settings,
 };
 use crate::effector::{Effector, Job, PreparedStreams, record};
-use crate::security::{Authentication, Authz, Visibility};
+use crate::security::{Approver, Authentication, Authz, Visibility};
 use crate::shadow::{ShadowBoard, Shadows};
 use crate::{ha, hooks, operator};
 use meseta_http::auth::{Principal, in_realm};
@@ -983,6 +984,11 @@ pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// JSON already rendered (ASCII).
+pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 fn accepted() -> Response {
     StatusCode::ACCEPTED.into_response()
 }
@@ -1298,9 +1304,13 @@ fn unauthorized_roles(shared: &Shared, info: &meseta_api::common::FrameworkInfo)
 /// TASK_ADDED, TASK_UPDATED, AGENT_ADDED, AGENT_REMOVED, FRAMEWORK_ADDED, FRAMEWORK_UPDATED
 /// and FRAMEWORK_REMOVED as they happen, in order, with a HEARTBEAT when nothing happened for
 /// the heartbeat interval. A subscriber that stops reading is dropped (see the effector).
-fn operator_subscribe(shared: &Shared) -> Result<Response, MasterError> {
+fn operator_subscribe(shared: &Shared, principal: &Principal) -> Result<Response, MasterError> {
     let (tx, rx) = mpsc::channel::<Bytes>(crate::effector::OPERATOR_STREAM_BUFFER);
-    shared.execute(Input::OperatorSubscribe(tx))?;
+    let approver = Arc::new(Approver::new(&shared.authz, principal.0.as_deref()));
+    shared.execute(Input::OperatorSubscribe(OperatorSubscriber {
+        tx,
+        approver,
+    }))?;
     let guard = OperatorStreamGuard(shared.clone());
     let interval = shared.read(|core| core.settings.heartbeat_interval);
     let heartbeat = crate::effector::operator_record(&serde_json::json!({"type": "HEARTBEAT"}))
@@ -1331,7 +1341,7 @@ fn operator_subscribe(shared: &Shared) -> Result<Response, MasterError> {
             Some(ticker) => tokio::select! {
                 item = s.rx.recv() => {
                     ticker.reset();
-                    item?
+                    coalesce(item?, &mut s.rx)
                 }
                 _ = ticker.tick() => s.heartbeat.clone(),
             },
@@ -1345,6 +1355,29 @@ fn operator_subscribe(shared: &Shared) -> Result<Response, MasterError> {
     );
     Ok(response)
 }
+
+/// `first` and the records already queued behind it, up to [`OPERATOR_CHUNK`] bytes, as one
+/// chunk: under a burst of events a stream then costs one write per chunk, not one per event.
+fn coalesce(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
+    if rx.is_empty() {
+        return first;
+    }
+    let mut size = first.len();
+    let mut records = vec![first];
+    while size < OPERATOR_CHUNK {
+        match rx.try_recv() {
+            Ok(more) => {
+                size += more.len();
+                records.push(more);
+            }
+            Err(_) => break,
+        }
+    }
+    Bytes::from(records.concat())
+}
+
+/// How many bytes of queued operator events go out in one chunk at most.
+const OPERATOR_CHUNK: usize = 16 * 1024;
 
 /// Tells the core when an operator stream ends (the client left, or it was dropped).
 struct OperatorStreamGuard(Shared);
@@ -1493,10 +1526,11 @@ async fn state_endpoint(
     Extension(principal): Extension<Principal>,
 ) -> Response {
     let allocator = shared.allocator();
-    let visibility = shared.visibility(&principal);
-    let mut state = shared.read(|core| operator::state(core, &allocator));
-    visibility.state(&mut state);
-    json(StatusCode::OK, &state)
+    let approver = Approver::new(&shared.authz, principal.0.as_deref());
+    match shared.read(|core| crate::state_json::state(core, &allocator, &approver)) {
+        Ok(body) => json_bytes(StatusCode::OK, body),
+        Err(e) => MasterError::Fatal(format!("cannot render the state: {e}")).into_response(),
+    }
 }
 
 async fn state_summary(
@@ -1513,10 +1547,11 @@ async fn frameworks(
     State(shared): State<Shared>,
     Extension(principal): Extension<Principal>,
 ) -> Response {
-    let visibility = shared.visibility(&principal);
-    let mut frameworks = shared.read(operator::frameworks);
-    visibility.frameworks(&mut frameworks);
-    json(StatusCode::OK, &frameworks)
+    let approver = Approver::new(&shared.authz, principal.0.as_deref());
+    json(
+        StatusCode::OK,
+        &shared.read(|core| operator::frameworks(core, &approver)),
+    )
 }
 
 async fn slaves(State(shared): State<Shared>) -> Response {
@@ -1879,7 +1914,7 @@ async fn operator_api(
             Ok(StatusCode::OK.into_response())
         }
         "GET_HEALTH" => Ok(answer(kind, serde_json::json!({"healthy": true}))),
-        "SUBSCRIBE" => operator_subscribe(&shared),
+        "SUBSCRIBE" => operator_subscribe(&shared, &principal),
         "MARK_AGENT_GONE" => {
             let agent_id = call
                 .pointer("/mark_agent_gone/agent_id/value")
@@ -1995,16 +2030,26 @@ async fn operator_api(
             update_weights(&shared, &principal, list).await?;
             Ok(StatusCode::OK.into_response())
         }
-        "GET_STATE" | "GET_FRAMEWORKS" | "GET_EXECUTORS" | "GET_TASKS" | "GET_ROLES" => {
+        "GET_STATE" => {
+            let approver = Approver::new(&shared.authz, principal.0.as_deref());
+            let body = shared
+                .read(|core| crate::state_json::get_state_answer(core, &approver))
+                .map_err(|e| MasterError::Fatal(format!("cannot render GET_STATE: {e}")))?;
+            Ok(json_bytes(StatusCode::OK, body))
+        }
+        "GET_FRAMEWORKS" | "GET_EXECUTORS" | "GET_TASKS" => {
+            let approver = Approver::new(&shared.authz, principal.0.as_deref());
+            let payload = shared.read(|core| match kind {
+                "GET_FRAMEWORKS" => operator::get_frameworks(core, &approver),
+                "GET_EXECUTORS" => operator::get_executors(core, &approver),
+                _ => operator::get_tasks(core, &approver),
+            });
+            Ok(answer(kind, payload))
+        }
+        "GET_ROLES" => {
             let visibility = shared.visibility(&principal);
-            let mut payload = match kind {
-                "GET_STATE" => shared.read(operator::get_state),
-                "GET_FRAMEWORKS" => shared.read(operator::get_frameworks),
-                "GET_EXECUTORS" => shared.read(operator::get_executors),
-                "GET_TASKS" => shared.read(operator::get_tasks),
-                _ => shared.read(operator::roles),
-            };
-            visibility.v1(&mut payload);
+            let mut payload = shared.read(operator::roles);
+            visibility.roles_v0(&mut payload);
             Ok(answer(kind, payload))
         }
         "GET_AGENTS" => Ok(answer(kind, shared.read(operator::get_agents))),

@@ -243,6 +243,13 @@ fn classify(x: &mut Exposition, key: &str, v: f64) {
                 let name = "mesos_master_allocator_role_weight".to_string();
                 return x.put(name, Gauge, help, &[("role", role)], v);
             }
+            ["quota", "roles", role, "resources", r, t] => {
+                let help = format!(
+                    "/metrics/snapshot allocator/mesos/quota/roles/<role>/resources/<resource>/{t}"
+                );
+                let name = format!("mesos_master_allocator_role_quota_{}", sanitize(t));
+                return x.put(name, Gauge, &help, &[("role", role), ("resource", r)], v);
+            }
             ["roles", role, "shares", "dominant"] => {
                 let help = "/metrics/snapshot allocator/mesos/roles/<role>/shares/dominant";
                 let name = "mesos_master_allocator_role_shares_dominant".to_string();
@@ -475,6 +482,11 @@ mod tests {
             ("master/slave_removals/reason_unhealthy", 1.0),
             ("allocator/mesos/resources/mem/total", 64.0),
             ("meseta/allocator/shadow/drf-b/rounds", 7.0),
+            ("allocator/mesos/roles/web/shares/dominant", 0.25),
+            (
+                "allocator/mesos/quota/roles/web/resources/cpus/guarantee",
+                2.0,
+            ),
             ("meseta/modules/drf/calls", 9.0),
             ("master/weird key", 5.0),
         ]);
@@ -489,6 +501,8 @@ mod tests {
             "mesos_master_slave_removal_events_reasons_total{reason=\"unhealthy\"} 1.0",
             "mesos_master_allocator_resources{resource=\"mem\",type=\"total\"} 64.0",
             "meseta_allocator_shadow_rounds{shadow=\"drf-b\"} 7.0",
+            "mesos_master_allocator_role_shares_dominant{role=\"web\"} 0.25",
+            "mesos_master_allocator_role_quota_guarantee{role=\"web\",resource=\"cpus\"} 2.0",
             "mesos_master_weird_key 5.0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");

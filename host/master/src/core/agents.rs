@@ -13,8 +13,8 @@ use meseta_types::Quantities;
 use meseta_types::allocation as alloc;
 
 use super::{
-    Agent, AllocatorCall, Core, Effect, MAX_COMPLETED_TASKS, MasterError, Quota, RecoveredAgent,
-    Result, ToAgent,
+    Agent, AllocatorCall, Core, Effect, EventScope, MAX_COMPLETED_TASKS, MasterError, Quota,
+    RecoveredAgent, Result, ToAgent,
 };
 use crate::resources::ResourceSet;
 
@@ -231,8 +231,9 @@ impl Core {
         self.agents.insert(id.clone(), agent);
         self.operator_event(|core| {
             let agent = core.agents.get(&id)?;
-            Some(serde_json::json!({"type": "AGENT_ADDED",
-                "agent_added": { "agent": crate::operator::agent_v1(core, agent) }}))
+            let event = serde_json::json!({"type": "AGENT_ADDED",
+                "agent_added": { "agent": crate::operator::agent_v1(core, agent) }});
+            Some((event, EventScope::Cluster))
         });
         for fid in shutdown {
             self.send_to_agent(
@@ -564,8 +565,9 @@ impl Core {
             return;
         };
         self.operator_event(|_| {
-            Some(serde_json::json!({"type": "AGENT_REMOVED",
-                "agent_removed": { "agent_id": { "value": agent_id } }}))
+            let event = serde_json::json!({"type": "AGENT_REMOVED",
+                "agent_removed": { "agent_id": { "value": agent_id } }});
+            Some((event, EventScope::Cluster))
         });
         tracing::warn!(agent = agent_id, hostname = %agent.info.hostname, why, "agent removed");
         self.metrics.agent_removals += 1;

@@ -6,6 +6,7 @@ use meseta_api::internal as wire;
 use meseta_api::scheduler::Event;
 use meseta_types::Quantities;
 use meseta_types::allocation::{self as alloc, AgentId, FrameworkId, RoleId};
+use meseta_types::authorization::Object;
 
 /// One effect of a transition. (Effects live for one batch; boxing the larger ones would cost
 /// an allocation each for nothing.)
@@ -40,19 +41,41 @@ pub enum Effect {
     AgentLostHook { agent_id: String, info: AgentInfo },
     /// An allocation round should run soon (resources were freed or added).
     AllocateSoon,
-    /// An event for the operators' `SUBSCRIBE` streams (a v1 `master::Event`, JSON).
-    Operator(serde_json::Value),
+    /// An event for the operators' `SUBSCRIBE` streams (a v1 `master::Event`, JSON), sent to
+    /// the subscribers allowed to see its `scope`.
+    Operator {
+        event: serde_json::Value,
+        scope: EventScope,
+    },
     /// A new operator subscription: `subscribed` (SUBSCRIBED with the state as of this batch)
     /// goes first, then every [`Effect::Operator`] after it.
     OperatorSubscribe {
         subscriber: OperatorSubscriber,
-        subscribed: serde_json::Value,
+        /// The SUBSCRIBED record, rendered for the subscriber's view.
+        subscribed: axum::body::Bytes,
     },
 }
 
-/// An operator subscription's channel: bounded, so a subscriber that does not read is dropped
-/// rather than buffered without bound.
-pub type OperatorSubscriber = tokio::sync::mpsc::Sender<axum::body::Bytes>;
+/// Who may see an operator event: everyone who may follow the stream (agents), or those whom
+/// `view_frameworks` allows for the framework (and `view_tasks` for the task), the objects
+/// being what the authorizer is asked, as for the state endpoints.
+#[derive(Clone, Debug)]
+pub enum EventScope {
+    Cluster,
+    Framework(Box<Object>),
+    Task {
+        framework: Box<Object>,
+        task: Box<Object>,
+    },
+}
+
+/// An operator subscription: its channel, bounded so that a subscriber that does not read is
+/// dropped rather than buffered without bound, and what its principal may see.
+#[derive(Clone, Debug)]
+pub struct OperatorSubscriber {
+    pub tx: tokio::sync::mpsc::Sender<axum::body::Bytes>,
+    pub approver: std::sync::Arc<crate::security::Approver>,
+}
 
 /// A message from the master to an agent.
 #[derive(Clone, Debug)]

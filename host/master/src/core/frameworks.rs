@@ -185,7 +185,7 @@ impl Core {
             let mut event = serde_json::json!({ "type": kind });
             event[kind.to_lowercase()] =
                 serde_json::json!({ "framework": crate::operator::framework_v1(core, f) });
-            Some(event)
+            Some((event, super::framework_event_scope(f)))
         });
     }
 
@@ -393,10 +393,12 @@ impl Core {
         }
         let mut info = serde_json::to_value(&f.info).unwrap_or_default();
         info["id"] = serde_json::json!({ "value": f.id });
+        let scope = super::framework_event_scope(&f);
         self.completed_frameworks.push_back(f);
         self.operator_event(|_| {
-            Some(serde_json::json!({"type": "FRAMEWORK_REMOVED",
-                "framework_removed": { "framework_info": info }}))
+            let event = serde_json::json!({"type": "FRAMEWORK_REMOVED",
+                "framework_removed": { "framework_info": info }});
+            Some((event, scope))
         });
         while self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
             self.completed_frameworks.pop_front();

@@ -38,7 +38,7 @@ use meseta_types::allocation::{self as alloc, Capabilities, ResourceKind};
 
 use crate::resources::{ResourceSet, SlotTable};
 
-pub use effects::{AllocatorCall, Effect, OperatorSubscriber, ToAgent};
+pub use effects::{AllocatorCall, Effect, EventScope, OperatorSubscriber, ToAgent};
 pub use error::{MasterError, Result};
 pub use roles::validate_role;
 
@@ -564,14 +564,20 @@ impl Core {
             }
             Input::OperatorSubscribe(subscriber) => {
                 self.operator_streams += 1;
-                let subscribed = serde_json::json!({"type": "SUBSCRIBED", "subscribed": {
-                    "get_state": crate::operator::get_state(self),
-                    "heartbeat_interval_seconds": self.settings.heartbeat_interval.as_secs_f64(),
-                }});
-                self.effects.push(Effect::OperatorSubscribe {
-                    subscriber,
-                    subscribed,
-                });
+                // Rendered here, under the state lock, so that the events of later batches
+                // follow it exactly.
+                let subscribed = crate::state_json::subscribed(
+                    self,
+                    &subscriber.approver,
+                    self.settings.heartbeat_interval,
+                );
+                match subscribed {
+                    Ok(subscribed) => self.effects.push(Effect::OperatorSubscribe {
+                        subscriber,
+                        subscribed: subscribed.into(),
+                    }),
+                    Err(e) => tracing::error!(error = %e, "cannot render SUBSCRIBED"),
+                }
                 Ok(Reply::Done)
             }
             Input::MarkGone { agent_id } => {
@@ -638,23 +644,58 @@ impl Core {
     }
 
     /// An event for the operator streams, built by `build` only when one is open.
-    fn operator_event(&mut self, build: impl FnOnce(&Core) -> Option<serde_json::Value>) {
+    fn operator_event(
+        &mut self,
+        build: impl FnOnce(&Core) -> Option<(serde_json::Value, EventScope)>,
+    ) {
         if self.operator_streams > 0
-            && let Some(event) = build(self)
+            && let Some((event, scope)) = build(self)
         {
-            self.effects.push(Effect::Operator(event));
+            self.effects.push(Effect::Operator { event, scope });
+        }
+    }
+
+    /// Who may see an event about `framework_id`'s task `task_id` (active, unreachable or
+    /// completed; only the framework's viewers when the task is not found).
+    fn task_scope(&self, framework_id: &str, task_id: &str) -> EventScope {
+        let framework = self.frameworks.get(framework_id).or_else(|| {
+            self.completed_frameworks
+                .iter()
+                .rev()
+                .find(|f| f.id == framework_id)
+        });
+        let Some(f) = framework else {
+            return EventScope::Framework(Box::new(meseta_types::authorization::Object {
+                framework_id: Some(framework_id.to_string()),
+                ..Default::default()
+            }));
+        };
+        let task = f
+            .tasks
+            .get(task_id)
+            .or_else(|| f.unreachable_tasks.get(task_id))
+            .or_else(|| {
+                f.completed_tasks
+                    .iter()
+                    .rev()
+                    .find(|t| t.info.task_id.value == task_id)
+            });
+        match task {
+            Some(t) => task_event_scope(f, t),
+            None => framework_event_scope(f),
         }
     }
 
     fn send(&mut self, framework_id: &str, event: Event) {
         if let Event::Update(update) = &event {
             let status = &update.status;
-            self.operator_event(|_| {
-                Some(serde_json::json!({"type": "TASK_UPDATED", "task_updated": {
+            self.operator_event(|core| {
+                let event = serde_json::json!({"type": "TASK_UPDATED", "task_updated": {
                     "framework_id": {"value": framework_id},
                     "status": status,
                     "state": status.state.as_str(),
-                }}))
+                }});
+                Some((event, core.task_scope(framework_id, &status.task_id.value)))
             });
         }
         if self
@@ -753,4 +794,22 @@ fn capabilities(info: &FrameworkInfo) -> Capabilities {
         }
     }
     Capabilities(bits)
+}
+
+/// Who may see an event about framework `f`: its `view_frameworks` viewers.
+pub(crate) fn framework_event_scope(f: &Framework) -> EventScope {
+    EventScope::Framework(Box::new(crate::security::framework_object(f, &f.info.user)))
+}
+
+/// Who may see an event about task `t` of `f`: its `view_frameworks` and `view_tasks` viewers.
+pub(crate) fn task_event_scope(f: &Framework, t: &Task) -> EventScope {
+    let user = crate::security::task_user(f, t);
+    EventScope::Task {
+        framework: Box::new(crate::security::framework_object(f, &f.info.user)),
+        task: Box::new(meseta_types::authorization::Object {
+            task_id: Some(t.info.task_id.value.clone()),
+            agent_id: Some(t.agent_id.clone()),
+            ..crate::security::framework_object(f, user)
+        }),
+    }
 }

@@ -512,13 +512,11 @@ impl Core {
     fn tasks_added(&mut self, framework_id: &str, tasks: &[TaskInfo]) {
         for t in tasks {
             self.operator_event(|core| {
-                let task = core
-                    .frameworks
-                    .get(framework_id)?
-                    .tasks
-                    .get(&t.task_id.value)?;
-                Some(serde_json::json!({"type": "TASK_ADDED",
-                    "task_added": { "task": crate::operator::task_v1(task) }}))
+                let framework = core.frameworks.get(framework_id)?;
+                let task = framework.tasks.get(&t.task_id.value)?;
+                let event = serde_json::json!({"type": "TASK_ADDED",
+                    "task_added": { "task": crate::operator::task_v1(task) }});
+                Some((event, super::task_event_scope(framework, task)))
             });
         }
     }
