@@ -34,7 +34,12 @@ function draw(chromeOnly = false) {
   const { page, params, data, error } = current;
   if (!chromeOnly) {
     try {
+      // A redraw keeps the reader's place: the window's and a file view's scroll.
+      const pre = main.querySelector('pre');
+      const preScroll = pre ? pre.scrollTop : 0;
       main.innerHTML = page.render(params, data);
+      const after = main.querySelector('pre');
+      if (after) after.scrollTop = preScroll;
     } catch (e) {
       main.innerHTML = '';
       showError(`This page could not be drawn: ${e.message}`);

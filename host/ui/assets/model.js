@@ -123,23 +123,53 @@ export function apply(event) {
   return true;
 }
 
-// Splits RecordIO: "<decimal length>\n<record>" repeated; lengths count bytes.
+// Splits RecordIO: "<decimal length>\n<record>" repeated; lengths count bytes. Chunks are
+// kept as they come and joined only once a whole record is there (SUBSCRIBED of a large
+// cluster is megabytes, arriving in many chunks).
 export class RecordIO {
-  constructor() { this.buffer = new Uint8Array(0); this.decoder = new TextDecoder(); }
+  constructor() {
+    this.chunks = [];
+    this.size = 0;
+    this.head = 0; // bytes of the current record's length line, 0 while unknown
+    this.need = 0; // bytes of the length line and the record
+    this.decoder = new TextDecoder();
+  }
+
+  flatten() {
+    if (this.chunks.length !== 1) {
+      const joined = new Uint8Array(this.size);
+      let at = 0;
+      for (const c of this.chunks) { joined.set(c, at); at += c.length; }
+      this.chunks = [joined];
+    }
+    return this.chunks[0] ?? new Uint8Array(0);
+  }
+
   push(chunk) {
-    const joined = new Uint8Array(this.buffer.length + chunk.length);
-    joined.set(this.buffer);
-    joined.set(chunk, this.buffer.length);
-    this.buffer = joined;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
     const records = [];
     for (;;) {
-      const nl = this.buffer.indexOf(10);
-      if (nl < 0) break;
-      const length = Number(this.decoder.decode(this.buffer.subarray(0, nl)));
-      if (!Number.isInteger(length) || length < 0) throw new Error('malformed RecordIO length');
-      if (this.buffer.length < nl + 1 + length) break;
-      records.push(this.decoder.decode(this.buffer.subarray(nl + 1, nl + 1 + length)));
-      this.buffer = this.buffer.slice(nl + 1 + length);
+      if (this.head === 0) {
+        const buffer = this.flatten();
+        const nl = buffer.indexOf(10);
+        if (nl < 0) {
+          if (buffer.length > 20) throw new Error('malformed RecordIO: no length line');
+          break;
+        }
+        const length = Number(this.decoder.decode(buffer.subarray(0, nl)));
+        if (!Number.isInteger(length) || length < 0) throw new Error('malformed RecordIO length');
+        this.head = nl + 1;
+        this.need = nl + 1 + length;
+      }
+      if (this.size < this.need) break;
+      const buffer = this.flatten();
+      records.push(this.decoder.decode(buffer.subarray(this.head, this.need)));
+      const rest = buffer.subarray(this.need);
+      this.chunks = rest.length ? [rest] : [];
+      this.size = rest.length;
+      this.head = 0;
+      this.need = 0;
     }
     return records;
   }

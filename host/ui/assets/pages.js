@@ -46,12 +46,17 @@ function taskRows(list) {
 }
 const TASK_HEADS = ['ID', 'Name', 'State', 'Reason', 'Framework', 'Agent', '#CPUs', '#Mem', ''];
 
+// A table shows at most this many rows (the newest): a page of 100,000 rows would take the
+// browser seconds to draw on every event.
+const MAX_ROWS = 500;
+const capped = (list) => (list.length > MAX_ROWS ? `<p class="muted">The newest ${MAX_ROWS} of ${list.length}.</p>` : '');
+
 function taskTables(list) {
   const newest = (a, b) => (lastStatus(b).timestamp ?? 0) - (lastStatus(a).timestamp ?? 0);
   const act = list.filter(active).sort(newest);
   const done = list.filter((t) => !active(t)).sort(newest);
-  return `<h2>Active tasks (${act.length})</h2><div id="active-tasks">${table(TASK_HEADS, taskRows(act), 'no active tasks')}</div>
-<h2>Completed tasks (${done.length})</h2><div id="completed-tasks">${table(TASK_HEADS, taskRows(done), 'no completed tasks')}</div>`;
+  return `<h2>Active tasks (${act.length})</h2><div id="active-tasks">${capped(act)}${table(TASK_HEADS, taskRows(act.slice(0, MAX_ROWS)), 'no active tasks')}</div>
+<h2>Completed tasks (${done.length})</h2><div id="completed-tasks">${capped(done)}${table(TASK_HEADS, taskRows(done.slice(0, MAX_ROWS)), 'no completed tasks')}</div>`;
 }
 
 // #/ ----------------------------------------------------------------------------------------
