@@ -1,8 +1,9 @@
 //! Shared helpers for Meseta's end-to-end tests and benchmarks: load shipped modules and test
 //! guests exactly as a daemon does (through a manifest spec and the runtime's loader), and run
 //! the daemons and example programs as child processes ([`daemons`]); prepare what tests need
-//! from outside ([`prereqs`]); run a real ZooKeeper ([`zookeeper`]).
+//! from outside ([`prereqs`]); run a real ZooKeeper ([`zookeeper`]); drive a headless Chromium ([`browser`]).
 
+pub mod browser;
 pub mod cluster;
 pub mod daemons;
 pub mod prereqs;

@@ -951,7 +951,10 @@ pub(crate) fn routes(shared: Shared) -> Router {
         .route("/master/modules", get(modules))
         .route("/registrar(1)/registry", get(registry_endpoint))
         .route("/metrics/snapshot", get(metrics))
-        .route("/metrics", get(prometheus));
+        .route("/metrics", get(prometheus))
+        // The web UI (`meseta-ui`): `/` and `/ui/*`, in the readonly realm so the browser's
+        // login on the page gives the credentials its later requests reuse.
+        .merge(meseta_ui::routes());
     let readwrite = Router::new()
         .route("/master/weights", any(weights))
         .route("/master/teardown", post(teardown))

@@ -111,12 +111,6 @@ pub fn router(d: Shared) -> Router {
         .route("/slave(1)/state.json", get(state))
         .route("/state", get(state))
         .route("/state.json", get(state))
-        .route("/files/browse", get(files_browse))
-        .route("/files/browse.json", get(files_browse))
-        .route("/files/read", get(files_read))
-        .route("/files/read.json", get(files_read))
-        .route("/files/download", get(files_download))
-        .route("/files/download.json", get(files_download))
         .route("/metrics/snapshot", get(metrics))
         .route("/metrics", get(prometheus))
         .route("/monitor/statistics", get(statistics))
@@ -124,6 +118,21 @@ pub fn router(d: Shared) -> Router {
         .route("/slave(1)/monitor/statistics", get(statistics))
         .route("/slave(1)/flags", get(flags))
         .route("/flags", get(flags));
+    // A task's sandbox, read by the master's web UI from the master's origin.
+    let files = Router::new()
+        .route("/files/browse", get(files_browse))
+        .route("/files/browse.json", get(files_browse))
+        .route("/files/read", get(files_read))
+        .route("/files/read.json", get(files_read))
+        .route("/files/download", get(files_download))
+        .route("/files/download.json", get(files_download));
+    let readonly_realm = || {
+        Realm::new(
+            "mesos-agent-readonly",
+            auth.http_readonly,
+            &auth.http_credentials,
+        )
+    };
     let readwrite = Router::new()
         .route("/api/v1", post(operator_api))
         .route("/slave(1)/api/v1", post(operator_api));
@@ -134,14 +143,8 @@ pub fn router(d: Shared) -> Router {
         .route("/api/v1/executor", post(executor))
         .route("/slave(1)/api/v1/executor", post(executor))
         // Operators.
-        .merge(in_realm(
-            readonly,
-            Realm::new(
-                "mesos-agent-readonly",
-                auth.http_readonly,
-                &auth.http_credentials,
-            ),
-        ))
+        .merge(in_realm(readonly, readonly_realm()))
+        .merge(in_realm(files, readonly_realm()).layer(axum::middleware::map_response(any_origin)))
         .merge(in_realm(
             readwrite,
             Realm::new(
@@ -154,6 +157,20 @@ pub fn router(d: Shared) -> Router {
         .route("/health", get(health))
         .route("/version", get(version))
         .with_state(d)
+}
+
+/// CORS for the `/files` reads, so the master's web UI (another origin) can list and read a
+/// sandbox, as Mesos' UI does with JSONP. Any origin, and no credentials: a browser sends none
+/// to another origin under `*`, so what another site's page could read this way is what it
+/// could read with JSONP from Mesos' agent, and nothing from an agent that requires
+/// credentials (`--authenticate_http_readonly`). GETs without custom headers are simple
+/// requests: no preflight.
+async fn any_origin(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
 }
 
 /// Serves until the agent stops.
