@@ -431,6 +431,12 @@ pub(crate) struct RunFigures {
     pub offers: u64,
     /// What the attached operator streams received, when any were.
     pub stream: Option<crate::stream::StreamFigures>,
+    /// Scheduler calls answered with an error or not answered.
+    pub failed_calls: u64,
+    /// CPU time of the whole process during the run (user + system), and of the attached
+    /// streams' readers within it.
+    pub cpu_s: f64,
+    pub reader_cpu_s: f64,
 }
 
 fn pct(v: &[Duration], p: f64) -> Duration {
@@ -525,7 +531,7 @@ pub(crate) async fn one_run_with(
     register_agents(&client, &addr, endpoint, agents, |_| Value::Null).await?;
     let attached_at = Instant::now();
     let attached = if streams > 0 {
-        Some(crate::stream::attach(&client, &addr, streams, attached_at).await?)
+        Some(crate::stream::attach(&addr, streams, attached_at).await?)
     } else {
         None
     };
@@ -550,27 +556,45 @@ pub(crate) async fn one_run_with(
     let acked = Arc::new(AtomicU64::new(0));
     let all_acked = Arc::new(Notify::new());
     let offers_seen = Arc::new(AtomicU64::new(0));
+    let failed_calls = Arc::new(AtomicU64::new(0));
     let call = {
-        let (client, url, stream_id, framework_id) = (
+        let (client, url, stream_id, framework_id, failed_calls) = (
             client.clone(),
             url.clone(),
             stream_id.clone(),
             framework_id.clone(),
+            failed_calls.clone(),
         );
         move |mut body: Value| {
             let (client, url, stream_id) = (client.clone(), url.clone(), stream_id.clone());
+            let failed_calls = failed_calls.clone();
             body["framework_id"] = json!({"value": framework_id});
             async move {
-                post(
+                let answer = post(
                     &client,
                     &url,
                     Some(&stream_id),
                     serde_json::to_vec(&body).unwrap_or_default(),
                 )
-                .await
+                .await;
+                // A call lost here would show only as tasks never launched: count and say it.
+                let failure = match &answer {
+                    Ok((status, _)) if *status < 300 => None,
+                    Ok((status, text)) => {
+                        Some(format!("{status} {}", String::from_utf8_lossy(text)))
+                    }
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(why) = failure
+                    && failed_calls.fetch_add(1, Ordering::Relaxed) == 0
+                {
+                    progress("launch", format!("a scheduler call failed: {why}"));
+                }
+                answer
             }
         }
     };
+    let (cpu_start, reader_cpu_start) = crate::stream::cpu_seconds();
     let start = Instant::now();
     let held: Arc<Mutex<std::collections::VecDeque<(Value, Value, u64)>>> = Arc::default();
     let pacer = match load {
@@ -741,16 +765,14 @@ pub(crate) async fn one_run_with(
         .and_then(|p| p.first_accept)
         .unwrap_or(start);
     let stream = match attached {
-        Some((counters, readers)) => {
+        Some(attached) => {
             // TASK_ADDED, RUNNING and FINISHED for every task, on every stream.
             let expected = 3 * tasks * streams as u64;
-            Some(
-                crate::stream::collect(&counters, readers, expected, attached_at, first_accept)
-                    .await,
-            )
+            Some(crate::stream::collect(attached, expected, attached_at, first_accept).await)
         }
         None => None,
     };
+    let (cpu_end, reader_cpu_end) = crate::stream::cpu_seconds();
     master.stop().await;
     let p = progress_state
         .lock()
@@ -784,6 +806,9 @@ pub(crate) async fn one_run_with(
         acked,
         offers: offers_seen.load(Ordering::Relaxed),
         stream,
+        failed_calls: failed_calls.load(Ordering::Relaxed),
+        cpu_s: cpu_end - cpu_start,
+        reader_cpu_s: reader_cpu_end - reader_cpu_start,
     })
 }
 

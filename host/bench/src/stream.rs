@@ -28,18 +28,94 @@ pub struct StreamCounters {
     pub last_event_us: AtomicU64,
 }
 
+/// The attached streams: their readers run on a runtime of their own (one thread named
+/// `stream-reader`), so that the CPU they take can be told apart from the master's.
+pub struct Attached {
+    pub counters: Arc<StreamCounters>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    runtime: tokio::runtime::Runtime,
+}
+
 /// `n` operator streams on the master at `addr`, each read by its own task until aborted.
-pub async fn attach(
-    client: &HttpClient,
-    addr: &str,
-    n: usize,
-    since: Instant,
-) -> anyhow::Result<(Arc<StreamCounters>, Vec<tokio::task::JoinHandle<()>>)> {
+pub async fn attach(addr: &str, n: usize, since: Instant) -> anyhow::Result<Attached> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(READER_THREAD)
+        .enable_all()
+        .build()?;
     let counters = Arc::new(StreamCounters::default());
     let url = format!("{}://{addr}/api/v1", meseta_http::tls::scheme());
+    let (opened_tx, mut opened) = tokio::sync::mpsc::channel::<anyhow::Result<()>>(n.max(1));
     let mut readers = Vec::with_capacity(n);
     for _ in 0..n {
-        let request = hyper::Request::post(&url)
+        let (url, counters, opened_tx) = (url.clone(), counters.clone(), opened_tx.clone());
+        readers.push(runtime.spawn(async move {
+            let client = crate::launch::client();
+            let opened = read_stream(&client, &url, &counters, since, &opened_tx).await;
+            if let Err(e) = opened {
+                let _ = opened_tx.send(Err(e)).await;
+            }
+        }));
+    }
+    for _ in 0..n {
+        match opened.recv().await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(e),
+            None => anyhow::bail!("the stream readers ended before subscribing"),
+        }
+    }
+    Ok(Attached {
+        counters,
+        readers,
+        runtime,
+    })
+}
+
+const READER_THREAD: &str = "stream-reader";
+
+/// CPU time (user + system) of this process and of its `stream-reader` threads so far.
+pub fn cpu_seconds() -> (f64, f64) {
+    let ticks = |stat: &str| -> f64 {
+        // Fields after the `(comm)`: utime and stime are the 12th and 13th.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            return 0.0;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let at = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (at(11) + at(12)) / 100.0
+    };
+    let process = std::fs::read_to_string("/proc/self/stat")
+        .map(|s| ticks(&s))
+        .unwrap_or(0.0);
+    let mut readers = 0.0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim() == READER_THREAD
+                && let Ok(stat) = std::fs::read_to_string(task.path().join("stat"))
+            {
+                readers += ticks(&stat);
+            }
+        }
+    }
+    (process, readers)
+}
+
+/// Subscribes, says so on `opened`, then reads until the stream ends.
+async fn read_stream(
+    client: &HttpClient,
+    url: &str,
+    counters: &StreamCounters,
+    since: Instant,
+    opened: &tokio::sync::mpsc::Sender<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    {
+        let request = hyper::Request::post(url)
             .header("content-type", "application/json")
             .header("accept", "application/json")
             .body(Full::new(Bytes::from_static(br#"{"type":"SUBSCRIBE"}"#)))?;
@@ -49,9 +125,9 @@ pub async fn attach(
             "SUBSCRIBE on /api/v1 answered {}",
             response.status()
         );
+        let _ = opened.send(Ok(())).await;
         let mut body = response.into_body();
-        let counters = counters.clone();
-        readers.push(tokio::spawn(async move {
+        {
             let mut scan = Scanner::default();
             while let Some(Ok(frame)) = body.frame().await {
                 let Ok(data) = frame.into_data() else {
@@ -72,9 +148,9 @@ pub async fn attach(
                 }
             }
             counters.ended.fetch_add(1, Ordering::Relaxed);
-        }));
+        }
     }
-    Ok((counters, readers))
+    Ok(())
 }
 
 /// Counts RecordIO records as they stream by without copying them (a subscriber here is a
@@ -202,6 +278,29 @@ pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
                 .as_ref()
                 .is_some_and(|s| s.task_events == expected && s.ended == 0)
     };
+    for (key, f) in [
+        ("bare", &bare),
+        ("bare_paced", &bare_paced),
+        ("streams", &with),
+        ("streams_paced", &with_paced),
+    ] {
+        if !complete(f) && (key.starts_with("streams") || f.finished != tasks) {
+            let (events, ended) = f
+                .stream
+                .as_ref()
+                .map_or((0, 0), |s| (s.task_events, s.ended));
+            rep.set(
+                &format!("{key}_incomplete"),
+                format!(
+                    "finished {}/{tasks}, acknowledged {}/{}, failed calls {}, stream task events {events}/{expected}, streams ended {ended}",
+                    f.finished,
+                    f.acked,
+                    2 * tasks,
+                    f.failed_calls
+                ),
+            );
+        }
+    }
     rep.consistent = bare.finished == tasks
         && bare_paced.finished == tasks
         && complete(&with)
@@ -219,6 +318,14 @@ pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
         rep.set(
             &format!("{prefix}_paced_p99_accept_to_running_ms"),
             crate::ms(fp.p99),
+        );
+        // Where the CPU went in the saturated run: all of it, the readers', the rest (the
+        // master, the simulated agents and the framework).
+        rep.set(&format!("{prefix}_cpu_s"), round2(f.cpu_s));
+        rep.set(&format!("{prefix}_reader_cpu_s"), round2(f.reader_cpu_s));
+        rep.set(
+            &format!("{prefix}_cluster_cpu_s"),
+            round2(f.cpu_s - f.reader_cpu_s),
         );
     }
     if let Some(s) = &with.stream {
@@ -249,6 +356,10 @@ pub fn run(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
     Ok(vec![rep])
 }
 
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
 /// What one run's streams received.
 pub struct StreamFigures {
     pub task_events: u64,
@@ -261,12 +372,16 @@ pub struct StreamFigures {
 
 /// Waits (up to 30 s) until the streams hold `expected` task events, then stops the readers.
 pub async fn collect(
-    counters: &StreamCounters,
-    readers: Vec<tokio::task::JoinHandle<()>>,
+    attached: Attached,
     expected: u64,
     since: Instant,
     first_accept: Instant,
 ) -> StreamFigures {
+    let Attached {
+        counters,
+        readers,
+        runtime,
+    } = attached;
     let deadline = Instant::now() + Duration::from_secs(30);
     while counters.task_events.load(Ordering::Relaxed) < expected
         && counters.ended.load(Ordering::Relaxed) == 0
@@ -278,6 +393,7 @@ pub async fn collect(
     for r in readers {
         r.abort();
     }
+    runtime.shutdown_background();
     let last = since + Duration::from_micros(counters.last_event_us.load(Ordering::Relaxed));
     StreamFigures {
         task_events: counters.task_events.load(Ordering::Relaxed),

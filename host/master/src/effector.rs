@@ -107,14 +107,94 @@ pub fn record(event: &Event) -> Option<Bytes> {
     }
 }
 
-/// Batches of events an operator stream may have waiting before it is dropped as too slow.
-pub const OPERATOR_STREAM_BUFFER: usize = 4096;
+/// Bytes of events an operator stream may have waiting before it is dropped as too slow
+/// (about 20,000 task events; a reader that keeps up holds a few chunks at most).
+pub const OPERATOR_STREAM_BUFFER: usize = 8 << 20;
+
+/// The sending side of an operator stream's queue: unbounded as a channel, bounded by the
+/// bytes it holds unread (a count of chunks would punish a stream for the master's batching).
+#[derive(Clone, Debug)]
+pub struct OperatorQueue {
+    tx: mpsc::UnboundedSender<Bytes>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    limit: usize,
+}
+
+/// Why a chunk was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum QueueError {
+    /// The stream holds `limit` bytes unread.
+    Full,
+    /// The stream ended.
+    Closed,
+}
+
+impl OperatorQueue {
+    pub fn try_send(&self, chunk: Bytes) -> Result<(), QueueError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.tx.is_closed() {
+            return Err(QueueError::Closed);
+        }
+        let len = chunk.len();
+        if self.queued.load(Relaxed) + len > self.limit {
+            return Err(QueueError::Full);
+        }
+        self.queued.fetch_add(len, Relaxed);
+        self.tx.send(chunk).map_err(|_| QueueError::Closed)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// The receiving side of an operator stream's queue.
+pub struct OperatorQueueRx {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl OperatorQueueRx {
+    fn taken(&self, chunk: Bytes) -> Bytes {
+        self.queued
+            .fetch_sub(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+        chunk
+    }
+
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        let chunk = self.rx.recv().await?;
+        Some(self.taken(chunk))
+    }
+
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        let chunk = self.rx.try_recv().ok()?;
+        Some(self.taken(chunk))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+}
+
+/// A queue for one operator stream that holds at most `limit` bytes unread.
+pub fn operator_queue(limit: usize) -> (OperatorQueue, OperatorQueueRx) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    (
+        OperatorQueue {
+            tx,
+            queued: queued.clone(),
+            limit,
+        },
+        OperatorQueueRx { rx, queued },
+    )
+}
 
 /// Sends a batch of operator events (RecordIO records, each with who may see it) to every
 /// operator subscriber, as one chunk each: the events it may see, in order. Subscribers that
-/// see all of them share one buffer. A subscriber whose channel is full has not read for
-/// [`OPERATOR_STREAM_BUFFER`] batches: it is dropped (its stream ends) rather than buffered
-/// without bound or waited for; a closed one is forgotten. The number dropped as too slow.
+/// see all of them share one buffer. A subscriber that holds [`OPERATOR_STREAM_BUFFER`] bytes
+/// unread is dropped (its stream ends) rather than buffered without bound or waited for; a
+/// closed one is forgotten. The number dropped as too slow.
 pub fn fan_out(
     subscribers: &mut Vec<crate::core::OperatorSubscriber>,
     batch: &[(Bytes, crate::core::EventScope)],
@@ -150,11 +230,11 @@ pub fn fan_out(
         };
         match subscriber.tx.try_send(chunk) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(QueueError::Full) => {
                 slow += 1;
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(QueueError::Closed) => false,
         }
     });
     if slow > 0 {
@@ -474,9 +554,10 @@ mod tests {
 
     #[test]
     fn a_subscriber_that_does_not_read_is_dropped_and_the_others_are_served() {
-        let (reader, mut read) = mpsc::channel::<Bytes>(2);
-        let (stuck, _never_read) = mpsc::channel::<Bytes>(2);
-        let (gone, closed) = mpsc::channel::<Bytes>(2);
+        // Room for two events of four bytes each.
+        let (reader, mut read) = operator_queue(8);
+        let (stuck, _never_read) = operator_queue(8);
+        let (gone, closed) = operator_queue(8);
         drop(closed);
         let everyone = std::sync::Arc::new(crate::security::Approver::everyone());
         let mut subscribers: Vec<_> = [reader, stuck, gone]
@@ -493,9 +574,13 @@ mod tests {
         assert_eq!(read.try_recv().unwrap(), event);
         assert_eq!(fan_out(&mut subscribers, &batch), 0);
         assert_eq!(read.try_recv().unwrap(), event);
-        // `stuck` now holds two unread batches: the third drops it, `reader` gets it.
+        // `stuck` now holds eight unread bytes: the third event drops it, `reader` gets it.
         assert_eq!(fan_out(&mut subscribers, &batch), 1);
         assert_eq!(subscribers.len(), 1);
         assert_eq!(read.try_recv().unwrap(), event);
+        // A batch of two goes out as one chunk, and the reader's room is free again.
+        let two = [batch[0].clone(), batch[0].clone()];
+        assert_eq!(fan_out(&mut subscribers, &two), 0);
+        assert_eq!(read.try_recv().unwrap(), Bytes::from_static(b"2\n{}2\n{}"));
     }
 }

@@ -1308,7 +1308,7 @@ fn unauthorized_roles(shared: &Shared, info: &meseta_api::common::FrameworkInfo)
 /// and FRAMEWORK_REMOVED as they happen, in order, with a HEARTBEAT when nothing happened for
 /// the heartbeat interval. A subscriber that stops reading is dropped (see the effector).
 fn operator_subscribe(shared: &Shared, principal: &Principal) -> Result<Response, MasterError> {
-    let (tx, rx) = mpsc::channel::<Bytes>(crate::effector::OPERATOR_STREAM_BUFFER);
+    let (tx, rx) = crate::effector::operator_queue(crate::effector::OPERATOR_STREAM_BUFFER);
     let approver = Arc::new(Approver::new(&shared.authz, principal.0.as_deref()));
     shared.execute(Input::OperatorSubscribe(OperatorSubscriber {
         tx,
@@ -1319,7 +1319,7 @@ fn operator_subscribe(shared: &Shared, principal: &Principal) -> Result<Response
     let heartbeat = crate::effector::operator_record(&serde_json::json!({"type": "HEARTBEAT"}))
         .unwrap_or_default();
     struct Stream {
-        rx: mpsc::Receiver<Bytes>,
+        rx: crate::effector::OperatorQueueRx,
         ticker: Option<tokio::time::Interval>,
         heartbeat: Bytes,
         interval: Duration,
@@ -1361,7 +1361,7 @@ fn operator_subscribe(shared: &Shared, principal: &Principal) -> Result<Response
 
 /// `first` and the records already queued behind it, up to [`OPERATOR_CHUNK`] bytes, as one
 /// chunk: under a burst of events a stream then costs one write per chunk, not one per event.
-fn coalesce(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
+fn coalesce(first: Bytes, rx: &mut crate::effector::OperatorQueueRx) -> Bytes {
     if rx.is_empty() {
         return first;
     }
@@ -1369,11 +1369,11 @@ fn coalesce(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
     let mut records = vec![first];
     while size < OPERATOR_CHUNK {
         match rx.try_recv() {
-            Ok(more) => {
+            Some(more) => {
                 size += more.len();
                 records.push(more);
             }
-            Err(_) => break,
+            None => break,
         }
     }
     Bytes::from(records.concat())

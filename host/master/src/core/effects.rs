@@ -73,7 +73,7 @@ pub enum EventScope {
 /// dropped rather than buffered without bound, and what its principal may see.
 #[derive(Clone, Debug)]
 pub struct OperatorSubscriber {
-    pub tx: tokio::sync::mpsc::Sender<axum::body::Bytes>,
+    pub tx: crate::effector::OperatorQueue,
     pub approver: std::sync::Arc<crate::security::Approver>,
 }
 
