@@ -8,7 +8,6 @@
 //! segmentation tables among them, for these six calls. (chromedriver answers
 //! `Connection: close` but keeps the socket open, so a body is read by its `Content-Length`.)
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -18,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::daemons::{Failure, free_port, workspace_root};
-use crate::prereqs::say;
+use crate::daemons::{Failure, free_port};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -36,61 +34,12 @@ fn installed() -> bool {
 }
 
 fn install() -> Result<(), String> {
-    if installed() {
-        return Ok(());
-    }
-    let root = workspace_root();
-    std::fs::create_dir_all(root.join("target"))
-        .map_err(|e| format!("cannot create {}/target: {e}", root.display()))?;
-    let lock_path = root.join("target/chromium-install.lock");
-    let lock = File::create(&lock_path)
-        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
-    lock.lock()
-        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
-    if installed() {
-        return Ok(());
-    }
-    say(
-        "installing Debian's chromium and chromium-driver for the web UI test (first use: apt-get)",
-    );
-    let started = Instant::now();
-    for args in [
-        &["update"][..],
-        &[
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "chromium",
-            "chromium-driver",
-        ][..],
-    ] {
-        let out = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run apt-get: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "apt-get {} failed ({}): the web UI test needs Debian's chromium and \
-                 chromium-driver (as root)\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-    }
-    if !installed() {
-        return Err(format!(
-            "apt-get installed chromium but {CHROMIUM} or {CHROMEDRIVER} is still missing"
-        ));
-    }
-    say(&format!(
-        "chromium installed in {:.0} s",
-        started.elapsed().as_secs_f64()
-    ));
-    Ok(())
+    crate::prereqs::apt_install(
+        &["chromium", "chromium-driver"],
+        "the web UI test",
+        installed,
+        &format!("{CHROMIUM} or {CHROMEDRIVER}"),
+    )
 }
 
 /// A headless Chromium under chromedriver, one WebDriver session; both end on drop.

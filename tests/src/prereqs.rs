@@ -148,3 +148,66 @@ fn prepare_prometheus() -> Result<PathBuf, String> {
     }
     Ok(venv.join("bin/python"))
 }
+
+/// Installs Debian's `packages` (for `what`, said in errors) unless `installed()` holds: once per
+/// machine, under one file lock `target/apt-install.lock` shared by every test process (apt
+/// itself allows one at a time). `files` names what `installed()` looks for, for the error when
+/// it still fails afterwards.
+pub fn apt_install(
+    packages: &[&str],
+    what: &str,
+    installed: fn() -> bool,
+    files: &str,
+) -> Result<(), String> {
+    if installed() {
+        return Ok(());
+    }
+    let root = workspace_root();
+    std::fs::create_dir_all(root.join("target"))
+        .map_err(|e| format!("cannot create {}/target: {e}", root.display()))?;
+    let lock_path = root.join("target/apt-install.lock");
+    let lock = File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    if installed() {
+        return Ok(());
+    }
+    let list = packages.join(" ");
+    say(&format!(
+        "installing Debian's {list} for {what} (first use: apt-get)"
+    ));
+    let started = std::time::Instant::now();
+    let install: Vec<&str> = ["install", "-y", "--no-install-recommends"]
+        .into_iter()
+        .chain(packages.iter().copied())
+        .collect();
+    for args in [&["update"][..], &install[..]] {
+        let out = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run apt-get: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "apt-get {} failed ({}): Debian's {list} is needed for {what} (as root)\n\
+                 --- stdout ---\n{}\n--- stderr ---\n{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    if !installed() {
+        return Err(format!(
+            "apt-get installed {list} but {files} is still missing"
+        ));
+    }
+    say(&format!(
+        "{list} installed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}

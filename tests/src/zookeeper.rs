@@ -10,16 +10,13 @@
 //! [`crate::prereqs`] prepares pymesos), one shared server per test binary, and errors as
 //! [`Failure`]s.
 
-use std::fs::File;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use meseta_zk::server::{LocalZooKeeper, ServerError, is_installed};
 
-use crate::daemons::{Failure, workspace_root};
-use crate::prereqs::say;
+use crate::daemons::Failure;
 
 pub use meseta_zk::server::ZOOKEEPER_JAR;
 
@@ -121,47 +118,10 @@ pub fn ensure_installed() -> Result<(), Failure> {
 }
 
 fn install() -> Result<(), String> {
-    if is_installed() {
-        return Ok(());
-    }
-    let root = workspace_root();
-    std::fs::create_dir_all(root.join("target"))
-        .map_err(|e| format!("cannot create {}/target: {e}", root.display()))?;
-    let lock_path = root.join("target/zookeeper-install.lock");
-    let lock = File::create(&lock_path)
-        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
-    lock.lock()
-        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
-    if is_installed() {
-        return Ok(());
-    }
-    say("installing Debian's zookeeper package for the ZooKeeper tests (first use: apt-get)");
-    for args in [
-        &["update"][..],
-        &["install", "-y", "--no-install-recommends", "zookeeper"][..],
-    ] {
-        let out = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run apt-get: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "apt-get {} failed ({}): the ZooKeeper tests need Debian's zookeeper package \
-                 (as root)\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-    }
-    if !is_installed() {
-        return Err(format!(
-            "apt-get installed zookeeper but {ZOOKEEPER_JAR} or java is still missing"
-        ));
-    }
-    say("zookeeper installed");
-    Ok(())
+    crate::prereqs::apt_install(
+        &["zookeeper"],
+        "the ZooKeeper tests",
+        is_installed,
+        &format!("{ZOOKEEPER_JAR} or java"),
+    )
 }

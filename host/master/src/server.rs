@@ -1362,7 +1362,7 @@ fn operator_subscribe(shared: &Shared, principal: &Principal) -> Result<Response
 /// `first` and the records already queued behind it, up to [`OPERATOR_CHUNK`] bytes, as one
 /// chunk: under a burst of events a stream then costs one write per chunk, not one per event.
 fn coalesce(first: Bytes, rx: &mut crate::effector::OperatorQueueRx) -> Bytes {
-    if rx.is_empty() {
+    if rx.is_empty() || first.len() >= OPERATOR_CHUNK {
         return first;
     }
     let mut size = first.len();
@@ -1376,7 +1376,10 @@ fn coalesce(first: Bytes, rx: &mut crate::effector::OperatorQueueRx) -> Bytes {
             None => break,
         }
     }
-    Bytes::from(records.concat())
+    match records.len() {
+        1 => records.pop().unwrap_or_default(),
+        _ => Bytes::from(records.concat()),
+    }
 }
 
 /// How many bytes of queued operator events go out in one chunk at most.
