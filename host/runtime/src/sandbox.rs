@@ -260,7 +260,9 @@ impl<W: World<T>, T: Send + 'static> Sandbox<W, T> {
         store.set_epoch_deadline(deadline_ticks(deadline));
         store.data_mut().stderr_reset();
         let start = Instant::now();
+        let running = crate::engine::running();
         let result = f(bindings, store);
+        drop(running);
         self.module.counters.record_call(start.elapsed());
         match result {
             Ok(r) => {
@@ -334,6 +336,8 @@ impl<W: World<T>, T: Send + 'static> Sandbox<W, T> {
             data: (self.make_data)(),
         };
         let mut store = Store::new(engine, state);
+        // Guest code runs from here on (start functions, `init`, the replay).
+        let _running = crate::engine::running();
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         let deadline = module.deadline;
