@@ -342,6 +342,11 @@ impl Local {
 
     /// With extra command-line flags.
     pub fn start_with(extra: &[&str]) -> Result<Local, Failure> {
+        Local::start_env(extra, &[])
+    }
+
+    /// With extra command-line flags and environment variables (e.g. `MESETA_MODULE_CACHE`).
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Result<Local, Failure> {
         let work_dir = tempfile::tempdir().map_err(|e| Failure(format!("tempdir: {e}")))?;
         let dir = work_dir.path().to_string_lossy().into_owned();
         let args = vec![
@@ -356,7 +361,7 @@ impl Local {
             LOCAL_RESOURCES,
         ];
         let args = with_retry_flags(args, extra);
-        let daemon = Daemon::spawn(&args, "Master: ")?;
+        let daemon = Daemon::spawn_env(&args, env, "Master: ")?;
         Ok(Local {
             url: daemon.url.clone(),
             daemon,

@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod cluster;
 pub mod daemons;
+pub mod guests;
 pub mod prereqs;
 pub mod scheduler;
 pub mod zookeeper;
