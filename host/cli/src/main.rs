@@ -4,6 +4,7 @@ mod allocator_cmd;
 mod bench_cmd;
 mod daemon_cmd;
 mod module_cmd;
+mod module_new;
 mod security_args;
 mod simulate_cmd;
 

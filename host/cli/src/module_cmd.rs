@@ -49,6 +49,35 @@ pub enum ModuleCommand {
     },
     /// List the modules built into this binary.
     List,
+    /// Print the WIT contract of a module kind (its world and the packages it uses), or write it
+    /// with --out in the layout componentize-py, componentize-js and wit-bindgen read.
+    Wit {
+        /// allocator, master-hooks, agent-hooks, isolator, resource-estimator, qos-controller or
+        /// authorizer.
+        #[arg(long)]
+        kind: String,
+        /// Write the files into this directory (the kind's package, `deps/` for the rest).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Create a module project that builds as generated: its WIT, its policy with passing tests,
+    /// the glue to the world, a manifest and a README with the commands to build and run it.
+    New {
+        /// The module's name: lower-case letters, digits and '-'.
+        name: String,
+        /// allocator, master-hooks or agent-hooks.
+        #[arg(long)]
+        kind: String,
+        #[arg(long, value_enum)]
+        lang: crate::module_new::Lang,
+        /// Where to create it (default: ./NAME); must be empty or absent.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Rust only: the Meseta checkout whose meseta-types and meseta-sdk the project uses
+        /// (default: the tree this binary was built from).
+        #[arg(long)]
+        meseta: Option<PathBuf>,
+    },
 }
 
 pub(crate) fn loader(no_cache: bool) -> Loader<'static> {
@@ -76,6 +105,14 @@ pub fn run(cmd: ModuleCommand) -> ExitCode {
             modules_dir,
             no_cache,
         } => validate(modules.as_deref(), modules_dir.as_deref(), no_cache),
+        ModuleCommand::Wit { kind, out } => crate::module_new::wit(&kind, out.as_deref()),
+        ModuleCommand::New {
+            name,
+            kind,
+            lang,
+            dir,
+            meseta,
+        } => crate::module_new::new(&name, &kind, lang, dir.as_deref(), meseta.as_deref()),
         ModuleCommand::List => {
             for a in meseta_artifacts::SHIPPED {
                 println!("{:<20} {:<20} {} bytes", a.name, a.kind, a.bytes.len());
