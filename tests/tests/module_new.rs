@@ -39,15 +39,14 @@ fn new(tmp: &Path, name: &str, kind: &str, lang: &str) -> std::path::PathBuf {
     dir
 }
 
-/// `meseta module check WASM --kind KIND`, with the suite's compiled-module cache.
+/// `meseta module check WASM --kind KIND`, without the compiled-module cache (each build is a
+/// new component, which would only add to it).
 fn check(wasm: &Path, kind: &str) {
     let meseta = workspace_binary("meseta", "meseta-cli").unwrap();
-    let (key, cache) = guests::cache_env();
     let out = run(Command::new(&meseta)
         .args(["module", "check"])
         .arg(wasm)
-        .args(["--kind", kind])
-        .env(key, cache));
+        .args(["--kind", kind, "--no_cache"]));
     assert!(out.starts_with("ok: "), "{out}");
 }
 
@@ -58,17 +57,20 @@ fn python_projects_test_build_and_check() {
     for kind in KINDS {
         let name = format!("py-{kind}");
         let dir = new(tmp.path(), &name, kind, "python");
-        let test = run(Command::new("python3")
-            .args(["-m", "unittest", "-v"])
+        run(Command::new("python3")
+            .args(["-m", "unittest"])
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .current_dir(&dir));
-        drop(test);
         // the README's build command, with the venv's componentize-py
         run(Command::new(venv.join("bin/componentize-py"))
             .args(["-d", "wit", "-w", kind, "componentize", "app", "-o"])
             .arg(format!("{name}.wasm"))
             .current_dir(&dir));
-        check(&dir.join(format!("{name}.wasm")), kind);
+        // compiling an 18 MB component takes half a minute in the test profile: the allocator,
+        // the largest template, is checked; the build already refused exports that are missing
+        if kind == "allocator" {
+            check(&dir.join(format!("{name}.wasm")), kind);
+        }
     }
 }
 
@@ -91,7 +93,9 @@ fn js_projects_test_build_and_check() {
             .args(["run", "build", "--silent"])
             .env("PATH", path)
             .current_dir(&dir));
-        check(&dir.join(format!("{name}.wasm")), kind);
+        if kind == "allocator" {
+            check(&dir.join(format!("{name}.wasm")), kind);
+        }
     }
 }
 

@@ -17,15 +17,17 @@ export class Policy {
     this.kinds = []; // {name, revocable} per slot
     this.minAllocatable = [];
     this.excluded = new Set();
-    this.frameworks = new Map(); // id -> {roles, revocable, active, suppressed: Set}
-    this.agents = new Map(); // id -> {total, active}
+    this.frameworks = new Map(); // id -> {roles, revocable, active, suppressed: Set, used}
+    this.agents = new Map(); // id -> {total, allocated, active}
+    this.total = []; // the cluster's total, per slot
     this.held = new Map(); // "agent:framework:role" -> {agent, framework, role, amounts}
-    this.filters = new Map(); // "framework:role:agent" -> {framework, agent, expires}
+    this.filters = new Map(); // "framework:role:agent" -> {framework, role, agent, expires}
     this.paused = false;
   }
 
   initialize(kinds, minAllocatable, excluded) {
     this.kinds = kinds.map(({ name, revocable }) => ({ name, revocable }));
+    this.total = this.zeros();
     this.minAllocatable = minAllocatable.map((m) => Array.from(m));
     this.excluded = new Set(excluded);
   }
@@ -36,15 +38,17 @@ export class Policy {
 
   addFramework(id, roles, revocable, active, suppressed, used) {
     this.removeFramework(id);
-    this.frameworks.set(id, { roles: Array.from(roles), revocable, active, suppressed: new Set(suppressed) });
+    this.frameworks.set(id, {
+      roles: Array.from(roles), revocable, active, suppressed: new Set(suppressed), used: this.zeros(),
+    });
     for (const { agent, role, amounts } of used) {
       if (this.agents.has(agent)) this.hold(agent, id, role, amounts);
     }
   }
 
   removeFramework(id) {
+    for (const [k, h] of this.held) if (h.framework === id) this.release(k, h.amounts);
     this.frameworks.delete(id);
-    for (const [k, h] of this.held) if (h.framework === id) this.held.delete(k);
     for (const [k, f] of this.filters) if (f.framework === id) this.filters.delete(k);
   }
 
@@ -63,13 +67,17 @@ export class Policy {
 
   addAgent(id, total, used) {
     this.removeAgent(id);
-    this.agents.set(id, { total: Array.from(total), active: true });
+    this.agents.set(id, { total: Array.from(total), allocated: this.zeros(), active: true });
+    this.addTotal(total, 1);
     for (const { framework, role, amounts } of used) this.hold(id, framework, role, amounts);
   }
 
   removeAgent(id) {
+    const agent = this.agents.get(id);
+    if (!agent) return;
+    for (const [k, h] of this.held) if (h.agent === id) this.release(k, h.amounts);
+    this.addTotal(agent.total, -1);
     this.agents.delete(id);
-    for (const [k, h] of this.held) if (h.agent === id) this.held.delete(k);
     for (const [k, f] of this.filters) if (f.agent === id) this.filters.delete(k);
   }
 
@@ -80,23 +88,46 @@ export class Policy {
 
   updateAgent(id, total) {
     const a = this.agents.get(id);
-    if (a) a.total = Array.from(total);
+    if (!a) return;
+    this.addTotal(a.total, -1);
+    a.total = Array.from(total);
+    this.addTotal(a.total, 1);
+  }
+
+  addTotal(amounts, sign) {
+    amounts.forEach((v, i) => { this.total[i] += sign * v; });
   }
 
   hold(agent, framework, role, amounts) {
     const k = key(agent, framework, role);
     let h = this.held.get(k);
     if (!h) this.held.set(k, (h = { agent, framework, role, amounts: this.zeros() }));
-    amounts.forEach((v, i) => { h.amounts[i] += v; });
+    const allocated = this.agents.get(agent).allocated;
+    const used = this.frameworks.get(framework)?.used;
+    amounts.forEach((v, i) => {
+      h.amounts[i] += v;
+      allocated[i] += v;
+      if (used) used[i] += v;
+    });
+  }
+
+  /** Takes `amounts` (at most what is held) off the books of held entry `k`. */
+  release(k, amounts) {
+    const h = this.held.get(k);
+    const allocated = this.agents.get(h.agent).allocated;
+    const used = this.frameworks.get(h.framework)?.used;
+    Array.from(amounts).forEach((v, i) => {
+      const taken = Math.min(v, h.amounts[i]);
+      h.amounts[i] -= taken;
+      allocated[i] -= taken;
+      if (used) used[i] -= taken;
+    });
+    if (h.amounts.every((v) => v <= EPSILON)) this.held.delete(k);
   }
 
   recover(framework, agent, role, amounts, refuseSeconds, nowMs) {
     const k = key(agent, framework, role);
-    const h = this.held.get(k);
-    if (h) {
-      amounts.forEach((v, i) => { h.amounts[i] = Math.max(0, h.amounts[i] - v); });
-      if (h.amounts.every((v) => v <= EPSILON)) this.held.delete(k);
-    }
+    if (this.held.has(k)) this.release(k, amounts);
     if (refuseSeconds > 0 && this.frameworks.has(framework) && this.agents.has(agent)) {
       this.filters.set(key(framework, role, agent), { framework, role, agent, expires: nowMs + refuseSeconds * 1000 });
     }
@@ -115,65 +146,49 @@ export class Policy {
     for (const [k, x] of this.filters) if (x.framework === id && revived.has(x.role)) this.filters.delete(k);
   }
 
-  free(id) {
-    const free = Array.from(this.agents.get(id).total);
-    for (const h of this.held.values()) {
-      if (h.agent === id) h.amounts.forEach((v, i) => { free[i] -= v; });
-    }
-    return free.map((v) => (v > EPSILON ? v : 0));
-  }
-
   allocatable(amounts) {
     if (this.minAllocatable.length === 0) return amounts.some((v) => v > EPSILON);
     return this.minAllocatable.some((entry) => entry.every((m, i) => amounts[i] + EPSILON >= m));
   }
 
-  /** Each framework's dominant share of the cluster's total. */
-  shares() {
-    const total = this.zeros();
-    for (const a of this.agents.values()) a.total.forEach((v, i) => { total[i] += v; });
-    const used = new Map();
-    for (const h of this.held.values()) {
-      if (!used.has(h.framework)) used.set(h.framework, this.zeros());
-      const acc = used.get(h.framework);
-      h.amounts.forEach((v, i) => { acc[i] += v; });
-    }
-    const shares = new Map();
-    for (const id of this.frameworks.keys()) {
-      const acc = used.get(id) ?? this.zeros();
-      let share = 0;
-      total.forEach((t, i) => { if (t > 0 && !this.excluded.has(i)) share = Math.max(share, acc[i] / t); });
-      shares.set(id, share);
-    }
-    return shares;
+  /** The framework's dominant share of the cluster's total. */
+  share(id) {
+    const used = this.frameworks.get(id).used;
+    let share = 0;
+    this.total.forEach((t, i) => { if (t > 0 && !this.excluded.has(i)) share = Math.max(share, used[i] / t); });
+    return share;
   }
 
   /** The round's offers as {framework, role, agent, amounts}. */
   allocate(nowMs) {
     if (this.paused) return [];
     for (const [k, f] of this.filters) if (f.expires <= nowMs) this.filters.delete(k);
-    let shares = this.shares();
+    const byShare = (a, b) => a.share - b.share || a.framework - b.framework || a.role - b.role;
+    // every pair that may get offers, lowest share first
+    let order = [];
+    for (const [framework, f] of this.frameworks) {
+      if (!f.active) continue;
+      for (const role of f.roles) {
+        if (!f.suppressed.has(role)) order.push({ share: this.share(framework), framework, role });
+      }
+    }
+    order.sort(byShare);
     const offers = [];
     for (const agent of [...this.agents.keys()].sort((a, b) => a - b)) {
-      if (!this.agents.get(agent).active) continue;
-      const free = this.free(agent);
-      const candidates = [];
-      for (const [framework, f] of this.frameworks) {
-        if (!f.active) continue;
-        for (const role of f.roles) {
-          if (!f.suppressed.has(role) && !this.filters.has(key(framework, role, agent))) {
-            candidates.push({ share: shares.get(framework), framework, role });
-          }
-        }
-      }
-      candidates.sort((a, b) => a.share - b.share || a.framework - b.framework || a.role - b.role);
-      for (const { framework, role } of candidates) {
+      const a = this.agents.get(agent);
+      if (!a.active) continue;
+      const free = a.total.map((t, i) => (t - a.allocated[i] > EPSILON ? t - a.allocated[i] : 0));
+      for (const { framework, role } of order) {
+        if (this.filters.has(key(framework, role, agent))) continue;
         const revocable = this.frameworks.get(framework).revocable;
         const amounts = free.map((v, i) => (this.kinds[i].revocable && !revocable ? 0 : v));
         if (!this.allocatable(amounts)) continue;
         this.hold(agent, framework, role, amounts);
         offers.push({ framework, role, agent, amounts });
-        shares = this.shares();
+        // the framework's share grew: its pairs move back in the order
+        const share = this.share(framework);
+        for (const p of order) if (p.framework === framework) p.share = share;
+        order.sort(byShare);
         break;
       }
     }

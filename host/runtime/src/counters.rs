@@ -24,6 +24,8 @@ pub struct Counters {
     latency_sum_ns: AtomicU64,
     latency_max_ns: AtomicU64,
     latency: [AtomicU64; BUCKETS],
+    /// The largest linear memory granted to any instance, in bytes.
+    memory_peak: AtomicU64,
 }
 
 /// A point-in-time copy of the counters, as served by `/master/modules`.
@@ -92,6 +94,7 @@ impl Default for Counters {
             latency_sum_ns: AtomicU64::new(0),
             latency_max_ns: AtomicU64::new(0),
             latency: std::array::from_fn(|_| AtomicU64::new(0)),
+            memory_peak: AtomicU64::new(0),
         }
     }
 }
@@ -145,6 +148,16 @@ impl Counters {
             sum_seconds: self.latency_sum_ns.load(Relaxed) as f64 / 1e9,
             buckets,
         }
+    }
+
+    /// A memory of `bytes` was granted (at instantiation or `memory.grow`).
+    pub fn record_memory(&self, bytes: u64) {
+        self.memory_peak.fetch_max(bytes, Relaxed);
+    }
+
+    /// The largest linear memory granted to any instance of the module so far, in bytes.
+    pub fn memory_peak(&self) -> u64 {
+        self.memory_peak.load(Relaxed)
     }
 
     pub fn snapshot(&self) -> CountersSnapshot {

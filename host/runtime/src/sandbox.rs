@@ -61,10 +61,12 @@ impl<T: Send> WasiView for StoreState<T> {
     }
 }
 
-/// Caps linear memory and remembers whether the guest hit the cap.
+/// Caps linear memory, remembers whether the guest hit the cap, and records the largest memory
+/// granted in the module's counters (`Counters::memory_peak`).
 struct Limiter {
     limit: u64,
     denied: bool,
+    counters: Arc<crate::counters::Counters>,
 }
 
 impl ResourceLimiter for Limiter {
@@ -78,6 +80,7 @@ impl ResourceLimiter for Limiter {
             self.denied = true;
             return Ok(false);
         }
+        self.counters.record_memory(desired as u64);
         Ok(true)
     }
 
@@ -331,6 +334,7 @@ impl<W: World<T>, T: Send + 'static> Sandbox<W, T> {
             limiter: Limiter {
                 limit: module.memory_limit,
                 denied: false,
+                counters: Arc::clone(&module.counters),
             },
             stderr,
             data: (self.make_data)(),
