@@ -83,6 +83,17 @@ pub const PY_ALLOCATOR: Guest = Guest::new(Lang::Python, "allocator-share", "all
 pub const PY_HOOK: Guest = Guest::new(Lang::Python, "hook-env", "agent-hooks");
 pub const JS_ALLOCATOR: Guest = Guest::new(Lang::Js, "allocator-share", "allocator");
 pub const JS_HOOK: Guest = Guest::new(Lang::Js, "hook-labels", "master-hooks");
+pub const PY_LABELS: Guest = Guest::new(Lang::Python, "hook-labels", "master-hooks");
+pub const JS_ENV: Guest = Guest::new(Lang::Js, "hook-env", "agent-hooks");
+/// Every example, for the test that builds them all.
+pub const ALL: [Guest; 6] = [
+    PY_ALLOCATOR,
+    PY_HOOK,
+    PY_LABELS,
+    JS_ALLOCATOR,
+    JS_HOOK,
+    JS_ENV,
+];
 
 fn guest_dir() -> PathBuf {
     workspace_root().join("target/guest-modules")

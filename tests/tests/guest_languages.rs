@@ -153,3 +153,32 @@ fn sandbox_stdout(work_dir: &std::path::Path, framework: &str, task: &str) -> st
     }
     panic!("no sandbox of task {task} under {}", slaves.display());
 }
+
+/// Every example in `examples/python` and `examples/js` passes its own unit tests (the policy,
+/// natively: `python3 -m unittest`, `node --test`), builds, and loads as its kind (the two the
+/// cluster tests above do not run are the ones `meseta bench languages` and `meseta module new`
+/// use).
+#[test]
+fn every_example_passes_its_tests_builds_and_loads() {
+    for guest in guests::ALL {
+        let dir = guest.source_dir();
+        let out = match guest.lang {
+            guests::Lang::Python => Command::new("python3")
+                .args(["-m", "unittest"])
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .current_dir(&dir)
+                .output(),
+            guests::Lang::Js => Command::new("node").arg("--test").current_dir(&dir).output(),
+        }
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: its tests failed\n{}\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // builds it and loads it with `meseta module check --kind`
+        guests::build(guest).unwrap();
+    }
+}

@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::{BenchOptions, Report, median, ms, progress, timed};
 
 /// The events the scenarios send, to either allocator.
-trait Alloc {
+pub(crate) trait Alloc {
     fn initialize(&mut self, o: Options) -> anyhow::Result<()>;
     fn add_role(&mut self, role: u32, name: &str) -> anyhow::Result<()>;
     fn update_quota(&mut self, role: u32, q: Quantities) -> anyhow::Result<()>;
@@ -200,7 +200,7 @@ fn both(
 /// Mesos' benchmark cluster: one role `*`, `frameworks` frameworks, and `agents` agents of
 /// `cpus:24;mem:4096;disk:4096;ports:[31000-32000]`, agent `i` partly used (`used`: cpus, mem,
 /// disk, ports) by framework `i % frameworks`.
-fn mesos_agents(
+pub(crate) fn mesos_agents(
     a: &mut dyn Alloc,
     agents: u32,
     frameworks: u32,

@@ -18,7 +18,8 @@
 //! restarted, until it has re-registered with all of them) and `ha-failover` (three `meseta
 //! master --zk` child processes on a local ZooKeeper, which must be installed; the leader
 //! SIGKILLed with many agents and a framework following it through ZooKeeper: time to a new
-//! leader, to every agent re-registered and to the first offer).
+//! leader, to every agent re-registered and to the first offer), and `languages` (the Python and
+//! JavaScript example modules beside the Rust ones: size, start, memory, hook call, round).
 //!
 //! Every scenario also checks that its results are consistent (native and Wasm rounds made the
 //! same offers, every task was launched, ...); `--quick` runs all of them at small sizes as a
@@ -35,6 +36,7 @@ mod child;
 mod failover;
 mod ha;
 mod hooks;
+mod languages;
 mod launch;
 mod memory;
 mod shadow;
@@ -65,6 +67,7 @@ pub const SCENARIOS: &[&str] = &[
     "master-failover",
     "agent-recovery",
     "ha-failover",
+    "languages",
 ];
 
 /// Output format.
@@ -300,6 +303,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<bool> {
             "master-failover" => failover::master_failover(options)?,
             "agent-recovery" => failover::agent_recovery(options)?,
             "ha-failover" => ha::ha_failover(options)?,
+            "languages" => languages::run(options)?,
             _ => Vec::new(),
         };
         for r in &reports {

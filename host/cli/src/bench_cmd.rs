@@ -15,7 +15,7 @@ pub enum OutputFormat {
 pub struct BenchCommand {
     /// Scenarios to run: all, allocator-decline, allocator-quota, allocator-suppress,
     /// allocator-shadow, launch, hooks, authorizer, operator-state, operator-stream, module-start, master-memory, registry,
-    /// master-failover, agent-recovery, ha-failover (default: all).
+    /// master-failover, agent-recovery, ha-failover, languages (default: all).
     scenarios: Vec<String>,
     /// Every scenario at small sizes: a smoke test that they complete and agree (CI).
     #[arg(long)]

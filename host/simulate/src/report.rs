@@ -67,6 +67,8 @@ pub struct RunReport {
     pub round_ms: Percentiles,
     /// Module faults (a faulted round makes no offers).
     pub faults: u64,
+    /// The first faults, each with the virtual time and the call it happened in.
+    pub fault_log: Vec<String>,
     /// Per resource kind: held by running tasks / cluster total, time-weighted mean and peak.
     pub utilisation: Vec<KindStat>,
     pub agents_used_peak: u32,
@@ -331,6 +333,7 @@ impl Recorder {
             .collect();
         let series = downsample(s, end, points.max(2), &self.kinds, &self.roles);
         RunReport {
+            fault_log: Vec::new(),
             allocator: self.name.clone(),
             tasks: self.tasks,
             launched: self.launched,
