@@ -5,6 +5,7 @@ mod bench_cmd;
 mod daemon_cmd;
 mod module_cmd;
 mod module_new;
+mod module_test;
 mod security_args;
 mod simulate_cmd;
 
@@ -69,6 +70,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Daemons log what they do; the module commands only what went wrong.
     let default = match cli.command {
+        // the test kit reports every fault itself, with its step
+        Command::Module(module_cmd::ModuleCommand::Test { .. }) => "error",
         Command::Module(_)
         | Command::Bench(_)
         | Command::Simulate(_)

@@ -60,6 +60,17 @@ pub enum ModuleCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Load a module into the sandbox and drive it through scripted scenarios with the host's
+    /// checks (an allocator: small simulated clusters; hooks: tasks through every hook point);
+    /// reports the step that failed. FILE is a component; DIR a project with a modules.json.
+    Test {
+        target: PathBuf,
+        /// The kind, when the component's exports do not say.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long = "no_cache", alias = "no-cache")]
+        no_cache: bool,
+    },
     /// Create a module project that builds as generated: its WIT, its policy with passing tests,
     /// the glue to the world, a manifest and a README with the commands to build and run it.
     New {
@@ -105,6 +116,11 @@ pub fn run(cmd: ModuleCommand) -> ExitCode {
             modules_dir,
             no_cache,
         } => validate(modules.as_deref(), modules_dir.as_deref(), no_cache),
+        ModuleCommand::Test {
+            target,
+            kind,
+            no_cache,
+        } => crate::module_test::run(&target, kind.as_deref(), no_cache),
         ModuleCommand::Wit { kind, out } => crate::module_new::wit(&kind, out.as_deref()),
         ModuleCommand::New {
             name,
