@@ -30,9 +30,11 @@ const NAME: &str = "languages";
 
 /// Where the test suite puts the Python and JavaScript components.
 fn guest_dir() -> PathBuf {
-    std::env::var_os("MESETA_GUEST_MODULES")
+    let dir = std::env::var_os("MESETA_GUEST_MODULES")
         .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("target/guest-modules"), PathBuf::from)
+        .map_or_else(|| PathBuf::from("target/guest-modules"), PathBuf::from);
+    // the manifests below resolve relative paths against `/`
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// `(language, component file, parameters)` of each module of `kind` (`hook` or `allocator`).
