@@ -131,8 +131,8 @@ pub fn build(guest: Guest) -> Result<PathBuf, Failure> {
     let wasm = guest.wasm();
     let stamp_path = wasm.with_extension("stamp");
     let stamp = stamp(&guest)?;
-    let fresh = wasm.is_file()
-        && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s.trim() == stamp);
+    let fresh =
+        wasm.is_file() && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s.trim() == stamp);
     if !fresh {
         let started = std::time::Instant::now();
         let work = dir.join(format!("build-{}-{}", guest.lang.dir(), guest.name));
@@ -143,8 +143,16 @@ pub fn build(guest: Guest) -> Result<PathBuf, Failure> {
         let mut cmd = match guest.lang {
             Lang::Python => {
                 let mut c = Command::new(python_tools()?.join("bin/componentize-py"));
-                c.args(["-d", "wit", "-w", guest.world(), "componentize", "app", "-o"])
-                    .arg(&tmp);
+                c.args([
+                    "-d",
+                    "wit",
+                    "-w",
+                    guest.world(),
+                    "componentize",
+                    "app",
+                    "-o",
+                ])
+                .arg(&tmp);
                 c
             }
             Lang::Js => {
@@ -155,7 +163,10 @@ pub fn build(guest: Guest) -> Result<PathBuf, Failure> {
                 c
             }
         };
-        run(cmd.current_dir(&work), &format!("building {}", wasm.display()))?;
+        run(
+            cmd.current_dir(&work),
+            &format!("building {}", wasm.display()),
+        )?;
         std::fs::rename(&tmp, &wasm)
             .map_err(|e| Failure(format!("cannot rename {}: {e}", tmp.display())))?;
         std::fs::write(&stamp_path, &stamp)
@@ -194,8 +205,8 @@ fn stamp(guest: &Guest) -> Result<String, Failure> {
     h.write(COMPONENTIZE_JS.as_bytes());
     h.write(guest.kind.as_bytes());
     for f in files {
-        let bytes = std::fs::read(&f)
-            .map_err(|e| Failure(format!("cannot read {}: {e}", f.display())))?;
+        let bytes =
+            std::fs::read(&f).map_err(|e| Failure(format!("cannot read {}: {e}", f.display())))?;
         h.write(f.to_string_lossy().as_bytes());
         h.write(&bytes);
     }

@@ -56,7 +56,8 @@ fn allocator_runs_pymesos_flow(guest: Guest, name: &str) {
         &[library(guest, name, &[], "")],
         &["--allocator", name, "--allocation_interval", "200ms"],
     );
-    let stdout = run_pymesos_script(&local, "pymesos_flow.py", &[]).unwrap_or_else(|e| panic!("{e}"));
+    let stdout =
+        run_pymesos_script(&local, "pymesos_flow.py", &[]).unwrap_or_else(|e| panic!("{e}"));
     println!("{stdout}");
     // the offers came from the module: its rounds ran, none faulted or fell back to native DRF
     let entry = module_entry(&local, name);
@@ -66,8 +67,16 @@ fn allocator_runs_pymesos_flow(guest: Guest, name: &str) {
         entry["counters"]["calls"].as_u64().unwrap_or(0) > 0,
         "no calls into {name}: {text}"
     );
-    assert_eq!(entry["counters"]["faults"], 0, "{name} faulted: {text}\n{}", local.output());
-    assert_eq!(entry["counters"]["fallbacks"], 0, "{name} fell back: {text}");
+    assert_eq!(
+        entry["counters"]["faults"],
+        0,
+        "{name} faulted: {text}\n{}",
+        local.output()
+    );
+    assert_eq!(
+        entry["counters"]["fallbacks"], 0,
+        "{name} fell back: {text}"
+    );
 }
 
 #[test]
@@ -86,7 +95,12 @@ fn js_allocator_gives_pymesos_its_offers() {
 fn js_hook_labels_tasks_and_python_hook_sets_their_environment() {
     let local = local(
         &[
-            library(JS_HOOK, "js_labels", &[("team", "platform"), ("tier", "2")], ""),
+            library(
+                JS_HOOK,
+                "js_labels",
+                &[("team", "platform"), ("tier", "2")],
+                "",
+            ),
             library(PY_HOOK, "py_env", &[("DEPLOY_ENV", "staging")], ""),
         ],
         &["--hooks", "js_labels,py_env"],
@@ -94,7 +108,10 @@ fn js_hook_labels_tasks_and_python_hook_sets_their_environment() {
     let framework = workspace_binary("example-framework", "meseta-example-framework").unwrap();
     let out = Command::new(&framework)
         .args(["--master", &local.url, "--tasks", "2", "--timeout", "60s"])
-        .args(["--command", "echo deployed to $DEPLOY_ENV by $MESETA_FRAMEWORK_ID"])
+        .args([
+            "--command",
+            "echo deployed to $DEPLOY_ENV by $MESETA_FRAMEWORK_ID",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -111,10 +128,17 @@ fn js_hook_labels_tasks_and_python_hook_sets_their_environment() {
     let frameworks = ["frameworks", "completed_frameworks"].map(|k| state[k].as_array().cloned());
     for framework in frameworks.iter().flatten().flatten() {
         let id = framework["id"].as_str().unwrap();
-        for task in framework["completed_tasks"].as_array().into_iter().flatten() {
+        for task in framework["completed_tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             tasks += 1;
             let labels = task["labels"].to_string();
-            for label in [r#""key":"team","value":"platform""#, r#""key":"tier","value":"2""#] {
+            for label in [
+                r#""key":"team","value":"platform""#,
+                r#""key":"tier","value":"2""#,
+            ] {
                 assert!(labels.contains(label), "task without {label}: {task}");
             }
             let work_dir = std::path::PathBuf::from(state["flags"]["work_dir"].as_str().unwrap());
@@ -168,7 +192,10 @@ fn every_example_passes_its_tests_builds_and_loads() {
                 .env("PYTHONDONTWRITEBYTECODE", "1")
                 .current_dir(&dir)
                 .output(),
-            guests::Lang::Js => Command::new("node").arg("--test").current_dir(&dir).output(),
+            guests::Lang::Js => Command::new("node")
+                .arg("--test")
+                .current_dir(&dir)
+                .output(),
         }
         .unwrap();
         assert!(

@@ -31,9 +31,15 @@ fn new(tmp: &Path, name: &str, kind: &str, lang: &str) -> std::path::PathBuf {
     let meseta = workspace_binary("meseta", "meseta-cli").unwrap();
     let dir = tmp.join(name);
     run(Command::new(&meseta)
-        .args(["module", "new", name, "--kind", kind, "--lang", lang, "--dir"])
+        .args([
+            "module", "new", name, "--kind", kind, "--lang", lang, "--dir",
+        ])
         .arg(&dir));
-    for file in ["README.md", "modules.json", "wit/deps/meseta-modules-0.1.0/types.wit"] {
+    for file in [
+        "README.md",
+        "modules.json",
+        "wit/deps/meseta-modules-0.1.0/types.wit",
+    ] {
         assert!(dir.join(file).is_file(), "{name}: no {file}");
     }
     dir

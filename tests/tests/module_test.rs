@@ -20,7 +20,10 @@ fn module_test(args: &[&str]) -> (bool, String) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), format!("{stdout}\n--- stderr ---\n{stderr}"))
+    (
+        out.status.success(),
+        format!("{stdout}\n--- stderr ---\n{stderr}"),
+    )
 }
 
 #[test]
@@ -29,15 +32,22 @@ fn python_allocator_and_js_hook_pass_every_scenario() {
         let wasm = guests::build(guest).unwrap();
         let (ok, out) = module_test(&[wasm.to_str().unwrap()]);
         assert!(ok, "{out}");
-        assert!(out.contains(&format!("{steps} of {steps} steps passed")), "{out}");
+        assert!(
+            out.contains(&format!("{steps} of {steps} steps passed")),
+            "{out}"
+        );
         assert!(!out.contains("FAIL"), "{out}");
     }
 }
 
 #[test]
 fn misbehaving_modules_fail_at_the_step_that_caught_them() {
-    let liar = meseta_artifacts::test_guest("test-allocator-liar").unwrap().path;
-    let adversary = meseta_artifacts::test_guest("test-hooks-adversary").unwrap().path;
+    let liar = meseta_artifacts::test_guest("test-allocator-liar")
+        .unwrap()
+        .path;
+    let adversary = meseta_artifacts::test_guest("test-hooks-adversary")
+        .unwrap()
+        .path;
     let dir = tempfile::tempdir().unwrap();
     let manifest = serde_json::json!({"libraries": [
         {"file": liar, "modules": [{"name": "liar",
@@ -65,7 +75,10 @@ fn misbehaving_modules_fail_at_the_step_that_caught_them() {
 fn bad_targets_say_what_to_give_instead() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, out) = module_test(&[dir.path().to_str().unwrap()]);
-    assert!(!ok && out.contains("modules.json") && out.contains("meseta module new"), "{out}");
+    assert!(
+        !ok && out.contains("modules.json") && out.contains("meseta module new"),
+        "{out}"
+    );
     let missing = dir.path().join("nope.wasm");
     let (ok, out) = module_test(&[missing.to_str().unwrap()]);
     assert!(!ok && out.contains("does not exist"), "{out}");

@@ -177,13 +177,16 @@ fn template(lang: Lang, kind: &str) -> (Files, &'static [(&'static str, &'static
             ["app.js", "policy.js", "policy.test.js"]
         ),
         (Lang::Js, "master-hooks") => {
-            example!("js", "hook-labels", ["app.js", "policy.js", "policy.test.js"])
+            example!(
+                "js",
+                "hook-labels",
+                ["app.js", "policy.js", "policy.test.js"]
+            )
         }
         (Lang::Js, _) => example!("js", "hook-env", ["app.js", "policy.js", "policy.test.js"]),
-        (Lang::Rust, "allocator") => &[(
-            "src/lib.rs",
-            include_str!("../templates/rust/allocator.rs"),
-        )],
+        (Lang::Rust, "allocator") => {
+            &[("src/lib.rs", include_str!("../templates/rust/allocator.rs"))]
+        }
         (Lang::Rust, "master-hooks") => &[(
             "src/lib.rs",
             include_str!("../templates/rust/master-hooks.rs"),
@@ -404,9 +407,9 @@ mod tests {
         for (kind, _) in KINDS {
             let files = wit_files(kind).unwrap();
             assert!(
-                files
-                    .iter()
-                    .any(|(p, t)| !p.starts_with("deps/") && t.contains(&format!("world {kind} {{"))),
+                files.iter().any(
+                    |(p, t)| !p.starts_with("deps/") && t.contains(&format!("world {kind} {{"))
+                ),
                 "no world {kind}"
             );
         }
@@ -422,8 +425,14 @@ mod tests {
         assert!(err.contains("meseta module wit --kind isolator"), "{err}");
         let err = create("m", "sorter", Lang::Js, Some(&at("c")), None).unwrap_err();
         assert!(err.contains("unknown kind 'sorter'"), "{err}");
-        let err = create("m", "allocator", Lang::Rust, Some(&at("d")), Some(dir.path()))
-            .unwrap_err();
+        let err = create(
+            "m",
+            "allocator",
+            Lang::Rust,
+            Some(&at("d")),
+            Some(dir.path()),
+        )
+        .unwrap_err();
         assert!(err.contains("is not a checkout of Meseta"), "{err}");
         std::fs::write(at("e"), "").unwrap();
         create("m", "allocator", Lang::Js, Some(&at("f")), None).unwrap();

@@ -87,7 +87,12 @@ pub fn run(target: &Path, kind: Option<&str>, no_cache: bool) -> ExitCode {
             )],
         };
         for s in &steps {
-            println!("  {} {}{}", if s.ok { "ok  " } else { "FAIL" }, s.name, s.detail);
+            println!(
+                "  {} {}{}",
+                if s.ok { "ok  " } else { "FAIL" },
+                s.name,
+                s.detail
+            );
         }
         let bad = steps.iter().filter(|s| !s.ok).count();
         failed += bad;
@@ -194,13 +199,14 @@ fn allocator(module: &Arc<LoadedModule>) -> Vec<Step> {
             until_ms: Some(600_000),
             points: 10,
         };
-        let report = match meseta_simulate::simulate(name, &workload, &[candidate], &options, &mut |_| {}) {
-            Ok(r) => r,
-            Err(e) => {
-                steps.push(Step::fail(*name, e));
-                continue;
-            }
-        };
+        let report =
+            match meseta_simulate::simulate(name, &workload, &[candidate], &options, &mut |_| {}) {
+                Ok(r) => r,
+                Err(e) => {
+                    steps.push(Step::fail(*name, e));
+                    continue;
+                }
+            };
         let Some(run) = report.runs.first() else {
             steps.push(Step::fail(*name, "the simulator made no run"));
             continue;
@@ -252,7 +258,10 @@ fn scenes() -> Vec<(&'static str, Scene)> {
         agent_id: "agent-1".into(),
         hostname: "host-1".into(),
         port: 5051,
-        resources: vec![Resource::scalar("cpus", 4.0), Resource::scalar("mem", 4096.0)],
+        resources: vec![
+            Resource::scalar("cpus", 4.0),
+            Resource::scalar("mem", 4096.0),
+        ],
         attributes: vec![],
     };
     let framework = FrameworkInfo {
@@ -270,7 +279,10 @@ fn scenes() -> Vec<(&'static str, Scene)> {
         task_id: "task-1".into(),
         name: "plain".into(),
         agent_id: "agent-1".into(),
-        resources: vec![Resource::scalar("cpus", 0.5), Resource::scalar("mem", 128.0)],
+        resources: vec![
+            Resource::scalar("cpus", 0.5),
+            Resource::scalar("mem", 128.0),
+        ],
         command: Some(command.clone()),
         ..Default::default()
     };

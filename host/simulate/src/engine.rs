@@ -168,29 +168,30 @@ pub fn run_one(
     let mut faults = 0u64;
     // A module fault on an event is counted and the replay goes on: the adapter keeps the
     // event in its shadow, so the next call's fresh instance gets it by replay.
-    // What faulted, when and on which call, for `meseta module test`: the first few faults.
+    // What faulted, when and on which call (`meseta module test` shows them): the first few.
+    let clock = std::cell::Cell::new(0u64);
     let mut fault_log: Vec<String> = Vec::new();
-    let mut log_fault = |now_ms: u64, call: &str, e: &dyn std::fmt::Display| {
+    let mut log_fault = |call: &str, e: &dyn std::fmt::Display| {
         if fault_log.len() < MAX_FAULT_LOG {
-            fault_log.push(format!("t={:.3}s {call}: {e}", now_ms as f64 / 1e3));
+            fault_log.push(format!("t={:.3}s {call}: {e}", clock.get() as f64 / 1e3));
         }
     };
     macro_rules! count {
-        ($now:expr, $r:expr) => {
+        ($r:expr) => {
             if let Err(e) = $r {
                 faults += 1;
-                log_fault($now, call_name(stringify!($r)), &e);
+                log_fault(call_name(stringify!($r)), &e);
                 tracing::warn!(allocator = name, error = %e, "allocator module faulted on an event");
             }
         };
     }
-    count!(0, policy.event(
+    count!(policy.event(
         |p| p.initialize(opts.clone()),
         |m| m.initialize(opts.clone()),
     ));
     for (h, r) in w.roles.iter().enumerate() {
         let h = h as RoleId;
-        count!(0, policy.event(|p| p.add_role(h, &r.name), |m| m.add_role(h, &r.name)));
+        count!(policy.event(|p| p.add_role(h, &r.name), |m| m.add_role(h, &r.name)));
     }
     let weights: Vec<(RoleId, f64)> = w
         .roles
@@ -200,7 +201,7 @@ pub fn run_one(
         .map(|(h, r)| (h as RoleId, r.weight))
         .collect();
     if !weights.is_empty() {
-        count!(0, policy.event(
+        count!(policy.event(
             |p| p.update_weights(&weights),
             |m| m.update_weights(&weights),
         ));
@@ -209,7 +210,7 @@ pub fn run_one(
         if let Some((g, l)) = &r.quota {
             let (g, l) = (Quantities(g.clone()), Quantities(l.clone()));
             let h = h as RoleId;
-            count!(0, policy.event(
+            count!(policy.event(
                 |p| p.update_quota(h, g.clone(), l.clone()),
                 |m| m.update_quota(h, g.clone(), l.clone()),
             ));
@@ -229,7 +230,7 @@ pub fn run_one(
             Vec::new()
         };
         let id = id as u32;
-        count!(0, policy.event(
+        count!(policy.event(
             |p| p.add_framework(id, info.clone(), &[], true, &suppressed),
             |m| m.add_framework(id, info.clone(), &[], true, &suppressed),
         ));
@@ -246,7 +247,7 @@ pub fn run_one(
         };
         let total = Quantities(a.resources.clone());
         let id = id as u32;
-        count!(0, policy.event(
+        count!(policy.event(
             |p| p.add_agent(id, info.clone(), total.clone(), &[]),
             |m| m.add_agent(id, info.clone(), total.clone(), &[]),
         ));
@@ -273,6 +274,7 @@ pub fn run_one(
     let mut stopped_early = false;
 
     loop {
+        clock.set(now);
         // Tasks that ended by now give their resources back (no filter).
         while let Some(Reverse(r)) = running.peek() {
             if r.end_ms > now {
@@ -286,7 +288,7 @@ pub fn run_one(
             last_change = now;
             let q = Quantities(t.resources.clone());
             let (f, a, role, at) = (t.framework, r.agent, t.role, r.end_ms);
-            count!(now, policy.event(
+            count!(policy.event(
                 |p| p.recover_resources(f, a, role, q.clone(), None, at),
                 |m| m.recover_resources(f, a, role, q.clone(), None, at),
             ));
@@ -308,7 +310,7 @@ pub fn run_one(
             if f.suppressed[slot] {
                 f.suppressed[slot] = false;
                 let (fid, role) = (t.framework, [t.role]);
-                count!(now, policy.event(|p| p.revive(fid, &role), |m| m.revive(fid, &role)));
+                count!(policy.event(|p| p.revive(fid, &role), |m| m.revive(fid, &role)));
             }
             next_task += 1;
         }
@@ -319,7 +321,7 @@ pub fn run_one(
             Ok(o) => o,
             Err(e) => {
                 faults += 1;
-                log_fault(now, "allocate", &e);
+                log_fault("allocate", &e);
                 tracing::warn!(allocator = name, error = %e, "allocator module faulted in a round");
                 Vec::new()
             }
@@ -381,7 +383,7 @@ pub fn run_one(
                 }
                 let q = Quantities(remaining.clone());
                 let (f, a, role) = (o.framework, o.agent, o.role);
-                count!(now, policy.event(
+                count!(policy.event(
                     |p| p.recover_resources(f, a, role, q.clone(), refuse, now),
                     |m| m.recover_resources(f, a, role, q.clone(), refuse, now),
                 ));
@@ -396,7 +398,7 @@ pub fn run_one(
                 if !fsim.suppressed[slot] && fsim.queues[slot].is_empty() {
                     fsim.suppressed[slot] = true;
                     let (fid, role) = (fid as u32, [*role]);
-                    count!(now, policy.event(|p| p.suppress(fid, &role), |m| m.suppress(fid, &role)));
+                    count!(policy.event(|p| p.suppress(fid, &role), |m| m.suppress(fid, &role)));
                 }
             }
         }
