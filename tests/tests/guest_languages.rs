@@ -154,7 +154,10 @@ fn js_hook_labels_tasks_and_python_hook_sets_their_environment() {
     assert_eq!(tasks, 2, "{body}");
     // the master hook's counters (the agent's are on the agent): calls, and no fault
     let entry = module_entry(&local, "js_labels");
-    assert!(entry["counters"]["calls"].as_u64().unwrap_or(0) >= 2, "{entry}");
+    assert!(
+        entry["counters"]["calls"].as_u64().unwrap_or(0) >= 2,
+        "{entry}"
+    );
     assert_eq!(entry["counters"]["faults"], 0, "{entry}");
 }
 

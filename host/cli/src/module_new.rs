@@ -3,7 +3,8 @@
 //!
 //! The WIT and the templates are compiled into the binary: the WIT from `wit/`, the Python and
 //! JavaScript templates from the examples the test suite builds and runs in a cluster
-//! (`examples/python`, `examples/js`), the Rust ones from `host/cli/templates/rust`.
+//! (`examples/python`, `examples/js`), the Rust hooks from the shipped `hook-labels` and
+//! `hook-env`, the Rust allocator and the project files from `host/cli/templates/rust`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -187,13 +188,14 @@ fn template(lang: Lang, kind: &str) -> (Files, &'static [(&'static str, &'static
         (Lang::Rust, "allocator") => {
             &[("src/lib.rs", include_str!("../templates/rust/allocator.rs"))]
         }
+        // the shipped hook modules are the Rust hook templates, as they are
         (Lang::Rust, "master-hooks") => &[(
             "src/lib.rs",
-            include_str!("../templates/rust/master-hooks.rs"),
+            include_str!("../../../modules/hook-labels/src/lib.rs"),
         )],
         (Lang::Rust, _) => &[(
             "src/lib.rs",
-            include_str!("../templates/rust/agent-hooks.rs"),
+            include_str!("../../../modules/hook-env/src/lib.rs"),
         )],
     };
     (files, params)

@@ -111,6 +111,101 @@ impl ComponentCache {
     }
 }
 
+/// What identifies a file's content without reading it: device, inode, size, modification and
+/// status-change times (nanoseconds), and the path. A file written again gets new times (the
+/// status-change time cannot be set back), so an unchanged identity means unchanged bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileIdentity(String);
+
+impl FileIdentity {
+    /// `None` where the platform or the file system gives no such identity.
+    pub fn of(path: &Path) -> Option<FileIdentity> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(path).ok()?;
+            let path = path.canonicalize().ok()?;
+            Some(FileIdentity(format!(
+                "{}:{}:{}:{}.{}:{}.{}:{}",
+                m.dev(),
+                m.ino(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+                path.display()
+            )))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
+}
+
+impl ComponentCache {
+    /// [`ComponentCache::compile`] for the bytes of the file at `path`, read after `identity`
+    /// was taken: a file loaded before with the same identity is not hashed again (hashing a
+    /// Python or JavaScript component, 12-18 MB, is most of a start from the cache). The cache
+    /// remembers the content hash of a file only when its identity did not change while it was
+    /// read and hashed; what it then loads is still only an artifact it compiled itself.
+    pub fn compile_file(
+        &self,
+        engine: &Engine,
+        path: &Path,
+        identity: Option<FileIdentity>,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Compiled> {
+        let (Some(dir), Some(identity)) = (&self.dir, identity) else {
+            return self.compile(engine, bytes);
+        };
+        let start = Instant::now();
+        let memo = dir.join(format!(
+            "{}.file",
+            &hex(&Sha256::digest(identity.0.as_bytes()))[..32]
+        ));
+        if let Ok(sha256) = std::fs::read_to_string(&memo)
+            && sha256.len() == 64
+            && sha256.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            let artifact = dir.join(format!("{sha256}-{}.cwasm", engine_key(engine)));
+            if artifact.is_file() {
+                // SAFETY: as in `compile`: an artifact this cache wrote, named by the hash of
+                // the bytes it was compiled from; wasmtime checks its header and engine.
+                if let Ok(component) = unsafe { Component::deserialize_file(engine, &artifact) } {
+                    return Ok(Compiled {
+                        component,
+                        outcome: CacheOutcome::Hit,
+                        elapsed: start.elapsed(),
+                        sha256,
+                    });
+                }
+            }
+        }
+        let compiled = self.compile(engine, bytes)?;
+        if compiled.outcome != CacheOutcome::Disabled
+            && FileIdentity::of(path).as_ref() == Some(&identity)
+        {
+            let tmp = dir.join(format!(
+                ".tmp-{}-{:?}-{}",
+                std::process::id(),
+                std::thread::current().id(),
+                memo.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            ));
+            let written =
+                std::fs::write(&tmp, &compiled.sha256).and_then(|()| std::fs::rename(&tmp, &memo));
+            if let Err(e) = written {
+                tracing::debug!(path = %memo.display(), error = %e, "cannot remember a module file's hash");
+            }
+        }
+        Ok(compiled)
+    }
+}
+
 fn store(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> {
     // Only this user may add artifacts: the cache deserializes what it finds here.
     #[cfg(unix)]

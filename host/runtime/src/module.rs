@@ -105,8 +105,11 @@ impl Loader<'_> {
             None => None,
         };
         let owned;
+        let mut identity = None;
         let bytes: &[u8] = match &spec.source {
             Source::File(path) => {
+                // taken before the read: see `ComponentCache::compile_file`
+                identity = crate::cache::FileIdentity::of(path);
                 if !path.exists() {
                     return Err(LoadError::MissingFile {
                         module: name,
@@ -140,14 +143,15 @@ impl Loader<'_> {
             Binary::NotWasm => return Err(LoadError::NotWasm { module: name, path }),
         }
         let engine = engine()?;
-        let compiled = self
-            .cache
-            .compile(engine, bytes)
-            .map_err(|e| LoadError::Compile {
-                module: name.clone(),
-                path: path.clone(),
-                message: format!("{e:#}"),
-            })?;
+        let compiled = match &spec.source {
+            Source::File(file) => self.cache.compile_file(engine, file, identity, bytes),
+            Source::Builtin(_) => self.cache.compile(engine, bytes),
+        }
+        .map_err(|e| LoadError::Compile {
+            module: name.clone(),
+            path: path.clone(),
+            message: format!("{e:#}"),
+        })?;
         let summary = summarize(engine, &compiled.component);
         let world = match requested {
             // a kind served at several versions: the one the component implements
