@@ -185,10 +185,16 @@ export class Policy {
         if (!this.allocatable(amounts)) continue;
         this.hold(agent, framework, role, amounts);
         offers.push({ framework, role, agent, amounts });
-        // the framework's share grew: its pairs move back in the order
+        // the framework's share grew: its pairs move back in the order (no full sort: an
+        // interpreter pays for every comparison)
         const share = this.share(framework);
-        for (const p of order) if (p.framework === framework) p.share = share;
-        order.sort(byShare);
+        const moved = order.filter((p) => p.framework === framework);
+        order = order.filter((p) => p.framework !== framework);
+        for (const p of moved) {
+          p.share = share;
+          const at = order.findIndex((q) => byShare(p, q) < 0);
+          order.splice(at < 0 ? order.length : at, 0, p);
+        }
         break;
       }
     }
