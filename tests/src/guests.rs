@@ -181,7 +181,7 @@ pub fn build(guest: Guest) -> Result<PathBuf, Failure> {
     // compile into the cache (a hit returns at once): daemons then load it in milliseconds
     let meseta = workspace_binary("meseta", "meseta-cli")?;
     let (key, cache) = cache_env();
-    run(
+    let out = run(
         Command::new(meseta)
             .args(["module", "check"])
             .arg(&wasm)
@@ -189,6 +189,26 @@ pub fn build(guest: Guest) -> Result<PathBuf, Failure> {
             .env(key, cache),
         &format!("meseta module check {}", wasm.display()),
     )?;
+    // the compiled form of this guest's previous build (35 MB) is of no further use
+    let sha_path = wasm.with_extension("sha256");
+    let sha = out
+        .split_once("sha256 ")
+        .map(|(_, rest)| rest.chars().take_while(char::is_ascii_hexdigit).collect::<String>())
+        .unwrap_or_default();
+    if let Ok(old) = std::fs::read_to_string(&sha_path)
+        && old.len() == 64
+        && old != sha
+        && let Ok(entries) = std::fs::read_dir(module_cache())
+    {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&old) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    if sha.len() == 64 {
+        let _ = std::fs::write(&sha_path, &sha);
+    }
     Ok(wasm)
 }
 
@@ -260,7 +280,8 @@ fn assemble_wit(guest: &Guest, wit: &Path) -> Result<(), Failure> {
     )
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<(), Failure> {
+/// Runs `cmd`; its stdout, or a failure with both outputs.
+fn run(cmd: &mut Command, what: &str) -> Result<String, Failure> {
     let out = cmd
         .output()
         .map_err(|e| Failure(format!("{what}: cannot run {:?}: {e}", cmd.get_program())))?;
@@ -272,7 +293,7 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), Failure> {
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A venv with componentize-py: `target/guest-tools/py`, made on first use (under a minute).
