@@ -193,7 +193,11 @@ pub fn build(guest: Guest) -> Result<PathBuf, Failure> {
     let sha_path = wasm.with_extension("sha256");
     let sha = out
         .split_once("sha256 ")
-        .map(|(_, rest)| rest.chars().take_while(char::is_ascii_hexdigit).collect::<String>())
+        .map(|(_, rest)| {
+            rest.chars()
+                .take_while(char::is_ascii_hexdigit)
+                .collect::<String>()
+        })
         .unwrap_or_default();
     if let Ok(old) = std::fs::read_to_string(&sha_path)
         && old.len() == 64
