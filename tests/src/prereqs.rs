@@ -40,44 +40,6 @@ pub fn pymesos_python() -> Result<PathBuf, Failure> {
     READY.get_or_init(prepare_pymesos).clone().map_err(Failure)
 }
 
-/// Runs `tests/compat/<script> <master url> <args> --timeout 90` with pymesos' Python against
-/// `local` and checks that every check passed (its last line ends with ` 0 failed`); returns its
-/// stdout, or a failure with the script's and the daemon's output.
-pub fn run_pymesos_script(
-    local: &crate::daemons::Local,
-    script: &str,
-    script_args: &[&str],
-) -> Result<String, Failure> {
-    let python = pymesos_python()?;
-    let path = workspace_root().join("tests/compat").join(script);
-    let out = Command::new(&python)
-        .arg(&path)
-        .arg(&local.url)
-        .args(script_args)
-        .args(["--timeout", "90"])
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .map_err(|e| Failure(format!("cannot run {}: {e}", python.display())))?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    if !out.status.success() || !last.ends_with(" 0 failed") {
-        return Err(Failure(format!(
-            "{script} against {} failed ({}), last line {last:?}\n\
-             --- script stdout ---\n{stdout}\n--- script stderr ---\n{stderr}\n\
-             --- meseta local ---\n{}",
-            local.url,
-            out.status,
-            local.output()
-        )));
-    }
-    Ok(stdout)
-}
-
 fn prepare_pymesos() -> Result<PathBuf, String> {
     if let Some(python) = std::env::var_os("MESETA_PYMESOS_PYTHON").filter(|p| !p.is_empty()) {
         let python = PathBuf::from(python);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use meseta_tests::daemons::{Local, workspace_root};
-use meseta_tests::prereqs::{cgroups_usable, pymesos_python, run_pymesos_script};
+use meseta_tests::prereqs::{cgroups_usable, pymesos_python};
 
 /// pymesos' Python, prepared on first use (`target/pymesos-venv`).
 fn python() -> PathBuf {
@@ -23,12 +23,35 @@ fn run_script(python: &Path, script: &str) {
 }
 
 /// Like [`run_script`], with extra flags for `meseta local` and for the script.
-fn run_script_with(_python: &Path, script: &str, local_args: &[&str], script_args: &[&str]) {
+fn run_script_with(python: &Path, script: &str, local_args: &[&str], script_args: &[&str]) {
     let local = Local::start_with(local_args).unwrap();
-    match run_pymesos_script(&local, script, script_args) {
-        Ok(stdout) => println!("{stdout}"),
-        Err(e) => panic!("{e}"),
+    let path = workspace_root().join("tests/compat").join(script);
+    let out = Command::new(python)
+        .arg(&path)
+        .arg(&local.url)
+        .args(script_args)
+        .args(["--timeout", "90"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    if !out.status.success() || !last.ends_with(" 0 failed") {
+        panic!(
+            "{script} against {} failed ({}), last line {last:?}\n\
+             --- script stdout ---\n{stdout}\n--- script stderr ---\n{stderr}\n\
+             --- meseta local ---\n{}",
+            local.url,
+            out.status,
+            local.output()
+        );
     }
+    println!("{stdout}");
 }
 
 #[test]
