@@ -394,6 +394,8 @@ impl AllocatorDriver {
                 used,
             } => self.add_agent_with_usage(agent, info, total, &used),
             AllocatorCall::RemoveAgent(a) => self.remove_agent(a),
+            AllocatorCall::ActivateAgent(a) => event!(self, activate_agent(a)),
+            AllocatorCall::DeactivateAgent(a) => event!(self, deactivate_agent(a)),
             AllocatorCall::UpdateAgent { agent, total } => self.update_agent(agent, total),
             AllocatorCall::Recover {
                 framework,

@@ -28,6 +28,8 @@ struct MirroredAgent {
     total: Quantities,
     /// What each (framework, role) holds on the agent: tasks and outstanding offers.
     held: BTreeMap<(FrameworkId, RoleId), Quantities>,
+    /// False while an operator has it deactivated (or draining).
+    active: bool,
 }
 
 /// A decline filter: the framework is not offered `resources` of the agent in the role until
@@ -130,8 +132,14 @@ impl Mirror {
                         info: info.clone(),
                         total: total.clone(),
                         held,
+                        active: true,
                     },
                 );
+            }
+            AllocatorCall::ActivateAgent(agent) | AllocatorCall::DeactivateAgent(agent) => {
+                if let Some(a) = self.agents.get_mut(agent) {
+                    a.active = matches!(call, AllocatorCall::ActivateAgent(_));
+                }
             }
             AllocatorCall::RemoveAgent(agent) => {
                 self.agents.remove(agent);
@@ -308,6 +316,9 @@ impl Mirror {
                 total: agent.total.clone(),
                 used,
             });
+            if !agent.active {
+                adds.push(AllocatorCall::DeactivateAgent(*id));
+            }
         }
         (adds, filters)
     }

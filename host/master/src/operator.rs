@@ -643,6 +643,7 @@ pub fn agent_v1(inner: &Core, a: &Agent) -> Value {
     to_value(&V1Agent {
         agent: a,
         offered: &offered,
+        drain: inner.agent_drains.get(&a.id),
     })
 }
 
