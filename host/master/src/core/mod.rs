@@ -214,7 +214,7 @@ pub(crate) enum Removal {
     /// An operator marked it gone: TASK_GONE_BY_OPERATOR.
     Gone,
     /// Its machine was brought DOWN: removed from the registry, its tasks LOST (GONE for
-    /// partition-aware frameworks), `REASON_SLAVE_REMOVED`.
+    /// partition-aware frameworks), `REASON_AGENT_REMOVED`.
     Down,
 }
 
