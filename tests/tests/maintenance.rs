@@ -2,8 +2,8 @@
 //! Maintenance and draining on real processes: a `meseta master`, a `meseta agent` and a pymesos
 //! framework (`tests/compat/pymesos_maintenance.py`): a schedule gives inverse offers and
 //! offers with their unavailability, `/machine/down` kills the agent's task and shuts it down,
-//! an agent on a DOWN machine is refused until `/machine/up`; then DRAIN_AGENT,
-//! REACTIVATE_AGENT and their errors through the v1 operator API.
+//! an agent on a DOWN machine is refused until `/machine/up`; then DRAIN_AGENT of an agent
+//! whose task ignores SIGTERM, REACTIVATE_AGENT and their errors through the v1 operator API.
 
 use std::process::Command;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use meseta_tests::daemons::{
     workspace_root,
 };
 use meseta_tests::prereqs::pymesos_python;
+use meseta_tests::scheduler::{Scheduler, offer_ids, task};
 use serde_json::{Value, json};
 
 fn get_json(base: &str, path: &str) -> Value {
@@ -100,23 +101,54 @@ fn a_maintenance_window_from_schedule_to_down_and_up_then_a_drain() {
     let schedule = get_json(&master.url, "/master/maintenance/schedule");
     assert_eq!(schedule, json!({"windows": []}));
 
-    // DRAIN_AGENT: an agent without tasks is DRAINED at once and shows so in GET_AGENTS;
-    // REACTIVATE_AGENT ends it; errors name what is wrong.
+    // DRAIN_AGENT: the agent's task, which ignores SIGTERM and asks for 600 s of grace, is
+    // killed within the drain's 1 s; then the agent is DRAINED and shows so in GET_AGENTS.
     let agent_id = agents(&master.url)[0]["id"].as_str().unwrap().to_string();
+    let mut framework = Scheduler::subscribe(
+        master.url.trim_start_matches("http://"),
+        json!({"name": "drained", "user": "root", "roles": ["*"],
+               "capabilities": [{"type": "MULTI_ROLE"}]}),
+    )
+    .unwrap();
+    let offers = framework.wait_offers(Duration::from_secs(30)).unwrap();
+    let mut stubborn = task(
+        "stubborn",
+        &agent_id,
+        "trap '' TERM; while true; do sleep 1; done",
+        0.1,
+        32.0,
+    );
+    stubborn["kill_policy"] = json!({"grace_period": {"nanoseconds": 600_000_000_000i64}});
+    let (code, body) = framework
+        .accept(&offer_ids(&offers), json!([stubborn]), 3600.0)
+        .unwrap();
+    assert_eq!(code, 202, "{body}");
+    framework
+        .wait_state("stubborn", "TASK_RUNNING", Duration::from_secs(30))
+        .unwrap();
     let (code, body) = operator(
         &master.url,
         json!({"type": "DRAIN_AGENT", "drain_agent": {
-            "agent_id": {"value": agent_id}, "max_grace_period": {"seconds": 5}}}),
+            "agent_id": {"value": agent_id}, "max_grace_period": {"seconds": 1}}}),
     );
     assert_eq!(code, 200, "DRAIN_AGENT: {body}");
-    let (_, body) = operator(&master.url, json!({"type": "GET_AGENTS"}));
-    let listed: Value = serde_json::from_str(&body).unwrap();
-    let a = &listed["get_agents"]["agents"][0];
+    let killed = framework
+        .wait_state("stubborn", "TASK_KILLED", Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(killed["state"], "TASK_KILLED", "{killed}");
+    let drained = || {
+        let (_, body) = operator(&master.url, json!({"type": "GET_AGENTS"}));
+        let listed: Value = serde_json::from_str(&body).unwrap();
+        listed["get_agents"]["agents"][0].clone()
+    };
+    eventually("the agent to be DRAINED", || {
+        drained()["drain_info"]["state"] == "DRAINED"
+    });
+    let a = drained();
     assert_eq!(a["deactivated"], true, "{a}");
-    assert_eq!(a["drain_info"]["state"], "DRAINED", "{a}");
     assert_eq!(
         a["drain_info"]["config"]["max_grace_period"]["nanoseconds"],
-        5_000_000_000i64
+        1_000_000_000i64
     );
     let (code, body) = operator(
         &master.url,
