@@ -64,12 +64,12 @@ impl MachineID {
 
 impl std::fmt::Display for MachineID {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({})",
-            self.hostname.as_deref().unwrap_or(""),
-            self.ip.as_deref().unwrap_or("")
-        )
+        match (self.hostname.as_deref(), self.ip.as_deref()) {
+            (Some(h), Some(i)) => write!(f, "{h} ({i})"),
+            (Some(h), None) => f.write_str(h),
+            (None, Some(i)) => f.write_str(i),
+            (None, None) => f.write_str("(no hostname, no ip)"),
+        }
     }
 }
 
