@@ -925,6 +925,56 @@ fn quota_limits_clip_offers() {
     assert!(mem <= 512.0 + 1e-9, "and at most 512 MB: {mem}");
 }
 
+/// Quota guarantees, end to end on the Wasm DRF module: what a guarantee still lacks is held
+/// back from other roles, the guaranteed role gets it when it comes, and guarantees beyond the
+/// cluster's capacity need `force`.
+#[test]
+fn quota_guarantees_are_held_back_for_their_role() {
+    let drf = meseta_tests::cluster::module("allocator-drf", &[]);
+    let config = MasterConfig {
+        allocator: Some(drf),
+        ..master_config()
+    };
+    let agent = "cpus:2;mem:2048;disk:1024";
+    let c = Cluster::start(config, &[agent, agent]);
+    let post = |body: Value| {
+        meseta_tests::scheduler::post_to(&c.addr, "/api/v1", None, body.to_string().as_bytes())
+            .unwrap()
+    };
+    let quota = |role: &str, cpus: f64, force: bool| {
+        json!({"type": "UPDATE_QUOTA", "update_quota": {"force": force, "quota_configs": [
+            {"role": role, "guarantees": {"cpus": {"value": cpus}}}]}})
+    };
+    let (status, text) = post(quota("db", 3.0, false));
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = post(quota("batch", 2.0, false));
+    assert_eq!(status, 400, "5 cpus guaranteed of 4: {text}");
+    assert!(
+        text.contains("'force'") && text.contains("capacity (4)"),
+        "{text}"
+    );
+    let (status, text) = post(quota("batch", 2.0, true));
+    assert_eq!(status, 200, "forced: {text}");
+    let (status, text) = post(json!({"type": "UPDATE_QUOTA", "update_quota": {
+        "quota_configs": [{"role": "batch"}]}}));
+    assert_eq!(status, 200, "removed: {text}");
+
+    // web may take only the 1 cpu of surplus over db's guarantee (memory is not guaranteed).
+    let mut web = c.subscribe(json!({"name": "web", "roles": ["web"],
+        "capabilities": [{"type": "MULTI_ROLE"}]}));
+    let offers = web.wait_offers(T).unwrap();
+    let cpus: f64 = offers.iter().map(|o| scalar(&o["resources"], "cpus")).sum();
+    let mem: f64 = offers.iter().map(|o| scalar(&o["resources"], "mem")).sum();
+    assert_eq!(cpus, 1.0, "{offers:?}");
+    assert_eq!(mem, 4096.0, "{offers:?}");
+    // db, arriving later while web holds its offers, gets the 3 cpus held for it.
+    let mut db = c.subscribe(json!({"name": "db", "roles": ["db"],
+        "capabilities": [{"type": "MULTI_ROLE"}]}));
+    let offers = db.wait_offers(T).unwrap();
+    let cpus: f64 = offers.iter().map(|o| scalar(&o["resources"], "cpus")).sum();
+    assert_eq!(cpus, 3.0, "{offers:?}");
+}
+
 // Batches on the master–agent protocol ---------------------------------------------------------
 
 #[test]

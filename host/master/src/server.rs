@@ -1906,10 +1906,20 @@ async fn operator_api(
                 shared.authorize(&principal, Action::UpdateQuota, role_object(role))?;
             }
             // Validate everything before changing anything.
+            let force = call
+                .pointer("/update_quota/force")
+                .and_then(|f| f.as_bool())
+                .unwrap_or(false);
             shared.read(|core| {
                 parsed.iter().try_for_each(|(role, quota)| {
                     core.check_quota(role, quota).map_err(MasterError::Invalid)
-                })
+                })?;
+                match force {
+                    true => Ok(()),
+                    false => core
+                        .check_guarantee_capacity(&parsed)
+                        .map_err(MasterError::Invalid),
+                }
             })?;
             // Durable before it takes effect (Mesos' `UpdateQuota` registry operation).
             for (role, quota) in &parsed {

@@ -40,11 +40,14 @@
 //! creates no filter. `revive` clears the filters of the revived roles; deactivating or removing
 //! the framework, or removing the agent, clears its filters too.
 //!
-//! **Quota**: the limits of `update_quota` belong to the role's path: a role `a/b` counts
-//! against the limits of `a`, `a/b` and itself, and an offer is clipped so that no role on the
-//! path exceeds its limits. Revocable slots are not subject to quota, as in Mesos. Guarantees
-//! are accepted but ignored: there is no first, guarantee-satisfying stage and no headroom held
-//! back (Mesos deprecated guarantees in 1.9).
+//! **Quota**: the guarantees and limits of `update_quota` belong to the role's path: a role
+//! `a/b` counts against those of `a`, `a/b` and itself, and an offer is clipped so that no role
+//! on the path exceeds its limits. Guarantees work as in Mesos' hierarchical allocator: what
+//! guarantees still lack, summed over every role (the *required headroom*), is held back from
+//! everyone; a role may take what advances a guarantee on its path plus the surplus of the
+//! cluster's unallocated resources over the required headroom. A round has two stages: first
+//! the roles whose guarantee is not met, in DRF order, on every agent; then every role.
+//! Revocable slots are not subject to quota, as in Mesos.
 //!
 //! **`Sorter::Random`** (Mesos' random sorter) replaces both sorters, for every agent, by a
 //! weighted random order: roles are drawn with probability proportional to their weight among
@@ -111,6 +114,8 @@ impl Create for DrfAllocator {
 /// The order a walk over one agent follows.
 enum Walk<'a> {
     Drf,
+    /// The first stage: DRF order over the roles whose guarantee is not met yet.
+    Guarantees,
     Random(&'a mut RandomOrder),
 }
 
@@ -176,6 +181,13 @@ fn allocate_agent(
                 role_cursor = Some(key);
                 (key.1, 0)
             }
+            Walk::Guarantees => {
+                let Some(key) = c.guaranteed_role_after(role_cursor) else {
+                    break;
+                };
+                role_cursor = Some(key);
+                (key.1, 0)
+            }
             Walk::Random(order) => {
                 let Some(i) = order.pick(&mut c.rng) else {
                     break;
@@ -195,7 +207,7 @@ fn allocate_agent(
         let mut drawn = 0;
         loop {
             let framework = match &mut walk {
-                Walk::Drf => {
+                Walk::Drf | Walk::Guarantees => {
                     let Some(key) = c.framework_after(role, framework_cursor) else {
                         break;
                     };
@@ -268,6 +280,21 @@ impl AllocatorPolicy for DrfAllocator {
         // O(agents x roles)).
         let park = random.is_none() && c.limited();
         self.parked.clear();
+        // Stage 1 (Mesos' first allocation stage): roles whose guarantee is not met are
+        // served first, on every agent, before anyone else.
+        if random.is_none() && c.guaranteed() {
+            for &agent in &self.agents {
+                allocate_agent(
+                    c,
+                    agent,
+                    now_ms,
+                    Walk::Guarantees,
+                    &mut self.scratch,
+                    &mut self.served,
+                    offers,
+                );
+            }
+        }
         if park {
             let mut queued = Vec::new();
             c.queued_roles(&mut queued);
