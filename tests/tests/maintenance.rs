@@ -5,15 +5,13 @@
 //! an agent on a DOWN machine is refused until `/machine/up`; then DRAIN_AGENT of an agent
 //! whose task ignores SIGTERM, REACTIVATE_AGENT and their errors through the v1 operator API.
 
-use std::process::Command;
 use std::time::Duration;
 
 use meseta_tests::cluster::eventually;
 use meseta_tests::daemons::{
     AgentProcess, LOCAL_RESOURCES, free_port, http_get, http_request, in_memory_master,
-    workspace_root,
 };
-use meseta_tests::prereqs::pymesos_python;
+use meseta_tests::prereqs::run_pymesos_check;
 use meseta_tests::scheduler::{Scheduler, offer_ids, task};
 use serde_json::{Value, json};
 
@@ -35,7 +33,6 @@ fn agents(base: &str) -> Vec<Value> {
 
 #[test]
 fn a_maintenance_window_from_schedule_to_down_and_up_then_a_drain() {
-    let python = pymesos_python().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let master = in_memory_master(&dir.path().join("master")).unwrap();
     let port = free_port().unwrap();
@@ -44,28 +41,14 @@ fn a_maintenance_window_from_schedule_to_down_and_up_then_a_drain() {
         AgentProcess::start(&master.url, port, &agent_dir, LOCAL_RESOURCES, &[]).unwrap();
     eventually("the agent to register", || agents(&master.url).len() == 1);
 
-    let script = workspace_root().join("tests/compat/pymesos_maintenance.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(&master.url)
-        .args(["--timeout", "90"])
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    assert!(
-        out.status.success() && last.ends_with(" 0 failed"),
-        "pymesos_maintenance.py failed ({}):\n{stdout}\n--- stderr ---\n{}\n--- master ---\n{}\n--- agent ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        master.output(),
-        agent.output()
-    );
+    let stdout = run_pymesos_check("pymesos_maintenance.py", &master.url, &[], 90, &|| {
+        format!(
+            "--- master ---\n{}\n--- agent ---\n{}",
+            master.output(),
+            agent.output()
+        )
+    })
+    .unwrap();
     println!("{stdout}");
 
     // The master told the agent to shut down; it exits.

@@ -181,7 +181,7 @@ impl Core {
             .map(|(key, r)| {
                 let machine = Machine {
                     id: r.id.clone(),
-                    mode: r.mode.clone(),
+                    mode: r.mode,
                     unavailability: unavailability.get(key).cloned().unwrap_or_default(),
                 };
                 (key.clone(), machine)

@@ -674,6 +674,20 @@ fn errors_carry_mesos_status_codes() {
     }
 }
 
+/// A framework with task `t1` RUNNING on an agent at 127.0.0.1:5051, effects taken.
+fn running_task() -> (Harness, String, String, String) {
+    let mut h = Harness::new();
+    let (fid, stream) = h.subscribe("one", json!({}));
+    let aid = h.agent(5051);
+    let offer = h.offer(&fid, &aid);
+    h.call(&fid, &stream, launch(&offer, &aid, "t1", 1.0))
+        .unwrap();
+    let running = status(&aid, &fid, "t1", "TASK_RUNNING");
+    h.handle(Input::StatusUpdates(vec![running])).unwrap();
+    h.effects();
+    (h, fid, stream, aid)
+}
+
 fn schedule_for(hostname: &str, ip: &str) -> meseta_api::maintenance::Schedule {
     serde_json::from_value(json!({"windows": [{
         "machine_ids": [{"hostname": hostname, "ip": ip}],
@@ -685,20 +699,7 @@ fn schedule_for(hostname: &str, ip: &str) -> meseta_api::maintenance::Schedule {
 #[test]
 fn a_scheduled_machine_gets_inverse_offers_and_unavailable_offers_then_down_removes_its_agent() {
     use meseta_api::maintenance::{InverseOfferState, MachineID, MachineMode};
-    let mut h = Harness::new();
-    let (fid, stream) = h.subscribe("one", json!({}));
-    let aid = h.agent(5051);
-    let offer = h.offer(&fid, &aid);
-    h.call(&fid, &stream, launch(&offer, &aid, "t1", 1.0))
-        .unwrap();
-    h.handle(Input::StatusUpdates(vec![status(
-        &aid,
-        &fid,
-        "t1",
-        "TASK_RUNNING",
-    )]))
-    .unwrap();
-    h.effects();
+    let (mut h, fid, stream, aid) = running_task();
 
     // The agent's machine is its hostname and the IP it was reached at ("H" matches "h").
     let e = h.handle(Input::UpdateSchedule(schedule_for("H", "10.9.9.9")));
@@ -810,20 +811,7 @@ fn a_scheduled_machine_gets_inverse_offers_and_unavailable_offers_then_down_remo
 
 #[test]
 fn draining_an_agent_kills_its_tasks_within_the_grace_period_then_it_is_drained() {
-    let mut h = Harness::new();
-    let (fid, stream) = h.subscribe("one", json!({}));
-    let aid = h.agent(5051);
-    let offer = h.offer(&fid, &aid);
-    h.call(&fid, &stream, launch(&offer, &aid, "t1", 1.0))
-        .unwrap();
-    h.handle(Input::StatusUpdates(vec![status(
-        &aid,
-        &fid,
-        "t1",
-        "TASK_RUNNING",
-    )]))
-    .unwrap();
-    h.effects();
+    let (mut h, fid, _stream, aid) = running_task();
     h.handle(Input::DrainAgent {
         agent_id: aid.clone(),
         max_grace_period: Some(2.0),
