@@ -313,9 +313,15 @@ fn decline_filters() {
 
     accepted(s.decline(&offer_ids(&offers), 60.0).unwrap());
     no_offer_within(&mut s, Duration::from_secs(1));
+    // The filter shows in the allocator's metrics for its role, and goes with REVIVE.
+    let filters = |c: &Cluster| {
+        c.get("/metrics/snapshot")["allocator/mesos/offer_filters/roles/*/active"].clone()
+    };
+    assert_eq!(filters(&c), json!(1.0));
     accepted(s.revive().unwrap());
     let offers = s.wait_offers(Duration::from_secs(5)).unwrap();
     assert_eq!(offers[0]["agent_id"]["value"], agent.as_str());
+    assert_eq!(filters(&c), json!(0.0));
 }
 
 #[test]

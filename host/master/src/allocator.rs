@@ -9,6 +9,7 @@
 //! native DRF built from the adapter's shadow of the cluster; `fail-closed` and `reload` make no
 //! offers this round (the next round gets a fresh instance; `reload` waits out its backoff).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,6 +48,9 @@ pub struct RoundStats {
     pub faults: u64,
     pub fallback_rounds: u64,
     pub event_faults: u64,
+    /// Decline filters in force after the last round, by role name (Mesos'
+    /// `allocator/mesos/offer_filters/roles/<role>/active`).
+    pub offer_filters: BTreeMap<String, usize>,
 }
 
 /// The allocator as the operator endpoints and the allocation loop see it, refreshed by the
@@ -454,6 +458,7 @@ impl AllocatorDriver {
         self.stats.total_ms += ms;
         self.stats.max_ms = self.stats.max_ms.max(ms);
         self.mirror.took(&offers);
+        self.stats.offer_filters = self.mirror.active_filters(now_ms);
         if let Some(mut probation) = self.probation.take() {
             if self.degraded {
                 let reason = format!(

@@ -53,6 +53,20 @@ pub struct Mirror {
 }
 
 impl Mirror {
+    /// How many decline filters are in force at `now_ms`, by role name (roles without any are
+    /// left out).
+    pub fn active_filters(&self, now_ms: u64) -> BTreeMap<String, usize> {
+        let mut out: BTreeMap<String, usize> = BTreeMap::new();
+        for ((_, _, role), filter) in &self.filters {
+            if filter.until_ms > now_ms
+                && let Some(name) = self.roles.get(role)
+            {
+                *out.entry(name.clone()).or_default() += 1;
+            }
+        }
+        out
+    }
+
     /// Follows one call the allocator is given.
     pub fn apply(&mut self, call: &AllocatorCall) {
         match call {
