@@ -931,6 +931,42 @@ fn quota_limits_clip_offers() {
     assert!(mem <= 512.0 + 1e-9, "and at most 512 MB: {mem}");
 }
 
+/// The role tree, end to end on the Wasm DRF module: `ops` weighs twice `eng`, whose agents
+/// `eng/a` and `eng/b` share; offers are held, so each agent goes to the lowest weighted share
+/// of the tree. A flat sorter would give `eng/a`, `eng/b` and `ops` 1.5, 1.5 and 3 of 6.
+#[test]
+fn the_role_tree_shares_agents_by_weighted_drf() {
+    let drf = module("allocator-drf", &[]);
+    let config = MasterConfig {
+        weights: vec![("ops".into(), 2.0)],
+        allocator: Some(drf.clone()),
+        modules: vec![drf],
+        ..master_config()
+    };
+    let mut c = Cluster::start(config, &[]);
+    let roles = ["eng/a", "eng/b", "ops"];
+    let mut frameworks: Vec<Scheduler> = roles
+        .iter()
+        .map(|r| {
+            c.subscribe(json!({"name": r, "roles": [r],
+                "capabilities": [{"type": "MULTI_ROLE"}]}))
+        })
+        .collect();
+    for _ in 0..6 {
+        c.add_agent("cpus:1;mem:1024;disk:1024");
+    }
+    let mut agents = [0usize; 3];
+    let deadline = Instant::now() + T;
+    while agents.iter().sum::<usize>() < 6 && Instant::now() < deadline {
+        for (i, f) in frameworks.iter_mut().enumerate() {
+            if let Some(ev) = f.try_wait_for(|e| e["type"] == "OFFERS", Duration::from_millis(50)) {
+                agents[i] += ev["offers"]["offers"].as_array().map_or(0, Vec::len);
+            }
+        }
+    }
+    assert_eq!(agents, [1, 1, 4], "agents offered to eng/a, eng/b, ops");
+}
+
 /// Quota guarantees, end to end on the Wasm DRF module: what a guarantee still lacks is held
 /// back from other roles, the guaranteed role gets it when it comes, and guarantees beyond the
 /// cluster's capacity need `force`.

@@ -22,7 +22,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 // FxHash: the keys are small integer handles; SipHash cost ~4% of a Wasm round (see BENCHMARKS.md).
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ops::Bound::{Excluded, Unbounded};
 
 use meseta_types::Quantities;
@@ -148,7 +148,10 @@ struct QuotaNode {
     limits: Option<Quantities>,
     /// What the node's roles are guaranteed: held back from others as headroom until consumed.
     guarantees: Option<Quantities>,
+    /// What the node's roles hold (the role of this path and every role under it).
     consumed: Quantities,
+    /// The weight of the role of this path in the role tree (`None`: 1).
+    weight: Option<f64>,
 }
 
 impl QuotaNode {
@@ -199,6 +202,8 @@ pub struct Scratch {
     pub free: Vec<f64>,
     pub plain: Vec<f64>,
     pub rev: Vec<f64>,
+    /// The role tree's order for one agent ([`Cluster::tree_order`]).
+    pub order: Vec<RoleId>,
 }
 
 /// What a role may take of an agent's free resources.
@@ -241,6 +246,8 @@ pub struct Cluster {
     limited: bool,
     /// Some quota node has guarantees.
     guaranteed: bool,
+    /// Some role name has a `/`: the role sorter walks the role tree.
+    hierarchical: bool,
     /// Per slot: what guarantees still lack, over every node (Mesos' required headroom).
     required: Quantities,
     /// Per slot: what every agent has allocated (total minus this is the available headroom).
@@ -653,6 +660,66 @@ impl Cluster {
         }
     }
 
+    /// Whether the role sorter walks a role tree (some role name has a `/`).
+    pub fn hierarchical(&self) -> bool {
+        self.hierarchical
+    }
+
+    /// The roles of the role sorter in the order of Mesos' hierarchical DRF sorter: siblings of
+    /// the role tree by the weighted share of everything under them, depth first; a role that
+    /// also has sub-roles competes with them by its own share (Mesos' `.` leaf).
+    pub fn tree_order(&self, out: &mut Vec<RoleId>) {
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        enum Entry {
+            Node(usize),
+            Leaf(RoleId),
+        }
+        const ROOT: usize = usize::MAX;
+        let mut children: HashMap<usize, Vec<(Share, Entry)>> = HashMap::default();
+        let mut seen: HashSet<(usize, usize)> = HashSet::default();
+        let node_share = |n: usize| {
+            let node = &self.quota[n];
+            Share(share_of(&self.total, &self.fair, &node.consumed) / node.weight.unwrap_or(1.0))
+        };
+        for &(share, role) in &self.role_queue {
+            let Some(r) = self.roles.get(&role) else {
+                continue;
+            };
+            let mut parent = ROOT;
+            for &n in &r.path {
+                if n >= self.quota.len() {
+                    break;
+                }
+                if seen.insert((parent, n)) {
+                    children
+                        .entry(parent)
+                        .or_default()
+                        .push((node_share(n), Entry::Node(n)));
+                }
+                parent = n;
+            }
+            children
+                .entry(parent)
+                .or_default()
+                .push((share, Entry::Leaf(role)));
+        }
+        for list in children.values_mut() {
+            list.sort();
+        }
+        out.clear();
+        let mut stack: Vec<(usize, usize)> = vec![(ROOT, 0)];
+        while let Some((node, i)) = stack.pop() {
+            let Some(&(_, entry)) = children.get(&node).and_then(|l| l.get(i)) else {
+                continue;
+            };
+            stack.push((node, i + 1));
+            match entry {
+                Entry::Leaf(role) => out.push(role),
+                Entry::Node(n) => stack.push((n, 0)),
+            }
+        }
+    }
+
     /// Whether some role has a guarantee.
     pub fn guaranteed(&self) -> bool {
         self.guaranteed
@@ -1012,6 +1079,7 @@ impl Cluster {
     }
 
     pub fn add_role(&mut self, role: RoleId, name: &str) {
+        self.hierarchical |= name.contains('/');
         let path = self.quota_path(name);
         let Some(r) = self.roles.get_mut(&role) else {
             self.roles.insert(role, Role::new(path));
@@ -1038,6 +1106,9 @@ impl Cluster {
             self.ensure_role(role);
             if let Some(r) = self.roles.get_mut(&role) {
                 r.weight = weight;
+                if let Some(node) = r.path.last().and_then(|&n| self.quota.get_mut(n)) {
+                    node.weight = Some(weight);
+                }
             }
             self.requeue_role(role);
         }

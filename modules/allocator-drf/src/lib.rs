@@ -8,9 +8,11 @@
 //! role's allocation (all its frameworks together) divided by the cluster's total (the sum of
 //! every added agent's total), divided by the role's weight (`update_weights`, default 1). In
 //! each role a **framework sorter** orders the role's frameworks by their dominant share within
-//! that role (their allocation in that role, unweighted). Ties go to the lower id. Roles are
-//! sorted flat: a role `a/b` is a sibling of `a` in the role sorter, not its child (Mesos sorts
-//! the role tree level by level); role paths matter for quota only.
+//! that role (their allocation in that role, unweighted). Ties go to the lower id. Role paths
+//! form a tree, sorted as Mesos' hierarchical DRF sorter does: siblings by the weighted share of
+//! everything under them (`eng` holds what `eng/a` and `eng/b` hold; the weight of `eng` is the
+//! weight given to that path), depth first, a role that also has sub-roles competing with them
+//! by its own share. Without any `/` in role names this is the flat order above.
 //!
 //! Each round visits the active agents in a shuffled order (a deterministic PRNG reseeded from
 //! the round's `now_ms`, so no agent is always first). For each agent with free resources (its
@@ -60,7 +62,9 @@
 //! eligible framework. A round costs O(agents) to shuffle plus, per agent with free resources,
 //! O(log roles + log frameworks) when the first client in order takes the agent, plus one step
 //! per client skipped (filtered, or of the wrong capability). Roles whose quota leaves nothing
-//! allocatable are skipped whole. Per-round scratch buffers are reused across agents.
+//! allocatable are skipped whole. Per-round scratch buffers are reused across agents. With role
+//! paths, each agent's walk first lays out the role tree's order: O(roles log roles) per agent.
+//! With guarantees, the first stage adds one pass over the agents for the roles still short.
 //!
 //! The policy is plain Rust (`DrfAllocator`), linked natively by the host as the built-in
 //! allocator and benchmark baseline; for `wasm32` the crate also exports it as an `allocator`
@@ -172,8 +176,22 @@ fn allocate_agent(
     }
     served.clear();
     let mut role_cursor: Option<RoleKey> = None;
+    // With role paths (`eng/backend`) the roles are walked in the role tree's order, fixed for
+    // the agent (shares change only once the agent is done).
+    let tree = matches!(walk, Walk::Drf) && c.hierarchical();
+    if tree {
+        c.tree_order(&mut s.order);
+    }
+    let mut tree_index = 0;
     'roles: loop {
         let (role, random_index) = match &mut walk {
+            Walk::Drf if tree => {
+                let Some(&role) = s.order.get(tree_index) else {
+                    break;
+                };
+                tree_index += 1;
+                (role, 0)
+            }
             Walk::Drf => {
                 let Some(key) = c.role_after(role_cursor) else {
                     break;

@@ -843,3 +843,42 @@ fn a_child_roles_allocation_advances_its_parents_guarantee() {
     );
     assert_eq!(cpus_of(2), 2.0, "{offers:?}");
 }
+
+/// 12 agents of 1 cpu (each taken whole by one client) shared by one framework in each of
+/// `eng/a`, `eng/b` and `ops`, with `weights` by role name: the agents each role gets.
+fn tree_shares(weights: &[(&str, f64)]) -> (usize, usize, usize) {
+    let mut a = allocator();
+    for (id, name) in [(2, "eng/a"), (3, "eng/b"), (4, "ops"), (5, "eng")] {
+        a.add_role(id, name);
+    }
+    let ids = |name: &str| match name {
+        "eng/a" => 2,
+        "eng/b" => 3,
+        "ops" => 4,
+        _ => 5,
+    };
+    let w: Vec<(RoleId, f64)> = weights.iter().map(|(n, w)| (ids(n), *w)).collect();
+    a.update_weights(&w);
+    for (f, role) in [(1, 2), (2, 3), (3, 4)] {
+        a.add_framework(f, framework(&[role], 0), &[], true, &[]);
+    }
+    add_agents(&mut a, 1..=12, q(1.0, 100.0));
+    let offers = a.allocate(0);
+    (
+        count_for(&offers, 1),
+        count_for(&offers, 2),
+        count_for(&offers, 3),
+    )
+}
+
+#[test]
+fn the_role_tree_is_sorted_level_by_level() {
+    // eng (a and b together) and ops share equally; a and b share eng's half.
+    assert_eq!(tree_shares(&[]), (3, 3, 6));
+    // ops weighs twice eng: 8 to ops, eng's 4 split between a and b.
+    assert_eq!(tree_shares(&[("ops", 2.0)]), (2, 2, 8));
+    // the weight of the parent path counts for its whole subtree.
+    assert_eq!(tree_shares(&[("eng", 2.0)]), (4, 4, 4));
+    // and a child's weight within its parent.
+    assert_eq!(tree_shares(&[("eng/a", 2.0)]), (4, 2, 6));
+}
