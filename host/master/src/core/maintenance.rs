@@ -293,6 +293,10 @@ impl Core {
             return;
         }
         self.last_inverse_check = Some(now);
+        // Inverse offers of frameworks gone since are forgotten.
+        let frameworks = &self.frameworks;
+        self.inverse_offers
+            .retain(|_, e| frameworks.contains_key(&e.framework_id));
         let draining: HashMap<String, Unavailability> = self
             .agents
             .values()
