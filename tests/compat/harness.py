@@ -65,6 +65,19 @@ def scalar_resource(name, value):
     return {"name": name, "type": "SCALAR", "scalar": {"value": value}}
 
 
+def http_post(address, path, body, timeout=10):
+    """POSTs `body` (JSON-encoded unless a str): the status code and the answer's body."""
+    host, port = address.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        data = body if isinstance(body, str) else json.dumps(body)
+        conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
 def http_get_json(address, path, timeout=10):
     host, port = address.rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
@@ -97,6 +110,12 @@ class Recorder(Scheduler):
 
     def offerRescinded(self, driver, offer_id):
         self.harness.events.put(("rescinded", offer_id))
+
+    def inverseOffers(self, driver, inverse_offers):
+        self.harness.events.put(("inverse_offers", inverse_offers))
+
+    def inverseOfferRescinded(self, driver, inverse_offer_id):
+        self.harness.events.put(("inverse_rescinded", inverse_offer_id))
 
     def statusUpdate(self, driver, status):
         if self.acknowledge and "uuid" in status:

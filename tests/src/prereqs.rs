@@ -211,3 +211,40 @@ pub fn apt_install(
     ));
     Ok(())
 }
+
+/// Runs `tests/compat/<script> <master> <args> --timeout <timeout_secs>` with pymesos' Python:
+/// its stdout when every check passed (the last line is `N passed, 0 failed`), otherwise a
+/// failure with the script's output and `context()` (the daemons' output).
+pub fn run_pymesos_check(
+    script: &str,
+    master: &str,
+    args: &[&str],
+    timeout_secs: u32,
+    context: &dyn Fn() -> String,
+) -> Result<String, Failure> {
+    let python = pymesos_python()?;
+    let path = workspace_root().join("tests/compat").join(script);
+    let out = Command::new(python)
+        .arg(&path)
+        .arg(master)
+        .args(args)
+        .args(["--timeout", &timeout_secs.to_string()])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .map_err(|e| Failure(format!("cannot run {}: {e}", path.display())))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    if out.status.success() && last.ends_with(" 0 failed") {
+        return Ok(stdout);
+    }
+    Err(Failure(format!(
+        "{script} {args:?} failed ({}): {last}\n{stdout}\n--- stderr ---\n{}\n--- meseta ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        context()
+    )))
+}

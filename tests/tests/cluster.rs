@@ -313,9 +313,15 @@ fn decline_filters() {
 
     accepted(s.decline(&offer_ids(&offers), 60.0).unwrap());
     no_offer_within(&mut s, Duration::from_secs(1));
+    // The filter shows in the allocator's metrics for its role, and goes with REVIVE.
+    let filters = |c: &Cluster| {
+        c.get("/metrics/snapshot")["allocator/mesos/offer_filters/roles/*/active"].clone()
+    };
+    assert_eq!(filters(&c), json!(1.0));
     accepted(s.revive().unwrap());
     let offers = s.wait_offers(Duration::from_secs(5)).unwrap();
     assert_eq!(offers[0]["agent_id"]["value"], agent.as_str());
+    assert_eq!(filters(&c), json!(0.0));
 }
 
 #[test]
@@ -923,6 +929,92 @@ fn quota_limits_clip_offers() {
     );
     let mem: f64 = offers.iter().map(|o| scalar(&o["resources"], "mem")).sum();
     assert!(mem <= 512.0 + 1e-9, "and at most 512 MB: {mem}");
+}
+
+/// The role tree, end to end on the Wasm DRF module: `ops` weighs twice `eng`, whose agents
+/// `eng/a` and `eng/b` share; offers are held, so each agent goes to the lowest weighted share
+/// of the tree. A flat sorter would give `eng/a`, `eng/b` and `ops` 1.5, 1.5 and 3 of 6.
+#[test]
+fn the_role_tree_shares_agents_by_weighted_drf() {
+    let drf = module("allocator-drf", &[]);
+    let config = MasterConfig {
+        weights: vec![("ops".into(), 2.0)],
+        allocator: Some(drf.clone()),
+        modules: vec![drf],
+        ..master_config()
+    };
+    let mut c = Cluster::start(config, &[]);
+    let roles = ["eng/a", "eng/b", "ops"];
+    let mut frameworks: Vec<Scheduler> = roles
+        .iter()
+        .map(|r| {
+            c.subscribe(json!({"name": r, "roles": [r],
+                "capabilities": [{"type": "MULTI_ROLE"}]}))
+        })
+        .collect();
+    for _ in 0..6 {
+        c.add_agent("cpus:1;mem:1024;disk:1024");
+    }
+    let mut agents = [0usize; 3];
+    let deadline = Instant::now() + T;
+    while agents.iter().sum::<usize>() < 6 && Instant::now() < deadline {
+        for (i, f) in frameworks.iter_mut().enumerate() {
+            if let Some(ev) = f.try_wait_for(|e| e["type"] == "OFFERS", Duration::from_millis(50)) {
+                agents[i] += ev["offers"]["offers"].as_array().map_or(0, Vec::len);
+            }
+        }
+    }
+    assert_eq!(agents, [1, 1, 4], "agents offered to eng/a, eng/b, ops");
+}
+
+/// Quota guarantees, end to end on the Wasm DRF module: what a guarantee still lacks is held
+/// back from other roles, the guaranteed role gets it when it comes, and guarantees beyond the
+/// cluster's capacity need `force`.
+#[test]
+fn quota_guarantees_are_held_back_for_their_role() {
+    let drf = meseta_tests::cluster::module("allocator-drf", &[]);
+    let config = MasterConfig {
+        allocator: Some(drf),
+        ..master_config()
+    };
+    let agent = "cpus:2;mem:2048;disk:1024";
+    let c = Cluster::start(config, &[agent, agent]);
+    let post = |body: Value| {
+        meseta_tests::scheduler::post_to(&c.addr, "/api/v1", None, body.to_string().as_bytes())
+            .unwrap()
+    };
+    let quota = |role: &str, cpus: f64, force: bool| {
+        json!({"type": "UPDATE_QUOTA", "update_quota": {"force": force, "quota_configs": [
+            {"role": role, "guarantees": {"cpus": {"value": cpus}}}]}})
+    };
+    let (status, text) = post(quota("db", 3.0, false));
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = post(quota("batch", 2.0, false));
+    assert_eq!(status, 400, "5 cpus guaranteed of 4: {text}");
+    assert!(
+        text.contains("'force'") && text.contains("capacity (4)"),
+        "{text}"
+    );
+    let (status, text) = post(quota("batch", 2.0, true));
+    assert_eq!(status, 200, "forced: {text}");
+    let (status, text) = post(json!({"type": "UPDATE_QUOTA", "update_quota": {
+        "quota_configs": [{"role": "batch"}]}}));
+    assert_eq!(status, 200, "removed: {text}");
+
+    // web may take only the 1 cpu of surplus over db's guarantee (memory is not guaranteed).
+    let mut web = c.subscribe(json!({"name": "web", "roles": ["web"],
+        "capabilities": [{"type": "MULTI_ROLE"}]}));
+    let offers = web.wait_offers(T).unwrap();
+    let cpus: f64 = offers.iter().map(|o| scalar(&o["resources"], "cpus")).sum();
+    let mem: f64 = offers.iter().map(|o| scalar(&o["resources"], "mem")).sum();
+    assert_eq!(cpus, 1.0, "{offers:?}");
+    assert_eq!(mem, 4096.0, "{offers:?}");
+    // db, arriving later while web holds its offers, gets the 3 cpus held for it.
+    let mut db = c.subscribe(json!({"name": "db", "roles": ["db"],
+        "capabilities": [{"type": "MULTI_ROLE"}]}));
+    let offers = db.wait_offers(T).unwrap();
+    let cpus: f64 = offers.iter().map(|o| scalar(&o["resources"], "cpus")).sum();
+    assert_eq!(cpus, 3.0, "{offers:?}");
 }
 
 // Batches on the master–agent protocol ---------------------------------------------------------

@@ -6,12 +6,11 @@
 //! Real `meseta` processes, pymesos with credentials, raw HTTP for the refusals.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use meseta_tests::daemons::{AgentProcess, Local, http_request, in_memory_master, workspace_root};
-use meseta_tests::prereqs::pymesos_python;
+use meseta_tests::daemons::{AgentProcess, Local, http_request, in_memory_master};
+use meseta_tests::prereqs::run_pymesos_check;
 use meseta_tests::scheduler::{
     OperatorStream, Scheduler, offer_ids, post_call_with, post_with_headers, task,
 };
@@ -72,28 +71,7 @@ fn authority(url: &str) -> &str {
 
 /// Runs `tests/compat/pymesos_auth.py` against `master`: every check must pass.
 fn pymesos_auth(master: &str, args: &[&str], context: &dyn Fn() -> String) {
-    let python = pymesos_python().unwrap();
-    let script = workspace_root().join("tests/compat/pymesos_auth.py");
-    let out = Command::new(python)
-        .arg(&script)
-        .arg(master)
-        .args(args)
-        .args(["--timeout", "60"])
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    assert!(
-        out.status.success() && last.ends_with(" 0 failed"),
-        "pymesos_auth.py {args:?} failed: {last}\n{stdout}\n{}\n--- meseta ---\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        context()
-    );
+    run_pymesos_check("pymesos_auth.py", master, args, 60, context).unwrap();
 }
 
 #[test]

@@ -239,6 +239,18 @@ async fn run(flags: Flags) -> Result<ExitCode> {
             // An offer we had not answered yet was withdrawn: nothing to undo.
             Event::Rescind(rescind) => info!("offer {} rescinded", rescind.offer_id),
             Event::Error(error) => bail!("the master sent ERROR: {}", error.message),
+            // Maintenance: the master asks for an agent back. This framework only says so; its
+            // tasks are killed when the operator brings the machine down.
+            Event::InverseOffers(inverse) => {
+                for i in &inverse.inverse_offers {
+                    let agent = i.agent_id.as_ref().map_or("", |a| a.value.as_str());
+                    warn!(
+                        "inverse offer {}: agent {agent} is scheduled for maintenance from {} s",
+                        i.id,
+                        i.unavailability.start.nanoseconds / 1_000_000_000
+                    );
+                }
+            }
             other => info!("ignoring {} event", other.type_name()),
         }
     }

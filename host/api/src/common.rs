@@ -593,6 +593,9 @@ pub struct Offer {
     pub executor_ids: Vec<ExecutorID>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocation_info: Option<AllocationInfo>,
+    /// When the agent's machine is scheduled for maintenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailability: Option<crate::maintenance::Unavailability>,
 }
 
 /// `Filters`: how long declined resources are not re-offered to the framework.

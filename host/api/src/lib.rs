@@ -13,6 +13,7 @@
 //! - [`convert`]: to and from `meseta_types` (resources, attributes, labels, environment, hook
 //!   views).
 //! - [`internal`]: Meseta's own master–agent protocol messages.
+//! - [`maintenance`]: machines, the maintenance schedule, inverse offers.
 //! - [`text`]: Mesos' `--resources` and `--attributes` flag texts.
 //! - [`lenient`]: the serde helpers behind the leniency rules.
 //! - [`limits`]: the bounds on field sizes every decoded request is checked against.
@@ -36,6 +37,7 @@ pub mod executor;
 pub mod internal;
 pub mod lenient;
 pub mod limits;
+pub mod maintenance;
 pub mod recordio;
 pub mod scheduler;
 pub mod text;

@@ -8,7 +8,7 @@
 //!
 //! Decoding follows Mesos' validation: a call whose type needs a payload and lacks it fails with
 //! Mesos' message (`Expecting 'accept' to be present`). A call type this crate does not model
-//! (`ACCEPT_INVERSE_OFFERS`, `RECONCILE_OPERATIONS`, ...) decodes to [`CallKind::Other`] with its
+//! (`RECONCILE_OPERATIONS`, ...) decodes to [`CallKind::Other`] with its
 //! type string, so the master can answer that it is not implemented. Likewise offer operations
 //! other than `LAUNCH` and `LAUNCH_GROUP` decode to [`OperationKind::Other`].
 
@@ -21,6 +21,7 @@ use crate::common::{
     Offer, OfferID, OperationID, TaskGroupInfo, TaskID, TaskInfo, TaskStatus, refuse_seconds,
 };
 use crate::lenient::{null_as_default, string_or_seq};
+use crate::maintenance::{InverseOfferReply, InverseOffers, RescindInverseOffer};
 
 // ---------------------------------------------------------------------------------------------
 // Calls
@@ -50,6 +51,8 @@ pub enum CallKind {
     /// `REQUEST`: its payload is ignored (Mesos only logs it).
     Request,
     UpdateFramework(UpdateFramework),
+    AcceptInverseOffers(InverseOfferReply),
+    DeclineInverseOffers(InverseOfferReply),
     /// A type this crate does not model, spelled as received.
     Other(String),
 }
@@ -71,6 +74,8 @@ impl CallKind {
             CallKind::Message(_) => "MESSAGE",
             CallKind::Request => "REQUEST",
             CallKind::UpdateFramework(_) => "UPDATE_FRAMEWORK",
+            CallKind::AcceptInverseOffers(_) => "ACCEPT_INVERSE_OFFERS",
+            CallKind::DeclineInverseOffers(_) => "DECLINE_INVERSE_OFFERS",
             CallKind::Other(t) => t,
         }
     }
@@ -364,6 +369,10 @@ struct RawCall {
     message: Option<Message>,
     #[serde(default)]
     update_framework: Option<UpdateFramework>,
+    #[serde(default)]
+    accept_inverse_offers: Option<InverseOfferReply>,
+    #[serde(default)]
+    decline_inverse_offers: Option<InverseOfferReply>,
 }
 
 impl<'de> Deserialize<'de> for Call {
@@ -387,6 +396,14 @@ impl<'de> Deserialize<'de> for Call {
             Some("UPDATE_FRAMEWORK") => {
                 CallKind::UpdateFramework(required(raw.update_framework, "update_framework")?)
             }
+            Some("ACCEPT_INVERSE_OFFERS") => CallKind::AcceptInverseOffers(required(
+                raw.accept_inverse_offers,
+                "accept_inverse_offers",
+            )?),
+            Some("DECLINE_INVERSE_OFFERS") => CallKind::DeclineInverseOffers(required(
+                raw.decline_inverse_offers,
+                "decline_inverse_offers",
+            )?),
             Some(other) => CallKind::Other(other.to_string()),
         };
         Ok(Call {
@@ -416,6 +433,8 @@ impl Serialize for Call {
             CallKind::Message(p) => m.serialize_entry("message", p)?,
             CallKind::Request => m.serialize_entry("request", &Empty {})?,
             CallKind::UpdateFramework(p) => m.serialize_entry("update_framework", p)?,
+            CallKind::AcceptInverseOffers(p) => m.serialize_entry("accept_inverse_offers", p)?,
+            CallKind::DeclineInverseOffers(p) => m.serialize_entry("decline_inverse_offers", p)?,
             CallKind::Teardown | CallKind::Other(_) => {}
         }
         m.end()
@@ -443,7 +462,9 @@ pub enum Event {
     Failure(Failure),
     Error(ErrorEvent),
     Heartbeat,
-    /// A type this crate does not model (`INVERSE_OFFERS`, `UPDATE_OPERATION_STATUS`, ...),
+    InverseOffers(InverseOffers),
+    RescindInverseOffer(RescindInverseOffer),
+    /// A type this crate does not model (`UPDATE_OPERATION_STATUS`, ...),
     /// as received. It serializes with an empty payload under its lower-case key.
     Other(String),
 }
@@ -460,6 +481,8 @@ impl Event {
             Event::Failure(_) => "FAILURE",
             Event::Error(_) => "ERROR",
             Event::Heartbeat => "HEARTBEAT",
+            Event::InverseOffers(_) => "INVERSE_OFFERS",
+            Event::RescindInverseOffer(_) => "RESCIND_INVERSE_OFFER",
             Event::Other(t) => t,
         }
     }
@@ -547,6 +570,10 @@ struct RawEvent {
     failure: Option<Failure>,
     #[serde(default)]
     error: Option<ErrorEvent>,
+    #[serde(default)]
+    inverse_offers: Option<InverseOffers>,
+    #[serde(default)]
+    rescind_inverse_offer: Option<RescindInverseOffer>,
 }
 
 impl<'de> Deserialize<'de> for Event {
@@ -565,6 +592,13 @@ impl<'de> Deserialize<'de> for Event {
             Some("FAILURE") => Event::Failure(raw.failure.unwrap_or_default()),
             Some("ERROR") => Event::Error(required(raw.error, "error")?),
             Some("HEARTBEAT") => Event::Heartbeat,
+            Some("INVERSE_OFFERS") => {
+                Event::InverseOffers(required(raw.inverse_offers, "inverse_offers")?)
+            }
+            Some("RESCIND_INVERSE_OFFER") => Event::RescindInverseOffer(required(
+                raw.rescind_inverse_offer,
+                "rescind_inverse_offer",
+            )?),
             Some(other) => Event::Other(other.to_string()),
         })
     }
@@ -583,6 +617,8 @@ impl Serialize for Event {
             Event::Failure(p) => m.serialize_entry("failure", p)?,
             Event::Error(p) => m.serialize_entry("error", p)?,
             Event::Heartbeat => {}
+            Event::InverseOffers(p) => m.serialize_entry("inverse_offers", p)?,
+            Event::RescindInverseOffer(p) => m.serialize_entry("rescind_inverse_offer", p)?,
             Event::Other(t) => m.serialize_entry(&t.to_ascii_lowercase(), &Empty {})?,
         }
         m.end()

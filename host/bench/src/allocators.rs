@@ -378,8 +378,9 @@ pub fn decline(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
 /// Mesos' `LargeAndSmallQuota/2`: 3,000 agents `cpus:2;mem:2048;disk:2048`, 3,000 roles with one
 /// framework each: 2,500 with a small quota `cpus:1;mem:1024;disk:1024` (which chops agents) and
 /// 500 with a large one `cpus:4;mem:4096;disk:4096`. Times the first cycle (which satisfies
-/// every quota) and the second (nothing left to offer within the limits). Quota is a limit
-/// here (Meseta's DRF ignores guarantees; Mesos 1.9 deprecated them).
+/// every quota) and the second (nothing left to offer within the limits). Each quota is a
+/// guarantee and an equal limit, as in Mesos' benchmark: the first cycle serves the roles short
+/// of their guarantee first, and the required headroom is held back from everyone else.
 pub fn quota(o: &BenchOptions) -> anyhow::Result<Vec<Report>> {
     let name = "allocator-quota";
     let agents = o.agents.unwrap_or(if o.quick { 300 } else { 3_000 });

@@ -9,6 +9,7 @@
 //! native DRF built from the adapter's shadow of the cluster; `fail-closed` and `reload` make no
 //! offers this round (the next round gets a fresh instance; `reload` waits out its backoff).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,6 +48,9 @@ pub struct RoundStats {
     pub faults: u64,
     pub fallback_rounds: u64,
     pub event_faults: u64,
+    /// Decline filters in force after the last round, by role name (Mesos'
+    /// `allocator/mesos/offer_filters/roles/<role>/active`).
+    pub offer_filters: BTreeMap<String, usize>,
 }
 
 /// The allocator as the operator endpoints and the allocation loop see it, refreshed by the
@@ -394,6 +398,8 @@ impl AllocatorDriver {
                 used,
             } => self.add_agent_with_usage(agent, info, total, &used),
             AllocatorCall::RemoveAgent(a) => self.remove_agent(a),
+            AllocatorCall::ActivateAgent(a) => event!(self, activate_agent(a)),
+            AllocatorCall::DeactivateAgent(a) => event!(self, deactivate_agent(a)),
             AllocatorCall::UpdateAgent { agent, total } => self.update_agent(agent, total),
             AllocatorCall::Recover {
                 framework,
@@ -452,6 +458,7 @@ impl AllocatorDriver {
         self.stats.total_ms += ms;
         self.stats.max_ms = self.stats.max_ms.max(ms);
         self.mirror.took(&offers);
+        self.stats.offer_filters = self.mirror.active_filters(now_ms);
         if let Some(mut probation) = self.probation.take() {
             if self.degraded {
                 let reason = format!(

@@ -24,6 +24,7 @@ pub mod core;
 pub mod effector;
 pub mod ha;
 mod hooks;
+mod maintenance;
 mod mirror;
 pub mod operator;
 pub mod resources;

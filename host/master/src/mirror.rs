@@ -28,6 +28,8 @@ struct MirroredAgent {
     total: Quantities,
     /// What each (framework, role) holds on the agent: tasks and outstanding offers.
     held: BTreeMap<(FrameworkId, RoleId), Quantities>,
+    /// False while an operator has it deactivated (or draining).
+    active: bool,
 }
 
 /// A decline filter: the framework is not offered `resources` of the agent in the role until
@@ -51,6 +53,20 @@ pub struct Mirror {
 }
 
 impl Mirror {
+    /// How many decline filters are in force at `now_ms`, by role name (roles without any are
+    /// left out).
+    pub fn active_filters(&self, now_ms: u64) -> BTreeMap<String, usize> {
+        let mut out: BTreeMap<String, usize> = BTreeMap::new();
+        for ((_, _, role), filter) in &self.filters {
+            if filter.until_ms > now_ms
+                && let Some(name) = self.roles.get(role)
+            {
+                *out.entry(name.clone()).or_default() += 1;
+            }
+        }
+        out
+    }
+
     /// Follows one call the allocator is given.
     pub fn apply(&mut self, call: &AllocatorCall) {
         match call {
@@ -130,8 +146,14 @@ impl Mirror {
                         info: info.clone(),
                         total: total.clone(),
                         held,
+                        active: true,
                     },
                 );
+            }
+            AllocatorCall::ActivateAgent(agent) | AllocatorCall::DeactivateAgent(agent) => {
+                if let Some(a) = self.agents.get_mut(agent) {
+                    a.active = matches!(call, AllocatorCall::ActivateAgent(_));
+                }
             }
             AllocatorCall::RemoveAgent(agent) => {
                 self.agents.remove(agent);
@@ -308,6 +330,9 @@ impl Mirror {
                 total: agent.total.clone(),
                 used,
             });
+            if !agent.active {
+                adds.push(AllocatorCall::DeactivateAgent(*id));
+            }
         }
         (adds, filters)
     }

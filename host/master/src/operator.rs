@@ -572,6 +572,13 @@ pub fn metrics(
     for role in inner.weights.keys().chain(inner.quotas.keys()) {
         held.entry(role.as_str()).or_default();
     }
+    for role in held.keys() {
+        let active = s.offer_filters.get(*role).copied().unwrap_or(0);
+        put(
+            &format!("allocator/mesos/offer_filters/roles/{role}/active"),
+            active as f64,
+        );
+    }
     for (role, set) in &held {
         let share = ["cpus", "mem", "disk", "gpus"]
             .iter()
@@ -643,6 +650,7 @@ pub fn agent_v1(inner: &Core, a: &Agent) -> Value {
     to_value(&V1Agent {
         agent: a,
         offered: &offered,
+        drain: inner.agent_drains.get(&a.id),
     })
 }
 

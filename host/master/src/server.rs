@@ -246,6 +246,12 @@ impl Shared {
     }
 
     /// Reads the core under the state lock.
+    /// Stores a registry operation; the change takes effect once this returns `Ok`.
+    pub(crate) async fn store(&self, op: Operation) -> Result<(), MasterError> {
+        self.registrar.apply(op).await?;
+        Ok(())
+    }
+
     pub fn read<R>(&self, f: impl FnOnce(&Core) -> R) -> R {
         f(&self.lock())
     }
@@ -959,6 +965,7 @@ pub(crate) fn routes(shared: Shared) -> Router {
         .route("/master/weights", any(weights))
         .route("/master/teardown", post(teardown))
         .route("/master/quota", get(quota))
+        .merge(crate::maintenance::routes())
         .route("/api/v1", post(operator_api))
         .route("/master/api/v1", post(operator_api));
     Router::new()
@@ -1899,10 +1906,20 @@ async fn operator_api(
                 shared.authorize(&principal, Action::UpdateQuota, role_object(role))?;
             }
             // Validate everything before changing anything.
+            let force = call
+                .pointer("/update_quota/force")
+                .and_then(|f| f.as_bool())
+                .unwrap_or(false);
             shared.read(|core| {
                 parsed.iter().try_for_each(|(role, quota)| {
                     core.check_quota(role, quota).map_err(MasterError::Invalid)
-                })
+                })?;
+                match force {
+                    true => Ok(()),
+                    false => core
+                        .check_guarantee_capacity(&parsed)
+                        .map_err(MasterError::Invalid),
+                }
             })?;
             // Durable before it takes effect (Mesos' `UpdateQuota` registry operation).
             for (role, quota) in &parsed {
@@ -1920,6 +1937,14 @@ async fn operator_api(
             Ok(StatusCode::OK.into_response())
         }
         "GET_HEALTH" => Ok(answer(kind, serde_json::json!({"healthy": true}))),
+        "GET_MAINTENANCE_STATUS"
+        | "GET_MAINTENANCE_SCHEDULE"
+        | "UPDATE_MAINTENANCE_SCHEDULE"
+        | "START_MAINTENANCE"
+        | "STOP_MAINTENANCE"
+        | "DRAIN_AGENT"
+        | "DEACTIVATE_AGENT"
+        | "REACTIVATE_AGENT" => crate::maintenance::operator_call(&shared, kind, &call).await,
         "SUBSCRIBE" => operator_subscribe(&shared, &principal),
         "MARK_AGENT_GONE" => {
             let agent_id = call
@@ -2118,7 +2143,7 @@ async fn operator_api(
         "" => Err(MasterError::Invalid("master::Call has no 'type'".into())),
         // As the issue asks and as Mesos answers a call it cannot parse: 400, naming the call.
         other => Err(MasterError::Invalid(format!(
-            "Operator call '{other}' is not supported by Meseta (supported: SUBSCRIBE, GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS, GET_LOGGING_LEVEL, GET_MASTER, GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_WEIGHTS, UPDATE_WEIGHTS, GET_ROLES, TEARDOWN, MARK_AGENT_GONE, GET_QUOTA, UPDATE_QUOTA, SWAP_ALLOCATOR, ADD_SHADOW_ALLOCATOR, REMOVE_SHADOW_ALLOCATOR, GET_SHADOW_ALLOCATORS)"
+            "Operator call '{other}' is not supported by Meseta (supported: SUBSCRIBE, GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS, GET_LOGGING_LEVEL, GET_MASTER, GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_WEIGHTS, UPDATE_WEIGHTS, GET_ROLES, TEARDOWN, MARK_AGENT_GONE, GET_MAINTENANCE_STATUS, GET_MAINTENANCE_SCHEDULE, UPDATE_MAINTENANCE_SCHEDULE, START_MAINTENANCE, STOP_MAINTENANCE, DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT, GET_QUOTA, UPDATE_QUOTA, SWAP_ALLOCATOR, ADD_SHADOW_ALLOCATOR, REMOVE_SHADOW_ALLOCATOR, GET_SHADOW_ALLOCATORS)"
         ))),
     }
 }
@@ -2160,7 +2185,7 @@ fn resolve_allocator(
 }
 
 /// An operator call's answer: `{"type": KIND, "<kind>": payload}`.
-fn answer(kind: &str, payload: serde_json::Value) -> Response {
+pub(crate) fn answer(kind: &str, payload: serde_json::Value) -> Response {
     let mut out = serde_json::Map::new();
     out.insert("type".into(), serde_json::json!(kind));
     out.insert(kind.to_lowercase(), payload);

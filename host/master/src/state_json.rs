@@ -7,7 +7,7 @@
 //! trees cost 6x the goal of issue 21, most of it in the allocator zeroing fresh pages). What
 //! the requesting principal may not see is skipped while rendering, asked of its [`Approver`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use meseta_api::common::{AgentID, FrameworkID};
@@ -364,6 +364,8 @@ pub struct AgentUsage<'a> {
     /// Resources of active tasks and custom executors.
     used: HashMap<&'a str, ResourceSet>,
     offered: HashMap<&'a str, ResourceSet>,
+    /// Deactivated agents, with their drains.
+    drains: Option<&'a BTreeMap<String, meseta_registry::AgentDrainRecord>>,
 }
 
 impl<'a> AgentUsage<'a> {
@@ -386,7 +388,13 @@ impl<'a> AgentUsage<'a> {
                 .or_default()
                 .add(&o.resources);
         }
+        u.drains = Some(&core.agent_drains);
         u
+    }
+
+    /// The agent's deactivation and drain, when an operator deactivated it.
+    pub fn drain(&self, agent_id: &str) -> Option<&'a meseta_registry::AgentDrainRecord> {
+        self.drains?.get(agent_id)
     }
 
     pub fn used(&self, agent_id: &str) -> Option<&ResourceSet> {
@@ -438,8 +446,12 @@ impl Serialize for V0Agent<'_> {
         m.serialize_entry("unreserved_resources_full", &Wire(&a.total))?;
         m.serialize_entry("reserved_resources_full", &Empty)?;
         m.serialize_entry("attributes", &Attributes(&a.info.attributes))?;
+        let drain = self.usage.drain(&a.id);
         m.serialize_entry("active", &true)?;
-        m.serialize_entry("deactivated", &false)?;
+        m.serialize_entry("deactivated", &drain.is_some())?;
+        if let Some(d) = drain.and_then(|d| d.drain.as_ref()) {
+            m.serialize_entry("drain_info", &DrainInfo(d))?;
+        }
         m.serialize_entry("version", MESOS_VERSION)?;
         m.serialize_entry("meseta_version", &a.version)?;
         m.serialize_entry(
@@ -518,7 +530,7 @@ impl Serialize for State<'_> {
         m.serialize_entry("leader", &leader)?;
         m.serialize_entry("leader_info", &MasterInfo(core))?;
         m.serialize_entry("activated_slaves", &core.agents.len())?;
-        m.serialize_entry("deactivated_slaves", &0)?;
+        m.serialize_entry("deactivated_slaves", &core.agent_drains.len())?;
         m.serialize_entry("unreachable_slaves", &core.unreachable_agents.len())?;
         m.serialize_entry("allocator", &self.allocator.name)?;
         if approver.everything() || approver.flags() {
@@ -634,6 +646,28 @@ impl Serialize for V1Framework<'_> {
 pub struct V1Agent<'a> {
     pub agent: &'a Agent,
     pub offered: &'a ResourceSet,
+    pub drain: Option<&'a meseta_registry::AgentDrainRecord>,
+}
+
+/// `DrainInfo`: `{"state": "DRAINING", "config": {"max_grace_period": {...}, "mark_gone": b}}`.
+struct DrainInfo<'a>(&'a meseta_registry::DrainRecord);
+
+impl Serialize for DrainInfo<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let mut config = serde_json::Map::new();
+        if let Some(g) = d.max_grace_period {
+            config.insert(
+                "max_grace_period".into(),
+                serde_json::json!({ "nanoseconds": (g * 1e9) as i64 }),
+            );
+        }
+        config.insert("mark_gone".into(), serde_json::json!(d.mark_gone));
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("state", &d.state)?;
+        m.serialize_entry("config", &config)?;
+        m.end()
+    }
 }
 
 impl Serialize for V1Agent<'_> {
@@ -650,7 +684,10 @@ impl Serialize for V1Agent<'_> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("agent_info", &info)?;
         m.serialize_entry("active", &true)?;
-        m.serialize_entry("deactivated", &false)?;
+        m.serialize_entry("deactivated", &self.drain.is_some())?;
+        if let Some(d) = self.drain.and_then(|d| d.drain.as_ref()) {
+            m.serialize_entry("drain_info", &DrainInfo(d))?;
+        }
         m.serialize_entry("version", a.version.as_deref().unwrap_or(MESOS_VERSION))?;
         m.serialize_entry("pid", &format!("slave(1)@{host}"))?;
         m.serialize_entry("registered_time", &TimeInfo(a.registered_time))?;
@@ -790,6 +827,7 @@ impl Serialize for GetAgents<'_> {
                 agents.iter().map(|agent| V1Agent {
                     agent,
                     offered: usage.offered(&agent.id).unwrap_or(&none),
+                    drain: usage.drain(&agent.id),
                 })
             }),
         )?;

@@ -250,6 +250,11 @@ fn classify(x: &mut Exposition, key: &str, v: f64) {
                 let name = format!("mesos_master_allocator_role_quota_{}", sanitize(t));
                 return x.put(name, Gauge, &help, &[("role", role), ("resource", r)], v);
             }
+            ["offer_filters", "roles", role, "active"] => {
+                let help = "/metrics/snapshot allocator/mesos/offer_filters/roles/<role>/active";
+                let name = "mesos_master_allocator_role_offer_filters_active".to_string();
+                return x.put(name, Gauge, help, &[("role", role)], v);
+            }
             ["roles", role, "shares", "dominant"] => {
                 let help = "/metrics/snapshot allocator/mesos/roles/<role>/shares/dominant";
                 let name = "mesos_master_allocator_role_shares_dominant".to_string();
@@ -483,6 +488,7 @@ mod tests {
             ("allocator/mesos/resources/mem/total", 64.0),
             ("meseta/allocator/shadow/drf-b/rounds", 7.0),
             ("allocator/mesos/roles/web/shares/dominant", 0.25),
+            ("allocator/mesos/offer_filters/roles/web/active", 3.0),
             (
                 "allocator/mesos/quota/roles/web/resources/cpus/guarantee",
                 2.0,
@@ -502,6 +508,7 @@ mod tests {
             "mesos_master_allocator_resources{resource=\"mem\",type=\"total\"} 64.0",
             "meseta_allocator_shadow_rounds{shadow=\"drf-b\"} 7.0",
             "mesos_master_allocator_role_shares_dominant{role=\"web\"} 0.25",
+            "mesos_master_allocator_role_offer_filters_active{role=\"web\"} 3.0",
             "mesos_master_allocator_role_quota_guarantee{role=\"web\",resource=\"cpus\"} 2.0",
             "mesos_master_weird_key 5.0",
         ] {

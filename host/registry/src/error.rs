@@ -71,6 +71,9 @@ pub enum OperationError {
     InvalidWeight { role: String, weight: f64 },
     #[error("quota of role {role:?}: {detail}")]
     InvalidQuota { role: String, detail: String },
+    /// A maintenance change Mesos refuses (a machine not scheduled, not DOWN, ...).
+    #[error("{0}")]
+    Maintenance(String),
     #[error("cannot encode {what}: {detail}")]
     Encode { what: String, detail: String },
 }

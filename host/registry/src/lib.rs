@@ -1,5 +1,6 @@
 //! The master's registry: what Mesos keeps across master failovers (the latest leader, admitted,
-//! unreachable and gone agents, role weights and quota; maintenance when it lands) and nothing
+//! unreachable and gone agents, role weights and quota, the maintenance schedule and machines,
+//! deactivated and draining agents) and nothing
 //! the master learns from agents (tasks, executors, reservations come back when agents
 //! re-register).
 //!
@@ -23,8 +24,9 @@ mod storage;
 pub use error::{OperationError, RegistryError};
 pub use memory::InMemoryStorage;
 pub use model::{
-    AllocatorRecord, AllocatorSwap, DEFAULT_MAX_AGENT_AGE, DEFAULT_MAX_AGENT_COUNT, GcCandidates,
-    Operation, QuotaConfig, Registry,
+    AgentDrainRecord, AllocatorRecord, AllocatorSwap, DEFAULT_MAX_AGENT_AGE,
+    DEFAULT_MAX_AGENT_COUNT, DrainRecord, GcCandidates, MachineRecord, Operation, QuotaConfig,
+    Registry,
 };
 pub use redb_store::RedbStorage;
 pub use registrar::{Registrar, RegistrarOptions};

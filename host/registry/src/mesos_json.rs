@@ -19,6 +19,18 @@ struct MesosRegistry<'a> {
     gone: Marked,
     quota_configs: Vec<QuotaConfig<'a>>,
     weights: Vec<Weight<'a>>,
+    machines: Machines<'a>,
+    schedules: Vec<&'a meseta_api::maintenance::Schedule>,
+}
+
+#[derive(Serialize)]
+struct Machines<'a> {
+    machines: Vec<MachineEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct MachineEntry<'a> {
+    info: &'a crate::model::MachineRecord,
 }
 
 #[derive(Serialize)]
@@ -116,6 +128,17 @@ impl Serialize for Registry {
                         weight: *weight,
                     },
                 })
+                .collect(),
+            machines: Machines {
+                machines: self
+                    .machines
+                    .values()
+                    .map(|info| MachineEntry { info })
+                    .collect(),
+            },
+            schedules: Some(&self.schedule)
+                .filter(|s| !s.windows.is_empty())
+                .into_iter()
                 .collect(),
         }
         .serialize(serializer)

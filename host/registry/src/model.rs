@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use meseta_api::common::{AgentID, AgentInfo, MasterInfo};
+use meseta_api::maintenance::{MachineID, MachineMode, Schedule};
 use serde::{Deserialize, Serialize};
 
 use crate::error::OperationError;
@@ -42,8 +43,14 @@ pub struct Registry {
     pub quotas: BTreeMap<String, QuotaConfig>,
     /// The allocator an operator swapped in (Meseta's, not in Mesos' registry), and the swaps.
     pub allocator: Option<AllocatorRecord>,
-    // Maintenance (Mesos' `machines` and `schedules`) will be kept here when it lands, each
-    // machine under its own key of a `machines` table and the schedule under one key.
+    /// The maintenance schedule operators posted (Mesos keeps a list of one).
+    pub schedule: Schedule,
+    /// Machines in maintenance (DRAINING or DOWN; a machine UP is not listed), by
+    /// [`MachineID::key`].
+    pub machines: BTreeMap<String, MachineRecord>,
+    /// Deactivated agents, draining or not (Mesos' `Registry.Slave.deactivated` and
+    /// `drain_info`), by agent id.
+    pub agent_drains: BTreeMap<String, AgentDrainRecord>,
     /// The next insertion number of an unreachable agent: the storage keeps it with each entry
     /// so that a reload restores the marking order.
     pub(crate) next_unreachable_seq: u64,
@@ -58,6 +65,9 @@ impl PartialEq for Registry {
             && self.weights == other.weights
             && self.quotas == other.quotas
             && self.allocator == other.allocator
+            && self.schedule == other.schedule
+            && self.machines == other.machines
+            && self.agent_drains == other.agent_drains
     }
 }
 
@@ -107,8 +117,33 @@ impl QuotaConfig {
     }
 }
 
-/// A change to the registry, as Mesos' registrar operations. Maintenance operations will be
-/// added here when maintenance lands.
+/// A machine in maintenance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineRecord {
+    pub id: MachineID,
+    pub mode: MachineMode,
+}
+
+/// A deactivated agent and, when it is being drained, how (Mesos' `DrainInfo`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentDrainRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainRecord>,
+}
+
+/// `DrainInfo`: the drain's state and its configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DrainRecord {
+    /// `DRAINING` or `DRAINED`.
+    pub state: String,
+    /// Seconds; tasks are killed with at most this grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_grace_period: Option<f64>,
+    #[serde(default)]
+    pub mark_gone: bool,
+}
+
+/// A change to the registry, as Mesos' registrar operations.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operation {
     /// Admit a new agent; refused if its id is already admitted, unreachable or gone (an agent
@@ -142,6 +177,21 @@ pub enum Operation {
     Recover(MasterInfo),
     /// The live allocator changed (an operator's swap, or its roll-back).
     SetAllocator(AllocatorRecord),
+    /// Replace the maintenance schedule (Mesos' `UpdateSchedule`): machines newly scheduled go
+    /// DRAINING, DRAINING machines no longer scheduled go UP; refused if it drops a DOWN machine
+    /// or is invalid.
+    UpdateSchedule(Schedule),
+    /// `/machine/down` (`StartMaintenance`): DRAINING machines go DOWN; refused unless every one
+    /// is scheduled and DRAINING.
+    StartMaintenance(Vec<MachineID>),
+    /// `/machine/up` (`StopMaintenance`): DOWN machines go UP and leave the schedule; refused
+    /// unless every one is DOWN.
+    StopMaintenance(Vec<MachineID>),
+    /// Deactivate or drain an agent (`Some`), or reactivate it (`None`).
+    SetAgentDrain {
+        id: AgentID,
+        drain: Option<AgentDrainRecord>,
+    },
 }
 
 /// Agents the registry's GC should prune ([`Operation::Prune`]).
@@ -394,6 +444,85 @@ impl Operation {
                 registry.allocator = Some(record.clone());
                 Ok(true)
             }
+            Operation::UpdateSchedule(schedule) => update_schedule(registry, changes, schedule),
+            Operation::StartMaintenance(machines) => {
+                for m in machines {
+                    match registry.machines.get(&m.key()) {
+                        Some(r) if r.mode == MachineMode::Draining => {}
+                        Some(_) => {
+                            return Err(OperationError::Maintenance(format!(
+                                "Machine '{m}' is not in DRAINING mode and cannot be brought down"
+                            )));
+                        }
+                        None => {
+                            return Err(OperationError::Maintenance(format!(
+                                "Machine '{m}' is not part of a maintenance schedule"
+                            )));
+                        }
+                    }
+                }
+                let mut puts = Vec::with_capacity(machines.len());
+                for m in machines {
+                    let record = MachineRecord {
+                        id: m.normalized(),
+                        mode: MachineMode::Down,
+                    };
+                    puts.push((
+                        m.key(),
+                        Change::put(Table::Machines, &m.key(), &record)?,
+                        record,
+                    ));
+                }
+                for (key, change, record) in puts {
+                    changes.push(change);
+                    registry.machines.insert(key, record);
+                }
+                Ok(!machines.is_empty())
+            }
+            Operation::StopMaintenance(machines) => {
+                for m in machines {
+                    if registry.machines.get(&m.key()).map(|r| &r.mode) != Some(&MachineMode::Down)
+                    {
+                        return Err(OperationError::Maintenance(format!(
+                            "Machine '{m}' is not in DOWN mode and cannot be brought up"
+                        )));
+                    }
+                }
+                let keys: std::collections::BTreeSet<String> =
+                    machines.iter().map(MachineID::key).collect();
+                let mut schedule = registry.schedule.clone();
+                for w in &mut schedule.windows {
+                    w.machine_ids.retain(|m| !keys.contains(&m.key()));
+                }
+                schedule.windows.retain(|w| !w.machine_ids.is_empty());
+                let put = Change::put(Table::Master, SCHEDULE_KEY, &schedule)?;
+                for key in &keys {
+                    changes.push(Change::delete(Table::Machines, key));
+                    registry.machines.remove(key);
+                }
+                changes.push(put);
+                registry.schedule = schedule;
+                Ok(!keys.is_empty())
+            }
+            Operation::SetAgentDrain { id, drain } => {
+                let id = id.value.clone();
+                match drain {
+                    Some(record) => {
+                        if registry.agent_drains.get(&id) == Some(record) {
+                            return Ok(false);
+                        }
+                        changes.push(Change::put(Table::AgentDrains, &id, record)?);
+                        registry.agent_drains.insert(id, record.clone());
+                    }
+                    None => {
+                        if registry.agent_drains.remove(&id).is_none() {
+                            return Ok(false);
+                        }
+                        changes.push(Change::delete(Table::AgentDrains, &id));
+                    }
+                }
+                Ok(true)
+            }
         }
     }
 }
@@ -426,6 +555,57 @@ fn check_quota(role: &str, config: &QuotaConfig) -> Result<(), OperationError> {
 pub(crate) const MASTER_KEY: &str = "info";
 /// The key of the allocator record ([`AllocatorRecord`]) in the master table.
 pub(crate) const ALLOCATOR_KEY: &str = "allocator";
+/// The maintenance schedule's key in [`Table::Master`].
+pub(crate) const SCHEDULE_KEY: &str = "schedule";
+
+/// Mesos' `UpdateSchedule` on `registry`.
+fn update_schedule(
+    registry: &mut Registry,
+    changes: &mut ChangeSet,
+    schedule: &Schedule,
+) -> Result<bool, OperationError> {
+    schedule.validate().map_err(OperationError::Maintenance)?;
+    let scheduled: BTreeMap<String, MachineID> = schedule
+        .machines()
+        .into_iter()
+        .map(|(m, _)| (m.key(), m))
+        .collect();
+    for (key, record) in &registry.machines {
+        if record.mode == MachineMode::Down && !scheduled.contains_key(key) {
+            return Err(OperationError::Maintenance(format!(
+                "Machine '{}' is DOWN and must stay in the schedule until it is brought up \
+                 (POST /master/machine/up)",
+                record.id
+            )));
+        }
+    }
+    let mut batch = vec![Change::put(Table::Master, SCHEDULE_KEY, schedule)?];
+    let mut added = Vec::new();
+    for (key, id) in &scheduled {
+        if !registry.machines.contains_key(key) {
+            let record = MachineRecord {
+                id: id.clone(),
+                mode: MachineMode::Draining,
+            };
+            batch.push(Change::put(Table::Machines, key, &record)?);
+            added.push((key.clone(), record));
+        }
+    }
+    let dropped: Vec<String> = registry
+        .machines
+        .keys()
+        .filter(|k| !scheduled.contains_key(*k))
+        .cloned()
+        .collect();
+    for key in &dropped {
+        batch.push(Change::delete(Table::Machines, key));
+        registry.machines.remove(key);
+    }
+    registry.machines.extend(added);
+    registry.schedule = schedule.clone();
+    changes.extend(batch);
+    Ok(true)
+}
 
 /// A stored unreachable agent: when it was marked, and its insertion number.
 #[derive(Debug, Serialize, Deserialize)]

@@ -17,7 +17,8 @@ use serde::de::DeserializeOwned;
 use crate::error::{OperationError, RegistryError};
 use crate::memory::InMemoryStorage;
 use crate::model::{
-    ALLOCATOR_KEY, GoneRecord, MASTER_KEY, QuotaConfig, Registry, UnreachableRecord, WeightRecord,
+    ALLOCATOR_KEY, AgentDrainRecord, GoneRecord, MASTER_KEY, MachineRecord, QuotaConfig, Registry,
+    SCHEDULE_KEY, UnreachableRecord, WeightRecord,
 };
 use crate::redb_store::RedbStorage;
 
@@ -41,11 +42,15 @@ pub enum Table {
     Weights,
     /// Quota configurations by role (`{"guarantees": {...}, "limits": {...}}`).
     Quotas,
+    /// Machines in maintenance (DRAINING or DOWN) by machine key (`{"id": ..., "mode": ...}`).
+    Machines,
+    /// Deactivated and draining agents by agent id (`{"drain": ...}`).
+    AgentDrains,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 9] = [
         Table::Meta,
         Table::Master,
         Table::Agents,
@@ -53,6 +58,8 @@ impl Table {
         Table::Gone,
         Table::Weights,
         Table::Quotas,
+        Table::Machines,
+        Table::AgentDrains,
     ];
 
     /// The table's name in a backend.
@@ -65,6 +72,8 @@ impl Table {
             Table::Gone => "gone",
             Table::Weights => "weights",
             Table::Quotas => "quotas",
+            Table::Machines => "machines",
+            Table::AgentDrains => "agent_drains",
         }
     }
 }
@@ -193,6 +202,8 @@ pub(crate) fn decode(location: &str, records: Vec<Record>) -> Result<Registry, R
                     registry.master = Some(parse::<MasterInfo>(location, &record)?);
                 } else if record.key == ALLOCATOR_KEY {
                     registry.allocator = Some(parse(location, &record)?);
+                } else if record.key == SCHEDULE_KEY {
+                    registry.schedule = parse(location, &record)?;
                 }
             }
             Table::Agents => {
@@ -221,6 +232,14 @@ pub(crate) fn decode(location: &str, records: Vec<Record>) -> Result<Registry, R
             Table::Quotas => {
                 let config: QuotaConfig = parse(location, &record)?;
                 registry.quotas.insert(record.key, config);
+            }
+            Table::Machines => {
+                let machine: MachineRecord = parse(location, &record)?;
+                registry.machines.insert(record.key, machine);
+            }
+            Table::AgentDrains => {
+                let drain: AgentDrainRecord = parse(location, &record)?;
+                registry.agent_drains.insert(record.key, drain);
             }
         }
     }

@@ -1023,3 +1023,133 @@ async fn close_stores_what_was_queued_and_lets_go_of_the_file() {
     assert_eq!(registry.agents.contains_key("a1"), admitted);
     assert!(!registry.agents.contains_key("a2"));
 }
+
+fn schedule(machines: &[(&str, &str)]) -> meseta_api::maintenance::Schedule {
+    use meseta_api::maintenance::{MachineID, Schedule, Unavailability, Window};
+    Schedule {
+        windows: vec![Window {
+            machine_ids: machines.iter().map(|(h, i)| MachineID::new(h, i)).collect(),
+            unavailability: Some(Unavailability::default()),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn maintenance_follows_mesos_modes_and_survives_reopen() {
+    use meseta_api::maintenance::{MachineID, MachineMode};
+    let mut registry = Registry::default();
+    let m1 = MachineID::new("Host1", "10.0.0.1");
+    let m2 = MachineID::new("host2", "10.0.0.2");
+    // Scheduled machines go DRAINING; only DRAINING ones can go DOWN, only DOWN ones UP.
+    assert!(
+        apply(
+            &mut registry,
+            Operation::UpdateSchedule(schedule(&[("Host1", "10.0.0.1"), ("host2", "10.0.0.2")]))
+        )
+        .unwrap()
+    );
+    assert_eq!(registry.machines[&m1.key()].mode, MachineMode::Draining);
+    let err = apply(&mut registry, Operation::StopMaintenance(vec![m1.clone()])).unwrap_err();
+    assert!(err.to_string().contains("not in DOWN mode"), "{err}");
+    let unknown = MachineID::new("host3", "10.0.0.3");
+    let err = apply(
+        &mut registry,
+        Operation::StartMaintenance(vec![m1.clone(), unknown]),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not part of a maintenance schedule"),
+        "{err}"
+    );
+    assert!(apply(&mut registry, Operation::StartMaintenance(vec![m1.clone()])).unwrap());
+    assert_eq!(registry.machines[&m1.key()].mode, MachineMode::Down);
+    // A DOWN machine cannot be dropped from the schedule; a DRAINING one can (it goes UP).
+    let err = apply(
+        &mut registry,
+        Operation::UpdateSchedule(schedule(&[("host2", "10.0.0.2")])),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("must stay in the schedule"),
+        "{err}"
+    );
+    assert!(
+        apply(
+            &mut registry,
+            Operation::UpdateSchedule(schedule(&[("host1", "10.0.0.1")]))
+        )
+        .unwrap()
+    );
+    assert!(!registry.machines.contains_key(&m2.key()));
+    // Invalid schedules are refused with Mesos' reasons.
+    let err = apply(
+        &mut registry,
+        Operation::UpdateSchedule(schedule(&[("a", ""), ("A", "")])),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("more than once"), "{err}");
+
+    // Stored, reloaded, then brought up: it leaves the machines and the schedule.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.redb");
+    let (registrar, _, storage) = recover(&path).await;
+    registrar
+        .apply(Operation::UpdateSchedule(schedule(&[(
+            "host1", "10.0.0.1",
+        )])))
+        .await
+        .unwrap();
+    registrar
+        .apply(Operation::StartMaintenance(vec![m1.clone()]))
+        .await
+        .unwrap();
+    registrar
+        .apply(Operation::SetAgentDrain {
+            id: AgentID::new("a1"),
+            drain: Some(meseta_registry::AgentDrainRecord {
+                drain: Some(meseta_registry::DrainRecord {
+                    state: "DRAINING".into(),
+                    max_grace_period: Some(10.0),
+                    mark_gone: false,
+                }),
+            }),
+        })
+        .await
+        .unwrap();
+    close(registrar, storage).await;
+    let reloaded = load_async(&path).await.unwrap();
+    assert_eq!(reloaded.machines[&m1.key()].mode, MachineMode::Down);
+    assert_eq!(reloaded.schedule, schedule(&[("host1", "10.0.0.1")]));
+    assert_eq!(
+        reloaded.agent_drains["a1"]
+            .drain
+            .as_ref()
+            .unwrap()
+            .max_grace_period,
+        Some(10.0)
+    );
+    let json = serde_json::to_value(&reloaded).unwrap();
+    assert_eq!(json["machines"]["machines"][0]["info"]["mode"], "DOWN");
+    assert_eq!(
+        json["schedules"][0]["windows"][0]["machine_ids"][0]["hostname"],
+        "host1"
+    );
+    let (registrar, _, storage) = recover(&path).await;
+    registrar
+        .apply(Operation::StopMaintenance(vec![m1.clone()]))
+        .await
+        .unwrap();
+    registrar
+        .apply(Operation::SetAgentDrain {
+            id: AgentID::new("a1"),
+            drain: None,
+        })
+        .await
+        .unwrap();
+    close(registrar, storage).await;
+    let reloaded = load_async(&path).await.unwrap();
+    assert!(reloaded.machines.is_empty());
+    assert!(reloaded.schedule.windows.is_empty());
+    assert!(reloaded.agent_drains.is_empty());
+}

@@ -63,8 +63,8 @@
 //! * `min_allocatable` (optional): Mesos' `--min_allocatable_resources` as a list of
 //!   alternatives, `[{"cpus": 0.01}, {"mem": 32}]` (the default, for the kinds the cluster has).
 //! * `roles` (optional): `name`, `weight` (default 1), `quota` with `limits` (kinds not named
-//!   are unlimited) and `guarantees` (given to the allocator; the shipped ones ignore them, as
-//!   Mesos 1.9+ does). A role a framework names but `roles` does not list has weight 1.
+//!   are unlimited) and `guarantees` (given to the allocator; the shipped ones hold what
+//!   guarantees still lack back from other roles, as Mesos' hierarchical allocator does). A role a framework names but `roles` does not list has weight 1.
 //! * `agents`: `resources` (kind to amount), `attributes` (name to text, optional), `count`
 //!   identical agents (default 1), `hostname` (default `agent-<i>`; `<hostname>-<n>` in a group).
 //! * `frameworks`: `name`, `roles` (default `["*"]`), `offers` (below).

@@ -62,7 +62,8 @@ pub struct Role {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
-    /// Recorded by the allocator; the shipped allocators ignore guarantees, as Mesos 1.9+ does.
+    /// What the role is guaranteed: the shipped allocators hold it back from other roles until
+    /// the role holds it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub guarantees: BTreeMap<String, f64>,
     /// What the role may hold at most; kinds not named are unlimited.

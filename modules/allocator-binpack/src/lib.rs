@@ -22,7 +22,9 @@
 //! Mesos (`refuse_seconds > 0` filters the (framework, role, agent) for
 //! `max(allocation_interval, refuse_seconds)`, at most 365 days, while the candidate is within
 //! the refused resources; `revive` clears them); quota limits of a role and of its ancestors clip
-//! what the role is offered (guarantees are ignored); a paused allocator and inactive agents
+//! what the role is offered, and what other roles' guarantees still lack is held back from it
+//! (the required headroom, as in `allocator-drf`; there is no first stage serving guaranteed
+//! roles before the others); a paused allocator and inactive agents
 //! get nothing. With `Sorter::Random` the clients are drawn in a weighted random order instead
 //! (roles by weight, frameworks uniformly), still one agent per framework per round.
 //!

@@ -22,7 +22,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 // FxHash: the keys are small integer handles; SipHash cost ~4% of a Wasm round (see BENCHMARKS.md).
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ops::Bound::{Excluded, Unbounded};
 
 use meseta_types::Quantities;
@@ -146,7 +146,21 @@ impl Role {
 #[derive(Clone, Debug, Default)]
 struct QuotaNode {
     limits: Option<Quantities>,
+    /// What the node's roles are guaranteed: held back from others as headroom until consumed.
+    guarantees: Option<Quantities>,
+    /// What the node's roles hold (the role of this path and every role under it).
     consumed: Quantities,
+    /// The weight of the role of this path in the role tree (`None`: 1).
+    weight: Option<f64>,
+}
+
+impl QuotaNode {
+    /// What the node's guarantee still lacks in slot `i`.
+    fn unsatisfied(&self, i: usize) -> f64 {
+        self.guarantees
+            .as_ref()
+            .map_or(0.0, |g| max(g.get(i) - self.consumed.get(i), 0.0))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -188,6 +202,8 @@ pub struct Scratch {
     pub free: Vec<f64>,
     pub plain: Vec<f64>,
     pub rev: Vec<f64>,
+    /// The role tree's order for one agent ([`Cluster::tree_order`]).
+    pub order: Vec<RoleId>,
 }
 
 /// What a role may take of an agent's free resources.
@@ -228,6 +244,17 @@ pub struct Cluster {
     quota_index: HashMap<String, usize>,
     /// Some quota node has limits.
     limited: bool,
+    /// Some quota node has guarantees.
+    guaranteed: bool,
+    /// Some role name has a `/`: the role sorter walks the role tree.
+    hierarchical: bool,
+    /// Per slot: what guarantees still lack, over every node (Mesos' required headroom).
+    required: Quantities,
+    /// Per slot: what every agent has allocated (total minus this is the available headroom).
+    allocated_sum: Quantities,
+    /// The roles of the role sorter whose path has a guarantee not yet met, in the same order
+    /// (a round's first stage serves them first).
+    guarantee_queue: BTreeSet<RoleKey>,
     frameworks: HashMap<FrameworkId, Framework>,
     clients: HashMap<Client, ClientState>,
     /// By handle (the master numbers agents from 0): a round looks its agents up by index.
@@ -434,7 +461,7 @@ impl Cluster {
     ) -> Fits {
         plain.clear();
         rev.clear();
-        let path: &[usize] = match (self.limited, self.roles.get(&role)) {
+        let path: &[usize] = match (self.limited || self.guaranteed, self.roles.get(&role)) {
             (true, Some(r)) => &r.path,
             _ => &[],
         };
@@ -447,6 +474,7 @@ impl Cluster {
                 continue;
             }
             let mut v = f;
+            let mut advancing: f64 = 0.0;
             for node in path.iter().filter_map(|&n| self.quota.get(n)) {
                 if let Some(limits) = &node.limits {
                     let limit = limits.get(i);
@@ -454,6 +482,14 @@ impl Cluster {
                         v = min(v, max(limit - node.consumed.get(i), 0.0));
                     }
                 }
+                advancing = max(advancing, node.unsatisfied(i));
+            }
+            if self.guaranteed {
+                // What would leave the others' guarantees short is held back: the role takes
+                // what advances its own guarantee plus the surplus over the required headroom.
+                let available = self.total.get(i) - self.allocated_sum.get(i);
+                let surplus = max(available - self.required.get(i), 0.0);
+                v = min(v, advancing + surplus);
             }
             plain.push(v);
             rev.push(v);
@@ -589,6 +625,7 @@ impl Cluster {
         };
         if let Some(old) = r.queued.take() {
             self.role_queue.remove(&(old, role));
+            self.guarantee_queue.remove(&(old, role));
         }
         if self.dirty || r.frameworks.is_empty() {
             return;
@@ -596,6 +633,139 @@ impl Cluster {
         let share = Share(share_of(&self.total, &self.fair, &r.allocated) / r.weight);
         r.queued = Some(share);
         self.role_queue.insert((share, role));
+        if self.guaranteed {
+            let slots = self.revocable.len();
+            let short = r
+                .path
+                .iter()
+                .filter_map(|&n| self.quota.get(n))
+                .any(|node| {
+                    (0..slots).any(|i| !self.revocable[i] && node.unsatisfied(i) > EPSILON)
+                });
+            if short {
+                self.guarantee_queue.insert((share, role));
+            }
+        }
+    }
+
+    /// The next role after `after` whose guarantee is not met yet, in DRF order.
+    pub fn guaranteed_role_after(&self, after: Option<RoleKey>) -> Option<RoleKey> {
+        match after {
+            None => self.guarantee_queue.first().copied(),
+            Some(k) => self
+                .guarantee_queue
+                .range((Excluded(k), Unbounded))
+                .next()
+                .copied(),
+        }
+    }
+
+    /// Whether the role sorter walks a role tree (some role name has a `/`).
+    pub fn hierarchical(&self) -> bool {
+        self.hierarchical
+    }
+
+    /// The roles of the role sorter in the order of Mesos' hierarchical DRF sorter: siblings of
+    /// the role tree by the weighted share of everything under them, depth first; a role that
+    /// also has sub-roles competes with them by its own share (Mesos' `.` leaf).
+    pub fn tree_order(&self, out: &mut Vec<RoleId>) {
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        enum Entry {
+            Node(usize),
+            Leaf(RoleId),
+        }
+        const ROOT: usize = usize::MAX;
+        let mut children: HashMap<usize, Vec<(Share, Entry)>> = HashMap::default();
+        let mut seen: HashSet<(usize, usize)> = HashSet::default();
+        let node_share = |n: usize| {
+            let node = &self.quota[n];
+            Share(share_of(&self.total, &self.fair, &node.consumed) / node.weight.unwrap_or(1.0))
+        };
+        for &(share, role) in &self.role_queue {
+            let Some(r) = self.roles.get(&role) else {
+                continue;
+            };
+            let mut parent = ROOT;
+            for &n in &r.path {
+                if n >= self.quota.len() {
+                    break;
+                }
+                if seen.insert((parent, n)) {
+                    children
+                        .entry(parent)
+                        .or_default()
+                        .push((node_share(n), Entry::Node(n)));
+                }
+                parent = n;
+            }
+            children
+                .entry(parent)
+                .or_default()
+                .push((share, Entry::Leaf(role)));
+        }
+        for list in children.values_mut() {
+            list.sort();
+        }
+        out.clear();
+        let mut stack: Vec<(usize, usize)> = vec![(ROOT, 0)];
+        while let Some((node, i)) = stack.pop() {
+            let Some(&(_, entry)) = children.get(&node).and_then(|l| l.get(i)) else {
+                continue;
+            };
+            stack.push((node, i + 1));
+            match entry {
+                Entry::Leaf(role) => out.push(role),
+                Entry::Node(n) => stack.push((n, 0)),
+            }
+        }
+    }
+
+    /// Whether some role has a guarantee.
+    pub fn guaranteed(&self) -> bool {
+        self.guaranteed
+    }
+
+    /// Adds (or, with `add` false, takes off) `amounts` to quota node `n`'s consumption,
+    /// keeping the required headroom.
+    fn consume(&mut self, n: usize, amounts: &[f64], add: bool) {
+        let Some(node) = self.quota.get_mut(n) else {
+            return;
+        };
+        let guaranteed = node.guarantees.is_some();
+        let before: Vec<f64> = if guaranteed {
+            (0..amounts.len()).map(|i| node.unsatisfied(i)).collect()
+        } else {
+            Vec::new()
+        };
+        if add {
+            node.consumed.add_amounts(amounts);
+        } else {
+            meseta_types::quantities::subtract_amounts(&mut node.consumed.0, amounts);
+        }
+        if guaranteed {
+            let node = &self.quota[n];
+            let mut required = std::mem::take(&mut self.required);
+            for (i, b) in before.iter().enumerate() {
+                let now = node.unsatisfied(i);
+                if let Some(r) = required.0.get_mut(i) {
+                    *r = max(*r + now - b, 0.0);
+                }
+            }
+            self.required = required;
+        }
+    }
+
+    /// Recomputes the required headroom from every node.
+    fn recompute_required(&mut self) {
+        let slots = self.revocable.len();
+        let mut required = Quantities::zeros(slots);
+        for node in &self.quota {
+            for (i, r) in required.0.iter_mut().enumerate() {
+                *r += node.unsatisfied(i);
+            }
+        }
+        self.required = required;
+        self.guaranteed = self.quota.iter().any(|n| n.guarantees.is_some());
     }
 
     /// Takes the role out of the role sorter for the rest of the round when quota leaves it
@@ -702,7 +872,14 @@ impl Cluster {
             total.add(&agent.total);
         }
         self.total = total;
+        let mut allocated = Quantities::zeros(self.revocable.len());
+        for agent in self.agents.values() {
+            allocated.add(&agent.allocated);
+        }
+        self.allocated_sum = allocated;
+        self.recompute_required();
         self.role_queue.clear();
+        self.guarantee_queue.clear();
         for r in self.roles.values_mut() {
             r.frameworks.clear();
             r.queued = None;
@@ -744,6 +921,7 @@ impl Cluster {
                 .entry(client)
                 .or_default()
                 .add_amounts(resources);
+            self.allocated_sum.add_amounts(resources);
         }
         self.clients
             .entry(client)
@@ -751,13 +929,18 @@ impl Cluster {
             .allocated
             .add_amounts(resources);
         self.ensure_role(client.1);
-        if let Some(r) = self.roles.get_mut(&client.1) {
-            r.allocated.add_amounts(resources);
-            for &n in &r.path {
-                if let Some(node) = self.quota.get_mut(n) {
-                    node.consumed.add_amounts(resources);
-                }
+        let path = match self.roles.get_mut(&client.1) {
+            Some(r) => {
+                r.allocated.add_amounts(resources);
+                std::mem::take(&mut r.path)
             }
+            None => Vec::new(),
+        };
+        for &n in &path {
+            self.consume(n, resources, true);
+        }
+        if let Some(r) = self.roles.get_mut(&client.1) {
+            r.path = path;
         }
         self.reindex(agent);
     }
@@ -767,13 +950,18 @@ impl Cluster {
         if let Some(c) = self.clients.get_mut(&client) {
             c.allocated.subtract(resources);
         }
-        if let Some(r) = self.roles.get_mut(&client.1) {
-            r.allocated.subtract(resources);
-            for &n in &r.path {
-                if let Some(node) = self.quota.get_mut(n) {
-                    node.consumed.subtract(resources);
-                }
+        let path = match self.roles.get_mut(&client.1) {
+            Some(r) => {
+                r.allocated.subtract(resources);
+                std::mem::take(&mut r.path)
             }
+            None => Vec::new(),
+        };
+        for &n in &path {
+            self.consume(n, &resources.0, false);
+        }
+        if let Some(r) = self.roles.get_mut(&client.1) {
+            r.path = path;
         }
     }
 
@@ -798,6 +986,7 @@ impl Cluster {
             a.by_client.remove(&client);
         }
         a.allocated.subtract(&taken);
+        self.allocated_sum.subtract(&taken);
         self.release(client, &taken);
         self.reindex(agent);
     }
@@ -890,6 +1079,7 @@ impl Cluster {
     }
 
     pub fn add_role(&mut self, role: RoleId, name: &str) {
+        self.hierarchical |= name.contains('/');
         let path = self.quota_path(name);
         let Some(r) = self.roles.get_mut(&role) else {
             self.roles.insert(role, Role::new(path));
@@ -897,17 +1087,14 @@ impl Cluster {
         };
         if r.path != path {
             // the allocation moves to the quota nodes of the new name
-            for &n in &r.path {
-                if let Some(node) = self.quota.get_mut(n) {
-                    node.consumed.subtract(&r.allocated);
-                }
+            let old = std::mem::replace(&mut r.path, path.clone());
+            let allocated = r.allocated.clone();
+            for n in old {
+                self.consume(n, &allocated.0, false);
             }
-            for &n in &path {
-                if let Some(node) = self.quota.get_mut(n) {
-                    node.consumed.add(&r.allocated);
-                }
+            for n in path {
+                self.consume(n, &allocated.0, true);
             }
-            r.path = path;
         }
     }
 
@@ -919,23 +1106,42 @@ impl Cluster {
             self.ensure_role(role);
             if let Some(r) = self.roles.get_mut(&role) {
                 r.weight = weight;
+                if let Some(node) = r.path.last().and_then(|&n| self.quota.get_mut(n)) {
+                    node.weight = Some(weight);
+                }
             }
             self.requeue_role(role);
         }
     }
 
-    /// Sets the limits of the role itself (its path counts its sub-roles); all-infinite limits
-    /// remove them. Guarantees are not used.
-    pub fn update_quota(&mut self, role: RoleId, _guarantees: Quantities, limits: Quantities) {
+    /// Sets the guarantees and limits of the role itself (its path counts its sub-roles);
+    /// all-zero guarantees and all-infinite limits remove them.
+    pub fn update_quota(&mut self, role: RoleId, guarantees: Quantities, limits: Quantities) {
         self.ensure_role(role);
         let Some(&node) = self.roles.get(&role).and_then(|r| r.path.last()) else {
             return;
         };
         let unlimited = limits.0.iter().all(|l| l.is_infinite() && *l > 0.0);
+        let unguaranteed = guarantees
+            .0
+            .iter()
+            .all(|g| !(g.is_finite() && *g > EPSILON));
         if let Some(n) = self.quota.get_mut(node) {
             n.limits = (!unlimited).then_some(limits);
+            n.guarantees = (!unguaranteed).then(|| {
+                Quantities(
+                    guarantees
+                        .0
+                        .iter()
+                        .map(|g| if g.is_finite() { max(*g, 0.0) } else { 0.0 })
+                        .collect(),
+                )
+            });
         }
         self.limited = self.quota.iter().any(|n| n.limits.is_some());
+        self.recompute_required();
+        // Which roles fall short changed: the sorters are rebuilt before the next round.
+        self.dirty = true;
     }
 
     pub fn add_framework(
@@ -1088,6 +1294,7 @@ impl Cluster {
         if let (Some(index), Some(share)) = (self.index.as_mut(), removed.indexed) {
             index.remove(&(share, agent));
         }
+        self.allocated_sum.subtract(&removed.allocated);
         for (client, q) in removed.by_client {
             self.release(client, &q);
         }

@@ -8,9 +8,11 @@
 //! role's allocation (all its frameworks together) divided by the cluster's total (the sum of
 //! every added agent's total), divided by the role's weight (`update_weights`, default 1). In
 //! each role a **framework sorter** orders the role's frameworks by their dominant share within
-//! that role (their allocation in that role, unweighted). Ties go to the lower id. Roles are
-//! sorted flat: a role `a/b` is a sibling of `a` in the role sorter, not its child (Mesos sorts
-//! the role tree level by level); role paths matter for quota only.
+//! that role (their allocation in that role, unweighted). Ties go to the lower id. Role paths
+//! form a tree, sorted as Mesos' hierarchical DRF sorter does: siblings by the weighted share of
+//! everything under them (`eng` holds what `eng/a` and `eng/b` hold; the weight of `eng` is the
+//! weight given to that path), depth first, a role that also has sub-roles competing with them
+//! by its own share. Without any `/` in role names this is the flat order above.
 //!
 //! Each round visits the active agents in a shuffled order (a deterministic PRNG reseeded from
 //! the round's `now_ms`, so no agent is always first). For each agent with free resources (its
@@ -40,11 +42,14 @@
 //! creates no filter. `revive` clears the filters of the revived roles; deactivating or removing
 //! the framework, or removing the agent, clears its filters too.
 //!
-//! **Quota**: the limits of `update_quota` belong to the role's path: a role `a/b` counts
-//! against the limits of `a`, `a/b` and itself, and an offer is clipped so that no role on the
-//! path exceeds its limits. Revocable slots are not subject to quota, as in Mesos. Guarantees
-//! are accepted but ignored: there is no first, guarantee-satisfying stage and no headroom held
-//! back (Mesos deprecated guarantees in 1.9).
+//! **Quota**: the guarantees and limits of `update_quota` belong to the role's path: a role
+//! `a/b` counts against those of `a`, `a/b` and itself, and an offer is clipped so that no role
+//! on the path exceeds its limits. Guarantees work as in Mesos' hierarchical allocator: what
+//! guarantees still lack, summed over every role (the *required headroom*), is held back from
+//! everyone; a role may take what advances a guarantee on its path plus the surplus of the
+//! cluster's unallocated resources over the required headroom. A round has two stages: first
+//! the roles whose guarantee is not met, in DRF order, on every agent; then every role.
+//! Revocable slots are not subject to quota, as in Mesos.
 //!
 //! **`Sorter::Random`** (Mesos' random sorter) replaces both sorters, for every agent, by a
 //! weighted random order: roles are drawn with probability proportional to their weight among
@@ -57,7 +62,9 @@
 //! eligible framework. A round costs O(agents) to shuffle plus, per agent with free resources,
 //! O(log roles + log frameworks) when the first client in order takes the agent, plus one step
 //! per client skipped (filtered, or of the wrong capability). Roles whose quota leaves nothing
-//! allocatable are skipped whole. Per-round scratch buffers are reused across agents.
+//! allocatable are skipped whole. Per-round scratch buffers are reused across agents. With role
+//! paths, each agent's walk first lays out the role tree's order: O(roles log roles) per agent.
+//! With guarantees, the first stage adds one pass over the agents for the roles still short.
 //!
 //! The policy is plain Rust (`DrfAllocator`), linked natively by the host as the built-in
 //! allocator and benchmark baseline; for `wasm32` the crate also exports it as an `allocator`
@@ -111,6 +118,8 @@ impl Create for DrfAllocator {
 /// The order a walk over one agent follows.
 enum Walk<'a> {
     Drf,
+    /// The first stage: DRF order over the roles whose guarantee is not met yet.
+    Guarantees,
     Random(&'a mut RandomOrder),
 }
 
@@ -167,10 +176,31 @@ fn allocate_agent(
     }
     served.clear();
     let mut role_cursor: Option<RoleKey> = None;
+    // With role paths (`eng/backend`) the roles are walked in the role tree's order, fixed for
+    // the agent (shares change only once the agent is done).
+    let tree = matches!(walk, Walk::Drf) && c.hierarchical();
+    if tree {
+        c.tree_order(&mut s.order);
+    }
+    let mut tree_index = 0;
     'roles: loop {
         let (role, random_index) = match &mut walk {
+            Walk::Drf if tree => {
+                let Some(&role) = s.order.get(tree_index) else {
+                    break;
+                };
+                tree_index += 1;
+                (role, 0)
+            }
             Walk::Drf => {
                 let Some(key) = c.role_after(role_cursor) else {
+                    break;
+                };
+                role_cursor = Some(key);
+                (key.1, 0)
+            }
+            Walk::Guarantees => {
+                let Some(key) = c.guaranteed_role_after(role_cursor) else {
                     break;
                 };
                 role_cursor = Some(key);
@@ -195,7 +225,7 @@ fn allocate_agent(
         let mut drawn = 0;
         loop {
             let framework = match &mut walk {
-                Walk::Drf => {
+                Walk::Drf | Walk::Guarantees => {
                     let Some(key) = c.framework_after(role, framework_cursor) else {
                         break;
                     };
@@ -268,6 +298,21 @@ impl AllocatorPolicy for DrfAllocator {
         // O(agents x roles)).
         let park = random.is_none() && c.limited();
         self.parked.clear();
+        // Stage 1 (Mesos' first allocation stage): roles whose guarantee is not met are
+        // served first, on every agent, before anyone else.
+        if random.is_none() && c.guaranteed() {
+            for &agent in &self.agents {
+                allocate_agent(
+                    c,
+                    agent,
+                    now_ms,
+                    Walk::Guarantees,
+                    &mut self.scratch,
+                    &mut self.served,
+                    offers,
+                );
+            }
+        }
         if park {
             let mut queued = Vec::new();
             c.queued_roles(&mut queued);

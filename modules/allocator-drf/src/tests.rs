@@ -745,3 +745,140 @@ fn the_drf_sorter_is_incremental_within_a_round() {
     let order: Vec<FrameworkId> = offers.iter().map(|o| o.framework).collect();
     assert_eq!(order, vec![1, 2, 1, 2, 1, 2]);
 }
+
+fn unlimited() -> Quantities {
+    Quantities(vec![f64::INFINITY; 3])
+}
+
+#[test]
+fn guarantees_are_held_back_from_other_roles() {
+    // 4 agents of 2 cpus; "db" is guaranteed 6 cpus but its framework holds nothing yet and
+    // is suppressed; "web" (no quota, first in DRF order) may only take the 2 cpus of surplus.
+    let mut a = allocator();
+    a.add_role(2, "db");
+    a.add_role(3, "web");
+    a.update_quota(2, q(6.0, 0.0), unlimited());
+    a.add_framework(1, framework(&[2], 0), &[], true, &[2]);
+    a.add_framework(2, framework(&[3], 0), &[], true, &[]);
+    add_agents(&mut a, 1..=4, q(2.0, 100.0));
+    let offers = a.allocate(0);
+    assert_eq!(
+        sum(&offers, CPUS),
+        2.0,
+        "only the surplus over db's guarantee: {offers:?}"
+    );
+    assert_eq!(count_for(&offers, 1), 0);
+    // db revives: it gets its 6 cpus.
+    a.revive(1, &[2]);
+    let offers = a.allocate(1);
+    assert_eq!(sum(&offers, CPUS), 6.0, "{offers:?}");
+    assert_eq!(count_for(&offers, 1), offers.len(), "all to db: {offers:?}");
+}
+
+#[test]
+fn unmet_guarantees_are_served_first_then_everyone_by_drf() {
+    // "small" is guaranteed 1 cpu but already holds more share than "big" would after an
+    // agent: without the first stage DRF would serve "big" everywhere first.
+    let mut a = allocator();
+    a.add_role(2, "small");
+    a.add_role(3, "big");
+    a.update_quota(2, q(3.0, 0.0), unlimited());
+    a.add_framework(1, framework(&[2], 0), &[], true, &[]);
+    a.add_framework(2, framework(&[3], 0), &[], true, &[]);
+    add_agents(&mut a, 1..=4, q(1.0, 100.0));
+    let offers = a.allocate(0);
+    let cpus_of = |f| {
+        offers
+            .iter()
+            .filter(|o| o.framework == f)
+            .map(|o| o.resources.get(CPUS))
+            .sum::<f64>()
+    };
+    assert_eq!(cpus_of(1), 3.0, "small's guarantee met first: {offers:?}");
+    assert_eq!(cpus_of(2), 1.0, "big gets the rest: {offers:?}");
+    // What small gives back while it declines stays held for its guarantee.
+    let held = offers.iter().find(|o| o.framework == 1).unwrap();
+    a.recover_resources(1, held.agent, 2, held.resources.clone(), Some(3600.0), 1);
+    let offers = a.allocate(2);
+    assert_eq!(
+        sum(&offers, CPUS),
+        0.0,
+        "small's guarantee keeps its cpu for it (its memory is not guaranteed): {offers:?}"
+    );
+    for o in &offers {
+        a.recover_resources(o.framework, o.agent, o.role, o.resources.clone(), None, 2);
+    }
+    a.update_quota(2, q(0.0, 0.0), unlimited());
+    let offers = a.allocate(3);
+    assert_eq!(
+        sum(&offers, CPUS),
+        1.0,
+        "no guarantee: big takes it: {offers:?}"
+    );
+    assert_eq!(count_for(&offers, 2), offers.len(), "{offers:?}");
+}
+
+#[test]
+fn a_child_roles_allocation_advances_its_parents_guarantee() {
+    let mut a = allocator();
+    a.add_role(2, "eng");
+    a.add_role(3, "eng/backend");
+    a.add_role(4, "ops");
+    a.update_quota(2, q(4.0, 0.0), unlimited());
+    a.add_framework(1, framework(&[3], 0), &[], true, &[]);
+    a.add_framework(2, framework(&[4], 0), &[], true, &[]);
+    add_agents(&mut a, 1..=3, q(2.0, 100.0));
+    let offers = a.allocate(0);
+    let cpus_of = |f| {
+        offers
+            .iter()
+            .filter(|o| o.framework == f)
+            .map(|o| o.resources.get(CPUS))
+            .sum::<f64>()
+    };
+    assert_eq!(
+        cpus_of(1),
+        4.0,
+        "eng/backend fills eng's guarantee: {offers:?}"
+    );
+    assert_eq!(cpus_of(2), 2.0, "{offers:?}");
+}
+
+/// 12 agents of 1 cpu (each taken whole by one client) shared by one framework in each of
+/// `eng/a`, `eng/b` and `ops`, with `weights` by role name: the agents each role gets.
+fn tree_shares(weights: &[(&str, f64)]) -> (usize, usize, usize) {
+    let mut a = allocator();
+    for (id, name) in [(2, "eng/a"), (3, "eng/b"), (4, "ops"), (5, "eng")] {
+        a.add_role(id, name);
+    }
+    let ids = |name: &str| match name {
+        "eng/a" => 2,
+        "eng/b" => 3,
+        "ops" => 4,
+        _ => 5,
+    };
+    let w: Vec<(RoleId, f64)> = weights.iter().map(|(n, w)| (ids(n), *w)).collect();
+    a.update_weights(&w);
+    for (f, role) in [(1, 2), (2, 3), (3, 4)] {
+        a.add_framework(f, framework(&[role], 0), &[], true, &[]);
+    }
+    add_agents(&mut a, 1..=12, q(1.0, 100.0));
+    let offers = a.allocate(0);
+    (
+        count_for(&offers, 1),
+        count_for(&offers, 2),
+        count_for(&offers, 3),
+    )
+}
+
+#[test]
+fn the_role_tree_is_sorted_level_by_level() {
+    // eng (a and b together) and ops share equally; a and b share eng's half.
+    assert_eq!(tree_shares(&[]), (3, 3, 6));
+    // ops weighs twice eng: 8 to ops, eng's 4 split between a and b.
+    assert_eq!(tree_shares(&[("ops", 2.0)]), (2, 2, 8));
+    // the weight of the parent path counts for its whole subtree.
+    assert_eq!(tree_shares(&[("eng", 2.0)]), (4, 4, 4));
+    // and a child's weight within its parent.
+    assert_eq!(tree_shares(&[("eng/a", 2.0)]), (4, 2, 6));
+}

@@ -14,7 +14,7 @@ use meseta_types::allocation as alloc;
 
 use super::{
     Agent, AllocatorCall, Core, Effect, EventScope, MAX_COMPLETED_TASKS, MasterError, Quota,
-    RecoveredAgent, Result, ToAgent,
+    RecoveredAgent, Removal, Result, ToAgent,
 };
 use crate::resources::ResourceSet;
 
@@ -40,6 +40,14 @@ impl Core {
         endpoint: &str,
     ) -> Result<(String, Option<meseta_registry::Operation>)> {
         check_endpoint(endpoint)?;
+        if let Some(machine) = self.machine_down(&info.hostname, endpoint) {
+            return Err(MasterError::Forbidden(format!(
+                "Agent {} at {endpoint} is on machine '{machine}', which is DOWN for \
+                 maintenance: it may register once the machine is brought up \
+                 (POST /master/machine/up)",
+                info.hostname
+            )));
+        }
         use meseta_registry::Operation;
         let claimed = info
             .id
@@ -252,6 +260,7 @@ impl Core {
             self.metrics.agent_registrations += 1;
         }
         tracing::info!(agent = %id, hostname = %info.hostname, reregistering, "agent registered");
+        self.reapply_drain(&id);
         self.trigger_allocation();
         Ok(self.registered(&id))
     }
@@ -342,6 +351,7 @@ impl Core {
             self.send(&fid, Self::update_event(s));
         }
         tracing::info!(agent = %id, "agent re-registered");
+        self.reapply_drain(id);
         self.trigger_allocation();
     }
 
@@ -367,6 +377,7 @@ impl Core {
             .extend(registry.unreachable.iter().map(|(id, t)| (id.clone(), *t)));
         self.gone_agents
             .extend(registry.gone.iter().map(|(id, t)| (id.clone(), *t)));
+        self.recover_maintenance(registry);
         for (role, config) in &registry.quotas {
             let quota = Quota {
                 guarantees: config.guarantees.clone(),
@@ -494,7 +505,7 @@ impl Core {
     }
 
     pub(super) fn mark_unreachable(&mut self, agent_id: &str, why: &str) {
-        self.remove_agent(agent_id, why, false);
+        self.remove_agent_for(agent_id, why, Removal::Unreachable);
     }
 
     /// MARK_AGENT_GONE, once the registry holds it: a registered agent is told to shut down and
@@ -509,7 +520,7 @@ impl Core {
                     message: "the agent was marked gone by an operator (MARK_AGENT_GONE)".into(),
                 }),
             );
-            self.remove_agent(agent_id, "marked gone by an operator", true);
+            self.remove_agent_for(agent_id, "marked gone by an operator", Removal::Gone);
         } else if self.unreachable_agents.remove(agent_id).is_some() {
             let mut updates = Vec::new();
             for (fid, f) in self.frameworks.iter_mut() {
@@ -549,18 +560,11 @@ impl Core {
         Ok(())
     }
 
-    /// Removes a registered agent: unreachable (its tasks LOST, or UNREACHABLE for
-    /// partition-aware frameworks) or, when `gone`, for good (TASK_GONE_BY_OPERATOR).
-    fn remove_agent(&mut self, agent_id: &str, why: &str, gone: bool) {
-        let offers: Vec<String> = self
-            .offers
-            .values()
-            .filter(|o| o.agent_id == agent_id)
-            .map(|o| o.id.clone())
-            .collect();
-        for o in offers {
-            self.remove_offer(&o, None, true);
-        }
+    /// Removes a registered agent, as [`Removal`] says.
+    pub(super) fn remove_agent_for(&mut self, agent_id: &str, why: &str, removal: Removal) {
+        let gone = removal == Removal::Gone;
+        self.rescind_agent_offers(agent_id);
+        self.rescind_inverse_offers(|e| e.agent_id == agent_id);
         let Some(agent) = self.agents.remove(agent_id) else {
             return;
         };
@@ -577,26 +581,41 @@ impl Core {
             agent_id: agent_id.to_string(),
         });
         let now = self.clock.wall;
-        if !gone {
-            self.unreachable_agents.insert(agent_id.to_string(), now);
-            self.effect(Effect::Registry(
-                meseta_registry::Operation::MarkAgentUnreachable {
-                    id: AgentID::new(agent_id),
-                    time: now,
-                },
-            ));
+        match removal {
+            Removal::Unreachable => {
+                self.unreachable_agents.insert(agent_id.to_string(), now);
+                self.effect(Effect::Registry(
+                    meseta_registry::Operation::MarkAgentUnreachable {
+                        id: AgentID::new(agent_id),
+                        time: now,
+                    },
+                ));
+            }
+            Removal::Down => {
+                self.effect(Effect::Registry(meseta_registry::Operation::RemoveAgent(
+                    AgentID::new(agent_id),
+                )));
+            }
+            Removal::Gone => {}
         }
         let mut updates: Vec<(String, TaskStatus)> = Vec::new();
-        let message = format!(
-            "Agent {} ({}) is unreachable: {why}",
-            agent_id, agent.info.hostname
-        );
+        let message = match removal {
+            Removal::Unreachable => format!(
+                "Agent {} ({}) is unreachable: {why}",
+                agent_id, agent.info.hostname
+            ),
+            _ => format!(
+                "Agent {} ({}) was removed: {why}",
+                agent_id, agent.info.hostname
+            ),
+        };
         let fids: Vec<String> = self.frameworks.keys().cloned().collect();
         for fid in &fids {
             let Some(f) = self.frameworks.get_mut(fid) else {
                 continue;
             };
-            let aware = f.partition_aware() && !gone;
+            let aware = f.partition_aware() && removal == Removal::Unreachable;
+            let gone_for_aware = f.partition_aware() && removal == Removal::Down;
             let ids: Vec<String> = f
                 .tasks
                 .values()
@@ -609,6 +628,8 @@ impl Core {
                 };
                 let state = if gone {
                     TaskState::GoneByOperator
+                } else if gone_for_aware {
+                    TaskState::Gone
                 } else if aware {
                     TaskState::Unreachable
                 } else {
@@ -637,7 +658,11 @@ impl Core {
                 if aware {
                     f.unreachable_tasks.insert(tid, t);
                 } else {
-                    let key = if gone { "gone_by_operator" } else { "lost" };
+                    let key = match state {
+                        TaskState::GoneByOperator => "gone_by_operator",
+                        TaskState::Gone => "gone",
+                        _ => "lost",
+                    };
                     *self.metrics.terminal.entry(key).or_default() += 1;
                     f.completed_tasks.push_back(t);
                     while f.completed_tasks.len() > MAX_COMPLETED_TASKS {

@@ -152,6 +152,10 @@ pub enum AllocatorCall {
         used: Vec<alloc::AgentUsage>,
     },
     RemoveAgent(AgentId),
+    /// Offer the agent's resources again (REACTIVATE_AGENT).
+    ActivateAgent(AgentId),
+    /// Stop offering the agent's resources (DEACTIVATE_AGENT, DRAIN_AGENT).
+    DeactivateAgent(AgentId),
     UpdateAgent {
         agent: AgentId,
         total: Quantities,

@@ -277,6 +277,8 @@ impl Core {
             CallKind::UpdateFramework(u) => {
                 self.update_framework(fid, u.framework_info, u.suppressed_roles)?
             }
+            CallKind::AcceptInverseOffers(r) => self.answer_inverse_offers(fid, &r, true),
+            CallKind::DeclineInverseOffers(r) => self.answer_inverse_offers(fid, &r, false),
             CallKind::Request | CallKind::Subscribe(_) | CallKind::Other(_) => {}
         }
         Ok(())

@@ -17,6 +17,7 @@ mod agents;
 mod effects;
 mod error;
 mod frameworks;
+mod maintenance;
 mod offers;
 mod roles;
 mod tasks;
@@ -40,6 +41,7 @@ use crate::resources::{ResourceSet, SlotTable};
 
 pub use effects::{AllocatorCall, Effect, EventScope, OperatorSubscriber, ToAgent};
 pub use error::{MasterError, Result};
+pub use maintenance::{DRAINED, DRAINING, InverseOfferEntry, Machine, agent_machine};
 pub use roles::validate_role;
 
 /// How many completed tasks a framework keeps, and completed frameworks the master keeps.
@@ -182,6 +184,38 @@ pub enum Input {
     MarkGone {
         agent_id: String,
     },
+    /// A new maintenance schedule, already stored (checked with [`Core::check_schedule`]).
+    UpdateSchedule(meseta_api::maintenance::Schedule),
+    /// `/machine/down`, already stored (checked with [`Core::check_machines_down`]).
+    StartMaintenance(Vec<meseta_api::maintenance::MachineID>),
+    /// `/machine/up`, already stored (checked with [`Core::check_machines_up`]).
+    StopMaintenance(Vec<meseta_api::maintenance::MachineID>),
+    /// DEACTIVATE_AGENT, already stored.
+    DeactivateAgent {
+        agent_id: String,
+    },
+    /// DRAIN_AGENT, already stored: `max_grace_period` in seconds.
+    DrainAgent {
+        agent_id: String,
+        max_grace_period: Option<f64>,
+        mark_gone: bool,
+    },
+    /// REACTIVATE_AGENT, already stored.
+    ReactivateAgent {
+        agent_id: String,
+    },
+}
+
+/// Why a registered agent is removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// It stopped answering: its tasks LOST, or UNREACHABLE for partition-aware frameworks.
+    Unreachable,
+    /// An operator marked it gone: TASK_GONE_BY_OPERATOR.
+    Gone,
+    /// Its machine was brought DOWN: removed from the registry, its tasks LOST (GONE for
+    /// partition-aware frameworks), `REASON_AGENT_REMOVED`.
+    Down,
 }
 
 /// The answer to an input.
@@ -377,6 +411,21 @@ pub struct Core {
     pub metrics: Metrics,
     /// Operator event streams open: events are built only while there is one.
     pub operator_streams: usize,
+    /// The maintenance schedule, and its machines (DRAINING or DOWN) by [`MachineID::key`].
+    ///
+    /// [`MachineID::key`]: meseta_api::maintenance::MachineID::key
+    pub schedule: meseta_api::maintenance::Schedule,
+    pub machines: BTreeMap<String, Machine>,
+    /// Inverse offers outstanding, by id.
+    pub inverse_offers: HashMap<String, InverseOfferEntry>,
+    /// The frameworks' latest answers: agent id → framework id → status.
+    pub inverse_statuses:
+        BTreeMap<String, BTreeMap<String, meseta_api::maintenance::InverseOfferStatus>>,
+    /// (agent, framework) → until when the framework is not asked again.
+    inverse_filters: HashMap<(String, String), Instant>,
+    last_inverse_check: Option<Instant>,
+    /// Deactivated agents, with their drain when draining.
+    pub agent_drains: BTreeMap<String, meseta_registry::AgentDrainRecord>,
 }
 
 impl Core {
@@ -445,6 +494,13 @@ impl Core {
             slots,
             metrics: Metrics::default(),
             operator_streams: 0,
+            schedule: Default::default(),
+            machines: BTreeMap::new(),
+            inverse_offers: HashMap::new(),
+            inverse_statuses: BTreeMap::new(),
+            inverse_filters: HashMap::new(),
+            last_inverse_check: None,
+            agent_drains: BTreeMap::new(),
         };
         core.role_handle("*");
         core.set_weights(&weights);
@@ -515,12 +571,14 @@ impl Core {
             Input::Register { msg, reregistering } => self
                 .register_agent(msg, reregistering)
                 .map(Reply::Registered),
-            Input::StatusUpdates(updates) => Ok(Reply::Codes(
-                updates
+            Input::StatusUpdates(updates) => {
+                let codes = updates
                     .into_iter()
                     .map(|u| if self.status_update(u) { 202 } else { 409 })
-                    .collect(),
-            )),
+                    .collect();
+                self.check_drains();
+                Ok(Reply::Codes(codes))
+            }
             Input::Oversubscribed {
                 agent_id,
                 resources,
@@ -552,6 +610,7 @@ impl Core {
                 self.expire_offers();
                 self.expire_frameworks();
                 self.expire_recovered_agents().map_err(MasterError::Fatal)?;
+                self.send_inverse_offers();
                 Ok(Reply::Done)
             }
             Input::ForgetAgents(ids) => {
@@ -582,6 +641,46 @@ impl Core {
             }
             Input::MarkGone { agent_id } => {
                 self.mark_gone(&agent_id)?;
+                Ok(Reply::Done)
+            }
+            Input::UpdateSchedule(schedule) => {
+                self.check_schedule(&schedule)
+                    .map_err(MasterError::Invalid)?;
+                self.update_schedule(schedule);
+                Ok(Reply::Done)
+            }
+            Input::StartMaintenance(machines) => {
+                self.check_machines_down(&machines)
+                    .map_err(MasterError::Invalid)?;
+                self.start_maintenance(&machines);
+                Ok(Reply::Done)
+            }
+            Input::StopMaintenance(machines) => {
+                self.check_machines_up(&machines)
+                    .map_err(MasterError::Invalid)?;
+                self.stop_maintenance(&machines);
+                Ok(Reply::Done)
+            }
+            Input::DeactivateAgent { agent_id } => {
+                self.check_agent_for_drain(&agent_id, false)
+                    .map_err(MasterError::Invalid)?;
+                self.deactivate_agent(&agent_id);
+                Ok(Reply::Done)
+            }
+            Input::DrainAgent {
+                agent_id,
+                max_grace_period,
+                mark_gone,
+            } => {
+                self.check_agent_for_drain(&agent_id, true)
+                    .map_err(MasterError::Invalid)?;
+                self.drain_agent(&agent_id, max_grace_period, mark_gone);
+                Ok(Reply::Done)
+            }
+            Input::ReactivateAgent { agent_id } => {
+                self.check_reactivate(&agent_id)
+                    .map_err(MasterError::Invalid)?;
+                self.reactivate_agent(&agent_id);
                 Ok(Reply::Done)
             }
             Input::OperatorUnsubscribed => {

@@ -129,6 +129,10 @@ impl Core {
                 .parse::<SocketAddr>()
                 .map(|a| a.ip().to_string())
                 .unwrap_or_else(|_| agent.info.hostname.clone());
+            let unavailability = self.unavailability_of(&aid);
+            let Some(agent) = self.agents.get(&aid) else {
+                continue;
+            };
             let offer = Offer {
                 id: OfferID::new(&offer_id),
                 framework_id: FrameworkID::new(&fid),
@@ -150,6 +154,7 @@ impl Core {
                 allocation_info: Some(meseta_api::common::AllocationInfo {
                     role: Some(role.clone()),
                 }),
+                unavailability,
             };
             self.offers.insert(
                 offer_id.clone(),

@@ -132,4 +132,35 @@ impl Core {
         }
         Ok(())
     }
+
+    /// Mesos' overcommit check for UPDATE_QUOTA without `force`: the guarantees, with
+    /// `updates` applied, must fit in the registered agents' non-revocable capacity. Roles
+    /// under a guaranteed ancestor are counted in it, not again.
+    pub fn check_guarantee_capacity(&self, updates: &[(String, Quota)]) -> Result<(), String> {
+        let mut quotas = self.quotas.clone();
+        for (role, quota) in updates {
+            quotas.insert(role.clone(), quota.clone());
+        }
+        let guaranteed = |role: &str| quotas.get(role).is_some_and(|q| !q.guarantees.is_empty());
+        let mut total: std::collections::BTreeMap<&str, f64> = Default::default();
+        for (role, quota) in &quotas {
+            let mut ancestors = role.match_indices('/').map(|(i, _)| &role[..i]);
+            if ancestors.any(guaranteed) {
+                continue;
+            }
+            for (name, v) in &quota.guarantees {
+                *total.entry(name.as_str()).or_default() += v;
+            }
+        }
+        for (name, sum) in total {
+            let capacity: f64 = self.agents.values().map(|a| a.total.scalar(name)).sum();
+            if sum > capacity + meseta_types::quantities::EPSILON {
+                return Err(format!(
+                    "Total quota guarantees of '{name}' ({sum}) exceed the registered agents' \
+                     capacity ({capacity}): set 'force' to true to set them anyway"
+                ));
+            }
+        }
+        Ok(())
+    }
 }

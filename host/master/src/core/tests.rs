@@ -673,3 +673,203 @@ fn errors_carry_mesos_status_codes() {
         assert_eq!(e.status(), code, "{e:?}");
     }
 }
+
+/// A framework with task `t1` RUNNING on an agent at 127.0.0.1:5051, effects taken.
+fn running_task() -> (Harness, String, String, String) {
+    let mut h = Harness::new();
+    let (fid, stream) = h.subscribe("one", json!({}));
+    let aid = h.agent(5051);
+    let offer = h.offer(&fid, &aid);
+    h.call(&fid, &stream, launch(&offer, &aid, "t1", 1.0))
+        .unwrap();
+    let running = status(&aid, &fid, "t1", "TASK_RUNNING");
+    h.handle(Input::StatusUpdates(vec![running])).unwrap();
+    h.effects();
+    (h, fid, stream, aid)
+}
+
+fn schedule_for(hostname: &str, ip: &str) -> meseta_api::maintenance::Schedule {
+    serde_json::from_value(json!({"windows": [{
+        "machine_ids": [{"hostname": hostname, "ip": ip}],
+        "unavailability": {"start": {"nanoseconds": 1_000_000_000i64}},
+    }]}))
+    .unwrap()
+}
+
+#[test]
+fn a_scheduled_machine_gets_inverse_offers_and_unavailable_offers_then_down_removes_its_agent() {
+    use meseta_api::maintenance::{InverseOfferState, MachineID, MachineMode};
+    let (mut h, fid, stream, aid) = running_task();
+
+    // The agent's machine is its hostname and the IP it was reached at ("H" matches "h").
+    let e = h.handle(Input::UpdateSchedule(schedule_for("H", "10.9.9.9")));
+    assert!(e.is_ok());
+    assert!(
+        events(&h.effects(), &fid).is_empty(),
+        "another machine: no inverse offer"
+    );
+    h.handle(Input::UpdateSchedule(schedule_for("H", "127.0.0.1")))
+        .unwrap();
+    let fx = h.effects();
+    let inverse: Vec<_> = events(&fx, &fid)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::InverseOffers(i) => Some(i.inverse_offers),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(inverse.len(), 1, "{fx:?}");
+    assert_eq!(inverse[0].agent_id.as_ref().unwrap().value, aid);
+    assert_eq!(inverse[0].unavailability.start.nanoseconds, 1_000_000_000);
+    // Offers of the agent now carry the unavailability.
+    let d = h.decision(&fid, &aid);
+    h.handle(Input::Allocated(vec![d])).unwrap();
+    let offered = events(&h.effects(), &fid);
+    let Some(Event::Offers(o)) = offered.first() else {
+        panic!("{offered:?}")
+    };
+    assert!(o.offers[0].unavailability.is_some(), "{o:?}");
+
+    // DECLINE_INVERSE_OFFERS is recorded in the status; the framework is not asked again
+    // while its filter runs.
+    h.call(
+        &fid,
+        &stream,
+        json!({"type": "DECLINE_INVERSE_OFFERS", "decline_inverse_offers": {
+        "inverse_offer_ids": [{"value": inverse[0].id.value}], "filters": {"refuse_seconds": 30}}}),
+    )
+    .unwrap();
+    let status = h.core.maintenance_status();
+    assert_eq!(status.draining_machines.len(), 1);
+    assert_eq!(
+        status.draining_machines[0].statuses[0].status,
+        InverseOfferState::Decline
+    );
+    h.advance(Duration::from_secs(2));
+    h.handle(Input::Sweep).unwrap();
+    assert!(
+        !events(&h.effects(), &fid)
+            .iter()
+            .any(|e| matches!(e, Event::InverseOffers(_))),
+        "asked again within the decline's filter"
+    );
+    h.advance(Duration::from_secs(30));
+    h.handle(Input::Sweep).unwrap();
+    assert!(
+        events(&h.effects(), &fid)
+            .iter()
+            .any(|e| matches!(e, Event::InverseOffers(_)))
+    );
+
+    // Down: only a scheduled DRAINING machine; the agent is shut down and removed, its task
+    // LOST with REASON_SLAVE_REMOVED, and it cannot register while the machine is down.
+    let machine = MachineID::new("h", "127.0.0.1");
+    let unknown = MachineID::new("x", "127.0.0.2");
+    assert!(h.handle(Input::StartMaintenance(vec![unknown])).is_err());
+    h.handle(Input::StartMaintenance(vec![machine.clone()]))
+        .unwrap();
+    let fx = h.effects();
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::ToAgent {
+            message: ToAgent::ShutdownAgent(_),
+            ..
+        }
+    )));
+    assert_eq!(
+        updates(&fx, &fid),
+        vec![("t1".into(), TaskState::Lost, Some(Reason::AgentRemoved))]
+    );
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Registry(meseta_registry::Operation::RemoveAgent(_))
+    )));
+    assert!(!h.core.agents.contains_key(&aid));
+    assert_eq!(h.core.machines[&machine.key()].mode, MachineMode::Down);
+    let info: AgentInfo = serde_json::from_value(json!({"hostname": "h", "port": 5051})).unwrap();
+    let e = h
+        .handle(Input::Admit {
+            info: info.clone(),
+            endpoint: "127.0.0.1:5051".into(),
+        })
+        .unwrap_err();
+    assert_eq!(e.status(), 403);
+    assert!(e.to_string().contains("DOWN for maintenance"), "{e}");
+    // A schedule may not drop a DOWN machine; up brings it back and out of the schedule.
+    assert!(h.core.check_schedule(&Default::default()).is_err());
+    h.handle(Input::StopMaintenance(vec![machine])).unwrap();
+    assert!(h.core.machines.is_empty() && h.core.schedule.windows.is_empty());
+    assert!(
+        h.handle(Input::Admit {
+            info,
+            endpoint: "127.0.0.1:5051".into()
+        })
+        .is_ok()
+    );
+}
+
+#[test]
+fn draining_an_agent_kills_its_tasks_within_the_grace_period_then_it_is_drained() {
+    let (mut h, fid, _stream, aid) = running_task();
+    h.handle(Input::DrainAgent {
+        agent_id: aid.clone(),
+        max_grace_period: Some(2.0),
+        mark_gone: false,
+    })
+    .unwrap();
+    let fx = h.effects();
+    let kill = fx.iter().find_map(|e| match e {
+        Effect::ToAgent {
+            message: ToAgent::KillTask(k),
+            ..
+        } => Some(k.clone()),
+        _ => None,
+    });
+    let grace = kill
+        .and_then(|k| k.kill_policy)
+        .and_then(|p| p.grace_period);
+    assert_eq!(grace.map(|g| g.nanoseconds), Some(2_000_000_000), "{fx:?}");
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Allocator(AllocatorCall::DeactivateAgent(_))))
+    );
+    assert_eq!(
+        h.core.agent_drains[&aid].drain.as_ref().unwrap().state,
+        DRAINING
+    );
+    // A drain is refused for an unknown agent, and reactivation of an active one.
+    assert!(
+        h.handle(Input::DrainAgent {
+            agent_id: "nope".into(),
+            max_grace_period: None,
+            mark_gone: false
+        })
+        .is_err()
+    );
+    h.handle(Input::StatusUpdates(vec![status(
+        &aid,
+        &fid,
+        "t1",
+        "TASK_KILLED",
+    )]))
+    .unwrap();
+    assert_eq!(
+        h.core.agent_drains[&aid].drain.as_ref().unwrap().state,
+        DRAINED
+    );
+    assert!(h.effects().iter().any(|e| matches!(
+        e,
+        Effect::Registry(meseta_registry::Operation::SetAgentDrain { drain: Some(_), .. })
+    )));
+    h.handle(Input::ReactivateAgent {
+        agent_id: aid.clone(),
+    })
+    .unwrap();
+    assert!(
+        h.effects()
+            .iter()
+            .any(|e| matches!(e, Effect::Allocator(AllocatorCall::ActivateAgent(_))))
+    );
+    assert!(h.handle(Input::ReactivateAgent { agent_id: aid }).is_err());
+}
