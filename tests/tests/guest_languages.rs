@@ -10,7 +10,7 @@ use std::process::Command;
 
 use meseta_tests::daemons::{Local, workspace_binary};
 use meseta_tests::guests::{self, Guest, JS_ALLOCATOR, JS_HOOK, PY_ALLOCATOR, PY_HOOK};
-use meseta_tests::prereqs::run_pymesos_script;
+use meseta_tests::prereqs::run_pymesos_check;
 use serde_json::Value;
 
 /// A manifest entry for `guest`, built, named `name`.
@@ -56,8 +56,8 @@ fn allocator_runs_pymesos_flow(guest: Guest, name: &str) {
         &[library(guest, name, &[], "")],
         &["--allocator", name, "--allocation_interval", "200ms"],
     );
-    let stdout =
-        run_pymesos_script(&local, "pymesos_flow.py", &[]).unwrap_or_else(|e| panic!("{e}"));
+    let stdout = run_pymesos_check("pymesos_flow.py", &local.url, &[], 90, &|| local.output())
+        .unwrap_or_else(|e| panic!("{e}"));
     println!("{stdout}");
     // the offers came from the module: its rounds ran, none faulted or fell back to native DRF
     let entry = module_entry(&local, name);
