@@ -171,8 +171,8 @@ fn pymesos_checkpointed_tasks_survive_agent_and_master_sigkill() {
 
 /// The policy lab's hot swap under an unmodified framework: while a checkpointing pymesos
 /// framework's tasks run, the allocator is swapped (DRF to binpack); the tasks finish exactly
-/// once, a new task runs from a fresh offer of the new allocator, and no decision of it had to
-/// be caught as stale (nothing held was offered again).
+/// once, a new task runs from a fresh offer of the new allocator, and no decision of it found
+/// its resources taken (nothing held was offered again).
 #[test]
 fn pymesos_keeps_running_through_an_allocator_swap() {
     let local = Local::start().unwrap();
@@ -197,8 +197,10 @@ fn pymesos_keeps_running_through_an_allocator_swap() {
     );
     let (_, metrics) = local.get("/metrics/snapshot").unwrap();
     let metrics: serde_json::Value = serde_json::from_str(&metrics).unwrap();
+    // Nothing held was offered again. (A decision for the framework the script tears down at
+    // its end may still be stale, harmlessly: `stale_decisions` counts those too.)
     assert_eq!(
-        metrics["meseta/allocator/stale_decisions"].as_f64(),
+        metrics["meseta/allocator/stale_decisions_taken"].as_f64(),
         Some(0.0),
         "{metrics}"
     );

@@ -449,6 +449,10 @@ pub fn metrics(
         "meseta/allocator/stale_decisions",
         mx.stale_decisions as f64,
     );
+    put(
+        "meseta/allocator/stale_decisions_taken",
+        mx.stale_taken as f64,
+    );
     for shadow in shadows {
         let key = |k: &str| format!("meseta/allocator/shadow/{}/{k}", shadow.name);
         put(&key("rounds"), shadow.rounds as f64);

@@ -362,6 +362,9 @@ pub struct Metrics {
     /// Allocator decisions the master could not offer (stale: the resources taken, the
     /// framework or agent gone) and gave back.
     pub stale_decisions: u64,
+    /// Of those, the ones whose resources were all taken already (a framework's removal or
+    /// deactivation during the round is the other, harmless, kind).
+    pub stale_taken: u64,
     pub framework_to_executor_messages: u64,
     pub executor_to_framework_messages: u64,
     pub calls: BTreeMap<String, u64>,

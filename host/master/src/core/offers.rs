@@ -106,6 +106,7 @@ impl Core {
             if resources.is_empty() {
                 // Nothing concrete to offer: the allocator gets its amounts back.
                 self.metrics.stale_decisions += 1;
+                self.metrics.stale_taken += 1;
                 self.allocator(AllocatorCall::Recover {
                     framework: d.framework,
                     agent: d.agent,
