@@ -746,6 +746,15 @@ fn the_drf_sorter_is_incremental_within_a_round() {
     assert_eq!(order, vec![1, 2, 1, 2, 1, 2]);
 }
 
+/// The cpus offered to the framework.
+fn cpus_for(offers: &[Offer], framework: FrameworkId) -> f64 {
+    offers
+        .iter()
+        .filter(|o| o.framework == framework)
+        .map(|o| o.resources.get(CPUS))
+        .sum()
+}
+
 fn unlimited() -> Quantities {
     Quantities(vec![f64::INFINITY; 3])
 }
@@ -787,15 +796,12 @@ fn unmet_guarantees_are_served_first_then_everyone_by_drf() {
     a.add_framework(2, framework(&[3], 0), &[], true, &[]);
     add_agents(&mut a, 1..=4, q(1.0, 100.0));
     let offers = a.allocate(0);
-    let cpus_of = |f| {
-        offers
-            .iter()
-            .filter(|o| o.framework == f)
-            .map(|o| o.resources.get(CPUS))
-            .sum::<f64>()
-    };
-    assert_eq!(cpus_of(1), 3.0, "small's guarantee met first: {offers:?}");
-    assert_eq!(cpus_of(2), 1.0, "big gets the rest: {offers:?}");
+    assert_eq!(
+        cpus_for(&offers, 1),
+        3.0,
+        "small's guarantee met first: {offers:?}"
+    );
+    assert_eq!(cpus_for(&offers, 2), 1.0, "big gets the rest: {offers:?}");
     // What small gives back while it declines stays held for its guarantee.
     let held = offers.iter().find(|o| o.framework == 1).unwrap();
     a.recover_resources(1, held.agent, 2, held.resources.clone(), Some(3600.0), 1);
@@ -829,19 +835,12 @@ fn a_child_roles_allocation_advances_its_parents_guarantee() {
     a.add_framework(2, framework(&[4], 0), &[], true, &[]);
     add_agents(&mut a, 1..=3, q(2.0, 100.0));
     let offers = a.allocate(0);
-    let cpus_of = |f| {
-        offers
-            .iter()
-            .filter(|o| o.framework == f)
-            .map(|o| o.resources.get(CPUS))
-            .sum::<f64>()
-    };
     assert_eq!(
-        cpus_of(1),
+        cpus_for(&offers, 1),
         4.0,
         "eng/backend fills eng's guarantee: {offers:?}"
     );
-    assert_eq!(cpus_of(2), 2.0, "{offers:?}");
+    assert_eq!(cpus_for(&offers, 2), 2.0, "{offers:?}");
 }
 
 /// 12 agents of 1 cpu (each taken whole by one client) shared by one framework in each of
