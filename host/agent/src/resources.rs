@@ -75,6 +75,7 @@ fn detect_one(name: &str, work_dir: &Path) -> Result<Resource, DetectError> {
             Resource::scalar("disk", (after_reserve(total, 10 * GB) / MB) as f64)
         }
         _ => Resource {
+ reservations: Vec::new(), disk: None,
             name: "ports".to_string(),
             value: ResourceValue::Ranges(vec![DEFAULT_PORTS]),
             role: None,

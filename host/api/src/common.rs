@@ -161,6 +161,38 @@ pub struct ReservationInfo {
     pub labels: Option<Labels>,
 }
 
+/// `Resource.DiskInfo`: a persistent volume (`persistence` and `volume`), and the disk's
+/// `source` passed through.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<Persistence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<DiskVolume>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Json>,
+}
+
+/// `Resource.DiskInfo.Persistence`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Persistence {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+}
+
+/// `Volume` as a persistent volume uses it: `container_path` and `mode` (`RW` or `RO`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskVolume {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub container_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_path: Option<String>,
+}
+
 /// `Resource.RevocableInfo`: an empty message whose presence marks a resource revocable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocableInfo {}
@@ -201,9 +233,8 @@ pub struct Resource {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub reservations: Vec<ReservationInfo>,
-    /// `DiskInfo`, passed through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk: Option<Json>,
+    pub disk: Option<DiskInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocable: Option<RevocableInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

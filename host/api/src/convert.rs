@@ -8,9 +8,10 @@ use meseta_types::hooks as h;
 use meseta_types::resources as t;
 
 use crate::common::{
-    AgentInfo, Attribute, CommandInfo, ContainerID, ContainerStatus, Environment, ExecutorInfo,
-    FrameworkInfo, IpAddress, Label, Labels, NetworkInfo, Range, Ranges, Resource, RevocableInfo,
-    Scalar, Set, TaskInfo, TaskStatus, Text, ValueType, Variable, VariableType,
+    AgentInfo, Attribute, CommandInfo, ContainerID, ContainerStatus, DiskInfo, DiskVolume,
+    Environment, ExecutorInfo, FrameworkInfo, IpAddress, Label, Labels, NetworkInfo, Persistence,
+    Range, Ranges, ReservationInfo, ReservationType, Resource, RevocableInfo, Scalar, Set,
+    TaskInfo, TaskStatus, Text, ValueType, Variable, VariableType,
 };
 
 /// A wire message that cannot be represented in the domain model.
@@ -54,10 +55,34 @@ fn ranges_from_wire(name: &str, ranges: &Ranges) -> Result<Vec<t::ValueRange>, C
 
 impl From<&t::Resource> for Resource {
     fn from(r: &t::Resource) -> Self {
+        let stack = r.stack();
         let mut out = Resource {
             name: r.name.clone(),
             role: Some(r.role.clone().unwrap_or_else(|| "*".to_string())),
             revocable: r.revocable.then_some(RevocableInfo {}),
+            // The innermost dynamic reservation in the pre-refinement form too, as Mesos'
+            // endpoints write it.
+            reservation: stack
+                .last()
+                .filter(|x| x.kind == t::ReservationKind::Dynamic)
+                .map(|x| ReservationInfo {
+                    principal: x.principal.clone(),
+                    labels: labels_to_wire(&x.labels),
+                    ..ReservationInfo::default()
+                }),
+            reservations: stack.iter().map(reservation_to_wire).collect(),
+            disk: r.disk.as_ref().map(|v| DiskInfo {
+                persistence: Some(Persistence {
+                    id: v.id.clone(),
+                    principal: v.principal.clone(),
+                }),
+                volume: Some(DiskVolume {
+                    container_path: v.container_path.clone(),
+                    mode: Some(if v.read_only { "RO" } else { "RW" }.to_string()),
+                    host_path: None,
+                }),
+                source: None,
+            }),
             ..Resource::default()
         };
         match &r.value {
@@ -115,14 +140,116 @@ impl TryFrom<&Resource> for t::Resource {
             }
             None => return Err(missing("type")),
         };
-        let role = r.reservation_role();
+        let stack = reservations_from_wire(r)?;
+        let disk = match &r.disk {
+            Some(d) => match &d.persistence {
+                Some(p) => {
+                    if name != "disk" {
+                        return Err(ConversionError(format!(
+                            "resource '{name}' has a persistent volume, which only 'disk' can have"
+                        )));
+                    }
+                    if p.id.is_empty() {
+                        return Err(ConversionError(
+                            "a persistent volume has an empty 'disk.persistence.id'".to_string(),
+                        ));
+                    }
+                    let volume = d.volume.clone().unwrap_or_default();
+                    let read_only = match volume.mode.as_deref() {
+                        None | Some("RW") => false,
+                        Some("RO") => true,
+                        Some(m) => {
+                            return Err(ConversionError(format!(
+                                "persistent volume '{}' has mode '{m}'; use RW or RO",
+                                p.id
+                            )));
+                        }
+                    };
+                    Some(t::PersistentVolume {
+                        id: p.id.clone(),
+                        principal: p.principal.clone(),
+                        container_path: volume.container_path,
+                        read_only,
+                    })
+                }
+                None => None,
+            },
+            None => None,
+        };
         Ok(t::Resource {
             name: name.clone(),
             value,
-            role: (role != "*").then(|| role.to_string()),
+            role: None,
             revocable: r.is_revocable(),
-        })
+            reservations: Vec::new(),
+            disk,
+        }
+        .with_stack(stack))
     }
+}
+
+fn reservation_to_wire(x: &t::Reservation) -> ReservationInfo {
+    ReservationInfo {
+        kind: Some(match x.kind {
+            t::ReservationKind::Static => ReservationType::Static,
+            t::ReservationKind::Dynamic => ReservationType::Dynamic,
+        }),
+        role: Some(x.role.clone()),
+        principal: x.principal.clone(),
+        labels: labels_to_wire(&x.labels),
+    }
+}
+
+/// The reservation stack of a wire resource, outermost first: `reservations` (post-refinement),
+/// else `role` with `reservation` (dynamic) or without (static).
+fn reservations_from_wire(r: &Resource) -> Result<Vec<t::Reservation>, ConversionError> {
+    let labels = |l: &Option<Labels>| labels_from_wire(l.as_ref());
+    if !r.reservations.is_empty() {
+        let mut out = Vec::new();
+        for x in &r.reservations {
+            let role = x.role.clone().filter(|r| !r.is_empty() && r != "*").ok_or_else(|| {
+                ConversionError(format!(
+                    "a reservation of resource '{}' has no 'role' (each entry of 'reservations' names the role it reserves for)",
+                    r.name
+                ))
+            })?;
+            let kind = match x.kind {
+                Some(ReservationType::Static) => t::ReservationKind::Static,
+                Some(ReservationType::Dynamic) => t::ReservationKind::Dynamic,
+                _ => {
+                    return Err(ConversionError(format!(
+                        "a reservation of resource '{}' for role '{role}' has no 'type' (STATIC or DYNAMIC)",
+                        r.name
+                    )));
+                }
+            };
+            out.push(t::Reservation {
+                kind,
+                role,
+                principal: x.principal.clone(),
+                labels: labels(&x.labels),
+            });
+        }
+        return Ok(out);
+    }
+    let role = match r.role.as_deref() {
+        None | Some("*") | Some("") => return Ok(Vec::new()),
+        Some(role) => role.to_string(),
+    };
+    Ok(vec![match &r.reservation {
+        Some(x) => t::Reservation {
+            kind: t::ReservationKind::Dynamic,
+            role,
+            principal: x.principal.clone(),
+            labels: labels(&x.labels),
+        },
+        None => t::Reservation {
+            kind: t::ReservationKind::Static,
+            role,
+            principal: None,
+            labels: Vec::new(),
+        },
+    }])
 }
 
 /// Domain resources as Mesos writes them (`role` `"*"` when unreserved).

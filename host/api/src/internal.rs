@@ -27,6 +27,7 @@
 //! | `POST /internal/master/shutdown_executor` | [`ShutdownExecutor`] | `202` |
 //! | `POST /internal/master/acknowledge` | [`AcknowledgeUpdate`] | `202` |
 //! | `POST /internal/master/framework_message` | [`FrameworkToExecutor`] | `202` |
+//! | `POST /internal/master/checkpoint_resources` | [`CheckpointResources`] | `202` |
 //! | `POST /internal/master/batch` | [`Batch`] | `200` [`Codes`]: per message, what its own path would have answered |
 //!
 //! Batches: a sender with more than one message waiting for the same peer (the master's
@@ -320,6 +321,19 @@ pub struct ShutdownAgent {
 }
 
 pub const SHUTDOWN_AGENT: &str = "/internal/master/shutdown_agent";
+
+/// The agent's checkpointed resources after an operation changed them (Mesos'
+/// `CheckpointResourcesMessage`): every dynamically reserved resource and every persistent
+/// volume on the agent, in full (not a delta). The agent writes them to its checkpoint, carves
+/// them out of its `--resources`, creates the directory of each new volume and deletes the
+/// directory of each volume no longer listed; from then on it registers with the new total.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointResources {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub resources: Vec<Resource>,
+}
+
+pub const CHECKPOINT_RESOURCES: &str = "/internal/master/checkpoint_resources";
 
 #[cfg(test)]
 mod tests {

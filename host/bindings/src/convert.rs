@@ -49,6 +49,8 @@ pub fn resource_from(x: w::Resource) -> r::Resource {
         },
         role: x.role,
         revocable: x.revocable,
+        reservations: Vec::new(),
+        disk: None,
     }
 }
 pub fn resources_to(x: &[r::Resource]) -> Vec<w::Resource> {

@@ -201,6 +201,7 @@ impl ResourceSet {
         for ((name, revocable), v) in &self.scalars {
             if *v >= EPSILON {
                 out.push(Resource {
+ reservations: Vec::new(), disk: None,
                     name: name.clone(),
                     value: ResourceValue::Scalar(*v),
                     role: None,
@@ -211,6 +212,7 @@ impl ResourceSet {
         for (name, rs) in &self.ranges {
             if !rs.is_empty() {
                 out.push(Resource {
+ reservations: Vec::new(), disk: None,
                     name: name.clone(),
                     value: ResourceValue::Ranges(rs.as_slice().to_vec()),
                     role: None,

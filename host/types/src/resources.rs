@@ -17,9 +17,46 @@ pub enum ResourceValue {
 pub struct Resource {
     pub name: String,
     pub value: ResourceValue,
-    /// `None` means the default role `*`.
+    /// The role the resource is reserved for (the innermost of `reservations`); `None` means
+    /// unreserved (the default role `*`).
     pub role: Option<String>,
     pub revocable: bool,
+    /// The reservation stack, outermost first (Mesos' post-refinement `reservations`). Empty
+    /// with `role` set means one static reservation for `role` (see [`Resource::stack`]).
+    pub reservations: Vec<Reservation>,
+    /// A persistent volume: only on `disk` resources.
+    pub disk: Option<PersistentVolume>,
+}
+
+/// Whether a reservation comes from the agent's `--resources` or from RESERVE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReservationKind {
+    #[default]
+    Static,
+    Dynamic,
+}
+
+/// One level of a reservation stack (Mesos' `Resource.ReservationInfo`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Reservation {
+    pub kind: ReservationKind,
+    pub role: String,
+    pub principal: Option<String>,
+    /// Reservation labels, in the order given.
+    pub labels: Vec<Label>,
+}
+
+/// A persistent volume on a disk resource (Mesos' `DiskInfo` with `persistence` and `volume`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PersistentVolume {
+    /// `persistence.id`, unique per role on an agent.
+    pub id: String,
+    /// `persistence.principal`: who created it.
+    pub principal: Option<String>,
+    /// `volume.container_path`: where it appears in a task's sandbox (relative).
+    pub container_path: String,
+    /// `volume.mode` `RO`.
+    pub read_only: bool,
 }
 
 impl Resource {
@@ -29,7 +66,31 @@ impl Resource {
             value: ResourceValue::Scalar(value),
             role: None,
             revocable: false,
+            reservations: Vec::new(),
+            disk: None,
         }
+    }
+
+    /// The reservation stack, outermost first: `reservations`, or one static reservation for
+    /// `role` when only `role` is set (the pre-refinement form), or nothing when unreserved.
+    pub fn stack(&self) -> Vec<Reservation> {
+        match (&self.role, self.reservations.is_empty()) {
+            (_, false) => self.reservations.clone(),
+            (Some(role), true) => vec![Reservation {
+                kind: ReservationKind::Static,
+                role: role.clone(),
+                principal: None,
+                labels: Vec::new(),
+            }],
+            (None, true) => Vec::new(),
+        }
+    }
+
+    /// `role` made consistent with `reservations` (the innermost role).
+    pub fn with_stack(mut self, stack: Vec<Reservation>) -> Self {
+        self.role = stack.last().map(|r| r.role.clone());
+        self.reservations = stack;
+        self
     }
 
     pub fn as_scalar(&self) -> Option<f64> {
@@ -49,7 +110,8 @@ pub fn scalar_total(resources: &[Resource], name: &str) -> f64 {
         .sum()
 }
 
-/// Parses Mesos' resource text, `cpus:14;mem:1024;ports:[31000-32000]`, into resources.
+/// Parses Mesos' resource text, `cpus:14;mem(eng):1024;ports:[31000-32000]`, into resources.
+/// `name(role)` is a static reservation for `role`.
 pub fn parse_resources(text: &str) -> Result<Vec<Resource>, String> {
     let mut out = Vec::new();
     for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
@@ -86,12 +148,24 @@ pub fn parse_resources(text: &str) -> Result<Vec<Resource>, String> {
             }
             ResourceValue::Scalar(v)
         };
-        out.push(Resource {
+        let role = role.filter(|r| r != "*");
+        let resource = Resource {
             name: name.to_string(),
             value,
-            role,
+            role: None,
             revocable: false,
-        });
+            reservations: Vec::new(),
+            disk: None,
+        };
+        let stack = role
+            .map(|role| {
+                vec![Reservation {
+                    role,
+                    ..Reservation::default()
+                }]
+            })
+            .unwrap_or_default();
+        out.push(resource.with_stack(stack));
     }
     Ok(out)
 }
@@ -110,7 +184,7 @@ pub struct Attribute {
     pub value: AttributeValue,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Label {
     pub key: String,
     pub value: Option<String>,
@@ -132,6 +206,9 @@ mod tests {
             parse_resources("cpus:14;mem(prod):1024; ports:[31000-32000, 40000-40010]").unwrap();
         assert_eq!(r[0], Resource::scalar("cpus", 14.0));
         assert_eq!(r[1].role.as_deref(), Some("prod"));
+        assert_eq!(r[1].stack()[0].kind, ReservationKind::Static);
+        assert_eq!(r[1].stack(), r[1].reservations);
+        assert!(parse_resources("cpus(*):2").unwrap()[0].role.is_none());
         assert_eq!(
             r[2].value,
             ResourceValue::Ranges(vec![

@@ -54,6 +54,7 @@ impl From<r::ResourceValue> for wt::ResourceValue {
 impl From<wt::Resource> for r::Resource {
     fn from(v: wt::Resource) -> Self {
         r::Resource {
+ reservations: Vec::new(), disk: None,
             name: v.name,
             value: v.value.into(),
             role: v.role,
