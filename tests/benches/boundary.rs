@@ -121,6 +121,7 @@ fn options() -> Options {
         resource_kinds: ["cpus", "mem", "disk", "ports"]
             .iter()
             .map(|n| ResourceKind {
+ reserved_for: None,
                 name: n.to_string(),
                 revocable: false,
             })

@@ -16,6 +16,7 @@ fn options() -> Options {
         resource_kinds: ["cpus", "mem"]
             .iter()
             .map(|n| ResourceKind {
+ reserved_for: None,
                 name: n.to_string(),
                 revocable: false,
             })

@@ -213,15 +213,11 @@ fn reservations_from_wire(r: &Resource) -> Result<Vec<t::Reservation>, Conversio
                     r.name
                 ))
             })?;
+            // A missing type reads as DYNAMIC: what a framework building the stack by hand
+            // means (static reservations come only from agents, which always type them).
             let kind = match x.kind {
                 Some(ReservationType::Static) => t::ReservationKind::Static,
-                Some(ReservationType::Dynamic) => t::ReservationKind::Dynamic,
-                _ => {
-                    return Err(ConversionError(format!(
-                        "a reservation of resource '{}' for role '{role}' has no 'type' (STATIC or DYNAMIC)",
-                        r.name
-                    )));
-                }
+                _ => t::ReservationKind::Dynamic,
             };
             out.push(t::Reservation {
                 kind,

@@ -10,7 +10,8 @@
 //! Mesos' message (`Expecting 'accept' to be present`). A call type this crate does not model
 //! (`RECONCILE_OPERATIONS`, ...) decodes to [`CallKind::Other`] with its
 //! type string, so the master can answer that it is not implemented. Likewise offer operations
-//! other than `LAUNCH` and `LAUNCH_GROUP` decode to [`OperationKind::Other`].
+//! other than `LAUNCH`, `LAUNCH_GROUP`, `RESERVE`, `UNRESERVE`, `CREATE` and `DESTROY` decode to
+//! [`OperationKind::Other`].
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -245,9 +246,43 @@ pub struct Operation {
 pub enum OperationKind {
     Launch(Launch),
     LaunchGroup(LaunchGroup),
-    /// `RESERVE`, `UNRESERVE`, `CREATE`, `DESTROY`, ... or anything else: the type string as
-    /// received; the payload is dropped.
+    Reserve(Reserve),
+    Unreserve(Unreserve),
+    Create(Create),
+    Destroy(Destroy),
+    /// `GROW_VOLUME`, `CREATE_DISK`, ... or anything else: the type string as received; the
+    /// payload is dropped.
     Other(String),
+}
+
+/// `Offer.Operation.Reserve`: the resources with their new reservation (innermost).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reserve {
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    pub source: Vec<crate::common::Resource>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub resources: Vec<crate::common::Resource>,
+}
+
+/// `Offer.Operation.Unreserve`: reserved resources, as offered.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Unreserve {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub resources: Vec<crate::common::Resource>,
+}
+
+/// `Offer.Operation.Create`: persistent volumes to create on reserved disk.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Create {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub volumes: Vec<crate::common::Resource>,
+}
+
+/// `Offer.Operation.Destroy`: persistent volumes to destroy, as offered.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Destroy {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub volumes: Vec<crate::common::Resource>,
 }
 
 impl OperationKind {
@@ -255,6 +290,10 @@ impl OperationKind {
         match self {
             OperationKind::Launch(_) => "LAUNCH",
             OperationKind::LaunchGroup(_) => "LAUNCH_GROUP",
+            OperationKind::Reserve(_) => "RESERVE",
+            OperationKind::Unreserve(_) => "UNRESERVE",
+            OperationKind::Create(_) => "CREATE",
+            OperationKind::Destroy(_) => "DESTROY",
             OperationKind::Other(t) => t,
         }
     }
@@ -298,6 +337,14 @@ struct RawOperation {
     launch: Option<Launch>,
     #[serde(default)]
     launch_group: Option<LaunchGroup>,
+    #[serde(default)]
+    reserve: Option<Reserve>,
+    #[serde(default)]
+    unreserve: Option<Unreserve>,
+    #[serde(default)]
+    create: Option<Create>,
+    #[serde(default)]
+    destroy: Option<Destroy>,
 }
 
 impl<'de> Deserialize<'de> for Operation {
@@ -313,6 +360,10 @@ impl<'de> Deserialize<'de> for Operation {
             Some("LAUNCH_GROUP") => {
                 OperationKind::LaunchGroup(required(raw.launch_group, "launch_group")?)
             }
+            Some("RESERVE") => OperationKind::Reserve(required(raw.reserve, "reserve")?),
+            Some("UNRESERVE") => OperationKind::Unreserve(required(raw.unreserve, "unreserve")?),
+            Some("CREATE") => OperationKind::Create(required(raw.create, "create")?),
+            Some("DESTROY") => OperationKind::Destroy(required(raw.destroy, "destroy")?),
             Some(other) => OperationKind::Other(other.to_string()),
         };
         Ok(Operation { id: raw.id, kind })
@@ -329,6 +380,10 @@ impl Serialize for Operation {
         match &self.kind {
             OperationKind::Launch(p) => m.serialize_entry("launch", p)?,
             OperationKind::LaunchGroup(p) => m.serialize_entry("launch_group", p)?,
+            OperationKind::Reserve(p) => m.serialize_entry("reserve", p)?,
+            OperationKind::Unreserve(p) => m.serialize_entry("unreserve", p)?,
+            OperationKind::Create(p) => m.serialize_entry("create", p)?,
+            OperationKind::Destroy(p) => m.serialize_entry("destroy", p)?,
             OperationKind::Other(_) => {}
         }
         m.end()

@@ -126,6 +126,7 @@ fn any_single_field_may_be_null() {
             "accept.operations.1.launch_group.executor.executor_id",
             "accept.operations.1.launch_group.task_group.tasks.0.task_id",
             "accept.operations.1.type",
+            "accept.operations.2.reserve",
             "accept.operations.2.type",
             "type",
         ]
@@ -224,7 +225,7 @@ fn unknown_types_and_enum_values_are_kept() {
             .unwrap();
     assert_eq!(call.kind, CallKind::Request);
 
-    // Operations other than LAUNCH / LAUNCH_GROUP keep theirs.
+    // Known operations decode; others keep their type name.
     let call: Call = decode(
         br#"{"type":"ACCEPT","framework_id":{"value":"f"},"accept":{"offer_ids":[{"value":"o"}],
             "operations":[{"type":"RESERVE","reserve":{"resources":[]}},{"type":"FROBNICATE"}]}}"#,
@@ -233,7 +234,7 @@ fn unknown_types_and_enum_values_are_kept() {
     let CallKind::Accept(a) = call.kind else {
         panic!()
     };
-    assert_eq!(a.operations[0].kind, OperationKind::Other("RESERVE".into()));
+    assert!(matches!(a.operations[0].kind, OperationKind::Reserve(_)));
     assert_eq!(a.operations[1].type_name(), "FROBNICATE");
 
     // Open enums.

@@ -127,6 +127,7 @@ pub(crate) fn options(kinds: &[&str], min_allocatable: Vec<Quantities>) -> Optio
         resource_kinds: kinds
             .iter()
             .map(|n| ResourceKind {
+ reserved_for: None,
                 name: n.to_string(),
                 revocable: false,
             })

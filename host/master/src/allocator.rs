@@ -371,6 +371,8 @@ impl AllocatorDriver {
     fn tell(&mut self, call: AllocatorCall) {
         match call {
             AllocatorCall::Initialize(options) => self.initialize(options),
+            // Until the 0.3.0 allocator contract lands (branch alloc-v3).
+            AllocatorCall::AddResourceKinds(_) => {}
             AllocatorCall::AddRole { role, name } => self.add_role(role, &name),
             AllocatorCall::UpdateWeights(weights) => self.update_weights(&weights),
             AllocatorCall::UpdateQuota {

@@ -80,7 +80,7 @@ pub(crate) fn decorate_accept(
         let tasks = match &mut op.kind {
             OperationKind::Launch(l) => &mut l.task_infos,
             OperationKind::LaunchGroup(g) => &mut g.task_group.tasks,
-            OperationKind::Other(_) => continue,
+            _ => continue,
         };
         for task in tasks {
             let Some(view) = task_view(task) else {

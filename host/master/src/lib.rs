@@ -26,6 +26,7 @@ pub mod ha;
 mod hooks;
 mod maintenance;
 mod mirror;
+mod reservations;
 pub mod operator;
 pub mod resources;
 pub mod security;

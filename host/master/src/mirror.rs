@@ -71,6 +71,7 @@ impl Mirror {
     pub fn apply(&mut self, call: &AllocatorCall) {
         match call {
             AllocatorCall::Initialize(options) => self.options = Some(options.clone()),
+            AllocatorCall::AddResourceKinds(_) => {}
             AllocatorCall::AddRole { role, name } => {
                 self.roles.insert(*role, name.clone());
             }

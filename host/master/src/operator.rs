@@ -37,15 +37,28 @@ pub(crate) fn ranges_text(r: &[meseta_types::resources::ValueRange]) -> String {
 /// `cpus:1; mem:128; ports:[31000-31001]`, for messages.
 pub fn resources_text(set: &ResourceSet) -> String {
     let mut parts = Vec::new();
-    for ((name, revocable), v) in &set.scalars {
-        parts.push(format!(
-            "{name}{}:{}",
-            if *revocable { "(revocable)" } else { "" },
-            round(*v)
-        ));
+    let qualifier = |f: &crate::resources::Flavor| {
+        let mut q = Vec::new();
+        if let Some(role) = f.role() {
+            q.push(role.to_string());
+        }
+        if let Some(v) = &f.volume {
+            q.push(format!("volume {}", v.id));
+        }
+        if f.revocable {
+            q.push("revocable".to_string());
+        }
+        if q.is_empty() {
+            String::new()
+        } else {
+            format!("({})", q.join(", "))
+        }
+    };
+    for ((name, f), v) in &set.scalars {
+        parts.push(format!("{name}{}:{}", qualifier(f), round(*v)));
     }
-    for (name, r) in &set.ranges {
-        parts.push(format!("{name}:{}", ranges_text(r.as_slice())));
+    for ((name, f), r) in &set.ranges {
+        parts.push(format!("{name}{}:{}", qualifier(f), ranges_text(r.as_slice())));
     }
     if parts.is_empty() {
         "{}".into()
@@ -300,6 +313,12 @@ pub fn roles(inner: &Core) -> Value {
         }
         let mut resources = allocated.clone();
         resources.add(&offered);
+        let mut reserved = ResourceSet::default();
+        for a in inner.agents.values() {
+            if let Some(set) = a.total.by_reservation_role().get(&name) {
+                reserved.add(set);
+            }
+        }
         fids.sort();
         out.push(json!({
             "name": name,
@@ -308,7 +327,7 @@ pub fn roles(inner: &Core) -> Value {
             "resources": resources_json(&resources),
             "allocated": resources_json(&allocated),
             "offered": resources_json(&offered),
-            "reserved": {},
+            "reserved": resources_json(&reserved),
             "quota": {
                 "role": name,
                 "guarantee": inner.quotas.get(&name).map(|q| q.guarantees.clone()).unwrap_or_default(),

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use meseta_types::Quantities;
 use meseta_types::allocation::ResourceKind;
 use meseta_types::quantities::EPSILON;
-use meseta_types::resources::{Resource, ResourceValue, ValueRange};
+use meseta_types::resources::{PersistentVolume, Reservation, Resource, ResourceValue, ValueRange};
 
 /// Inclusive integer ranges, kept sorted, merged and disjoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -102,11 +102,48 @@ impl Ranges {
     }
 }
 
-/// Concrete resources: scalars by (name, revocable) and ranges by name. Sets are not allocated.
+/// What sets resources of one name apart: revocability, the reservation stack (outermost
+/// first, empty when unreserved) and the persistent volume. Resources of the same name and
+/// flavor are interchangeable; a persistent volume is one whole (see [`ResourceSet`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Flavor {
+    pub revocable: bool,
+    pub reservations: Vec<Reservation>,
+    pub volume: Option<PersistentVolume>,
+}
+
+impl Flavor {
+    pub fn of(r: &Resource) -> Flavor {
+        Flavor {
+            revocable: r.revocable,
+            reservations: r.stack(),
+            volume: r.disk.clone(),
+        }
+    }
+
+    pub fn revocable() -> Flavor {
+        Flavor {
+            revocable: true,
+            ..Flavor::default()
+        }
+    }
+
+    /// The role the resources are reserved for (the innermost reservation), `None` unreserved.
+    pub fn role(&self) -> Option<&str> {
+        self.reservations.last().map(|r| r.role.as_str())
+    }
+
+    pub fn is_plain(&self) -> bool {
+        !self.revocable && self.reservations.is_empty() && self.volume.is_none()
+    }
+}
+
+/// Concrete resources: scalars and ranges by (name, flavor). Sets are not allocated. A scalar
+/// with a persistent volume is a whole volume: it is never split (see [`SlotTable::materialize`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ResourceSet {
-    pub scalars: BTreeMap<(String, bool), f64>,
-    pub ranges: BTreeMap<String, Ranges>,
+    pub scalars: BTreeMap<(String, Flavor), f64>,
+    pub ranges: BTreeMap<(String, Flavor), Ranges>,
 }
 
 impl ResourceSet {
@@ -119,15 +156,13 @@ impl ResourceSet {
     }
 
     pub fn add_resource(&mut self, r: &Resource) {
+        let key = (r.name.clone(), Flavor::of(r));
         match &r.value {
             ResourceValue::Scalar(v) => {
-                *self
-                    .scalars
-                    .entry((r.name.clone(), r.revocable))
-                    .or_insert(0.0) += v;
+                *self.scalars.entry(key).or_insert(0.0) += v;
             }
             ResourceValue::Ranges(rs) => {
-                let entry = self.ranges.entry(r.name.clone()).or_default();
+                let entry = self.ranges.entry(key).or_default();
                 for x in rs {
                     entry.add(*x);
                 }
@@ -170,7 +205,7 @@ impl ResourceSet {
         }
     }
 
-    /// Whether every resource of `other` is in `self`.
+    /// Whether every resource of `other` is in `self` (same name and flavor).
     pub fn contains(&self, other: &ResourceSet) -> bool {
         other
             .scalars
@@ -188,46 +223,126 @@ impl ResourceSet {
         self.scalars.values().all(|v| *v < EPSILON) && self.ranges.values().all(Ranges::is_empty)
     }
 
+    /// The non-revocable amount of `name`, reserved or not.
     pub fn scalar(&self, name: &str) -> f64 {
         self.scalars
-            .get(&(name.to_string(), false))
-            .copied()
-            .unwrap_or(0.0)
+            .iter()
+            .filter(|((n, f), _)| n == name && !f.revocable)
+            .map(|(_, v)| v)
+            .sum()
     }
 
-    /// Back to named resources (role `*`), scalars first then ranges, in name order.
-    pub fn to_resources(&self) -> Vec<Resource> {
-        let mut out = Vec::new();
-        for ((name, revocable), v) in &self.scalars {
-            if *v >= EPSILON {
-                out.push(Resource {
- reservations: Vec::new(), disk: None,
-                    name: name.clone(),
-                    value: ResourceValue::Scalar(*v),
-                    role: None,
-                    revocable: *revocable,
-                });
+    /// The part of the set whose flavor `keep` accepts.
+    pub fn filter(&self, keep: impl Fn(&Flavor) -> bool) -> ResourceSet {
+        ResourceSet {
+            scalars: self
+                .scalars
+                .iter()
+                .filter(|((_, f), _)| keep(f))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            ranges: self
+                .ranges
+                .iter()
+                .filter(|((_, f), _)| keep(f))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// The reserved part, by the role it is reserved for (the innermost reservation).
+    pub fn by_reservation_role(&self) -> BTreeMap<String, ResourceSet> {
+        let mut out: BTreeMap<String, ResourceSet> = BTreeMap::new();
+        for ((name, f), v) in &self.scalars {
+            if let Some(role) = f.role() {
+                let set = out.entry(role.to_string()).or_default();
+                *set.scalars.entry((name.clone(), f.clone())).or_insert(0.0) += v;
             }
         }
-        for (name, rs) in &self.ranges {
+        for ((name, f), rs) in &self.ranges {
+            if let Some(role) = f.role() {
+                let set = out.entry(role.to_string()).or_default();
+                set.ranges.insert((name.clone(), f.clone()), rs.clone());
+            }
+        }
+        out
+    }
+
+    /// The same resources with every flavor changed by `change`.
+    pub fn map_flavor(&self, change: impl Fn(&Flavor) -> Flavor) -> ResourceSet {
+        let mut out = ResourceSet::default();
+        for ((name, f), v) in &self.scalars {
+            *out.scalars.entry((name.clone(), change(f))).or_insert(0.0) += v;
+        }
+        for ((name, f), rs) in &self.ranges {
+            let entry = out.ranges.entry((name.clone(), change(f))).or_default();
+            for x in rs.as_slice() {
+                entry.add(*x);
+            }
+        }
+        out
+    }
+
+    /// The persistent volumes in the set.
+    pub fn volumes(&self) -> impl Iterator<Item = (&Flavor, &PersistentVolume, f64)> {
+        self.scalars
+            .iter()
+            .filter_map(|((_, f), v)| f.volume.as_ref().map(|vol| (f, vol, *v)))
+    }
+
+    /// Back to named resources, scalars first then ranges, in (name, flavor) order.
+    pub fn to_resources(&self) -> Vec<Resource> {
+        let resource = |name: &str, f: &Flavor, value| {
+            Resource {
+                name: name.to_string(),
+                value,
+                role: None,
+                revocable: f.revocable,
+                reservations: Vec::new(),
+                disk: f.volume.clone(),
+            }
+            .with_stack(f.reservations.clone())
+        };
+        let mut out = Vec::new();
+        for ((name, f), v) in &self.scalars {
+            if *v >= EPSILON {
+                out.push(resource(name, f, ResourceValue::Scalar(*v)));
+            }
+        }
+        for ((name, f), rs) in &self.ranges {
             if !rs.is_empty() {
-                out.push(Resource {
- reservations: Vec::new(), disk: None,
-                    name: name.clone(),
-                    value: ResourceValue::Ranges(rs.as_slice().to_vec()),
-                    role: None,
-                    revocable: false,
-                });
+                out.push(resource(
+                    name,
+                    f,
+                    ResourceValue::Ranges(rs.as_slice().to_vec()),
+                ));
             }
         }
         out
     }
 }
 
-/// The allocator's slot table: which (name, revocable) each slot of a `Quantities` vector holds.
+/// One slot of the allocator's vectors: a resource name, revocable or not, and the role the
+/// resources are reserved for (`None`: unreserved).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub name: String,
+    pub revocable: bool,
+    pub reserved_for: Option<String>,
+}
+
+impl Slot {
+    fn holds(&self, name: &str, f: &Flavor) -> bool {
+        self.name == name && self.revocable == f.revocable && self.reserved_for.as_deref() == f.role()
+    }
+}
+
+/// The allocator's slot table. It starts with [`DEFAULT_SLOTS`] (unreserved) and grows by
+/// [`RESERVED_NAMES`] for each role some resources get reserved for ([`SlotTable::reserve_role`]);
+/// slots are never removed, so vectors the allocator already holds stay valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotTable {
-    kinds: Vec<(String, bool)>,
+    kinds: Vec<Slot>,
 }
 
 /// The slots Meseta's master gives every allocator.
@@ -242,12 +357,19 @@ pub const DEFAULT_SLOTS: &[(&str, bool)] = &[
     ("disk", true),
 ];
 
+/// The resources a role's reservation gets slots for (revocable resources are never reserved).
+pub const RESERVED_NAMES: &[&str] = &["cpus", "mem", "disk", "gpus", "ports"];
+
 impl Default for SlotTable {
     fn default() -> Self {
         SlotTable {
             kinds: DEFAULT_SLOTS
                 .iter()
-                .map(|(n, r)| (n.to_string(), *r))
+                .map(|(n, r)| Slot {
+                    name: n.to_string(),
+                    revocable: *r,
+                    reserved_for: None,
+                })
                 .collect(),
         }
     }
@@ -262,18 +384,47 @@ impl SlotTable {
         self.kinds.is_empty()
     }
 
+    pub fn slots(&self) -> &[Slot] {
+        &self.kinds
+    }
+
+    /// The unreserved slot of (name, revocable).
     pub fn slot(&self, name: &str, revocable: bool) -> Option<usize> {
         self.kinds
             .iter()
-            .position(|(n, r)| n == name && *r == revocable)
+            .position(|k| k.name == name && k.revocable == revocable && k.reserved_for.is_none())
     }
 
+    /// Adds the slots of resources reserved for `role` unless it has them; the new slots.
+    pub fn reserve_role(&mut self, role: &str) -> Vec<Slot> {
+        if self
+            .kinds
+            .iter()
+            .any(|k| k.reserved_for.as_deref() == Some(role))
+        {
+            return Vec::new();
+        }
+        let added: Vec<Slot> = RESERVED_NAMES
+            .iter()
+            .map(|n| Slot {
+                name: n.to_string(),
+                revocable: false,
+                reserved_for: Some(role.to_string()),
+            })
+            .collect();
+        self.kinds.extend(added.iter().cloned());
+        added
+    }
+
+    /// The initial (unreserved) kinds, for the allocator's `initialize`.
     pub fn kinds(&self) -> Vec<ResourceKind> {
         self.kinds
             .iter()
-            .map(|(name, revocable)| ResourceKind {
-                name: name.clone(),
-                revocable: *revocable,
+            .filter(|k| k.reserved_for.is_none())
+            .map(|k| ResourceKind {
+                name: k.name.clone(),
+                revocable: k.revocable,
+                reserved_for: None,
             })
             .collect()
     }
@@ -282,32 +433,60 @@ impl SlotTable {
     /// left out (they are never offered).
     pub fn quantities(&self, set: &ResourceSet) -> Quantities {
         let mut q = Quantities::zeros(self.kinds.len());
-        for (i, (name, revocable)) in self.kinds.iter().enumerate() {
-            q.0[i] = match set.scalars.get(&(name.clone(), *revocable)) {
-                Some(v) => *v,
-                None if !*revocable => set.ranges.get(name).map_or(0.0, |r| r.count() as f64),
-                None => 0.0,
-            };
+        for ((name, f), v) in &set.scalars {
+            if let Some(i) = self.kinds.iter().position(|k| k.holds(name, f)) {
+                q.0[i] += *v;
+            }
+        }
+        for ((name, f), rs) in &set.ranges {
+            if let Some(i) = self.kinds.iter().position(|k| k.holds(name, f)) {
+                q.0[i] += rs.count() as f64;
+            }
         }
         q
     }
 
-    /// Picks concrete resources worth `amounts` out of `free`: scalars as asked, ranges as the
+    /// Picks concrete resources worth `amounts` out of `free`: scalars as asked (whole
+    /// persistent volumes first, while they fit, then divisible resources), ranges as the
     /// lowest free integers. Amounts beyond what is free are clipped to it.
     pub fn materialize(&self, amounts: &Quantities, free: &ResourceSet) -> ResourceSet {
         let mut out = ResourceSet::default();
-        for (i, (name, revocable)) in self.kinds.iter().enumerate() {
-            let want = amounts.get(i);
+        for (i, slot) in self.kinds.iter().enumerate() {
+            let mut want = amounts.get(i);
             if want < EPSILON {
                 continue;
             }
-            if let Some(have) = free.scalars.get(&(name.clone(), *revocable)) {
-                out.scalars
-                    .insert((name.clone(), *revocable), want.min(*have));
-            } else if let Some(ranges) = free.ranges.get(name).filter(|_| !*revocable) {
+            let mut candidates: Vec<(&(String, Flavor), f64)> = free
+                .scalars
+                .iter()
+                .filter(|((n, f), _)| slot.holds(n, f))
+                .map(|(k, v)| (k, *v))
+                .collect();
+            // Volumes (whole) before divisible resources.
+            candidates.sort_by_key(|((_, f), _)| f.volume.is_none());
+            for (key, have) in candidates {
+                if want < EPSILON {
+                    break;
+                }
+                let take = if key.1.volume.is_some() {
+                    if have > want + EPSILON {
+                        continue;
+                    }
+                    have
+                } else {
+                    want.min(have)
+                };
+                *out.scalars.entry(key.clone()).or_insert(0.0) += take;
+                want -= take;
+            }
+            for (key, ranges) in free.ranges.iter().filter(|((n, f), _)| slot.holds(n, f)) {
+                if want < 0.5 {
+                    break;
+                }
                 let taken = ranges.take_lowest(want.round() as u64);
+                want -= taken.count() as f64;
                 if !taken.is_empty() {
-                    out.ranges.insert(name.clone(), taken);
+                    out.ranges.insert(key.clone(), taken);
                 }
             }
         }

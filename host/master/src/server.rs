@@ -201,7 +201,7 @@ pub struct Shared {
     /// The leading master's timers, stopped when it stops leading.
     loops: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     authentication: Arc<Authentication>,
-    authz: Authz,
+    pub(crate) authz: Authz,
 }
 
 impl Shared {
@@ -966,6 +966,7 @@ pub(crate) fn routes(shared: Shared) -> Router {
         .route("/master/teardown", post(teardown))
         .route("/master/quota", get(quota))
         .merge(crate::maintenance::routes())
+        .merge(crate::reservations::routes())
         .route("/api/v1", post(operator_api))
         .route("/master/api/v1", post(operator_api));
     Router::new()
@@ -1152,7 +1153,8 @@ fn authorize_launches(
                 )));
         }
     };
-    for op in &accept.operations {
+    let mut refused_operations = Vec::new();
+    for (index, op) in accept.operations.iter().enumerate() {
         match &op.kind {
             meseta_api::scheduler::OperationKind::Launch(l) => {
                 l.task_infos.iter().for_each(&mut ask);
@@ -1164,9 +1166,57 @@ fn authorize_launches(
                     ask(&task);
                 }
             }
-            meseta_api::scheduler::OperationKind::Other(_) => {}
+            kind => {
+                if let Some(Ok(operation)) = core::ResourceOperation::from_kind(kind)
+                    && let Err(why) = authorize_operation(shared, subject, &operation)
+                {
+                    refused_operations.push((
+                        core::operation_key(index),
+                        Refusal::unauthorized(format!("Not authorized to {why}")),
+                    ));
+                }
+            }
         }
     }
+    refused.extend(refused_operations);
+}
+
+/// Asks the authorizer for a RESERVE, UNRESERVE, CREATE or DESTROY by `subject`, as Mesos
+/// does: `reserve_resources` and `create_volumes` on the role, `unreserve_resources` on the
+/// reservation's principal, `destroy_volumes` on the volume's creator. The error says what was
+/// refused.
+pub(crate) fn authorize_operation(
+    shared: &Shared,
+    subject: Option<&str>,
+    operation: &core::ResourceOperation,
+) -> Result<(), String> {
+    use core::ResourceOperation as Op;
+    for r in operation.resources() {
+        let stack = r.stack();
+        let top = stack.last();
+        let (action, value) = match operation {
+            Op::Reserve(_) => (Action::ReserveResources, top.map(|t| t.role.clone())),
+            Op::Unreserve(_) => (
+                Action::UnreserveResources,
+                top.and_then(|t| t.principal.clone()),
+            ),
+            Op::Create(_) => (Action::CreateVolume, top.map(|t| t.role.clone())),
+            Op::Destroy(_) => (
+                Action::DestroyVolume,
+                r.disk.as_ref().and_then(|d| d.principal.clone()),
+            ),
+        };
+        let object = Object {
+            value: value.clone(),
+            role: top.map(|t| t.role.clone()),
+            ..Object::default()
+        };
+        shared
+            .authz
+            .require(subject, action, object)
+            .map_err(|why| format!("{} '{}': {why}", action.mesos_name(), value.unwrap_or_default()))?;
+    }
+    Ok(())
 }
 
 /// Runs the master's task decorators over an ACCEPT's tasks, outside the state lock.
@@ -1945,6 +1995,9 @@ async fn operator_api(
         | "DRAIN_AGENT"
         | "DEACTIVATE_AGENT"
         | "REACTIVATE_AGENT" => crate::maintenance::operator_call(&shared, kind, &call).await,
+        "RESERVE_RESOURCES" | "UNRESERVE_RESOURCES" | "CREATE_VOLUMES" | "DESTROY_VOLUMES" => {
+            crate::reservations::operator_call(&shared, &principal, kind, &call)
+        }
         "SUBSCRIBE" => operator_subscribe(&shared, &principal),
         "MARK_AGENT_GONE" => {
             let agent_id = call

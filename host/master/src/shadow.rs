@@ -811,6 +811,7 @@ mod tests {
         ["cpus", "mem"]
             .iter()
             .map(|n| ResourceKind {
+ reserved_for: None,
                 name: n.to_string(),
                 revocable: false,
             })

@@ -109,15 +109,6 @@ where
     }
 }
 
-/// An empty JSON object.
-struct Empty;
-
-impl Serialize for Empty {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_map(Some(0))?.end()
-    }
-}
-
 fn round(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -133,13 +124,24 @@ impl Serialize for Resources<'_> {
         for name in ALWAYS {
             m.serialize_entry(name, &round(set.scalar(name)))?;
         }
-        for ((name, revocable), v) in &set.scalars {
-            if !revocable && !ALWAYS.contains(&name.as_str()) {
-                m.serialize_entry(name, &round(*v))?;
+        let mut others: BTreeMap<&str, f64> = BTreeMap::new();
+        for ((name, f), v) in &set.scalars {
+            if !f.revocable && !ALWAYS.contains(&name.as_str()) {
+                *others.entry(name).or_default() += v;
             }
         }
-        for (name, ranges) in &set.ranges {
-            m.serialize_entry(name, &crate::operator::ranges_text(ranges.as_slice()))?;
+        for (name, v) in others {
+            m.serialize_entry(name, &round(v))?;
+        }
+        let mut ranges: BTreeMap<&str, crate::resources::Ranges> = BTreeMap::new();
+        for ((name, _), rs) in &set.ranges {
+            let merged = ranges.entry(name).or_default();
+            for x in rs.as_slice() {
+                merged.add(*x);
+            }
+        }
+        for (name, rs) in ranges {
+            m.serialize_entry(name, &crate::operator::ranges_text(rs.as_slice()))?;
         }
         m.end()
     }
@@ -441,10 +443,16 @@ impl Serialize for V0Agent<'_> {
         m.serialize_entry("resources", &Resources(&a.total))?;
         m.serialize_entry("used_resources", &Resources(used))?;
         m.serialize_entry("offered_resources", &Resources(offered))?;
-        m.serialize_entry("reserved_resources", &Empty)?;
-        m.serialize_entry("unreserved_resources", &Resources(&a.total))?;
-        m.serialize_entry("unreserved_resources_full", &Wire(&a.total))?;
-        m.serialize_entry("reserved_resources_full", &Empty)?;
+        let reserved = a.total.by_reservation_role();
+        let unreserved = a.total.filter(|f| f.role().is_none());
+        let reserved_v0: BTreeMap<&String, Resources> =
+            reserved.iter().map(|(r, set)| (r, Resources(set))).collect();
+        let reserved_full: BTreeMap<&String, Wire> =
+            reserved.iter().map(|(r, set)| (r, Wire(set))).collect();
+        m.serialize_entry("reserved_resources", &reserved_v0)?;
+        m.serialize_entry("unreserved_resources", &Resources(&unreserved))?;
+        m.serialize_entry("unreserved_resources_full", &Wire(&unreserved))?;
+        m.serialize_entry("reserved_resources_full", &reserved_full)?;
         m.serialize_entry("attributes", &Attributes(&a.info.attributes))?;
         let drain = self.usage.drain(&a.id);
         m.serialize_entry("active", &true)?;

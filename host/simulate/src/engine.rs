@@ -152,6 +152,7 @@ pub fn run_one(
             .kinds
             .iter()
             .map(|k| ResourceKind {
+ reserved_for: None,
                 name: k.clone(),
                 revocable: false,
             })

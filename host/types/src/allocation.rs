@@ -11,6 +11,8 @@ pub type RoleId = u32;
 pub struct ResourceKind {
     pub name: String,
     pub revocable: bool,
+    /// The role the slot's resources are reserved for; `None`: unreserved.
+    pub reserved_for: Option<RoleId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -34,6 +34,7 @@ fn main() {
         resource_kinds: ["cpus", "mem", "disk", "ports"]
             .iter()
             .map(|n| ResourceKind {
+ reserved_for: None,
                 name: n.to_string(),
                 revocable: false,
             })

@@ -9,6 +9,7 @@ const OTHER: FrameworkId = 99;
 
 fn options(sorter: Sorter) -> Options {
     let kind = |name: &str, revocable| ResourceKind {
+ reserved_for: None,
         name: name.into(),
         revocable,
     };

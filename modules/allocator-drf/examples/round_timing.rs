@@ -25,6 +25,7 @@ fn options(sorter: Sorter) -> Options {
         resource_kinds: ["cpus", "mem", "disk", "ports"]
             .iter()
             .map(|n| ResourceKind {
+ reserved_for: None,
                 name: n.to_string(),
                 revocable: false,
             })

@@ -11,14 +11,17 @@ const ROLE: RoleId = 1;
 fn kinds() -> Vec<ResourceKind> {
     vec![
         ResourceKind {
+            reserved_for: None,
             name: "cpus".into(),
             revocable: false,
         },
         ResourceKind {
+            reserved_for: None,
             name: "mem".into(),
             revocable: false,
         },
         ResourceKind {
+            reserved_for: None,
             name: "cpus".into(),
             revocable: true,
         },

@@ -19,6 +19,7 @@ macro_rules! allocator_guest {
                 a::ResourceKind {
                     name: v.name,
                     revocable: v.revocable,
+                    reserved_for: None,
                 }
             }
         }

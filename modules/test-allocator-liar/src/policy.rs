@@ -290,6 +290,7 @@ mod tests {
                 .map(|name| ResourceKind {
                     name: name.into(),
                     revocable: false,
+                    reserved_for: None,
                 })
                 .to_vec(),
             allocation_interval_ms: 1000,

@@ -128,6 +128,7 @@ impl Core {
             .iter()
             .map(|a| (a.name.clone(), crate::operator::attribute_text(a)))
             .collect();
+        self.reservation_slots(&total);
         let q = self.quantities(&total);
         let mut agent = Agent {
             id: id.clone(),
@@ -474,7 +475,7 @@ impl Core {
             return false;
         };
         let mut total = agent.total.clone();
-        total.scalars.retain(|(_, r), _| !*r);
+        total.scalars.retain(|(_, f), _| !f.revocable);
         let estimate = ResourceSet::from_resources(revocable);
         total.add(&estimate);
         if total == agent.total {
@@ -486,7 +487,7 @@ impl Core {
         let stale: Vec<String> = self
             .offers
             .values()
-            .filter(|o| o.agent_id == agent_id && o.resources.scalars.keys().any(|(_, r)| *r))
+            .filter(|o| o.agent_id == agent_id && o.resources.scalars.keys().any(|(_, f)| f.revocable))
             .map(|o| o.id.clone())
             .collect();
         for o in stale {

@@ -87,6 +87,7 @@ pub enum ToAgent {
     ShutdownExecutor(wire::ShutdownExecutor),
     FrameworkMessage(wire::FrameworkToExecutor),
     ShutdownAgent(wire::ShutdownAgent),
+    CheckpointResources(wire::CheckpointResources),
 }
 
 impl ToAgent {
@@ -100,6 +101,7 @@ impl ToAgent {
             ToAgent::ShutdownExecutor(_) => wire::SHUTDOWN_EXECUTOR,
             ToAgent::FrameworkMessage(_) => wire::FRAMEWORK_MESSAGE,
             ToAgent::ShutdownAgent(_) => wire::SHUTDOWN_AGENT,
+            ToAgent::CheckpointResources(_) => wire::CHECKPOINT_RESOURCES,
         }
     }
 
@@ -113,6 +115,7 @@ impl ToAgent {
             ToAgent::ShutdownExecutor(m) => serde_json::to_vec(m),
             ToAgent::FrameworkMessage(m) => serde_json::to_vec(m),
             ToAgent::ShutdownAgent(m) => serde_json::to_vec(m),
+            ToAgent::CheckpointResources(m) => serde_json::to_vec(m),
         };
         encoded.unwrap_or_default()
     }
@@ -122,6 +125,8 @@ impl ToAgent {
 #[derive(Clone, Debug)]
 pub enum AllocatorCall {
     Initialize(alloc::Options),
+    /// Slots appended to the slot table (resources reserved for a new role).
+    AddResourceKinds(Vec<alloc::ResourceKind>),
     AddRole {
         role: RoleId,
         name: String,

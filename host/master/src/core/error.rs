@@ -24,6 +24,10 @@ pub enum MasterError {
     /// again (409).
     #[error("Agent '{0}' is not registered with this master: register again")]
     UnknownAgent(String),
+    /// The request is valid but the state does not allow it now (409), e.g. an operation on
+    /// resources the agent does not have free.
+    #[error("{0}")]
+    Conflict(String),
     /// The registry could not store a change; nothing changed (503).
     #[error("the registry cannot store the change: {0}")]
     Registry(String),
@@ -50,7 +54,7 @@ impl MasterError {
             MasterError::NotFound(_) => 404,
             MasterError::MethodNotAllowed(_) => 405,
             MasterError::UnsupportedMediaType(_) => 415,
-            MasterError::UnknownAgent(_) => 409,
+            MasterError::UnknownAgent(_) | MasterError::Conflict(_) => 409,
             MasterError::Unsupported(_) => 501,
             MasterError::Registry(_) | MasterError::Fatal(_) => 503,
         }

@@ -19,6 +19,7 @@ mod error;
 mod frameworks;
 mod maintenance;
 mod offers;
+mod reservations;
 mod roles;
 mod tasks;
 #[cfg(test)]
@@ -42,6 +43,7 @@ use crate::resources::{ResourceSet, SlotTable};
 pub use effects::{AllocatorCall, Effect, EventScope, OperatorSubscriber, ToAgent};
 pub use error::{MasterError, Result};
 pub use maintenance::{DRAINED, DRAINING, InverseOfferEntry, Machine, agent_machine};
+pub use reservations::{ResourceOperation, checkpointed};
 pub use roles::validate_role;
 
 /// How many completed tasks a framework keeps, and completed frameworks the master keeps.
@@ -204,6 +206,19 @@ pub enum Input {
     ReactivateAgent {
         agent_id: String,
     },
+    /// An operator's RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES or DESTROY_VOLUMES
+    /// (authorized), by `principal`.
+    Operate {
+        agent_id: String,
+        operation: ResourceOperation,
+        principal: Option<String>,
+    },
+}
+
+/// The key under which [`Refused`] holds the refusal of an ACCEPT's `index`th operation (an
+/// operation other than a launch, refused by the authorizer). No task id can look like it.
+pub fn operation_key(index: usize) -> String {
+    format!("\u{0}operation {index}")
 }
 
 /// Why a registered agent is removed.
@@ -684,6 +699,14 @@ impl Core {
                 self.check_reactivate(&agent_id)
                     .map_err(MasterError::Invalid)?;
                 self.reactivate_agent(&agent_id);
+                Ok(Reply::Done)
+            }
+            Input::Operate {
+                agent_id,
+                operation,
+                principal,
+            } => {
+                self.operate(&agent_id, &operation, principal.as_deref())?;
                 Ok(Reply::Done)
             }
             Input::OperatorUnsubscribed => {

@@ -10,8 +10,9 @@ use meseta_api::common::{
 use meseta_api::internal as wire;
 use meseta_api::scheduler::{Accept, Event, Failure, Message, OperationKind, Reconcile};
 
+use super::reservations::{Caller, ResourceOperation};
 use super::{
-    Core, Framework, MAX_COMPLETED_TASKS, MasterError, Refusal, Refused, Result, Task, ToAgent,
+    operation_key, Core, Framework, MAX_COMPLETED_TASKS, MasterError, Refusal, Refused, Result, Task, ToAgent,
 };
 use crate::resources::ResourceSet;
 
@@ -35,7 +36,7 @@ impl Core {
         for op in &accept.operations {
             if let OperationKind::Other(t) = &op.kind {
                 return Err(MasterError::Invalid(format!(
-                    "Offer operation '{t}' is not supported by Meseta yet (supported: LAUNCH, LAUNCH_GROUP); nothing was accepted"
+                    "Offer operation '{t}' is not supported by Meseta yet (supported: LAUNCH, LAUNCH_GROUP, RESERVE, UNRESERVE, CREATE, DESTROY); nothing was accepted"
                 )));
             }
         }
@@ -86,7 +87,7 @@ impl Core {
             .flat_map(|op| match &op.kind {
                 OperationKind::Launch(l) => l.task_infos.clone(),
                 OperationKind::LaunchGroup(g) => g.task_group.tasks.clone(),
-                OperationKind::Other(_) => Vec::new(),
+                _ => Vec::new(),
             })
             .collect();
         if let Some(problem) = problem {
@@ -124,7 +125,14 @@ impl Core {
             }
         }
         let mut launched_ids: BTreeSet<String> = BTreeSet::new();
-        for op in accept.operations {
+        let mut converted = false;
+        for (index, op) in accept.operations.into_iter().enumerate() {
+            if let Some(parsed) = ResourceOperation::from_kind(&op.kind) {
+                let refusal = refused.get(&operation_key(index));
+                converted |=
+                    self.offer_operation(framework_id, &agent_id, parsed, refusal, &mut pool);
+                continue;
+            }
             match op.kind {
                 OperationKind::Launch(l) => {
                     for task in l.task_infos {
@@ -246,8 +254,17 @@ impl Core {
                         exec_res.or_else(|| Some((g.executor.clone(), ResourceSet::default())));
                     self.launch_group(framework_id, &agent_id, parts, exec, tasks, g.executor);
                 }
-                OperationKind::Other(_) => {}
+                _ => {}
             }
+        }
+        // Reservations or volumes changed: the allocator learns the agent again, with what
+        // is left of the offers still held by the framework until given back below.
+        if converted {
+            let held: Vec<(String, String, ResourceSet)> = pool
+                .iter()
+                .map(|(role, rest)| (framework_id.to_string(), role.clone(), rest.clone()))
+                .collect();
+            self.resync_agent(&agent_id, &held);
         }
         // What no operation used goes back to the allocator, filtered for `refuse` seconds.
         for (role, rest) in pool {
@@ -257,6 +274,78 @@ impl Core {
         }
         self.trigger_allocation();
         Ok(())
+    }
+
+    /// One RESERVE, UNRESERVE, CREATE or DESTROY of an ACCEPT, applied to the pooled offers
+    /// (per allocation role) and to the agent. An invalid or unauthorized operation is dropped
+    /// with a warning, as Mesos drops it; the ACCEPT's other operations go on. Whether it
+    /// applied.
+    fn offer_operation(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        parsed: std::result::Result<ResourceOperation, String>,
+        refusal: Option<&Refusal>,
+        pool: &mut BTreeMap<String, ResourceSet>,
+    ) -> bool {
+        let outcome = (|| {
+            if let Some(r) = refusal {
+                return Err(r.message.clone());
+            }
+            let op = parsed?;
+            let f = self
+                .frameworks
+                .get(framework_id)
+                .ok_or_else(|| "Framework is not subscribed".to_string())?;
+            let (principal, roles) = (f.info.principal.clone(), f.roles.clone());
+            let total = self
+                .agents
+                .get(agent_id)
+                .map(|a| a.total.clone())
+                .ok_or_else(|| format!("Agent {agent_id} is gone"))?;
+            let caller = Caller {
+                principal: principal.as_deref(),
+                roles: Some(&roles),
+            };
+            let (consumed, produced) = self.conversion(agent_id, &total, &op, caller)?;
+            // RESERVE reserves for the role the resources were offered to (Mesos' rule).
+            let reserved_for: Vec<&str> = match &op {
+                ResourceOperation::Reserve(rs) => {
+                    rs.iter().filter_map(|r| r.role.as_deref()).collect()
+                }
+                _ => Vec::new(),
+            };
+            let role = pool
+                .iter()
+                .find(|(role, p)| {
+                    p.contains(&consumed) && reserved_for.iter().all(|r| r == role)
+                })
+                .map(|(role, _)| role.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "Invalid {} operation: the offers (to the role the resources are for) do not hold {}",
+                        op.name(),
+                        crate::operator::resources_text(&consumed)
+                    )
+                })?;
+            Ok((op, role, consumed, produced))
+        })();
+        match outcome {
+            Err(why) => {
+                tracing::warn!(framework = framework_id, agent = agent_id, "operation dropped: {why}");
+                false
+            }
+            Ok((op, role, consumed, produced)) => {
+                if let Some(p) = pool.get_mut(&role) {
+                    p.subtract(&consumed);
+                    p.add(&produced);
+                }
+                self.convert_resources(agent_id, &consumed, &produced, true);
+                tracing::info!(framework = framework_id, agent = agent_id, operation = op.name(),
+                    resources = %crate::operator::resources_text(&produced), "operation applied");
+                true
+            }
+        }
     }
 
     /// Mesos' task validation against the pooled offers. Returns the role the resources come

@@ -354,11 +354,11 @@ fn an_unsupported_operation_is_refused_whole() {
     let offer = h.offer(&fid, &aid);
     let call = json!({"type": "ACCEPT", "accept": {
         "offer_ids": [{"value": offer}],
-        "operations": [{"type": "RESERVE", "reserve": {"resources": []}}],
+        "operations": [{"type": "GROW_VOLUME", "grow_volume": {}}],
     }});
     let e = h.call(&fid, &stream, call).unwrap_err();
     assert_eq!(e.status(), 400);
-    assert!(e.to_string().contains("RESERVE"), "{e}");
+    assert!(e.to_string().contains("GROW_VOLUME"), "{e}");
     assert!(h.effects().is_empty());
     assert!(
         h.core.offers.contains_key(&offer),
@@ -872,4 +872,147 @@ fn draining_an_agent_kills_its_tasks_within_the_grace_period_then_it_is_drained(
             .any(|e| matches!(e, Effect::Allocator(AllocatorCall::ActivateAgent(_))))
     );
     assert!(h.handle(Input::ReactivateAgent { agent_id: aid }).is_err());
+}
+
+/// The checkpointed resources the core sent to `agent_id`, last first.
+fn checkpoints(effects: &[Effect], agent_id: &str) -> Vec<Vec<meseta_api::common::Resource>> {
+    effects
+        .iter()
+        .rev()
+        .filter_map(|e| match e {
+            Effect::ToAgent {
+                agent_id: a,
+                message: ToAgent::CheckpointResources(m),
+            } if a == agent_id => Some(m.resources.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reserved_cpus(value: f64, role: &str) -> Value {
+    json!({"name": "cpus", "type": "SCALAR", "scalar": {"value": value},
+           "reservations": [{"type": "DYNAMIC", "role": role, "principal": "ops"}]})
+}
+
+#[test]
+fn reserve_in_accept_converts_the_offer_checkpoints_and_resyncs_the_allocator() {
+    let mut h = Harness::new();
+    let (fid, stream) = h.subscribe("db", json!({"role": "eng", "principal": "ops"}));
+    let aid = h.agent(5051);
+    h.effects();
+    let mut d = h.decision(&fid, &aid);
+    d.role = h.core.roles["eng"];
+    h.handle(Input::Allocated(vec![d])).unwrap();
+    let offer = match events(&h.effects(), &fid).as_slice() {
+        [Event::Offers(o)] => o.offers[0].id.value.clone(),
+        other => panic!("{other:?}"),
+    };
+    let mut task_cpus = reserved_cpus(1.0, "eng");
+    task_cpus["allocation_info"] = json!({"role": "eng"});
+    let accept = json!({"type": "ACCEPT", "accept": {
+        "offer_ids": [{"value": offer}],
+        "operations": [
+            {"type": "RESERVE", "reserve": {"resources": [reserved_cpus(2.0, "eng")]}},
+            {"type": "LAUNCH", "launch": {"task_infos": [{
+                "name": "t", "task_id": {"value": "t"}, "agent_id": {"value": aid},
+                "command": {"value": "true"}, "resources": [task_cpus],
+            }]}},
+        ],
+    }});
+    h.call(&fid, &stream, accept).unwrap();
+    let fx = h.effects();
+    // The agent is told its whole checkpointed set: the 2 reserved cpus.
+    let sent = checkpoints(&fx, &aid);
+    assert_eq!(sent.len(), 1, "{fx:?}");
+    assert_eq!(sent[0].len(), 1);
+    assert_eq!(sent[0][0].reservation_role(), "eng");
+    assert_eq!(sent[0][0].scalar.unwrap().value, 2.0);
+    let agent = &h.core.agents[&aid];
+    let by_role = agent.total.by_reservation_role();
+    assert_eq!(by_role["eng"].scalar("cpus"), 2.0);
+    assert_eq!(agent.total.scalar("cpus"), 4.0, "a reservation keeps the total");
+    // The allocator got the eng slots, then the agent again with the task's reserved cpu.
+    let eng = h.core.roles["eng"];
+    let kinds = fx.iter().find_map(|e| match e {
+        Effect::Allocator(AllocatorCall::AddResourceKinds(k)) => Some(k.clone()),
+        _ => None,
+    });
+    let kinds = kinds.expect("slots for the eng reservation");
+    assert!(kinds.iter().all(|k| k.reserved_for == Some(eng)), "{kinds:?}");
+    let slot = h.core.slots.slots().iter().position(|s| {
+        s.name == "cpus" && s.reserved_for.as_deref() == Some("eng")
+    });
+    let slot = slot.unwrap();
+    let readded = fx.iter().find_map(|e| match e {
+        Effect::Allocator(AllocatorCall::AddAgent { used, .. }) => Some(used.clone()),
+        _ => None,
+    });
+    let used = readded.expect("the agent is added again");
+    assert!(
+        used.iter().any(|u| u.role == eng && u.resources.get(slot) == 2.0),
+        "the framework holds both reserved cpus (the task's, and the rest of the offer): {used:?}"
+    );
+    let recovered = fx.iter().find_map(|e| match e {
+        Effect::Allocator(AllocatorCall::Recover { resources, .. }) => Some(resources.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        recovered.map(|r| r.get(slot)),
+        Some(1.0),
+        "the reserved cpu the task does not use goes back to the allocator"
+    );
+    assert!(
+        matches!(updates(&fx, &fid).as_slice(), []),
+        "the task launched without an error"
+    );
+    assert!(h.core.frameworks[&fid].tasks.contains_key("t"));
+
+    // An operator unreserves the free reserved cpu; not the one the task holds.
+    let unreserve = |cpus: f64| Input::Operate {
+        agent_id: aid.clone(),
+        operation: ResourceOperation::Unreserve(
+            meseta_api::convert::resources_from_wire(&[serde_json::from_value(reserved_cpus(
+                cpus, "eng",
+            ))
+            .unwrap()])
+            .unwrap(),
+        ),
+        principal: None,
+    };
+    let e = h.handle(unreserve(2.0)).unwrap_err();
+    assert_eq!(e.status(), 409, "{e}");
+    h.handle(unreserve(1.0)).unwrap();
+    let agent = &h.core.agents[&aid];
+    assert_eq!(agent.total.by_reservation_role()["eng"].scalar("cpus"), 1.0);
+    let fx = h.effects();
+    assert_eq!(checkpoints(&fx, &aid)[0].len(), 1);
+
+    // A volume on unreserved disk, or on an unknown agent, is refused with a reason.
+    let volume = |role: Option<&str>| {
+        let mut v = json!({"name": "disk", "type": "SCALAR", "scalar": {"value": 1},
+            "disk": {"persistence": {"id": "v1"}, "volume": {"container_path": "data", "mode": "RW"}}});
+        if let Some(role) = role {
+            v["reservations"] = json!([{"type": "DYNAMIC", "role": role}]);
+        }
+        ResourceOperation::Create(
+            meseta_api::convert::resources_from_wire(&[serde_json::from_value(v).unwrap()])
+                .unwrap(),
+        )
+    };
+    let e = h
+        .handle(Input::Operate {
+            agent_id: aid.clone(),
+            operation: volume(None),
+            principal: None,
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("unreserved"), "{e}");
+    let e = h
+        .handle(Input::Operate {
+            agent_id: "nope".into(),
+            operation: volume(Some("eng")),
+            principal: None,
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("No agent found"), "{e}");
 }
