@@ -78,6 +78,11 @@ struct Flags {
     /// The framework's name.
     #[arg(long, default_value = "example-framework")]
     name: String,
+    /// Run each task with the persistent volume of this id (`disk.persistence.id`) from the
+    /// offer, at the volume's `container_path` in its sandbox: tasks launch only on offers
+    /// holding it, one per offer (a volume has one user at a time).
+    #[arg(long)]
+    volume: Option<String>,
     /// At most this many tasks per offer (0: as many as fit). With 1, where tasks land shows
     /// the allocator's placement: `allocator-drf` offers every agent each round,
     /// `allocator-binpack` only the fullest.
@@ -317,10 +322,26 @@ impl Framework {
             return Vec::new();
         };
         let (mut cpus_left, mut mem_left) = (scalar(cpus), scalar(mem));
+        let volume = match &self.flags.volume {
+            None => None,
+            Some(id) => match offer.resources.iter().find(|r| {
+                r.disk
+                    .as_ref()
+                    .and_then(|d| d.persistence.as_ref())
+                    .is_some_and(|p| p.id == *id)
+            }) {
+                Some(v) => Some(v.clone()),
+                None => return Vec::new(),
+            },
+        };
+        let per_offer = match volume {
+            Some(_) => 1,
+            None => self.flags.per_offer,
+        };
         let mut tasks = Vec::new();
         while cpus_left + EPSILON >= self.flags.cpus
             && mem_left + EPSILON >= self.flags.mem
-            && (self.flags.per_offer == 0 || tasks.len() < self.flags.per_offer)
+            && (per_offer == 0 || tasks.len() < per_offer)
         {
             let Some(n) = self.pending.pop_front() else {
                 break;
@@ -341,10 +362,13 @@ impl Framework {
                 name: format!("{} {task_id}", self.flags.name),
                 task_id: TaskID::new(task_id),
                 agent_id: Some(offer.agent_id.clone()),
-                resources: vec![
+                resources: [
                     with_amount(cpus, self.flags.cpus),
                     with_amount(mem, self.flags.mem),
-                ],
+                ]
+                .into_iter()
+                .chain(volume.clone())
+                .collect(),
                 command: Some(CommandInfo {
                     environment: Some(environment),
                     ..CommandInfo::shell(&self.flags.command)

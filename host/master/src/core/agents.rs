@@ -282,17 +282,35 @@ impl Core {
     /// partition-aware frameworks, `TASK_LOST` to others, `REASON_RECONCILIATION`). Tasks
     /// still `STAGING` are left alone: their launch may still be on its way to the agent.
     fn reregister_known_agent(&mut self, id: &str, msg: wire::RegisterAgent, now: f64) {
+        let reported = meseta_api::convert::resources_from_wire(&msg.agent_info.resources)
+            .map(|r| super::checkpointed(&ResourceSet::from_resources(&r)))
+            .ok();
+        let mut resend = None;
         if let Some(a) = self.agents.get_mut(id) {
             a.endpoint = msg.endpoint.clone();
             a.missed_pings = 0;
             a.reregistered_time = Some(now);
             a.version = msg.version;
+            // An agent that missed a checkpoint (it restarted before writing it) gets the
+            // master's set again, as Mesos' master sends it on re-registration.
+            let mine = super::checkpointed(&a.total);
+            if reported.as_ref() != Some(&mine) {
+                resend = Some(mine);
+            }
         }
         // A restarted agent process: its messages go to where it listens now.
         self.effect(Effect::LinkAgent {
             agent_id: id.to_string(),
             endpoint: msg.endpoint,
         });
+        if let Some(set) = resend {
+            tracing::info!(agent = id, "the agent's checkpointed resources differ from the master's: sent again");
+            let resources = meseta_api::convert::resources_to_wire(&set.to_resources());
+            self.send_to_agent(
+                id,
+                ToAgent::CheckpointResources(wire::CheckpointResources { resources }),
+            );
+        }
         self.metrics.agent_reregistrations += 1;
         let reported: BTreeSet<(String, String)> = msg
             .tasks
