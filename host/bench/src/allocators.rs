@@ -129,6 +129,7 @@ pub(crate) fn options(kinds: &[&str], min_allocatable: Vec<Quantities>) -> Optio
             .map(|n| ResourceKind {
                 name: n.to_string(),
                 revocable: false,
+                reserved_for: None,
             })
             .collect(),
         allocation_interval_ms: 1000,

@@ -272,6 +272,7 @@ impl SlotTable {
             .map(|(name, revocable)| ResourceKind {
                 name: name.clone(),
                 revocable: *revocable,
+                reserved_for: None,
             })
             .collect()
     }

@@ -813,6 +813,7 @@ mod tests {
             .map(|n| ResourceKind {
                 name: n.to_string(),
                 revocable: false,
+                reserved_for: None,
             })
             .collect()
     }

@@ -154,6 +154,7 @@ pub fn run_one(
             .map(|k| ResourceKind {
                 name: k.clone(),
                 revocable: false,
+                reserved_for: None,
             })
             .collect(),
         allocation_interval_ms: w.interval_ms,

@@ -36,6 +36,7 @@ fn main() {
             .map(|n| ResourceKind {
                 name: n.to_string(),
                 revocable: false,
+                reserved_for: None,
             })
             .collect(),
         allocation_interval_ms: 1000,

@@ -27,6 +27,7 @@ fn options(sorter: Sorter) -> Options {
             .map(|n| ResourceKind {
                 name: n.to_string(),
                 revocable: false,
+                reserved_for: None,
             })
             .collect(),
         allocation_interval_ms: 1000,

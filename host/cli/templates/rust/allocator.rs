@@ -362,6 +362,7 @@ mod tests {
         let kind = |name: &str| ResourceKind {
             name: name.into(),
             revocable: false,
+            reserved_for: None,
         };
         p.initialize(Options {
             resource_kinds: vec![kind("cpus"), kind("mem")],
