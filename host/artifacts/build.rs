@@ -36,6 +36,7 @@ const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-hooks-adversary", "master-hooks"),
     ("test-allocator-liar", "allocator"),
     ("test-allocator-liar-v1", "allocator"),
+    ("test-allocator-liar-v2", "allocator"),
     ("test-isolator-adversary", "isolator"),
     ("test-estimator-adversary", "resource-estimator"),
     ("test-qos-adversary", "qos-controller"),

@@ -121,9 +121,9 @@ fn options() -> Options {
         resource_kinds: ["cpus", "mem", "disk", "ports"]
             .iter()
             .map(|n| ResourceKind {
- reserved_for: None,
                 name: n.to_string(),
                 revocable: false,
+                reserved_for: None,
             })
             .collect(),
         allocation_interval_ms: 1000,

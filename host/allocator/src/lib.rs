@@ -7,7 +7,14 @@
 //! their allocations) so that after a fault a fresh instance gets everything back by replay.
 //! Decline filters are the module's own and are lost on replay; Mesos also drops them on
 //! allocator restart.
+//!
+//! Reserved resources (`meseta:allocator@0.3.0`): `add_resource_kinds` appends slots to the
+//! table, some reserved for a role. A version 3 module gets them and every vector at the full
+//! width, and may offer a reserved slot only to its role or a sub-role. A version 1 or 2 module
+//! gets only the initial (unreserved) slots: its vectors are cut to the initial width, the call
+//! is not forwarded, so it never offers reserved resources.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod holdings;
@@ -19,10 +26,11 @@ use meseta_runtime::{LoadError, LoadedModule, ModuleError, Sandbox, StoreState};
 use meseta_types::Quantities;
 use meseta_types::allocation::{
     AgentId, AgentInfo, AgentUsage, AllocatorPolicy, FrameworkId, FrameworkInfo, FrameworkUsage,
-    Offer, Options, RoleId, Sorter,
+    Offer, Options, ResourceKind, RoleId, Sorter, role_within,
 };
 use meseta_types::handles::Handles;
-use meseta_types::quantities::subtract_amounts;
+use meseta_types::quantities::{EPSILON, subtract_amounts};
+use rustc_hash::FxHashMap;
 use wasmtime::Store;
 
 #[derive(Default)]
@@ -80,6 +88,14 @@ impl AgentState {
 #[derive(Default)]
 struct Shadow {
     options: Option<Options>,
+    /// The kinds `add_resource_kinds` appended to `options.resource_kinds`, in order.
+    added_kinds: Vec<ResourceKind>,
+    /// The reserved slots of the table and their roles, ascending (kept with `added_kinds`): a
+    /// round checks only these slots of each offer.
+    reserved_slots: Vec<(usize, RoleId)>,
+    /// Whether role `.0` is role `.1` or one of its sub-roles, computed once per pair from the
+    /// names (cleared when a role is named again).
+    within: FxHashMap<(RoleId, RoleId), bool>,
     roles: BTreeMap<RoleId, String>,
     weights: BTreeMap<RoleId, f64>,
     quotas: BTreeMap<RoleId, (Quantities, Quantities)>,
@@ -90,12 +106,60 @@ struct Shadow {
     paused: bool,
 }
 
+impl Shadow {
+    /// The number of slots `options.resource_kinds` has (unreserved).
+    fn initial_width(&self) -> usize {
+        self.options.as_ref().map_or(0, |o| o.resource_kinds.len())
+    }
+
+    /// The width of the whole table: the initial kinds and the added ones.
+    fn width(&self) -> usize {
+        self.initial_width() + self.added_kinds.len()
+    }
+
+}
+
+/// Whether an offer in `role` may hold resources reserved for `reserved` (the same role or a
+/// sub-role of it). Names are compared once per pair, then the answer is cached in `within`.
+fn may_hold(
+    roles: &BTreeMap<RoleId, String>,
+    within: &mut FxHashMap<(RoleId, RoleId), bool>,
+    role: RoleId,
+    reserved: RoleId,
+) -> bool {
+    if role == reserved {
+        return true;
+    }
+    *within
+        .entry((role, reserved))
+        .or_insert_with(|| match (roles.get(&role), roles.get(&reserved)) {
+            (Some(r), Some(x)) => role_within(r, x),
+            _ => false,
+        })
+}
+
+/// `v` cut to at most `width` slots: what a module of an older version is given.
+fn cut(v: &[f64], width: usize) -> &[f64] {
+    v.get(..width).unwrap_or(v)
+}
+
+/// `q`'s amounts cut to at most `width` slots, copied only when they must be cut.
+fn cut_q(q: &Quantities, width: usize) -> Cow<'_, Vec<f64>> {
+    if q.0.len() <= width {
+        Cow::Borrowed(&q.0)
+    } else {
+        Cow::Owned(cut(&q.0, width).to_vec())
+    }
+}
+
 /// The module, at whichever version of the allocator world it exports.
 enum Versioned {
     /// `meseta:modules/allocator@0.1.0`: `allocate` answers a list of offer records.
     V1(Sandbox<v1::World, ()>),
     /// `meseta:allocator/allocator@0.2.0`: `allocate` answers columns.
     V2(Sandbox<v2::World, ()>),
+    /// `meseta:allocator/allocator@0.3.0`: columns, and reserved kinds.
+    V3(Sandbox<v3::World, ()>),
 }
 
 /// Where the time of the last `allocate` went.
@@ -114,18 +178,48 @@ pub struct WasmAllocator {
     last_round: Option<RoundTimes>,
     /// `admit`'s visiting order (agent handle, offer index), kept between rounds.
     order: Vec<u64>,
+    /// A module before version 3 was given reserved kinds (logged once).
+    told_reserved_unoffered: bool,
 }
 
 type S = Store<StoreState<()>>;
 
 /// The conversions to one version's generated types and the replay through its calls. Both
 /// versions declare the same records, so one body serves both.
+///
+/// `$reserved`: whether the version knows reserved kinds (version 3). Older versions get the
+/// initial slots only: every vector is cut to `options.resource_kinds`' width. `$kind`, with
+/// `$k` a kind, lists the fields a version's `ResourceKind` has beyond `name` and `revocable`;
+/// `$add_kinds`, with the calls `$a`, the store `$s` and the added kinds `$kinds`, replays
+/// `add-resource-kinds` (nothing before version 3).
 macro_rules! version {
-    ($name:ident, $world:path, $api:path, $calls:ident) => {
+    ($name:ident, $world:path, $api:path, $calls:ident, reserved: $reserved:literal,
+     |$k:ident| { $($kind:tt)* },
+     |$a:ident, $s:ident, $kinds:ident| $add_kinds:expr) => {
         mod $name {
             use super::*;
             pub use $api as api;
             pub type World = $world;
+
+            /// Whether this version is given reserved kinds (and the full width).
+            pub const RESERVED: bool = $reserved;
+
+            /// How many slots of each vector this version is given.
+            pub fn width(shadow: &Shadow) -> usize {
+                if RESERVED {
+                    usize::MAX
+                } else {
+                    shadow.initial_width()
+                }
+            }
+
+            pub fn kind_to($k: &ResourceKind) -> api::ResourceKind {
+                api::ResourceKind {
+                    name: $k.name.clone(),
+                    revocable: $k.revocable,
+                    $($kind)*
+                }
+            }
 
             pub fn calls(w: &World) -> &api::Guest {
                 w.$calls()
@@ -133,14 +227,7 @@ macro_rules! version {
 
             pub fn options_to(o: &Options) -> api::Options {
                 api::Options {
-                    resource_kinds: o
-                        .resource_kinds
-                        .iter()
-                        .map(|k| api::ResourceKind {
-                            name: k.name.clone(),
-                            revocable: k.revocable,
-                        })
-                        .collect(),
+                    resource_kinds: o.resource_kinds.iter().map(kind_to).collect(),
                     allocation_interval_ms: o.allocation_interval_ms,
                     min_allocatable: o.min_allocatable.iter().map(|m| m.0.clone()).collect(),
                     fairness_excluded: o.fairness_excluded.clone(),
@@ -184,23 +271,27 @@ macro_rules! version {
                 }
             }
 
-            pub fn framework_usage(used: &[FrameworkUsage]) -> Vec<api::FrameworkUsage> {
+            pub fn framework_usage(
+                used: &[FrameworkUsage],
+                width: usize,
+            ) -> Vec<api::FrameworkUsage> {
                 used.iter()
                     .map(|u| api::FrameworkUsage {
                         agent: u.agent,
                         role: u.role,
-                        resources: u.resources.0.clone(),
+                        resources: cut(&u.resources.0, width).to_vec(),
                     })
                     .collect()
             }
 
             pub fn agent_usage<'a>(
                 used: impl Iterator<Item = (FrameworkId, RoleId, &'a [f64])>,
+                width: usize,
             ) -> Vec<api::AgentUsage> {
                 used.map(|(framework, role, r)| api::AgentUsage {
                     framework,
                     role,
-                    resources: r.to_vec(),
+                    resources: cut(r, width).to_vec(),
                 })
                 .collect()
             }
@@ -212,11 +303,18 @@ macro_rules! version {
                 s: &mut S,
             ) -> wasmtime::Result<Result<(), String>> {
                 let a = calls(w);
+                let width = width(shadow);
                 if let Some(o) = &shadow.options {
                     a.call_initialize(&mut *s, &options_to(o))?;
                 }
                 for (role, name) in &shadow.roles {
                     a.call_add_role(&mut *s, *role, name)?;
+                }
+                if RESERVED && !shadow.added_kinds.is_empty() {
+                    let kinds: Vec<api::ResourceKind> =
+                        shadow.added_kinds.iter().map(kind_to).collect();
+                    let ($a, $s, $kinds) = (a, &mut *s, &kinds);
+                    $add_kinds?;
                 }
                 if !shadow.weights.is_empty() {
                     let weights: Vec<(u32, f64)> =
@@ -224,7 +322,7 @@ macro_rules! version {
                     a.call_update_weights(&mut *s, &weights)?;
                 }
                 for (role, (g, l)) in &shadow.quotas {
-                    a.call_update_quota(&mut *s, *role, &g.0, &l.0)?;
+                    a.call_update_quota(&mut *s, *role, &cut_q(g, width), &cut_q(l, width))?;
                 }
                 for (id, f) in shadow.frameworks.iter() {
                     if let Some(info) = &f.info {
@@ -240,8 +338,14 @@ macro_rules! version {
                     }
                 }
                 for (id, agent) in shadow.agents.iter() {
-                    let used = agent_usage(agent.allocated.iter());
-                    a.call_add_agent(&mut *s, id, &agent_to(&agent.info), &agent.total.0, &used)?;
+                    let used = agent_usage(agent.allocated.iter(), width);
+                    a.call_add_agent(
+                        &mut *s,
+                        id,
+                        &agent_to(&agent.info),
+                        &cut_q(&agent.total, width),
+                        &used,
+                    )?;
                     if !agent.active {
                         a.call_deactivate_agent(&mut *s, id)?;
                     }
@@ -259,13 +363,28 @@ version!(
     v1,
     meseta_bindings::allocator::Allocator,
     meseta_bindings::allocator::exports::meseta::modules::allocator_api,
-    meseta_modules_allocator_api
+    meseta_modules_allocator_api,
+    reserved: false,
+    |_k| {},
+    |_a, _s, _kinds| wasmtime::Result::<()>::Ok(())
 );
 version!(
     v2,
     meseta_bindings::allocator_v2::Allocator,
     meseta_bindings::allocator_v2::exports::meseta::allocator::allocator_api,
-    meseta_allocator_allocator_api
+    meseta_allocator_allocator_api,
+    reserved: false,
+    |_k| {},
+    |_a, _s, _kinds| wasmtime::Result::<()>::Ok(())
+);
+version!(
+    v3,
+    meseta_bindings::allocator_v3::Allocator,
+    meseta_bindings::allocator_v3::exports::meseta::allocator::allocator_api,
+    meseta_allocator_allocator_api,
+    reserved: true,
+    |k| { reserved_for: k.reserved_for, },
+    |a, s, kinds| a.call_add_resource_kinds(s, kinds)
 );
 
 /// Tells a native policy everything the shadow knows (the same order as `replay`).
@@ -275,6 +394,9 @@ fn replay_native(shadow: &Shadow, p: &mut dyn AllocatorPolicy) {
     }
     for (role, name) in &shadow.roles {
         p.add_role(*role, name);
+    }
+    if !shadow.added_kinds.is_empty() {
+        p.add_resource_kinds(&shadow.added_kinds);
     }
     if !shadow.weights.is_empty() {
         let weights: Vec<(u32, f64)> = shadow.weights.iter().map(|(r, w)| (*r, *w)).collect();
@@ -310,7 +432,7 @@ fn replay_native(shadow: &Shadow, p: &mut dyn AllocatorPolicy) {
 }
 
 /// Sends one event to the module at its version: in `$body`, `$a` is the module's calls, `$s`
-/// the store and `$v` the version's conversions (`v1` or `v2`).
+/// the store and `$v` the version's conversions (`v1`, `v2` or `v3`).
 macro_rules! forward {
     ($self:ident, $op:literal, |$a:ident, $s:ident, $v:ident| $body:expr) => {{
         let shadow = &$self.shadow;
@@ -333,6 +455,15 @@ macro_rules! forward {
                     $body
                 },
             ),
+            Versioned::V3(sandbox) => sandbox.call_with(
+                $op,
+                |w, s| v3::replay(shadow, w, s),
+                |w, $s| {
+                    use v3 as $v;
+                    let $a = $v::calls(w);
+                    $body
+                },
+            ),
         }
     }};
 }
@@ -351,15 +482,16 @@ struct Proposed<'a> {
 enum Offers<'a> {
     /// Version 1: one record per offer.
     Records(&'a [v1::api::Offer]),
-    /// Version 2: columns, `slots` amounts per offer (checked by `columns`).
-    Columns(&'a v2::api::Offers, usize),
+    /// Versions 2 and 3: columns (`frameworks`, `roles`, `agents`, `amounts`), `slots` amounts
+    /// per offer (checked by `columns`).
+    Columns(&'a [u32], &'a [u32], &'a [u32], &'a [f64], usize),
 }
 
 impl<'a> Offers<'a> {
     fn len(&self) -> usize {
         match self {
             Offers::Records(r) => r.len(),
-            Offers::Columns(c, _) => c.agents.len(),
+            Offers::Columns(_, _, agents, _, _) => agents.len(),
         }
     }
 
@@ -371,11 +503,11 @@ impl<'a> Offers<'a> {
                 agent: o.agent,
                 amounts: &o.resources,
             }),
-            Offers::Columns(c, slots) => Some(Proposed {
-                framework: *c.frameworks.get(i)?,
-                role: *c.roles.get(i)?,
-                agent: *c.agents.get(i)?,
-                amounts: c.amounts.get(i * slots..(i + 1) * slots)?,
+            Offers::Columns(frameworks, roles, agents, amounts, slots) => Some(Proposed {
+                framework: *frameworks.get(i)?,
+                role: *roles.get(i)?,
+                agent: *agents.get(i)?,
+                amounts: amounts.get(i * slots..(i + 1) * slots)?,
             }),
         }
     }
@@ -385,33 +517,43 @@ impl<'a> Offers<'a> {
     }
 }
 
-/// Reads a version 2 answer's columns as offers of `slots` amounts each, or says how they are
-/// malformed.
-fn columns(c: &v2::api::Offers, slots: usize) -> Result<Offers<'_>, String> {
-    let n = c.agents.len();
-    if c.frameworks.len() != n || c.roles.len() != n {
+/// Reads a version 2 or 3 answer's columns (`frameworks`, `roles`, `agents`, `amounts`) as
+/// offers of `slots` amounts each, or says how they are malformed.
+fn columns<'a>(
+    frameworks: &'a [u32],
+    roles: &'a [u32],
+    agents: &'a [u32],
+    amounts: &'a [f64],
+    slots: usize,
+) -> Result<Offers<'a>, String> {
+    let n = agents.len();
+    if frameworks.len() != n || roles.len() != n {
         return Err(format!(
             "offers' columns differ in length: {} frameworks, {} roles, {} agents (one of each per offer)",
-            c.frameworks.len(),
-            c.roles.len(),
+            frameworks.len(),
+            roles.len(),
             n
         ));
     }
-    if c.amounts.len() != n * slots {
+    if amounts.len() != n * slots {
         return Err(format!(
             "offers carry {} amounts for {n} offers; expected {} ({slots} per offer, one per resource kind)",
-            c.amounts.len(),
+            amounts.len(),
             n * slots
         ));
     }
-    Ok(Offers::Columns(c, slots))
+    Ok(Offers::Columns(frameworks, roles, agents, amounts, slots))
 }
 
 impl WasmAllocator {
     /// Links and starts the module (its `init(parameters)` runs now), at whichever version of
     /// the allocator world it exports.
     pub fn new(module: Arc<LoadedModule>) -> Result<Self, LoadError> {
-        let sandbox = if module.world == meseta_bindings::ALLOCATOR_V2 {
+        let sandbox = if module.world == meseta_bindings::ALLOCATOR_V3 {
+            let mut sandbox = Sandbox::new(module, || ())?;
+            sandbox.start()?;
+            Versioned::V3(sandbox)
+        } else if module.world == meseta_bindings::ALLOCATOR_V2 {
             let mut sandbox = Sandbox::new(module, || ())?;
             sandbox.start()?;
             Versioned::V2(sandbox)
@@ -425,6 +567,7 @@ impl WasmAllocator {
             shadow: Shadow::default(),
             last_round: None,
             order: Vec::new(),
+            told_reserved_unoffered: false,
         })
     }
 
@@ -432,6 +575,7 @@ impl WasmAllocator {
         match &self.sandbox {
             Versioned::V1(s) => s.module(),
             Versioned::V2(s) => s.module(),
+            Versioned::V3(s) => s.module(),
         }
     }
 
@@ -444,6 +588,7 @@ impl WasmAllocator {
         match &self.sandbox {
             Versioned::V1(s) => s.record_fallback(),
             Versioned::V2(s) => s.record_fallback(),
+            Versioned::V3(s) => s.record_fallback(),
         }
     }
 
@@ -451,6 +596,26 @@ impl WasmAllocator {
         match &mut self.sandbox {
             Versioned::V1(s) => s.reject(op, message),
             Versioned::V2(s) => s.reject(op, message),
+            Versioned::V3(s) => s.reject(op, message),
+        }
+    }
+
+    /// How many slots of each vector the module is given: all of them from version 3 on, the
+    /// initial (unreserved) ones before.
+    fn given_width(&self) -> usize {
+        match &self.sandbox {
+            Versioned::V1(_) => v1::width(&self.shadow),
+            Versioned::V2(_) => v2::width(&self.shadow),
+            Versioned::V3(_) => v3::width(&self.shadow),
+        }
+    }
+
+    /// The module's version of the allocator world (1, 2 or 3).
+    pub fn version(&self) -> u32 {
+        match &self.sandbox {
+            Versioned::V1(_) => 1,
+            Versioned::V2(_) => 2,
+            Versioned::V3(_) => 3,
         }
     }
 
@@ -461,8 +626,47 @@ impl WasmAllocator {
     }
 
     pub fn add_role(&mut self, role: RoleId, name: &str) -> Result<(), ModuleError> {
-        self.shadow.roles.insert(role, name.to_string());
+        if self.shadow.roles.insert(role, name.to_string()).is_some() {
+            self.shadow.within.clear();
+        }
         forward!(self, "add-role", |a, s, v| a.call_add_role(s, role, name))
+    }
+
+    /// Appends `kinds` to the slot table. A module before version 3 is not told: it keeps the
+    /// initial slots, so it never offers reserved resources (logged once, at info level).
+    pub fn add_resource_kinds(&mut self, kinds: &[ResourceKind]) -> Result<(), ModuleError> {
+        let first = self.shadow.width();
+        self.shadow.added_kinds.extend_from_slice(kinds);
+        for (i, k) in kinds.iter().enumerate() {
+            if let Some(role) = k.reserved_for {
+                self.shadow.reserved_slots.push((first + i, role));
+            }
+        }
+        let shadow = &self.shadow;
+        match &mut self.sandbox {
+            Versioned::V3(sandbox) => {
+                let wit: Vec<v3::api::ResourceKind> = kinds.iter().map(v3::kind_to).collect();
+                sandbox.call_with(
+                    "add-resource-kinds",
+                    |w, s| v3::replay(shadow, w, s),
+                    |w, s| v3::calls(w).call_add_resource_kinds(s, &wit),
+                )
+            }
+            Versioned::V1(_) | Versioned::V2(_) => {
+                if !self.told_reserved_unoffered && kinds.iter().any(|k| k.reserved_for.is_some())
+                {
+                    self.told_reserved_unoffered = true;
+                    tracing::info!(
+                        module = %self.module().spec.name,
+                        version = self.version(),
+                        "reserved resources are not offered by an allocator module of version {} \
+                         (meseta:allocator@0.3.0 offers them)",
+                        self.version()
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 
     pub fn update_weights(&mut self, weights: &[(RoleId, f64)]) -> Result<(), ModuleError> {
@@ -477,7 +681,11 @@ impl WasmAllocator {
         guarantees: Quantities,
         limits: Quantities,
     ) -> Result<(), ModuleError> {
-        let (g, l) = (guarantees.0.clone(), limits.0.clone());
+        let width = self.given_width();
+        let (g, l) = (
+            cut(&guarantees.0, width).to_vec(),
+            cut(&limits.0, width).to_vec(),
+        );
         self.shadow.quotas.insert(role, (guarantees, limits));
         forward!(self, "update-quota", |a, s, v| a
             .call_update_quota(s, role, &g, &l))
@@ -505,11 +713,12 @@ impl WasmAllocator {
                 suppressed: suppressed_roles.iter().copied().collect(),
             },
         );
+        let width = self.given_width();
         forward!(self, "add-framework", |a, s, v| a.call_add_framework(
             s,
             framework,
             &v::framework_to(&info),
-            &v::framework_usage(used),
+            &v::framework_usage(used, width),
             active,
             suppressed_roles
         ))
@@ -566,7 +775,8 @@ impl WasmAllocator {
         for u in used {
             allocated.add(u.framework, u.role, &u.resources.0);
         }
-        let wt = total.0.clone();
+        let width = self.given_width();
+        let wt = cut(&total.0, width).to_vec();
         self.shadow
             .agents
             .insert(agent, AgentState::new(info.clone(), total, allocated));
@@ -577,7 +787,8 @@ impl WasmAllocator {
             &wt,
             &v::agent_usage(
                 used.iter()
-                    .map(|u| (u.framework, u.role, &u.resources.0[..]))
+                    .map(|u| (u.framework, u.role, &u.resources.0[..])),
+                width
             )
         ))
     }
@@ -605,7 +816,7 @@ impl WasmAllocator {
     }
 
     pub fn update_agent(&mut self, agent: AgentId, total: Quantities) -> Result<(), ModuleError> {
-        let wt = total.0.clone();
+        let wt = cut(&total.0, self.given_width()).to_vec();
         if let Some(a) = self.shadow.agents.get_mut(agent) {
             a.total = total;
             a.refresh();
@@ -627,13 +838,14 @@ impl WasmAllocator {
         if let Some(a) = self.shadow.agents.get_mut(agent) {
             a.give_back(framework, role, &resources.0);
         }
+        let r = cut_q(&resources, self.given_width());
         forward!(self, "recover-resources", |a, s, v| a
             .call_recover_resources(
                 s,
                 framework,
                 agent,
                 role,
-                &resources.0,
+                &r,
                 refuse_seconds,
                 now_ms
             ))
@@ -675,11 +887,8 @@ impl WasmAllocator {
     /// One allocation round. Every offer is checked before any is accepted; one bad offer
     /// rejects the whole round as a module fault.
     pub fn allocate(&mut self, now_ms: u64) -> Result<Vec<Offer>, ModuleError> {
+        let slots = self.given_width().min(self.shadow.width());
         let shadow = &self.shadow;
-        let slots = shadow
-            .options
-            .as_ref()
-            .map_or(0, |o| o.resource_kinds.len());
         let started = Instant::now();
         let answer = match &mut self.sandbox {
             Versioned::V1(sandbox) => sandbox
@@ -696,10 +905,18 @@ impl WasmAllocator {
                     |w, s| v2::calls(w).call_allocate(s, now_ms),
                 )
                 .map(Answer::V2),
+            Versioned::V3(sandbox) => sandbox
+                .call_with(
+                    "allocate",
+                    |w, s| v3::replay(shadow, w, s),
+                    |w, s| v3::calls(w).call_allocate(s, now_ms),
+                )
+                .map(Answer::V3),
         }?;
         let proposed = match &answer {
             Answer::V1(records) => Ok(Offers::Records(records)),
-            Answer::V2(c) => columns(c, slots),
+            Answer::V2(c) => columns(&c.frameworks, &c.roles, &c.agents, &c.amounts, slots),
+            Answer::V3(c) => columns(&c.frameworks, &c.roles, &c.agents, &c.amounts, slots),
         };
         let called = Instant::now();
         let admitted = proposed.and_then(|p| self.admit(p, slots));
@@ -793,15 +1010,38 @@ impl WasmAllocator {
                 o.framework, o.role
             ));
         }
-        let Some(agent) = self.shadow.agents.get_mut(o.agent) else {
-            return Err(format!("offer on unknown agent {}", o.agent));
-        };
         if o.amounts.len() > slots || !o.amounts.iter().all(|v| v.is_finite() && *v >= 0.0) {
             return Err(format!(
                 "offer on agent {} has invalid amounts {:?} (amounts must be finite, non-negative, at most {slots} slots)",
                 o.agent, o.amounts
             ));
         }
+        // Reserved slots (given to version 3 modules only): to their role or a sub-role alone.
+        // One cached lookup per non-zero reserved amount; nothing without reservations.
+        let shadow = &mut self.shadow;
+        for &(slot, reserved) in &shadow.reserved_slots {
+            let Some(&v) = o.amounts.get(slot) else {
+                break;
+            };
+            if v > EPSILON && !may_hold(&shadow.roles, &mut shadow.within, o.role, reserved) {
+                let name = |r: RoleId| {
+                    shadow
+                        .roles
+                        .get(&r)
+                        .map_or_else(|| format!("role {r}"), |n| format!("'{n}'"))
+                };
+                return Err(format!(
+                    "offer to framework {} in role {} on agent {} holds {v} of slot {slot}, reserved for role {}: a reserved slot goes only to its role or a sub-role",
+                    o.framework,
+                    name(o.role),
+                    o.agent,
+                    name(reserved)
+                ));
+            }
+        }
+        let Some(agent) = shadow.agents.get_mut(o.agent) else {
+            return Err(format!("offer on unknown agent {}", o.agent));
+        };
         let fits = o.amounts.iter().enumerate().all(|(i, v)| {
             *v <= agent.free.get(i).copied().unwrap_or(0.0) + meseta_types::quantities::EPSILON
         });
@@ -820,6 +1060,7 @@ impl WasmAllocator {
 enum Answer {
     V1(Vec<v1::api::Offer>),
     V2(v2::api::Offers),
+    V3(v3::api::Offers),
 }
 
 #[cfg(test)]
@@ -841,6 +1082,10 @@ mod tests {
         }
     }
 
+    fn read(c: &v2::api::Offers, slots: usize) -> Result<Offers<'_>, String> {
+        columns(&c.frameworks, &c.roles, &c.agents, &c.amounts, slots)
+    }
+
     #[test]
     fn columns_are_read_as_offers_of_one_amount_per_resource_kind() {
         let c = answer(
@@ -849,7 +1094,7 @@ mod tests {
             vec![3, 4],
             vec![1.0, 32.0, 2.0, 64.0],
         );
-        let offers = columns(&c, 2).unwrap();
+        let offers = read(&c, 2).unwrap();
         assert_eq!(offers.len(), 2);
         let second = offers.get(1).unwrap();
         assert_eq!(
@@ -857,7 +1102,7 @@ mod tests {
             (8, 1, 4, &[2.0, 64.0][..])
         );
         assert!(
-            columns(&answer(vec![], vec![], vec![], vec![]), 4)
+            read(&answer(vec![], vec![], vec![], vec![]), 4)
                 .unwrap()
                 .len()
                 == 0
@@ -867,10 +1112,10 @@ mod tests {
     #[test]
     fn malformed_columns_say_what_is_wrong() {
         let ragged = answer(vec![7, 8], vec![0], vec![3, 4], vec![1.0, 2.0]);
-        let err = columns(&ragged, 1).unwrap_err();
+        let err = read(&ragged, 1).unwrap_err();
         assert!(err.contains("2 frameworks, 1 roles, 2 agents"), "{err}");
         let short = answer(vec![7, 8], vec![0, 0], vec![3, 4], vec![1.0, 32.0, 2.0]);
-        let err = columns(&short, 2).unwrap_err();
+        let err = read(&short, 2).unwrap_err();
         assert!(err.contains("3 amounts for 2 offers; expected 4"), "{err}");
     }
 }

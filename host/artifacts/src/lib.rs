@@ -8,7 +8,7 @@
 //!   `isolator-cgroups`, `isolator-disk`, `estimator-fixed`, `estimator-load`, `qos-load`,
 //!   `hook-labels`, `hook-env`, `authorizer-local`).
 //! * [`TEST_GUESTS`]: misbehaving guests for the host's tests (`test-hooks-adversary`,
-//!   `test-allocator-liar`, `test-isolator-adversary`, `test-estimator-adversary`,
+//!   `test-allocator-liar` (and its `-v1`, `-v2` versions), `test-isolator-adversary`, `test-estimator-adversary`,
 //!   `test-qos-adversary`, `test-authorizer-adversary`) and `test-hooks-recorder` (agent hooks for the call-site tests).
 //!
 //! **Architecture invariant**: every crate under `modules/` except the SDK is listed in exactly

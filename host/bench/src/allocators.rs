@@ -127,9 +127,9 @@ pub(crate) fn options(kinds: &[&str], min_allocatable: Vec<Quantities>) -> Optio
         resource_kinds: kinds
             .iter()
             .map(|n| ResourceKind {
- reserved_for: None,
                 name: n.to_string(),
                 revocable: false,
+                reserved_for: None,
             })
             .collect(),
         allocation_interval_ms: 1000,

@@ -1,5 +1,5 @@
 //! Host bindings for the `meseta:modules@0.1.0` worlds, their later versions
-//! (`meseta:hooks@0.2.0`, `meseta:allocator@0.2.0`) and `meseta:authorizer@0.1.0`, generated at compile time from `wit/`.
+//! (`meseta:hooks@0.2.0`, `meseta:allocator@0.2.0` and `@0.3.0`) and `meseta:authorizer@0.1.0`, generated at compile time from `wit/`.
 //!
 //! This is the only crate that runs `wasmtime::component::bindgen!`. It shares the generated
 //! `types`, `host` and `hook-types` interfaces between the worlds, implements the `host` import
@@ -119,6 +119,18 @@ pub mod allocator_v2 {
     });
 }
 
+/// Version 3 of the allocator world (`meseta:allocator@0.3.0`): reserved resources as slots.
+pub mod allocator_v3 {
+    wasmtime::component::bindgen!({
+        world: "meseta:allocator/allocator@0.3.0",
+        path: ["../../wit/meseta-modules-0.1.0", "../../wit/meseta-allocator-0.3.0"],
+        with: {
+            "meseta:modules/types": crate::allocator::meseta::modules::types,
+            "meseta:modules/host": crate::allocator::meseta::modules::host,
+        },
+    });
+}
+
 /// The authorizer world (`meseta:authorizer@0.1.0`): one call per decision.
 pub mod authorizer {
     wasmtime::component::bindgen!({
@@ -211,6 +223,13 @@ pub const ALLOCATOR_V2: WorldSpec = WorldSpec {
     ..ALLOCATOR
 };
 
+/// `allocator` at version 3 (`meseta:allocator@0.3.0`): reserved resources as slots.
+pub const ALLOCATOR_V3: WorldSpec = WorldSpec {
+    package: "meseta:allocator",
+    version: (0, 3, 0),
+    ..ALLOCATOR
+};
+
 /// `authorizer` (`meseta:authorizer@0.1.0`): Mesos' `--authorizers`. A decision is a lookup,
 /// so the deadline is short: a daemon asks on every request it authorizes.
 pub const AUTHORIZER: WorldSpec = WorldSpec {
@@ -224,6 +243,7 @@ pub const AUTHORIZER: WorldSpec = WorldSpec {
 
 /// Every module kind this host serves; a kind served at two versions is listed newest first.
 pub const WORLDS: &[WorldSpec] = &[
+    ALLOCATOR_V3,
     ALLOCATOR_V2,
     ALLOCATOR,
     ISOLATOR,
@@ -316,6 +336,11 @@ plain_world!(
 plain_world!(
     allocator_v2::Allocator,
     allocator_v2::AllocatorPre<StoreState<T>>,
+    meseta_allocator_allocator_api
+);
+plain_world!(
+    allocator_v3::Allocator,
+    allocator_v3::AllocatorPre<StoreState<T>>,
     meseta_allocator_allocator_api
 );
 plain_world!(

@@ -156,6 +156,12 @@ pub(crate) fn file_spec(file: &Path, kind: Option<&str>) -> ModuleSpec {
 fn link(module: Arc<LoadedModule>) -> Result<Arc<LoadedModule>, LoadError> {
     use meseta_bindings as b;
     match module.world.kind {
+        "allocator" if module.world == b::ALLOCATOR_V3 => {
+            drop(Sandbox::<b::allocator_v3::Allocator, ()>::new(
+                module.clone(),
+                || (),
+            )?)
+        }
         "allocator" if module.world == b::ALLOCATOR_V2 => {
             drop(Sandbox::<b::allocator_v2::Allocator, ()>::new(
                 module.clone(),
@@ -210,6 +216,9 @@ fn link(module: Arc<LoadedModule>) -> Result<Arc<LoadedModule>, LoadError> {
 fn start(module: Arc<LoadedModule>) -> Result<(), LoadError> {
     use meseta_bindings as b;
     match module.world.kind {
+        "allocator" if module.world == b::ALLOCATOR_V3 => {
+            Sandbox::<b::allocator_v3::Allocator, ()>::new(module, || ())?.start()
+        }
         "allocator" if module.world == b::ALLOCATOR_V2 => {
             Sandbox::<b::allocator_v2::Allocator, ()>::new(module, || ())?.start()
         }

@@ -35,7 +35,10 @@ const MODULES: Package = wit!(
     ]
 );
 const HOOKS: Package = wit!("meseta-hooks-0.2.0", ["hooks.wit"]);
-const ALLOCATOR: Package = wit!("meseta-allocator-0.2.0", ["allocator.wit"]);
+const ALLOCATOR: Package = wit!("meseta-allocator-0.3.0", ["allocator.wit"]);
+/// The allocator's previous version, which the Python and JavaScript templates (the examples
+/// `allocator-share`) implement; the host serves it too.
+const ALLOCATOR_V2: Package = wit!("meseta-allocator-0.2.0", ["allocator.wit"]);
 const AUTHORIZER: Package = wit!("meseta-authorizer-0.1.0", ["authorizer.wit"]);
 
 /// The kinds, each with the package of its newest world (whose world has the kind's name).
@@ -63,7 +66,11 @@ fn package_of(kind: &str) -> Result<&'static Package, String> {
 /// The WIT a guest of `kind` builds against, as `(relative path, text)`: the kind's package at
 /// the top, `meseta:modules@0.1.0` (which it uses) under `deps/`.
 fn wit_files(kind: &str) -> Result<Vec<(String, &'static str)>, String> {
-    let package = package_of(kind)?;
+    Ok(package_files(package_of(kind)?))
+}
+
+/// `package`'s files at the top, `meseta:modules@0.1.0` under `deps/`.
+fn package_files(package: &'static Package) -> Vec<(String, &'static str)> {
     let mut files: Vec<(String, &'static str)> = package
         .files
         .iter()
@@ -77,7 +84,7 @@ fn wit_files(kind: &str) -> Result<Vec<(String, &'static str)>, String> {
                 .map(|(f, text)| (format!("deps/{}/{f}", MODULES.dir), *text)),
         );
     }
-    Ok(files)
+    files
 }
 
 /// `meseta module wit --kind KIND [--out DIR]`.
@@ -393,7 +400,12 @@ fn create(
              `deadline` and `failure_policy` (see Meseta's README, \"Module manifests\").\n"
         ),
     ));
-    for (path, text) in wit_files(kind)? {
+    // the Python and JavaScript allocators are the examples, at the allocator's version 2
+    let package = match (lang, kind) {
+        (Lang::Python | Lang::Js, "allocator") => &ALLOCATOR_V2,
+        _ => package_of(kind)?,
+    };
+    for (path, text) in package_files(package) {
         out.push((format!("wit/{path}"), text.to_string()));
     }
     write_files(&dir, out.iter().map(|(p, t)| (p.clone(), t.as_str())))?;

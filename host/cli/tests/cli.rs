@@ -34,12 +34,12 @@ const KINDS: &[&str] = &[
 ];
 
 /// The package and version of the newest world of `kind` (hooks: `meseta:hooks@0.2.0`,
-/// allocator: `meseta:allocator@0.2.0`).
+/// allocator: `meseta:allocator@0.3.0`).
 fn newest(kind: &str) -> (&'static str, &'static str) {
     if kind.ends_with("-hooks") {
         ("meseta:hooks", "0.2.0")
     } else if kind == "allocator" {
-        ("meseta:allocator", "0.2.0")
+        ("meseta:allocator", "0.3.0")
     } else if kind == "authorizer" {
         ("meseta:authorizer", "0.1.0")
     } else {

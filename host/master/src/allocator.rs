@@ -21,7 +21,7 @@ use meseta_runtime::{FailurePolicy, LoadedModule, ModuleError};
 use meseta_types::Quantities;
 use meseta_types::allocation::{
     AgentId, AgentInfo, AgentUsage, AllocatorPolicy, FrameworkId, FrameworkInfo, Offer, Options,
-    RoleId,
+    ResourceKind, RoleId,
 };
 
 /// The allocator `--allocator` names (or a swap puts in).
@@ -299,6 +299,11 @@ impl AllocatorDriver {
     pub fn add_role(&mut self, role: RoleId, name: &str) {
         event!(self, add_role(role, name))
     }
+    /// Appends kinds to the slot table (a module before `meseta:allocator@0.3.0` is not told,
+    /// and never offers them).
+    pub fn add_resource_kinds(&mut self, kinds: &[ResourceKind]) {
+        event!(self, add_resource_kinds(kinds))
+    }
     pub fn update_weights(&mut self, weights: &[(RoleId, f64)]) {
         event!(self, update_weights(weights))
     }
@@ -371,9 +376,8 @@ impl AllocatorDriver {
     fn tell(&mut self, call: AllocatorCall) {
         match call {
             AllocatorCall::Initialize(options) => self.initialize(options),
-            // Until the 0.3.0 allocator contract lands (branch alloc-v3).
-            AllocatorCall::AddResourceKinds(_) => {}
             AllocatorCall::AddRole { role, name } => self.add_role(role, &name),
+            AllocatorCall::AddResourceKinds(kinds) => self.add_resource_kinds(&kinds),
             AllocatorCall::UpdateWeights(weights) => self.update_weights(&weights),
             AllocatorCall::UpdateQuota {
                 role,

@@ -1,5 +1,6 @@
 //! What the allocator has been told, kept by the master independently of the policy, so that
-//! another policy can be given the same state: the roles, weights and quota, the frameworks
+//! another policy can be given the same state: the roles, the resource kinds added to the slot
+//! table, weights and quota, the frameworks
 //! (active, suppressed roles), the agents with what each framework holds there in each role
 //! (tasks and outstanding offers alike), and the decline filters still running.
 //!
@@ -12,7 +13,8 @@ use std::collections::BTreeMap;
 
 use meseta_types::Quantities;
 use meseta_types::allocation::{
-    AgentId, AgentInfo, AgentUsage, FrameworkId, FrameworkInfo, Offer, Options, RoleId,
+    AgentId, AgentInfo, AgentUsage, FrameworkId, FrameworkInfo, Offer, Options, ResourceKind,
+    RoleId,
 };
 
 use crate::core::AllocatorCall;
@@ -44,6 +46,8 @@ struct Filter {
 pub struct Mirror {
     options: Option<Options>,
     roles: BTreeMap<RoleId, String>,
+    /// The kinds `AddResourceKinds` appended to `options.resource_kinds`, in order.
+    added_kinds: Vec<ResourceKind>,
     weights: BTreeMap<RoleId, f64>,
     quotas: BTreeMap<RoleId, (Quantities, Quantities)>,
     frameworks: BTreeMap<FrameworkId, MirroredFramework>,
@@ -71,9 +75,11 @@ impl Mirror {
     pub fn apply(&mut self, call: &AllocatorCall) {
         match call {
             AllocatorCall::Initialize(options) => self.options = Some(options.clone()),
-            AllocatorCall::AddResourceKinds(_) => {}
             AllocatorCall::AddRole { role, name } => {
                 self.roles.insert(*role, name.clone());
+            }
+            AllocatorCall::AddResourceKinds(kinds) => {
+                self.added_kinds.extend_from_slice(kinds);
             }
             AllocatorCall::UpdateWeights(weights) => {
                 for (role, weight) in weights {
@@ -248,6 +254,10 @@ impl Mirror {
                 name: name.clone(),
             });
         }
+        // after the roles (a kind names its reserved role), before anything of the new width
+        if !self.added_kinds.is_empty() {
+            calls.push(AllocatorCall::AddResourceKinds(self.added_kinds.clone()));
+        }
         if !self.weights.is_empty() {
             calls.push(AllocatorCall::UpdateWeights(
                 self.weights.iter().map(|(r, w)| (*r, *w)).collect(),
@@ -338,22 +348,40 @@ impl Mirror {
         (adds, filters)
     }
 
-    /// The resource kinds' names, in slot order (empty before `initialize`).
+    /// The resource kinds' names, in slot order, the added kinds included, a reserved one as
+    /// Mesos writes it (`cpus(eng)`) (empty before `initialize`).
     pub fn resource_names(&self) -> Vec<String> {
         self.options
             .as_ref()
-            .map(|o| o.resource_kinds.iter().map(|k| k.name.clone()).collect())
+            .map(|o| {
+                o.resource_kinds
+                    .iter()
+                    .chain(&self.added_kinds)
+                    .map(|k| match k.reserved_for {
+                        Some(role) => format!("{}({})", k.name, self.role_name(role)),
+                        None => k.name.clone(),
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
-    /// The slots a dominant share counts (not `fairness_excluded`).
+    /// The slots a dominant share counts (not `fairness_excluded`): an added kind counts when
+    /// the initial kind of its name and revocability does.
     pub fn fairness_slots(&self) -> Vec<usize> {
         let Some(options) = &self.options else {
             return Vec::new();
         };
-        (0..options.resource_kinds.len())
-            .filter(|k| !options.fairness_excluded.contains(&(*k as u32)))
-            .collect()
+        let initial = &options.resource_kinds;
+        let fair = |k: usize| !options.fairness_excluded.contains(&(k as u32));
+        let added = self.added_kinds.iter().enumerate().filter_map(|(i, k)| {
+            let counted = initial
+                .iter()
+                .position(|b| b.name == k.name && b.revocable == k.revocable)
+                .is_none_or(fair);
+            counted.then_some(initial.len() + i)
+        });
+        (0..initial.len()).filter(|k| fair(*k)).chain(added).collect()
     }
 
     pub fn role_name(&self, role: RoleId) -> String {
@@ -395,5 +423,58 @@ impl Mirror {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use meseta_types::allocation::Sorter;
+
+    #[test]
+    fn added_kinds_are_replayed_after_the_roles_and_before_the_agents() {
+        let mut m = Mirror::default();
+        let calls = [
+            AllocatorCall::Initialize(Options {
+                resource_kinds: vec![ResourceKind::unreserved("cpus", false)],
+                allocation_interval_ms: 1000,
+                min_allocatable: vec![],
+                fairness_excluded: vec![],
+                sorter: Sorter::Drf,
+            }),
+            AllocatorCall::AddAgent {
+                agent: 0,
+                info: AgentInfo::default(),
+                total: Quantities(vec![4.0]),
+                used: vec![],
+            },
+            AllocatorCall::AddRole {
+                role: 1,
+                name: "eng".into(),
+            },
+            AllocatorCall::AddResourceKinds(vec![ResourceKind {
+                name: "cpus".into(),
+                revocable: false,
+                reserved_for: Some(1),
+            }]),
+            AllocatorCall::UpdateAgent {
+                agent: 0,
+                total: Quantities(vec![4.0, 2.0]),
+            },
+        ];
+        for call in &calls {
+            m.apply(call);
+        }
+        let replay = m.replay(0);
+        let at = |f: &dyn Fn(&AllocatorCall) -> bool| replay.iter().position(f).unwrap();
+        let role = at(&|c| matches!(c, AllocatorCall::AddRole { .. }));
+        let kinds = at(&|c| matches!(c, AllocatorCall::AddResourceKinds(k) if k.len() == 1));
+        let agent = at(&|c| {
+            matches!(c, AllocatorCall::AddAgent { total, .. } if total.0 == [4.0, 2.0])
+        });
+        assert!(role < kinds && kinds < agent, "{role} {kinds} {agent}");
+        assert_eq!(m.resource_names(), ["cpus", "cpus(eng)"]);
+        assert_eq!(m.fairness_slots(), [0, 1]);
     }
 }

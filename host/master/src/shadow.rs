@@ -811,9 +811,9 @@ mod tests {
         ["cpus", "mem"]
             .iter()
             .map(|n| ResourceKind {
- reserved_for: None,
                 name: n.to_string(),
                 revocable: false,
+                reserved_for: None,
             })
             .collect()
     }

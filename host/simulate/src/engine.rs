@@ -152,9 +152,9 @@ pub fn run_one(
             .kinds
             .iter()
             .map(|k| ResourceKind {
- reserved_for: None,
                 name: k.clone(),
                 revocable: false,
+                reserved_for: None,
             })
             .collect(),
         allocation_interval_ms: w.interval_ms,

@@ -7,12 +7,26 @@ pub type AgentId = u32;
 pub type FrameworkId = u32;
 pub type RoleId = u32;
 
+/// The meaning of one slot of every quantities vector.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResourceKind {
     pub name: String,
     pub revocable: bool,
-    /// The role the slot's resources are reserved for; `None`: unreserved.
+    /// The role the slot's resources are reserved to (the innermost role of their reservation
+    /// stack), `None` for unreserved resources. Such a slot may be offered only to that role or
+    /// its sub-roles (`eng/backend` for `eng`).
     pub reserved_for: Option<RoleId>,
+}
+
+impl ResourceKind {
+    /// An unreserved kind.
+    pub fn unreserved(name: impl Into<String>, revocable: bool) -> Self {
+        ResourceKind {
+            name: name.into(),
+            revocable,
+            reserved_for: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -107,6 +121,10 @@ impl OfferSink for Vec<Offer> {
 pub trait AllocatorPolicy {
     fn initialize(&mut self, options: Options);
     fn add_role(&mut self, role: RoleId, name: &str);
+    /// Appends `kinds` to the slot table (`Options::resource_kinds`, then every earlier call):
+    /// later vectors may be as wide as the new table, and a shorter one means 0 in the slots it
+    /// lacks. A kind's `reserved_for` role has been named by `add_role` before.
+    fn add_resource_kinds(&mut self, kinds: &[ResourceKind]);
     fn update_weights(&mut self, weights: &[(RoleId, f64)]);
     fn update_quota(&mut self, role: RoleId, guarantees: Quantities, limits: Quantities);
     fn add_framework(
@@ -160,5 +178,27 @@ pub trait AllocatorPolicy {
         for o in self.allocate(now_ms) {
             out.offer(o.framework, o.role, o.agent, &o.resources.0);
         }
+    }
+}
+
+/// Whether the role named `role` is `ancestor` or one of its sub-roles: role names are paths,
+/// `eng/backend` is within `eng` (but `engineering` is not).
+pub fn role_within(role: &str, ancestor: &str) -> bool {
+    role.strip_prefix(ancestor)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::role_within;
+
+    #[test]
+    fn a_role_is_within_itself_and_its_ancestors_only() {
+        assert!(role_within("eng", "eng"));
+        assert!(role_within("eng/backend", "eng"));
+        assert!(role_within("eng/backend/db", "eng/backend"));
+        assert!(!role_within("engineering", "eng"));
+        assert!(!role_within("eng", "eng/backend"));
+        assert!(!role_within("ops", "eng"));
     }
 }

@@ -34,9 +34,9 @@ fn main() {
         resource_kinds: ["cpus", "mem", "disk", "ports"]
             .iter()
             .map(|n| ResourceKind {
- reserved_for: None,
                 name: n.to_string(),
                 revocable: false,
+                reserved_for: None,
             })
             .collect(),
         allocation_interval_ms: 1000,

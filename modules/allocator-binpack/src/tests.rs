@@ -9,9 +9,9 @@ const OTHER: FrameworkId = 99;
 
 fn options(sorter: Sorter) -> Options {
     let kind = |name: &str, revocable| ResourceKind {
- reserved_for: None,
         name: name.into(),
         revocable,
+        reserved_for: None,
     };
     Options {
         resource_kinds: vec![kind("cpus", false), kind("mem", false), kind("cpus", true)],
@@ -269,4 +269,71 @@ fn random_sorter_serves_every_framework_once_per_round() {
     }
     assert_eq!(total, 20);
     assert!(a.allocate(9_000).is_empty());
+}
+
+// ----- reserved slots (`meseta:allocator@0.3.0`) -----
+
+const OPS: RoleId = 2;
+const ENG: RoleId = 3;
+const ENG_BACKEND: RoleId = 4;
+
+/// Roles `ops`, `eng` and `eng/backend`, a slot of cpus reserved for `eng` (slot 3), and one
+/// agent of `cpus:4;mem:1024;cpus(eng):2`.
+fn reserving() -> BinpackAllocator {
+    let mut a = allocator();
+    a.add_role(OPS, "ops");
+    a.add_role(ENG, "eng");
+    a.add_role(ENG_BACKEND, "eng/backend");
+    a.add_resource_kinds(&[ResourceKind {
+        name: "cpus".into(),
+        revocable: false,
+        reserved_for: Some(ENG),
+    }]);
+    a.add_agent(
+        1,
+        AgentInfo::default(),
+        Quantities(vec![4.0, 1024.0, 0.0, 2.0]),
+        &[],
+    );
+    a
+}
+
+#[test]
+fn reserved_slots_go_only_to_their_role_and_its_sub_roles() {
+    for (role, reserved) in [(OPS, 0.0), (ENG, 2.0), (ENG_BACKEND, 2.0)] {
+        let mut a = reserving();
+        a.add_framework(1, framework(&[role], 0), &[], true, &[]);
+        let offers = a.allocate(0);
+        assert_eq!(offers.len(), 1, "role {role}");
+        assert_eq!(
+            offers[0].resources,
+            Quantities(vec![4.0, 1024.0, 0.0, reserved]),
+            "role {role}"
+        );
+        assert!(a.allocate(1).is_empty(), "role {role}");
+    }
+}
+
+#[test]
+fn kinds_added_mid_stream_widen_the_table() {
+    let mut a = allocator();
+    a.add_role(ENG, "eng");
+    a.add_framework(1, framework(&[ENG], 0), &[], true, &[]);
+    a.add_agent(1, AgentInfo::default(), q(4.0, 1024.0), &[]);
+    a.add_resource_kinds(&[ResourceKind {
+        name: "cpus".into(),
+        revocable: false,
+        reserved_for: Some(ENG),
+    }]);
+    a.add_agent(
+        2,
+        AgentInfo::default(),
+        Quantities(vec![0.0, 0.0, 0.0, 2.0]),
+        &[],
+    );
+    // the fullest agent that suits: agent 2, with only the reserved cpus
+    let offers = a.allocate(0);
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].agent, 2);
+    assert_eq!(offers[0].resources, Quantities(vec![0.0, 0.0, 0.0, 2.0]));
 }

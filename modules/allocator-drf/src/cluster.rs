@@ -17,6 +17,15 @@
 //! is active, subscribed to the role and not suppressed in it. Keys are updated on every change
 //! (`requeue_client`); when every share changes at once (the cluster total changed) the sorters
 //! are rebuilt once, at the next round.
+//!
+//! # Reserved slots
+//!
+//! A slot may hold resources reserved for a role (`ResourceKind::reserved_for`, slots appended
+//! by `add_resource_kinds`). Such a slot is offered only to that role and its sub-roles, as the
+//! role's own: quota limits and the headroom held back for guarantees do not clip it. Shares and
+//! quota consumption count a reserved slot as its resource: the slots of one name and
+//! revocability add up (reserved cpus are cpus). Without reserved slots none of this costs
+//! anything.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -27,8 +36,8 @@ use std::ops::Bound::{Excluded, Unbounded};
 
 use meseta_types::Quantities;
 use meseta_types::allocation::{
-    AgentId, AgentUsage, Capabilities, FrameworkId, FrameworkInfo, FrameworkUsage, Options, RoleId,
-    Sorter,
+    AgentId, AgentUsage, Capabilities, FrameworkId, FrameworkInfo, FrameworkUsage, Options,
+    ResourceKind, RoleId, Sorter,
 };
 use meseta_types::handles::Handles;
 use meseta_types::quantities::{EPSILON, max, min};
@@ -226,6 +235,19 @@ impl Fits {
 pub struct Cluster {
     /// Per slot: whether it holds revocable resources.
     revocable: Vec<bool>,
+    /// Per slot: the role its resources are reserved for.
+    reserved: Vec<Option<RoleId>>,
+    /// Per slot: its resource (name, revocable), for kinds added later.
+    kinds: Vec<(String, bool)>,
+    /// Per slot: the first slot of the same resource (name and revocability).
+    base: Vec<usize>,
+    /// With reserved slots: each resource's first slot and all its slots, which shares and
+    /// quota consumption add up. Empty without reserved slots (each slot is its own resource).
+    fold: Vec<(usize, Vec<usize>)>,
+    /// `--fair_sharing_excluded_resource_names`, as slots of the initial table.
+    fairness_excluded: Vec<u32>,
+    /// The resource names of `group_slots`, in order.
+    group_names: Vec<String>,
     /// Per slot: whether it counts towards the dominant share.
     fair: Vec<bool>,
     /// Per resource name: its slots (min-allocatable merges revocable and regular).
@@ -237,6 +259,9 @@ pub struct Cluster {
     paused: bool,
     /// Sum of every agent's total, as of the last rebuild.
     total: Quantities,
+    /// `total` with every resource's slots added up in its first slot (`fold`): what shares
+    /// divide by. Equal to `total` without reserved slots.
+    share_total: Quantities,
     roles: HashMap<RoleId, Role>,
     /// The role sorter.
     role_queue: BTreeSet<RoleKey>,
@@ -267,11 +292,28 @@ pub struct Cluster {
     pub rng: Rng,
 }
 
-fn share_of(total: &Quantities, fair: &[bool], allocated: &Quantities) -> f64 {
+/// The dominant share of `allocated` against `total` (`share_total`), over the slots counted
+/// for fairness; with reserved slots (`fold` not empty) the slots of one resource add up.
+fn share_of(
+    total: &Quantities,
+    fair: &[bool],
+    fold: &[(usize, Vec<usize>)],
+    allocated: &Quantities,
+) -> f64 {
     let mut share: f64 = 0.0;
-    for (i, amount) in allocated.0.iter().enumerate() {
-        let t = total.get(i);
-        if t > EPSILON && fair.get(i).copied().unwrap_or(true) {
+    if fold.is_empty() {
+        for (i, amount) in allocated.0.iter().enumerate() {
+            let t = total.get(i);
+            if t > EPSILON && fair.get(i).copied().unwrap_or(true) {
+                share = max(share, amount / t);
+            }
+        }
+        return share;
+    }
+    for (first, slots) in fold {
+        let t = total.get(*first);
+        if t > EPSILON && fair.get(*first).copied().unwrap_or(true) {
+            let amount: f64 = slots.iter().map(|&i| allocated.get(i)).sum();
             share = max(share, amount / t);
         }
     }
@@ -330,13 +372,13 @@ impl Cluster {
     pub fn share(&self, framework: FrameworkId, role: RoleId) -> f64 {
         self.clients
             .get(&(framework, role))
-            .map_or(0.0, |c| share_of(&self.total, &self.fair, &c.allocated))
+            .map_or(0.0, |c| share_of(&self.share_total, &self.fair, &self.fold, &c.allocated))
     }
 
     /// The weighted dominant share of a role (0 when unknown).
     pub fn role_share(&self, role: RoleId) -> f64 {
         self.roles.get(&role).map_or(0.0, |r| {
-            share_of(&self.total, &self.fair, &r.allocated) / r.weight
+            share_of(&self.share_total, &self.fair, &self.fold, &r.allocated) / r.weight
         })
     }
 
@@ -449,9 +491,23 @@ impl Cluster {
         })
     }
 
+    /// Whether `role` may be offered the slots reserved for `reserved`: it is that role or one
+    /// of its sub-roles (the quota node of `reserved`'s name is on `role`'s path).
+    pub fn holds_reserved(&self, role: RoleId, reserved: RoleId) -> bool {
+        if role == reserved {
+            return true;
+        }
+        match (self.roles.get(&role), self.roles.get(&reserved)) {
+            (Some(r), Some(x)) => x.path.last().is_some_and(|n| r.path.contains(n)),
+            _ => false,
+        }
+    }
+
     /// What `role` may take of `free`: `s.plain` (regular slots, each clipped to the headroom
     /// left under every quota limit on the role's path) and `s.rev` (the same plus the revocable
-    /// slots, which quota does not cover), and whether each passes `min_allocatable`.
+    /// slots, which quota does not cover), and whether each passes `min_allocatable`. Slots
+    /// reserved for the role or an ancestor are the role's whole (no quota clipping); those
+    /// reserved for other roles are 0.
     pub fn candidates(
         &self,
         role: RoleId,
@@ -467,6 +523,17 @@ impl Cluster {
         };
         let mut has_revocable = false;
         for (i, &f) in free.iter().enumerate() {
+            if let Some(&Some(x)) = self.reserved.get(i) {
+                let v = if self.holds_reserved(role, x) { f } else { 0.0 };
+                if self.is_revocable(i) {
+                    plain.push(0.0);
+                    has_revocable |= v > EPSILON;
+                } else {
+                    plain.push(v);
+                }
+                rev.push(v);
+                continue;
+            }
             if self.is_revocable(i) {
                 plain.push(0.0);
                 rev.push(f);
@@ -608,7 +675,7 @@ impl Cluster {
         if !self.dirty && self.eligible(client) {
             self.ensure_role(role);
             let state = self.clients.entry(client).or_default();
-            let share = Share(share_of(&self.total, &self.fair, &state.allocated));
+            let share = Share(share_of(&self.share_total, &self.fair, &self.fold, &state.allocated));
             state.queued = Some(share);
             if let Some(r) = self.roles.get_mut(&role) {
                 r.frameworks.insert((share, framework));
@@ -630,7 +697,7 @@ impl Cluster {
         if self.dirty || r.frameworks.is_empty() {
             return;
         }
-        let share = Share(share_of(&self.total, &self.fair, &r.allocated) / r.weight);
+        let share = Share(share_of(&self.share_total, &self.fair, &self.fold, &r.allocated) / r.weight);
         r.queued = Some(share);
         self.role_queue.insert((share, role));
         if self.guaranteed {
@@ -679,7 +746,7 @@ impl Cluster {
         let mut seen: HashSet<(usize, usize)> = HashSet::default();
         let node_share = |n: usize| {
             let node = &self.quota[n];
-            Share(share_of(&self.total, &self.fair, &node.consumed) / node.weight.unwrap_or(1.0))
+            Share(share_of(&self.share_total, &self.fair, &self.fold, &node.consumed) / node.weight.unwrap_or(1.0))
         };
         for &(share, role) in &self.role_queue {
             let Some(r) = self.roles.get(&role) else {
@@ -728,6 +795,14 @@ impl Cluster {
     /// Adds (or, with `add` false, takes off) `amounts` to quota node `n`'s consumption,
     /// keeping the required headroom.
     fn consume(&mut self, n: usize, amounts: &[f64], add: bool) {
+        // reserved slots count as their resource: consumption is kept folded
+        let folded;
+        let amounts = if self.fold.is_empty() {
+            amounts
+        } else {
+            folded = self.folded(amounts);
+            &folded[..]
+        };
         let Some(node) = self.quota.get_mut(n) else {
             return;
         };
@@ -753,6 +828,18 @@ impl Cluster {
             }
             self.required = required;
         }
+    }
+
+    /// `amounts` with each resource's slots added up in its first slot (the others 0).
+    fn folded(&self, amounts: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; amounts.len()];
+        for (i, v) in amounts.iter().enumerate() {
+            let b = self.base.get(i).copied().unwrap_or(i);
+            if let Some(o) = out.get_mut(b) {
+                *o += v;
+            }
+        }
+        out
     }
 
     /// Recomputes the required headroom from every node.
@@ -871,6 +958,11 @@ impl Cluster {
         for agent in self.agents.values() {
             total.add(&agent.total);
         }
+        self.share_total = if self.fold.is_empty() {
+            total.clone()
+        } else {
+            Quantities(self.folded(&total.0))
+        };
         self.total = total;
         let mut allocated = Quantities::zeros(self.revocable.len());
         for agent in self.agents.values() {
@@ -1032,28 +1124,26 @@ impl Cluster {
     // ----- the allocator interface (everything but `allocate`) -----
 
     pub fn initialize(&mut self, options: Options) {
-        let kinds = &options.resource_kinds;
-        self.revocable = kinds.iter().map(|k| k.revocable).collect();
-        self.fair = (0..kinds.len())
-            .map(|i| !options.fairness_excluded.iter().any(|&x| x as usize == i))
-            .collect();
-        let mut names: Vec<&str> = Vec::new();
-        let mut group_of = Vec::with_capacity(kinds.len());
+        self.revocable.clear();
+        self.reserved.clear();
+        self.kinds.clear();
+        self.base.clear();
+        self.fold.clear();
+        self.fair.clear();
+        self.group_names.clear();
         self.group_slots.clear();
-        for (slot, k) in kinds.iter().enumerate() {
-            let g = match names.iter().position(|n| *n == k.name) {
-                Some(g) => g,
-                None => {
-                    names.push(&k.name);
-                    self.group_slots.push(Vec::new());
-                    names.len() - 1
-                }
-            };
-            group_of.push(g);
-            if let Some(slots) = self.group_slots.get_mut(g) {
-                slots.push(slot);
-            }
-        }
+        self.fairness_excluded = options.fairness_excluded.clone();
+        self.append_kinds(&options.resource_kinds);
+        let group_of: Vec<usize> = self
+            .kinds
+            .iter()
+            .map(|(name, _)| {
+                self.group_names
+                    .iter()
+                    .position(|n| n == name)
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
         self.min_allocatable = options
             .min_allocatable
             .iter()
@@ -1076,6 +1166,56 @@ impl Cluster {
         self.interval_ms = options.allocation_interval_ms;
         self.sorter = options.sorter;
         self.dirty = true;
+    }
+
+    /// Appends slots to the table (`add_resource_kinds`): later vectors may be that wide.
+    pub fn add_resource_kinds(&mut self, kinds: &[ResourceKind]) {
+        self.append_kinds(kinds);
+        self.dirty = true;
+    }
+
+    /// Appends `kinds` to the per-slot tables: a kind joins the min-allocatable group of its
+    /// name, and the resource (name, revocability) of an earlier slot, whose fairness it shares.
+    fn append_kinds(&mut self, kinds: &[ResourceKind]) {
+        for k in kinds {
+            let slot = self.kinds.len();
+            let g = match self.group_names.iter().position(|n| *n == k.name) {
+                Some(g) => g,
+                None => {
+                    self.group_names.push(k.name.clone());
+                    self.group_slots.push(Vec::new());
+                    self.group_names.len() - 1
+                }
+            };
+            if let Some(slots) = self.group_slots.get_mut(g) {
+                slots.push(slot);
+            }
+            let base = self
+                .kinds
+                .iter()
+                .position(|(n, r)| *n == k.name && *r == k.revocable)
+                .unwrap_or(slot);
+            let fair = if base == slot {
+                !self.fairness_excluded.iter().any(|&x| x as usize == slot)
+            } else {
+                self.fair.get(base).copied().unwrap_or(true)
+            };
+            self.kinds.push((k.name.clone(), k.revocable));
+            self.revocable.push(k.revocable);
+            self.reserved.push(k.reserved_for);
+            self.base.push(base);
+            self.fair.push(fair);
+        }
+        self.fold.clear();
+        if self.base.iter().enumerate().any(|(i, b)| i != *b) {
+            for (i, &b) in self.base.iter().enumerate() {
+                if i == b {
+                    self.fold.push((i, vec![i]));
+                } else if let Some((_, slots)) = self.fold.iter_mut().find(|(f, _)| *f == b) {
+                    slots.push(i);
+                }
+            }
+        }
     }
 
     pub fn add_role(&mut self, role: RoleId, name: &str) {
@@ -1410,6 +1550,10 @@ macro_rules! delegate_events {
 
         fn add_role(&mut self, role: meseta_types::allocation::RoleId, name: &str) {
             self.cluster.add_role(role, name);
+        }
+
+        fn add_resource_kinds(&mut self, kinds: &[meseta_types::allocation::ResourceKind]) {
+            self.cluster.add_resource_kinds(kinds);
         }
 
         fn update_weights(&mut self, weights: &[(meseta_types::allocation::RoleId, f64)]) {

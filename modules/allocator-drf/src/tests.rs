@@ -11,19 +11,19 @@ const ROLE: RoleId = 1;
 fn kinds() -> Vec<ResourceKind> {
     vec![
         ResourceKind {
-            reserved_for: None,
             name: "cpus".into(),
             revocable: false,
+            reserved_for: None,
         },
         ResourceKind {
-            reserved_for: None,
             name: "mem".into(),
             revocable: false,
+            reserved_for: None,
         },
         ResourceKind {
-            reserved_for: None,
             name: "cpus".into(),
             revocable: true,
+            reserved_for: None,
         },
     ]
 }
@@ -883,4 +883,184 @@ fn the_role_tree_is_sorted_level_by_level() {
     assert_eq!(tree_shares(&[("eng", 2.0)]), (4, 4, 4));
     // and a child's weight within its parent.
     assert_eq!(tree_shares(&[("eng/a", 2.0)]), (4, 2, 6));
+}
+
+// ----- reserved slots (`meseta:allocator@0.3.0`) -----
+
+const OPS: RoleId = 2;
+const ENG: RoleId = 3;
+const ENG_BACKEND: RoleId = 4;
+const ENGINEERING: RoleId = 5;
+/// The slot `add_resource_kinds` appends: cpus reserved for `eng`.
+const ENG_CPUS: usize = 3;
+
+fn reserved_cpus(role: RoleId) -> ResourceKind {
+    ResourceKind {
+        name: "cpus".into(),
+        revocable: false,
+        reserved_for: Some(role),
+    }
+}
+
+/// An allocator with roles `ops`, `eng`, `eng/backend` and `engineering`, a slot of cpus
+/// reserved for `eng`, and one agent of `cpus:4;mem:1024;cpus(eng):2`.
+fn reserving() -> DrfAllocator {
+    let mut a = DrfAllocator::create(&[]).unwrap();
+    a.initialize(options(mesos_min()));
+    for (role, name) in [
+        (OPS, "ops"),
+        (ENG, "eng"),
+        (ENG_BACKEND, "eng/backend"),
+        (ENGINEERING, "engineering"),
+    ] {
+        a.add_role(role, name);
+    }
+    a.add_resource_kinds(&[reserved_cpus(ENG)]);
+    a.add_agent(
+        1,
+        AgentInfo::default(),
+        Quantities(vec![4.0, 1024.0, 0.0, 2.0]),
+        &[],
+    );
+    a
+}
+
+#[test]
+fn reserved_slots_go_only_to_their_role_and_its_sub_roles() {
+    for (role, gets) in [
+        (OPS, false),
+        (ENGINEERING, false),
+        (ENG, true),
+        (ENG_BACKEND, true),
+    ] {
+        let mut a = reserving();
+        a.add_framework(1, framework(&[role], 0), &[], true, &[]);
+        let offers = a.allocate(0);
+        assert_eq!(offers.len(), 1, "role {role}: {offers:?}");
+        let expected = if gets { 2.0 } else { 0.0 };
+        assert_eq!(
+            offers[0].resources,
+            Quantities(vec![4.0, 1024.0, 0.0, expected]),
+            "role {role}"
+        );
+        // nothing left that the role may take: the eng cpus stay free for someone in eng
+        assert!(a.allocate(1).is_empty(), "role {role}");
+        assert_eq!(a.free(1).unwrap().get(ENG_CPUS), 2.0 - expected);
+    }
+}
+
+#[test]
+fn a_role_above_its_share_still_gets_its_reservation() {
+    let mut a = reserving();
+    a.add_framework(1, framework(&[OPS], 0), &[], true, &[]);
+    a.add_framework(2, framework(&[ENG], 0), &[], true, &[]);
+    // eng already holds a second agent's everything: far above ops' share
+    a.add_agent(
+        2,
+        AgentInfo::default(),
+        Quantities(vec![8.0, 4096.0, 0.0, 0.0]),
+        &[AgentUsage {
+            framework: 2,
+            role: ENG,
+            resources: Quantities(vec![8.0, 4096.0, 0.0, 0.0]),
+        }],
+    );
+    let offers = a.allocate(0);
+    let to = |f: FrameworkId| {
+        offers
+            .iter()
+            .filter(|o| o.framework == f)
+            .map(|o| o.resources.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(to(1), vec![Quantities(vec![4.0, 1024.0, 0.0, 0.0])]);
+    assert_eq!(to(2), vec![Quantities(vec![0.0, 0.0, 0.0, 2.0])]);
+}
+
+#[test]
+fn reserved_cpus_count_as_cpus_for_shares() {
+    let mut a = reserving();
+    // inactive: the round only rebuilds the sorters
+    a.add_framework(
+        1,
+        framework(&[ENG], 0),
+        &[FrameworkUsage {
+            agent: 1,
+            role: ENG,
+            resources: Quantities(vec![0.0, 0.0, 0.0, 2.0]),
+        }],
+        false,
+        &[],
+    );
+    assert!(a.allocate(0).is_empty());
+    // 2 of the cluster's 6 cpus, not 2 of the 2 reserved ones
+    assert!((a.role_share(ENG) - 2.0 / 6.0).abs() < 1e-9, "{}", a.role_share(ENG));
+}
+
+#[test]
+fn quota_does_not_clip_a_reservation_but_counts_it() {
+    let mut a = reserving();
+    let inf = f64::INFINITY;
+    a.update_quota(
+        ENG,
+        Quantities(vec![0.0; 3]),
+        Quantities(vec![1.0, inf, inf]),
+    );
+    a.add_framework(1, framework(&[ENG], 0), &[], true, &[]);
+    let offers = a.allocate(0);
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].resources, Quantities(vec![1.0, 1024.0, 0.0, 2.0]));
+    // the reserved cpus hold 2 of the limit's 1: a new agent's unreserved cpus stay out
+    a.add_agent(2, AgentInfo::default(), q(4.0, 1024.0), &[]);
+    let offers = a.allocate(1);
+    assert!(
+        offers.iter().all(|o| o.resources.get(CPUS) == 0.0),
+        "{offers:?}"
+    );
+}
+
+#[test]
+fn kinds_added_mid_stream_widen_the_table() {
+    let mut a = DrfAllocator::create(&[]).unwrap();
+    a.initialize(options(mesos_min()));
+    a.add_role(OPS, "ops");
+    a.add_role(ENG, "eng");
+    a.add_framework(1, framework(&[ENG], 0), &[], true, &[]);
+    // an agent of the old width, offered and partly recovered at that width
+    a.add_agent(1, AgentInfo::default(), q(4.0, 1024.0), &[]);
+    let offers = a.allocate(0);
+    assert_eq!(offers[0].resources, q(4.0, 1024.0));
+    a.recover_resources(1, 1, ENG, q(4.0, 1024.0), None, 0);
+    a.add_resource_kinds(&[reserved_cpus(ENG)]);
+    // vectors of the old width still mean 0 in the new slot
+    a.add_agent(2, AgentInfo::default(), q(2.0, 512.0), &[]);
+    a.update_agent(1, Quantities(vec![4.0, 1024.0, 0.0, 2.0]));
+    let mut offers = a.allocate(1);
+    offers.sort_by_key(|o| o.agent);
+    assert_eq!(offers.len(), 2);
+    assert_eq!(offers[0].resources, Quantities(vec![4.0, 1024.0, 0.0, 2.0]));
+    assert_eq!(offers[1].resources.get(ENG_CPUS), 0.0);
+    a.recover_resources(1, 1, ENG, q(4.0, 1024.0), None, 2);
+    let offers = a.allocate(2);
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].resources.get(CPUS), 4.0);
+    assert_eq!(a.free(1).unwrap().get(ENG_CPUS), 0.0, "still held");
+}
+
+#[test]
+fn min_allocatable_counts_reserved_and_unreserved_slots_of_a_name_together() {
+    let mut a = DrfAllocator::create(&[]).unwrap();
+    // cpus:1 at least
+    a.initialize(options(vec![q(1.0, 0.0)]));
+    a.add_role(ENG, "eng");
+    a.add_resource_kinds(&[reserved_cpus(ENG)]);
+    a.add_framework(1, framework(&[ENG], 0), &[], true, &[]);
+    a.add_agent(
+        1,
+        AgentInfo::default(),
+        Quantities(vec![0.5, 64.0, 0.0, 0.5]),
+        &[],
+    );
+    let offers = a.allocate(0);
+    assert_eq!(offers.len(), 1, "0.5 + 0.5 reserved cpus make the 1 cpu");
 }

@@ -1,5 +1,6 @@
-//! The `allocator` world of `meseta:allocator@0.2.0` (a round's offers as columns): exports an
-//! [`AllocatorPolicy`] with [`export_allocator!`](crate::export_allocator).
+//! The `allocator` world of `meseta:allocator@0.3.0` (a round's offers as columns, reserved
+//! resources as slots of their own): exports an [`AllocatorPolicy`] with
+//! [`export_allocator!`](crate::export_allocator).
 
 use crate::__private::{Instance, init, with_or, with_or_trap};
 use crate::convert::all;
@@ -9,16 +10,16 @@ use meseta_types::{Create, Quantities};
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        // A world of another name including the version 2 world: the version 1 bindings next
+        // A world of another name including the version 3 world: the version 1 bindings next
         // door already define the export macro named after `allocator`.
         inline: "
             package meseta:sdk-allocator;
-            world allocator-v2 {
-                include meseta:allocator/allocator@0.2.0;
+            world allocator-v3 {
+                include meseta:allocator/allocator@0.3.0;
             }
         ",
-        world: "allocator-v2",
-        path: ["../../wit/meseta-modules-0.1.0", "../../wit/meseta-allocator-0.2.0"],
+        world: "allocator-v3",
+        path: ["../../wit/meseta-modules-0.1.0", "../../wit/meseta-allocator-0.3.0"],
         with: {
             "meseta:modules/host@0.1.0": crate::wit::meseta::modules::host,
             "meseta:modules/types@0.1.0": crate::wit::meseta::modules::types,
@@ -34,7 +35,7 @@ use crate::wit::meseta::modules::types::Parameter;
 use bindings::exports::meseta::allocator::allocator_api as w;
 
 /// Exports the allocator `$policy` (a type implementing [`Create`] and [`AllocatorPolicy`]) as
-/// the component's `meseta:allocator/allocator-api@0.2.0`.
+/// the component's `meseta:allocator/allocator-api@0.3.0`.
 ///
 /// ```ignore
 /// meseta_sdk::export_allocator!(MyAllocator);
@@ -103,6 +104,7 @@ fn round<P: AllocatorPolicy + ?Sized>(policy: &mut P, now_ms: u64) -> w::Offers 
 }
 
 crate::allocator_guest::allocator_guest!(
+    reserved,
     w::Offers,
     w::Offers {
         frameworks: Vec::new(),

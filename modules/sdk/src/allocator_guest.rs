@@ -1,4 +1,4 @@
-//! The guest side of the allocator worlds, one body for both versions: the conversions from
+//! The guest side of the allocator worlds, one body for every version: the conversions from
 //! the generated types and the `Guest` implementation over any [`AllocatorPolicy`]. Each
 //! version's module brings its bindings into scope as `w` and says how a round's offers are
 //! answered.
@@ -6,13 +6,37 @@
 use std::cell::Cell;
 
 std::thread_local! {
-    /// The number of resource kinds (`options.resource-kinds`), set by `initialize`.
+    /// The number of resource kinds (`options.resource-kinds`), set by `initialize` and grown
+    /// by `add-resource-kinds`.
     pub(crate) static SLOTS: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Implements the conversions and `w::Guest` for the `w` in scope; `allocate` answers
-/// `$round(policy, now_ms)`, of type `$answer` (`$empty` before `init`).
+/// `$round(policy, now_ms)`, of type `$answer` (`$empty` before `init`). With `reserved`
+/// (version 3) the kinds carry `reserved-for` and `add-resource-kinds` is exported; before it
+/// every kind is unreserved.
 macro_rules! allocator_guest {
+    (reserved, $answer:ty, $empty:expr, $round:path) => {
+        impl From<w::ResourceKind> for a::ResourceKind {
+            fn from(v: w::ResourceKind) -> Self {
+                a::ResourceKind {
+                    name: v.name,
+                    revocable: v.revocable,
+                    reserved_for: v.reserved_for,
+                }
+            }
+        }
+
+        $crate::allocator_guest::allocator_guest!(@calls $answer, $empty, $round, {
+            fn add_resource_kinds(kinds: Vec<w::ResourceKind>) {
+                let added = kinds.len();
+                let kinds: Vec<a::ResourceKind> = all(kinds);
+                with_or_trap::<C, _>("add-resource-kinds", |p| p.add_resource_kinds(&kinds));
+                let slots = &$crate::allocator_guest::SLOTS;
+                slots.set(slots.get() + added);
+            }
+        });
+    };
     ($answer:ty, $empty:expr, $round:path) => {
         impl From<w::ResourceKind> for a::ResourceKind {
             fn from(v: w::ResourceKind) -> Self {
@@ -23,6 +47,10 @@ macro_rules! allocator_guest {
                 }
             }
         }
+
+        $crate::allocator_guest::allocator_guest!(@calls $answer, $empty, $round, {});
+    };
+    (@calls $answer:ty, $empty:expr, $round:path, { $($extra:tt)* }) => {
 
         impl From<w::Sorter> for a::Sorter {
             fn from(v: w::Sorter) -> Self {
@@ -101,6 +129,8 @@ macro_rules! allocator_guest {
             fn add_role(role: a::RoleId, name: String) {
                 with_or_trap::<C, _>("add-role", |p| p.add_role(role, &name));
             }
+
+            $($extra)*
 
             fn update_weights(weights: Vec<(a::RoleId, f64)>) {
                 with_or_trap::<C, _>("update-weights", |p| p.update_weights(&weights));

@@ -75,7 +75,7 @@
 //!
 //! | world | feature | trait | macro |
 //! |---|---|---|---|
-//! | `allocator` (`meseta:allocator@0.2.0`) | `allocator` | [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy) | [`export_allocator!`] |
+//! | `allocator` (`meseta:allocator@0.3.0`) | `allocator` | [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy) | [`export_allocator!`] |
 //! | `isolator` | `isolator` | [`IsolatorPolicy`](meseta_types::isolation::IsolatorPolicy) | [`export_isolator!`] |
 //! | `resource-estimator` | `resource-estimator` | [`EstimatorPolicy`](meseta_types::oversubscription::EstimatorPolicy) | [`export_resource_estimator!`] |
 //! | `qos-controller` | `qos-controller` | [`QosPolicy`](meseta_types::oversubscription::QosPolicy) | [`export_qos_controller!`] |
@@ -84,6 +84,7 @@
 //! | `master-hooks` (`meseta:modules@0.1.0`) | `master-hooks-v1` | [`MasterHooks`](meseta_types::hooks::MasterHooks) | [`export_master_hooks_v1!`] |
 //! | `agent-hooks` (`meseta:modules@0.1.0`) | `agent-hooks-v1` | [`AgentHooks`](meseta_types::hooks::AgentHooks) | [`export_agent_hooks_v1!`] |
 //! | `authorizer` (`meseta:authorizer@0.1.0`) | `authorizer` | [`AuthorizerPolicy`](meseta_types::authorization::AuthorizerPolicy) | [`export_authorizer!`] |
+//! | `allocator` (`meseta:allocator@0.2.0`) | `allocator-v2` | [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy) | [`export_allocator_v2!`] |
 //! | `allocator` (`meseta:modules@0.1.0`) | `allocator-v1` | [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy) | [`export_allocator_v1!`] |
 //!
 //! Enable exactly one world feature per module: the component then contains exactly that world.
@@ -99,16 +100,22 @@
 //! answer sends it once. In version 1 every call copies in whole records, the view methods read
 //! that copy, and the SDK applies the edit to send the whole list.
 //!
-//! # Allocators: the two versions
+//! # Allocators: the three versions
 //!
-//! Both export the same [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy). In
-//! version 2 the SDK sends a round's offers as columns: the ids of each offer, and its amounts
+//! All export the same [`AllocatorPolicy`](meseta_types::allocation::AllocatorPolicy). Version 3
+//! (`allocator`) is version 2 plus reserved resources: a
+//! [`ResourceKind`](meseta_types::allocation::ResourceKind) may be `reserved_for` a role, and
+//! [`add_resource_kinds`](meseta_types::allocation::AllocatorPolicy::add_resource_kinds) appends
+//! kinds to the table (the columns' width grows with it); the host faults a round that offers a
+//! reserved slot to a role other than its own or a sub-role. A version 1 or 2 module is given
+//! the initial (unreserved) kinds only and never `add_resource_kinds`. In
+//! versions 2 and 3 the SDK sends a round's offers as columns: the ids of each offer, and its amounts
 //! padded with zeros to the number of resource kinds (`Options::resource_kinds`) in one flat
 //! list; an offer with more amounts than there are kinds traps, naming its agent. In version 1
 //! each offer crosses as a record with its own list. The host checks the offers of both the
 //! same way.
 //!
-//! Version 2 runs a round through
+//! Versions 2 and 3 run a round through
 //! [`AllocatorPolicy::allocate_into`](meseta_types::allocation::AllocatorPolicy::allocate_into),
 //! which hands each offer over as the policy makes it: a policy that implements it (as
 //! `allocator-drf` does) writes its offers straight into the columns, with no vector allocated
@@ -176,6 +183,7 @@ pub use wit_bindgen;
     any(
         feature = "allocator",
         feature = "allocator-v1",
+        feature = "allocator-v2",
         feature = "isolator",
         feature = "resource-estimator",
         feature = "qos-controller",
@@ -202,10 +210,16 @@ pub mod agent_hooks;
 pub mod agent_hooks_v1;
 #[cfg(feature = "allocator")]
 pub mod allocator;
-#[cfg(any(feature = "allocator", feature = "allocator-v1"))]
+#[cfg(any(
+    feature = "allocator",
+    feature = "allocator-v1",
+    feature = "allocator-v2"
+))]
 mod allocator_guest;
 #[cfg(feature = "allocator-v1")]
 pub mod allocator_v1;
+#[cfg(feature = "allocator-v2")]
+pub mod allocator_v2;
 #[cfg(feature = "authorizer")]
 pub mod authorizer;
 #[cfg(feature = "isolator")]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use meseta_types::allocation::{
     AgentId, AgentInfo, AgentUsage, AllocatorPolicy, FrameworkId, FrameworkInfo, FrameworkUsage,
-    Offer, Options, RoleId,
+    Offer, Options, ResourceKind, RoleId, role_within,
 };
 use meseta_types::{Create, Parameters, Quantities, parameter};
 
@@ -23,6 +23,9 @@ pub enum Lie {
     TrapOnInitialize,
     /// Loops for ever in `allocate` (until the host's deadline stops it).
     Spin,
+    /// Offers the first agent's amounts of every reserved slot to the first framework, whatever
+    /// role they are reserved for.
+    ReservedElsewhere,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -37,8 +40,11 @@ pub struct LiarAllocator {
     pub lie: Lie,
     agents: BTreeMap<AgentId, Agent>,
     frameworks: Vec<(FrameworkId, RoleId)>,
-    /// The number of resource kinds (`initialize`).
+    /// The number of resource kinds (`initialize`, then `add_resource_kinds`).
     slots: usize,
+    /// Per slot, the role it is reserved for (`None`: unreserved).
+    reserved: Vec<Option<RoleId>>,
+    names: BTreeMap<RoleId, String>,
 }
 
 impl Create for LiarAllocator {
@@ -52,10 +58,11 @@ impl Create for LiarAllocator {
             "wide" => Lie::Wide,
             "trap-on-initialize" => Lie::TrapOnInitialize,
             "spin" => Lie::Spin,
+            "reserved-elsewhere" => Lie::ReservedElsewhere,
             other => {
                 return Err(format!(
                     "unknown lie '{other}' (expected honest, oversized, unknown-framework, \
-                     double, negative, wide, trap-on-initialize or spin)"
+                     double, negative, wide, trap-on-initialize, spin or reserved-elsewhere)"
                 ));
             }
         };
@@ -64,6 +71,8 @@ impl Create for LiarAllocator {
             agents: BTreeMap::new(),
             frameworks: Vec::new(),
             slots: 0,
+            reserved: Vec::new(),
+            names: BTreeMap::new(),
         })
     }
 }
@@ -77,6 +86,18 @@ impl LiarAllocator {
             resources,
         }
     }
+
+    /// Whether `role` may be offered slot `i` (unreserved, or reserved for it or an ancestor).
+    fn may_take(&self, role: RoleId, i: usize) -> bool {
+        match self.reserved.get(i).copied().flatten() {
+            None => true,
+            Some(r) if r == role => true,
+            Some(r) => match (self.names.get(&role), self.names.get(&r)) {
+                (Some(name), Some(reserved)) => role_within(name, reserved),
+                _ => false,
+            },
+        }
+    }
 }
 
 impl AllocatorPolicy for LiarAllocator {
@@ -86,8 +107,15 @@ impl AllocatorPolicy for LiarAllocator {
             panic!("test-allocator-liar: trap-on-initialize");
         }
         self.slots = options.resource_kinds.len();
+        self.reserved = options.resource_kinds.iter().map(|k| k.reserved_for).collect();
     }
-    fn add_role(&mut self, _role: RoleId, _name: &str) {}
+    fn add_role(&mut self, role: RoleId, name: &str) {
+        self.names.insert(role, name.to_string());
+    }
+    fn add_resource_kinds(&mut self, kinds: &[ResourceKind]) {
+        self.slots += kinds.len();
+        self.reserved.extend(kinds.iter().map(|k| k.reserved_for));
+    }
     fn update_weights(&mut self, _weights: &[(RoleId, f64)]) {}
     fn update_quota(&mut self, _role: RoleId, _guarantees: Quantities, _limits: Quantities) {}
 
@@ -181,9 +209,17 @@ impl AllocatorPolicy for LiarAllocator {
         match self.lie {
             Lie::Honest => {
                 let mut offers = Vec::new();
+                let others: Vec<usize> = (0..self.reserved.len())
+                    .filter(|&i| !self.may_take(first.1, i))
+                    .collect();
                 for (id, agent) in &mut self.agents {
                     let mut free = agent.total.clone();
                     free.subtract(&agent.allocated);
+                    for &i in &others {
+                        if let Some(v) = free.0.get_mut(i) {
+                            *v = 0.0;
+                        }
+                    }
                     if !free.is_empty() {
                         agent.allocated.add(&free);
                         offers.push(Self::offer(first, *id, free));
@@ -225,6 +261,18 @@ impl AllocatorPolicy for LiarAllocator {
             Lie::Negative => first_agent
                 .map(|(id, total)| {
                     Self::offer(first, id, Quantities(vec![-1.0; total.len().max(1)]))
+                })
+                .into_iter()
+                .collect(),
+            Lie::ReservedElsewhere => first_agent
+                .map(|(id, total)| {
+                    let mut reserved = Quantities::zeros(self.slots);
+                    for (i, r) in self.reserved.iter().enumerate() {
+                        if let (Some(_), Some(v)) = (r, reserved.0.get_mut(i)) {
+                            *v = total.get(i);
+                        }
+                    }
+                    Self::offer(first, id, reserved)
                 })
                 .into_iter()
                 .collect(),
@@ -287,11 +335,7 @@ mod tests {
         let mut wide = liar("wide");
         wide.initialize(Options {
             resource_kinds: ["cpus", "mem"]
-                .map(|name| ResourceKind {
-                    name: name.into(),
-                    revocable: false,
-                    reserved_for: None,
-                })
+                .map(|name| ResourceKind::unreserved(name, false))
                 .to_vec(),
             allocation_interval_ms: 1000,
             min_allocatable: vec![],
@@ -303,5 +347,38 @@ mod tests {
             Quantities(vec![1.0, 0.0, 0.0])
         );
         assert!(LiarAllocator::create(&[("lie".into(), "truth".into())]).is_err());
+    }
+
+    #[test]
+    fn honest_leaves_other_roles_reservations_and_reserved_elsewhere_takes_them() {
+        let kinds = |l: &mut LiarAllocator| {
+            l.initialize(Options {
+                resource_kinds: ["cpus", "mem"]
+                    .map(|name| ResourceKind::unreserved(name, false))
+                    .to_vec(),
+                allocation_interval_ms: 1000,
+                min_allocatable: vec![],
+                fairness_excluded: vec![],
+                sorter: Sorter::Drf,
+            });
+            l.add_role(3, "ops");
+            l.add_role(4, "eng");
+            l.add_resource_kinds(&[ResourceKind {
+                name: "cpus".into(),
+                revocable: false,
+                reserved_for: Some(4),
+            }]);
+            l.update_agent(1, Quantities(vec![4.0, 1024.0, 2.0]));
+        };
+        let mut honest = liar("honest");
+        kinds(&mut honest);
+        let offers = honest.allocate(0);
+        assert_eq!(offers[0].resources, Quantities(vec![4.0, 1024.0, 0.0]));
+        let mut lying = liar("reserved-elsewhere");
+        kinds(&mut lying);
+        assert_eq!(
+            lying.allocate(0)[0].resources,
+            Quantities(vec![0.0, 0.0, 2.0])
+        );
     }
 }

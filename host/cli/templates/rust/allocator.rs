@@ -4,7 +4,8 @@
 //! Each round, every active agent with free resources (as much as `min_allocatable` asks) is
 //! offered whole to the framework-role pair with the lowest dominant share among those that may
 //! take it: the framework is active, the role is not suppressed, and no decline filter covers
-//! the agent. Revocable slots go only to frameworks with the revocable-resources capability. The
+//! the agent. Revocable slots go only to frameworks with the revocable-resources capability, and
+//! slots reserved for a role only to that role and its sub-roles (`eng/backend` for `eng`). The
 //! host checks every offer (known ids, within the agent's free resources, never twice), so the
 //! policy keeps exactly the books the host keeps: offers and `used` count as held until
 //! `recover_resources` gives them back.
@@ -17,7 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use meseta_types::allocation::{
     AgentId, AgentInfo, AgentUsage, AllocatorPolicy, Capabilities, FrameworkId, FrameworkInfo,
-    FrameworkUsage, Offer, Options, RoleId,
+    FrameworkUsage, Offer, Options, ResourceKind, RoleId, role_within,
 };
 use meseta_types::{Create, Parameters, Quantities};
 
@@ -38,6 +39,9 @@ struct Agent {
 #[derive(Default)]
 pub struct Policy {
     revocable_slots: Vec<bool>,
+    /// Per slot, the role its resources are reserved for (`None`: unreserved).
+    reserved_slots: Vec<Option<RoleId>>,
+    role_names: HashMap<RoleId, String>,
     min_allocatable: Vec<Vec<f64>>,
     excluded: HashSet<usize>,
     frameworks: BTreeMap<FrameworkId, Framework>,
@@ -66,6 +70,9 @@ impl Policy {
             .held
             .entry((agent, framework, role))
             .or_insert_with(|| vec![0.0; n]);
+        if held.len() < amounts.len() {
+            held.resize(amounts.len(), 0.0); // kinds were added since
+        }
         for (h, v) in held.iter_mut().zip(amounts) {
             *h += v;
         }
@@ -124,6 +131,21 @@ impl Policy {
             .collect()
     }
 
+    /// Whether `role` may be offered slot `i`: unreserved, or reserved for the role or one of
+    /// its ancestors.
+    fn may_take(&self, role: RoleId, i: usize) -> bool {
+        match self.reserved_slots.get(i).copied().flatten() {
+            None => true,
+            Some(r) => {
+                r == role
+                    || matches!(
+                        (self.role_names.get(&role), self.role_names.get(&r)),
+                        (Some(name), Some(reserved)) if role_within(name, reserved)
+                    )
+            }
+        }
+    }
+
     fn drop_filters(&mut self, keep: impl Fn(&(FrameworkId, RoleId, AgentId)) -> bool) {
         self.filters.retain(|k, _| keep(k));
     }
@@ -132,11 +154,20 @@ impl Policy {
 impl AllocatorPolicy for Policy {
     fn initialize(&mut self, options: Options) {
         self.revocable_slots = options.resource_kinds.iter().map(|k| k.revocable).collect();
+        self.reserved_slots = options.resource_kinds.iter().map(|k| k.reserved_for).collect();
         self.min_allocatable = options.min_allocatable.into_iter().map(|q| q.0).collect();
         self.excluded = options.fairness_excluded.iter().map(|i| *i as usize).collect();
     }
 
-    fn add_role(&mut self, _role: RoleId, _name: &str) {}
+    fn add_role(&mut self, role: RoleId, name: &str) {
+        self.role_names.insert(role, name.to_string());
+    }
+
+    /// New slots (for example reserved for a role): later vectors may be that wide.
+    fn add_resource_kinds(&mut self, kinds: &[ResourceKind]) {
+        self.revocable_slots.extend(kinds.iter().map(|k| k.revocable));
+        self.reserved_slots.extend(kinds.iter().map(|k| k.reserved_for));
+    }
 
     fn update_weights(&mut self, _weights: &[(RoleId, f64)]) {}
 
@@ -329,7 +360,14 @@ impl AllocatorPolicy for Policy {
                 let amounts: Vec<f64> = free
                     .iter()
                     .zip(&self.revocable_slots)
-                    .map(|(v, r)| if *r && !revocable { 0.0 } else { *v })
+                    .enumerate()
+                    .map(|(i, (v, r))| {
+                        if (*r && !revocable) || !self.may_take(role, i) {
+                            0.0
+                        } else {
+                            *v
+                        }
+                    })
                     .collect();
                 if !self.allocatable(&amounts) {
                     continue;
@@ -355,13 +393,14 @@ meseta_sdk::export_allocator!(Policy);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use meseta_types::allocation::{ResourceKind, Sorter};
+    use meseta_types::allocation::Sorter;
 
     fn cluster() -> Policy {
         let mut p = Policy::create(&[]).unwrap();
         let kind = |name: &str| ResourceKind {
             name: name.into(),
             revocable: false,
+            reserved_for: None,
         };
         p.initialize(Options {
             resource_kinds: vec![kind("cpus"), kind("mem")],
@@ -413,5 +452,32 @@ mod tests {
         }
         assert!(p.allocate(500).is_empty());
         assert_eq!(p.allocate(1000).len(), 2);
+    }
+
+    #[test]
+    fn slots_reserved_for_another_role_are_not_offered() {
+        let mut p = cluster();
+        p.add_role(0, "ops");
+        p.add_role(1, "eng");
+        p.add_resource_kinds(&[ResourceKind {
+            name: "cpus".into(),
+            revocable: false,
+            reserved_for: Some(1),
+        }]);
+        p.update_agent(0, Quantities(vec![4.0, 4096.0, 2.0]));
+        let offers = p.allocate(0);
+        assert!(offers.iter().all(|o| o.resources.0.get(2).copied().unwrap_or(0.0) == 0.0));
+        let info = FrameworkInfo {
+            name: "eng".into(),
+            roles: vec![1],
+            capabilities: Capabilities(0),
+        };
+        p.add_framework(2, info, &[], true, &[]);
+        let offers = p.allocate(1000);
+        let got: Vec<_> = offers
+            .iter()
+            .map(|o| (o.framework, o.agent, o.resources.0.clone()))
+            .collect();
+        assert_eq!(got, vec![(2, 0, vec![0.0, 0.0, 2.0])]);
     }
 }

@@ -125,12 +125,15 @@ impl ToAgent {
 #[derive(Clone, Debug)]
 pub enum AllocatorCall {
     Initialize(alloc::Options),
-    /// Slots appended to the slot table (resources reserved for a new role).
-    AddResourceKinds(Vec<alloc::ResourceKind>),
     AddRole {
         role: RoleId,
         name: String,
     },
+    /// Appends kinds to the allocator's slot table (`meseta:allocator@0.3.0`
+    /// `add-resource-kinds`), typically slots reserved for a role with no slots yet. Every
+    /// role a kind is `reserved_for` must have been named by `AddRole` before. Later vectors
+    /// may be as wide as the new table; shorter ones mean 0 in the slots they lack.
+    AddResourceKinds(Vec<alloc::ResourceKind>),
     UpdateWeights(Vec<(RoleId, f64)>),
     UpdateQuota {
         role: RoleId,
