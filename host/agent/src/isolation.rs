@@ -729,3 +729,28 @@ mod tests {
         assert_eq!(a.cpus_limit, Some(0.5));
     }
 }
+
+#[cfg(test)]
+mod volume_tests {
+    use super::*;
+
+    #[test]
+    fn modules_are_not_told_a_volumes_disk() {
+        let mut volume = Resource::scalar("disk", 100.0);
+        volume.disk = Some(meseta_types::resources::PersistentVolume {
+            id: "pg".into(),
+            container_path: "data".into(),
+            ..Default::default()
+        });
+        let all = vec![
+            Resource::scalar("disk", 5.0),
+            volume,
+            Resource::scalar("cpus", 1.0),
+        ];
+        let seen = sandbox_resources(&all);
+        assert_eq!(
+            seen,
+            vec![Resource::scalar("disk", 5.0), Resource::scalar("cpus", 1.0)]
+        );
+    }
+}

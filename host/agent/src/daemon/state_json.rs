@@ -264,7 +264,7 @@ pub fn state(d: &Shared) -> Value {
         "port": d.address.port(),
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "TASK_KILLING_STATE"],
         "resources": resources_object(&total),
-        "reserved_resources": reserved_by_role(&total, |rs| resources_object(rs)),
+        "reserved_resources": reserved_by_role(&total, resources_object),
         "reserved_resources_full": reserved_by_role(&total, |rs| json!(meseta_api::convert::resources_to_wire(rs))),
         "unreserved_resources": resources_object(&unreserved),
         "unreserved_resources_full": meseta_api::convert::resources_to_wire(&unreserved),
