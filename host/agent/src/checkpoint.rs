@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! <work_dir>/meta/boot_id                              the boot the checkpoints were taken in
+//! <work_dir>/meta/resources/resources.info             checkpointed resources (see
+//!                                                      [`crate::volumes`]); not per agent id
 //! <work_dir>/meta/slaves/latest                        the agent id (a file holding it)
 //! <work_dir>/meta/slaves/<aid>/slave.info              AgentInfo (JSON)
 //!   frameworks/<fid>/framework.info                    FrameworkInfo (JSON)

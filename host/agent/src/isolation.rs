@@ -108,6 +108,19 @@ pub struct Prepared {
     pub cgroups: Vec<PathBuf>,
 }
 
+/// What isolator modules are told a container holds: its resources without its persistent
+/// volumes. A module sees resources without their disk info, so it would count a volume's
+/// size as sandbox disk (`isolator-disk` limits the sandbox to it); volumes are accounted
+/// apart from the sandbox, as in Mesos (their data is behind a link the sandbox's measure
+/// does not follow).
+pub fn sandbox_resources(resources: &[Resource]) -> Vec<Resource> {
+    resources
+        .iter()
+        .filter(|r| r.disk.is_none())
+        .cloned()
+        .collect()
+}
+
 /// The container as isolators see it.
 #[derive(Clone, Debug, Default)]
 pub struct ContainerInfo {
@@ -312,7 +325,7 @@ impl Isolation {
             name: container.to_string(),
             framework_id: info.framework_id.clone(),
             executor_id: info.executor_id.clone(),
-            resources: info.resources.clone(),
+            resources: sandbox_resources(&info.resources),
             user: info.user.clone(),
         };
         let result = self.prepare_each(&live, &config, &info.sandbox);
@@ -454,9 +467,10 @@ impl Isolation {
         let mut live = lock(&live);
         live.info.resources = resources.to_vec();
         let id = live.id;
+        let resources = sandbox_resources(resources);
         for (i, slot) in live.instances.iter_mut().enumerate() {
             let Some(instance) = slot else { continue };
-            match instance.update(id, resources) {
+            match instance.update(id, &resources) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(isolator = %self.name_of(i), error = %e, "update refused")
@@ -713,5 +727,30 @@ mod tests {
         });
         assert_eq!(a.mem_rss_bytes, Some(1));
         assert_eq!(a.cpus_limit, Some(0.5));
+    }
+}
+
+#[cfg(test)]
+mod volume_tests {
+    use super::*;
+
+    #[test]
+    fn modules_are_not_told_a_volumes_disk() {
+        let mut volume = Resource::scalar("disk", 100.0);
+        volume.disk = Some(meseta_types::resources::PersistentVolume {
+            id: "pg".into(),
+            container_path: "data".into(),
+            ..Default::default()
+        });
+        let all = vec![
+            Resource::scalar("disk", 5.0),
+            volume,
+            Resource::scalar("cpus", 1.0),
+        ];
+        let seen = sandbox_resources(&all);
+        assert_eq!(
+            seen,
+            vec![Resource::scalar("disk", 5.0), Resource::scalar("cpus", 1.0)]
+        );
     }
 }

@@ -12,6 +12,8 @@
 //! - [`tracking`]: each container's own freezer cgroup, so that everything it starts (even in
 //!   a new session) dies with it.
 //! - [`resources`]: the resources the agent advertises (detected, then `--resources`).
+//! - [`volumes`]: the checkpointed resources (dynamic reservations, persistent volumes) the
+//!   master sends, the total they make, the volumes' directories and how a task sees one.
 //! - [`checkpoint`]: Mesos' `meta/` checkpoint layout (infos, pids, status update streams),
 //!   read back when a restarted agent recovers.
 //! - [`supervisor`]: the `meseta supervise` process between the agent and a container, which
@@ -38,13 +40,14 @@ pub mod sandbox;
 pub mod supervisor;
 mod sys;
 pub mod tracking;
+pub mod volumes;
 
 pub use containerizer::{
     ContainerHandle, Containerizer, ExitStatus, TaskState, Termination, signal_name,
 };
 pub use daemon::{Agent, AgentConfig, AgentError, RecoverMode};
 pub use launcher::{CommandSpec, ContainerConfig, LaunchError};
-pub use resources::{DetectError, agent_resources, detect};
+pub use resources::{DetectError, agent_resources, agent_resources_for_role, detect};
 pub use sandbox::{
     FileError, FileInfo, PathError, ReadChunk, SandboxError, SandboxIds, SandboxLayout, browse,
     read_range, resolve_sandbox_path,

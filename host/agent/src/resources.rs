@@ -11,13 +11,19 @@
 //!   could not recover its tasks.
 //! - `ports`: `[31000-32000]`.
 //!
+//! With `--default_role`, every resource that names no role (detected ones included) is
+//! statically reserved for that role, as in Mesos.
+//!
 //! Any other resource comes only from `--resources`. A name given in `--resources` replaces the
 //! detected value entirely (all its entries, whatever their roles).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use meseta_types::resources::{Resource, ResourceValue, ValueRange, parse_resources};
+use meseta_types::resources::{
+    Reservation, Resource, ResourceValue, ValueRange, parse_resources_with_default_role,
+    validate_role,
+};
 
 use crate::sys;
 
@@ -38,6 +44,8 @@ pub const DETECTED: [&str; 4] = ["cpus", "mem", "disk", "ports"];
 pub enum DetectError {
     #[error("invalid --resources: {0}")]
     Flag(String),
+    #[error("invalid --default_role: {0}")]
+    DefaultRole(String),
     #[error("cannot determine the number of cpus: {0}")]
     Cpus(#[source] io::Error),
     #[error("cannot determine total memory: {0}")]
@@ -75,11 +83,12 @@ fn detect_one(name: &str, work_dir: &Path) -> Result<Resource, DetectError> {
             Resource::scalar("disk", (after_reserve(total, 10 * GB) / MB) as f64)
         }
         _ => Resource {
- reservations: Vec::new(), disk: None,
             name: "ports".to_string(),
             value: ResourceValue::Ranges(vec![DEFAULT_PORTS]),
             role: None,
             revocable: false,
+            reservations: Vec::new(),
+            disk: None,
         },
     })
 }
@@ -115,8 +124,25 @@ pub fn detect(work_dir: &Path) -> Result<Vec<Resource>, DetectError> {
 /// first in that order (or the flag's entries in their place), then the flag's other names in
 /// the flag's order.
 pub fn agent_resources(work_dir: &Path, flag: Option<&str>) -> Result<Vec<Resource>, DetectError> {
+    agent_resources_for_role(work_dir, flag, None)
+}
+
+/// [`agent_resources`] with Mesos' `--default_role`: every resource that names no role in
+/// `flag`, and every detected one, is statically reserved for `default_role` (`None` or `*`:
+/// unreserved). `name(*)` in `flag` stays unreserved.
+pub fn agent_resources_for_role(
+    work_dir: &Path,
+    flag: Option<&str>,
+    default_role: Option<&str>,
+) -> Result<Vec<Resource>, DetectError> {
+    if let Some(role) = default_role {
+        validate_role(role).map_err(DetectError::DefaultRole)?;
+    }
+    let default_role = default_role.filter(|r| *r != "*");
     let overrides = match flag {
-        Some(text) => parse_resources(text).map_err(DetectError::Flag)?,
+        Some(text) => {
+            parse_resources_with_default_role(text, default_role).map_err(DetectError::Flag)?
+        }
         None => Vec::new(),
     };
     let mut out = Vec::new();
@@ -124,7 +150,16 @@ pub fn agent_resources(work_dir: &Path, flag: Option<&str>) -> Result<Vec<Resour
         if overrides.iter().any(|r| r.name == name) {
             out.extend(overrides.iter().filter(|r| r.name == name).cloned());
         } else {
-            out.push(detect_one(name, work_dir)?);
+            let detected = detect_one(name, work_dir)?;
+            let stack = default_role
+                .map(|role| {
+                    vec![Reservation {
+                        role: role.to_string(),
+                        ..Reservation::default()
+                    }]
+                })
+                .unwrap_or_default();
+            out.push(detected.with_stack(stack));
         }
     }
     out.extend(

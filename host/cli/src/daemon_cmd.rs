@@ -160,6 +160,15 @@ pub struct AgentArgs {
     /// is detected.
     #[arg(long, env = "MESETA_RESOURCES")]
     resources: Option<String>,
+    /// The role every resource that names none (detected ones included) is statically
+    /// reserved for; `*`: unreserved (Mesos' `--default_role`).
+    #[arg(
+        long = "default_role",
+        alias = "default-role",
+        env = "MESETA_DEFAULT_ROLE",
+        default_value = "*"
+    )]
+    default_role: String,
     /// Attributes to advertise: `rack:r1;zone:west`.
     #[arg(long, env = "MESETA_ATTRIBUTES")]
     attributes: Option<String>,
@@ -947,6 +956,7 @@ fn agent_config(
         http: meseta_http::Limits::default(),
         work_dir,
         resources: args.resources.clone(),
+        default_role: Some(args.default_role.clone()),
         attributes: args.attributes.clone(),
         executor_shutdown_grace_period: args.executor_shutdown_grace_period,
         executor_registration_timeout: args.executor_registration_timeout,

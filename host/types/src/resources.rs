@@ -110,9 +110,58 @@ pub fn scalar_total(resources: &[Resource], name: &str) -> f64 {
         .sum()
 }
 
+/// Whether `role` is a valid Mesos role name (Mesos' `roles::validate`): `*`, or `/`-separated
+/// components, none empty, `.`, `..` or `*`, none starting with `-`, and no tab, line feed,
+/// vertical tab, form feed, carriage return, space or DEL anywhere; no leading or trailing `/`.
+pub fn validate_role(role: &str) -> Result<(), String> {
+    if role == "*" {
+        return Ok(());
+    }
+    if role.is_empty() {
+        return Err("a role name must not be empty".into());
+    }
+    if role.starts_with('/') || role.ends_with('/') {
+        return Err(format!("role '{role}' must not start or end with '/'"));
+    }
+    if let Some(c) = role
+        .chars()
+        .find(|c| matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r' | ' ' | '\x7f'))
+    {
+        return Err(format!(
+            "role '{role}' contains the invalid character {c:?} (no whitespace or DEL)"
+        ));
+    }
+    for part in role.split('/') {
+        if part.is_empty() {
+            return Err(format!("role '{role}' has an empty component ('//')"));
+        }
+        if part == "." || part == ".." || part == "*" {
+            return Err(format!(
+                "role '{role}' has the component '{part}' ('.', '..' and '*' are not allowed)"
+            ));
+        }
+        if part.starts_with('-') {
+            return Err(format!(
+                "role '{role}' has the component '{part}', which starts with '-'"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses Mesos' resource text, `cpus:14;mem(eng):1024;ports:[31000-32000]`, into resources.
 /// `name(role)` is a static reservation for `role`.
 pub fn parse_resources(text: &str) -> Result<Vec<Resource>, String> {
+    parse_resources_with_default_role(text, None)
+}
+
+/// [`parse_resources`], with the resources that name no role statically reserved for
+/// `default_role` (Mesos' `--default_role`; `None` or `*`: unreserved). `name(*)` stays
+/// unreserved. Every role is checked with [`validate_role`].
+pub fn parse_resources_with_default_role(
+    text: &str,
+    default_role: Option<&str>,
+) -> Result<Vec<Resource>, String> {
     let mut out = Vec::new();
     for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, value) = part
@@ -148,7 +197,12 @@ pub fn parse_resources(text: &str) -> Result<Vec<Resource>, String> {
             }
             ResourceValue::Scalar(v)
         };
-        let role = role.filter(|r| r != "*");
+        if let Some(role) = &role {
+            validate_role(role).map_err(|e| format!("resource '{name}': {e}"))?;
+        }
+        let role = role
+            .or_else(|| default_role.map(str::to_string))
+            .filter(|r| r != "*");
         let resource = Resource {
             name: name.to_string(),
             value,
@@ -228,10 +282,34 @@ mod tests {
                 .unwrap_err()
                 .contains("name:value")
         );
+        let d =
+            parse_resources_with_default_role("cpus:2;mem(*):3;disk(a/b):4", Some("eng")).unwrap();
+        assert_eq!(d[0].role.as_deref(), Some("eng"));
+        assert_eq!(d[0].stack()[0].kind, ReservationKind::Static);
+        assert_eq!(d[1].role, None);
+        assert_eq!(d[2].role.as_deref(), Some("a/b"));
+        assert!(
+            parse_resources("cpus(a b):1")
+                .unwrap_err()
+                .contains("'a b'")
+        );
         assert!(
             parse_resources("cpus:-1")
                 .unwrap_err()
                 .contains("non-negative")
         );
+    }
+
+    #[test]
+    fn roles_follow_mesos() {
+        for ok in ["*", "eng", "eng/backend", "a.b", "a-b", "x/y/z"] {
+            assert!(validate_role(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "/eng", "eng/", "a//b", ".", "..", "a/../b", "a/*", "-a", "a/-b", "a b", "a\tb",
+            "a\u{7f}",
+        ] {
+            assert!(validate_role(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -13,6 +13,12 @@
 //! * `usage` reports `disk_limit_bytes` and `disk_used_bytes`.
 //!
 //! A container without `disk` resources is measured but never limited.
+//!
+//! Persistent volumes are accounted apart from the sandbox, as in Mesos: a `disk` resource
+//! with a volume does not count towards the sandbox's limit, and the volume's data does not
+//! count as the sandbox's usage (the volume appears in the sandbox as a symbolic link, which
+//! is not followed; the module could not see past it anyway). The module does not measure the
+//! volumes themselves.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +32,17 @@ use meseta_types::resources::{Resource, scalar_total};
 use meseta_types::{Create, Parameters, parameter};
 
 const MB: f64 = 1024.0 * 1024.0;
+
+/// The sandbox's own `disk`: the container's `disk` scalars that are not persistent volumes
+/// (`None` when there is none).
+fn sandbox_disk(resources: &[Resource]) -> Option<u64> {
+    let sandbox: Vec<Resource> = resources
+        .iter()
+        .filter(|r| r.name == "disk" && r.disk.is_none() && r.as_scalar().is_some())
+        .cloned()
+        .collect();
+    (!sandbox.is_empty()).then(|| (scalar_total(&sandbox, "disk") * MB) as u64)
+}
 
 #[derive(Clone, Debug, PartialEq)]
 struct Container {
@@ -136,11 +153,7 @@ impl IsolatorPolicy for DiskIsolator {
         config: &ContainerConfig,
         _cg: &mut dyn Cgroups,
     ) -> Result<LaunchInfo, String> {
-        let has_disk = config
-            .resources
-            .iter()
-            .any(|r| r.name == "disk" && r.as_scalar().is_some());
-        let limit = has_disk.then(|| (scalar_total(&config.resources, "disk") * MB) as u64);
+        let limit = sandbox_disk(&config.resources);
         self.containers.insert(
             config.container,
             Container {
@@ -162,8 +175,8 @@ impl IsolatorPolicy for DiskIsolator {
             .containers
             .get_mut(&container)
             .ok_or_else(|| format!("unknown container {container}"))?;
-        if resources.iter().any(|r| r.name == "disk") {
-            c.limit = Some((scalar_total(resources, "disk") * MB) as u64);
+        if let Some(limit) = sandbox_disk(resources) {
+            c.limit = Some(limit);
         }
         Ok(())
     }
@@ -309,6 +322,50 @@ mod tests {
         lax.prepare(&config(3, 1.0), &mut NoCg).unwrap();
         assert_eq!(lax.watch(3, &mut NoCg), None);
         assert!(lax.usage(3, &mut NoCg).unwrap().disk_used_bytes.unwrap() > 1024 * 1024);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn persistent_volumes_count_neither_in_the_limit_nor_in_the_usage() {
+        let dir = std::env::temp_dir().join(format!("isolator-disk-v-{}", std::process::id()));
+        let sandbox = dir.join("sandbox");
+        let volume = dir.join("volume");
+        std::fs::create_dir_all(&sandbox).unwrap();
+        std::fs::create_dir_all(&volume).unwrap();
+        std::fs::write(volume.join("data"), vec![0u8; 3 * 1024 * 1024]).unwrap();
+        std::fs::write(sandbox.join("own"), vec![0u8; 1000]).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&volume, sandbox.join("data")).unwrap();
+        let mut v = Resource::scalar("disk", 100.0);
+        v.disk = Some(meseta_types::resources::PersistentVolume {
+            id: "pg".into(),
+            container_path: "data".into(),
+            ..Default::default()
+        });
+        let mut iso = isolator(&sandbox, "0ms");
+        let cfg = ContainerConfig {
+            container: 4,
+            resources: vec![Resource::scalar("disk", 1.0), v.clone()],
+            ..Default::default()
+        };
+        iso.prepare(&cfg, &mut NoCg).unwrap();
+        // 3 MB in the volume, 1 MB of sandbox: no limitation
+        assert_eq!(iso.watch(4, &mut NoCg), None);
+        let s = iso.usage(4, &mut NoCg).unwrap();
+        assert_eq!(s.disk_limit_bytes, Some(1024 * 1024));
+        // the sandbox's file and the link itself, not what it points to
+        assert!(s.disk_used_bytes.unwrap() < 2000, "{s:?}");
+        // a container with only a volume has no sandbox limit
+        iso.prepare(
+            &ContainerConfig {
+                container: 5,
+                resources: vec![v],
+                ..Default::default()
+            },
+            &mut NoCg,
+        )
+        .unwrap();
+        assert_eq!(iso.usage(5, &mut NoCg).unwrap().disk_limit_bytes, None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

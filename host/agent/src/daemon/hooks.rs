@@ -125,7 +125,7 @@ fn agent_view(d: &Shared, st: &super::model::State) -> h::AgentInfo {
         agent_id: st.agent_id.clone().unwrap_or_default(),
         hostname: st.hostname.clone(),
         port: u32::from(d.address.port()),
-        resources: d.resources.clone(),
+        resources: d.total(),
         attributes: d.attributes.clone(),
     }
 }

@@ -16,6 +16,8 @@
 //! - `executor_api`: `POST /api/v1/executor` (SUBSCRIBE streams, UPDATE, MESSAGE).
 //! - `state_json`: the JSON of `/slave(1)/state` and `/metrics/snapshot`.
 //! - `hooks`: the call sites of the agent's hook modules.
+//! - `persistent`: the master's `checkpoint_resources` (dynamic reservations, persistent
+//!   volumes; see [`crate::volumes`]) and the volumes of containers.
 //! - `recovery`: the checkpoints written as the agent runs (frameworks that checkpoint), and
 //!   recovery on start: same agent id, recovered containers, replayed update streams.
 //!
@@ -29,6 +31,7 @@ mod leader;
 mod master_link;
 mod model;
 mod oversubscription;
+mod persistent;
 mod recovery;
 mod server;
 mod state_json;
@@ -88,6 +91,9 @@ pub struct AgentConfig {
     pub work_dir: PathBuf,
     /// `--resources` text; the rest is detected (see [`crate::agent_resources`]).
     pub resources: Option<String>,
+    /// `--default_role` (`*`, unreserved, when `None`): the role every resource that names
+    /// none, detected ones included, is statically reserved for.
+    pub default_role: Option<String>,
     /// `--attributes` text (`rack:r1;zone:z2`).
     pub attributes: Option<String>,
     /// `--executor_shutdown_grace_period` (5 s): the default kill grace of a task, and how long
@@ -219,6 +225,7 @@ impl Default for AgentConfig {
             http: meseta_http::Limits::default(),
             work_dir: PathBuf::from("/var/lib/meseta/agent"),
             resources: None,
+            default_role: None,
             attributes: None,
             executor_shutdown_grace_period: Duration::from_secs(5),
             executor_registration_timeout: Duration::from_secs(60),
@@ -273,6 +280,8 @@ pub enum AgentError {
     Hook(String),
     #[error("cannot recover the agent's checkpoints: {0}")]
     Recovery(#[from] crate::checkpoint::CheckpointError),
+    #[error("cannot recover the checkpointed resources (reservations, persistent volumes): {0}")]
+    Volumes(#[from] crate::volumes::VolumeError),
     #[error(
         "incompatible agent info detected: the checkpointed agent {id} had {old}, this agent has {new}; \
          to start as a new agent (its checkpointed tasks are not recovered), \
@@ -311,9 +320,11 @@ pub(crate) struct Daemon {
     pub client: master_link::HttpClient,
     /// Status updates on their way to the master (batched, see `master_link::post_status`).
     pub statuses: master_link::StatusQueue,
-    /// What the agent advertises (after `--resources`).
-    pub resources: Vec<meseta_types::resources::Resource>,
-    pub wire_resources: Vec<Resource>,
+    /// The agent's static resources (`--resources`, detected, `--default_role`, hooks).
+    pub static_resources: Vec<meseta_types::resources::Resource>,
+    /// What the agent advertises: the static resources with the checkpointed ones applied.
+    /// Locked after the state's mutex when both are needed, never the other way round.
+    totals: Mutex<Totals>,
     pub attributes: Vec<meseta_types::resources::Attribute>,
     pub wire_attributes: Vec<Attribute>,
     /// The agent id once registered.
@@ -331,9 +342,69 @@ pub(crate) struct Daemon {
 
 pub(crate) type Shared = Arc<Daemon>;
 
+/// The checkpointed resources and the total they make (see [`crate::volumes`]).
+pub(crate) struct Totals {
+    /// Every dynamically reserved resource and persistent volume, as the master last sent.
+    pub checkpointed: Vec<meseta_types::resources::Resource>,
+    pub total: Vec<meseta_types::resources::Resource>,
+    pub wire: Vec<Resource>,
+}
+
+impl Totals {
+    fn new(
+        checkpointed: Vec<meseta_types::resources::Resource>,
+        total: Vec<meseta_types::resources::Resource>,
+    ) -> Self {
+        Totals {
+            wire: meseta_api::convert::resources_to_wire(&total),
+            checkpointed,
+            total,
+        }
+    }
+}
+
 impl Daemon {
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn totals(&self) -> MutexGuard<'_, Totals> {
+        self.totals.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the agent advertises now.
+    pub fn total(&self) -> Vec<meseta_types::resources::Resource> {
+        self.totals().total.clone()
+    }
+
+    /// Applies a new set of checkpointed resources (see [`crate::volumes::commit`]); a volume
+    /// in `in_use` may not be dropped. Blocking file IO.
+    pub fn checkpoint_resources(
+        &self,
+        new: Vec<meseta_types::resources::Resource>,
+        in_use: &std::collections::BTreeSet<crate::volumes::VolumeKey>,
+    ) -> Result<(), crate::volumes::VolumeError> {
+        let mut totals = self.totals();
+        let dropped: Vec<_> = crate::volumes::volume_keys(&totals.checkpointed)
+            .difference(&crate::volumes::volume_keys(&new))
+            .filter(|k| in_use.contains(k))
+            .map(ToString::to_string)
+            .collect();
+        if !dropped.is_empty() {
+            return Err(crate::volumes::VolumeError::Conflict(format!(
+                "persistent volume {} is in use by a running task or executor; not destroying it",
+                dropped.join(", ")
+            )));
+        }
+        let total = crate::volumes::commit(
+            &self.meta,
+            &self.config.work_dir,
+            &self.static_resources,
+            &totals.checkpointed,
+            &new,
+        )?;
+        *totals = Totals::new(new, total);
+        Ok(())
     }
 
     /// `host:port` of the master to talk to now, if one is known.
@@ -356,7 +427,7 @@ impl Daemon {
         AgentInfo {
             hostname: state.hostname.clone(),
             port: Some(u32::from(self.address.port())),
-            resources: self.wire_resources.clone(),
+            resources: self.totals().wire.clone(),
             attributes: self.wire_attributes.clone(),
             id: state.agent_id.clone().map(meseta_api::common::AgentID::new),
         }
@@ -389,8 +460,11 @@ impl Agent {
                 path: config.work_dir.clone(),
                 source,
             })?;
-        let resources =
-            crate::resources::agent_resources(&config.work_dir, config.resources.as_deref())?;
+        let resources = crate::resources::agent_resources_for_role(
+            &config.work_dir,
+            config.resources.as_deref(),
+            config.default_role.as_deref(),
+        )?;
         let attributes = match config.attributes.as_deref() {
             Some(text) => {
                 meseta_api::text::parse_attributes(text).map_err(AgentError::Attributes)?
@@ -419,6 +493,14 @@ impl Agent {
             resources,
             attributes,
         )?;
+        let meta = crate::checkpoint::MetaLayout::new(&config.work_dir);
+        let (checkpointed, total) = crate::volumes::recover(&meta, &config.work_dir, &resources)?;
+        if !checkpointed.is_empty() {
+            tracing::info!(
+                resources = %checkpointed.iter().map(crate::volumes::describe).collect::<Vec<_>>().join("; "),
+                "recovered the checkpointed resources"
+            );
+        }
         let recovered = recovery::recover_identity(
             &config,
             &meseta_api::convert::resources_to_wire(&resources),
@@ -441,7 +523,7 @@ impl Agent {
         let (statuses, status_queue) = tokio::sync::mpsc::unbounded_channel();
         let daemon = Arc::new(Daemon {
             layout: SandboxLayout::new(config.work_dir.clone()),
-            meta: crate::checkpoint::MetaLayout::new(&config.work_dir),
+            meta,
             containerizer: match &config.isolation {
                 Some(isolation) => Containerizer::with_isolation(Arc::clone(isolation)),
                 None => Containerizer::new(),
@@ -451,9 +533,9 @@ impl Agent {
             )),
             client: master_link::client(),
             statuses,
-            wire_resources: meseta_api::convert::resources_to_wire(&resources),
             wire_attributes: meseta_api::convert::attributes_to_wire(&attributes),
-            resources,
+            static_resources: resources,
+            totals: Mutex::new(Totals::new(checkpointed, total)),
             attributes,
             registered,
             reregister: Notify::new(),

@@ -197,7 +197,7 @@ fn usage(d: &Shared) -> ResourceUsage {
     }
     ResourceUsage {
         executors,
-        total: d.resources.clone(),
+        total: d.total(),
         load: load_average(),
     }
 }

@@ -221,8 +221,12 @@ pub fn checkpoint_ack(d: &Shared, st: &State, fid: &str, tid: &str, uuid: &Bytes
 }
 
 /// Checkpoints the agent's identity once registered: `slave.info`, `slaves/latest`, `boot_id`.
+/// The info keeps the agent's static resources (Mesos' `SlaveInfo.resources`): the
+/// checkpointed ones are in `meta/resources` and may change while the agent runs.
 pub fn checkpoint_agent(d: &Shared, info: &AgentInfo, aid: &str) {
-    log_error(checkpoint::write_json(&d.meta.agent_info(aid), info));
+    let mut info = info.clone();
+    info.resources = meseta_api::convert::resources_to_wire(&d.static_resources);
+    log_error(checkpoint::write_json(&d.meta.agent_info(aid), &info));
     log_error(checkpoint::write_atomic(
         &d.meta.latest_agent(),
         aid.as_bytes(),

@@ -104,6 +104,7 @@ pub fn router(d: Shared) -> Router {
         .route(wire::FRAMEWORK_MESSAGE, post(framework_message))
         .route(wire::BATCH, post(batch))
         .route(wire::SHUTDOWN_AGENT, post(shutdown_agent))
+        .route(wire::CHECKPOINT_RESOURCES, post(checkpoint_resources))
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), from_leader));
     let auth = &d.config.auth;
     let readonly = Router::new()
@@ -271,6 +272,23 @@ async fn shutdown_agent(State(d): State<Shared>, body: Bytes) -> Response {
     }
 }
 
+/// The agent's checkpointed resources after RESERVE/UNRESERVE/CREATE/DESTROY: `202` once
+/// they are checkpointed and the new volumes' directories exist; `409` (nothing changed) for a
+/// set that does not fit the agent's resources or drops a volume in use.
+async fn checkpoint_resources(State(d): State<Shared>, body: Bytes) -> Response {
+    let msg: wire::CheckpointResources = match decode(&body) {
+        Ok(m) => m,
+        Err(r) => return reject(r),
+    };
+    match super::persistent::checkpoint(&d, &msg.resources).await {
+        Ok(()) => accepted(),
+        Err((code, why)) => error(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            why,
+        ),
+    }
+}
+
 async fn shutdown_executor(State(d): State<Shared>, body: Bytes) -> Response {
     match decode::<wire::ShutdownExecutor>(&body) {
         Ok(msg) => {
@@ -322,6 +340,7 @@ async fn batch(State(d): State<Shared>, body: Bytes) -> Response {
             wire::ACKNOWLEDGE => acknowledge(s, body).await,
             wire::FRAMEWORK_MESSAGE => framework_message(s, body).await,
             wire::SHUTDOWN_AGENT => shutdown_agent(s, body).await,
+            wire::CHECKPOINT_RESOURCES => checkpoint_resources(s, body).await,
             other => {
                 tracing::warn!(
                     path = other,

@@ -204,6 +204,7 @@ pub fn flags(d: &Shared) -> Value {
         "hostname": c.hostname.clone().unwrap_or_default(),
         "work_dir": c.work_dir.to_string_lossy(),
         "resources": c.resources.clone().unwrap_or_default(),
+        "default_role": c.default_role.clone().unwrap_or_else(|| "*".to_string()),
         "attributes": c.attributes.clone().unwrap_or_default(),
         "executor_shutdown_grace_period": crate::launcher::format_duration(c.executor_shutdown_grace_period),
         "executor_registration_timeout": crate::launcher::format_duration(c.executor_registration_timeout),
@@ -223,9 +224,28 @@ pub fn flags(d: &Shared) -> Value {
     })
 }
 
+/// Mesos' `reserved_resources` shapes: per role (the innermost reservation's), `shape` of
+/// that role's reserved resources.
+fn reserved_by_role(total: &[Resource], shape: impl Fn(&[Resource]) -> Value) -> Value {
+    let mut by_role: BTreeMap<&str, Vec<Resource>> = BTreeMap::new();
+    for r in total {
+        if let Some(role) = r.role.as_deref() {
+            by_role.entry(role).or_default().push(r.clone());
+        }
+    }
+    Value::Object(
+        by_role
+            .into_iter()
+            .map(|(role, rs)| (role.to_string(), shape(&rs)))
+            .collect(),
+    )
+}
+
 /// `GET /slave(1)/state`.
 pub fn state(d: &Shared) -> Value {
     let st = d.lock();
+    let total = d.total();
+    let unreserved: Vec<Resource> = total.iter().filter(|r| r.role.is_none()).cloned().collect();
     let agent_id = st.agent_id.clone().unwrap_or_default();
     let master = d.master();
     let master_hostname = master.as_deref().map(|m| {
@@ -243,8 +263,11 @@ pub fn state(d: &Shared) -> Value {
         "hostname": st.hostname,
         "port": d.address.port(),
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "TASK_KILLING_STATE"],
-        "resources": resources_object(&d.resources),
-        "unreserved_resources": resources_object(&d.resources.iter().filter(|r| r.role.is_none()).cloned().collect::<Vec<_>>()),
+        "resources": resources_object(&total),
+        "reserved_resources": reserved_by_role(&total, resources_object),
+        "reserved_resources_full": reserved_by_role(&total, |rs| json!(meseta_api::convert::resources_to_wire(rs))),
+        "unreserved_resources": resources_object(&unreserved),
+        "unreserved_resources_full": meseta_api::convert::resources_to_wire(&unreserved),
         "attributes": attributes_object(&d.attributes),
         "flags": flags(d),
         "frameworks": st.frameworks.values().map(|f| framework_json(f, &agent_id)).collect::<Vec<_>>(),
@@ -322,7 +345,8 @@ pub fn metrics(d: &Shared) -> Value {
     for e in executors.iter().filter(|e| !e.terminated) {
         used.extend(executor_resources(e));
     }
-    let total = |name: &str| meseta_types::resources::scalar_total(&d.resources, name);
+    let agent_total = d.total();
+    let total = |name: &str| meseta_types::resources::scalar_total(&agent_total, name);
     let in_use = |name: &str| meseta_types::resources::scalar_total(&used, name);
     let percent = |name: &str| {
         let t = total(name);

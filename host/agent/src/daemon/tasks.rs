@@ -357,6 +357,24 @@ async fn launch_process_task(
             return;
         }
     };
+    // the task's persistent volumes, linked into its sandbox before its command runs
+    let wire_resources = d
+        .lock()
+        .task(&fid, &tid)
+        .map(|t| t.info.resources.clone())
+        .unwrap_or_default();
+    let linked = {
+        let (d, sandbox) = (d.clone(), sandbox.clone());
+        tokio::task::spawn_blocking(move || {
+            super::persistent::prepare(&d, &sandbox, &wire_resources)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+    };
+    if let Err(message) = linked {
+        process_task_failed(&d, &fid, &eid, &tid, Reason::ContainerLaunchFailed, message);
+        return;
+    }
     let (agent_id, grace, endpoint, resources, checkpoint, supervisor) = {
         let mut st = d.lock();
         let checkpoint = super::recovery::checkpoint_env(&d, &st, &fid);
@@ -698,6 +716,20 @@ fn run_on_executor(
     let existing = st.executor_mut(fid, &eid).map(|e| (e.kind, e.terminated));
     match existing {
         Some((ExecutorKind::Custom, false)) => {
+            // the new tasks' persistent volumes, linked into the executor's sandbox
+            let directory = st
+                .executor_mut(fid, &eid)
+                .map(|e| e.directory.clone())
+                .unwrap_or_default();
+            accepted.retain(|task| {
+                match super::persistent::prepare(d, &directory, &task.resources) {
+                    Ok(()) => true,
+                    Err(message) => {
+                        refuse(d, st, fid, task, Reason::ContainerLaunchFailed, message);
+                        false
+                    }
+                }
+            });
             let Some(executor) = st.executor_mut(fid, &eid) else {
                 return;
             };
@@ -801,6 +833,16 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
         Ok(Err(e)) => Err(format!("Failed to create the sandbox: {e}")),
         Err(e) => Err(format!("Failed to create the sandbox: {e}")),
     };
+    // the persistent volumes of the executor and of its first tasks, in its sandbox
+    let created = created.and_then(|()| {
+        let mut wire = info.resources.clone();
+        if let Some(e) = d.lock().executor_mut(&fid, &eid) {
+            for t in &e.queued {
+                wire.extend(t.resources.iter().cloned());
+            }
+        }
+        super::persistent::prepare(&d, &sandbox, &wire)
+    });
     let spec = created.and_then(|()| match &info.command {
         Some(command) => command_spec(command, &user),
         None => Err("The executor has no command".to_string()),
