@@ -134,6 +134,7 @@ def stateful(h, driver):
             and all(r.get("allocation_info", {}).get("role") == ROLE
                     for r in offer["resources"]),
             [(r["name"], role_of(r)) for r in offer["resources"]])
+    h.decline([offer], 0.1)
 
     h.phase = "RESERVE + CREATE + LAUNCH"
     agent_id = offer["agent_id"]

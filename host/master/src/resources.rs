@@ -228,8 +228,7 @@ impl ResourceSet {
         self.scalars
             .iter()
             .filter(|((n, f), _)| n == name && !f.revocable)
-            .map(|(_, v)| v)
-            .sum()
+            .fold(0.0, |sum, (_, v)| sum + v)
     }
 
     /// The part of the set whose flavor `keep` accepts.
