@@ -251,11 +251,11 @@ fn accept_validation() {
     let (code, body) = s
         .accept_operations(
             std::slice::from_ref(&offer),
-            json!([{"type": "RESERVE", "reserve": {"resources": o["resources"]}}]),
+            json!([{"type": "GROW_VOLUME", "grow_volume": {"volume": o["resources"][0]}}]),
             0.0,
         )
         .unwrap();
-    assert_eq!(code, 400, "RESERVE: {body}");
+    assert_eq!(code, 400, "GROW_VOLUME: {body}");
     assert!(!body.is_empty());
     accepted(
         s.accept(
