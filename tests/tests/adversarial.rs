@@ -205,13 +205,13 @@ fn a_module_of_another_kind_is_refused_naming_the_missing_export() {
         .to_string();
     assert!(
         err.contains(
-            "does not implement world 'meseta:allocator/allocator@0.2.0' or \
-             'meseta:modules/allocator@0.1.0'"
+            "does not implement world 'meseta:allocator/allocator@0.3.0' or \
+             'meseta:allocator/allocator@0.2.0' or 'meseta:modules/allocator@0.1.0'"
         ),
         "{err}"
     );
     assert!(
-        err.contains("missing export 'meseta:allocator/allocator-api@0.2.0'"),
+        err.contains("missing export 'meseta:allocator/allocator-api@0.3.0'"),
         "{err}"
     );
     assert!(err.contains("it is a 'master-hooks' module"), "{err}");
