@@ -41,6 +41,8 @@ pub struct Policy {
     revocable_slots: Vec<bool>,
     /// Per slot, the role its resources are reserved for (`None`: unreserved).
     reserved_slots: Vec<Option<RoleId>>,
+    /// Per slot, the resource's name (`min_allocatable` adds up the slots of a name).
+    slot_names: Vec<String>,
     role_names: HashMap<RoleId, String>,
     min_allocatable: Vec<Vec<f64>>,
     excluded: HashSet<usize>,
@@ -96,9 +98,22 @@ impl Policy {
         if self.min_allocatable.is_empty() {
             return amounts.iter().any(|v| *v > EPSILON);
         }
-        self.min_allocatable
-            .iter()
-            .any(|entry| entry.iter().zip(amounts).all(|(m, v)| v + EPSILON >= *m))
+        // the slots of one name add up (revocable or reserved cpus are cpus)
+        let of_name = |slot: usize| -> f64 {
+            let name = self.slot_names.get(slot);
+            amounts
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| self.slot_names.get(*j) == name)
+                .map(|(_, v)| v)
+                .sum()
+        };
+        self.min_allocatable.iter().any(|entry| {
+            entry
+                .iter()
+                .enumerate()
+                .all(|(i, m)| *m <= EPSILON || of_name(i) + EPSILON >= *m)
+        })
     }
 
     /// Each framework's dominant share of the cluster's total.
@@ -155,6 +170,7 @@ impl AllocatorPolicy for Policy {
     fn initialize(&mut self, options: Options) {
         self.revocable_slots = options.resource_kinds.iter().map(|k| k.revocable).collect();
         self.reserved_slots = options.resource_kinds.iter().map(|k| k.reserved_for).collect();
+        self.slot_names = options.resource_kinds.iter().map(|k| k.name.clone()).collect();
         self.min_allocatable = options.min_allocatable.into_iter().map(|q| q.0).collect();
         self.excluded = options.fairness_excluded.iter().map(|i| *i as usize).collect();
     }
@@ -167,6 +183,7 @@ impl AllocatorPolicy for Policy {
     fn add_resource_kinds(&mut self, kinds: &[ResourceKind]) {
         self.revocable_slots.extend(kinds.iter().map(|k| k.revocable));
         self.reserved_slots.extend(kinds.iter().map(|k| k.reserved_for));
+        self.slot_names.extend(kinds.iter().map(|k| k.name.clone()));
     }
 
     fn update_weights(&mut self, _weights: &[(RoleId, f64)]) {}
@@ -466,7 +483,11 @@ mod tests {
         }]);
         p.update_agent(0, Quantities(vec![4.0, 4096.0, 2.0]));
         let offers = p.allocate(0);
+        assert_eq!(offers.len(), 2);
         assert!(offers.iter().all(|o| o.resources.0.get(2).copied().unwrap_or(0.0) == 0.0));
+        // a framework in eng, alone: agent 0 whole, its reserved cpus included
+        p.remove_framework(0);
+        p.remove_framework(1);
         let info = FrameworkInfo {
             name: "eng".into(),
             roles: vec![1],
@@ -478,6 +499,9 @@ mod tests {
             .iter()
             .map(|o| (o.framework, o.agent, o.resources.0.clone()))
             .collect();
-        assert_eq!(got, vec![(2, 0, vec![0.0, 0.0, 2.0])]);
+        assert_eq!(
+            got,
+            vec![(2, 0, vec![4.0, 4096.0, 2.0]), (2, 1, vec![4.0, 4096.0])]
+        );
     }
 }
