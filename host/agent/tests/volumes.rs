@@ -624,3 +624,63 @@ async fn read_only_volumes_are_enforced_under_the_supervisor() {
     };
     read_only_volumes(Some(binary)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_volume_is_given_to_the_non_root_user_of_its_first_task() {
+    use std::os::unix::fs::MetadataExt;
+    if !is_root() {
+        eprintln!("skipped: only a root agent runs tasks as other users");
+        return;
+    }
+    let Ok(out) = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+    else {
+        eprintln!("skipped: cannot run id");
+        return;
+    };
+    let Ok(nobody) = String::from_utf8_lossy(&out.stdout).trim().parse::<u32>() else {
+        eprintln!("skipped: no user 'nobody' on this machine");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut master = Master::start().await;
+    let agent = start(config(&master, dir.path(), RESOURCES)).await;
+    let work = agent.work_dir().to_path_buf();
+    // the test's temporary directory is private to root: let nobody reach its sandbox
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fresh = volume("fresh", "data", 10.0);
+    let used = volume("used", "data", 10.0);
+    let (code, text) = checkpoint(
+        &agent,
+        vec![reserved("cpus", 1.0), fresh.clone(), used.clone()],
+    )
+    .await;
+    assert_eq!(code, 202, "{text}");
+    let used_dir = work.join("volumes/roles/eng/used");
+    std::fs::write(used_dir.join("root-data"), "x").unwrap();
+
+    let as_nobody = |id: &str, volume: &Value| {
+        let mut t = task(id, "echo hi > data/f", Some(volume.clone()));
+        t["command"]["user"] = json!("nobody");
+        t
+    };
+    run(&agent, as_nobody("fresh-writer", &fresh)).await;
+    let u = master.terminal("fresh-writer").await;
+    assert_eq!(u.status.state, TaskState::Finished, "{:?}", u.status);
+    let fresh_dir = work.join("volumes/roles/eng/fresh");
+    assert_eq!(std::fs::metadata(&fresh_dir).unwrap().uid(), nobody);
+    assert_eq!(
+        std::fs::metadata(fresh_dir.join("f")).unwrap().uid(),
+        nobody
+    );
+
+    // a volume with data in it is not chowned: the task cannot write there
+    run(&agent, as_nobody("used-writer", &used)).await;
+    let u = master.terminal("used-writer").await;
+    assert_eq!(u.status.state, TaskState::Failed, "{:?}", u.status);
+    assert_eq!(std::fs::metadata(&used_dir).unwrap().uid(), 0);
+    assert!(!used_dir.join("f").exists());
+    agent.stop().await;
+}
