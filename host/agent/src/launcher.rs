@@ -11,7 +11,12 @@
 //!   rotated by size);
 //! - gets a clean environment built by [`environment`];
 //! - runs as the agent's user, or as `user` when that differs and the agent is root (the sandbox
-//!   is then chowned to that user, as Mesos does). A non-root agent refuses another user.
+//!   is then chowned to that user, as Mesos does). A non-root agent refuses another user;
+//! - with [`ContainerConfig::mounts`] (read-only persistent volumes), runs in a mount namespace
+//!   of its own, made in the forked child before `exec` (mounts slaved to the agent's, so none
+//!   propagates back), where each volume is bind-mounted read-only on its directory in the
+//!   sandbox. The agent's namespace never sees those mounts: to the agent they are empty
+//!   directories, and they go when the last process in the namespace ends.
 
 use std::ffi::OsString;
 use std::io;
@@ -60,6 +65,16 @@ impl CommandSpec {
     }
 }
 
+/// A read-only bind mount the process gets in a mount namespace of its own: a persistent
+/// volume with `mode: RO` (see `daemon::persistent`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadOnlyMount {
+    /// The volume's directory.
+    pub source: PathBuf,
+    /// The (existing, empty) directory in the sandbox it is mounted on.
+    pub target: PathBuf,
+}
+
 /// Everything needed to launch one container's process.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContainerConfig {
@@ -85,6 +100,9 @@ pub struct ContainerConfig {
     /// `cgroup.procs` files the process joins before `exec` (set by the containerizer from
     /// its isolators).
     pub cgroups: Vec<PathBuf>,
+    /// Read-only bind mounts in a mount namespace of the process's own (none: the process
+    /// shares the agent's mount namespace).
+    pub mounts: Vec<ReadOnlyMount>,
     /// `Some(recovery timeout)` for a checkpointing framework: exported as
     /// `MESOS_CHECKPOINT=1` and `MESOS_RECOVERY_TIMEOUT`.
     pub checkpoint: Option<Duration>,
@@ -358,6 +376,30 @@ fn describe(command: &CommandSpec) -> String {
     }
 }
 
+/// What the `pre_exec` hook needs for a mount: absolute source and target as C strings and the
+/// source's mount flags to keep.
+fn prepare_mount(
+    m: &ReadOnlyMount,
+) -> Result<(std::ffi::CString, std::ffi::CString, libc::c_ulong), LaunchError> {
+    let fail = |what: String| {
+        LaunchError::Isolation(format!(
+            "cannot mount '{}' read-only on '{}': {what}",
+            m.source.display(),
+            m.target.display()
+        ))
+    };
+    if !m.target.is_dir() || !m.source.is_dir() {
+        return Err(fail("not a directory".into()));
+    }
+    let keep = sys::mount_flags_to_keep(&m.source).map_err(|e| fail(e.to_string()))?;
+    let c = |p: &Path| {
+        let p = std::path::absolute(p).map_err(|e| fail(e.to_string()))?;
+        std::ffi::CString::new(p.into_os_string().into_encoded_bytes())
+            .map_err(|_| fail("the path has a NUL".into()))
+    };
+    Ok((c(&m.source)?, c(&m.target)?, keep))
+}
+
 /// Starts the container's process (synchronously: user lookup, sandbox files, fork and exec).
 pub fn launch(config: &ContainerConfig) -> Result<LaunchedProcess, LaunchError> {
     let command = &config.command;
@@ -422,12 +464,24 @@ pub fn launch(config: &ContainerConfig) -> Result<LaunchedProcess, LaunchError> 
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mounts = config
+        .mounts
+        .iter()
+        .map(prepare_mount)
+        .collect::<Result<Vec<_>, _>>()?;
     // SAFETY: the hook runs in the forked child before exec; it only makes async-signal-safe
     // system calls on data prepared before the fork (no allocation, no locks).
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() == -1 {
                 return Err(io::Error::last_os_error());
+            }
+            // read-only volumes: a mount namespace of its own, while still root
+            if !mounts.is_empty() {
+                sys::unshare_mount_namespace()?;
+                for (source, target, keep) in &mounts {
+                    sys::bind_mount_read_only(source, target, *keep)?;
+                }
             }
             // join the container's cgroups: writing 0 to cgroup.procs moves the writer
             for path in &cgroups {
@@ -492,6 +546,7 @@ mod tests {
             extra_environment: vec![],
             resources: Vec::new(),
             cgroups: Vec::new(),
+            mounts: Vec::new(),
             checkpoint: None,
             supervisor: None,
             logger: crate::logger::ContainerLogger::Sandbox,

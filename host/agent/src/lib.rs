@@ -46,7 +46,7 @@ pub use containerizer::{
     ContainerHandle, Containerizer, ExitStatus, TaskState, Termination, signal_name,
 };
 pub use daemon::{Agent, AgentConfig, AgentError, RecoverMode};
-pub use launcher::{CommandSpec, ContainerConfig, LaunchError};
+pub use launcher::{CommandSpec, ContainerConfig, LaunchError, ReadOnlyMount};
 pub use resources::{DetectError, agent_resources, agent_resources_for_role, detect};
 pub use sandbox::{
     FileError, FileInfo, PathError, ReadChunk, SandboxError, SandboxIds, SandboxLayout, browse,

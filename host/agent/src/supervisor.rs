@@ -53,6 +53,9 @@ pub struct LaunchSpec {
     pub grace_period_ms: u64,
     pub extra_environment: Vec<(String, String)>,
     pub cgroups: Vec<PathBuf>,
+    /// Read-only volumes, mounted in the container's own mount namespace.
+    #[serde(default)]
+    pub mounts: Vec<launcher::ReadOnlyMount>,
     /// `Some(recovery timeout in ms)` for a checkpointing framework.
     pub checkpoint_ms: Option<u64>,
     /// The container logger; its threads run in the supervisor, so rotation goes on while the
@@ -79,6 +82,7 @@ impl LaunchSpec {
             grace_period_ms: u64::try_from(c.grace_period.as_millis()).unwrap_or(u64::MAX),
             extra_environment: c.extra_environment.clone(),
             cgroups: c.cgroups.clone(),
+            mounts: c.mounts.clone(),
             checkpoint_ms: c
                 .checkpoint
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
@@ -106,6 +110,7 @@ impl LaunchSpec {
             extra_environment: self.extra_environment.clone(),
             resources: Vec::new(),
             cgroups: self.cgroups.clone(),
+            mounts: self.mounts.clone(),
             checkpoint: self.checkpoint_ms.map(Duration::from_millis),
             supervisor: None,
             logger: self.logger,

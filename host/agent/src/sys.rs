@@ -1,5 +1,6 @@
 //! Safe wrappers over the few libc calls the agent needs: user and group lookups, process-group
-//! signals, waiting on a child without reaping it, and filesystem and memory sizes.
+//! signals, waiting on a child without reaping it, filesystem and memory sizes, and the mount
+//! namespace and read-only bind mounts of a task with read-only volumes.
 //!
 //! Every `unsafe` block of the crate outside the launcher's `pre_exec` hook lives here, each with
 //! the reason it is sound.
@@ -311,4 +312,153 @@ pub(crate) fn wait_gone(pid: u32, alive: impl Fn() -> bool) {
     while alive() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// The flags of the mount holding `path` that a bind mount of it must keep when it is remounted
+/// read-only (`nosuid`, `nodev`, `noexec` and the atime ones), as `MS_*` bits. Not for a
+/// `pre_exec` hook: call it before forking.
+pub(crate) fn mount_flags_to_keep(path: &Path) -> io::Result<libc::c_ulong> {
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `statvfs` is a plain C struct for which all-zero bytes are a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpath` is NUL-terminated and `st` is writable.
+    if unsafe { libc::statvfs(cpath.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut flags = 0;
+    for (st_flag, ms_flag) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if st.f_flag & st_flag != 0 {
+            flags |= ms_flag;
+        }
+    }
+    Ok(flags)
+}
+
+/// Moves the calling process into a mount namespace of its own (`unshare(CLONE_NEWNS)`) and
+/// makes every mount in it a slave of the namespace it left (`MS_REC|MS_SLAVE` on `/`), so
+/// that nothing mounted in it propagates back to the agent's (the host's) namespace.
+///
+/// Only system calls, no allocation and no locks: async-signal-safe, for a `pre_exec` hook
+/// (a multi-threaded process cannot unshare its mount namespace).
+pub(crate) fn unshare_mount_namespace() -> io::Result<()> {
+    // SAFETY: unshare has no memory-safety preconditions.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both strings are NUL-terminated literals; a null data pointer is allowed.
+    let rc = unsafe {
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Bind-mounts `source` on `target` (an existing directory) and remounts the bind read-only,
+/// keeping `keep_flags` (see [`mount_flags_to_keep`]). Call it in a mount namespace of the
+/// process's own ([`unshare_mount_namespace`]).
+///
+/// Async-signal-safe, for a `pre_exec` hook.
+pub(crate) fn bind_mount_read_only(
+    source: &CStr,
+    target: &CStr,
+    keep_flags: libc::c_ulong,
+) -> io::Result<()> {
+    // SAFETY: both strings are NUL-terminated; null type and data pointers are allowed.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above; a remount ignores the source.
+    let rc = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep_flags,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether this process may give a child a mount namespace of its own with read-only bind
+/// mounts: the agent is root and a forked child can [`unshare_mount_namespace`]. The error
+/// says why not.
+pub(crate) fn probe_mount_namespaces() -> Result<(), String> {
+    let euid = effective_uid();
+    if euid != 0 {
+        return Err(format!(
+            "the agent runs as uid {euid}, not root, and cannot make mount namespaces"
+        ));
+    }
+    // SAFETY: the child only makes async-signal-safe system calls (unshare, mount, _exit)
+    // before it exits; it touches no lock and allocates nothing.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!(
+            "cannot fork to try a mount namespace: {}",
+            io::Error::last_os_error()
+        ));
+    }
+    if pid == 0 {
+        let code = match unshare_mount_namespace() {
+            Ok(()) => 0,
+            Err(e) => 1 + e.raw_os_error().unwrap_or(0).clamp(0, 250),
+        };
+        // SAFETY: _exit is async-signal-safe and ends the child without running atexit
+        // handlers or destructors of the parent's state.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is writable; `pid` is our own child.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(format!("cannot wait for the mount namespace probe: {err}"));
+        }
+    }
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        return Ok(());
+    }
+    let errno = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status) - 1
+    } else {
+        0
+    };
+    Err(format!(
+        "a process of the agent cannot get a private mount namespace \
+         (unshare(CLONE_NEWNS) and making / a slave mount failed: {})",
+        io::Error::from_raw_os_error(errno)
+    ))
 }

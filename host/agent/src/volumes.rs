@@ -514,6 +514,53 @@ pub fn link_volume(sandbox: &Path, container_path: &str, volume: &Path) -> Resul
     })
 }
 
+/// Makes `<sandbox>/<container_path>` an empty directory (parents created) for a read-only
+/// volume to be bind-mounted on in the container's mount namespace. An empty directory
+/// already there is kept; anything else there is an error. The target.
+pub fn mount_point(sandbox: &Path, container_path: &str) -> Result<PathBuf, String> {
+    check_container_path(container_path)?;
+    let target = sandbox.join(container_path);
+    match fs::symlink_metadata(&target) {
+        Ok(meta) if meta.is_dir() => {
+            let empty = fs::read_dir(&target)
+                .map_err(|e| format!("cannot read '{}': {e}", target.display()))?
+                .next()
+                .is_none();
+            if empty {
+                return Ok(target);
+            }
+            Err(format!(
+                "'{container_path}' already exists in the sandbox and is not empty; the volume \
+                 cannot be mounted there"
+            ))
+        }
+        Ok(_) => Err(format!(
+            "'{container_path}' already exists in the sandbox; the volume cannot appear there"
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(&target)
+            .map(|()| target.clone())
+            .map_err(|e| format!("cannot create '{}': {e}", target.display())),
+        Err(e) => Err(format!("cannot inspect '{}': {e}", target.display())),
+    }
+}
+
+/// Mesos' rule for a volume used by a task that runs as a non-root user (`uid`): a volume
+/// directory owned by root and empty (a new volume) is given to the user and its group, so
+/// the task can write in it. A volume with anything in it, or owned by someone else, is left
+/// alone; nothing is ever chowned recursively. Whether it was chowned.
+pub fn claim_for_user(volume: &Path, uid: u32, gid: u32) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    if uid == 0 {
+        return Ok(false);
+    }
+    let meta = fs::symlink_metadata(volume)?;
+    if !meta.is_dir() || meta.uid() != 0 || fs::read_dir(volume)?.next().is_some() {
+        return Ok(false);
+    }
+    std::os::unix::fs::lchown(volume, Some(uid), Some(gid))?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -699,5 +746,46 @@ mod tests {
         );
         std::fs::remove_dir_all(&sandbox).unwrap();
         assert_eq!(std::fs::read(vol.join("kept")).unwrap(), b"data");
+    }
+
+    #[test]
+    fn mount_points_are_empty_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = dir.path();
+        let target = mount_point(sandbox, "a/data").unwrap();
+        assert_eq!(target, sandbox.join("a/data"));
+        assert!(target.is_dir());
+        assert_eq!(mount_point(sandbox, "a/data").unwrap(), target); // idempotent
+        std::fs::write(target.join("f"), b"x").unwrap();
+        assert!(mount_point(sandbox, "a/data").is_err());
+        std::fs::write(sandbox.join("file"), b"x").unwrap();
+        assert!(mount_point(sandbox, "file").is_err());
+        assert!(mount_point(sandbox, "../x").is_err());
+    }
+
+    #[test]
+    fn only_an_empty_root_owned_volume_is_given_to_the_tasks_user() {
+        use std::os::unix::fs::MetadataExt;
+        if crate::sys::effective_uid() != 0 {
+            eprintln!("skipped: chown needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh");
+        std::fs::create_dir(&fresh).unwrap();
+        assert!(!claim_for_user(&fresh, 0, 0).unwrap(), "root keeps it");
+        assert!(claim_for_user(&fresh, 65534, 65533).unwrap());
+        let meta = std::fs::metadata(&fresh).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65533));
+        // owned by the user now: not chowned again (to another user either)
+        assert!(!claim_for_user(&fresh, 1234, 1234).unwrap());
+        assert_eq!(std::fs::metadata(&fresh).unwrap().uid(), 65534);
+
+        let used = dir.path().join("used");
+        std::fs::create_dir(&used).unwrap();
+        std::fs::write(used.join("data"), b"x").unwrap();
+        assert!(!claim_for_user(&used, 65534, 65534).unwrap());
+        assert_eq!(std::fs::metadata(&used).unwrap().uid(), 0);
+        assert_eq!(std::fs::metadata(used.join("data")).unwrap().uid(), 0);
     }
 }

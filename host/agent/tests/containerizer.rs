@@ -38,6 +38,7 @@ impl Fixture {
             extra_environment: vec![],
             resources: Vec::new(),
             cgroups: Vec::new(),
+            mounts: Vec::new(),
             checkpoint: None,
             supervisor: None,
             logger: meseta_agent::logger::ContainerLogger::Sandbox,

@@ -139,6 +139,11 @@ impl Master {
 
     /// Waits for `task` to be RUNNING.
     async fn running(&mut self, task: &str) {
+        self.running_update(task).await;
+    }
+
+    /// Waits for `task` to be RUNNING: its update.
+    async fn running_update(&mut self, task: &str) -> StatusUpdate {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -149,7 +154,7 @@ impl Master {
             if u.status.task_id.value == task {
                 assert!(!u.status.state.is_terminal(), "{task}: {:?}", u.status);
                 if u.status.state == TaskState::Running {
-                    return;
+                    return u;
                 }
             }
         }
@@ -186,9 +191,13 @@ fn reserved(name: &str, value: f64) -> Value {
 }
 
 fn volume(id: &str, container_path: &str, size: f64) -> Value {
+    volume_with_mode(id, container_path, size, "RW")
+}
+
+fn volume_with_mode(id: &str, container_path: &str, size: f64, mode: &str) -> Value {
     let mut v = reserved("disk", size);
     v["disk"] = json!({"persistence": {"id": id, "principal": "ops"},
-                       "volume": {"container_path": container_path, "mode": "RW"}});
+                       "volume": {"container_path": container_path, "mode": mode}});
     v
 }
 
@@ -441,4 +450,237 @@ async fn default_role_reserves_resources_that_name_no_role() {
         let e = Agent::start(c).await.err().expect("a bad role").to_string();
         assert!(e.contains(expected), "{e}");
     }
+}
+
+// Read-only volumes ---------------------------------------------------------------------------
+
+/// The `meseta` binary next to the test's directory (`cargo build -p meseta-cli`).
+fn meseta_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("meseta");
+    path.is_file().then_some(path)
+}
+
+/// The sandbox of command task `task` (its only run).
+fn sandbox_of(work: &Path, task: &str) -> std::path::PathBuf {
+    let runs = work.join(format!(
+        "slaves/{AGENT_ID}/frameworks/fw-1/executors/{task}/runs"
+    ));
+    std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.file_name() != "latest")
+        .map(|e| e.path())
+        .unwrap_or_else(|| panic!("no run in {}", runs.display()))
+}
+
+fn mountinfo_mentions(pid: &str, path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let needle = path.to_string_lossy().into_owned();
+    text.lines()
+        .find(|l| l.split(' ').nth(4) == Some(needle.as_str()))
+        .map(str::to_string)
+}
+
+/// RO volumes: readable, not writable (EROFS), mounted only in the task's namespace; RW
+/// volumes: still links, writable. `supervisor`: the tasks run under `meseta supervise`.
+async fn read_only_volumes(supervisor: Option<std::path::PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut master = Master::start().await;
+    let mut c = config(&master, dir.path(), RESOURCES);
+    c.supervisor = supervisor;
+    let agent = start(c).await;
+    let work = agent.work_dir().to_path_buf();
+    let ro = volume_with_mode("ro-1", "data", 10.0, "RO");
+    let rw = volume("rw-1", "rw", 10.0);
+    let (code, text) =
+        checkpoint(&agent, vec![reserved("cpus", 1.0), ro.clone(), rw.clone()]).await;
+    assert_eq!(code, 202, "{text}");
+    let ro_dir = work.join("volumes/roles/eng/ro-1");
+    let rw_dir = work.join("volumes/roles/eng/rw-1");
+    // what the operator put in the volume
+    std::fs::write(ro_dir.join("seed"), "seeded\n").unwrap();
+
+    // readable, a directory in the sandbox (not a link)
+    run(
+        &agent,
+        task(
+            "ro-reader",
+            "test -d data && ! test -L data && test \"$(cat data/seed)\" = seeded",
+            Some(ro.clone()),
+        ),
+    )
+    .await;
+    let u = master.terminal("ro-reader").await;
+    assert_eq!(u.status.state, TaskState::Finished, "{:?}", u.status);
+
+    // not writable: the task fails and nothing reaches the volume
+    run(
+        &agent,
+        task("ro-writer", "echo x > data/f", Some(ro.clone())),
+    )
+    .await;
+    let u = master.terminal("ro-writer").await;
+    assert_eq!(u.status.state, TaskState::Failed, "{:?}", u.status);
+    assert!(!ro_dir.join("f").exists());
+    let stderr = std::fs::read_to_string(sandbox_of(&work, "ro-writer").join("stderr")).unwrap();
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    // nor can the seed be removed or changed
+    run(
+        &agent,
+        task(
+            "ro-remover",
+            "rm -f data/seed || echo y >> data/seed",
+            Some(ro.clone()),
+        ),
+    )
+    .await;
+    let u = master.terminal("ro-remover").await;
+    assert_eq!(u.status.state, TaskState::Failed, "{:?}", u.status);
+    assert_eq!(
+        std::fs::read_to_string(ro_dir.join("seed")).unwrap(),
+        "seeded\n"
+    );
+
+    // a RW volume is still a writable link
+    run(
+        &agent,
+        task(
+            "rw-writer",
+            "test -L rw && echo hi > rw/f",
+            Some(rw.clone()),
+        ),
+    )
+    .await;
+    let u = master.terminal("rw-writer").await;
+    assert_eq!(u.status.state, TaskState::Finished, "{:?}", u.status);
+    assert_eq!(std::fs::read_to_string(rw_dir.join("f")).unwrap(), "hi\n");
+
+    // the mount is in the task's namespace only: the agent sees an empty directory
+    run(&agent, task("ro-sleeper", "sleep 30", Some(ro.clone()))).await;
+    let u = master.running_update("ro-sleeper").await;
+    let pid = u
+        .status
+        .container_status
+        .and_then(|c| c.executor_pid)
+        .expect("the task's pid")
+        .to_string();
+    let sandbox = sandbox_of(&work, "ro-sleeper");
+    let mount_point = sandbox.join("data");
+    let line = mountinfo_mentions(&pid, &mount_point)
+        .unwrap_or_else(|| panic!("{} is not mounted in the task", mount_point.display()));
+    assert!(
+        line.split(' ')
+            .nth(5)
+            .unwrap()
+            .split(',')
+            .any(|o| o == "ro"),
+        "{line}"
+    );
+    assert!(mountinfo_mentions("self", &mount_point).is_none());
+    assert!(std::fs::read_dir(&mount_point).unwrap().next().is_none());
+    // the sandbox stays readable by the agent
+    let url = format!(
+        "http://{}/files/browse?path={}",
+        agent.address(),
+        sandbox.display()
+    );
+    let (code, body) = request("GET", &url, None).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("data"), "{body}");
+    // deleting the sandbox from the agent's namespace never reaches the volume
+    agent.stop().await;
+    std::fs::remove_dir_all(&sandbox).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(ro_dir.join("seed")).unwrap(),
+        "seeded\n"
+    );
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_volumes_are_mounted_read_only_in_the_tasks_namespace() {
+    if !is_root() {
+        eprintln!("skipped: read-only volumes are enforced only by an agent that runs as root");
+        return;
+    }
+    read_only_volumes(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_volumes_are_enforced_under_the_supervisor() {
+    if !is_root() {
+        eprintln!("skipped: read-only volumes are enforced only by an agent that runs as root");
+        return;
+    }
+    let Some(binary) = meseta_binary() else {
+        // `cargo test --workspace` builds it; `cargo test -p meseta-agent` alone does not
+        eprintln!("skipped: no meseta binary next to the tests (cargo build -p meseta-cli)");
+        return;
+    };
+    read_only_volumes(Some(binary)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_volume_is_given_to_the_non_root_user_of_its_first_task() {
+    use std::os::unix::fs::MetadataExt;
+    if !is_root() {
+        eprintln!("skipped: only a root agent runs tasks as other users");
+        return;
+    }
+    let Ok(out) = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+    else {
+        eprintln!("skipped: cannot run id");
+        return;
+    };
+    let Ok(nobody) = String::from_utf8_lossy(&out.stdout).trim().parse::<u32>() else {
+        eprintln!("skipped: no user 'nobody' on this machine");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut master = Master::start().await;
+    let agent = start(config(&master, dir.path(), RESOURCES)).await;
+    let work = agent.work_dir().to_path_buf();
+    // the test's temporary directory is private to root: let nobody reach its sandbox
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fresh = volume("fresh", "data", 10.0);
+    let used = volume("used", "data", 10.0);
+    let (code, text) = checkpoint(
+        &agent,
+        vec![reserved("cpus", 1.0), fresh.clone(), used.clone()],
+    )
+    .await;
+    assert_eq!(code, 202, "{text}");
+    let used_dir = work.join("volumes/roles/eng/used");
+    std::fs::write(used_dir.join("root-data"), "x").unwrap();
+
+    let as_nobody = |id: &str, volume: &Value| {
+        let mut t = task(id, "echo hi > data/f", Some(volume.clone()));
+        t["command"]["user"] = json!("nobody");
+        t
+    };
+    run(&agent, as_nobody("fresh-writer", &fresh)).await;
+    let u = master.terminal("fresh-writer").await;
+    assert_eq!(u.status.state, TaskState::Finished, "{:?}", u.status);
+    let fresh_dir = work.join("volumes/roles/eng/fresh");
+    assert_eq!(std::fs::metadata(&fresh_dir).unwrap().uid(), nobody);
+    assert_eq!(
+        std::fs::metadata(fresh_dir.join("f")).unwrap().uid(),
+        nobody
+    );
+
+    // a volume with data in it is not chowned: the task cannot write there
+    run(&agent, as_nobody("used-writer", &used)).await;
+    let u = master.terminal("used-writer").await;
+    assert_eq!(u.status.state, TaskState::Failed, "{:?}", u.status);
+    assert_eq!(std::fs::metadata(&used_dir).unwrap().uid(), 0);
+    assert!(!used_dir.join("f").exists());
+    agent.stop().await;
 }

@@ -56,6 +56,15 @@ pub fn wait_status(status: ExitStatus) -> i32 {
 }
 
 /// What to run for a `CommandInfo`, as `user` (the command's, else the framework's).
+/// The user a command runs as: its own `user`, else the framework's (`None`: the agent's).
+fn run_user(command: &CommandInfo, framework_user: &str) -> Option<String> {
+    command
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .or_else(|| (!framework_user.is_empty()).then(|| framework_user.to_string()))
+}
+
 fn command_spec(command: &CommandInfo, framework_user: &str) -> Result<CommandSpec, String> {
     if !command.uris.is_empty() {
         tracing::warn!(
@@ -68,11 +77,7 @@ fn command_spec(command: &CommandInfo, framework_user: &str) -> Result<CommandSp
         .into_iter()
         .map(|v| (v.name, v.value))
         .collect();
-    let user = command
-        .user
-        .clone()
-        .filter(|u| !u.is_empty())
-        .or_else(|| (!framework_user.is_empty()).then(|| framework_user.to_string()));
+    let user = run_user(command, framework_user);
     Ok(CommandSpec {
         shell: command.shell,
         value: command.value.clone(),
@@ -364,17 +369,26 @@ async fn launch_process_task(
         .map(|t| t.info.resources.clone())
         .unwrap_or_default();
     let linked = {
-        let (d, sandbox) = (d.clone(), sandbox.clone());
+        let (d, sandbox, user) = (d.clone(), sandbox.clone(), command.user.clone());
         tokio::task::spawn_blocking(move || {
-            super::persistent::prepare(&d, &sandbox, &wire_resources)
+            super::persistent::prepare(
+                &d,
+                &sandbox,
+                &wire_resources,
+                user.as_deref(),
+                super::persistent::Container::New,
+            )
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()))
     };
-    if let Err(message) = linked {
-        process_task_failed(&d, &fid, &eid, &tid, Reason::ContainerLaunchFailed, message);
-        return;
-    }
+    let mounts = match linked {
+        Ok(mounts) => mounts,
+        Err(message) => {
+            process_task_failed(&d, &fid, &eid, &tid, Reason::ContainerLaunchFailed, message);
+            return;
+        }
+    };
     let (agent_id, grace, endpoint, resources, checkpoint, supervisor) = {
         let mut st = d.lock();
         let checkpoint = super::recovery::checkpoint_env(&d, &st, &fid);
@@ -425,6 +439,7 @@ async fn launch_process_task(
         extra_environment,
         resources,
         cgroups: Vec::new(),
+        mounts,
         checkpoint,
         supervisor,
         logger: d.config.container_logger,
@@ -717,13 +732,27 @@ fn run_on_executor(
     match existing {
         Some((ExecutorKind::Custom, false)) => {
             // the new tasks' persistent volumes, linked into the executor's sandbox
-            let directory = st
+            let framework_user = st.framework_entry(fid, None).info.user.clone();
+            let (directory, user) = st
                 .executor_mut(fid, &eid)
-                .map(|e| e.directory.clone())
+                .map(|e| {
+                    let user = e
+                        .info
+                        .command
+                        .as_ref()
+                        .and_then(|c| run_user(c, &framework_user));
+                    (e.directory.clone(), user)
+                })
                 .unwrap_or_default();
             accepted.retain(|task| {
-                match super::persistent::prepare(d, &directory, &task.resources) {
-                    Ok(()) => true,
+                match super::persistent::prepare(
+                    d,
+                    &directory,
+                    &task.resources,
+                    user.as_deref(),
+                    super::persistent::Container::Running,
+                ) {
+                    Ok(_) => true,
                     Err(message) => {
                         refuse(d, st, fid, task, Reason::ContainerLaunchFailed, message);
                         false
@@ -833,19 +862,27 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
         Ok(Err(e)) => Err(format!("Failed to create the sandbox: {e}")),
         Err(e) => Err(format!("Failed to create the sandbox: {e}")),
     };
+    let spec = created.and_then(|()| match &info.command {
+        Some(command) => command_spec(command, &user),
+        None => Err("The executor has no command".to_string()),
+    });
     // the persistent volumes of the executor and of its first tasks, in its sandbox
-    let created = created.and_then(|()| {
+    let mut mounts = Vec::new();
+    let spec = spec.and_then(|spec| {
         let mut wire = info.resources.clone();
         if let Some(e) = d.lock().executor_mut(&fid, &eid) {
             for t in &e.queued {
                 wire.extend(t.resources.iter().cloned());
             }
         }
-        super::persistent::prepare(&d, &sandbox, &wire)
-    });
-    let spec = created.and_then(|()| match &info.command {
-        Some(command) => command_spec(command, &user),
-        None => Err("The executor has no command".to_string()),
+        mounts = super::persistent::prepare(
+            &d,
+            &sandbox,
+            &wire,
+            spec.user.as_deref(),
+            super::persistent::Container::New,
+        )?;
+        Ok(spec)
     });
     let spec = spec.and_then(|spec| {
         super::hooks::prepare_launch(&d, &fid, &eid, &container_id, &sandbox).map(|env| (spec, env))
@@ -899,6 +936,7 @@ async fn start_executor(d: Shared, fid: String, eid: String, ids: SandboxIds) {
         extra_environment,
         resources,
         cgroups: Vec::new(),
+        mounts,
         checkpoint,
         supervisor,
         logger: d.config.container_logger,
