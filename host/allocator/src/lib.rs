@@ -116,7 +116,6 @@ impl Shadow {
     fn width(&self) -> usize {
         self.initial_width() + self.added_kinds.len()
     }
-
 }
 
 /// Whether an offer in `role` may hold resources reserved for `reserved` (the same role or a
@@ -130,12 +129,12 @@ fn may_hold(
     if role == reserved {
         return true;
     }
-    *within
-        .entry((role, reserved))
-        .or_insert_with(|| match (roles.get(&role), roles.get(&reserved)) {
+    *within.entry((role, reserved)).or_insert_with(|| {
+        match (roles.get(&role), roles.get(&reserved)) {
             (Some(r), Some(x)) => role_within(r, x),
             _ => false,
-        })
+        }
+    })
 }
 
 /// `v` cut to at most `width` slots: what a module of an older version is given.
@@ -653,8 +652,7 @@ impl WasmAllocator {
                 )
             }
             Versioned::V1(_) | Versioned::V2(_) => {
-                if !self.told_reserved_unoffered && kinds.iter().any(|k| k.reserved_for.is_some())
-                {
+                if !self.told_reserved_unoffered && kinds.iter().any(|k| k.reserved_for.is_some()) {
                     self.told_reserved_unoffered = true;
                     tracing::info!(
                         module = %self.module().spec.name,
