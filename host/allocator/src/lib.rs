@@ -143,6 +143,8 @@ fn cut(v: &[f64], width: usize) -> &[f64] {
 }
 
 /// `q`'s amounts cut to at most `width` slots, copied only when they must be cut.
+// a `Vec`: the generated bindings take `quantities` as `&Vec<f64>`
+#[allow(clippy::owned_cow)]
 fn cut_q(q: &Quantities, width: usize) -> Cow<'_, Vec<f64>> {
     if q.0.len() <= width {
         Cow::Borrowed(&q.0)
