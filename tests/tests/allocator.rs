@@ -245,7 +245,8 @@ fn reserve(a: &mut WasmAllocator) {
         reserved_for: Some(1),
     }])
     .unwrap();
-    a.update_agent(3, Quantities(vec![4.0, 1024.0, 2.0])).unwrap();
+    a.update_agent(3, Quantities(vec![4.0, 1024.0, 2.0]))
+        .unwrap();
 }
 
 /// A framework (8) in `eng/backend`, beside framework 7 in `*`.

@@ -116,7 +116,6 @@ impl Shadow {
     fn width(&self) -> usize {
         self.initial_width() + self.added_kinds.len()
     }
-
 }
 
 /// Whether an offer in `role` may hold resources reserved for `reserved` (the same role or a
@@ -130,12 +129,12 @@ fn may_hold(
     if role == reserved {
         return true;
     }
-    *within
-        .entry((role, reserved))
-        .or_insert_with(|| match (roles.get(&role), roles.get(&reserved)) {
+    *within.entry((role, reserved)).or_insert_with(|| {
+        match (roles.get(&role), roles.get(&reserved)) {
             (Some(r), Some(x)) => role_within(r, x),
             _ => false,
-        })
+        }
+    })
 }
 
 /// `v` cut to at most `width` slots: what a module of an older version is given.
@@ -144,6 +143,8 @@ fn cut(v: &[f64], width: usize) -> &[f64] {
 }
 
 /// `q`'s amounts cut to at most `width` slots, copied only when they must be cut.
+// a `Vec`: the generated bindings take `quantities` as `&Vec<f64>`
+#[allow(clippy::owned_cow)]
 fn cut_q(q: &Quantities, width: usize) -> Cow<'_, Vec<f64>> {
     if q.0.len() <= width {
         Cow::Borrowed(&q.0)
@@ -653,8 +654,7 @@ impl WasmAllocator {
                 )
             }
             Versioned::V1(_) | Versioned::V2(_) => {
-                if !self.told_reserved_unoffered && kinds.iter().any(|k| k.reserved_for.is_some())
-                {
+                if !self.told_reserved_unoffered && kinds.iter().any(|k| k.reserved_for.is_some()) {
                     self.told_reserved_unoffered = true;
                     tracing::info!(
                         module = %self.module().spec.name,

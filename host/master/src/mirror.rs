@@ -381,7 +381,10 @@ impl Mirror {
                 .is_none_or(fair);
             counted.then_some(initial.len() + i)
         });
-        (0..initial.len()).filter(|k| fair(*k)).chain(added).collect()
+        (0..initial.len())
+            .filter(|k| fair(*k))
+            .chain(added)
+            .collect()
     }
 
     pub fn role_name(&self, role: RoleId) -> String {
@@ -470,9 +473,8 @@ mod tests {
         let at = |f: &dyn Fn(&AllocatorCall) -> bool| replay.iter().position(f).unwrap();
         let role = at(&|c| matches!(c, AllocatorCall::AddRole { .. }));
         let kinds = at(&|c| matches!(c, AllocatorCall::AddResourceKinds(k) if k.len() == 1));
-        let agent = at(&|c| {
-            matches!(c, AllocatorCall::AddAgent { total, .. } if total.0 == [4.0, 2.0])
-        });
+        let agent =
+            at(&|c| matches!(c, AllocatorCall::AddAgent { total, .. } if total.0 == [4.0, 2.0]));
         assert!(role < kinds && kinds < agent, "{role} {kinds} {agent}");
         assert_eq!(m.resource_names(), ["cpus", "cpus(eng)"]);
         assert_eq!(m.fairness_slots(), [0, 1]);

@@ -370,9 +370,9 @@ impl Cluster {
     /// The dominant share of a framework within a role (0 when unknown), unweighted, against
     /// the cluster total of the last round.
     pub fn share(&self, framework: FrameworkId, role: RoleId) -> f64 {
-        self.clients
-            .get(&(framework, role))
-            .map_or(0.0, |c| share_of(&self.share_total, &self.fair, &self.fold, &c.allocated))
+        self.clients.get(&(framework, role)).map_or(0.0, |c| {
+            share_of(&self.share_total, &self.fair, &self.fold, &c.allocated)
+        })
     }
 
     /// The weighted dominant share of a role (0 when unknown).
@@ -675,7 +675,12 @@ impl Cluster {
         if !self.dirty && self.eligible(client) {
             self.ensure_role(role);
             let state = self.clients.entry(client).or_default();
-            let share = Share(share_of(&self.share_total, &self.fair, &self.fold, &state.allocated));
+            let share = Share(share_of(
+                &self.share_total,
+                &self.fair,
+                &self.fold,
+                &state.allocated,
+            ));
             state.queued = Some(share);
             if let Some(r) = self.roles.get_mut(&role) {
                 r.frameworks.insert((share, framework));
@@ -697,7 +702,8 @@ impl Cluster {
         if self.dirty || r.frameworks.is_empty() {
             return;
         }
-        let share = Share(share_of(&self.share_total, &self.fair, &self.fold, &r.allocated) / r.weight);
+        let share =
+            Share(share_of(&self.share_total, &self.fair, &self.fold, &r.allocated) / r.weight);
         r.queued = Some(share);
         self.role_queue.insert((share, role));
         if self.guaranteed {
@@ -746,7 +752,10 @@ impl Cluster {
         let mut seen: HashSet<(usize, usize)> = HashSet::default();
         let node_share = |n: usize| {
             let node = &self.quota[n];
-            Share(share_of(&self.share_total, &self.fair, &self.fold, &node.consumed) / node.weight.unwrap_or(1.0))
+            Share(
+                share_of(&self.share_total, &self.fair, &self.fold, &node.consumed)
+                    / node.weight.unwrap_or(1.0),
+            )
         };
         for &(share, role) in &self.role_queue {
             let Some(r) = self.roles.get(&role) else {

@@ -994,7 +994,11 @@ fn reserved_cpus_count_as_cpus_for_shares() {
     );
     assert!(a.allocate(0).is_empty());
     // 2 of the cluster's 6 cpus, not 2 of the 2 reserved ones
-    assert!((a.role_share(ENG) - 2.0 / 6.0).abs() < 1e-9, "{}", a.role_share(ENG));
+    assert!(
+        (a.role_share(ENG) - 2.0 / 6.0).abs() < 1e-9,
+        "{}",
+        a.role_share(ENG)
+    );
 }
 
 #[test]

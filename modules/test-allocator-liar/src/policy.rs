@@ -107,7 +107,11 @@ impl AllocatorPolicy for LiarAllocator {
             panic!("test-allocator-liar: trap-on-initialize");
         }
         self.slots = options.resource_kinds.len();
-        self.reserved = options.resource_kinds.iter().map(|k| k.reserved_for).collect();
+        self.reserved = options
+            .resource_kinds
+            .iter()
+            .map(|k| k.reserved_for)
+            .collect();
     }
     fn add_role(&mut self, role: RoleId, name: &str) {
         self.names.insert(role, name.to_string());
