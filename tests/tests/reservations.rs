@@ -55,7 +55,11 @@ fn volume_ids(agent: &Value) -> Vec<String> {
         .cloned()
         .unwrap_or_default()
         .iter()
-        .filter_map(|r| r.pointer("/disk/persistence/id")?.as_str().map(String::from))
+        .filter_map(|r| {
+            r.pointer("/disk/persistence/id")?
+                .as_str()
+                .map(String::from)
+        })
         .collect()
 }
 
@@ -105,18 +109,54 @@ fn a_stateful_framework_and_an_operator_reserve_create_and_get_their_data_back()
     let id = slave(&master.url)["id"].as_str().unwrap().to_string();
     let url = &master.url;
     let cases: [(&str, &str, &str, Value, u16, &str); 5] = [
-        ("/master/reserve", &id, "resources", json!([reserved("cpus", 100.0)]), 409, "free"),
-        ("/master/reserve", "no-such-agent", "resources", json!([reserved("cpus", 1.0)]), 400, "No agent"),
-        ("/master/reserve", &id, "resources", json!({"not": "a list"}), 400, "resources"),
-        ("/master/unreserve", &id, "resources", json!([reserved("cpus", 1.0)]), 409, "free"),
-        ("/master/destroy-volumes", &id, "volumes", json!([volume("nope", 1.0)]), 400, "not found"),
+        (
+            "/master/reserve",
+            &id,
+            "resources",
+            json!([reserved("cpus", 100.0)]),
+            409,
+            "free",
+        ),
+        (
+            "/master/reserve",
+            "no-such-agent",
+            "resources",
+            json!([reserved("cpus", 1.0)]),
+            400,
+            "No agent",
+        ),
+        (
+            "/master/reserve",
+            &id,
+            "resources",
+            json!({"not": "a list"}),
+            400,
+            "resources",
+        ),
+        (
+            "/master/unreserve",
+            &id,
+            "resources",
+            json!([reserved("cpus", 1.0)]),
+            409,
+            "free",
+        ),
+        (
+            "/master/destroy-volumes",
+            &id,
+            "volumes",
+            json!([volume("nope", 1.0)]),
+            400,
+            "not found",
+        ),
     ];
     for (path, agent_id, field, value, code, says) in cases {
         let (got, body) = form(url, path, agent_id, field, &value);
         assert_eq!(got, code, "{path} {value}: {body}");
         assert!(body.contains(says), "{path}: '{body}' should say '{says}'");
     }
-    let (code, _, body) = http_request(url, "POST", "/master/reserve", &[], "resources=[]").unwrap();
+    let (code, _, body) =
+        http_request(url, "POST", "/master/reserve", &[], "resources=[]").unwrap();
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("slaveId"), "{body}");
     let (code, _, _) = http_request(url, "GET", "/master/reserve", &[], "").unwrap();
@@ -144,7 +184,9 @@ fn a_stateful_framework_and_an_operator_reserve_create_and_get_their_data_back()
     );
     assert_eq!(code, 400, "a second volume with the same id: {body}");
     let data = volume_dir(&agent_dir, "ops-1");
-    eventually("the agent to create the volume's directory", || data.is_dir());
+    eventually("the agent to create the volume's directory", || {
+        data.is_dir()
+    });
     std::fs::write(data.join("kept.txt"), "still here").unwrap();
 
     // The agent restarts: its reservation, its volume and the data are still there.
@@ -186,9 +228,15 @@ fn a_stateful_framework_and_an_operator_reserve_create_and_get_their_data_back()
     let (code, body) = form(url, "/master/unreserve", &id, "resources", &reserve);
     assert_eq!(code, 202, "{body}");
     let after = slave(url);
-    assert_eq!(reserved_cpus(&after), 1.0, "the static reservation only: {after}");
+    assert_eq!(
+        reserved_cpus(&after),
+        1.0,
+        "the static reservation only: {after}"
+    );
     assert!(volume_ids(&after).is_empty(), "{after}");
-    eventually("the agent to delete the destroyed volume", || !data.exists());
+    eventually("the agent to delete the destroyed volume", || {
+        !data.exists()
+    });
     let reserved_disk = state()["reserved_resources"]["eng"]["disk"]
         .as_f64()
         .unwrap_or(0.0);

@@ -258,7 +258,11 @@ pub enum OperationKind {
 /// `Offer.Operation.Reserve`: the resources with their new reservation (innermost).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reserve {
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub source: Vec<crate::common::Resource>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub resources: Vec<crate::common::Resource>,

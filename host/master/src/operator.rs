@@ -58,7 +58,11 @@ pub fn resources_text(set: &ResourceSet) -> String {
         parts.push(format!("{name}{}:{}", qualifier(f), round(*v)));
     }
     for ((name, f), r) in &set.ranges {
-        parts.push(format!("{name}{}:{}", qualifier(f), ranges_text(r.as_slice())));
+        parts.push(format!(
+            "{name}{}:{}",
+            qualifier(f),
+            ranges_text(r.as_slice())
+        ));
     }
     if parts.is_empty() {
         "{}".into()

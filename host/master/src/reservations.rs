@@ -6,13 +6,13 @@
 //! bad input, 403 when the authorizer refuses, 409 when the agent's free resources do not hold
 //! the operation's resources (see `core/reservations.rs`).
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Extension;
 use meseta_http::auth::Principal;
 use serde_json::Value;
 
@@ -44,7 +44,10 @@ async fn destroy_volumes(s: State<Shared>, p: Extension<Principal>, body: Bytes)
     endpoint(s, p, body, "DESTROY", "volumes").await
 }
 
-fn operation(name: &str, list: &[meseta_api::common::Resource]) -> Result<ResourceOperation, MasterError> {
+fn operation(
+    name: &str,
+    list: &[meseta_api::common::Resource],
+) -> Result<ResourceOperation, MasterError> {
     let resources = ResourceOperation::parse(name, list).map_err(MasterError::Invalid)?;
     if list.iter().any(|r| r.allocation_info.is_some()) {
         return Err(MasterError::Invalid(format!(
@@ -137,7 +140,9 @@ pub(crate) fn operator_call(
         .and_then(Value::as_str)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
-            MasterError::Invalid(format!("{kind} needs '{key}.agent_id.value': the agent's id"))
+            MasterError::Invalid(format!(
+                "{kind} needs '{key}.agent_id.value': the agent's id"
+            ))
         })?;
     let list = call
         .pointer(&format!("/{key}/{field}"))

@@ -332,7 +332,9 @@ pub struct Slot {
 
 impl Slot {
     fn holds(&self, name: &str, f: &Flavor) -> bool {
-        self.name == name && self.revocable == f.revocable && self.reserved_for.as_deref() == f.role()
+        self.name == name
+            && self.revocable == f.revocable
+            && self.reserved_for.as_deref() == f.role()
     }
 }
 

@@ -1214,7 +1214,13 @@ pub(crate) fn authorize_operation(
         shared
             .authz
             .require(subject, action, object)
-            .map_err(|why| format!("{} '{}': {why}", action.mesos_name(), value.unwrap_or_default()))?;
+            .map_err(|why| {
+                format!(
+                    "{} '{}': {why}",
+                    action.mesos_name(),
+                    value.unwrap_or_default()
+                )
+            })?;
     }
     Ok(())
 }

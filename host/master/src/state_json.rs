@@ -445,8 +445,10 @@ impl Serialize for V0Agent<'_> {
         m.serialize_entry("offered_resources", &Resources(offered))?;
         let reserved = a.total.by_reservation_role();
         let unreserved = a.total.filter(|f| f.role().is_none());
-        let reserved_v0: BTreeMap<&String, Resources> =
-            reserved.iter().map(|(r, set)| (r, Resources(set))).collect();
+        let reserved_v0: BTreeMap<&String, Resources> = reserved
+            .iter()
+            .map(|(r, set)| (r, Resources(set)))
+            .collect();
         let reserved_full: BTreeMap<&String, Wire> =
             reserved.iter().map(|(r, set)| (r, Wire(set))).collect();
         m.serialize_entry("reserved_resources", &reserved_v0)?;

@@ -54,7 +54,8 @@ impl From<r::ResourceValue> for wt::ResourceValue {
 impl From<wt::Resource> for r::Resource {
     fn from(v: wt::Resource) -> Self {
         r::Resource {
- reservations: Vec::new(), disk: None,
+            reservations: Vec::new(),
+            disk: None,
             name: v.name,
             value: v.value.into(),
             role: v.role,

@@ -304,7 +304,10 @@ impl Core {
             endpoint: msg.endpoint,
         });
         if let Some(set) = resend {
-            tracing::info!(agent = id, "the agent's checkpointed resources differ from the master's: sent again");
+            tracing::info!(
+                agent = id,
+                "the agent's checkpointed resources differ from the master's: sent again"
+            );
             let resources = meseta_api::convert::resources_to_wire(&set.to_resources());
             self.send_to_agent(
                 id,
@@ -505,7 +508,9 @@ impl Core {
         let stale: Vec<String> = self
             .offers
             .values()
-            .filter(|o| o.agent_id == agent_id && o.resources.scalars.keys().any(|(_, f)| f.revocable))
+            .filter(|o| {
+                o.agent_id == agent_id && o.resources.scalars.keys().any(|(_, f)| f.revocable)
+            })
             .map(|o| o.id.clone())
             .collect();
         for o in stale {

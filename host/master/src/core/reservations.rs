@@ -142,9 +142,7 @@ impl Core {
                         ));
                     };
                     if top.kind != ReservationKind::Dynamic {
-                        return Err(format!(
-                            "{what}: its innermost reservation must be DYNAMIC"
-                        ));
+                        return Err(format!("{what}: its innermost reservation must be DYNAMIC"));
                     }
                     validate_role(&top.role)
                         .map_err(|e| format!("{what}: role '{}': {e}", top.role))?;
@@ -315,9 +313,8 @@ impl Core {
             agent.allocated.subtract(consumed);
             agent.allocated.add(produced);
         }
-        let resources = meseta_api::convert::resources_to_wire(
-            &checkpointed(&agent.total).to_resources(),
-        );
+        let resources =
+            meseta_api::convert::resources_to_wire(&checkpointed(&agent.total).to_resources());
         self.send_to_agent(
             agent_id,
             ToAgent::CheckpointResources(wire::CheckpointResources { resources }),

@@ -12,7 +12,8 @@ use meseta_api::scheduler::{Accept, Event, Failure, Message, OperationKind, Reco
 
 use super::reservations::{Caller, ResourceOperation};
 use super::{
-    operation_key, Core, Framework, MAX_COMPLETED_TASKS, MasterError, Refusal, Refused, Result, Task, ToAgent,
+    Core, Framework, MAX_COMPLETED_TASKS, MasterError, Refusal, Refused, Result, Task, ToAgent,
+    operation_key,
 };
 use crate::resources::ResourceSet;
 
@@ -332,7 +333,11 @@ impl Core {
         })();
         match outcome {
             Err(why) => {
-                tracing::warn!(framework = framework_id, agent = agent_id, "operation dropped: {why}");
+                tracing::warn!(
+                    framework = framework_id,
+                    agent = agent_id,
+                    "operation dropped: {why}"
+                );
                 false
             }
             Ok((op, role, consumed, produced)) => {

@@ -930,7 +930,11 @@ fn reserve_in_accept_converts_the_offer_checkpoints_and_resyncs_the_allocator() 
     let agent = &h.core.agents[&aid];
     let by_role = agent.total.by_reservation_role();
     assert_eq!(by_role["eng"].scalar("cpus"), 2.0);
-    assert_eq!(agent.total.scalar("cpus"), 4.0, "a reservation keeps the total");
+    assert_eq!(
+        agent.total.scalar("cpus"),
+        4.0,
+        "a reservation keeps the total"
+    );
     // The allocator got the eng slots, then the agent again with the task's reserved cpu.
     let eng = h.core.roles["eng"];
     let kinds = fx.iter().find_map(|e| match e {
@@ -938,10 +942,16 @@ fn reserve_in_accept_converts_the_offer_checkpoints_and_resyncs_the_allocator() 
         _ => None,
     });
     let kinds = kinds.expect("slots for the eng reservation");
-    assert!(kinds.iter().all(|k| k.reserved_for == Some(eng)), "{kinds:?}");
-    let slot = h.core.slots.slots().iter().position(|s| {
-        s.name == "cpus" && s.reserved_for.as_deref() == Some("eng")
-    });
+    assert!(
+        kinds.iter().all(|k| k.reserved_for == Some(eng)),
+        "{kinds:?}"
+    );
+    let slot = h
+        .core
+        .slots
+        .slots()
+        .iter()
+        .position(|s| s.name == "cpus" && s.reserved_for.as_deref() == Some("eng"));
     let slot = slot.unwrap();
     let readded = fx.iter().find_map(|e| match e {
         Effect::Allocator(AllocatorCall::AddAgent { used, .. }) => Some(used.clone()),
@@ -949,7 +959,8 @@ fn reserve_in_accept_converts_the_offer_checkpoints_and_resyncs_the_allocator() 
     });
     let used = readded.expect("the agent is added again");
     assert!(
-        used.iter().any(|u| u.role == eng && u.resources.get(slot) == 2.0),
+        used.iter()
+            .any(|u| u.role == eng && u.resources.get(slot) == 2.0),
         "the framework holds both reserved cpus (the task's, and the rest of the offer): {used:?}"
     );
     let recovered = fx.iter().find_map(|e| match e {
