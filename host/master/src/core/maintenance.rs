@@ -634,15 +634,18 @@ impl Core {
 
     /// Rescinds every offer outstanding on `agent_id`.
     pub(super) fn rescind_agent_offers(&mut self, agent_id: &str) {
-        let offers: Vec<String> = self
-            .offers
+        for o in self.agent_offer_ids(agent_id) {
+            self.remove_offer(&o, None, true);
+        }
+    }
+
+    /// The ids of the outstanding offers on the agent.
+    pub(super) fn agent_offer_ids(&self, agent_id: &str) -> Vec<String> {
+        self.offers
             .values()
             .filter(|o| o.agent_id == agent_id)
             .map(|o| o.id.clone())
-            .collect();
-        for o in offers {
-            self.remove_offer(&o, None, true);
-        }
+            .collect()
     }
 }
 

@@ -442,13 +442,7 @@ impl Core {
             })
         };
         if !free(self).is_some_and(|f| f.contains(&consumed)) {
-            let offers: Vec<String> = self
-                .offers
-                .values()
-                .filter(|o| o.agent_id == agent_id)
-                .map(|o| o.id.clone())
-                .collect();
-            for id in offers {
+            for id in self.agent_offer_ids(agent_id) {
                 self.remove_offer(&id, Some(5.0), true);
                 if free(self).is_some_and(|f| f.contains(&consumed)) {
                     break;
