@@ -234,6 +234,28 @@ fn a_stateful_framework_and_an_operator_reserve_create_and_get_their_data_back()
         "the static reservation only: {after}"
     );
     assert!(volume_ids(&after).is_empty(), "{after}");
+
+    // The same through the v1 operator API.
+    let call = |kind: &str, field: &str, list: Value| {
+        let key = kind.to_ascii_lowercase();
+        let body = json!({"type": kind, key: {"agent_id": {"value": id}, field: list}});
+        let (code, _, answer) =
+            http_request(url, "POST", "/api/v1", &[], &body.to_string()).unwrap();
+        (code, answer)
+    };
+    let cpus = json!([reserved("cpus", 0.5)]);
+    assert_eq!(call("RESERVE_RESOURCES", "resources", cpus.clone()).0, 202);
+    assert_eq!(reserved_cpus(&slave(url)), 1.5);
+    let (code, body) = call(
+        "UNRESERVE_RESOURCES",
+        "resources",
+        json!([reserved("cpus", 5.0)]),
+    );
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(call("UNRESERVE_RESOURCES", "resources", cpus).0, 202);
+    let (code, body) = call("CREATE_VOLUMES", "volumes", json!([volume("v", 1.0)]));
+    assert_eq!(code, 409, "no reserved disk is free: {body}");
+    assert_eq!(reserved_cpus(&slave(url)), 1.0);
     eventually("the agent to delete the destroyed volume", || {
         !data.exists()
     });
