@@ -1937,7 +1937,7 @@ fn parse_quota_configs(call: &serde_json::Value) -> Result<Vec<(String, Quota)>,
 }
 
 /// The v1 operator API (`POST /api/v1`), JSON: `UPDATE_QUOTA` and `GET_QUOTA`, the calls that
-/// set what the allocator enforces. Other operator calls are answered 501, naming the call.
+/// set what the allocator enforces. Other operator calls are answered 400, naming the call.
 async fn operator_api(
     State(shared): State<Shared>,
     Extension(principal): Extension<Principal>,
@@ -2227,8 +2227,14 @@ fn resolve_allocator(
                  manifest on the master whose entry of that name to load)"
             ))
         })?;
+    // A master embedded without a resolver (a library user's): the request cannot be served
+    // by this master, which is the caller's to know (4xx, as any refused operator call).
     let resolve = shared.allocators.as_ref().ok_or_else(|| {
-        MasterError::Unsupported("this master cannot load allocators at run time".into())
+        MasterError::Conflict(
+            "this master cannot load allocators at run time (it was started without a module \
+             loader)"
+                .into(),
+        )
     })?;
     let source = AllocatorSource {
         allocator: name.trim().to_string(),
