@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use meseta_tests::browser::Browser;
-use meseta_tests::daemons::{Local, http_get, workspace_root};
+use meseta_tests::daemons::{Local, http_get, http_request, workspace_root};
 use meseta_tests::scheduler::{Scheduler, offer_ids, task};
 use serde_json::{Value, json};
 
@@ -137,14 +137,48 @@ fn the_web_ui_shows_the_cluster_live() {
     shoot(&browser, "overview");
     open(&browser, "#/agents");
     wait_text(&browser, "tr[data-agent] td", "127.0.0.1");
-    shoot(&browser, "agents");
     open(&browser, "#/frameworks");
     wait_text(&browser, "tr[data-framework]", "ui-test");
     shoot(&browser, "frameworks");
     open(&browser, &format!("#/frameworks/{}", s.framework_id()));
     wait_text(&browser, "tr[data-task=\"ui-task\"] .state", "TASK_RUNNING");
+    // An operator reserves for `web` and creates a volume: the agents page, the agent's page
+    // and the roles page show them (from `/master/slaves` and `/master/roles`).
+    let reserved = |name: &str, value: f64| {
+        json!({"name": name, "type": "SCALAR", "scalar": {"value": value},
+               "reservations": [{"type": "DYNAMIC", "role": "web", "principal": "ops"}]})
+    };
+    let mut volume = reserved("disk", 32.0);
+    volume["disk"] = json!({"persistence": {"id": "ui-vol", "principal": "ops"},
+                            "volume": {"container_path": "data", "mode": "RW"}});
+    for (path, field, value) in [
+        (
+            "/master/reserve",
+            "resources",
+            json!([reserved("cpus", 0.25), reserved("disk", 32.0)]),
+        ),
+        ("/master/create-volumes", "volumes", json!([volume])),
+    ] {
+        let form = format!("slaveId={agent}&{field}={value}");
+        let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+        let (code, _, body) = http_request(&local.url, "POST", path, &headers, &form).unwrap();
+        assert_eq!(code, 202, "{path}: {body}");
+    }
+    open(&browser, "#/agents");
+    wait_text(&browser, "tr[data-agent] .agent-state", "active");
+    wait_text(&browser, "tr[data-agent] .reserved", "web: cpus: 0.25");
+    shoot(&browser, "agents");
+    open(&browser, &format!("#/agents/{agent}"));
+    wait_text(&browser, "#reservations", "DYNAMIC web by ops");
+    wait_text(
+        &browser,
+        "tr[data-volume=\"ui-vol\"] .volume",
+        "ui-vol at data (RW)",
+    );
+    shoot(&browser, "agent");
     open(&browser, "#/roles");
     wait_text(&browser, "tr[data-role=\"web\"]", "2");
+    wait_text(&browser, "tr[data-role=\"web\"] .reserved", "cpus: 0.25");
     shoot(&browser, "roles");
 
     // The allocator module's counters.
@@ -205,6 +239,20 @@ fn the_web_ui_shows_the_cluster_live() {
         "no reason or message shown for the killed task"
     );
     shoot(&browser, "tasks-completed");
+
+    // An operator deactivates the agent (maintenance): the agents page says so.
+    let operator = |kind: &str| {
+        let call = json!({"type": kind, kind.to_lowercase(): {"agent_id": {"value": agent}}});
+        let headers = [("Content-Type", "application/json")];
+        let (code, _, body) =
+            http_request(&local.url, "POST", "/api/v1", &headers, &call.to_string()).unwrap();
+        assert_eq!(code, 200, "{kind}: {body}");
+    };
+    operator("DEACTIVATE_AGENT");
+    open(&browser, "#/agents");
+    wait_text(&browser, "tr[data-agent] .agent-state", "deactivated");
+    operator("REACTIVATE_AGENT");
+    wait_text(&browser, "tr[data-agent] .agent-state", "active");
 
     // A sandbox on an agent the master does not know: a message, not a blank page.
     open(&browser, "#/sandbox/no-such-agent/f/e");

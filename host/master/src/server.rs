@@ -2202,10 +2202,50 @@ async fn operator_api(
         "" => Err(MasterError::Invalid("master::Call has no 'type'".into())),
         // As the issue asks and as Mesos answers a call it cannot parse: 400, naming the call.
         other => Err(MasterError::Invalid(format!(
-            "Operator call '{other}' is not supported by Meseta (supported: SUBSCRIBE, GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS, GET_LOGGING_LEVEL, GET_MASTER, GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_WEIGHTS, UPDATE_WEIGHTS, GET_ROLES, TEARDOWN, MARK_AGENT_GONE, GET_MAINTENANCE_STATUS, GET_MAINTENANCE_SCHEDULE, UPDATE_MAINTENANCE_SCHEDULE, START_MAINTENANCE, STOP_MAINTENANCE, DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT, GET_QUOTA, UPDATE_QUOTA, SWAP_ALLOCATOR, ADD_SHADOW_ALLOCATOR, REMOVE_SHADOW_ALLOCATOR, GET_SHADOW_ALLOCATORS)"
+            "Operator call '{other}' is not supported by Meseta (supported: {})",
+            OPERATOR_CALLS.join(", ")
         ))),
     }
 }
+
+/// The master calls `/api/v1` answers (the 400 for any other names them).
+pub const OPERATOR_CALLS: &[&str] = &[
+    "SUBSCRIBE",
+    "GET_HEALTH",
+    "GET_VERSION",
+    "GET_FLAGS",
+    "GET_METRICS",
+    "GET_LOGGING_LEVEL",
+    "GET_MASTER",
+    "GET_STATE",
+    "GET_AGENTS",
+    "GET_FRAMEWORKS",
+    "GET_EXECUTORS",
+    "GET_TASKS",
+    "GET_WEIGHTS",
+    "UPDATE_WEIGHTS",
+    "GET_ROLES",
+    "GET_QUOTA",
+    "UPDATE_QUOTA",
+    "TEARDOWN",
+    "MARK_AGENT_GONE",
+    "GET_MAINTENANCE_STATUS",
+    "GET_MAINTENANCE_SCHEDULE",
+    "UPDATE_MAINTENANCE_SCHEDULE",
+    "START_MAINTENANCE",
+    "STOP_MAINTENANCE",
+    "DRAIN_AGENT",
+    "DEACTIVATE_AGENT",
+    "REACTIVATE_AGENT",
+    "RESERVE_RESOURCES",
+    "UNRESERVE_RESOURCES",
+    "CREATE_VOLUMES",
+    "DESTROY_VOLUMES",
+    "SWAP_ALLOCATOR",
+    "ADD_SHADOW_ALLOCATOR",
+    "REMOVE_SHADOW_ALLOCATOR",
+    "GET_SHADOW_ALLOCATORS",
+];
 
 /// The allocator a `SWAP_ALLOCATOR` or `ADD_SHADOW_ALLOCATOR` call names in
 /// `<field>.allocator` (and `<field>.manifest`), loaded.

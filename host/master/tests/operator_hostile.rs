@@ -13,33 +13,12 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 
-const CALLS: &[&str] = &[
-    "GET_HEALTH",
-    "GET_FLAGS",
-    "GET_VERSION",
-    "GET_METRICS",
-    "GET_LOGGING_LEVEL",
-    "GET_STATE",
-    "GET_AGENTS",
-    "GET_FRAMEWORKS",
-    "GET_EXECUTORS",
-    "GET_TASKS",
-    "GET_ROLES",
-    "GET_WEIGHTS",
-    "UPDATE_WEIGHTS",
-    "GET_MASTER",
-    "GET_QUOTA",
-    "UPDATE_QUOTA",
-    "TEARDOWN",
-    "SWAP_ALLOCATOR",
-    "ADD_SHADOW_ALLOCATOR",
-    "REMOVE_SHADOW_ALLOCATOR",
-    "GET_SHADOW_ALLOCATORS",
-    "MARK_AGENT_GONE",
-    "SUBSCRIBE",
-    "NOT_A_CALL",
-    "",
-];
+/// Every call the master answers, and two it does not.
+fn calls() -> Vec<&'static str> {
+    let mut calls = meseta_master::server::OPERATOR_CALLS.to_vec();
+    calls.extend(["NOT_A_CALL", ""]);
+    calls
+}
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -76,6 +55,22 @@ fn json_value() -> impl Strategy<Value = Value> {
                         "swap_allocator",
                         "add_shadow_allocator",
                         "remove_shadow_allocator",
+                        "resources",
+                        "volumes",
+                        "machines",
+                        "machine_ids",
+                        "windows",
+                        "unavailability",
+                        "hostname",
+                        "ip",
+                        "max_grace_period",
+                        "mark_gone",
+                        "seconds",
+                        "reserve_resources",
+                        "create_volumes",
+                        "drain_agent",
+                        "update_maintenance_schedule",
+                        "start_maintenance",
                     ]),
                     inner,
                 ),
@@ -95,7 +90,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 
 /// A call: a known (or unknown) type and an arbitrary payload under its lower-case key.
 fn operator_call() -> impl Strategy<Value = Value> {
-    (prop::sample::select(CALLS.to_vec()), json_value()).prop_map(|(kind, payload)| {
+    (prop::sample::select(calls()), json_value()).prop_map(|(kind, payload)| {
         let mut call = json!({ "type": kind });
         call[kind.to_lowercase()] = payload;
         call
@@ -173,5 +168,68 @@ fn any_operator_call_is_answered_without_a_server_error() {
         })
         .unwrap();
     assert_eq!(post(addr, br#"{"type": "GET_HEALTH"}"#), 200);
+    rt.block_on(master.stop());
+}
+
+/// Each call the 400 names as supported is one the master answers: none of them is refused as
+/// unknown, and the 400 for an unknown one lists them all.
+#[test]
+fn the_supported_calls_are_the_answered_ones() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let master = rt
+        .block_on(Master::start(MasterConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..MasterConfig::default()
+        }))
+        .unwrap();
+    let addr = master.address();
+    let ask = |kind: &str| {
+        let body = json!({ "type": kind }).to_string();
+        // SUBSCRIBE answers a stream: only its status line is read.
+        if kind == "SUBSCRIBE" {
+            return (post(addr, body.as_bytes()), String::new());
+        }
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /api/v1 HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let status = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    };
+    let (status, unknown) = ask("GET_NOTHING");
+    assert_eq!(status, 400);
+    assert!(
+        unknown.contains("'GET_NOTHING' is not supported"),
+        "{unknown}"
+    );
+    for kind in meseta_master::server::OPERATOR_CALLS {
+        assert!(
+            unknown.contains(kind),
+            "the 400 does not name {kind}: {unknown}"
+        );
+        let (status, body) = ask(kind);
+        assert!(
+            !body.contains("is not supported"),
+            "{kind} is listed as supported but answered {status}: {body}"
+        );
+        assert!(status < 500, "{kind} answered {status}: {body}");
+    }
     rt.block_on(master.stop());
 }

@@ -95,32 +95,68 @@ ${card(live.length, 'active tasks')}${card(metrics ? metrics['master/outstanding
 };
 
 // #/agents, #/agents/ID ---------------------------------------------------------------------
+// The stream has no event for a reservation, a volume or a drain (nor has Mesos'), so those
+// come from `/master/slaves`, every 5 s.
+const byId = (data) => new Map((data?.slaves ?? []).map((s) => [s.id, s]));
+const agentState = (s) => {
+  if (!s) return '';
+  if (!s.deactivated) return '<span class="yes">active</span>';
+  return `<span class="no">${esc(s.drain_info?.state?.toLowerCase() ?? 'deactivated')}</span>`;
+};
+const reservedText = (s) => Object.entries(s?.reserved_resources ?? {})
+  .map(([role, q]) => `${role}: ${quantities(q)}`).join('; ');
+
 export const agents = {
-  render([id]) {
-    if (id) return agent(id);
+  load: () => getJson('/master/slaves'),
+  every: 5000,
+  render([id], data) {
+    const slaves = byId(data);
+    if (id) return agent(id, slaves.get(id));
     const live = tasks().filter(active);
     const rows = [...model.agents.values()].map((a) => {
       const aid = a.agent_info.id.value;
       const mine = live.filter((t) => t.agent_id.value === aid);
       const used = (r) => mine.reduce((s, t) => s + scalar(t.resources, r), 0);
       return `<tr data-agent="${esc(aid)}"><td><a href="#/agents/${enc(aid)}">${esc(a.agent_info.hostname)}</a></td>
-<td class="mono">${esc(aid)}</td><td class="num">${num(used('cpus'))} / ${num(scalar(a.total_resources, 'cpus'))}</td>
+<td class="mono">${esc(aid)}</td><td class="agent-state">${agentState(slaves.get(aid))}</td>
+<td class="num">${num(used('cpus'))} / ${num(scalar(a.total_resources, 'cpus'))}</td>
 <td class="num">${mb(used('mem'))} / ${mb(scalar(a.total_resources, 'mem'))}</td>
-<td class="num">${mb(scalar(a.total_resources, 'disk'))}</td><td class="num">${mine.length}</td><td>${esc(nanos(a.registered_time))}</td></tr>`;
+<td class="num">${mb(scalar(a.total_resources, 'disk'))}</td><td class="reserved">${esc(reservedText(slaves.get(aid)))}</td>
+<td class="num">${mine.length}</td><td>${esc(nanos(a.registered_time))}</td></tr>`;
     });
-    return `<h1>Agents (${model.agents.size})</h1>${table(['Host', 'ID', '#CPUs used / total', '#Mem used / total', '#Disk', '#Tasks', 'Registered'], rows, 'no agents')}`;
+    return `<h1>Agents (${model.agents.size})</h1>${table(['Host', 'ID', 'State', '#CPUs used / total', '#Mem used / total', '#Disk', 'Reserved', '#Tasks', 'Registered'], rows, 'no agents')}`;
   },
 };
 
-function agent(id) {
+// One row per reserved resource of the agent: its role, reservation (outermost first) and
+// persistent volume.
+function reservationRows(slave) {
+  const rows = [];
+  for (const [role, list] of Object.entries(slave?.reserved_resources_full ?? {})) {
+    for (const r of list) {
+      const value = r.scalar ? amount(r.name, r.scalar.value) : (r.ranges?.range ?? []).map((x) => `${x.begin}-${x.end}`).join(', ');
+      const how = (r.reservations ?? []).map((x) => `${x.type ?? 'DYNAMIC'} ${x.role}${x.principal ? ` by ${x.principal}` : ''}`).join(' / ');
+      const p = r.disk?.persistence;
+      const volume = p ? `${p.id} at ${r.disk.volume?.container_path ?? ''} (${r.disk.volume?.mode ?? 'RW'})` : '';
+      rows.push(`<tr data-reserved="${esc(role)}"${p ? ` data-volume="${esc(p.id)}"` : ''}><td>${esc(role)}</td><td>${esc(r.name)}</td><td class="num">${esc(value)}</td>
+<td>${esc(how)}</td><td class="volume">${esc(volume)}</td></tr>`);
+    }
+  }
+  return rows;
+}
+
+function agent(id, slave) {
   const a = model.agents.get(id);
   if (!a) return `<h1>Agent</h1><p class="error">No agent ${esc(id)} (it may have been removed).</p>`;
   const res = RESOURCES.map((r) => `<tr><td>${r}</td><td class="num">${amount(r, scalar(a.total_resources, r))}</td>
 <td class="num">${amount(r, scalar(a.allocated_resources, r))}</td><td class="num">${amount(r, scalar(a.total_resources, r, true))}</td></tr>`);
+  const drain = slave?.drain_info;
   return `<h1>Agent ${esc(a.agent_info.hostname)}</h1>
 <dl><dt>ID</dt><dd class="mono">${esc(id)}</dd><dt>Address</dt><dd class="mono">${esc(agentUrl(a))}</dd>
-<dt>Version</dt><dd>${esc(a.version)}</dd><dt>Registered</dt><dd>${esc(nanos(a.registered_time))}</dd></dl>
+<dt>Version</dt><dd>${esc(a.version)}</dd><dt>Registered</dt><dd>${esc(nanos(a.registered_time))}</dd>
+<dt>State</dt><dd class="agent-state">${slave ? agentState(slave) : '&hellip;'}${drain?.config?.mark_gone ? ' (marked gone once drained)' : ''}</dd></dl>
 <h2>Resources</h2>${table(['Resource', '#Total', '#Allocated (at subscription)', '#Revocable'], res)}
+<h2>Reservations and volumes</h2><div id="reservations">${slave ? table(['Role', 'Resource', '#Amount', 'Reservation', 'Volume'], reservationRows(slave), 'no reserved resources') : '<p class="muted">Loading&hellip;</p>'}</div>
 ${taskTables(tasks().filter((t) => t.agent_id.value === id))}`;
 }
 
@@ -175,9 +211,9 @@ export const roles = {
     if (!data) return '<h1>Roles</h1><p class="muted">Loading&hellip;</p>';
     const rows = (data.roles ?? []).map((r) => `<tr data-role="${esc(r.name)}"><td>${esc(r.name)}</td><td class="num">${num(r.weight)}</td>
 <td>${esc(quantities(r.quota?.guarantee))}</td><td>${esc(quantities(r.quota?.limit))}</td>
-<td>${esc(quantities(r.allocated))}</td><td>${esc(quantities(r.offered))}</td>
+<td>${esc(quantities(r.allocated))}</td><td>${esc(quantities(r.offered))}</td><td class="reserved">${esc(quantities(r.reserved))}</td>
 <td>${(r.frameworks ?? []).map(frameworkLink).join(', ')}</td></tr>`);
-    return `<h1>Roles</h1>${table(['Role', '#Weight', 'Quota guarantee', 'Quota limit', 'Allocated', 'Offered', 'Frameworks'], rows, 'no roles yet')}
+    return `<h1>Roles</h1>${table(['Role', '#Weight', 'Quota guarantee', 'Quota limit', 'Allocated', 'Offered', 'Reserved', 'Frameworks'], rows, 'no roles yet')}
 <p class="muted">From <code>/master/roles</code>, every 5 s.</p>`;
   },
 };
