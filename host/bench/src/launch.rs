@@ -496,6 +496,34 @@ fn accept_body(p: &mut Progress, offer_id: &Value, agent_id: &Value, n: u64) -> 
         "filters": {"refuse_seconds": 0.0}}})
 }
 
+/// With the window full, offers are held: launches from them as the window makes room, in
+/// batches of at least 50 tasks (or what an offer or the run has left), so that each RUNNING
+/// update does not make an ACCEPT of its own.
+fn launch_held(
+    p: &mut Progress,
+    held: &Mutex<std::collections::VecDeque<(Value, Value, u64)>>,
+    window: u64,
+    tasks: u64,
+) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    let Ok(mut held) = held.lock() else {
+        return bodies;
+    };
+    while let Some((_, _, fit)) = held.front() {
+        let in_flight = p.launched - p.running.min(p.launched);
+        let left = tasks - p.launched.min(tasks);
+        let room = window.saturating_sub(in_flight).min(left);
+        if room == 0 || room < (*fit).min(50).min(left) {
+            break;
+        }
+        let Some((offer_id, agent_id, fit)) = held.pop_front() else {
+            break;
+        };
+        bodies.push(accept_body(p, &offer_id, &agent_id, fit.min(room)));
+    }
+    bodies
+}
+
 async fn one_run(
     allocator: Option<Arc<meseta_runtime::LoadedModule>>,
     agents: u32,
@@ -682,8 +710,21 @@ pub(crate) async fn one_run_with(
                                 let n = fit
                                     .min(tasks - p.launched)
                                     .min(window.saturating_sub(in_flight));
-                                if n == 0 {
-                                    // Nothing to launch now: back for one allocation interval.
+                                if n == 0 && p.launched < tasks && fit > 0 {
+                                    // The window is full: the offer is kept, and the RUNNING
+                                    // updates that make room launch from it (a framework
+                                    // that declined it would leave the agent idle for the
+                                    // decline's filter).
+                                    if let Ok(mut h) = held.lock() {
+                                        h.push_back((
+                                            offer["id"].clone(),
+                                            offer["agent_id"].clone(),
+                                            fit,
+                                        ));
+                                    }
+                                    continue;
+                                } else if n == 0 {
+                                    // Nothing more to launch here.
                                     json!({"type": "DECLINE", "decline": {"offer_ids": [offer["id"]],
                                         "filters": {"refuse_seconds": 1.0}}})
                                 } else {
@@ -705,6 +746,11 @@ pub(crate) async fn one_run_with(
                                 }
                                 p.running += 1;
                                 p.last_running = Some(now);
+                                if let Load::Window(window) = load {
+                                    for body in launch_held(&mut p, &held, window, tasks) {
+                                        tokio::spawn(call(body));
+                                    }
+                                }
                             } else if state == "TASK_FINISHED" {
                                 p.finished += 1;
                             }

@@ -307,7 +307,13 @@ struct Running {
     operator: Vec<crate::core::OperatorSubscriber>,
     /// Their events of the batch being carried out, sent together at its end.
     operator_batch: Vec<(Bytes, crate::core::EventScope)>,
+    /// Their size.
+    operator_batch_bytes: usize,
 }
+
+/// How many bytes of operator events the effector gathers from queued jobs before it sends
+/// them (the streams' chunks stay well under the 8 MiB a stream may hold).
+const OPERATOR_BATCH_BYTES: usize = 256 << 10;
 
 impl Effector {
     /// Starts the effector's thread; it ends when every sender of its jobs is gone. `runtime`
@@ -329,11 +335,21 @@ impl Effector {
                     waiting: BTreeMap::new(),
                     operator: Vec::new(),
                     operator_batch: Vec::new(),
+                    operator_batch_bytes: 0,
                 };
                 while let Ok(job) = rx.recv() {
                     // Shadows wait while the effector works (see `Shadows::busy`).
                     running.fx.shadows.busy();
                     running.job(job);
+                    // The jobs already queued behind it join its operator events: under a
+                    // burst, each stream then gets one chunk for many jobs instead of one per
+                    // job, and no event waits for anything but the work queued before it.
+                    while running.operator_batch_bytes < OPERATOR_BATCH_BYTES
+                        && let Ok(job) = rx.try_recv()
+                    {
+                        running.job(job);
+                    }
+                    running.flush_operator_events();
                     running.fx.shadows.idle();
                 }
             })?;
@@ -352,7 +368,6 @@ impl Running {
                         self.effect(effect);
                     }
                 }
-                self.flush_operator_events();
                 self.fx.shadows.flush();
                 self.refresh_view();
             }
@@ -416,6 +431,7 @@ impl Running {
         if !self.operator_batch.is_empty() {
             fan_out(&mut self.operator, &self.operator_batch);
             self.operator_batch.clear();
+            self.operator_batch_bytes = 0;
         }
     }
 
@@ -541,6 +557,7 @@ impl Running {
             }
             Effect::Operator { event, scope } => {
                 if let Some(bytes) = operator_record(&event) {
+                    self.operator_batch_bytes += bytes.len();
                     self.operator_batch.push((bytes, scope));
                 }
             }
