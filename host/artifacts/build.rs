@@ -245,6 +245,15 @@ fn ensure_target() -> Result<(), String> {
         ));
     }
     println!("cargo:warning=installed the {TARGET} standard library with rustup");
+    // Cargo shows a build script's warnings again on every build until the script runs again:
+    // a file written after this run started makes the next build run it once more (finding
+    // the target installed, it says nothing), so "not installed" is not repeated for ever.
+    if let Ok(out_dir) = env::var("OUT_DIR") {
+        let marker = Path::new(&out_dir).join("target-installed");
+        if std::fs::write(&marker, TARGET).is_ok() {
+            println!("cargo:rerun-if-changed={}", marker.display());
+        }
+    }
     Ok(())
 }
 
