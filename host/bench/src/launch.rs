@@ -686,17 +686,20 @@ pub(crate) async fn one_run_with(
                                 .floor())
                             .min((scalar(&offer["resources"], "mem") / TASK_MEM).floor())
                                 as u64;
+                            let hold = || {
+                                if let Ok(mut h) = held.lock() {
+                                    h.push_back((
+                                        offer["id"].clone(),
+                                        offer["agent_id"].clone(),
+                                        fit,
+                                    ));
+                                }
+                            };
                             let window = match load {
                                 Load::Window(w) => w,
                                 Load::Paced(_) => {
                                     // The pacer launches from it when tasks are due.
-                                    if let Ok(mut h) = held.lock() {
-                                        h.push_back((
-                                            offer["id"].clone(),
-                                            offer["agent_id"].clone(),
-                                            fit,
-                                        ));
-                                    }
+                                    hold();
                                     continue;
                                 }
                             };
@@ -715,13 +718,7 @@ pub(crate) async fn one_run_with(
                                     // updates that make room launch from it (a framework
                                     // that declined it would leave the agent idle for the
                                     // decline's filter).
-                                    if let Ok(mut h) = held.lock() {
-                                        h.push_back((
-                                            offer["id"].clone(),
-                                            offer["agent_id"].clone(),
-                                            fit,
-                                        ));
-                                    }
+                                    hold();
                                     continue;
                                 } else if n == 0 {
                                     // Nothing more to launch here.

@@ -97,7 +97,8 @@ fn operator_call() -> impl Strategy<Value = Value> {
     })
 }
 
-fn post(addr: SocketAddr, body: &[u8]) -> u16 {
+/// A connection that has sent `POST /api/v1` with `body`, ready to read the answer.
+fn send(addr: SocketAddr, body: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -110,6 +111,12 @@ fn post(addr: SocketAddr, body: &[u8]) -> u16 {
     )
     .unwrap();
     let _ = stream.write_all(body);
+    stream
+}
+
+/// The status code of the answer to `body`.
+fn post(addr: SocketAddr, body: &[u8]) -> u16 {
+    let mut stream = send(addr, body);
     // Only the status line: a SUBSCRIBE answer is a stream that does not end.
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
@@ -123,15 +130,19 @@ fn post(addr: SocketAddr, body: &[u8]) -> u16 {
         .unwrap_or(0)
 }
 
+/// A master with the defaults on an ephemeral port.
+fn start_master(rt: &tokio::runtime::Runtime) -> Master {
+    rt.block_on(Master::start(MasterConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..MasterConfig::default()
+    }))
+    .unwrap()
+}
+
 #[test]
 fn any_operator_call_is_answered_without_a_server_error() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let master = rt
-        .block_on(Master::start(MasterConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..MasterConfig::default()
-        }))
-        .unwrap();
+    let master = start_master(&rt);
     let addr = master.address();
     let config = Config {
         cases: 300,
@@ -176,12 +187,7 @@ fn any_operator_call_is_answered_without_a_server_error() {
 #[test]
 fn the_supported_calls_are_the_answered_ones() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let master = rt
-        .block_on(Master::start(MasterConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..MasterConfig::default()
-        }))
-        .unwrap();
+    let master = start_master(&rt);
     let addr = master.address();
     let ask = |kind: &str| {
         let body = json!({ "type": kind }).to_string();
@@ -189,17 +195,7 @@ fn the_supported_calls_are_the_answered_ones() {
         if kind == "SUBSCRIBE" {
             return (post(addr, body.as_bytes()), String::new());
         }
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        write!(
-            stream,
-            "POST /api/v1 HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
+        let mut stream = send(addr, body.as_bytes());
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
         let status = answer
