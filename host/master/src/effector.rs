@@ -314,6 +314,8 @@ struct Running {
 /// How many bytes of operator events the effector gathers from queued jobs before it sends
 /// them (the streams' chunks stay well under the 8 MiB a stream may hold).
 const OPERATOR_BATCH_BYTES: usize = 256 << 10;
+/// How many queued jobs at most join one batch of operator events.
+const OPERATOR_BATCH_JOBS: usize = 1024;
 
 impl Effector {
     /// Starts the effector's thread; it ends when every sender of its jobs is gone. `runtime`
@@ -341,13 +343,17 @@ impl Effector {
                     // Shadows wait while the effector works (see `Shadows::busy`).
                     running.fx.shadows.busy();
                     running.job(job);
-                    // The jobs already queued behind it join its operator events: under a
-                    // burst, each stream then gets one chunk for many jobs instead of one per
-                    // job, and no event waits for anything but the work queued before it.
-                    while running.operator_batch_bytes < OPERATOR_BATCH_BYTES
+                    // Jobs already queued behind it join its operator events: under a burst,
+                    // each stream then gets one chunk for many jobs instead of one per job.
+                    // Bounded in jobs and bytes, so that a queue that never empties does not
+                    // hold the events back.
+                    let mut joined = 0;
+                    while joined < OPERATOR_BATCH_JOBS
+                        && running.operator_batch_bytes < OPERATOR_BATCH_BYTES
                         && let Ok(job) = rx.try_recv()
                     {
                         running.job(job);
+                        joined += 1;
                     }
                     running.flush_operator_events();
                     running.fx.shadows.idle();
