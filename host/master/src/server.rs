@@ -1936,8 +1936,8 @@ fn parse_quota_configs(call: &serde_json::Value) -> Result<Vec<(String, Quota)>,
     Ok(parsed)
 }
 
-/// The v1 operator API (`POST /api/v1`), JSON: `UPDATE_QUOTA` and `GET_QUOTA`, the calls that
-/// set what the allocator enforces. Other operator calls are answered 400, naming the call.
+/// The v1 operator API (`POST /api/v1`), JSON: the calls of [`OPERATOR_CALLS`]. Any other
+/// call is answered 400, naming it and them.
 async fn operator_api(
     State(shared): State<Shared>,
     Extension(principal): Extension<Principal>,
